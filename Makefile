@@ -1,0 +1,48 @@
+# EzSpark developer entry points.  `make demo` and `make test` work on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PKGS   := -e libs/ezspark_common -e services/evaluator -e services/evolver -e services/gateway
+PYPROJECTS := libs/ezspark_common/pyproject.toml services/evaluator/pyproject.toml \
+              services/evolver/pyproject.toml services/gateway/pyproject.toml
+
+.PHONY: install lint test test-unit test-integration test-e2e demo bench bench-full up down clean
+
+install: $(STAMP)
+
+$(STAMP): $(PYPROJECTS) requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(PKGS) -r requirements-dev.txt
+	touch $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy --strict libs/ezspark_common/src
+
+test: install
+	$(BIN)/python -m pytest tests -q
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit -q
+
+test-integration: install
+	$(BIN)/python -m pytest tests/integration -q
+
+test-e2e: install
+	$(BIN)/python -m pytest tests/e2e -q
+
+demo: install
+	$(BIN)/ezspark train examples/cartpole.json --out runs/demo
+
+bench: install
+	$(BIN)/pip install -q -r benchmarks/requirements.txt
+	$(BIN)/python -m benchmarks.run
+
+bench-full: install
+	$(BIN)/pip install -q -r benchmarks/requirements.txt
+	$(BIN)/python -m benchmarks.run --full
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,214 @@
+"""The training config: the spec's 29 keys, exactly as spelled there, plus optional extras.
+
+Every rule lives here once, so the CLI, the gateway form and the API all refuse the same
+inputs with the same messages.  A message always names the key and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# The spec's own names, in the spec's order: the form, the docs and the tests iterate this.
+SPEC_KEYS: tuple[str, ...] = (
+    "gym_game_name",
+    "alone_training_iterations",
+    "input_size",
+    "output_size",
+    "initial_population",
+    "species_threshold",
+    "generations",
+    "percentage_survivors_per_specie",
+    "connection_mutation_rate",
+    "new_connection_assignment_rate",
+    "add_connection_big_specie_rate",
+    "add_connection_small_specie_rate",
+    "add_node_specie_rate",
+    "activate_connection_rate",
+    "remove_connection_rate",
+    "children",
+    "crossover_rate",
+    "saving",
+    "keep_parents",
+    "limiting_species",
+    "limiting_threshold",
+    "max_population",
+    "same_fitness_limit",
+    "age_significance",
+    "max_number_of_games",
+    "max_number_of_steps",
+    "safeness",
+    "sub_games",
+    "minimum_reward",
+)
+
+# Keys beyond the spec; each default keeps the spec's behaviour.
+EXTRA_KEYS: tuple[str, ...] = ("seed", "fitness_threshold")
+
+Rate = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+PosInt = Annotated[int, Field(ge=1, strict=True)]
+NonNegInt = Annotated[int, Field(ge=0, strict=True)]
+
+
+class ConfigError(ValueError):
+    """A config broke a rule; ``errors`` holds one ``(key, message)`` per broken rule."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{key}: {msg}" for key, msg in errors))
+
+
+class TrainingConfig(BaseModel):
+    """A validated training config.  Frozen: engine state never hides on it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    gym_game_name: Annotated[str, Field(min_length=1, max_length=200, strict=True)]
+    alone_training_iterations: NonNegInt
+    input_size: PosInt
+    output_size: Annotated[int, Field(ge=2, strict=True)]
+    initial_population: Annotated[int, Field(ge=2, strict=True)]
+    species_threshold: Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+    generations: PosInt
+    percentage_survivors_per_specie: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]
+    connection_mutation_rate: Rate
+    new_connection_assignment_rate: Rate
+    add_connection_big_specie_rate: Rate
+    add_connection_small_specie_rate: Rate
+    add_node_specie_rate: Rate
+    activate_connection_rate: Rate
+    remove_connection_rate: Rate
+    children: PosInt
+    crossover_rate: Rate
+    saving: PosInt
+    keep_parents: Annotated[int, Field(ge=0, le=1, strict=True)]
+    limiting_species: PosInt
+    limiting_threshold: PosInt
+    max_population: Annotated[int, Field(ge=2, strict=True)]
+    same_fitness_limit: PosInt
+    age_significance: Rate
+    max_number_of_games: PosInt
+    max_number_of_steps: PosInt
+    safeness: Rate
+    sub_games: PosInt
+    minimum_reward: Annotated[float, Field(allow_inf_nan=False)]
+
+    seed: Annotated[int, Field(ge=0, lt=2**63, strict=True)] = 0
+    fitness_threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None
+
+    @field_validator(
+        "species_threshold",
+        "percentage_survivors_per_specie",
+        "connection_mutation_rate",
+        "new_connection_assignment_rate",
+        "add_connection_big_specie_rate",
+        "add_connection_small_specie_rate",
+        "add_node_specie_rate",
+        "activate_connection_rate",
+        "remove_connection_rate",
+        "crossover_rate",
+        "age_significance",
+        "safeness",
+        "minimum_reward",
+        "fitness_threshold",
+        mode="before",
+    )
+    @classmethod
+    def _number_not_bool(cls, value: Any) -> Any:
+        # JSON true/false would otherwise coerce to 1.0/0.0 and hide a mistake.
+        if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
+            raise ValueError("must be a number")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_key_rules(self) -> TrainingConfig:
+        errors: list[tuple[str, str]] = []
+        if self.limiting_threshold >= self.limiting_species:
+            errors.append(("limiting_threshold", "must be less than limiting_species"))
+        if self.sub_games > self.max_number_of_games:
+            errors.append(("sub_games", "must be at most max_number_of_games"))
+        if self.initial_population > self.max_population:
+            errors.append(("initial_population", "must be at most max_population"))
+        if errors:
+            raise ConfigError(errors)
+        return self
+
+    @property
+    def reward_floor(self) -> float:
+        """The lowest return a game can give: every step at ``minimum_reward``."""
+        return min(0.0, self.minimum_reward) * self.max_number_of_steps
+
+
+def _suggest(key: str) -> str:
+    match = difflib.get_close_matches(key, SPEC_KEYS + EXTRA_KEYS, n=1, cutoff=0.6)
+    return f"unknown key; did you mean '{match[0]}'?" if match else "unknown key"
+
+
+def _describe(err: dict[str, Any]) -> tuple[str, str]:
+    loc = err.get("loc", ())
+    key = str(loc[0]) if loc else "config"
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return key, _suggest(key)
+    if kind == "missing":
+        return key, "is required"
+    msg = str(err.get("msg", "invalid"))
+    msg = msg.removeprefix("Value error, ")
+    ctx = err.get("ctx") or {}
+    if isinstance(ctx.get("error"), ConfigError):
+        return ctx["error"].errors[0]
+    return key, msg[:1].lower() + msg[1:]
+
+
+def parse_config(data: Any) -> TrainingConfig:
+    """Validate a decoded JSON object; raise :class:`ConfigError` naming every bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError([("config", "must be a JSON object")])
+    try:
+        return TrainingConfig.model_validate(data)
+    except ValidationError as exc:
+        errors: list[tuple[str, str]] = []
+        for err in exc.errors():
+            ctx = err.get("ctx") or {}
+            if isinstance(ctx.get("error"), ConfigError):
+                errors.extend(ctx["error"].errors)
+            else:
+                errors.append(_describe(dict(err)))
+        raise ConfigError(errors) from None
+
+
+def loads_config(text: str | bytes) -> TrainingConfig:
+    """Parse JSON text into a config; malformed JSON is a ConfigError too."""
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError([("config", f"is not valid JSON: {exc}")]) from None
+    return parse_config(data)
+
+
+def _refuse_constant(name: str) -> float:
+    raise ConfigError([("config", f"{name} is not a finite number")])
+
+
+def load_config(path: str | Path) -> TrainingConfig:
+    """Read and validate a config file."""
+    return loads_config(Path(path).read_bytes())
+
+
+def config_with(config: TrainingConfig, **changes: Any) -> TrainingConfig:
+    """A copy of ``config`` with ``changes`` applied and every rule re-checked."""
+    data = config.model_dump()
+    data.update(changes)
+    return parse_config(data)
+
+
+def is_finite(value: float) -> bool:
+    """True for a real number (neither NaN nor infinite)."""
+    return math.isfinite(value)

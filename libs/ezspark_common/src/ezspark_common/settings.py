@@ -1,0 +1,28 @@
+"""Settings shared by every service, read from ``EZSPARK_*`` environment variables.
+
+Each service builds its settings once in ``main()`` and passes them down; nothing reads
+the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """What every EzSpark process needs: where the broker is, how to log, which env plug-ins."""
+
+    model_config = SettingsConfigDict(env_prefix="EZSPARK_", extra="ignore")
+
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Comma-separated module names imported at start-up to register custom environments.
+    env_modules: str = ""
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+
+    @property
+    def env_module_list(self) -> list[str]:
+        """The allow-listed environment plug-in modules, in order."""
+        return [m.strip() for m in self.env_modules.split(",") if m.strip()]
