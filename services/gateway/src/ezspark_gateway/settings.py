@@ -14,3 +14,9 @@ class GatewaySettings(CommonSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     database_url: str = "sqlite:///./ezspark-gateway.db"
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # Set behind HTTPS so browsers only send the session cookie over TLS.
+    cookie_secure: bool = False
+    session_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
+    # Log-in / sign-up attempts allowed per (client IP, username) in each window.
+    auth_rate_limit: int = Field(default=10, ge=1)
+    auth_rate_window_s: float = Field(default=300.0, gt=0)

@@ -1,0 +1,240 @@
+"""The wire messages exchanged between the gateway, the evolver and the evaluators.
+
+Every top-level message is a frozen pydantic model with ``schema_version`` (always 1 for
+now) and a ``kind`` discriminator; ``encode`` turns one into compact JSON bytes and
+``decode`` turns bytes back into the right class.  ``decode`` validates strictly (no
+``"1"`` → ``1`` coercion, no NaN/Infinity, no unknown fields) and raises ``MessageError``
+for anything else: that is how a consumer recognises a poison message and dead-letters it
+instead of requeueing it forever.  Python-side construction is lax on purpose, so numpy
+scalars and arrays from the NEAT engine are accepted and converted to plain values.
+
+Queues (all created with ``Broker.declare``):
+
+* ``TASKS_QUEUE``    evolver → evaluators: ``EvaluationTask``
+* ``RESULTS_QUEUE``  evaluators → evolver: ``EvaluationResult``
+* ``COMMANDS_QUEUE`` gateway → evolver: ``TrainingRequested``, ``StopRequested``
+* ``EVENTS_QUEUE``   evolver → gateway: ``GenerationReport``, ``TrainingFinished``,
+  ``TrainingFailed``
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic_core import ErrorDetails
+
+TASKS_QUEUE = "ezspark.tasks"
+RESULTS_QUEUE = "ezspark.results"
+COMMANDS_QUEUE = "ezspark.commands"
+EVENTS_QUEUE = "ezspark.events"
+
+SCHEMA_VERSION = 1
+
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+NonNegInt = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(ge=1)]
+NonNegFloat = Annotated[float, Field(ge=0.0)]
+
+
+def dead_letter_queue(name: str) -> str:
+    """The queue where messages from ``name`` go once rejected or over the delivery limit."""
+    return f"{name}.dead"
+
+
+class MessageError(ValueError):
+    """A body is not a valid EzSpark message; the text says why (poison message)."""
+
+
+class _Model(BaseModel):
+    # allow_inf_nan=False: JSON cannot carry NaN/inf, so refuse them when building a message
+    # rather than silently sending ``null``.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class WireGenome(_Model):
+    """A genome in column form: nodes (id, bias) and connections (innov, src, dst, ...)."""
+
+    key: int
+    node_ids: list[int]
+    biases: list[float]
+    innov: list[int]
+    src: list[int]
+    dst: list[int]
+    weight: list[float]
+    enabled: list[bool]
+
+    @model_validator(mode="after")
+    def _columns_line_up(self) -> Self:
+        if len(self.node_ids) != len(self.biases):
+            raise ValueError(
+                f"node columns differ in length: node_ids={len(self.node_ids)}, "
+                f"biases={len(self.biases)}"
+            )
+        lengths = {
+            name: len(getattr(self, name)) for name in ("innov", "src", "dst", "weight", "enabled")
+        }
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"connection columns differ in length: {lengths}")
+        return self
+
+
+class GenomeOutcome(_Model):
+    """How one genome did: one return per game played, steps taken, or why it failed."""
+
+    key: int
+    returns: list[float]
+    steps: NonNegInt
+    error: str | None = None
+
+
+class TrainingRequested(_Model):
+    """Gateway → evolver: start a training run with this (already validated) config."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["training_requested"] = "training_requested"
+    training_id: NonEmptyStr
+    owner: str
+    config: dict[str, Any]
+    requested_at: float
+
+
+class StopRequested(_Model):
+    """Gateway → evolver: stop a training run at the next generation boundary."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["stop_requested"] = "stop_requested"
+    training_id: NonEmptyStr
+
+
+class EvaluationTask(_Model):
+    """Evolver → evaluator: play every genome on the same games (index + seed pairs)."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evaluation_task"] = "evaluation_task"
+    task_id: NonEmptyStr
+    training_id: NonEmptyStr
+    generation: NonNegInt
+    attempt: NonNegInt = 0
+    env_id: NonEmptyStr
+    game_indices: Annotated[list[NonNegInt], Field(min_length=1)]
+    game_seeds: Annotated[list[NonNegInt], Field(min_length=1)]
+    max_steps: PosInt
+    reward_floor: float
+    input_size: PosInt
+    output_size: PosInt
+    genomes: Annotated[list[WireGenome], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_seed_per_game(self) -> Self:
+        if len(self.game_indices) != len(self.game_seeds):
+            raise ValueError(
+                f"game_indices ({len(self.game_indices)}) and game_seeds "
+                f"({len(self.game_seeds)}) differ in length"
+            )
+        return self
+
+
+class EvaluationResult(_Model):
+    """Evaluator → evolver: the outcome of every genome of one task."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evaluation_result"] = "evaluation_result"
+    task_id: NonEmptyStr
+    training_id: NonEmptyStr
+    generation: NonNegInt
+    evaluator_id: NonEmptyStr
+    outcomes: list[GenomeOutcome]
+    duration_s: NonNegFloat
+
+
+class GenerationReport(_Model):
+    """Evolver → gateway: statistics of one finished generation."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["generation_report"] = "generation_report"
+    training_id: NonEmptyStr
+    generation: NonNegInt
+    best_fitness: float
+    mean_fitness: float
+    species: NonNegInt
+    population: NonNegInt
+    evaluations_per_s: NonNegFloat
+    best_genome_key: int
+
+
+class TrainingFinished(_Model):
+    """Evolver → gateway: a run ended normally; carries the champion when there is one."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["training_finished"] = "training_finished"
+    training_id: NonEmptyStr
+    generations: NonNegInt
+    best_fitness: float
+    reason: Literal["generations", "fitness_threshold", "stopped"]
+    best_genome: WireGenome | None
+
+
+class TrainingFailed(_Model):
+    """Evolver → gateway: a run died; ``error`` is meant for the user."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["training_failed"] = "training_failed"
+    training_id: NonEmptyStr
+    error: str
+
+
+Message = Annotated[
+    TrainingRequested
+    | StopRequested
+    | EvaluationTask
+    | EvaluationResult
+    | GenerationReport
+    | TrainingFinished
+    | TrainingFailed,
+    Field(discriminator="kind"),
+]
+
+_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
+
+# How many validation errors a MessageError spells out; the rest are only counted.
+_MAX_REPORTED_ERRORS = 3
+
+
+def encode(msg: Message) -> bytes:
+    """Serialise a message to compact JSON bytes (floats use the shortest exact repr)."""
+    return _ADAPTER.dump_json(msg)
+
+
+def decode(body: bytes) -> Message:
+    """Parse and strictly validate a body; raise ``MessageError`` saying why it is invalid."""
+    try:
+        return _ADAPTER.validate_json(body, strict=True)
+    except ValidationError as exc:
+        raise MessageError(_explain(exc.errors(include_url=False))) from None
+
+
+def _explain(errors: list[ErrorDetails]) -> str:
+    """Turn pydantic's errors into one line naming the field and the rule broken."""
+    parts: list[str] = []
+    for err in errors[:_MAX_REPORTED_ERRORS]:
+        kind = err["type"]
+        loc = ".".join(str(p) for p in err["loc"])
+        if kind == "json_invalid":
+            parts.append("malformed JSON: " + err["msg"].removeprefix("Invalid JSON: "))
+        elif kind == "union_tag_not_found":
+            parts.append("missing 'kind' field")
+        elif kind == "union_tag_invalid":
+            parts.append(f"unknown kind {err['input'].get('kind')!r}")
+        elif kind in ("dict_type", "model_type", "model_attributes_type") and not err["loc"]:
+            parts.append("body is not a JSON object")
+        elif err["loc"][-1:] == ("schema_version",):
+            parts.append(
+                f"unsupported schema_version {err['input']!r} (expected {SCHEMA_VERSION})"
+            )
+        else:
+            parts.append(f"{loc}: {err['msg']}")
+    more = len(errors) - _MAX_REPORTED_ERRORS
+    if more > 0:
+        parts.append(f"and {more} more error(s)")
+    return "invalid message: " + "; ".join(parts)

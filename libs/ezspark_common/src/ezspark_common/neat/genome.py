@@ -1,0 +1,222 @@
+"""Genomes: node genes and innovation-numbered connection genes, held as small numpy columns.
+
+Node ids: inputs are ``-1 .. -n_in`` (implicit, never stored), outputs ``0 .. n_out-1``,
+hidden nodes ``>= n_out``.  A genome is immutable (its arrays are read-only), so a child
+can share every column it did not change with its parent.
+
+Invariant kept by every operator: the graph of *all* connections, enabled or not, is
+acyclic, so re-enabling a connection can never create a cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+WEIGHT_INIT_STD = 1.0
+
+
+def _frozen(array: NDArray[Any]) -> NDArray[Any]:
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Genome:
+    """One network's genes.  Connections are sorted by innovation number."""
+
+    key: int
+    node_ids: IntArray
+    biases: FloatArray
+    innov: IntArray
+    src: IntArray
+    dst: IntArray
+    weight: FloatArray
+    enabled: BoolArray
+
+    @staticmethod
+    def build(
+        key: int,
+        node_ids: Any,
+        biases: Any,
+        innov: Any,
+        src: Any,
+        dst: Any,
+        weight: Any,
+        enabled: Any,
+    ) -> Genome:
+        """Make a genome from column data, sorting nodes by id and connections by innovation."""
+        nodes = np.asarray(node_ids, dtype=np.int64)
+        bias = np.asarray(biases, dtype=np.float64)
+        inn = np.asarray(innov, dtype=np.int64)
+        n_order = np.argsort(nodes, kind="stable")
+        c_order = np.argsort(inn, kind="stable")
+        return Genome(
+            key=int(key),
+            node_ids=_frozen(nodes[n_order]),
+            biases=_frozen(bias[n_order]),
+            innov=_frozen(inn[c_order]),
+            src=_frozen(np.asarray(src, dtype=np.int64)[c_order]),
+            dst=_frozen(np.asarray(dst, dtype=np.int64)[c_order]),
+            weight=_frozen(np.asarray(weight, dtype=np.float64)[c_order]),
+            enabled=_frozen(np.asarray(enabled, dtype=np.bool_)[c_order]),
+        )
+
+    @property
+    def num_connections(self) -> int:
+        """How many connection genes (enabled or not) this genome has."""
+        return int(self.innov.shape[0])
+
+    def with_key(self, key: int) -> Genome:
+        """The same genes under another key (columns shared, they are read-only)."""
+        return Genome(
+            key, self.node_ids, self.biases, self.innov, self.src, self.dst, self.weight,
+            self.enabled,
+        )
+
+    def with_weights(self, weight: FloatArray, biases: FloatArray) -> Genome:
+        """The same structure with new weights and biases."""
+        return Genome(
+            self.key, self.node_ids, _frozen(biases), self.innov, self.src, self.dst,
+            _frozen(weight), self.enabled,
+        )
+
+    def with_enabled(self, enabled: BoolArray) -> Genome:
+        """The same genes with another enabled mask."""
+        return Genome(
+            self.key, self.node_ids, self.biases, self.innov, self.src, self.dst, self.weight,
+            _frozen(enabled),
+        )
+
+    def same_genes(self, other: Genome) -> bool:
+        """True when both genomes carry bit-identical genes (keys may differ)."""
+        return all(
+            np.array_equal(a, b)
+            for a, b in zip(self._columns(), other._columns(), strict=True)
+        )
+
+    def _columns(self) -> tuple[NDArray[Any], ...]:
+        return (
+            self.node_ids, self.biases, self.innov, self.src, self.dst, self.weight,
+            self.enabled,
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        """Plain JSON-able columns; floats survive a JSON round trip exactly."""
+        return {
+            "key": self.key,
+            "node_ids": self.node_ids.tolist(),
+            "biases": self.biases.tolist(),
+            "innov": self.innov.tolist(),
+            "src": self.src.tolist(),
+            "dst": self.dst.tolist(),
+            "weight": self.weight.tolist(),
+            "enabled": self.enabled.tolist(),
+        }
+
+    @staticmethod
+    def from_wire(data: dict[str, Any]) -> Genome:
+        """Rebuild a genome from :meth:`to_wire` output, checking its shape."""
+        genome = Genome.build(
+            data["key"], data["node_ids"], data["biases"], data["innov"], data["src"],
+            data["dst"], data["weight"], data["enabled"],
+        )
+        check_genome(genome)
+        return genome
+
+
+def check_genome(genome: Genome) -> None:
+    """Raise ValueError unless the genome's columns are consistent and its graph acyclic."""
+    n_nodes, n_conn = genome.node_ids.shape[0], genome.innov.shape[0]
+    if genome.biases.shape[0] != n_nodes:
+        raise ValueError("biases and node_ids differ in length")
+    for name in ("src", "dst", "weight", "enabled"):
+        if getattr(genome, name).shape[0] != n_conn:
+            raise ValueError(f"{name} and innov differ in length")
+    if np.unique(genome.innov).shape[0] != n_conn:
+        raise ValueError("duplicate innovation numbers")
+    if not (np.all(np.isfinite(genome.weight)) and np.all(np.isfinite(genome.biases))):
+        raise ValueError("weights and biases must be finite")
+    known = set(genome.node_ids.tolist())
+    if any(d not in known for d in genome.dst.tolist()):
+        raise ValueError("a connection ends at an unknown node")
+    if any(s >= 0 and s not in known for s in genome.src.tolist()):
+        raise ValueError("a connection starts at an unknown node")
+    if has_cycle(genome.src, genome.dst):
+        raise ValueError("connections form a cycle")
+
+
+def has_cycle(src: IntArray, dst: IntArray) -> bool:
+    """True when the directed graph given by the edge columns has a cycle."""
+    children: dict[int, list[int]] = {}
+    for s, d in zip(src.tolist(), dst.tolist(), strict=True):
+        children.setdefault(s, []).append(d)
+    state: dict[int, int] = {}  # 1 = on the current path, 2 = done
+    for root in list(children):
+        if state.get(root):
+            continue
+        stack = [(root, iter(children.get(root, ())))]
+        state[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                return True
+            elif not state.get(nxt):
+                state[nxt] = 1
+                stack.append((nxt, iter(children.get(nxt, ()))))
+    return False
+
+
+def initial_genome(key: int, n_in: int, n_out: int, rng: np.random.Generator) -> Genome:
+    """A fully connected inputs→outputs genome with normal(0, 1) weights and zero biases.
+
+    Innovation ``i * n_out + o`` always means input ``-(i+1)`` → output ``o``.
+    """
+    src = np.repeat(-np.arange(1, n_in + 1, dtype=np.int64), n_out)
+    dst = np.tile(np.arange(n_out, dtype=np.int64), n_in)
+    n_conn = n_in * n_out
+    return Genome.build(
+        key,
+        np.arange(n_out),
+        np.zeros(n_out),
+        np.arange(n_conn),
+        src,
+        dst,
+        rng.normal(0.0, WEIGHT_INIT_STD, n_conn),
+        np.ones(n_conn, dtype=np.bool_),
+    )
+
+
+def crossover(fitter: Genome, other: Genome, key: int, rng: np.random.Generator) -> Genome:
+    """A child with ``fitter``'s structure; matching genes take either parent's value.
+
+    Disjoint and excess genes come from the fitter parent only (classic NEAT), which keeps
+    the child's graph a copy of an acyclic graph.
+    """
+    _, fi, oi = np.intersect1d(fitter.innov, other.innov, assume_unique=True, return_indices=True)
+    weight = fitter.weight.copy()
+    enabled = fitter.enabled.copy()
+    take = rng.random(fi.shape[0]) < 0.5
+    weight[fi[take]] = other.weight[oi[take]]
+    enabled[fi[take]] = other.enabled[oi[take]]
+    _, fn, on = np.intersect1d(
+        fitter.node_ids, other.node_ids, assume_unique=True, return_indices=True
+    )
+    biases = fitter.biases.copy()
+    take_n = rng.random(fn.shape[0]) < 0.5
+    biases[fn[take_n]] = other.biases[on[take_n]]
+    return Genome(
+        key, fitter.node_ids, _frozen(biases), fitter.innov, fitter.src, fitter.dst,
+        _frozen(weight), _frozen(enabled),
+    )

@@ -1,0 +1,187 @@
+"""Mutation operators: structural changes one genome at a time, weights for a whole brood at once.
+
+Structural events are rare, so a Python loop over the few genomes they hit is cheap; weight
+mutation touches most connections, so it runs as one vectorised pass over all children.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ezspark_common.neat.genome import WEIGHT_INIT_STD, Genome
+
+WEIGHT_PERTURB_STD = 0.5
+WEIGHT_LIMIT = 30.0
+ADD_CONNECTION_ATTEMPTS = 8
+
+
+@dataclass
+class InnovationTracker:
+    """Hands out innovation numbers and node ids for one generation.
+
+    The same structural change made twice in one generation gets the same numbers, so
+    genomes that evolved the same gene independently still align in crossover and distance.
+    A tracker lives for one reproduction step; only its counters persist in the population.
+    """
+
+    next_innov: int
+    next_node: int
+
+    def __post_init__(self) -> None:
+        self._connections: dict[tuple[int, int], int] = {}
+        self._splits: dict[int, tuple[int, int, int]] = {}
+
+    def connection(self, src: int, dst: int) -> int:
+        """The innovation number for a new connection ``src → dst``."""
+        innov = self._connections.get((src, dst))
+        if innov is None:
+            innov = self._connections[(src, dst)] = self.next_innov
+            self.next_innov += 1
+        return innov
+
+    def split(self, innov: int) -> tuple[int, int, int]:
+        """``(new node, innovation in, innovation out)`` for splitting connection ``innov``."""
+        found = self._splits.get(innov)
+        if found is None:
+            found = (self.next_node, self.next_innov, self.next_innov + 1)
+            self._splits[innov] = found
+            self.next_node += 1
+            self.next_innov += 2
+        return found
+
+
+@dataclass(frozen=True)
+class StructuralRates:
+    """Per-child probabilities of each structural mutation."""
+
+    add_connection: float
+    add_node: float
+    activate: float
+    remove: float
+
+
+def mutate_structure(
+    genome: Genome, rates: StructuralRates, n_in: int, rng: np.random.Generator,
+    tracker: InnovationTracker,
+) -> Genome:
+    """Apply each structural mutation at most once, each with its own probability."""
+    draws = rng.random(4)
+    if draws[0] < rates.add_node:
+        genome = add_node(genome, rng, tracker)
+    if draws[1] < rates.add_connection:
+        genome = add_connection(genome, n_in, rng, tracker)
+    if draws[2] < rates.activate:
+        genome = toggle_connection(genome, rng, enable=True)
+    if draws[3] < rates.remove:
+        genome = toggle_connection(genome, rng, enable=False)
+    return genome
+
+
+def add_node(genome: Genome, rng: np.random.Generator, tracker: InnovationTracker) -> Genome:
+    """Split a random enabled connection ``a → b`` into ``a → new → b``.
+
+    The incoming link gets weight 1 and the outgoing one the old weight, so the network
+    behaves almost as before and the new node has time to prove itself.
+    """
+    candidates = np.flatnonzero(genome.enabled)
+    if candidates.shape[0] == 0:
+        return genome
+    idx = int(candidates[rng.integers(candidates.shape[0])])
+    node, innov_in, innov_out = tracker.split(int(genome.innov[idx]))
+    if node in genome.node_ids:  # already split this generation via the same parent gene
+        return genome
+    enabled = genome.enabled.copy()
+    enabled[idx] = False
+    a, b = int(genome.src[idx]), int(genome.dst[idx])
+    return Genome.build(
+        genome.key,
+        np.append(genome.node_ids, node),
+        np.append(genome.biases, 0.0),
+        np.append(genome.innov, [innov_in, innov_out]),
+        np.append(genome.src, [a, node]),
+        np.append(genome.dst, [node, b]),
+        np.append(genome.weight, [1.0, float(genome.weight[idx])]),
+        np.append(enabled, [True, True]),
+    )
+
+
+def _reaches(genome: Genome, start: int, target: int) -> bool:
+    """True when ``target`` is reachable from ``start`` along any connection."""
+    frontier, seen = [start], {start}
+    src, dst = genome.src.tolist(), genome.dst.tolist()
+    while frontier:
+        node = frontier.pop()
+        if node == target:
+            return True
+        for s, d in zip(src, dst, strict=True):
+            if s == node and d not in seen:
+                seen.add(d)
+                frontier.append(d)
+    return False
+
+
+def add_connection(
+    genome: Genome, n_in: int, rng: np.random.Generator, tracker: InnovationTracker
+) -> Genome:
+    """Connect a random source (input or hidden) to a random target (hidden or output).
+
+    Pairs that already exist or would close a cycle are redrawn a few times; a genome with
+    no free pair is returned unchanged.
+    """
+    sources = np.concatenate([-np.arange(1, n_in + 1), genome.node_ids])
+    existing = set(zip(genome.src.tolist(), genome.dst.tolist(), strict=True))
+    for _ in range(ADD_CONNECTION_ATTEMPTS):
+        a = int(sources[rng.integers(sources.shape[0])])
+        b = int(genome.node_ids[rng.integers(genome.node_ids.shape[0])])
+        if a == b or (a, b) in existing or _reaches(genome, b, a):
+            continue
+        return Genome.build(
+            genome.key,
+            genome.node_ids,
+            genome.biases,
+            np.append(genome.innov, tracker.connection(a, b)),
+            np.append(genome.src, a),
+            np.append(genome.dst, b),
+            np.append(genome.weight, rng.normal(0.0, WEIGHT_INIT_STD)),
+            np.append(genome.enabled, True),
+        )
+    return genome
+
+
+def toggle_connection(genome: Genome, rng: np.random.Generator, *, enable: bool) -> Genome:
+    """Enable a random disabled connection, or disable a random enabled one."""
+    candidates = np.flatnonzero(genome.enabled != enable)
+    if candidates.shape[0] == 0:
+        return genome
+    enabled = genome.enabled.copy()
+    enabled[candidates[rng.integers(candidates.shape[0])]] = enable
+    return genome.with_enabled(enabled)
+
+
+def mutate_weights(
+    genomes: list[Genome], rate: float, replace_rate: float, rng: np.random.Generator
+) -> list[Genome]:
+    """Mutate every weight and bias of every genome in one vectorised pass.
+
+    Each value changes with probability ``rate``; a changing value is replaced by a fresh
+    normal(0, 1) draw with probability ``replace_rate``, else nudged by normal(0, 0.5).
+    """
+    if not genomes:
+        return []
+    w_sizes = [g.weight.shape[0] for g in genomes]
+    b_sizes = [g.biases.shape[0] for g in genomes]
+    values = np.concatenate([g.weight for g in genomes] + [g.biases for g in genomes])
+    n = values.shape[0]
+    change = rng.random(n) < rate
+    replace = rng.random(n) < replace_rate
+    noise = rng.normal(0.0, 1.0, n)
+    fresh = noise * WEIGHT_INIT_STD
+    nudged = values + noise * WEIGHT_PERTURB_STD
+    values = np.where(change, np.where(replace, fresh, nudged), values)
+    np.clip(values, -WEIGHT_LIMIT, WEIGHT_LIMIT, out=values)
+    cuts = np.cumsum(w_sizes + b_sizes)[:-1]
+    parts = np.split(values, cuts)
+    k = len(genomes)
+    return [g.with_weights(parts[i], parts[k + i]) for i, g in enumerate(genomes)]

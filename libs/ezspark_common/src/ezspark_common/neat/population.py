@@ -1,0 +1,195 @@
+"""The population: an immutable snapshot of one generation, and the step to the next one.
+
+``next_generation(population, fitness, config)`` is a pure function: the same snapshot,
+fitnesses and config always give the same next snapshot, bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ezspark_common import rng as rngs
+from ezspark_common.config import TrainingConfig
+from ezspark_common.neat import reproduction as rep
+from ezspark_common.neat import stagnation
+from ezspark_common.neat.genome import Genome, initial_genome
+from ezspark_common.neat.mutation import InnovationTracker, mutate_structure, mutate_weights
+from ezspark_common.neat.species import Species, speciate
+
+
+@dataclass(frozen=True)
+class Population:
+    """One generation's genomes and species, plus the counters that outlive it."""
+
+    generation: int
+    genomes: dict[int, Genome]
+    species: tuple[Species, ...]
+    next_key: int
+    next_species_id: int
+    next_innov: int
+    next_node: int
+    best_fitness: float
+    last_improved: int
+
+    def species_of(self) -> dict[int, int]:
+        """Genome key → species id."""
+        return {k: s.id for s in self.species for k in s.members}
+
+    def global_stale(self) -> int:
+        """Generations since the run's best fitness last improved."""
+        return self.generation - self.last_improved
+
+
+def initial_population(config: TrainingConfig) -> Population:
+    """Generation 0: ``initial_population`` fully connected genomes, speciated."""
+    rng = rngs.generator(config.seed, rngs.INIT)
+    n_in, n_out = config.input_size, config.output_size
+    genomes = {k: initial_genome(k, n_in, n_out, rng) for k in range(config.initial_population)}
+    species, next_sid = speciate(list(genomes.values()), (), config.species_threshold, 0, 0)
+    return Population(
+        generation=0,
+        genomes=genomes,
+        species=species,
+        next_key=config.initial_population,
+        next_species_id=next_sid,
+        next_innov=n_in * n_out,
+        next_node=n_out,
+        best_fitness=float("-inf"),
+        last_improved=0,
+    )
+
+
+def _plans(
+    pop: Population, species: tuple[Species, ...], fitness: Mapping[int, float],
+    config: TrainingConfig,
+) -> list[rep.SpeciesPlan]:
+    gen, floor = pop.generation, config.reward_floor
+    size = len(pop.genomes)
+    ranked = [rep.rank(s.members, fitness) for s in species]
+    survivors = [
+        tuple(r[: rep.survivor_count(len(r), config.percentage_survivors_per_specie)])
+        for r in ranked
+    ]
+    means = [float(np.mean([max(0.0, fitness[k] - floor) for k in s.members])) for s in species]
+    scores = rep.species_scores(means, [s.age(gen) for s in species], config.age_significance)
+    elites = sum(len(s) for s in survivors) if config.keep_parents else 0
+    counts = rep.allocate(rep.budget(config, size, elites), scores)
+    big_from = size / max(1, len(pop.species))
+    global_stale = gen - pop.last_improved
+    return [
+        rep.SpeciesPlan(
+            survivors=survivors[i],
+            children=counts[i],
+            rates=stagnation.species_rates(
+                config, big=len(s.members) >= big_from, species_stale=s.stale(gen),
+                global_stale=global_stale,
+            ),
+        )
+        for i, s in enumerate(species)
+    ]
+
+
+def _elites(
+    plans: list[rep.SpeciesPlan], genomes: Mapping[int, Genome], config: TrainingConfig
+) -> list[Genome]:
+    """Survivors carried over unchanged, cut (champions kept first) to fit the cap."""
+    if not config.keep_parents:
+        return []
+    keys = [p.survivors[0] for p in plans] + [k for p in plans for k in p.survivors[1:]]
+    return [genomes[k] for k in keys[: config.max_population]]
+
+
+def next_generation(
+    pop: Population, fitness: Mapping[int, float], config: TrainingConfig
+) -> Population:
+    """Select, breed, mutate and speciate: the population of generation ``pop.generation + 1``."""
+    gen = pop.generation
+    species = stagnation.update_species(pop.species, fitness, gen)
+    best = max(fitness.values())
+    improved = best > pop.best_fitness
+    last_improved = gen if improved else pop.last_improved
+    pop = _with_best(pop, max(best, pop.best_fitness), last_improved)
+    species = stagnation.remove_stagnant(species, fitness, gen, config.limiting_species)
+    plans = _plans(pop, species, fitness, config)
+    rng = rngs.generator(config.seed, rngs.REPRODUCE, gen)
+    born = rep.breed(plans, pop.genomes, fitness, config.crossover_rate, rng, pop.next_key)
+    tracker = InnovationTracker(pop.next_innov, pop.next_node)
+    shaped = [
+        mutate_structure(child, plans[s_idx].rates, config.input_size, rng, tracker)
+        for s_idx, child in born
+    ]
+    children = mutate_weights(
+        shaped, config.connection_mutation_rate, config.new_connection_assignment_rate, rng
+    )
+    members = _elites(plans, pop.genomes, config) + children
+    new_species, next_sid = speciate(
+        members, species, config.species_threshold, gen + 1, pop.next_species_id
+    )
+    return Population(
+        generation=gen + 1,
+        genomes={g.key: g for g in members},
+        species=new_species,
+        next_key=pop.next_key + len(born),
+        next_species_id=next_sid,
+        next_innov=tracker.next_innov,
+        next_node=tracker.next_node,
+        best_fitness=pop.best_fitness,
+        last_improved=last_improved,
+    )
+
+
+def _with_best(pop: Population, best: float, last_improved: int) -> Population:
+    return Population(
+        pop.generation, pop.genomes, pop.species, pop.next_key, pop.next_species_id,
+        pop.next_innov, pop.next_node, best, last_improved,
+    )
+
+
+def population_to_dict(pop: Population) -> dict[str, Any]:
+    """A JSON-able snapshot (floats round-trip exactly)."""
+    return {
+        "generation": pop.generation,
+        "genomes": [g.to_wire() for g in pop.genomes.values()],
+        "species": [
+            {
+                "id": s.id, "representative": s.representative.to_wire(),
+                "members": list(s.members), "created": s.created,
+                "best_fitness": _num(s.best_fitness), "last_improved": s.last_improved,
+            }
+            for s in pop.species
+        ],
+        "next_key": pop.next_key, "next_species_id": pop.next_species_id,
+        "next_innov": pop.next_innov, "next_node": pop.next_node,
+        "best_fitness": _num(pop.best_fitness), "last_improved": pop.last_improved,
+    }
+
+
+def population_from_dict(data: Mapping[str, Any]) -> Population:
+    """Inverse of :func:`population_to_dict`."""
+    genomes = [Genome.from_wire(g) for g in data["genomes"]]
+    species = tuple(
+        Species(
+            s["id"], Genome.from_wire(s["representative"]), tuple(s["members"]), s["created"],
+            _float(s["best_fitness"]), s["last_improved"],
+        )
+        for s in data["species"]
+    )
+    return Population(
+        generation=data["generation"], genomes={g.key: g for g in genomes}, species=species,
+        next_key=data["next_key"], next_species_id=data["next_species_id"],
+        next_innov=data["next_innov"], next_node=data["next_node"],
+        best_fitness=_float(data["best_fitness"]), last_improved=data["last_improved"],
+    )
+
+
+def _num(value: float) -> float | None:
+    # JSON has no -inf: "no fitness yet" is stored as null.
+    return None if value == float("-inf") else value
+
+
+def _float(value: float | None) -> float:
+    return float("-inf") if value is None else float(value)

@@ -1,0 +1,92 @@
+"""FastAPI dependencies: the app context, a unit of work, the caller's identity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from ezspark_gateway.api.context import SESSION_COOKIE, AppContext
+from ezspark_gateway.core import accounts
+from ezspark_gateway.core.accounts import Principal
+from ezspark_gateway.core.errors import ForbiddenError, UnauthorizedError
+from ezspark_gateway.storage import Repository
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_ctx(request: Request) -> AppContext:
+    """The app's context object."""
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+def get_repo(ctx: Ctx) -> Iterator[Repository]:
+    """A repository over a fresh session, closed when the request ends."""
+    with ctx.db.session() as session:
+        yield Repository(session)
+
+
+Repo = Annotated[Repository, Depends(get_repo)]
+
+
+def client_ip(request: Request) -> str:
+    """The peer address (uvicorn's --proxy-headers makes this the real client)."""
+    return request.client.host if request.client else "unknown"
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the request comes from another site."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null" and request.method in SAFE_METHODS:
+        return True
+    host = request.headers.get("host", "")
+    return origin.split("://", 1)[-1].rstrip("/") == host
+
+
+def bearer_token(request: Request) -> tuple[str | None, bool]:
+    """The presented token and whether it came from the session cookie."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return (cookie, True) if cookie else (None, False)
+
+
+def optional_principal(request: Request, repo: Repo, ctx: Ctx) -> Principal | None:
+    """The caller, or None when no valid credential was presented."""
+    token, from_cookie = bearer_token(request)
+    if token is None:
+        return None
+    try:
+        principal = accounts.authenticate(repo, token, ctx.clock())
+    except UnauthorizedError:
+        return None
+    # A cookie rides along on cross-site requests; refuse those that change state.
+    if from_cookie and request.method not in SAFE_METHODS and not same_origin(request):
+        raise ForbiddenError("cross-site request refused")
+    return principal
+
+
+def current_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
+    """The caller; 401 when no valid credential was presented."""
+    if principal is None:
+        raise UnauthorizedError("missing or invalid credentials")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise HTTPException(415, "send the body as application/json")

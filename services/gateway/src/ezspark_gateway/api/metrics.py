@@ -1,0 +1,29 @@
+"""Prometheus metrics, registered on a registry the caller owns (many apps per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class GatewayMetrics:
+    """Every metric the gateway exports."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "ezspark_gateway_http_requests_total", "HTTP requests by route and status",
+            ["method", "route", "status"], registry=registry,
+        )
+        self.latency = Histogram(
+            "ezspark_gateway_http_request_duration_seconds", "HTTP request latency",
+            ["method", "route"], registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.events = Counter(
+            "ezspark_gateway_events_total", "Evolver events consumed, by kind and outcome",
+            ["kind", "outcome"], registry=registry,
+        )
+        self.commands = Counter(
+            "ezspark_gateway_commands_published_total", "Commands sent to the evolvers",
+            ["kind"], registry=registry,
+        )

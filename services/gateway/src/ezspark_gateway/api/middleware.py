@@ -1,0 +1,143 @@
+"""Pure ASGI middleware: body size limit, metrics, per-request log context."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ezspark_gateway.api.metrics import GatewayMetrics
+
+log = structlog.get_logger(__name__)
+
+
+class _BodyTooLargeError(Exception):
+    """Raised from ``receive`` once the stream passes the limit."""
+
+
+async def _send_json(send: Send, status: int, payload: dict[str, object]) -> None:
+    body = json.dumps(payload).encode()
+    await send({
+        "type": "http.response.start", "status": status,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close")],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over ``max_bytes``, counted on the raw stream as it arrives.
+
+    A declared Content-Length over the limit is refused before reading a byte; a chunked
+    or lying client is cut off as soon as the running count passes the limit, whatever
+    handler is reading, so nothing ever buffers more than the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"request body exceeds {self.max_bytes} bytes"
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _send_json(send, 400, {"detail": "invalid Content-Length header"})
+                return
+            if int(declared) > self.max_bytes:
+                await _send_json(send, 413, {"detail": detail})
+                return
+        state = {"received": 0, "exceeded": False, "started": False}
+
+        async def limited_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > self.max_bytes:
+                    state["exceeded"] = True
+                    raise _BodyTooLargeError
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            # Whatever the app makes of the interrupted read (400, 500...) is replaced.
+            if state["exceeded"]:
+                return
+            state["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except _BodyTooLargeError:
+            pass
+        if state["exceeded"] and not state["started"]:
+            await _send_json(send, 413, {"detail": detail})
+
+
+class MetricsMiddleware:
+    """Counts requests and observes latency, labelled by route template (bounded labels)."""
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+        start = time.perf_counter()
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = scope.get("route")
+            # Raw paths would put every training id in a label: use the template instead.
+            label = getattr(route, "path", None) or "<unmatched>"
+            method = scope.get("method", "GET")
+            self.metrics.requests.labels(method, label, str(status["code"])).inc()
+            self.metrics.latency.labels(method, label).observe(time.perf_counter() - start)
+
+
+class RequestContextMiddleware:
+    """Binds a request id to every log line of the request and logs one access line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        structlog.contextvars.clear_contextvars()
+        request_id = uuid.uuid4().hex[:16]
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status = {"code": 500}
+        start = time.perf_counter()
+
+        async def tagging_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tagging_send)
+        finally:
+            log.info("http_request", method=scope.get("method"), path=scope.get("path"),
+                     status=status["code"],
+                     duration_ms=round((time.perf_counter() - start) * 1000, 1))
+            structlog.contextvars.clear_contextvars()

@@ -1,0 +1,1 @@
+"""Use cases: accounts, trainings and applying worker events.  No HTTP here."""

@@ -1,0 +1,128 @@
+"""Sign-up, log-in and bearer credentials (API tokens and browser sessions)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ezspark_gateway.core.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    UnauthorizedError,
+)
+from ezspark_gateway.core.security import Passwords, hash_token, new_token
+from ezspark_gateway.storage import Repository
+from ezspark_gateway.storage.models import ApiToken, User
+
+USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{2,31}")
+MIN_PASSWORD = 8
+# Argon2 accepts any length, but hashing megabytes per request would be a cheap DoS.
+MAX_PASSWORD = 256
+API = "api"
+SESSION = "session"
+# Last-used times are only rewritten this often, so reads do not turn into writes.
+_TOUCH_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A credential row plus its plain text, which exists only in this response."""
+
+    row: ApiToken
+    plain: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, and with which credential."""
+
+    user: User
+    token: ApiToken
+
+
+def normalize_username(raw: str) -> str:
+    """Usernames compare case-insensitively and ignore surrounding spaces."""
+    return raw.strip().lower()
+
+
+def _check_credentials(username: str, password: str) -> None:
+    errors: list[tuple[str, str]] = []
+    if not USERNAME_RE.fullmatch(username):
+        errors.append(
+            ("username", "must be 3-32 characters: letters, digits, '_', '.', '-'")
+        )
+    if len(password) < MIN_PASSWORD:
+        errors.append(("password", f"must be at least {MIN_PASSWORD} characters"))
+    elif len(password) > MAX_PASSWORD:
+        errors.append(("password", f"must be at most {MAX_PASSWORD} characters"))
+    if errors:
+        raise InvalidInputError(errors)
+
+
+def sign_up(repo: Repository, passwords: Passwords, username: str, password: str,
+            now: float) -> User:
+    """Create an account; ConflictError when the name is taken."""
+    name = normalize_username(username)
+    _check_credentials(name, password)
+    user = repo.add_user(name, passwords.hash(password), now)
+    if user is None:
+        raise ConflictError("username is already taken")
+    return user
+
+
+def log_in(repo: Repository, passwords: Passwords, username: str, password: str) -> User:
+    """The user whose password matches; UnauthorizedError with one message for every failure."""
+    user = repo.user_by_name(normalize_username(username))
+    if len(password) > MAX_PASSWORD:
+        password = password[:MAX_PASSWORD + 1]
+    if not passwords.verify(user.password_hash if user else None, password) or user is None:
+        raise UnauthorizedError("wrong username or password")
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash(password)
+        repo.commit()
+    return user
+
+
+def issue_token(repo: Repository, user: User, *, kind: str, name: str, now: float,
+                ttl_s: float | None = None) -> IssuedToken:
+    """Mint and store (hashed) a new credential for ``user``."""
+    minted = new_token()
+    row = ApiToken(
+        user_id=user.id, kind=kind, name=name.strip()[:100] or kind, token_hash=minted.digest,
+        prefix=minted.prefix, created_at=now,
+        expires_at=None if ttl_s is None else now + ttl_s,
+    )
+    repo.add_token(row)
+    repo.commit()
+    return IssuedToken(row=row, plain=minted.plain)
+
+
+def authenticate(repo: Repository, plain: str, now: float) -> Principal:
+    """The owner of a live token; UnauthorizedError when unknown, revoked or expired."""
+    token = repo.token_by_hash(hash_token(plain))
+    if token is None or token.revoked_at is not None:
+        raise UnauthorizedError("invalid or revoked token")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise UnauthorizedError("token expired")
+    user = repo.user(token.user_id)
+    if user is None:
+        raise UnauthorizedError("invalid or revoked token")
+    if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY_S:
+        token.last_used_at = now
+        repo.commit()
+    return Principal(user=user, token=token)
+
+
+def list_tokens(repo: Repository, user: User) -> Sequence[ApiToken]:
+    """The user's live API tokens (sessions are not listed)."""
+    return repo.tokens_of(user.id, API)
+
+
+def revoke_token(repo: Repository, user: User, token_id: int, now: float) -> None:
+    """Revoke one of the user's credentials; NotFoundError for anyone else's."""
+    if not repo.revoke_token(user.id, token_id, now):
+        repo.rollback()
+        raise NotFoundError("no such token")
+    repo.commit()

@@ -1,0 +1,89 @@
+"""Apply evolver events to storage.  Every event is idempotent: redelivery is harmless."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from ezspark_common.messages import GenerationReport, TrainingFailed, TrainingFinished
+from ezspark_gateway.core.ports import Clock, Event
+from ezspark_gateway.core.trainings import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED
+from ezspark_gateway.storage import Repository
+from ezspark_gateway.storage.models import GenerationRow
+
+APPLIED, DUPLICATE, UNKNOWN = "applied", "duplicate", "unknown"
+MAX_ERROR_CHARS = 4000
+
+log = structlog.get_logger(__name__)
+
+
+def apply_event(repo: Repository, event: Event, now: float) -> str:
+    """Apply one event and commit; return "applied", "duplicate" or "unknown"."""
+    if repo.training(event.training_id) is None:
+        # Not ours (another gateway's database, or deleted): nothing to update.
+        return UNKNOWN
+    if isinstance(event, GenerationReport):
+        outcome = _apply_report(repo, event, now)
+    elif isinstance(event, TrainingFinished):
+        outcome = _apply_finished(repo, event, now)
+    else:
+        outcome = _apply_failed(repo, event, now)
+    repo.commit()
+    return outcome
+
+
+def _apply_report(repo: Repository, event: GenerationReport, now: float) -> str:
+    row = GenerationRow(
+        training_id=event.training_id, generation=event.generation,
+        best_fitness=event.best_fitness, mean_fitness=event.mean_fitness,
+        species=event.species, population=event.population,
+        evaluations_per_s=event.evaluations_per_s, best_genome_key=event.best_genome_key,
+        received_at=now,
+    )
+    if not repo.add_generation(row):
+        return DUPLICATE
+    # Only queued → running: a late report must not revive a stopping or ended training.
+    repo.transition(event.training_id, {QUEUED}, status=RUNNING, updated_at=now)
+    repo.raise_progress(event.training_id, event.generation, event.best_fitness, now)
+    return APPLIED
+
+
+def _apply_finished(repo: Repository, event: TrainingFinished, now: float) -> str:
+    values: dict[str, Any] = {
+        "status": STOPPED if event.reason == "stopped" else FINISHED,
+        "finish_reason": event.reason,
+        "generations": event.generations,
+        "best_fitness": event.best_fitness,
+        "updated_at": now,
+    }
+    if event.best_genome is not None:
+        values["best_genome"] = event.best_genome.model_dump(mode="json")
+    return APPLIED if repo.transition(event.training_id, ACTIVE, **values) else DUPLICATE
+
+
+def _apply_failed(repo: Repository, event: TrainingFailed, now: float) -> str:
+    ok = repo.transition(
+        event.training_id, ACTIVE, status=FAILED, error=event.error[:MAX_ERROR_CHARS],
+        updated_at=now,
+    )
+    return APPLIED if ok else DUPLICATE
+
+
+class EventApplier:
+    """The production EventSink: one short transaction per event."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock = time.time) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    def handle(self, event: Event) -> str:
+        """Apply ``event`` in its own session; exceptions propagate (caller requeues)."""
+        with structlog.contextvars.bound_contextvars(training_id=event.training_id):
+            with self._sessions() as session:
+                outcome = apply_event(Repository(session), event, self._clock())
+            log.info("event_applied", kind=event.kind, outcome=outcome,
+                     generation=getattr(event, "generation", None))
+        return outcome

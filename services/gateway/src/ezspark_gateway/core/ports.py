@@ -1,0 +1,34 @@
+"""What the use cases need from the outside world, as small protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from ezspark_common.messages import (
+    GenerationReport,
+    StopRequested,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingRequested,
+)
+
+Command = TrainingRequested | StopRequested
+Event = GenerationReport | TrainingFinished | TrainingFailed
+
+# Seconds since the epoch; injected so tests can move time.
+Clock = Callable[[], float]
+
+
+class CommandPublisher(Protocol):
+    """Sends a command to the evolvers (``COMMANDS_QUEUE`` in production)."""
+
+    def publish(self, msg: Command) -> None:
+        """Send ``msg``; raise if it could not be handed to the broker."""
+
+
+class EventSink(Protocol):
+    """Receives events from the evolvers and makes them visible to users."""
+
+    def handle(self, event: Event) -> str:
+        """Apply ``event``; return an outcome label ("applied", "duplicate", "unknown")."""

@@ -1,0 +1,113 @@
+"""Training use cases: create, stop, read.  Every read is scoped to the owner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from ezspark_common.config import TrainingConfig
+from ezspark_common.messages import StopRequested, TrainingRequested
+from ezspark_gateway.core.errors import ConflictError, NotFoundError, UnavailableError
+from ezspark_gateway.core.ports import CommandPublisher
+from ezspark_gateway.storage import Repository
+from ezspark_gateway.storage.models import GenerationRow, Training, User
+
+QUEUED, RUNNING, STOPPING = "queued", "running", "stopping"
+FINISHED, FAILED, STOPPED = "finished", "failed", "stopped"
+ACTIVE = frozenset({QUEUED, RUNNING, STOPPING})
+TERMINAL = frozenset({FINISHED, FAILED, STOPPED})
+MAX_HISTORY_PAGE = 10_000
+
+log = structlog.get_logger(__name__)
+
+
+def create_training(repo: Repository, publisher: CommandPublisher, owner: User,
+                    config: TrainingConfig, now: float) -> Training:
+    """Store a queued training, then ask the evolvers to run it.
+
+    The row is committed before publishing so an early event always finds it; if the
+    broker refuses, the row is marked failed and UnavailableError tells the client to retry.
+    """
+    data: dict[str, Any] = config.model_dump(mode="json")
+    training = Training(
+        id=str(uuid.uuid4()), owner_id=owner.id, status=QUEUED, config=data,
+        created_at=now, updated_at=now, generations=0,
+    )
+    repo.add_training(training)
+    repo.commit()
+    structlog.contextvars.bind_contextvars(training_id=training.id)
+    msg = TrainingRequested(
+        training_id=training.id, owner=owner.username, config=data, requested_at=now
+    )
+    try:
+        publisher.publish(msg)
+    except Exception as exc:
+        log.error("publish_failed", command="training_requested", error=str(exc))
+        repo.transition(training.id, ACTIVE, status=FAILED, updated_at=now,
+                        error="could not queue the training: message broker unavailable")
+        repo.commit()
+        raise UnavailableError("message broker unavailable; try again") from exc
+    log.info("training_requested", owner=owner.username)
+    return training
+
+
+def get_training(repo: Repository, owner: User, training_id: str) -> Training:
+    """The owner's training; NotFoundError for unknown ids and other users' trainings alike."""
+    training = repo.training(training_id, owner.id)
+    if training is None:
+        raise NotFoundError("no such training")
+    return training
+
+
+def list_trainings(repo: Repository, owner: User, limit: int, offset: int
+                   ) -> tuple[Sequence[Training], int]:
+    """A page of the owner's trainings (newest first) and their total count."""
+    return repo.trainings_of(owner.id, limit, offset), repo.count_trainings_of(owner.id)
+
+
+def stop_training(repo: Repository, publisher: CommandPublisher, owner: User,
+                  training_id: str, now: float) -> Training:
+    """Mark an active training ``stopping`` and tell the evolvers.
+
+    Asking again while ``stopping`` re-sends the command (harmless, helps after a broker
+    hiccup); a training that already ended is a ConflictError.
+    """
+    training = get_training(repo, owner, training_id)
+    structlog.contextvars.bind_contextvars(training_id=training.id)
+    if training.status in TERMINAL:
+        raise ConflictError(f"training already {training.status}")
+    repo.transition(training.id, {QUEUED, RUNNING}, status=STOPPING, updated_at=now)
+    repo.commit()
+    try:
+        publisher.publish(StopRequested(training_id=training.id))
+    except Exception as exc:
+        log.error("publish_failed", command="stop_requested", error=str(exc))
+        raise UnavailableError("message broker unavailable; try again") from exc
+    log.info("stop_requested")
+    repo.session.refresh(training)
+    return training
+
+
+def history(repo: Repository, owner: User, training_id: str, since: int, limit: int
+            ) -> Sequence[GenerationRow]:
+    """Generation reports from ``since`` on, in order."""
+    get_training(repo, owner, training_id)
+    return repo.generations(training_id, since, min(limit, MAX_HISTORY_PAGE))
+
+
+def latest_report(repo: Repository, training: Training) -> GenerationRow | None:
+    """The most recent generation report of a training."""
+    return repo.latest_generation(training.id)
+
+
+def best_genome(repo: Repository, owner: User, training_id: str) -> dict[str, Any]:
+    """The stored champion; NotFoundError until an event delivered one."""
+    training = get_training(repo, owner, training_id)
+    if training.best_genome is None:
+        raise NotFoundError("no best genome yet")
+    return training.best_genome
+
+

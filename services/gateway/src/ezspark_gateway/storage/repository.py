@@ -1,0 +1,182 @@
+"""All queries in one place; use cases never build SQL themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ezspark_gateway.storage.models import ApiToken, GenerationRow, Training, User
+
+
+class Repository:
+    """Typed data access over one SQLAlchemy session (one unit of work)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def commit(self) -> None:
+        """Make every change of this unit of work durable."""
+        self.session.commit()
+
+    def rollback(self) -> None:
+        """Forget every uncommitted change."""
+        self.session.rollback()
+
+    # -- users ------------------------------------------------------------------------------
+
+    def add_user(self, username: str, password_hash: str, now: float) -> User | None:
+        """Insert and commit a user; None when the name is taken (the unique index decides)."""
+        user = User(username=username, password_hash=password_hash, created_at=now)
+        self.session.add(user)
+        try:
+            self.session.commit()
+        except IntegrityError:
+            self.session.rollback()
+            return None
+        return user
+
+    def user_by_name(self, username: str) -> User | None:
+        """The user with this (already normalised) name."""
+        return self.session.scalars(select(User).where(User.username == username)).first()
+
+    def user(self, user_id: int) -> User | None:
+        """The user with this id."""
+        return self.session.get(User, user_id)
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def add_token(self, token: ApiToken) -> ApiToken:
+        """Stage a new credential row."""
+        self.session.add(token)
+        self.session.flush()
+        return token
+
+    def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        """The credential whose SHA-256 is ``token_hash``, revoked or not."""
+        stmt = select(ApiToken).where(ApiToken.token_hash == token_hash)
+        return self.session.scalars(stmt).first()
+
+    def tokens_of(self, user_id: int, kind: str) -> Sequence[ApiToken]:
+        """A user's live (unrevoked) credentials of one kind, newest first."""
+        stmt = (
+            select(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.kind == kind)
+            .where(ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.id.desc())
+        )
+        return self.session.scalars(stmt).all()
+
+    def revoke_token(self, user_id: int, token_id: int, now: float) -> bool:
+        """Revoke one of the user's live tokens; False when there is no such token."""
+        stmt = (
+            update(ApiToken)
+            .where(ApiToken.id == token_id, ApiToken.user_id == user_id)
+            .where(ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return bool(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+    # -- trainings --------------------------------------------------------------------------
+
+    def add_training(self, training: Training) -> Training:
+        """Stage a new training row."""
+        self.session.add(training)
+        self.session.flush()
+        return training
+
+    def training(self, training_id: str, owner_id: int | None = None) -> Training | None:
+        """A training by id, restricted to one owner when ``owner_id`` is given."""
+        stmt = select(Training).where(Training.id == training_id)
+        if owner_id is not None:
+            stmt = stmt.where(Training.owner_id == owner_id)
+        return self.session.scalars(stmt).first()
+
+    def trainings_of(self, owner_id: int, limit: int, offset: int) -> Sequence[Training]:
+        """A user's trainings, newest first."""
+        stmt = (
+            select(Training)
+            .where(Training.owner_id == owner_id)
+            .order_by(Training.created_at.desc(), Training.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return self.session.scalars(stmt).all()
+
+    def count_trainings_of(self, owner_id: int) -> int:
+        """How many trainings a user has."""
+        stmt = select(func.count()).select_from(Training).where(Training.owner_id == owner_id)
+        return int(self.session.scalar(stmt) or 0)
+
+    def transition(
+        self, training_id: str, allowed_from: Collection[str], **values: Any
+    ) -> bool:
+        """Update a training only while its status is in ``allowed_from``.
+
+        One conditional UPDATE, so a stop request and an event racing on the same row can
+        never both win or overwrite each other's status.
+        """
+        stmt = (
+            update(Training)
+            .where(Training.id == training_id, Training.status.in_(list(allowed_from)))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+    def raise_progress(self, training_id: str, generation: int, best: float, now: float) -> None:
+        """Move the training's counters forward; older reports never move them back."""
+        t = Training
+        self.session.execute(
+            update(t)
+            .where(t.id == training_id, t.generations < generation + 1)
+            .values(generations=generation + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.execute(
+            update(t)
+            .where(t.id == training_id)
+            .where((t.best_fitness.is_(None)) | (t.best_fitness < best))
+            .values(best_fitness=best)
+            .execution_options(synchronize_session=False)
+        )
+
+    # -- generations ------------------------------------------------------------------------
+
+    def add_generation(self, row: GenerationRow) -> bool:
+        """Insert a report; False (and nothing changed) when that generation is known."""
+        key = (row.training_id, row.generation)
+        if self.session.get(GenerationRow, key) is not None:
+            return False
+        self.session.add(row)
+        try:
+            self.session.flush()
+        except IntegrityError:
+            # Another writer inserted it between the check and the flush; the caller's
+            # transaction holds nothing else yet, so rolling it back loses nothing.
+            self.session.rollback()
+            return False
+        return True
+
+    def generations(self, training_id: str, since: int, limit: int) -> Sequence[GenerationRow]:
+        """Reports with ``generation >= since`` in order, at most ``limit``."""
+        stmt = (
+            select(GenerationRow)
+            .where(GenerationRow.training_id == training_id, GenerationRow.generation >= since)
+            .order_by(GenerationRow.generation)
+            .limit(limit)
+        )
+        return self.session.scalars(stmt).all()
+
+    def latest_generation(self, training_id: str) -> GenerationRow | None:
+        """The report with the highest generation number."""
+        stmt = (
+            select(GenerationRow)
+            .where(GenerationRow.training_id == training_id)
+            .order_by(GenerationRow.generation.desc())
+            .limit(1)
+        )
+        return self.session.scalars(stmt).first()
