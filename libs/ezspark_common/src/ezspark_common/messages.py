@@ -229,9 +229,7 @@ def _explain(errors: list[ErrorDetails]) -> str:
         elif kind in ("dict_type", "model_type", "model_attributes_type") and not err["loc"]:
             parts.append("body is not a JSON object")
         elif err["loc"][-1:] == ("schema_version",):
-            parts.append(
-                f"unsupported schema_version {err['input']!r} (expected {SCHEMA_VERSION})"
-            )
+            parts.append(f"unsupported schema_version {err['input']!r} (expected {SCHEMA_VERSION})")
         else:
             parts.append(f"{loc}: {err['msg']}")
     more = len(errors) - _MAX_REPORTED_ERRORS

@@ -1,0 +1,169 @@
+"""The thread model of a network broker, independent of the wire library.
+
+``ThreadedBroker`` implements the caller-facing half of ``Broker`` on top of an
+``IOBridge``: publish windows, consumer thread pools, ``run``/``stop`` and the shutdown
+order.  A subclass (``RabbitBroker``) supplies the ``_io_*`` hooks, which always run on
+the IO thread and are the only place the client library is touched.
+
+Shutdown order matters: cancel the consumers first (no new deliveries), then let running
+handlers finish (their acks still need the connection), then close the connection.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from threading import BoundedSemaphore, Lock
+from typing import Any
+
+from ezspark_common.broker._bridge import IOBridge, Post
+from ezspark_common.broker._confirms import PendingPublish
+from ezspark_common.broker.base import Broker, BrokerError, Handler, check_prefetch, log
+
+_SHUTDOWN_WAIT_S = 10.0
+
+
+@dataclass(eq=False)
+class Consumer:
+    """A registered handler and, on the IO thread, the channel currently serving it."""
+
+    queue: str
+    handler: Handler
+    prefetch: int
+    executor: ThreadPoolExecutor
+    channel: Any = None
+    tag: str | None = None
+    active: bool = False  # a channel is open or being opened
+
+
+class ThreadedBroker(Broker):
+    """Caller-side ``Broker`` logic; subclasses implement the IO-thread hooks."""
+
+    def __init__(self, post: Post, *, op_timeout: float, confirm_window: int) -> None:
+        self._bridge = IOBridge(post, op_timeout=op_timeout)
+        self._confirm_window = confirm_window
+        self._lock = Lock()  # guards _running and _executors
+        self._running = False
+        self._executors: list[ThreadPoolExecutor] = []
+        self._log: Any = log  # subclasses bind context to it
+
+    def publish(self, queue: str, body: bytes, *, message_id: str | None = None) -> None:
+        """Publish one persistent message and wait for its confirm."""
+        self.publish_many(queue, [(body, message_id)])
+
+    def publish_many(self, queue: str, items: Iterable[tuple[bytes, str | None]]) -> None:
+        """Publish messages with at most ``confirm_window`` unconfirmed at once."""
+        window = BoundedSemaphore(self._confirm_window)
+        futures: list[Future[Any]] = []
+        what = f"publish to {queue!r}"
+        try:
+            for body, message_id in items:
+                if not window.acquire(timeout=self._bridge.op_timeout):
+                    raise BrokerError(f"{what}: no confirm within {self._bridge.op_timeout:.0f}s")
+                fut = self._bridge.new_future()
+                fut.add_done_callback(lambda _f: window.release())
+                futures.append(fut)
+                item = PendingPublish(queue, bytes(body), message_id, fut)
+                self._bridge.submit(partial(self._io_publish, item))
+            for fut in futures:
+                self._bridge.wait(fut, what)
+        except BaseException:
+            # Unsent messages are skipped; sent ones may still arrive (at least once).
+            for fut in futures:
+                fut.cancel()
+            raise
+
+    def consume(self, queue: str, handler: Handler, *, prefetch: int = 1) -> None:
+        """Register ``handler``; deliveries flow while ``run()`` runs."""
+        check_prefetch(prefetch)
+        if self._bridge.closed:
+            raise BrokerError("broker is stopped")
+        executor = ThreadPoolExecutor(prefetch, thread_name_prefix=f"ezspark-handler-{queue}")
+        with self._lock:
+            self._executors.append(executor)
+        consumer = Consumer(queue, handler, prefetch, executor)
+        self._bridge.submit(partial(self._io_add_consumer, consumer))
+
+    def run(self) -> None:
+        """Consume until ``stop()``; raise BrokerError if the broker was lost for good."""
+        with self._lock:
+            if self._bridge.closed or self._bridge.stop_event.is_set():
+                raise BrokerError("broker is stopped")
+            if self._running:
+                raise BrokerError("run() is already running")
+            self._running = True
+        try:
+            self._bridge.submit(self._io_start_consuming)
+            self._bridge.stop_event.wait()
+        finally:
+            self._shutdown()
+        if self._bridge.failure is not None:
+            raise BrokerError(str(self._bridge.failure)) from self._bridge.failure
+
+    def stop(self) -> None:
+        """Make ``run()`` return after in-flight handlers finish; close the connection."""
+        with self._lock:
+            self._bridge.stop_event.set()
+            running = self._running
+        if not running:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        """Cancel consumers, let running handlers finish, close the connection, end the thread."""
+        if not self._bridge.close():
+            return
+        with self._lock:
+            executors = list(self._executors)
+        cancelled: Future[Any] = Future()
+        if self._post_quietly(partial(self._io_cancel_consumers, cancelled)):
+            try:
+                cancelled.result(timeout=_SHUTDOWN_WAIT_S)
+            except TimeoutError:
+                self._log.warning("consumers not cancelled in time")
+        for executor in executors:
+            # Queued, not yet started deliveries stay unacked: the broker redelivers them.
+            executor.shutdown(wait=True, cancel_futures=True)
+        self._post_quietly(self._io_close)
+        if self._bridge.join(_SHUTDOWN_WAIT_S):
+            self._io_thread_ended()
+        else:
+            self._log.warning("broker IO thread did not stop")
+        self._bridge.fail_pending()
+        self._log.info("broker stopped")
+
+    def _post_quietly(self, fn: Any) -> bool:
+        """Post to the IO thread if it still runs; False if it is gone."""
+        try:
+            self._bridge.submit(fn)
+        except BrokerError:
+            return False
+        return True
+
+    # ----- hooks, all called on the IO thread except _io_thread_ended ---------------------
+
+    @abstractmethod
+    def _io_publish(self, item: PendingPublish) -> None:
+        """Send ``item`` (now or once connected); resolve its future on confirm."""
+
+    @abstractmethod
+    def _io_add_consumer(self, consumer: Consumer) -> None:
+        """Remember ``consumer``; start it if consuming has started."""
+
+    @abstractmethod
+    def _io_start_consuming(self) -> None:
+        """Start every registered consumer (``run()`` began)."""
+
+    @abstractmethod
+    def _io_cancel_consumers(self, finished: Future[Any]) -> None:
+        """Stop deliveries, keeping channels open for acks; resolve ``finished`` when done."""
+
+    @abstractmethod
+    def _io_close(self) -> None:
+        """Close the connection and end the IO loop."""
+
+    @abstractmethod
+    def _io_thread_ended(self) -> None:
+        """Release what the IO loop held (called on the stopping thread)."""

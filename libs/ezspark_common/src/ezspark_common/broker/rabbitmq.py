@@ -1,0 +1,464 @@
+"""RabbitMQ implementation of ``Broker``: the only module in the repo that imports pika.
+
+Threading: one IO thread per broker runs a pika ``SelectConnection`` ioloop and owns all
+pika objects.  Other threads never call pika: they post closures with the ioloop's
+``add_callback_threadsafe`` (the one thread-safe pika call) and wait on futures
+(``_bridge.IOBridge``).  The IO thread never runs user code, so heartbeats are answered
+however long a handler takes (pika #1104).  Handlers run on a per-consumer pool of
+``prefetch`` threads; ``ack``/``reject`` post back to the IO thread.  A settle whose
+channel has died is dropped: RabbitMQ has already put that message back.
+
+Channels: one confirm-mode channel for publishing, one per consumer (own ``basic_qos``),
+and a short-lived one per declare / queue_depth / ping, so a 404 or 406 (which closes
+the channel) cannot disturb publishing or consuming.
+
+Queues are durable quorum queues with ``x-delivery-limit``, dead-lettering through the
+default exchange to ``<name>.dead`` (itself a durable quorum queue).  Messages are
+persistent and ``mandatory``, so one sent to a missing queue fails instead of vanishing.
+
+Reconnect: when the connection drops the IO thread retries with exponential backoff
+(0.5 s doubling, capped at 10 s), then redeclares the queues, reopens the publish channel,
+republishes unconfirmed messages (at least once) and re-registers the consumers.  If
+RabbitMQ stays unreachable for ``max_outage`` s (``connect_timeout`` for the first
+connection) the broker fails: pending calls raise ``BrokerError`` and so does ``run()``,
+so the service exits and its supervisor restarts it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pika
+import pika.exceptions
+import pika.spec
+from pika.adapters.select_connection import IOLoop, SelectConnection
+from pika.channel import Channel
+from prometheus_client import CollectorRegistry
+
+from ezspark_common.broker._bridge import resolve
+from ezspark_common.broker._confirms import ConfirmTracker, PendingPublish
+from ezspark_common.broker._threaded import Consumer, ThreadedBroker
+from ezspark_common.broker.base import BrokerError, Delivery, dead_letters, log, run_handler
+from ezspark_common.broker.metrics import broker_metrics
+from ezspark_common.messages import dead_letter_queue
+
+_SEQ_HEADER = "ezspark-publish-seq"  # ties a basic.return to the publish it refers to
+_BACKOFF_FIRST_S = 0.5
+_BACKOFF_MAX_S = 10.0
+_CONSUMER_RETRY_S = 1.0
+_CONNECT_GRACE_S = 10.0
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class RabbitBroker(ThreadedBroker):
+    """A ``Broker`` on RabbitMQ; construction connects (or raises BrokerError)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        delivery_limit: int = 5,
+        heartbeat: int = 30,
+        confirm_window: int = 512,
+        connect_timeout: float = 30.0,
+        op_timeout: float = 30.0,
+        max_outage: float = 300.0,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self._ioloop = IOLoop()
+        super().__init__(
+            self._ioloop.add_callback_threadsafe,
+            op_timeout=op_timeout,
+            confirm_window=confirm_window,
+        )
+        self._params = pika.URLParameters(url)
+        self._params.heartbeat = heartbeat
+        self._params.connection_attempts = 1  # retries are ours, with backoff and logs
+        self._delivery_limit = delivery_limit
+        self._max_outage = max_outage
+        self._metrics = broker_metrics(registry)
+        self._log = log.bind(broker=_redact(url))
+        # Everything below is owned by the IO thread.
+        self._conn: SelectConnection | None = None
+        self._ready = self._closing = self._consuming = self._connected_once = False
+        self._pub: Channel | None = None
+        self._confirms = ConfirmTracker()
+        self._waiting: list[Callable[[], None]] = []
+        self._declared: dict[str, None] = {}  # an ordered set
+        self._consumers: list[Consumer] = []
+        self._down_since = time.monotonic()
+        self._outage_limit = connect_timeout
+        self._attempts = 0
+        self._bridge.start(self._io_main)
+        self._bridge.submit(self._connect)
+        try:
+            self._call(resolve, "connect", timeout=connect_timeout + _CONNECT_GRACE_S)
+        except BrokerError:
+            self._shutdown()
+            raise
+
+    # ----- public API (any thread) -------------------------------------------------------
+
+    def declare(self, queue: str) -> None:
+        """Create the quorum queue and its dead-letter queue if missing."""
+
+        def op(fut: Future[Any]) -> None:
+            self._declared[queue] = None
+            self._with_channel(fut, lambda ch, done: self._declare_chain(ch, [queue], done))
+
+        self._call(op, f"declare {queue!r}")
+
+    def queue_depth(self, queue: str) -> int:
+        """Ready messages in ``queue`` (passive declare; BrokerError if it does not exist)."""
+
+        def count(ch: Channel, done: Callable[..., None]) -> None:
+            ch.queue_declare(queue, passive=True, callback=lambda f: done(f.method.message_count))
+
+        return int(self._call(lambda fut: self._with_channel(fut, count), f"depth of {queue!r}"))
+
+    def ping(self) -> bool:
+        """True if a channel can be opened and closed on RabbitMQ within 5 s."""
+        try:
+            self._call(
+                lambda fut: self._with_channel(fut, lambda _ch, done: done(True)),
+                "ping",
+                timeout=min(5.0, self._bridge.op_timeout),
+            )
+        except BrokerError:
+            return False
+        return True
+
+    def _call(
+        self, op: Callable[[Future[Any]], None], what: str, timeout: float | None = None
+    ) -> Any:
+        """Run ``op(future)`` on the IO thread once connected and wait for the future."""
+        return self._bridge.call(
+            lambda fut: self._when_ready(lambda: None if fut.done() else op(fut)), what, timeout
+        )
+
+    def _io_thread_ended(self) -> None:
+        self._ioloop.close()
+
+    # ----- IO thread: connection lifecycle -----------------------------------------------
+
+    def _io_main(self) -> None:
+        try:
+            self._ioloop.start()
+        except Exception as exc:
+            self._log.exception("broker IO loop crashed")
+            self._bridge.fail(BrokerError(f"broker IO loop crashed: {exc!r}"))
+
+    def _connect(self) -> None:
+        if self._closing:
+            return
+        self._attempts += 1
+        self._conn = SelectConnection(
+            self._params,
+            on_open_callback=self._on_open,
+            on_open_error_callback=self._on_open_error,
+            on_close_callback=self._on_closed,
+            custom_ioloop=self._ioloop,
+        )
+
+    def _on_open(self, conn: SelectConnection) -> None:
+        if conn is not self._conn:
+            return
+        self._log.info("connected to RabbitMQ", attempts=self._attempts)
+        if self._connected_once:
+            self._metrics.reconnects.inc()
+        self._attempts = 0
+        # Redeclare on a throw-away channel; the publisher opens whether or not that worked.
+        self._with_channel(
+            Future(),
+            lambda ch, done: self._declare_chain(ch, list(self._declared), done),
+            on_closed=lambda: self._open_publisher(conn),
+        )
+
+    def _on_open_error(self, conn: SelectConnection, error: BaseException) -> None:
+        if conn is self._conn:
+            self._retry_later(error)
+
+    def _on_closed(self, conn: SelectConnection, error: BaseException) -> None:
+        if conn is not self._conn:
+            return
+        self._ready, self._pub = False, None
+        for consumer in self._consumers:
+            consumer.channel, consumer.tag, consumer.active = None, None, False
+        self._confirms.resend_unconfirmed()
+        if not self._closing:
+            self._log.warning("connection to RabbitMQ lost", error=str(error))
+            self._down_since = time.monotonic()
+        self._retry_later(error)
+
+    def _retry_later(self, error: BaseException) -> None:
+        if self._closing:
+            self._ioloop.stop()
+            return
+        down = time.monotonic() - self._down_since
+        if down >= self._outage_limit:
+            self._log.error("giving up on RabbitMQ", error=str(error), attempts=self._attempts)
+            message = f"RabbitMQ unreachable for {down:.0f}s ({self._attempts} attempts): {error}"
+            self._bridge.fail(BrokerError(message))
+            self._ioloop.stop()
+            return
+        delay = min(_BACKOFF_FIRST_S * 2 ** max(self._attempts - 1, 0), _BACKOFF_MAX_S)
+        delay = max(0.05, min(delay, self._outage_limit - down))
+        self._log.warning(
+            "RabbitMQ not reachable, retrying",
+            attempt=self._attempts,
+            retry_in_s=round(delay, 2),
+            error=str(error),
+        )
+        self._ioloop.call_later(delay, self._connect)
+
+    def _open_publisher(self, conn: SelectConnection) -> None:
+        if conn is not self._conn or not conn.is_open or self._closing:
+            return
+
+        def on_open(ch: Channel) -> None:
+            ch.add_on_close_callback(self._on_publisher_closed)
+            ch.add_on_return_callback(self._on_return)
+            self._confirms.new_channel()
+            ch.confirm_delivery(self._on_confirm, callback=lambda _f: self._on_ready(ch))
+
+        conn.channel(on_open_callback=on_open)
+
+    def _on_ready(self, ch: Channel) -> None:
+        self._pub, self._ready, self._connected_once = ch, True, True
+        self._outage_limit = self._max_outage
+        self._flush()
+        waiting, self._waiting = self._waiting, []
+        for fn in waiting:
+            fn()
+        if self._consuming:
+            for consumer in self._consumers:
+                self._start_consumer(consumer)
+
+    def _when_ready(self, fn: Callable[[], None]) -> None:
+        if self._ready:
+            fn()
+        else:
+            self._waiting.append(fn)
+
+    def _io_close(self) -> None:
+        self._closing, self._ready = True, False
+        conn = self._conn
+        if conn is None or conn.is_closed:
+            self._ioloop.stop()
+        elif not conn.is_closing:
+            conn.close()  # _on_closed (or _on_open_error if still opening) stops the loop
+
+    def _with_channel(
+        self,
+        fut: Future[Any],
+        body: Callable[[Channel, Callable[..., None]], None],
+        on_closed: Callable[[], None] | None = None,
+    ) -> None:
+        """Run ``body(channel, done)`` on a fresh channel; ``done(result)`` resolves ``fut``.
+
+        The channel is closed after ``done``; if RabbitMQ closes it first (404, 406, lost
+        connection) ``fut`` fails with the reason.  ``on_closed`` runs after either.
+        """
+
+        def on_close(_ch: Channel, reason: BaseException) -> None:
+            if not isinstance(reason, pika.exceptions.ChannelClosedByClient):
+                self._log.warning("broker channel closed", reason=str(reason))
+            resolve(fut, error=BrokerError(str(reason)))
+            if on_closed is not None:
+                on_closed()
+
+        def on_open(ch: Channel) -> None:
+            ch.add_on_close_callback(on_close)
+
+            def done(result: Any = None) -> None:
+                resolve(fut, result)
+                ch.close()
+
+            body(ch, done)
+
+        if self._conn is not None:
+            self._conn.channel(on_open_callback=on_open)
+
+    def _declare_chain(self, ch: Channel, queues: list[str], done: Callable[[], None]) -> None:
+        """Declare each queue's dead-letter queue, then the queue, one after another."""
+        if not queues:
+            done()
+            return
+        queue, rest = queues[0], queues[1:]
+        arguments = {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": self._delivery_limit,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": dead_letter_queue(queue),
+        }
+        ch.queue_declare(
+            dead_letter_queue(queue),
+            durable=True,
+            arguments={"x-queue-type": "quorum"},
+            callback=lambda _f: ch.queue_declare(
+                queue,
+                durable=True,
+                arguments=arguments,
+                callback=lambda _f: self._declare_chain(ch, rest, done),
+            ),
+        )
+
+    # ----- IO thread: publishing ---------------------------------------------------------
+
+    def _io_publish(self, item: PendingPublish) -> None:
+        self._confirms.add(item)
+        self._flush()
+
+    def _flush(self) -> None:
+        while self._ready and self._pub is not None and (next_item := self._confirms.take()):
+            tag, item = next_item
+            properties = pika.BasicProperties(
+                delivery_mode=pika.DeliveryMode.Persistent,
+                message_id=item.message_id,
+                headers={_SEQ_HEADER: tag},
+            )
+            try:
+                self._pub.basic_publish("", item.queue, item.body, properties, mandatory=True)
+            except pika.exceptions.AMQPError as exc:
+                self._log.warning("publish deferred", error=str(exc))
+                self._confirms.put_back(item)
+                return
+            self._confirms.sent(tag, item)
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        nacked = isinstance(method, pika.spec.Basic.Nack)
+        self._confirms.confirm(method.delivery_tag, multiple=method.multiple, nacked=nacked)
+
+    def _on_return(self, _ch: Channel, method: Any, properties: Any, _body: bytes) -> None:
+        tag = (properties.headers or {}).get(_SEQ_HEADER)
+        if isinstance(tag, int):
+            self._confirms.returned(tag, method.reply_text)
+
+    def _on_publisher_closed(self, ch: Channel, reason: BaseException) -> None:
+        if ch is not self._pub or self._conn is None or not self._conn.is_open:
+            return  # connection-level loss: _on_closed resends
+        self._log.error("publish channel closed by RabbitMQ", reason=str(reason))
+        self._pub, self._ready = None, False
+        self._confirms.fail_unconfirmed(BrokerError(f"publish channel closed: {reason}"))
+        self._open_publisher(self._conn)
+
+    # ----- IO thread: consuming ----------------------------------------------------------
+
+    def _io_add_consumer(self, consumer: Consumer) -> None:
+        self._consumers.append(consumer)
+        if self._consuming:
+            self._start_consumer(consumer)
+
+    def _io_start_consuming(self) -> None:
+        self._consuming = True
+        for consumer in self._consumers:
+            self._start_consumer(consumer)
+
+    def _start_consumer(self, consumer: Consumer) -> None:
+        conn = self._conn
+        if consumer.active or not self._ready or self._closing or conn is None:
+            return
+        consumer.active = True
+
+        def on_open(ch: Channel) -> None:
+            consumer.channel = ch
+            ch.add_on_close_callback(partial(self._on_consumer_closed, consumer))
+            ch.add_on_cancel_callback(lambda _f: self._on_consumer_cancelled(consumer, ch))
+            ch.basic_qos(
+                prefetch_count=consumer.prefetch,
+                callback=lambda _f: self._basic_consume(consumer, ch),
+            )
+
+        conn.channel(on_open_callback=on_open)
+
+    def _basic_consume(self, consumer: Consumer, ch: Channel) -> None:
+        consumer.tag = ch.basic_consume(consumer.queue, partial(self._on_message, consumer))
+        self._log.info("consuming", queue=consumer.queue, prefetch=consumer.prefetch)
+
+    def _on_consumer_cancelled(self, consumer: Consumer, ch: Channel) -> None:
+        # RabbitMQ cancels consumers of a deleted queue; reopen (and complain) until it is back.
+        self._log.warning("RabbitMQ cancelled consumer", queue=consumer.queue)
+        if ch.is_open:
+            ch.close()
+
+    def _on_consumer_closed(self, consumer: Consumer, ch: Channel, reason: BaseException) -> None:
+        if consumer.channel is not ch and consumer.channel is not None:
+            return
+        consumer.channel, consumer.tag, consumer.active = None, None, False
+        conn = self._conn
+        if self._closing or not self._consuming or conn is None or not conn.is_open:
+            return  # shutting down, or _on_ready re-registers after the reconnect
+        self._log.warning("consumer channel closed", queue=consumer.queue, reason=str(reason))
+        self._ioloop.call_later(_CONSUMER_RETRY_S, partial(self._start_consumer, consumer))
+
+    def _on_message(
+        self, consumer: Consumer, ch: Channel, method: Any, properties: Any, body: bytes
+    ) -> None:
+        previous = (properties.headers or {}).get("x-delivery-count", 0)
+        count = (previous if isinstance(previous, int) else 0) + 1
+        final = count > self._delivery_limit
+        delivery = Delivery(
+            body,
+            queue=consumer.queue,
+            message_id=properties.message_id,
+            delivery_count=count,
+            redelivered=bool(method.redelivered),
+            final_attempt=final,
+            settle=partial(self._settle, ch, method.delivery_tag, consumer.queue, final),
+        )
+        try:
+            consumer.executor.submit(run_handler, consumer.handler, delivery)
+        except RuntimeError:  # shutting down: leave it unacked, RabbitMQ redelivers it
+            self._log.debug("delivery arrived during shutdown", queue=consumer.queue)
+
+    def _settle(self, ch: Channel, tag: int, queue: str, final: bool, requeue: bool | None) -> None:
+        """Ack/reject from any thread; the channel call itself happens on the IO thread."""
+
+        def apply() -> None:
+            if not ch.is_open:
+                self._log.info("settle dropped, channel gone; RabbitMQ redelivers", queue=queue)
+                return
+            if requeue is None:
+                ch.basic_ack(tag)
+            else:
+                ch.basic_reject(tag, requeue=requeue)
+            if dead_letters(requeue, final):
+                self._metrics.poison_messages.labels(queue=queue).inc()
+
+        try:
+            self._bridge.submit(apply)
+        except BrokerError:
+            self._log.warning("settle after broker stopped; RabbitMQ redelivers", queue=queue)
+
+    def _io_cancel_consumers(self, finished: Future[Any]) -> None:
+        """Stop deliveries (basic.cancel) but keep channels open so handlers can still ack."""
+        self._consuming = False
+        remaining = [c for c in self._consumers if c.tag is not None and c.channel is not None]
+
+        def cancelled(consumer: Consumer) -> None:
+            remaining.remove(consumer)
+            if not remaining:
+                resolve(finished)
+
+        if not remaining:
+            resolve(finished)
+        for consumer in list(remaining):
+            channel, tag = consumer.channel, consumer.tag
+            if channel is None or not channel.is_open:
+                cancelled(consumer)
+            else:
+                channel.basic_cancel(tag, callback=lambda _f, c=consumer: cancelled(c))

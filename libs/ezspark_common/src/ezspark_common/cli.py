@@ -1,0 +1,165 @@
+"""``ezspark``: the command line.  Embedded training, validation and replay live here;
+the remote commands (submit, status, watch, stop, best, login) are in ``cli_remote``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ezspark_common.config import ConfigError, TrainingConfig, config_with, load_config
+from ezspark_common.envs import load_env_modules, resolve
+from ezspark_common.logging import configure_logging
+from ezspark_common.settings import CommonSettings
+
+EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
+
+
+def _fail_config(exc: ConfigError) -> None:
+    click.echo("config is invalid:", err=True)
+    for key, msg in exc.errors:
+        click.echo(f"  {key}: {msg}", err=True)
+    sys.exit(EXIT_INVALID)
+
+
+def _load(path: str, settings: CommonSettings) -> TrainingConfig:
+    try:
+        config = load_config(path)
+        resolve(config, settings.env_module_list)
+        return config
+    except ConfigError as exc:
+        _fail_config(exc)
+        raise AssertionError("unreachable") from None
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """EzSpark: distributed NEAT neuroevolution for Gymnasium environments."""
+    settings = CommonSettings()
+    configure_logging(settings.log_level, json_logs=False)
+    load_env_modules(settings.env_module_list)
+    ctx.obj = settings
+
+
+@main.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def validate(settings: CommonSettings, config: str) -> None:
+    """Check CONFIG against every rule and against its environment."""
+    cfg = _load(config, settings)
+    click.echo(f"ok: {cfg.gym_game_name}, {cfg.input_size} inputs, {cfg.output_size} actions, "
+               f"{cfg.generations} generations, seed {cfg.seed}")
+
+
+def _print_report(report: Any) -> None:
+    click.echo(
+        f"gen {report.generation:>5} | best {report.best_fitness:>10.2f} | "
+        f"mean {report.mean_fitness:>10.2f} | species {report.species:>3} | "
+        f"pop {report.population:>6} | {report.evaluations_per_s:>9.0f} evals/s | "
+        f"{report.steps_per_s / 1e6:>6.2f} M steps/s"
+        + (f" | errors {report.errors}" if report.errors else "")
+        + (f" | safeness {report.safeness_mismatches}/{report.safeness_checks} mismatched"
+           if report.safeness_checks else "")
+    )
+
+
+@main.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/latest",
+              show_default=True, help="Directory for checkpoint, best genome and history.")
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Worker processes evaluating genomes.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
+              help="Override the config's seed.")
+@click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
+              default=None, help="Continue the run checkpointed in this directory.")
+@click.pass_obj
+def train(settings: CommonSettings, config: str, out_dir: str, workers: int, seed: int | None,
+          resume_dir: str | None) -> None:
+    """Train CONFIG in this process (no broker needed)."""
+    from ezspark_common.local import LocalEvaluator
+    from ezspark_common.runner import load_checkpoint, run_embedded
+    from ezspark_common.training import start
+
+    cfg = _load(config, settings)
+    if seed is not None:
+        cfg = config_with(cfg, seed=seed)
+    if resume_dir is not None:
+        state = load_checkpoint(Path(resume_dir))
+        _check_resume(state.config, cfg)
+        out = Path(resume_dir)
+        click.echo(f"resuming {out} at generation {state.generation}")
+    else:
+        state, out = start(cfg), Path(out_dir)
+    evaluator = LocalEvaluator(workers, settings.env_module_list)
+    try:
+        state = run_embedded(state, evaluator, out, _print_report)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: checkpoint in {out}; continue with "
+                   f"`ezspark train {config} --resume {out}`", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        evaluator.close()
+    best = state.best
+    click.echo(f"finished ({state.finished}) after generation {state.generation}: "
+               f"best fitness {best.fitness if best else float('nan'):.2f}; "
+               f"best genome in {out / 'best.json'}")
+
+
+def _check_resume(saved: TrainingConfig, given: TrainingConfig) -> None:
+    """A resumed run keeps its config; only the stopping rules may change."""
+    free = {"generations", "fitness_threshold"}
+    a, b = saved.model_dump(), given.model_dump()
+    changed = sorted(k for k in a if k not in free and a[k] != b[k])
+    if changed:
+        click.echo(f"cannot resume: the config differs from the checkpoint in {changed}",
+                   err=True)
+        sys.exit(EXIT_INVALID)
+
+
+@main.command()
+@click.argument("genome_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--episodes", type=click.IntRange(1, 10_000), default=5, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Seed of the first episode; episode i uses seed + i.")
+@click.option("--max-steps", type=click.IntRange(1), default=None,
+              help="Step limit per episode (default: the one the genome was trained with).")
+@click.pass_obj
+def play(settings: CommonSettings, genome_file: str, episodes: int, seed: int,
+         max_steps: int | None) -> None:
+    """Replay a saved genome and print its returns."""
+    from ezspark_common.evaluation import evaluate_batch
+    from ezspark_common.envs import check_env_id
+    from ezspark_common.neat.genome import Genome
+
+    doc = json.loads(Path(genome_file).read_text(encoding="utf-8"))
+    if doc.get("format") != "ezspark-genome":
+        raise click.ClickException(f"{genome_file} is not an EzSpark genome file")
+    check_env_id(doc["env_id"], settings.env_module_list)
+    genome = Genome.from_wire(doc["genome"])
+    steps = max_steps or int(doc["max_steps"])
+    seeds = [seed + i for i in range(episodes)]
+    (outcome,) = evaluate_batch(
+        [genome], doc["env_id"], seeds, steps, 0.0, doc["input_size"], doc["output_size"]
+    )
+    for s, r in zip(seeds, outcome.returns, strict=True):
+        click.echo(f"episode seed {s}: return {r:.2f}")
+    if outcome.error:
+        click.echo(f"error: {outcome.error}", err=True)
+    click.echo(f"mean return {outcome.mean:.2f} over {episodes} episodes")
+
+
+def _register_remote() -> None:
+    try:
+        from ezspark_common.cli_remote import register
+    except ImportError:  # remote commands not installed in this build
+        return
+    register(main)
+
+
+_register_remote()

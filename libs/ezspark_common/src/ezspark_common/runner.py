@@ -1,0 +1,97 @@
+"""The embedded trainer's I/O edge: checkpoints, saved genomes and history on disk.
+
+Output directory layout (documented in docs/embedded.md):
+
+- ``checkpoint.json``: the state at the start of the generation being evaluated (or the
+  final state); ``--resume DIR`` continues from it and reaches the same result.
+- ``best.json``: the best genome so far, replayable with ``ezspark play``.
+- ``genomes/gen-NNNNNN.json``: the best genome of every ``saving``-th generation.
+- ``history.jsonl``: one generation report per line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ezspark_common.local import LocalEvaluator
+from ezspark_common.training import (
+    BestGenome,
+    GenerationReport,
+    TrainingState,
+    advance,
+    genome_document,
+    report_for,
+    state_from_dict,
+    state_to_dict,
+)
+
+CHECKPOINT = "checkpoint.json"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically: a crash leaves the old file or the new one, never half."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, separators=(",", ":"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(out_dir: Path) -> TrainingState:
+    """Read a run directory's checkpoint."""
+    with open(out_dir / CHECKPOINT, encoding="utf-8") as fh:
+        return state_from_dict(json.load(fh))
+
+
+def _save_genomes(out_dir: Path, before: TrainingState, after: TrainingState,
+                  report: GenerationReport, returns: tuple[float, ...]) -> None:
+    """The generation's best every ``saving`` generations, and the best so far."""
+    config = before.config
+    due = report.generation % config.saving == 0
+    if due:
+        genome = before.population.genomes[report.best_genome_key]
+        this_gen = BestGenome(genome, report.best_fitness, report.generation, returns)
+        (out_dir / "genomes").mkdir(exist_ok=True)
+        write_json(out_dir / "genomes" / f"gen-{report.generation:06d}.json",
+                   genome_document(this_gen, config))
+    if (due or after.finished) and after.best is not None:
+        write_json(out_dir / "best.json", genome_document(after.best, config))
+
+
+def run_embedded(
+    state: TrainingState,
+    evaluator: LocalEvaluator,
+    out_dir: Path,
+    on_report: Callable[[GenerationReport], None] = lambda r: None,
+) -> TrainingState:
+    """Evaluate and breed until the run finishes; Ctrl-C leaves a resumable checkpoint."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    history = out_dir / "history.jsonl"
+    # Rewritten from the state, so a resumed run's history has no line the state lacks.
+    history.write_text(
+        "".join(json.dumps(r.to_dict()) + "\n" for r in state.history), encoding="utf-8"
+    )
+    while not state.finished:
+        write_json(out_dir / CHECKPOINT, state_to_dict(state))
+        started = time.perf_counter()
+        result = evaluator.evaluate(state.population, state.config)
+        report = report_for(
+            state, result.outcomes, time.perf_counter() - started, result.checks,
+            result.mismatches,
+        )
+        before = state
+        state = advance(state, result.outcomes, report)
+        _save_genomes(
+            out_dir, before, state, report, result.outcomes[report.best_genome_key].returns
+        )
+        with open(history, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(report.to_dict()) + "\n")
+        on_report(report)
+    write_json(out_dir / CHECKPOINT, state_to_dict(state))
+    return state

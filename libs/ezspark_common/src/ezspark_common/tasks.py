@@ -1,0 +1,75 @@
+"""Cutting a generation's evaluation into tasks, and putting the results back together.
+
+A task is a batch of genomes × a group of ``sub_games`` consecutive games.  However the
+work is cut and whoever runs it, merging gives each genome its returns in game order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ezspark_common import rng as rngs
+from ezspark_common.config import TrainingConfig
+from ezspark_common.evaluation import Outcome
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Which genomes play which games."""
+
+    index: int
+    genome_keys: tuple[int, ...]
+    game_indices: tuple[int, ...]
+
+
+def game_groups(n_games: int, sub_games: int) -> list[tuple[int, ...]]:
+    """Game indices cut into groups of ``sub_games`` (the last may be shorter)."""
+    return [tuple(range(i, min(i + sub_games, n_games))) for i in range(0, n_games, sub_games)]
+
+
+def split_tasks(
+    keys: Sequence[int], n_games: int, sub_games: int, batch_size: int, first_index: int = 0
+) -> list[TaskSpec]:
+    """Every (genome chunk × game group) pair as a task."""
+    chunks = [tuple(keys[i : i + batch_size]) for i in range(0, len(keys), batch_size)]
+    groups = game_groups(n_games, sub_games)
+    specs = [(chunk, group) for chunk in chunks for group in groups]
+    return [TaskSpec(first_index + i, c, g) for i, (c, g) in enumerate(specs)]
+
+
+def safeness_sample(config: TrainingConfig, generation: int, keys: Sequence[int]) -> list[int]:
+    """The genomes double-checked this generation: ``round(safeness · P)`` of them."""
+    count = min(len(keys), int(np.floor(config.safeness * len(keys) + 0.5)))
+    if count == 0:
+        return []
+    rng = rngs.generator(config.seed, rngs.SAFENESS, generation)
+    picked = rng.choice(len(keys), size=count, replace=False)
+    return [keys[int(i)] for i in np.sort(picked)]
+
+
+def merge_outcomes(
+    parts: Iterable[tuple[TaskSpec, Sequence[Outcome]]], n_games: int, reward_floor: float
+) -> dict[int, Outcome]:
+    """Assemble per-task outcomes into one Outcome per genome over all its games."""
+    returns: dict[int, list[float]] = {}
+    steps: dict[int, int] = {}
+    errors: dict[int, str] = {}
+    for spec, outcomes in parts:
+        for outcome in outcomes:
+            row = returns.setdefault(outcome.key, [float("nan")] * n_games)
+            for game, value in zip(spec.game_indices, outcome.returns, strict=True):
+                row[game] = value
+            steps[outcome.key] = steps.get(outcome.key, 0) + outcome.steps
+            if outcome.error is not None:
+                errors.setdefault(outcome.key, outcome.error)
+    merged = {}
+    for key, row in returns.items():
+        if key in errors:
+            row = [reward_floor] * n_games
+        elif any(v != v for v in row):
+            raise ValueError(f"genome {key} is missing games")
+        merged[key] = Outcome(key, tuple(row), steps[key], errors.get(key))
+    return merged
