@@ -133,8 +133,8 @@ def _check_resume(saved: TrainingConfig, given: TrainingConfig) -> None:
 def play(settings: CommonSettings, genome_file: str, episodes: int, seed: int,
          max_steps: int | None) -> None:
     """Replay a saved genome and print its returns."""
-    from ezspark_common.evaluation import evaluate_batch
     from ezspark_common.envs import check_env_id
+    from ezspark_common.evaluation import evaluate_batch
     from ezspark_common.neat.genome import Genome
 
     doc = json.loads(Path(genome_file).read_text(encoding="utf-8"))

@@ -159,9 +159,6 @@ def _describe(err: dict[str, Any]) -> tuple[str, str]:
         return key, "is required"
     msg = str(err.get("msg", "invalid"))
     msg = msg.removeprefix("Value error, ")
-    ctx = err.get("ctx") or {}
-    if isinstance(ctx.get("error"), ConfigError):
-        return ctx["error"].errors[0]
     return key, msg[:1].lower() + msg[1:]
 
 

@@ -183,6 +183,7 @@ class _Rollout:
         self.returns = np.zeros(n_games * self.n_total)  # flat (game, genome), original order
         self.steps = np.zeros(n_games * self.n_total, dtype=np.int64)
         self.errors: dict[int, str] = {}
+        self.active: NDArray[np.bool_] = np.ones(n_games * self.n_total, dtype=np.bool_)
         self._use(np.arange(self.n_total))
 
     def _use(self, alive: NDArray[np.int64]) -> None:
@@ -212,7 +213,7 @@ class _Rollout:
         self.games.select(rows)
         self.active = self.active[rows]
         self._use(self.alive[keep])
-        return obs[rows]
+        return np.asarray(obs[rows])
 
     def run(self, seeds: Sequence[int], max_steps: int) -> None:
         """Play until every game has ended or ``max_steps`` steps were taken."""
@@ -244,7 +245,7 @@ class _Rollout:
         bad &= self.active
         if bad.any():
             self.fail(np.flatnonzero(bad), errors)
-        return bad
+        return np.asarray(bad, dtype=np.bool_)
 
     def outcomes(self, genomes: Sequence[Genome], reward_floor: float) -> list[Outcome]:
         """One Outcome per genome, in input order."""

@@ -8,6 +8,7 @@ is what the re-check verifies.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import signal
@@ -125,10 +126,8 @@ class WorkerPool:
     def close(self) -> None:
         """Stop the workers."""
         for conn in self._conns:
-            try:
+            with contextlib.suppress(OSError):  # already gone
                 conn.send(None)
-            except OSError:
-                pass
         for proc in self._procs:
             proc.join(timeout=5)
             if proc.is_alive():

@@ -77,8 +77,8 @@ def run_embedded(
     history.write_text(
         "".join(json.dumps(r.to_dict()) + "\n" for r in state.history), encoding="utf-8"
     )
+    write_json(out_dir / CHECKPOINT, state_to_dict(state))
     while not state.finished:
-        write_json(out_dir / CHECKPOINT, state_to_dict(state))
         started = time.perf_counter()
         result = evaluator.evaluate(state.population, state.config)
         report = report_for(
@@ -87,11 +87,12 @@ def run_embedded(
         )
         before = state
         state = advance(state, result.outcomes, report)
+        # Checkpoint first: the history on disk never runs ahead of the checkpoint.
+        write_json(out_dir / CHECKPOINT, state_to_dict(state))
         _save_genomes(
             out_dir, before, state, report, result.outcomes[report.best_genome_key].returns
         )
         with open(history, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(report.to_dict()) + "\n")
         on_report(report)
-    write_json(out_dir / CHECKPOINT, state_to_dict(state))
     return state

@@ -133,7 +133,8 @@ def advance(state: TrainingState, outcomes: Mapping[int, Outcome], report: Gener
         best = BestGenome(pop.genomes[report.best_genome_key], o.mean, pop.generation, o.returns)
     history = (*state.history, report)
     kept = {k: outcomes[k] for k in pop.genomes}
-    reached = config.fitness_threshold is not None and report.best_fitness >= config.fitness_threshold
+    threshold = config.fitness_threshold
+    reached = threshold is not None and report.best_fitness >= threshold
     if reached or pop.generation + 1 >= config.generations:
         reason = "fitness_threshold" if reached else "generations"
         return replace(state, history=history, best=best, finished=reason, last_outcomes=kept)

@@ -9,9 +9,11 @@ of leaving each to time out.  It knows nothing about AMQP.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ezspark_common.broker.base import BrokerError
 
@@ -27,6 +29,48 @@ def resolve(fut: Future[Any], result: Any = None, error: BaseException | None = 
             fut.set_exception(error)
     except InvalidStateError:
         pass
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Backoff:
+    """Reconnect delays: 0.5 s doubling up to 10 s, until the outage exceeds ``budget`` s."""
+
+    FIRST_S = 0.5
+    MAX_S = 10.0
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.attempts = 0
+        self.down_since = time.monotonic()
+
+    def down_for(self) -> float:
+        """Seconds since the connection was lost (or since the first attempt)."""
+        return time.monotonic() - self.down_since
+
+    def next_delay(self) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up."""
+        down = self.down_for()
+        if down >= self.budget:
+            return None
+        delay = min(self.FIRST_S * 2.0 ** max(self.attempts - 1, 0), self.MAX_S)
+        return max(0.05, min(delay, self.budget - down))
+
+    def connected(self, budget: float) -> None:
+        """Reset after a successful connection; later outages get ``budget`` s."""
+        self.attempts = 0
+        self.budget = budget
+
+    def lost(self) -> None:
+        """The outage starts now."""
+        self.down_since = time.monotonic()
 
 
 class IOBridge:

@@ -1,12 +1,19 @@
 """The thread model of a network broker, independent of the wire library.
 
-``ThreadedBroker`` implements the caller-facing half of ``Broker`` on top of an
-``IOBridge``: publish windows, consumer thread pools, ``run``/``stop`` and the shutdown
-order.  A subclass (``RabbitBroker``) supplies the ``_io_*`` hooks, which always run on
-the IO thread and are the only place the client library is touched.
+Threads: one IO thread owns the client library's connection and never runs user code,
+so heartbeats are always answered.  Callers (any thread) hand it closures through an
+``IOBridge`` and wait on futures.  Each consumer has a pool of ``prefetch`` handler
+threads; a handler's ``ack``/``reject`` is posted back to the IO thread.
 
-Shutdown order matters: cancel the consumers first (no new deliveries), then let running
-handlers finish (their acks still need the connection), then close the connection.
+``ThreadedBroker`` implements the caller-facing half of ``Broker``: publish windows,
+consumer pools, ``run``/``stop`` and the shutdown order (cancel consumers so nothing new
+arrives, let running handlers finish since their acks still need the connection, then
+close the connection).  A subclass supplies the ``_io_*`` hooks, which run on the IO
+thread and are the only place the client library is touched.
+
+If the connection cannot be restored within the subclass's outage budget, the bridge
+fails: pending calls raise ``BrokerError``, and so does ``run()``, so the service exits
+and its supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from functools import partial
 from threading import BoundedSemaphore, Lock
 from typing import Any
 
-from ezspark_common.broker._bridge import IOBridge, Post
+from ezspark_common.broker._bridge import IOBridge, Post, redact
 from ezspark_common.broker._confirms import PendingPublish
 from ezspark_common.broker.base import Broker, BrokerError, Handler, check_prefetch, log
 
@@ -42,13 +49,13 @@ class Consumer:
 class ThreadedBroker(Broker):
     """Caller-side ``Broker`` logic; subclasses implement the IO-thread hooks."""
 
-    def __init__(self, post: Post, *, op_timeout: float, confirm_window: int) -> None:
+    def __init__(self, post: Post, *, url: str, op_timeout: float, confirm_window: int) -> None:
         self._bridge = IOBridge(post, op_timeout=op_timeout)
         self._confirm_window = confirm_window
         self._lock = Lock()  # guards _running and _executors
         self._running = False
         self._executors: list[ThreadPoolExecutor] = []
-        self._log: Any = log  # subclasses bind context to it
+        self._log: Any = log.bind(broker=redact(url))
 
     def publish(self, queue: str, body: bytes, *, message_id: str | None = None) -> None:
         """Publish one persistent message and wait for its confirm."""

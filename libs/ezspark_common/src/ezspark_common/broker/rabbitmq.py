@@ -1,37 +1,24 @@
 """RabbitMQ implementation of ``Broker``: the only module in the repo that imports pika.
 
-Threading: one IO thread per broker runs a pika ``SelectConnection`` ioloop and owns all
-pika objects.  Other threads never call pika: they post closures with the ioloop's
-``add_callback_threadsafe`` (the one thread-safe pika call) and wait on futures
-(``_bridge.IOBridge``).  The IO thread never runs user code, so heartbeats are answered
-however long a handler takes (pika #1104).  Handlers run on a per-consumer pool of
-``prefetch`` threads; ``ack``/``reject`` post back to the IO thread.  A settle whose
-channel has died is dropped: RabbitMQ has already put that message back.
+One IO thread per broker runs a pika ``SelectConnection`` ioloop and owns every pika
+object; other threads post closures to it with ``IOLoop.add_callback_threadsafe`` (see
+``_threaded``), so heartbeats never wait for a handler (pika #1104).  Channels: one in
+confirm mode for publishing, one per consumer (own ``basic_qos``), and a throw-away one per
+declare / queue_depth / ping, so a 404/406 (which closes its channel) disturbs nothing else.
 
-Channels: one confirm-mode channel for publishing, one per consumer (own ``basic_qos``),
-and a short-lived one per declare / queue_depth / ping, so a 404 or 406 (which closes
-the channel) cannot disturb publishing or consuming.
-
-Queues are durable quorum queues with ``x-delivery-limit``, dead-lettering through the
-default exchange to ``<name>.dead`` (itself a durable quorum queue).  Messages are
-persistent and ``mandatory``, so one sent to a missing queue fails instead of vanishing.
-
-Reconnect: when the connection drops the IO thread retries with exponential backoff
-(0.5 s doubling, capped at 10 s), then redeclares the queues, reopens the publish channel,
-republishes unconfirmed messages (at least once) and re-registers the consumers.  If
-RabbitMQ stays unreachable for ``max_outage`` s (``connect_timeout`` for the first
-connection) the broker fails: pending calls raise ``BrokerError`` and so does ``run()``,
-so the service exits and its supervisor restarts it.
+Queues are durable quorum queues with ``x-delivery-limit`` that dead-letter through the
+default exchange into ``<name>.dead``.  Messages are persistent and ``mandatory``.  After a
+lost connection the IO thread reconnects with backoff, redeclares the queues, republishes
+unconfirmed messages (at least once) and re-registers consumers; a settle for a delivery
+of the dead channel is dropped, since RabbitMQ has already requeued that message.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pika
 import pika.exceptions
@@ -40,27 +27,16 @@ from pika.adapters.select_connection import IOLoop, SelectConnection
 from pika.channel import Channel
 from prometheus_client import CollectorRegistry
 
-from ezspark_common.broker._bridge import resolve
+from ezspark_common.broker._bridge import Backoff, resolve
 from ezspark_common.broker._confirms import ConfirmTracker, PendingPublish
 from ezspark_common.broker._threaded import Consumer, ThreadedBroker
-from ezspark_common.broker.base import BrokerError, Delivery, dead_letters, log, run_handler
+from ezspark_common.broker.base import BrokerError, Delivery, dead_letters, run_handler
 from ezspark_common.broker.metrics import broker_metrics
 from ezspark_common.messages import dead_letter_queue
 
 _SEQ_HEADER = "ezspark-publish-seq"  # ties a basic.return to the publish it refers to
-_BACKOFF_FIRST_S = 0.5
-_BACKOFF_MAX_S = 10.0
 _CONSUMER_RETRY_S = 1.0
 _CONNECT_GRACE_S = 10.0
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class RabbitBroker(ThreadedBroker):
@@ -81,6 +57,7 @@ class RabbitBroker(ThreadedBroker):
         self._ioloop = IOLoop()
         super().__init__(
             self._ioloop.add_callback_threadsafe,
+            url=url,
             op_timeout=op_timeout,
             confirm_window=confirm_window,
         )
@@ -90,7 +67,6 @@ class RabbitBroker(ThreadedBroker):
         self._delivery_limit = delivery_limit
         self._max_outage = max_outage
         self._metrics = broker_metrics(registry)
-        self._log = log.bind(broker=_redact(url))
         # Everything below is owned by the IO thread.
         self._conn: SelectConnection | None = None
         self._ready = self._closing = self._consuming = self._connected_once = False
@@ -99,9 +75,7 @@ class RabbitBroker(ThreadedBroker):
         self._waiting: list[Callable[[], None]] = []
         self._declared: dict[str, None] = {}  # an ordered set
         self._consumers: list[Consumer] = []
-        self._down_since = time.monotonic()
-        self._outage_limit = connect_timeout
-        self._attempts = 0
+        self._backoff = Backoff(connect_timeout)
         self._bridge.start(self._io_main)
         self._bridge.submit(self._connect)
         try:
@@ -128,6 +102,19 @@ class RabbitBroker(ThreadedBroker):
             ch.queue_declare(queue, passive=True, callback=lambda f: done(f.method.message_count))
 
         return int(self._call(lambda fut: self._with_channel(fut, count), f"depth of {queue!r}"))
+
+    def delete(self, queue: str) -> None:
+        """Delete ``queue`` and its dead-letter queue (tests and ops; not in ``Broker``)."""
+
+        def drop(ch: Channel, done: Callable[..., None]) -> None:
+            dead = dead_letter_queue(queue)
+            ch.queue_delete(queue, callback=lambda _f: ch.queue_delete(dead, callback=done))
+
+        def op(fut: Future[Any]) -> None:
+            self._declared.pop(queue, None)  # so a reconnect does not recreate it
+            self._with_channel(fut, drop)
+
+        self._call(op, f"delete {queue!r}")
 
     def ping(self) -> bool:
         """True if a channel can be opened and closed on RabbitMQ within 5 s."""
@@ -164,7 +151,7 @@ class RabbitBroker(ThreadedBroker):
     def _connect(self) -> None:
         if self._closing:
             return
-        self._attempts += 1
+        self._backoff.attempts += 1
         self._conn = SelectConnection(
             self._params,
             on_open_callback=self._on_open,
@@ -176,10 +163,10 @@ class RabbitBroker(ThreadedBroker):
     def _on_open(self, conn: SelectConnection) -> None:
         if conn is not self._conn:
             return
-        self._log.info("connected to RabbitMQ", attempts=self._attempts)
+        self._log.info("connected to RabbitMQ", attempts=self._backoff.attempts)
         if self._connected_once:
             self._metrics.reconnects.inc()
-        self._attempts = 0
+        self._backoff.connected(self._max_outage)
         # Redeclare on a throw-away channel; the publisher opens whether or not that worked.
         self._with_channel(
             Future(),
@@ -200,32 +187,32 @@ class RabbitBroker(ThreadedBroker):
         self._confirms.resend_unconfirmed()
         if not self._closing:
             self._log.warning("connection to RabbitMQ lost", error=str(error))
-            self._down_since = time.monotonic()
+            self._backoff.lost()
         self._retry_later(error)
 
     def _retry_later(self, error: BaseException) -> None:
         if self._closing:
             self._ioloop.stop()
             return
-        down = time.monotonic() - self._down_since
-        if down >= self._outage_limit:
-            self._log.error("giving up on RabbitMQ", error=str(error), attempts=self._attempts)
-            message = f"RabbitMQ unreachable for {down:.0f}s ({self._attempts} attempts): {error}"
+        attempts, delay = self._backoff.attempts, self._backoff.next_delay()
+        if delay is None:
+            down = self._backoff.down_for()
+            self._log.error("giving up on RabbitMQ", error=str(error), attempts=attempts)
+            message = f"RabbitMQ unreachable for {down:.0f}s ({attempts} attempts): {error}"
             self._bridge.fail(BrokerError(message))
             self._ioloop.stop()
             return
-        delay = min(_BACKOFF_FIRST_S * 2 ** max(self._attempts - 1, 0), _BACKOFF_MAX_S)
-        delay = max(0.05, min(delay, self._outage_limit - down))
         self._log.warning(
             "RabbitMQ not reachable, retrying",
-            attempt=self._attempts,
+            attempt=attempts,
             retry_in_s=round(delay, 2),
             error=str(error),
         )
         self._ioloop.call_later(delay, self._connect)
 
     def _open_publisher(self, conn: SelectConnection) -> None:
-        if conn is not self._conn or not conn.is_open or self._closing:
+        current = self._conn
+        if self._closing or current is None or current is not conn or not current.is_open:
             return
 
         def on_open(ch: Channel) -> None:
@@ -234,11 +221,10 @@ class RabbitBroker(ThreadedBroker):
             self._confirms.new_channel()
             ch.confirm_delivery(self._on_confirm, callback=lambda _f: self._on_ready(ch))
 
-        conn.channel(on_open_callback=on_open)
+        current.channel(on_open_callback=on_open)
 
     def _on_ready(self, ch: Channel) -> None:
         self._pub, self._ready, self._connected_once = ch, True, True
-        self._outage_limit = self._max_outage
         self._flush()
         waiting, self._waiting = self._waiting, []
         for fn in waiting:
@@ -386,6 +372,9 @@ class RabbitBroker(ThreadedBroker):
         conn.channel(on_open_callback=on_open)
 
     def _basic_consume(self, consumer: Consumer, ch: Channel) -> None:
+        if not self._consuming:  # stop() came while the channel was opening
+            ch.close()
+            return
         consumer.tag = ch.basic_consume(consumer.queue, partial(self._on_message, consumer))
         self._log.info("consuming", queue=consumer.queue, prefetch=consumer.prefetch)
 

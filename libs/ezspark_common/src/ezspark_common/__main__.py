@@ -1,0 +1,5 @@
+"""``python -m ezspark_common`` runs the ``ezspark`` command."""
+
+from ezspark_common.cli import main
+
+main()

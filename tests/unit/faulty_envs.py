@@ -1,0 +1,81 @@
+"""Deliberately broken environments for fault tests, registered under ``EzTest/…`` ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class _Base(gym.Env[np.ndarray, int]):
+    """Two inputs, two actions; one reward per step; the fault comes from subclasses."""
+
+    observation_space = spaces.Box(-1.0, 1.0, (2,), np.float64)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, fail_at: int = 3) -> None:
+        self.fail_at = fail_at
+        self.t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.uniform(-1, 1, 2), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self.t += 1
+        return self.np_random.uniform(-1, 1, 2), 1.0, self.t >= 10, False, {}
+
+
+class RaisingEnv(_Base):
+    """Raises from ``step`` once ``fail_at`` steps were taken."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self.t + 1 >= self.fail_at:
+            raise RuntimeError("boom")
+        return super().step(action)
+
+
+class NaNRewardEnv(_Base):
+    """Returns a NaN reward at step ``fail_at``."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, rew, term, trunc, info = super().step(action)
+        return obs, float("nan") if self.t >= self.fail_at else rew, term, trunc, info
+
+
+class EndlessEnv(_Base):
+    """Never terminates nor truncates."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, rew, _, _, info = super().step(action)
+        return obs, rew, False, False, info
+
+
+class ActionEchoEnv(_Base):
+    """Rewards action 1 only, so fitness depends on what the network chose."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, _, term, trunc, info = super().step(action)
+        return obs, float(action), term, trunc, info
+
+
+class RaiseOnActionOneEnv(_Base):
+    """Raises whenever the agent picks action 1: whether it fails depends on the genome."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if action == 1:
+            raise ValueError("action 1 is forbidden")
+        return super().step(action)
+
+
+def register() -> None:
+    """Register every faulty environment once."""
+    for name, cls in (("Raise", RaisingEnv), ("NaN", NaNRewardEnv), ("Endless", EndlessEnv),
+                      ("Echo", ActionEchoEnv), ("RaiseOnOne", RaiseOnActionOneEnv)):
+        env_id = f"EzTest/{name}-v0"
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=cls)
