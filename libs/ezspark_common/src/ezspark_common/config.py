@@ -50,9 +50,12 @@ SPEC_KEYS: tuple[str, ...] = (
 # Keys beyond the spec; each default keeps the spec's behaviour.
 EXTRA_KEYS: tuple[str, ...] = ("seed", "fitness_threshold")
 
+# Upper bounds keep a config inside what a database column, a message and memory can hold.
+BIG = 1_000_000_000
 Rate = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-PosInt = Annotated[int, Field(ge=1, strict=True)]
-NonNegInt = Annotated[int, Field(ge=0, strict=True)]
+PosInt = Annotated[int, Field(ge=1, le=BIG, strict=True)]
+NonNegInt = Annotated[int, Field(ge=0, le=BIG, strict=True)]
+PopInt = Annotated[int, Field(ge=2, le=1_000_000, strict=True)]
 
 
 class ConfigError(ValueError):
@@ -70,10 +73,10 @@ class TrainingConfig(BaseModel):
 
     gym_game_name: Annotated[str, Field(min_length=1, max_length=200, strict=True)]
     alone_training_iterations: NonNegInt
-    input_size: PosInt
-    output_size: Annotated[int, Field(ge=2, strict=True)]
-    initial_population: Annotated[int, Field(ge=2, strict=True)]
-    species_threshold: Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+    input_size: Annotated[int, Field(ge=1, le=100_000, strict=True)]
+    output_size: Annotated[int, Field(ge=2, le=100_000, strict=True)]
+    initial_population: PopInt
+    species_threshold: Annotated[float, Field(gt=0.0, le=1e9, allow_inf_nan=False)]
     generations: PosInt
     percentage_survivors_per_specie: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]
     connection_mutation_rate: Rate
@@ -83,20 +86,20 @@ class TrainingConfig(BaseModel):
     add_node_specie_rate: Rate
     activate_connection_rate: Rate
     remove_connection_rate: Rate
-    children: PosInt
+    children: Annotated[int, Field(ge=1, le=1000, strict=True)]
     crossover_rate: Rate
     saving: PosInt
     keep_parents: Annotated[int, Field(ge=0, le=1, strict=True)]
     limiting_species: PosInt
     limiting_threshold: PosInt
-    max_population: Annotated[int, Field(ge=2, strict=True)]
+    max_population: PopInt
     same_fitness_limit: PosInt
     age_significance: Rate
-    max_number_of_games: PosInt
-    max_number_of_steps: PosInt
+    max_number_of_games: Annotated[int, Field(ge=1, le=10_000, strict=True)]
+    max_number_of_steps: Annotated[int, Field(ge=1, le=10_000_000, strict=True)]
     safeness: Rate
-    sub_games: PosInt
-    minimum_reward: Annotated[float, Field(allow_inf_nan=False)]
+    sub_games: Annotated[int, Field(ge=1, le=10_000, strict=True)]
+    minimum_reward: Annotated[float, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
 
     seed: Annotated[int, Field(ge=0, lt=2**63, strict=True)] = 0
     fitness_threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None
@@ -132,6 +135,8 @@ class TrainingConfig(BaseModel):
             errors.append(("limiting_threshold", "must be less than limiting_species"))
         if self.sub_games > self.max_number_of_games:
             errors.append(("sub_games", "must be at most max_number_of_games"))
+        if not math.isfinite(self.reward_floor):
+            errors.append(("minimum_reward", "times max_number_of_steps must be a finite number"))
         if self.initial_population > self.max_population:
             errors.append(("initial_population", "must be at most max_population"))
         if errors:
@@ -182,16 +187,11 @@ def parse_config(data: Any) -> TrainingConfig:
 def loads_config(text: str | bytes) -> TrainingConfig:
     """Parse JSON text into a config; malformed JSON is a ConfigError too."""
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        # NaN/Infinity literals parse to floats and are refused under their own key below.
+        data = json.loads(text)
     except ValueError as exc:
-        if isinstance(exc, ConfigError):
-            raise
         raise ConfigError([("config", f"is not valid JSON: {exc}")]) from None
     return parse_config(data)
-
-
-def _refuse_constant(name: str) -> float:
-    raise ConfigError([("config", f"{name} is not a finite number")])
 
 
 def load_config(path: str | Path) -> TrainingConfig:
@@ -204,8 +204,3 @@ def config_with(config: TrainingConfig, **changes: Any) -> TrainingConfig:
     data = config.model_dump()
     data.update(changes)
     return parse_config(data)
-
-
-def is_finite(value: float) -> bool:
-    """True for a real number (neither NaN nor infinite)."""
-    return math.isfinite(value)

@@ -40,11 +40,16 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def describe(error: BaseException) -> str:
+    """A readable one-line reason (some pika errors have an empty ``str``)."""
+    return str(error) or repr(error)
+
+
 class Backoff:
-    """Reconnect delays: 0.5 s doubling up to 10 s, until the outage exceeds ``budget`` s."""
+    """Reconnect delays: 0.5 s doubling up to 5 s, until the outage exceeds ``budget`` s."""
 
     FIRST_S = 0.5
-    MAX_S = 10.0
+    MAX_S = 5.0  # short enough to notice a restarted broker quickly, long enough to not spin
 
     def __init__(self, budget: float) -> None:
         self.budget = budget

@@ -27,7 +27,7 @@ from pika.adapters.select_connection import IOLoop, SelectConnection
 from pika.channel import Channel
 from prometheus_client import CollectorRegistry
 
-from ezspark_common.broker._bridge import Backoff, resolve
+from ezspark_common.broker._bridge import Backoff, describe, resolve
 from ezspark_common.broker._confirms import ConfirmTracker, PendingPublish
 from ezspark_common.broker._threaded import Consumer, ThreadedBroker
 from ezspark_common.broker.base import BrokerError, Delivery, dead_letters, run_handler
@@ -186,7 +186,7 @@ class RabbitBroker(ThreadedBroker):
             consumer.channel, consumer.tag, consumer.active = None, None, False
         self._confirms.resend_unconfirmed()
         if not self._closing:
-            self._log.warning("connection to RabbitMQ lost", error=str(error))
+            self._log.warning("connection to RabbitMQ lost", error=describe(error))
             self._backoff.lost()
         self._retry_later(error)
 
@@ -197,16 +197,18 @@ class RabbitBroker(ThreadedBroker):
         attempts, delay = self._backoff.attempts, self._backoff.next_delay()
         if delay is None:
             down = self._backoff.down_for()
-            self._log.error("giving up on RabbitMQ", error=str(error), attempts=attempts)
-            message = f"RabbitMQ unreachable for {down:.0f}s ({attempts} attempts): {error}"
+            self._log.error("giving up on RabbitMQ", error=describe(error), attempts=attempts)
+            message = (
+                f"RabbitMQ unreachable for {down:.0f}s ({attempts} attempts): {describe(error)}"
+            )
             self._bridge.fail(BrokerError(message))
             self._ioloop.stop()
             return
         self._log.warning(
             "RabbitMQ not reachable, retrying",
-            attempt=attempts,
+            failed_attempts=attempts,
             retry_in_s=round(delay, 2),
-            error=str(error),
+            error=describe(error),
         )
         self._ioloop.call_later(delay, self._connect)
 
@@ -261,8 +263,8 @@ class RabbitBroker(ThreadedBroker):
 
         def on_close(_ch: Channel, reason: BaseException) -> None:
             if not isinstance(reason, pika.exceptions.ChannelClosedByClient):
-                self._log.warning("broker channel closed", reason=str(reason))
-            resolve(fut, error=BrokerError(str(reason)))
+                self._log.warning("broker channel closed", reason=describe(reason))
+            resolve(fut, error=BrokerError(describe(reason)))
             if on_closed is not None:
                 on_closed()
 
@@ -337,7 +339,7 @@ class RabbitBroker(ThreadedBroker):
     def _on_publisher_closed(self, ch: Channel, reason: BaseException) -> None:
         if ch is not self._pub or self._conn is None or not self._conn.is_open:
             return  # connection-level loss: _on_closed resends
-        self._log.error("publish channel closed by RabbitMQ", reason=str(reason))
+        self._log.error("publish channel closed by RabbitMQ", reason=describe(reason))
         self._pub, self._ready = None, False
         self._confirms.fail_unconfirmed(BrokerError(f"publish channel closed: {reason}"))
         self._open_publisher(self._conn)
@@ -391,7 +393,7 @@ class RabbitBroker(ThreadedBroker):
         conn = self._conn
         if self._closing or not self._consuming or conn is None or not conn.is_open:
             return  # shutting down, or _on_ready re-registers after the reconnect
-        self._log.warning("consumer channel closed", queue=consumer.queue, reason=str(reason))
+        self._log.warning("consumer channel closed", queue=consumer.queue, reason=describe(reason))
         self._ioloop.call_later(_CONSUMER_RETRY_S, partial(self._start_consumer, consumer))
 
     def _on_message(

@@ -94,13 +94,15 @@ def _plans(
 
 
 def _elites(
-    plans: list[rep.SpeciesPlan], genomes: Mapping[int, Genome], config: TrainingConfig
-) -> list[Genome]:
-    """Survivors carried over unchanged, cut (champions kept first) to fit the cap."""
+    plans: list[rep.SpeciesPlan], species: tuple[Species, ...], genomes: Mapping[int, Genome],
+    config: TrainingConfig,
+) -> list[tuple[int, Genome]]:
+    """Survivors carried over unchanged (with their species id), champions first, cut to fit."""
     if not config.keep_parents:
         return []
-    keys = [p.survivors[0] for p in plans] + [k for p in plans for k in p.survivors[1:]]
-    return [genomes[k] for k in keys[: config.max_population]]
+    champions = [(s.id, p.survivors[0]) for p, s in zip(plans, species, strict=True)]
+    others = [(s.id, k) for p, s in zip(plans, species, strict=True) for k in p.survivors[1:]]
+    return [(sid, genomes[k]) for sid, k in (champions + others)[: config.max_population]]
 
 
 def next_generation(
@@ -125,9 +127,11 @@ def next_generation(
     children = mutate_weights(
         shaped, config.connection_mutation_rate, config.new_connection_assignment_rate, rng
     )
-    members = _elites(plans, pop.genomes, config) + children
+    elites = _elites(plans, species, pop.genomes, config)
+    members = [g for _, g in elites] + children
+    hints = [sid for sid, _ in elites] + [species[s_idx].id for s_idx, _ in born]
     new_species, next_sid = speciate(
-        members, species, config.species_threshold, gen + 1, pop.next_species_id
+        members, species, config.species_threshold, gen + 1, pop.next_species_id, hints
     )
     return Population(
         generation=gen + 1,

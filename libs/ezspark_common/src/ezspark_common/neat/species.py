@@ -45,55 +45,139 @@ class Species:
         return generation - self.last_improved
 
 
+PAIR_CHUNK = 4096  # candidate pairs per vectorised block: bounds temporary memory
+KEY_STRIDE = 1 << 40  # (genome row, innovation) → one sortable int64 key
+
+
 class GeneMatrix:
-    """Every genome's connection weights in one (genomes × innovations) matrix."""
+    """Every genome's connection genes as one sorted (row, innovation) key array.
+
+    Looking up any set of genes for any set of genomes is one ``searchsorted``, so memory
+    stays proportional to the genes that exist, however many innovations a run invents.
+    """
 
     def __init__(self, genomes: Sequence[Genome]) -> None:
         sizes = np.fromiter((g.innov.shape[0] for g in genomes), np.int64, len(genomes))
-        all_innov = np.concatenate([g.innov for g in genomes])
-        self.columns = np.unique(all_innov)
-        rows = np.repeat(np.arange(len(genomes)), sizes)
-        cols = np.searchsorted(self.columns, all_innov)
-        self.present = np.zeros((len(genomes), self.columns.shape[0]), dtype=np.bool_)
-        self.weights = np.zeros(self.present.shape, dtype=np.float64)
-        self.present[rows, cols] = True
-        self.weights[rows, cols] = np.concatenate([g.weight for g in genomes])
+        rows = np.repeat(np.arange(len(genomes), dtype=np.int64), sizes)
+        # Rows ascend and each genome's innovations ascend, so the keys come out sorted.
+        self.innov = np.concatenate([g.innov for g in genomes])
+        self.keys = rows * KEY_STRIDE + self.innov
+        self.weights = np.concatenate([g.weight for g in genomes])
         self.sizes = sizes
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
-    def distances(self, rep: Genome, rows: NDArray[np.int64] | None = None) -> NDArray[np.float64]:
-        """Distance from each genome (or each of ``rows``) to ``rep``."""
-        idx = np.searchsorted(self.columns, rep.innov)
-        idx = np.minimum(idx, self.columns.shape[0] - 1)
-        known = self.columns[idx] == rep.innov  # rep genes absent from the whole population
-        idx, rep_w = idx[known], rep.weight[known]
-        present = self.present[:, idx] if rows is None else self.present[np.ix_(rows, idx)]
-        weights = self.weights[:, idx] if rows is None else self.weights[np.ix_(rows, idx)]
-        sizes = self.sizes if rows is None else self.sizes[rows]
+    def dense(self, rows: NDArray[np.int64], cols: NDArray[np.int64]
+              ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+        """Presence and weights of genes ``cols`` (sorted) for ``rows``, built from the genes
+        the rows have (cheaper than looking up every row × column pair)."""
+        sizes = self.sizes[rows]
+        starts = np.repeat(self.offsets[rows] - np.concatenate([[0], np.cumsum(sizes)[:-1]]),
+                           sizes)
+        genes = starts + np.arange(int(sizes.sum()))
+        owner = np.repeat(np.arange(rows.shape[0]), sizes)
+        col = np.minimum(np.searchsorted(cols, self.innov[genes]), cols.shape[0] - 1)
+        hit = cols[col] == self.innov[genes]
+        present = np.zeros((rows.shape[0], cols.shape[0]), dtype=np.bool_)
+        weights = np.zeros(present.shape, dtype=np.float64)
+        present[owner[hit], col[hit]] = True
+        weights[owner[hit], col[hit]] = self.weights[genes[hit]]
+        return present, weights
+
+    def lookup(self, rows: NDArray[np.int64], innov: NDArray[np.int64]
+               ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+        """Presence and weight of each gene ``innov`` in each genome ``rows``."""
+        query = rows[:, None] * KEY_STRIDE + innov[None, :]
+        pos = np.minimum(np.searchsorted(self.keys, query), self.keys.shape[0] - 1)
+        present = self.keys[pos] == query
+        return present, np.where(present, self.weights[pos], 0.0)
+
+    def distances(self, rep: Genome, rows: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Distance from each genome of ``rows`` to ``rep``."""
+        present, weights = self.lookup(rows, rep.innov)
         matching = present.sum(axis=1)
-        wdiff = (np.abs(weights - rep_w) * present).sum(axis=1) / np.maximum(matching, 1)
+        wdiff = (np.abs(weights - rep.weight) * present).sum(axis=1) / np.maximum(matching, 1)
         n_rep = rep.innov.shape[0]
-        mismatched = sizes + n_rep - 2 * matching
+        sizes = self.sizes[rows]
         norm = np.maximum(sizes, n_rep)
         norm = np.where(norm < SMALL_GENOME, 1, norm)
-        return np.asarray(MISMATCH_COEFF * mismatched / norm + WEIGHT_COEFF * wdiff)
+        return np.asarray(MISMATCH_COEFF * (sizes + n_rep - 2 * matching) / norm
+                          + WEIGHT_COEFF * wdiff)
+
+    def nearest(
+        self, reps: Sequence[Genome], threshold: float, rows: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """For each genome of ``rows``: the nearest rep within ``threshold`` and its distance
+        (``-1`` / ``inf`` when none is that close).
+
+        Gene counts for all pairs come from one matrix product over the reps' genes; they
+        bound the distance from below, so exact weight terms are computed only for pairs
+        the bound leaves within the threshold.
+        """
+        best = np.full(rows.shape[0], -1, dtype=np.int64)
+        best_d = np.full(rows.shape[0], np.inf)
+        if not reps or rows.shape[0] == 0:
+            return best, best_d
+        cols = np.unique(np.concatenate([r.innov for r in reps]))
+        g_present, g_weights = self.dense(rows, cols)
+        r_present = np.zeros((len(reps), cols.shape[0]), dtype=np.float32)
+        r_weights = np.zeros(r_present.shape, dtype=np.float64)
+        for j, rep in enumerate(reps):
+            idx = np.searchsorted(cols, rep.innov)
+            r_present[j, idx] = 1.0
+            r_weights[j, idx] = rep.weight
+        matching = (g_present.astype(np.float32) @ r_present.T).astype(np.int64)
+        r_sizes = np.array([r.innov.shape[0] for r in reps], dtype=np.int64)
+        sizes = self.sizes[rows, None]
+        norm = np.maximum(sizes, r_sizes[None, :])
+        norm = np.where(norm < SMALL_GENOME, 1, norm)
+        bound = MISMATCH_COEFF * (sizes + r_sizes[None, :] - 2 * matching) / norm
+        ci, cj = np.nonzero(bound < threshold)
+        dist = np.empty(ci.shape[0])
+        for lo in range(0, ci.shape[0], PAIR_CHUNK):
+            i, j = ci[lo : lo + PAIR_CHUNK], cj[lo : lo + PAIR_CHUNK]
+            shared = g_present[i] & (r_present[j] > 0)
+            wsum = (np.abs(g_weights[i] - r_weights[j]) * shared).sum(axis=1)
+            dist[lo : lo + PAIR_CHUNK] = bound[i, j] + WEIGHT_COEFF * (
+                wsum / np.maximum(matching[i, j], 1)
+            )
+        ok = dist < threshold
+        ci, cj, dist = ci[ok], cj[ok], dist[ok]
+        order = np.lexsort((cj, dist, ci))  # per genome: smallest distance, then first rep
+        pick = order[np.unique(ci[order], return_index=True)[1]]
+        best[ci[pick]] = cj[pick]
+        best_d[ci[pick]] = dist[pick]
+        return best, best_d
 
 
 def distance(a: Genome, b: Genome) -> float:
     """Compatibility distance between two genomes."""
-    return float(GeneMatrix([a]).distances(b)[0])
+    return float(GeneMatrix([a]).distances(b, np.zeros(1, dtype=np.int64))[0])
 
 
-def _assign_existing(
-    matrix: GeneMatrix, previous: Sequence[Species], threshold: float
+def _assign(
+    matrix: GeneMatrix, previous: Sequence[Species], threshold: float,
+    hints: Sequence[int | None],
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Each genome's nearest previous species within threshold (-1 when none)."""
-    n = matrix.present.shape[0]
-    if not previous:
-        return np.full(n, -1, dtype=np.int64), np.zeros((n, 0))
-    dist = np.stack([matrix.distances(s.representative) for s in previous], axis=1)
-    nearest = np.argmin(dist, axis=1)
-    ok = dist[np.arange(n), nearest] < threshold
-    return np.where(ok, nearest, -1).astype(np.int64), dist
+    """Previous-species index per genome (-1 = none) and the distance to its rep.
+
+    A genome first tries the species it was bred in (its hint); only the rest search
+    every species.  Keeping lineage is both what NEAT intends and what keeps this cheap.
+    """
+    n = matrix.sizes.shape[0]
+    assign = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, np.inf)
+    index_of = {s.id: i for i, s in enumerate(previous)}
+    hinted = np.array([index_of.get(h, -1) if h is not None else -1 for h in hints],
+                      dtype=np.int64)
+    for s_idx in np.unique(hinted[hinted >= 0]).tolist():
+        rows = np.flatnonzero(hinted == s_idx)
+        d = matrix.distances(previous[s_idx].representative, rows)
+        ok = d < threshold
+        assign[rows[ok]], dist[rows[ok]] = s_idx, d[ok]
+    rest = np.flatnonzero(assign < 0)
+    found, d = matrix.nearest([s.representative for s in previous], threshold, rest)
+    assign[rest], dist[rest] = found, d
+    return assign, dist
 
 
 def speciate(
@@ -102,21 +186,23 @@ def speciate(
     threshold: float,
     generation: int,
     next_species_id: int,
+    hints: Sequence[int | None] | None = None,
 ) -> tuple[tuple[Species, ...], int]:
     """Assign genomes to species; returns the living species and the next free species id.
 
     A genome joins the nearest previous species whose representative is within the
-    threshold; the rest found new species in population order.  A surviving species' new
+    threshold, trying first the species it was bred in (``hints``: a species id per genome);
+    the rest found new species in population order.  A surviving species' new
     representative is its member closest to the old one.
     """
     matrix = GeneMatrix(genomes)
-    assign, dist = _assign_existing(matrix, previous, threshold)
+    assign, dist = _assign(matrix, previous, threshold, hints or [None] * len(genomes))
     species: list[Species] = []
     for s_idx, old in enumerate(previous):
         rows = np.flatnonzero(assign == s_idx)
         if rows.shape[0] == 0:
             continue  # extinct
-        rep = genomes[int(rows[np.argmin(dist[rows, s_idx])])]
+        rep = genomes[int(rows[np.lexsort((rows, dist[rows]))[0]])]
         members = tuple(genomes[int(r)].key for r in rows)
         species.append(
             Species(old.id, rep, members, old.created, old.best_fitness, old.last_improved)

@@ -42,7 +42,7 @@ def client_ip(request: Request) -> str:
 def same_origin(request: Request) -> bool:
     """False when the browser says the request comes from another site."""
     origin = request.headers.get("origin")
-    if origin is None or origin == "null" and request.method in SAFE_METHODS:
+    if origin is None:
         return True
     host = request.headers.get("host", "")
     return origin.split("://", 1)[-1].rstrip("/") == host

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ezspark_gateway.api.metrics import GatewayMetrics
 
 log = structlog.get_logger(__name__)
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class _BodyTooLargeError(Exception):
@@ -72,10 +74,8 @@ class BodyLimitMiddleware:
             state["started"] = True
             await send(message)
 
-        try:
+        with contextlib.suppress(_BodyTooLargeError):
             await self.app(scope, limited_receive, guarded_send)
-        except _BodyTooLargeError:
-            pass
         if state["exceeded"] and not state["started"]:
             await _send_json(send, 413, {"detail": detail})
 
@@ -137,7 +137,9 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, tagging_send)
         finally:
-            log.info("http_request", method=scope.get("method"), path=scope.get("path"),
-                     status=status["code"],
-                     duration_ms=round((time.perf_counter() - start) * 1000, 1))
+            # Probes and scrapes arrive every few seconds: keep them out of info logs.
+            path = scope.get("path", "")
+            emit = log.debug if path in _QUIET_PATHS else log.info
+            emit("http_request", method=scope.get("method"), path=path, status=status["code"],
+                 duration_ms=round((time.perf_counter() - start) * 1000, 1))
             structlog.contextvars.clear_contextvars()

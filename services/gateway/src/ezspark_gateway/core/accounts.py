@@ -74,9 +74,12 @@ def sign_up(repo: Repository, passwords: Passwords, username: str, password: str
 
 def log_in(repo: Repository, passwords: Passwords, username: str, password: str) -> User:
     """The user whose password matches; UnauthorizedError with one message for every failure."""
-    user = repo.user_by_name(normalize_username(username))
-    if len(password) > MAX_PASSWORD:
-        password = password[:MAX_PASSWORD + 1]
+    name = normalize_username(username)
+    # A name that could never have signed up is not looked up (NUL bytes upset PostgreSQL).
+    user = repo.user_by_name(name) if USERNAME_RE.fullmatch(name) else None
+    # Sign-up never accepts more than MAX_PASSWORD characters, so one extra keeps an
+    # overlong guess wrong while capping the hashing work an attacker can ask for.
+    password = password[:MAX_PASSWORD + 1]
     if not passwords.verify(user.password_hash if user else None, password) or user is None:
         raise UnauthorizedError("wrong username or password")
     if passwords.needs_rehash(user.password_hash):
@@ -89,8 +92,9 @@ def issue_token(repo: Repository, user: User, *, kind: str, name: str, now: floa
                 ttl_s: float | None = None) -> IssuedToken:
     """Mint and store (hashed) a new credential for ``user``."""
     minted = new_token()
+    label = "".join(ch for ch in name if ch.isprintable()).strip()[:100] or kind
     row = ApiToken(
-        user_id=user.id, kind=kind, name=name.strip()[:100] or kind, token_hash=minted.digest,
+        user_id=user.id, kind=kind, name=label, token_hash=minted.digest,
         prefix=minted.prefix, created_at=now,
         expires_at=None if ttl_s is None else now + ttl_s,
     )

@@ -24,12 +24,9 @@ TEXT_KEYS = frozenset(k for k, f in TrainingConfig.model_fields.items() if f.ann
 
 
 def json_depth(raw: bytes) -> int:
-    """Deepest ``[``/``{`` nesting outside string literals (cheap when shallow)."""
+    """Deepest ``[``/``{`` nesting outside string literals (linear in the bracket count)."""
     brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", raw))
-    if brackets.count(b"[") + brackets.count(b"{") <= MAX_JSON_DEPTH:
-        return min(MAX_JSON_DEPTH, brackets.count(b"[") + brackets.count(b"{"))
-    steps = (1 if c in b"[{" else -1 for c in brackets)
-    return max(accumulate(steps, initial=0))
+    return max(accumulate((1 if c in b"[{" else -1 for c in brackets), initial=0))
 
 
 def config_from_json(raw: bytes) -> TrainingConfig:

@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ezspark_common.messages import GenerationReport, TrainingFailed, TrainingFinished
 from ezspark_gateway.core.ports import Clock, Event
-from ezspark_gateway.core.trainings import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED
+from ezspark_gateway.core.trainings import (
+    ACTIVE,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    is_training_id,
+)
 from ezspark_gateway.storage import Repository
 from ezspark_gateway.storage.models import GenerationRow
 
@@ -22,7 +30,7 @@ log = structlog.get_logger(__name__)
 
 def apply_event(repo: Repository, event: Event, now: float) -> str:
     """Apply one event and commit; return "applied", "duplicate" or "unknown"."""
-    if repo.training(event.training_id) is None:
+    if not is_training_id(event.training_id) or repo.training(event.training_id) is None:
         # Not ours (another gateway's database, or deleted): nothing to update.
         return UNKNOWN
     if isinstance(event, GenerationReport):
@@ -66,7 +74,8 @@ def _apply_finished(repo: Repository, event: TrainingFinished, now: float) -> st
 
 def _apply_failed(repo: Repository, event: TrainingFailed, now: float) -> str:
     ok = repo.transition(
-        event.training_id, ACTIVE, status=FAILED, error=event.error[:MAX_ERROR_CHARS],
+        event.training_id, ACTIVE, status=FAILED,
+        error=event.error.replace("\x00", "")[:MAX_ERROR_CHARS],
         updated_at=now,
     )
     return APPLIED if ok else DUPLICATE
@@ -84,6 +93,8 @@ class EventApplier:
         with structlog.contextvars.bound_contextvars(training_id=event.training_id):
             with self._sessions() as session:
                 outcome = apply_event(Repository(session), event, self._clock())
-            log.info("event_applied", kind=event.kind, outcome=outcome,
-                     generation=getattr(event, "generation", None))
+            # One report per generation would flood the logs at info level.
+            emit = log.debug if isinstance(event, GenerationReport) else log.info
+            emit("event_applied", kind=event.kind, outcome=outcome,
+                 generation=getattr(event, "generation", None))
         return outcome

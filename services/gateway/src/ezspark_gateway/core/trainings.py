@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,9 @@ FINISHED, FAILED, STOPPED = "finished", "failed", "stopped"
 ACTIVE = frozenset({QUEUED, RUNNING, STOPPING})
 TERMINAL = frozenset({FINISHED, FAILED, STOPPED})
 MAX_HISTORY_PAGE = 10_000
+# Ids are uuid4 strings we minted; anything else cannot exist, and must not reach the
+# database (PostgreSQL refuses NUL bytes with an error instead of "no rows").
+_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 log = structlog.get_logger(__name__)
 
@@ -54,9 +58,14 @@ def create_training(repo: Repository, publisher: CommandPublisher, owner: User,
     return training
 
 
+def is_training_id(value: str) -> bool:
+    """Whether ``value`` has the shape of an id this gateway mints."""
+    return _ID_RE.fullmatch(value) is not None
+
+
 def get_training(repo: Repository, owner: User, training_id: str) -> Training:
     """The owner's training; NotFoundError for unknown ids and other users' trainings alike."""
-    training = repo.training(training_id, owner.id)
+    training = repo.training(training_id, owner.id) if is_training_id(training_id) else None
     if training is None:
         raise NotFoundError("no such training")
     return training

@@ -1,0 +1,130 @@
+"""/api/trainings and /api/validate."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from ezspark_common.config import TrainingConfig
+from ezspark_gateway.api.body import CONFIG_BODY_DOC, training_config_body, validation_body
+from ezspark_gateway.api.deps import Ctx, CurrentPrincipal, Repo
+from ezspark_gateway.api.schemas import (
+    GenerationsOut,
+    ReportOut,
+    TrainingDetail,
+    TrainingList,
+    TrainingSummary,
+    ValidationOut,
+    error_responses,
+)
+from ezspark_gateway.core import trainings
+from ezspark_gateway.storage import Repository
+from ezspark_gateway.storage.models import Training
+
+router = APIRouter(prefix="/api", tags=["trainings"])
+_OWNED = error_responses(401, 404)
+# Bounds for integer parameters: past 32 bits they overflow database integer types.
+MAX_INT = 2**31 - 1
+_BODY_ERRORS = error_responses(413, 415, 422)
+
+
+def summary(training: Training) -> TrainingSummary:
+    """The list view of a training."""
+    return TrainingSummary(
+        id=training.id, status=training.status,
+        gym_game_name=str(training.config.get("gym_game_name", "")),
+        created_at=training.created_at, updated_at=training.updated_at,
+        generations=training.generations, best_fitness=training.best_fitness,
+    )
+
+
+def detail(repo: Repository, training: Training) -> TrainingDetail:
+    """The full view of a training, with its latest report."""
+    latest = trainings.latest_report(repo, training)
+    return TrainingDetail(
+        **summary(training).model_dump(), config=training.config,
+        finish_reason=training.finish_reason, error=training.error,
+        has_best_genome=training.best_genome is not None,
+        latest_report=ReportOut.model_validate(latest) if latest else None,
+    )
+
+
+@router.post("/trainings", status_code=201, response_model=TrainingDetail,
+             openapi_extra=CONFIG_BODY_DOC, responses=error_responses(401, 413, 415, 422, 503))
+def create_training(
+    principal: CurrentPrincipal,
+    config: Annotated[TrainingConfig, Depends(training_config_body)],
+    repo: Repo, ctx: Ctx, response: Response,
+) -> TrainingDetail:
+    """Queue a training from a JSON config (body, or a file uploaded as field ``file``)."""
+    training = trainings.create_training(repo, ctx.publisher, principal.user, config,
+                                         ctx.clock())
+    ctx.metrics.commands.labels("training_requested").inc()
+    response.headers["Location"] = f"/api/trainings/{training.id}"
+    return detail(repo, training)
+
+
+@router.post("/validate", response_model=ValidationOut, openapi_extra=CONFIG_BODY_DOC,
+             responses=_BODY_ERRORS)
+def validate(config: Annotated[TrainingConfig, Depends(validation_body)]) -> ValidationOut:
+    """Check a config (JSON, file or form fields) with the same rules as creation."""
+    return ValidationOut(config=config.model_dump(mode="json"))
+
+
+@router.get("/trainings", response_model=TrainingList, responses=error_responses(401))
+def list_trainings(
+    principal: CurrentPrincipal, repo: Repo,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+) -> TrainingList:
+    """The caller's trainings, newest first."""
+    items, total = trainings.list_trainings(repo, principal.user, limit, offset)
+    return TrainingList(items=[summary(t) for t in items], total=total, limit=limit,
+                        offset=offset)
+
+
+@router.get("/trainings/{training_id}", response_model=TrainingDetail, responses=_OWNED)
+def get_training(training_id: str, principal: CurrentPrincipal, repo: Repo
+                 ) -> TrainingDetail:
+    """Status, config, outcome and latest report of one of the caller's trainings."""
+    return detail(repo, trainings.get_training(repo, principal.user, training_id))
+
+
+@router.get("/trainings/{training_id}/generations", response_model=GenerationsOut,
+            responses=_OWNED)
+def generations(
+    training_id: str, principal: CurrentPrincipal, repo: Repo,
+    since: Annotated[int, Query(ge=0, le=MAX_INT, description="first generation to return")
+                     ] = 0,
+    limit: Annotated[int, Query(ge=1, le=trainings.MAX_HISTORY_PAGE)] = 1000,
+) -> GenerationsOut:
+    """Per-generation statistics in order; poll with ``since=next_since`` for new ones."""
+    rows = trainings.history(repo, principal.user, training_id, since, limit)
+    next_since = rows[-1].generation + 1 if rows else since
+    return GenerationsOut(training_id=training_id, next_since=next_since,
+                          items=[ReportOut.model_validate(r) for r in rows])
+
+
+@router.get("/trainings/{training_id}/best", responses={
+    **_OWNED, 200: {"content": {"application/json": {}}, "description": "a WireGenome"}})
+def best_genome(training_id: str, principal: CurrentPrincipal, repo: Repo) -> Response:
+    """Download the best genome as a JSON file; 404 until the training produced one."""
+    genome = trainings.best_genome(repo, principal.user, training_id)
+    filename = f"ezspark-{training_id}-best.json"
+    return Response(
+        json.dumps(genome, indent=1), media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.post("/trainings/{training_id}/stop", status_code=202, response_model=TrainingDetail,
+             responses=error_responses(401, 404, 409, 503))
+def stop_training(training_id: str, principal: CurrentPrincipal, repo: Repo, ctx: Ctx
+                  ) -> TrainingDetail:
+    """Ask the evolvers to stop; the status is ``stopping`` until they confirm."""
+    training = trainings.stop_training(repo, ctx.publisher, principal.user, training_id,
+                                       ctx.clock())
+    ctx.metrics.commands.labels("stop_requested").inc()
+    return detail(repo, training)

@@ -1,0 +1,143 @@
+"""Request and response bodies of the JSON API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class FieldError(BaseModel):
+    """One broken rule: which field, and what the rule says."""
+
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error response: a summary, and per-field details for 422s."""
+
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class Credentials(BaseModel):
+    """Username and password for sign-up and log-in."""
+
+    username: str = Field(max_length=200, examples=["ada"])
+    password: str = Field(max_length=4096, examples=["correct horse battery staple"])
+
+
+class UserOut(_Out):
+    """A public view of an account."""
+
+    id: int
+    username: str
+    created_at: float
+
+
+class TokenCreate(BaseModel):
+    """A label to recognise the new API token by."""
+
+    name: str = Field(default="api", min_length=1, max_length=100)
+
+
+class TokenOut(_Out):
+    """A credential's metadata (never its secret)."""
+
+    id: int
+    kind: str
+    name: str
+    prefix: str
+    created_at: float
+    expires_at: float | None
+    last_used_at: float | None
+
+
+class NewTokenOut(TokenOut):
+    """A credential just created: ``token`` is shown this once and never stored."""
+
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+
+
+class LoginOut(BaseModel):
+    """A successful sign-up or log-in: the user and a session token (also set as cookie)."""
+
+    user: UserOut
+    token: NewTokenOut
+
+
+class ReportOut(_Out):
+    """Statistics of one generation."""
+
+    generation: int
+    best_fitness: float
+    mean_fitness: float
+    species: int
+    population: int
+    evaluations_per_s: float
+    best_genome_key: int
+    received_at: float
+
+
+class TrainingSummary(_Out):
+    """A training in a list."""
+
+    id: str
+    status: Literal["queued", "running", "stopping", "finished", "failed", "stopped"]
+    gym_game_name: str
+    created_at: float
+    updated_at: float
+    generations: int
+    best_fitness: float | None
+
+
+class TrainingDetail(TrainingSummary):
+    """A training with its config, outcome and latest report."""
+
+    config: dict[str, Any]
+    finish_reason: str | None
+    error: str | None
+    has_best_genome: bool
+    latest_report: ReportOut | None
+
+
+class TrainingList(BaseModel):
+    """One page of the caller's trainings."""
+
+    items: list[TrainingSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class GenerationsOut(BaseModel):
+    """A page of generation history; poll again with ``since=next_since``."""
+
+    training_id: str
+    items: list[ReportOut]
+    next_since: int
+
+
+class ValidationOut(BaseModel):
+    """A config that passed every rule, normalised (optional keys filled in)."""
+
+    valid: Literal[True] = True
+    config: dict[str, Any]
+
+
+class Status(BaseModel):
+    """Health and readiness answers."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = {}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entry documenting ErrorOut bodies for ``codes``."""
+    return {code: {"model": ErrorOut} for code in codes}

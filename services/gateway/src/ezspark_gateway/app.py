@@ -1,0 +1,73 @@
+"""``create_app``: the FastAPI application, built from settings and injected collaborators."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
+
+from ezspark_gateway.api import routes_auth, routes_ops, routes_trainings
+from ezspark_gateway.api.context import AppContext
+from ezspark_gateway.api.errors import install_error_handlers
+from ezspark_gateway.api.metrics import GatewayMetrics
+from ezspark_gateway.api.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    RequestContextMiddleware,
+)
+from ezspark_gateway.core.ports import Clock, CommandPublisher
+from ezspark_gateway.core.security import AuthThrottle, Passwords
+from ezspark_gateway.settings import GatewaySettings
+from ezspark_gateway.storage import Database
+from ezspark_gateway.web import pages_auth, pages_trainings
+from ezspark_gateway.web.render import STATIC_DIR
+
+DESCRIPTION = """Create and follow NEAT trainings.
+
+Authenticate with `Authorization: Bearer <token>`: get a session token from
+`POST /api/auth/login` (or sign up), or a long-lived one from `POST /api/auth/tokens`.
+Browsers use the HttpOnly session cookie set at log-in instead.
+"""
+
+
+def create_app(
+    settings: GatewaySettings,
+    *,
+    publisher: CommandPublisher,
+    broker_ping: Callable[[], None],
+    registry: CollectorRegistry | None = None,
+    database: Database | None = None,
+    passwords: Passwords | None = None,
+    clock: Clock = time.time,
+) -> FastAPI:
+    """Build the gateway app.
+
+    ``broker_ping`` raises when the broker is unreachable (readiness).  Without
+    ``database`` one is opened from ``settings.database_url`` and its tables created.
+    """
+    if database is None:
+        database = Database(settings.database_url)
+        database.create_schema()
+    metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
+    ctx = AppContext(
+        settings=settings, db=database, publisher=publisher, broker_ping=broker_ping,
+        passwords=passwords or Passwords(), metrics=metrics, clock=clock,
+        throttle=AuthThrottle(settings.auth_rate_limit, settings.auth_rate_window_s),
+    )
+    app = FastAPI(title="EzSpark gateway", version="0.1.0", description=DESCRIPTION,
+                  docs_url="/docs", redoc_url=None)
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    for router in (routes_auth.router, routes_trainings.router, routes_ops.router,
+                   pages_auth.router, pages_trainings.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Added innermost first: the body limit sits closest to the handlers, the request
+    # context outermost so every log line of the request carries its id.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware)
+    return app

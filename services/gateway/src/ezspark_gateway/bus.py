@@ -1,0 +1,91 @@
+"""Adapters between the broker and the use cases: publish commands, consume events."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import structlog
+from sqlalchemy.exc import OperationalError
+
+from ezspark_common.broker import Broker, BrokerError, Delivery
+from ezspark_common.messages import (
+    COMMANDS_QUEUE,
+    GenerationReport,
+    MessageError,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingRequested,
+    decode,
+    encode,
+)
+from ezspark_gateway.api.metrics import GatewayMetrics
+from ezspark_gateway.core.ports import Command, EventSink
+
+log = structlog.get_logger(__name__)
+# While the database is down, an event is retried in place (not requeued) this long, so
+# a short outage does not burn the broker's delivery limit and dead-letter good events.
+DB_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0, 10.0, 10.0, 10.0)
+
+
+class BrokerPublisher:
+    """CommandPublisher on a Broker: confirmed publishes to ``COMMANDS_QUEUE``."""
+
+    def __init__(self, broker: Broker, queue: str = COMMANDS_QUEUE) -> None:
+        self._broker = broker
+        self._queue = queue
+
+    def publish(self, msg: Command) -> None:
+        """Publish and wait for the broker's confirm; BrokerError if it did not confirm."""
+        # A training is requested once, so its id dedupes redeliveries downstream; every
+        # stop request is its own message.
+        suffix = "" if isinstance(msg, TrainingRequested) else f":{uuid.uuid4().hex}"
+        self._broker.publish(self._queue, encode(msg),
+                             message_id=f"{msg.kind}:{msg.training_id}{suffix}")
+
+
+def broker_ping(broker: Broker) -> None:
+    """Readiness probe: raise unless the broker answers."""
+    if not broker.ping():
+        raise BrokerError("broker unreachable")
+
+
+class EventConsumer:
+    """Broker handler for ``EVENTS_QUEUE``: decode, apply through the sink, settle."""
+
+    def __init__(self, sink: EventSink, metrics: GatewayMetrics,
+                 stopping: threading.Event | None = None) -> None:
+        self._sink = sink
+        self._metrics = metrics
+        self._stopping = stopping or threading.Event()
+
+    def __call__(self, delivery: Delivery) -> None:
+        """Handle one delivery; poison messages are dead-lettered, never requeued."""
+        try:
+            event = decode(delivery.body)
+        except MessageError as exc:
+            log.warning("poison_event", error=str(exc), message_id=delivery.message_id)
+            self._metrics.events.labels("invalid", "dead_lettered").inc()
+            delivery.reject(requeue=False)
+            return
+        if not isinstance(event, GenerationReport | TrainingFinished | TrainingFailed):
+            log.warning("unexpected_message", kind=event.kind, message_id=delivery.message_id)
+            self._metrics.events.labels(event.kind, "dead_lettered").inc()
+            delivery.reject(requeue=False)
+            return
+        outcome = self._apply_with_retry(event)
+        self._metrics.events.labels(event.kind, outcome).inc()
+        delivery.ack()
+
+    def _apply_with_retry(self, event: GenerationReport | TrainingFinished | TrainingFailed
+                          ) -> str:
+        for delay in (*DB_RETRY_S, None):
+            try:
+                return self._sink.handle(event)
+            except OperationalError as exc:
+                if delay is None or self._stopping.is_set():
+                    raise  # the broker requeues it (counts against the delivery limit)
+                log.warning("event_db_retry", training_id=event.training_id,
+                            error=str(exc)[:200], retry_in_s=delay)
+                self._stopping.wait(delay)
+        raise AssertionError("unreachable")

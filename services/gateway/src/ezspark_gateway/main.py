@@ -1,0 +1,107 @@
+"""``ezspark-gateway``: settings → logging → database → broker → event consumer → uvicorn."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import dataclass, field
+from types import FrameType
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, start_http_server
+
+from ezspark_common.broker import Broker, BrokerError, connect
+from ezspark_common.logging import configure_logging
+from ezspark_common.messages import COMMANDS_QUEUE, EVENTS_QUEUE
+from ezspark_gateway.app import create_app
+from ezspark_gateway.bus import BrokerPublisher, EventConsumer, broker_ping
+from ezspark_gateway.core.events import EventApplier
+from ezspark_gateway.settings import GatewaySettings
+from ezspark_gateway.storage import Database
+
+log = structlog.get_logger("ezspark_gateway")
+
+
+@dataclass
+class Runtime:
+    """Everything ``main`` starts, wired together but not yet serving."""
+
+    app: FastAPI
+    broker: Broker
+    db: Database
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+def build_runtime(settings: GatewaySettings, registry: CollectorRegistry) -> Runtime:
+    """Open the database and the broker, build the app and register the event consumer."""
+    db = Database(settings.database_url)
+    db.create_schema()
+    broker = connect(settings.broker_url, registry=registry)
+    for queue in (COMMANDS_QUEUE, EVENTS_QUEUE):
+        broker.declare(queue)
+    app = create_app(settings, publisher=BrokerPublisher(broker),
+                     broker_ping=lambda: broker_ping(broker), registry=registry, database=db)
+    runtime = Runtime(app=app, broker=broker, db=db)
+    consumer = EventConsumer(EventApplier(db.sessions), app.state.ctx.metrics, runtime.stopping)
+    # prefetch=1: events of one training are applied in the order they were sent.
+    broker.consume(EVENTS_QUEUE, consumer, prefetch=1)
+    return runtime
+
+
+def _consume(broker: Broker, server: uvicorn.Server, died: threading.Event) -> None:
+    """Run the broker's delivery loop; if the broker is lost for good, stop the server."""
+    try:
+        broker.run()
+    except Exception as exc:
+        log.error("event_consumer_died", error=str(exc))
+        # Exit so the supervisor restarts us, rather than serve ever staler state.
+        died.set()
+        server.should_exit = True
+
+
+def _exit_on_sigterm(_sig: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def main() -> None:
+    """Start the gateway and block until SIGINT/SIGTERM."""
+    settings = GatewaySettings()
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    registry = CollectorRegistry()
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.host, registry=registry)
+    try:
+        rt = build_runtime(settings, registry)
+    except BrokerError as exc:
+        log.error("broker_unreachable", error=str(exc))
+        raise SystemExit(1) from None
+
+    server = uvicorn.Server(uvicorn.Config(
+        rt.app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+        proxy_headers=True, server_header=False,
+    ))
+    died = threading.Event()
+    thread = threading.Thread(target=_consume, args=(rt.broker, server, died),
+                              name="event-consumer", daemon=True)
+    thread.start()
+    log.info("gateway_starting", host=settings.host, port=settings.port,
+             database=rt.db.engine.url.render_as_string(hide_password=True))
+    # uvicorn re-raises SIGTERM once it has drained; turn that into SystemExit so the
+    # clean-up below runs instead of the process dying mid-way.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        server.run()
+    finally:
+        rt.stopping.set()
+        rt.broker.stop()
+        thread.join(timeout=15)
+        rt.db.dispose()
+        log.info("gateway_stopped")
+    if died.is_set():
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

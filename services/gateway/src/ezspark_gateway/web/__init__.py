@@ -1,0 +1,1 @@
+"""Server-rendered pages and their vendored static assets."""

@@ -1,0 +1,129 @@
+"""Training pages: my list, the new-training form (or file upload), one training."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from ezspark_common.config import ConfigError, TrainingConfig
+from ezspark_gateway.api.deps import Ctx, Repo, optional_principal
+from ezspark_gateway.api.routes_trainings import detail, summary
+from ezspark_gateway.core import trainings
+from ezspark_gateway.core.accounts import Principal
+from ezspark_gateway.core.config_input import config_from_form, config_from_json
+from ezspark_gateway.core.errors import ConflictError, NotFoundError, UnavailableError
+from ezspark_gateway.web.fields import form_groups
+from ezspark_gateway.web.render import (
+    errors_by_field,
+    form_fields,
+    render,
+    see_other,
+    to_login,
+    uploaded_file,
+)
+
+router = APIRouter(include_in_schema=False)
+MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
+Form = Annotated[dict[str, str], Depends(form_fields)]
+Upload = Annotated[bytes | None, Depends(uploaded_file)]
+
+
+@router.get("/trainings", response_model=None)
+def list_page(request: Request, principal: MaybePrincipal, repo: Repo) -> Response:
+    """The caller's trainings with their status."""
+    if principal is None:
+        return to_login(request)
+    items, total = trainings.list_trainings(repo, principal.user, 500, 0)
+    return render(request, "trainings.html", principal, items=[summary(t) for t in items],
+                  total=total)
+
+
+def _form_page(request: Request, principal: Principal, *, values: dict[str, str],
+               errors: dict[str, list[str]], status: int = 200) -> Response:
+    return render(request, "new_training.html", principal, status=status,
+                  groups=form_groups(), values=values, errors=errors)
+
+
+@router.get("/trainings/new", response_model=None)
+def new_page(request: Request, principal: MaybePrincipal) -> Response:
+    """The training form, pre-filled with the spec's example."""
+    if principal is None:
+        return to_login(request)
+    return _form_page(request, principal, values={}, errors={})
+
+
+def _create(request: Request, principal: Principal, repo: Repo, ctx: Ctx,
+            config: TrainingConfig, values: dict[str, str]) -> Response:
+    try:
+        training = trainings.create_training(repo, ctx.publisher, principal.user, config,
+                                             ctx.clock())
+    except UnavailableError as exc:
+        return _form_page(request, principal, values=values, status=503,
+                          errors={"config": [str(exc)]})
+    ctx.metrics.commands.labels("training_requested").inc()
+    return see_other(f"/trainings/{training.id}")
+
+
+@router.post("/trainings/new", response_model=None)
+def new_submit(request: Request, principal: MaybePrincipal, form: Form, repo: Repo,
+               ctx: Ctx) -> Response:
+    """Validate the form with the shared rules; errors go back next to their fields."""
+    if principal is None:
+        return to_login(request)
+    try:
+        config = config_from_form(form)
+    except ConfigError as exc:
+        return _form_page(request, principal, values=form, status=422,
+                          errors=errors_by_field(exc.errors))
+    return _create(request, principal, repo, ctx, config, form)
+
+
+@router.post("/trainings/upload", response_model=None)
+def upload_submit(request: Request, principal: MaybePrincipal, data: Upload, repo: Repo,
+                  ctx: Ctx) -> Response:
+    """Create a training from an uploaded JSON file."""
+    if principal is None:
+        return to_login(request)
+    if data is None:
+        return _form_page(request, principal, values={}, status=422,
+                          errors={"file": ["is required: choose a JSON config file"]})
+    try:
+        config = config_from_json(data)
+    except ConfigError as exc:
+        messages = [m if k == "config" else f"{k}: {m}" for k, m in exc.errors]
+        return _form_page(request, principal, values={}, status=422,
+                          errors={"file": messages})
+    return _create(request, principal, repo, ctx, config, {})
+
+
+@router.get("/trainings/{training_id}", response_model=None)
+def training_page(training_id: str, request: Request, principal: MaybePrincipal,
+                  repo: Repo) -> Response:
+    """One training: status, live chart, stop button, best genome download."""
+    if principal is None:
+        return to_login(request)
+    try:
+        training = trainings.get_training(repo, principal.user, training_id)
+    except NotFoundError:
+        return render(request, "not_found.html", principal, status=404)
+    return render(request, "training.html", principal, t=detail(repo, training),
+                  active=training.status in trainings.ACTIVE)
+
+
+@router.post("/trainings/{training_id}/stop", response_model=None)
+def stop_submit(training_id: str, request: Request, principal: MaybePrincipal, repo: Repo,
+                ctx: Ctx) -> Response:
+    """Ask to stop, then show the training again."""
+    if principal is None:
+        return to_login(request)
+    try:
+        trainings.stop_training(repo, ctx.publisher, principal.user, training_id,
+                                ctx.clock())
+        ctx.metrics.commands.labels("stop_requested").inc()
+    except NotFoundError:
+        return render(request, "not_found.html", principal, status=404)
+    except (ConflictError, UnavailableError):
+        pass  # the page shows the real status; nothing more to say
+    return see_other(f"/trainings/{training_id}")

@@ -1,0 +1,103 @@
+// Live view of one training: polls the JSON API and draws best/mean fitness per generation
+// on a canvas. No library: a few hundred points of line chart do not need one.
+"use strict";
+(function () {
+  var root = document.getElementById("training");
+  if (!root) { return; }
+  var id = root.getAttribute("data-id");
+  var canvas = document.getElementById("chart");
+  var points = [];  // [generation, best, mean]
+  var since = 0;
+  var active = root.getAttribute("data-active") === "true";
+  var POLL_MS = 2000, MAX_POINTS = 2000;
+
+  function text(elId, value) {
+    var el = document.getElementById(elId);
+    if (el) { el.textContent = value; }
+  }
+  function fmt(x, digits) {
+    return (x === null || x === undefined) ? "–" : Number(x).toPrecision(digits || 4);
+  }
+  function getJSON(url) {
+    return fetch(url, { credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) { throw new Error(r.status); }
+      return r.json();
+    });
+  }
+
+  // Keeps at most MAX_POINTS by taking every k-th point (and always the last one).
+  function sampled() {
+    if (points.length <= MAX_POINTS) { return points; }
+    var k = Math.ceil(points.length / MAX_POINTS), out = [];
+    for (var i = 0; i < points.length; i += k) { out.push(points[i]); }
+    if (out[out.length - 1] !== points[points.length - 1]) { out.push(points[points.length - 1]); }
+    return out;
+  }
+
+  function draw() {
+    if (!canvas || points.length === 0) { return; }
+    canvas.hidden = false;
+    document.getElementById("chart-empty").hidden = true;
+    var ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height, pad = 48;
+    var data = sampled();
+    var x0 = data[0][0], x1 = Math.max(data[data.length - 1][0], x0 + 1);
+    var lo = Infinity, hi = -Infinity;
+    data.forEach(function (p) { lo = Math.min(lo, p[1], p[2]); hi = Math.max(hi, p[1], p[2]); });
+    if (hi === lo) { hi += 1; lo -= 1; }
+    function sx(g) { return pad + (g - x0) / (x1 - x0) * (w - 2 * pad); }
+    function sy(v) { return h - pad + (lo - v) / (hi - lo) * (h - 2 * pad); }
+    ctx.clearRect(0, 0, w, h);
+    ctx.strokeStyle = "#d0d5dd"; ctx.fillStyle = "#667085"; ctx.font = "12px sans-serif";
+    ctx.beginPath(); ctx.moveTo(pad, pad / 2); ctx.lineTo(pad, h - pad); ctx.lineTo(w - pad / 2, h - pad);
+    ctx.stroke();
+    ctx.fillText(fmt(hi), 2, pad); ctx.fillText(fmt(lo), 2, h - pad);
+    ctx.fillText("gen " + x0, pad, h - pad + 16);
+    ctx.fillText("gen " + x1, w - pad - 40, h - pad + 16);
+    [[1, "#2563eb"], [2, "#f79009"]].forEach(function (series) {
+      ctx.strokeStyle = series[1]; ctx.lineWidth = 2; ctx.beginPath();
+      data.forEach(function (p, i) {
+        if (i === 0) { ctx.moveTo(sx(p[0]), sy(p[series[0]])); }
+        else { ctx.lineTo(sx(p[0]), sy(p[series[0]])); }
+      });
+      ctx.stroke();
+    });
+  }
+
+  function pollHistory() {
+    return getJSON("/api/trainings/" + id + "/generations?since=" + since).then(function (page) {
+      page.items.forEach(function (r) { points.push([r.generation, r.best_fitness, r.mean_fitness]); });
+      since = page.next_since;
+      if (page.items.length > 0) { draw(); }
+      if (page.items.length >= 1000) { return pollHistory(); }  // catch up on long runs
+      return null;
+    });
+  }
+
+  function pollTraining() {
+    return getJSON("/api/trainings/" + id).then(function (t) {
+      var status = document.getElementById("status");
+      status.textContent = t.status; status.className = "status status-" + t.status;
+      text("s-best", fmt(t.best_fitness));
+      if (t.latest_report) {
+        text("s-generation", t.latest_report.generation);
+        text("s-species", t.latest_report.species);
+        text("s-eps", Number(t.latest_report.evaluations_per_s).toFixed(1));
+      }
+      if (t.error) { var box = document.getElementById("error-box"); box.textContent = t.error; box.hidden = false; }
+      document.getElementById("download").hidden = !t.has_best_genome;
+      document.getElementById("no-genome").hidden = t.has_best_genome;
+      var stop = document.getElementById("stop-form");
+      if (stop) {
+        stop.hidden = ["queued", "running", "stopping"].indexOf(t.status) < 0;
+        stop.querySelector("button").disabled = t.status === "stopping";
+      }
+      active = ["queued", "running", "stopping"].indexOf(t.status) >= 0;
+    });
+  }
+
+  function tick() {
+    Promise.all([pollTraining(), pollHistory()]).catch(function () { /* retry next tick */ })
+      .then(function () { if (active) { setTimeout(tick, POLL_MS); } });
+  }
+  tick();
+})();
