@@ -23,7 +23,7 @@ BoolArray = NDArray[np.bool_]
 WEIGHT_INIT_STD = 1.0
 
 
-def _frozen(array: NDArray[Any]) -> NDArray[Any]:
+def frozen(array: NDArray[Any]) -> NDArray[Any]:
     array.flags.writeable = False
     return array
 
@@ -60,13 +60,13 @@ class Genome:
         c_order = np.argsort(inn, kind="stable")
         return Genome(
             key=int(key),
-            node_ids=_frozen(nodes[n_order]),
-            biases=_frozen(bias[n_order]),
-            innov=_frozen(inn[c_order]),
-            src=_frozen(np.asarray(src, dtype=np.int64)[c_order]),
-            dst=_frozen(np.asarray(dst, dtype=np.int64)[c_order]),
-            weight=_frozen(np.asarray(weight, dtype=np.float64)[c_order]),
-            enabled=_frozen(np.asarray(enabled, dtype=np.bool_)[c_order]),
+            node_ids=frozen(nodes[n_order]),
+            biases=frozen(bias[n_order]),
+            innov=frozen(inn[c_order]),
+            src=frozen(np.asarray(src, dtype=np.int64)[c_order]),
+            dst=frozen(np.asarray(dst, dtype=np.int64)[c_order]),
+            weight=frozen(np.asarray(weight, dtype=np.float64)[c_order]),
+            enabled=frozen(np.asarray(enabled, dtype=np.bool_)[c_order]),
         )
 
     @property
@@ -84,15 +84,15 @@ class Genome:
     def with_weights(self, weight: FloatArray, biases: FloatArray) -> Genome:
         """The same structure with new weights and biases."""
         return Genome(
-            self.key, self.node_ids, _frozen(biases), self.innov, self.src, self.dst,
-            _frozen(weight), self.enabled,
+            self.key, self.node_ids, frozen(biases), self.innov, self.src, self.dst,
+            frozen(weight), self.enabled,
         )
 
     def with_enabled(self, enabled: BoolArray) -> Genome:
         """The same genes with another enabled mask."""
         return Genome(
             self.key, self.node_ids, self.biases, self.innov, self.src, self.dst, self.weight,
-            _frozen(enabled),
+            frozen(enabled),
         )
 
     def same_genes(self, other: Genome) -> bool:
@@ -217,6 +217,6 @@ def crossover(fitter: Genome, other: Genome, key: int, rng: np.random.Generator)
     take_n = rng.random(fn.shape[0]) < 0.5
     biases[fn[take_n]] = other.biases[on[take_n]]
     return Genome(
-        key, fitter.node_ids, _frozen(biases), fitter.innov, fitter.src, fitter.dst,
-        _frozen(weight), _frozen(enabled),
+        key, fitter.node_ids, frozen(biases), fitter.innov, fitter.src, fitter.dst,
+        frozen(weight), frozen(enabled),
     )

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
-from ezspark_common.neat.genome import WEIGHT_INIT_STD, Genome
+from ezspark_common.neat.genome import WEIGHT_INIT_STD, Genome, frozen
 
 WEIGHT_PERTURB_STD = 0.5
 WEIGHT_LIMIT = 30.0
@@ -64,17 +65,21 @@ class StructuralRates:
 
 def mutate_structure(
     genome: Genome, rates: StructuralRates, n_in: int, rng: np.random.Generator,
-    tracker: InnovationTracker,
+    tracker: InnovationTracker, draws: NDArray[np.float64] | None = None,
 ) -> Genome:
-    """Apply each structural mutation at most once, each with its own probability."""
-    draws = rng.random(4)
-    if draws[0] < rates.add_node:
+    """Apply each structural mutation at most once, each with its own probability.
+
+    ``draws`` (four uniforms) may be pre-drawn in bulk by the caller; they decide which
+    mutations happen, in the order add node, add connection, activate, remove.
+    """
+    roll = rng.random(4) if draws is None else draws
+    if roll[0] < rates.add_node:
         genome = add_node(genome, rng, tracker)
-    if draws[1] < rates.add_connection:
+    if roll[1] < rates.add_connection:
         genome = add_connection(genome, n_in, rng, tracker)
-    if draws[2] < rates.activate:
+    if roll[2] < rates.activate:
         genome = toggle_connection(genome, rng, enable=True)
-    if draws[3] < rates.remove:
+    if roll[3] < rates.remove:
         genome = toggle_connection(genome, rng, enable=False)
     return genome
 
@@ -107,18 +112,17 @@ def add_node(genome: Genome, rng: np.random.Generator, tracker: InnovationTracke
     )
 
 
-def _reaches(genome: Genome, start: int, target: int) -> bool:
-    """True when ``target`` is reachable from ``start`` along any connection."""
+def _reaches(children: dict[int, list[int]], start: int, target: int) -> bool:
+    """True when ``target`` is reachable from ``start`` in the adjacency map."""
     frontier, seen = [start], {start}
-    src, dst = genome.src.tolist(), genome.dst.tolist()
     while frontier:
         node = frontier.pop()
         if node == target:
             return True
-        for s, d in zip(src, dst, strict=True):
-            if s == node and d not in seen:
-                seen.add(d)
-                frontier.append(d)
+        for nxt in children.get(node, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
     return False
 
 
@@ -130,22 +134,32 @@ def add_connection(
     Pairs that already exist or would close a cycle are redrawn a few times; a genome with
     no free pair is returned unchanged.
     """
-    sources = np.concatenate([-np.arange(1, n_in + 1), genome.node_ids])
-    existing = set(zip(genome.src.tolist(), genome.dst.tolist(), strict=True))
-    for _ in range(ADD_CONNECTION_ATTEMPTS):
-        a = int(sources[rng.integers(sources.shape[0])])
-        b = int(genome.node_ids[rng.integers(genome.node_ids.shape[0])])
-        if a == b or (a, b) in existing or _reaches(genome, b, a):
+    src, dst = genome.src.tolist(), genome.dst.tolist()
+    nodes = genome.node_ids.tolist()
+    existing = set(zip(src, dst, strict=True))
+    children: dict[int, list[int]] = {}
+    for a, b in zip(src, dst, strict=True):
+        children.setdefault(a, []).append(b)
+    n_sources = n_in + len(nodes)
+    picks = rng.integers(0, [n_sources, len(nodes)], size=(ADD_CONNECTION_ATTEMPTS, 2))
+    for s_idx, d_idx in picks.tolist():
+        a = -(s_idx + 1) if s_idx < n_in else nodes[s_idx - n_in]
+        b = nodes[d_idx]
+        if a == b or (a, b) in existing or _reaches(children, b, a):
             continue
+        innov = tracker.connection(a, b)
+        weight = float(rng.normal(0.0, WEIGHT_INIT_STD))
+        if innov > int(genome.innov[-1]):  # the usual case: stays sorted without a sort
+            return Genome(
+                genome.key, genome.node_ids, genome.biases,
+                frozen(np.append(genome.innov, innov)), frozen(np.append(genome.src, a)),
+                frozen(np.append(genome.dst, b)), frozen(np.append(genome.weight, weight)),
+                frozen(np.append(genome.enabled, True)),
+            )
         return Genome.build(
-            genome.key,
-            genome.node_ids,
-            genome.biases,
-            np.append(genome.innov, tracker.connection(a, b)),
-            np.append(genome.src, a),
-            np.append(genome.dst, b),
-            np.append(genome.weight, rng.normal(0.0, WEIGHT_INIT_STD)),
-            np.append(genome.enabled, True),
+            genome.key, genome.node_ids, genome.biases, np.append(genome.innov, innov),
+            np.append(genome.src, a), np.append(genome.dst, b),
+            np.append(genome.weight, weight), np.append(genome.enabled, True),
         )
     return genome
 

@@ -120,9 +120,10 @@ def next_generation(
     rng = rngs.generator(config.seed, rngs.REPRODUCE, gen)
     born = rep.breed(plans, pop.genomes, fitness, config.crossover_rate, rng, pop.next_key)
     tracker = InnovationTracker(pop.next_innov, pop.next_node)
+    draws = rng.random((len(born), 4))
     shaped = [
-        mutate_structure(child, plans[s_idx].rates, config.input_size, rng, tracker)
-        for s_idx, child in born
+        mutate_structure(child, plans[s_idx].rates, config.input_size, rng, tracker, draws[i])
+        for i, (s_idx, child) in enumerate(born)
     ]
     children = mutate_weights(
         shaped, config.connection_mutation_rate, config.new_connection_assignment_rate, rng

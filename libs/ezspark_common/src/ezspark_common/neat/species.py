@@ -66,10 +66,9 @@ class GeneMatrix:
         self.sizes = sizes
         self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
-    def dense(self, rows: NDArray[np.int64], cols: NDArray[np.int64]
-              ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
-        """Presence and weights of genes ``cols`` (sorted) for ``rows``, built from the genes
-        the rows have (cheaper than looking up every row × column pair)."""
+    def dense(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Presence (0/1) of genes ``cols`` (sorted) in ``rows``, built from the genes the
+        rows have (cheaper than looking up every row × column pair)."""
         sizes = self.sizes[rows]
         starts = np.repeat(self.offsets[rows] - np.concatenate([[0], np.cumsum(sizes)[:-1]]),
                            sizes)
@@ -77,11 +76,9 @@ class GeneMatrix:
         owner = np.repeat(np.arange(rows.shape[0]), sizes)
         col = np.minimum(np.searchsorted(cols, self.innov[genes]), cols.shape[0] - 1)
         hit = cols[col] == self.innov[genes]
-        present = np.zeros((rows.shape[0], cols.shape[0]), dtype=np.bool_)
-        weights = np.zeros(present.shape, dtype=np.float64)
-        present[owner[hit], col[hit]] = True
-        weights[owner[hit], col[hit]] = self.weights[genes[hit]]
-        return present, weights
+        present = np.zeros((rows.shape[0], cols.shape[0]), dtype=np.float32)
+        present[owner[hit], col[hit]] = 1.0
+        return present
 
     def lookup(self, rows: NDArray[np.int64], innov: NDArray[np.int64]
                ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
@@ -103,6 +100,24 @@ class GeneMatrix:
         return np.asarray(MISMATCH_COEFF * (sizes + n_rep - 2 * matching) / norm
                           + WEIGHT_COEFF * wdiff)
 
+    def _weight_terms(self, gen_rows: NDArray[np.int64], reps: Sequence[Genome],
+                      rep_idx: NDArray[np.int64], matching: NDArray[np.int64]
+                      ) -> NDArray[np.float64]:
+        """Mean |Δw| over shared genes for each (genome row, rep) pair, looking up only the
+        rep's own genes (a handful per pair) instead of every column."""
+        out = np.empty(gen_rows.shape[0])
+        if gen_rows.shape[0] == 0:
+            return out
+        innov, weight, valid = _padded(reps)
+        for lo in range(0, gen_rows.shape[0], PAIR_CHUNK):
+            g, j = gen_rows[lo : lo + PAIR_CHUNK], rep_idx[lo : lo + PAIR_CHUNK]
+            query = g[:, None] * KEY_STRIDE + innov[j]
+            pos = np.minimum(np.searchsorted(self.keys, query), self.keys.shape[0] - 1)
+            shared = (self.keys[pos] == query) & valid[j]
+            wsum = (np.abs(self.weights[pos] - weight[j]) * shared).sum(axis=1)
+            out[lo : lo + PAIR_CHUNK] = wsum / np.maximum(matching[lo : lo + PAIR_CHUNK], 1)
+        return out
+
     def nearest(
         self, reps: Sequence[Genome], threshold: float, rows: NDArray[np.int64]
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
@@ -118,28 +133,20 @@ class GeneMatrix:
         if not reps or rows.shape[0] == 0:
             return best, best_d
         cols = np.unique(np.concatenate([r.innov for r in reps]))
-        g_present, g_weights = self.dense(rows, cols)
+        g_present = self.dense(rows, cols)
         r_present = np.zeros((len(reps), cols.shape[0]), dtype=np.float32)
-        r_weights = np.zeros(r_present.shape, dtype=np.float64)
         for j, rep in enumerate(reps):
-            idx = np.searchsorted(cols, rep.innov)
-            r_present[j, idx] = 1.0
-            r_weights[j, idx] = rep.weight
-        matching = (g_present.astype(np.float32) @ r_present.T).astype(np.int64)
+            r_present[j, np.searchsorted(cols, rep.innov)] = 1.0
+        matching = (g_present @ r_present.T).astype(np.int64)
         r_sizes = np.array([r.innov.shape[0] for r in reps], dtype=np.int64)
         sizes = self.sizes[rows, None]
         norm = np.maximum(sizes, r_sizes[None, :])
         norm = np.where(norm < SMALL_GENOME, 1, norm)
         bound = MISMATCH_COEFF * (sizes + r_sizes[None, :] - 2 * matching) / norm
         ci, cj = np.nonzero(bound < threshold)
-        dist = np.empty(ci.shape[0])
-        for lo in range(0, ci.shape[0], PAIR_CHUNK):
-            i, j = ci[lo : lo + PAIR_CHUNK], cj[lo : lo + PAIR_CHUNK]
-            shared = g_present[i] & (r_present[j] > 0)
-            wsum = (np.abs(g_weights[i] - r_weights[j]) * shared).sum(axis=1)
-            dist[lo : lo + PAIR_CHUNK] = bound[i, j] + WEIGHT_COEFF * (
-                wsum / np.maximum(matching[i, j], 1)
-            )
+        dist = bound[ci, cj] + WEIGHT_COEFF * self._weight_terms(
+            rows[ci], [reps[j] for j in range(len(reps))], cj, matching[ci, cj]
+        )
         ok = dist < threshold
         ci, cj, dist = ci[ok], cj[ok], dist[ok]
         order = np.lexsort((cj, dist, ci))  # per genome: smallest distance, then first rep
@@ -147,6 +154,19 @@ class GeneMatrix:
         best[ci[pick]] = cj[pick]
         best_d[ci[pick]] = dist[pick]
         return best, best_d
+
+
+def _padded(reps: Sequence[Genome]) -> tuple[NDArray[np.int64], NDArray[np.float64],
+                                             NDArray[np.bool_]]:
+    """Reps' genes as (reps × longest) tables, padding flagged invalid."""
+    width = max(r.innov.shape[0] for r in reps)
+    innov = np.full((len(reps), width), -1, dtype=np.int64)
+    weight = np.zeros((len(reps), width))
+    valid = np.zeros((len(reps), width), dtype=np.bool_)
+    for j, rep in enumerate(reps):
+        k = rep.innov.shape[0]
+        innov[j, :k], weight[j, :k], valid[j, :k] = rep.innov, rep.weight, True
+    return innov, weight, valid
 
 
 def distance(a: Genome, b: Genome) -> float:
