@@ -3,11 +3,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PKGS   := -e libs/ezspark_common -e services/evaluator -e services/evolver -e services/gateway
+PKGS   := -e 'libs/ezspark_common[box2d]' -e services/evaluator -e services/evolver -e services/gateway
 PYPROJECTS := libs/ezspark_common/pyproject.toml services/evaluator/pyproject.toml \
               services/evolver/pyproject.toml services/gateway/pyproject.toml
 
-.PHONY: install lint test test-unit test-integration test-e2e demo bench bench-full up down clean
+.PHONY: install test-deps lint test test-unit test-integration test-e2e demo bench bench-full up down clean
 
 install: $(STAMP)
 
@@ -17,11 +17,18 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt
 	$(BIN)/pip install -q $(PKGS) -r requirements-dev.txt
 	touch $(STAMP)
 
+# Tools the test suite needs beyond the packages: offline manifest validators (apt/PyPI),
+# headless Chromium for the browser tests.  Idempotent and quick when already present.
+test-deps: install
+	bash deploy/ci-install.sh
+	$(BIN)/pip install -q -r requirements-deploy.txt
+	@if [ -f scripts/ci-browser-deps.sh ]; then bash scripts/ci-browser-deps.sh; fi
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict libs/ezspark_common/src
 
-test: install
+test: test-deps
 	$(BIN)/python -m pytest tests -q
 
 test-unit: install

@@ -199,7 +199,7 @@ def test_output_size_sets_output_nodes(n_out: int) -> None:
         assert g.node_ids.tolist() == list(range(n_out))
     net = compile_batch(genomes, 4, n_out)
     values = net.new_values(1)
-    values[:, net.input_slots()] = np.random.default_rng(0).normal(size=len(genomes) * 4)
+    net.set_inputs(values, np.random.default_rng(0).normal(size=(1, len(genomes) * 4)))
     net.activate(values)
     actions = net.actions(values)
     assert actions.shape == (1, len(genomes))

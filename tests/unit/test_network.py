@@ -38,9 +38,9 @@ def test_batch_outputs_equal_reference_bit_for_bit() -> None:
     rng = np.random.default_rng(0)
     obs = rng.normal(0, 2, (5, 12, 4))  # 5 games × 12 genomes
     values = net.new_values(5)
-    values[:, net.input_slots()] = obs.reshape(5, 12 * 4)
+    net.set_inputs(values, obs.reshape(5, 12 * 4))
     net.activate(values)
-    outs = values[:, net.outputs]
+    outs = net.output_values(values)
     for b, g in enumerate(genomes):
         for game in range(5):
             assert outs[game, b].tolist() == reference_outputs(g, obs[game, b].tolist(), 3)
@@ -52,13 +52,13 @@ def test_outputs_do_not_depend_on_batch_companions() -> None:
     x = np.array([[0.3, -1.2, 2.5]])
     alone = compile_batch([genomes[0]], 3, 2)
     va = alone.new_values(1)
-    va[:, alone.input_slots()] = x
+    alone.set_inputs(va, x)
     alone.activate(va)
     batch = compile_batch(genomes, 3, 2)
     vb = batch.new_values(1)
-    vb[:, batch.input_slots()] = np.tile(x, (1, 8))
+    batch.set_inputs(vb, np.tile(x, (1, 8)))
     batch.activate(vb)
-    assert va[:, alone.outputs[0]].tobytes() == vb[:, batch.outputs[0]].tobytes()
+    assert alone.output_values(va)[:, 0].tobytes() == batch.output_values(vb)[:, 0].tobytes()
 
 
 def test_levels_follow_longest_path() -> None:
@@ -74,6 +74,6 @@ def test_disabled_connections_carry_nothing() -> None:
                      [False, True])
     net = compile_batch([g], 1, 2)
     v = net.new_values(1)
-    v[:, net.input_slots()] = [[7.0]]
+    net.set_inputs(v, np.array([[7.0]]))
     net.activate(v)
-    assert v[0, net.outputs[0, 0]] == pytest.approx(0.5 / 1.5)
+    assert net.output_values(v)[0, 0, 0] == pytest.approx(0.5 / 1.5)

@@ -224,7 +224,7 @@ class _Rollout:
             if not self.active.any():
                 break
             n = self.alive.shape[0]
-            self.values[:, self.net.input_slots()] = obs.reshape(self.n_games, n * self.n_inputs)
+            self.net.set_inputs(self.values, obs.reshape(self.n_games, n * self.n_inputs))
             self.net.activate(self.values)
             actions = self.net.actions(self.values).ravel()
             obs, reward, done, errors = self.games.step(actions, self.active)
@@ -237,6 +237,10 @@ class _Rollout:
     def _check(self, obs: NDArray[np.float64], reward: NDArray[np.float64] | None,
                errors: list[str | None] | None) -> NDArray[np.bool_]:
         """Rows that failed this step; their genomes are failed as a side effect."""
+        if errors is None and np.isfinite(obs).all() and (
+            reward is None or np.isfinite(reward).all()
+        ):
+            return np.zeros(obs.shape[0], dtype=np.bool_)  # the common case, kept cheap
         bad = ~np.isfinite(obs).all(axis=1)
         if reward is not None:
             bad |= ~np.isfinite(reward)

@@ -6,7 +6,7 @@ nodes (first index on ties).  Softsign uses only IEEE-exact operations (+, ·, /
 network gives bit-identical outputs on every machine, unlike tanh or exp.
 
 A batch lays every genome's nodes side by side in one value array of shape
-``(games, slots)`` and evaluates node *levels* (longest path from the inputs) for all genomes
+``(slots, games)`` and evaluates node *levels* (longest path from the inputs) for all genomes
 together.  Padding edges read a constant-zero slot with weight 0 and come after a node's real
 edges, so a node's sum is the same sequence of operations whatever batch it is in.
 """
@@ -52,17 +52,22 @@ def node_levels(genome: Genome) -> dict[int, int]:
 
 @dataclass(frozen=True)
 class Level:
-    """All nodes of one level across the batch, with padded in-edge tables."""
+    """All nodes of one level across the batch; they own the slots ``start:stop``."""
 
-    dst: NDArray[np.int64]  # (nodes,) slot written
+    start: int
+    stop: int
+    src: NDArray[np.int64]  # (width, nodes) slots read, padding → slot 0
+    weight: NDArray[np.float64]  # (width, nodes), padding → 0.0
     bias: NDArray[np.float64]  # (nodes,)
-    src: NDArray[np.int64]  # (nodes, width) slots read, padding → slot 0
-    weight: NDArray[np.float64]  # (nodes, width), padding → 0.0
 
 
 @dataclass(frozen=True)
 class BatchNetwork:
-    """Compiled networks of a batch of genomes sharing input and output sizes."""
+    """Compiled networks of a batch of genomes sharing input and output sizes.
+
+    Values live in a ``(games, slots)`` array; each level's nodes occupy consecutive slots,
+    so a level is one gather (``np.take``), a few vector operations and one slice write.
+    """
 
     n_genomes: int
     n_inputs: int
@@ -75,17 +80,27 @@ class BatchNetwork:
         return slice(1, 1 + self.n_genomes * self.n_inputs)
 
     def new_values(self, games: int) -> NDArray[np.float64]:
-        """A zeroed value array for ``games`` games per genome."""
+        """A zeroed value array: one row per game, one column per slot."""
         return np.zeros((games, self.n_slots), dtype=np.float64)
+
+    def set_inputs(self, values: NDArray[np.float64], obs: NDArray[np.float64]) -> None:
+        """Write observations shaped ``(games, genomes · n_inputs)`` into ``values``."""
+        values[:, self.input_slots()] = obs
+
+    def output_values(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Output node values shaped ``(games, genomes, n_outputs)``."""
+        return np.asarray(values[:, self.outputs])
 
     def activate(self, values: NDArray[np.float64]) -> None:
         """Evaluate every level in place; inputs must already be in ``values``."""
         for lv in self.levels:
-            acc = values[:, lv.src[:, 0]] * lv.weight[:, 0]
-            for k in range(1, lv.src.shape[1]):
-                acc += values[:, lv.src[:, k]] * lv.weight[:, k]
+            terms = np.take(values, lv.src, axis=1)  # (games, width, nodes)
+            terms *= lv.weight
+            acc = terms[:, 0]
+            for k in range(1, lv.src.shape[0]):  # in order: the same sum in any batch
+                acc += terms[:, k]
             acc += lv.bias
-            values[:, lv.dst] = softsign(acc)
+            values[:, lv.start : lv.stop] = acc / (1.0 + np.abs(acc))  # softsign
 
     def actions(self, values: NDArray[np.float64]) -> NDArray[np.int64]:
         """Argmax output per (game, genome): shape ``(games, genomes)``."""
@@ -116,32 +131,41 @@ def compile_batch(genomes: Sequence[Genome], n_inputs: int, n_outputs: int) -> B
 
 def compile_plans(plans: Sequence[GenomePlan], n_inputs: int, n_outputs: int) -> BatchNetwork:
     """Lay out already-planned genomes (plans are reused when a batch is compacted)."""
-    base = 1 + len(plans) * n_inputs
-    by_level: dict[int, list[tuple[int, float, list[tuple[int, float]]]]] = {}
-    outputs = np.zeros((len(plans), n_outputs), dtype=np.int64)
+    by_level: dict[int, list[tuple[int, int, float, list[tuple[int, float]]]]] = {}
     for b, rows in enumerate(plans):
-        slot_of = {n: base + i for i, (_, n, _, _) in enumerate(rows)}
-        in_base = 1 + b * n_inputs
         for lvl, node, bias, edges in rows:
-            slots = [(in_base - s - 1 if s < 0 else slot_of[s], w) for s, w in edges]
-            by_level.setdefault(lvl, []).append((slot_of[node], bias, slots))
-        outputs[b] = [slot_of[o] for o in range(n_outputs)]
-        base += len(rows)
-    levels = tuple(_pack_level(by_level[lvl]) for lvl in sorted(by_level))
-    return BatchNetwork(len(plans), n_inputs, base, levels, outputs)
+            by_level.setdefault(lvl, []).append((b, node, bias, edges))
+    slot_of: dict[tuple[int, int], int] = {}
+    next_slot = 1 + len(plans) * n_inputs
+    for lvl in sorted(by_level):  # a level's nodes get consecutive slots
+        for b, node, _, _ in by_level[lvl]:
+            slot_of[(b, node)] = next_slot
+            next_slot += 1
+    levels = []
+    for lvl in sorted(by_level):
+        nodes = by_level[lvl]
+        start = slot_of[(nodes[0][0], nodes[0][1])]
+        levels.append(_pack_level(start, nodes, slot_of, n_inputs))
+    outputs = np.array([[slot_of[(b, o)] for o in range(n_outputs)] for b in range(len(plans))],
+                       dtype=np.int64).reshape(len(plans), n_outputs)
+    return BatchNetwork(len(plans), n_inputs, next_slot, tuple(levels), outputs)
 
 
-def _pack_level(nodes: list[tuple[int, float, list[tuple[int, float]]]]) -> Level:
-    width = max(1, max(len(e) for _, _, e in nodes))
-    src = np.zeros((len(nodes), width), dtype=np.int64)
-    weight = np.zeros((len(nodes), width), dtype=np.float64)
-    for i, (_, _, edges) in enumerate(nodes):
-        if edges:
-            src[i, : len(edges)] = [s for s, _ in edges]
-            weight[i, : len(edges)] = [w for _, w in edges]
+def _pack_level(
+    start: int, nodes: list[tuple[int, int, float, list[tuple[int, float]]]],
+    slot_of: dict[tuple[int, int], int], n_inputs: int,
+) -> Level:
+    width = max(1, max(len(e) for _, _, _, e in nodes))
+    src = np.zeros((width, len(nodes)), dtype=np.int64)
+    weight = np.zeros((width, len(nodes)), dtype=np.float64)
+    for i, (b, _, _, edges) in enumerate(nodes):
+        for k, (s, w) in enumerate(edges):
+            src[k, i] = 1 + b * n_inputs - s - 1 if s < 0 else slot_of[(b, s)]
+            weight[k, i] = w
     return Level(
-        dst=np.array([d for d, _, _ in nodes], dtype=np.int64),
-        bias=np.array([b for _, b, _ in nodes], dtype=np.float64),
+        start=start,
+        stop=start + len(nodes),
         src=src,
         weight=weight,
+        bias=np.array([bias for _, _, bias, _ in nodes], dtype=np.float64),
     )

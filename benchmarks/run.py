@@ -1,0 +1,100 @@
+"""``make bench``: every figure measured in this run, on this machine, against its baseline.
+
+Prints a table and writes ``benchmarks/results/bench-<UTC time>.json``.  ``--full`` adds
+the long solve-quality runs (see README for how long they take); ``--quick`` shrinks
+the baselines' samples for a fast look.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core for both sides: the goal is per-core throughput.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _row(name: str, ours: str, base: str, ratio: str, goal: str, met: bool | None) -> str:
+    verdict = "" if met is None else ("met" if met else "NOT met")
+    return f"| {name} | {ours} | {base} | {ratio} | {goal} | {verdict} |"
+
+
+def _eval_rows(rows: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for r in rows:
+        out.append(_row(
+            f"CartPole-v1 eval, 1,000 genomes × 5 games, 1 core — {r['case']}",
+            f"{r['ours_steps_per_s'] / 1e6:.2f} M steps/s",
+            f"{r['neat_python_steps_per_s'] / 1e3:.0f} k steps/s",
+            f"{r['speedup']:.1f}×",
+            "≥ 2 M steps/s and ≥ 20×",
+            r["ours_steps_per_s"] >= 2e6 and r["speedup"] >= 20,
+        ))
+        if not r["returns_identical"]:
+            out.append("| (returns differ from the neat-python translation: check!) |||||")
+    return out
+
+
+def _repro_rows(r: dict[str, Any]) -> list[str]:
+    return [_row(
+        "speciate + reproduce, population 10,000",
+        f"{r['ours_seconds_per_generation']:.3f} s/gen",
+        f"{r['neat_python_seconds_per_generation']:.3f} s/gen",
+        f"{r['speedup']:.1f}×",
+        "≤ 0.15 s and ≥ 4×",
+        r["ours_seconds_per_generation"] <= 0.15 and r["speedup"] >= 4,
+    )]
+
+
+def main() -> None:
+    """Run the benchmarks and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="also run the solve-quality runs")
+    parser.add_argument("--quick", action="store_true", help="smaller baseline samples")
+    args = parser.parse_args()
+    from benchmarks import bench_eval, bench_repro
+
+    results: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "processor": platform.processor(),
+                    "cpus": os.cpu_count()},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    print("measuring evaluation throughput …", flush=True)
+    results["eval"] = bench_eval.run(args.quick)
+    print("measuring speciate + reproduce …", flush=True)
+    results["repro"] = bench_repro.run(args.quick)
+    lines = ["| benchmark | EzSpark | baseline (neat-python 2.0.0) | ratio | goal | |",
+             "|---|---|---|---|---|---|"]
+    lines += _eval_rows(results["eval"]) + _repro_rows(results["repro"])
+    try:
+        from benchmarks import bench_broker
+    except ImportError:
+        bench_broker = None  # type: ignore[assignment]
+    if bench_broker is not None:
+        print("measuring broker overhead …", flush=True)
+        results["broker"] = bench_broker.run(args.quick)
+        lines += bench_broker.rows(results["broker"])
+    if args.full:
+        from benchmarks import bench_solve
+
+        print("solve-quality runs (long) …", flush=True)
+        results["solve"] = bench_solve.run()
+        lines += bench_solve.rows(results["solve"])
+    print("\n".join(lines))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"bench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nresults written to {out}")
+
+
+if __name__ == "__main__":
+    main()
