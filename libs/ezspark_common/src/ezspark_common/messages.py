@@ -124,6 +124,11 @@ class EvaluationTask(_Model):
     input_size: PosInt
     output_size: PosInt
     genomes: Annotated[list[WireGenome], Field(min_length=1)]
+    # Safeness routing hint: evaluators listed here pass the task on instead of running it
+    # (re-checks must come from another evaluator; quarantined ones are kept away).
+    avoid_evaluators: list[NonEmptyStr] = Field(default_factory=list)
+    # How many times an avoided evaluator passed this copy on; bounds the hand-offs.
+    hops: NonNegInt = 0
 
     @model_validator(mode="after")
     def _one_seed_per_game(self) -> Self:
@@ -146,6 +151,7 @@ class EvaluationResult(_Model):
     evaluator_id: NonEmptyStr
     outcomes: list[GenomeOutcome]
     duration_s: NonNegFloat
+    attempt: NonNegInt = 0  # echo of the task's attempt, for logs
 
 
 class GenerationReport(_Model):

@@ -28,9 +28,14 @@ def frozen(array: NDArray[Any]) -> NDArray[Any]:
     return array
 
 
-@dataclass(frozen=True, eq=False, slots=True)
+@dataclass(eq=False, slots=True)
 class Genome:
-    """One network's genes.  Connections are sorted by innovation number."""
+    """One network's genes.  Connections are sorted by innovation number.
+
+    Treated as immutable: every operator returns a new genome, and the columns are
+    read-only arrays.  (Not a frozen dataclass only because frozen construction costs
+    several times more, and reproduction builds tens of thousands of genomes per second.)
+    """
 
     key: int
     node_ids: IntArray
@@ -82,10 +87,13 @@ class Genome:
         )
 
     def with_weights(self, weight: FloatArray, biases: FloatArray) -> Genome:
-        """The same structure with new weights and biases."""
+        """The same structure with new weights and biases (made read-only if they are not)."""
+        for column in (weight, biases):
+            if column.flags.writeable:
+                frozen(column)
         return Genome(
-            self.key, self.node_ids, frozen(biases), self.innov, self.src, self.dst,
-            frozen(weight), self.enabled,
+            self.key, self.node_ids, biases, self.innov, self.src, self.dst, weight,
+            self.enabled,
         )
 
     def with_enabled(self, enabled: BoolArray) -> Genome:
@@ -198,23 +206,31 @@ def initial_genome(key: int, n_in: int, n_out: int, rng: np.random.Generator) ->
     )
 
 
+def _matches(a: IntArray, b: IntArray) -> tuple[IntArray, IntArray]:
+    """Indices ``(i, j)`` with ``a[i] == b[j]``, for sorted unique ``a`` and ``b``."""
+    if b.shape[0] == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    j = np.minimum(np.searchsorted(b, a), b.shape[0] - 1)
+    hit = b[j] == a
+    return np.flatnonzero(hit), j[hit]
+
+
 def crossover(fitter: Genome, other: Genome, key: int, rng: np.random.Generator) -> Genome:
     """A child with ``fitter``'s structure; matching genes take either parent's value.
 
     Disjoint and excess genes come from the fitter parent only (classic NEAT), which keeps
     the child's graph a copy of an acyclic graph.
     """
-    _, fi, oi = np.intersect1d(fitter.innov, other.innov, assume_unique=True, return_indices=True)
+    fi, oi = _matches(fitter.innov, other.innov)
+    fn, on = _matches(fitter.node_ids, other.node_ids)
+    take = rng.random(fi.shape[0] + fn.shape[0]) < 0.5
+    take_c, take_n = take[: fi.shape[0]], take[fi.shape[0]:]
     weight = fitter.weight.copy()
     enabled = fitter.enabled.copy()
-    take = rng.random(fi.shape[0]) < 0.5
-    weight[fi[take]] = other.weight[oi[take]]
-    enabled[fi[take]] = other.enabled[oi[take]]
-    _, fn, on = np.intersect1d(
-        fitter.node_ids, other.node_ids, assume_unique=True, return_indices=True
-    )
+    weight[fi[take_c]] = other.weight[oi[take_c]]
+    enabled[fi[take_c]] = other.enabled[oi[take_c]]
     biases = fitter.biases.copy()
-    take_n = rng.random(fn.shape[0]) < 0.5
     biases[fn[take_n]] = other.biases[on[take_n]]
     return Genome(
         key, fitter.node_ids, frozen(biases), fitter.innov, fitter.src, fitter.dst,

@@ -7,6 +7,7 @@ mutation touches most connections, so it runs as one vectorised pass over all ch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -126,6 +127,14 @@ def _reaches(children: dict[int, list[int]], start: int, target: int) -> bool:
     return False
 
 
+def _push(column: NDArray[Any], value: Any) -> NDArray[Any]:
+    """A read-only copy of ``column`` with ``value`` appended (cheaper than np.append)."""
+    out = np.empty(column.shape[0] + 1, dtype=column.dtype)
+    out[:-1] = column
+    out[-1] = value
+    return frozen(out)
+
+
 def add_connection(
     genome: Genome, n_in: int, rng: np.random.Generator, tracker: InnovationTracker
 ) -> Genome:
@@ -140,9 +149,8 @@ def add_connection(
     children: dict[int, list[int]] = {}
     for a, b in zip(src, dst, strict=True):
         children.setdefault(a, []).append(b)
-    n_sources = n_in + len(nodes)
-    picks = rng.integers(0, [n_sources, len(nodes)], size=(ADD_CONNECTION_ATTEMPTS, 2))
-    for s_idx, d_idx in picks.tolist():
+    picks = rng.random((ADD_CONNECTION_ATTEMPTS, 2)) * (n_in + len(nodes), len(nodes))
+    for s_idx, d_idx in picks.astype(np.int64).tolist():
         a = -(s_idx + 1) if s_idx < n_in else nodes[s_idx - n_in]
         b = nodes[d_idx]
         if a == b or (a, b) in existing or _reaches(children, b, a):
@@ -151,10 +159,9 @@ def add_connection(
         weight = float(rng.normal(0.0, WEIGHT_INIT_STD))
         if innov > int(genome.innov[-1]):  # the usual case: stays sorted without a sort
             return Genome(
-                genome.key, genome.node_ids, genome.biases,
-                frozen(np.append(genome.innov, innov)), frozen(np.append(genome.src, a)),
-                frozen(np.append(genome.dst, b)), frozen(np.append(genome.weight, weight)),
-                frozen(np.append(genome.enabled, True)),
+                genome.key, genome.node_ids, genome.biases, _push(genome.innov, innov),
+                _push(genome.src, a), _push(genome.dst, b), _push(genome.weight, weight),
+                _push(genome.enabled, True),
             )
         return Genome.build(
             genome.key, genome.node_ids, genome.biases, np.append(genome.innov, innov),
@@ -195,7 +202,11 @@ def mutate_weights(
     nudged = values + noise * WEIGHT_PERTURB_STD
     values = np.where(change, np.where(replace, fresh, nudged), values)
     np.clip(values, -WEIGHT_LIMIT, WEIGHT_LIMIT, out=values)
-    cuts = np.cumsum(w_sizes + b_sizes)[:-1]
-    parts = np.split(values, cuts)
+    values.flags.writeable = False  # the slices below share this buffer, read-only too
+    ends = np.cumsum(w_sizes + b_sizes).tolist()
+    starts = [0, *ends[:-1]]
     k = len(genomes)
-    return [g.with_weights(parts[i], parts[k + i]) for i, g in enumerate(genomes)]
+    return [
+        g.with_weights(values[starts[i] : ends[i]], values[starts[k + i] : ends[k + i]])
+        for i, g in enumerate(genomes)
+    ]

@@ -80,42 +80,31 @@ class GeneMatrix:
         present[owner[hit], col[hit]] = 1.0
         return present
 
-    def lookup(self, rows: NDArray[np.int64], innov: NDArray[np.int64]
-               ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
-        """Presence and weight of each gene ``innov`` in each genome ``rows``."""
-        query = rows[:, None] * KEY_STRIDE + innov[None, :]
-        pos = np.minimum(np.searchsorted(self.keys, query), self.keys.shape[0] - 1)
-        present = self.keys[pos] == query
-        return present, np.where(present, self.weights[pos], 0.0)
-
     def distances(self, rep: Genome, rows: NDArray[np.int64]) -> NDArray[np.float64]:
         """Distance from each genome of ``rows`` to ``rep``."""
-        present, weights = self.lookup(rows, rep.innov)
-        matching = present.sum(axis=1)
-        wdiff = (np.abs(weights - rep.weight) * present).sum(axis=1) / np.maximum(matching, 1)
-        n_rep = rep.innov.shape[0]
-        sizes = self.sizes[rows]
-        norm = np.maximum(sizes, n_rep)
-        norm = np.where(norm < SMALL_GENOME, 1, norm)
-        return np.asarray(MISMATCH_COEFF * (sizes + n_rep - 2 * matching) / norm
-                          + WEIGHT_COEFF * wdiff)
+        return self.pair_distances(rows, [rep], np.zeros(rows.shape[0], dtype=np.int64))
 
-    def _weight_terms(self, gen_rows: NDArray[np.int64], reps: Sequence[Genome],
-                      rep_idx: NDArray[np.int64], matching: NDArray[np.int64]
-                      ) -> NDArray[np.float64]:
-        """Mean |Δw| over shared genes for each (genome row, rep) pair, looking up only the
-        rep's own genes (a handful per pair) instead of every column."""
+    def pair_distances(self, gen_rows: NDArray[np.int64], reps: Sequence[Genome],
+                       rep_idx: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Distance for each (genome row, rep) pair, looking up only each rep's own genes
+        (a handful per pair) in one vectorised pass over all pairs."""
         out = np.empty(gen_rows.shape[0])
         if gen_rows.shape[0] == 0:
             return out
         innov, weight, valid = _padded(reps)
+        r_sizes = valid.sum(axis=1)
         for lo in range(0, gen_rows.shape[0], PAIR_CHUNK):
             g, j = gen_rows[lo : lo + PAIR_CHUNK], rep_idx[lo : lo + PAIR_CHUNK]
             query = g[:, None] * KEY_STRIDE + innov[j]
             pos = np.minimum(np.searchsorted(self.keys, query), self.keys.shape[0] - 1)
             shared = (self.keys[pos] == query) & valid[j]
+            matching = shared.sum(axis=1)
             wsum = (np.abs(self.weights[pos] - weight[j]) * shared).sum(axis=1)
-            out[lo : lo + PAIR_CHUNK] = wsum / np.maximum(matching[lo : lo + PAIR_CHUNK], 1)
+            sizes, n_rep = self.sizes[g], r_sizes[j]
+            norm = np.maximum(sizes, n_rep)
+            norm = np.where(norm < SMALL_GENOME, 1, norm)
+            out[lo : lo + PAIR_CHUNK] = (MISMATCH_COEFF * (sizes + n_rep - 2 * matching) / norm
+                                         + WEIGHT_COEFF * (wsum / np.maximum(matching, 1)))
         return out
 
     def nearest(
@@ -144,9 +133,7 @@ class GeneMatrix:
         norm = np.where(norm < SMALL_GENOME, 1, norm)
         bound = MISMATCH_COEFF * (sizes + r_sizes[None, :] - 2 * matching) / norm
         ci, cj = np.nonzero(bound < threshold)
-        dist = bound[ci, cj] + WEIGHT_COEFF * self._weight_terms(
-            rows[ci], [reps[j] for j in range(len(reps))], cj, matching[ci, cj]
-        )
+        dist = self.pair_distances(rows[ci], reps, cj)
         ok = dist < threshold
         ci, cj, dist = ci[ok], cj[ok], dist[ok]
         order = np.lexsort((cj, dist, ci))  # per genome: smallest distance, then first rep
@@ -189,11 +176,11 @@ def _assign(
     index_of = {s.id: i for i, s in enumerate(previous)}
     hinted = np.array([index_of.get(h, -1) if h is not None else -1 for h in hints],
                       dtype=np.int64)
-    for s_idx in np.unique(hinted[hinted >= 0]).tolist():
-        rows = np.flatnonzero(hinted == s_idx)
-        d = matrix.distances(previous[s_idx].representative, rows)
+    rows = np.flatnonzero(hinted >= 0)
+    if rows.shape[0]:
+        d = matrix.pair_distances(rows, [s.representative for s in previous], hinted[rows])
         ok = d < threshold
-        assign[rows[ok]], dist[rows[ok]] = s_idx, d[ok]
+        assign[rows[ok]], dist[rows[ok]] = hinted[rows[ok]], d[ok]
     rest = np.flatnonzero(assign < 0)
     found, d = matrix.nearest([s.representative for s in previous], threshold, rest)
     assign[rest], dist[rest] = found, d
