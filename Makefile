@@ -42,6 +42,7 @@ test-e2e: install
 
 demo: install
 	$(BIN)/ezspark train examples/cartpole.json --out runs/demo
+	$(BIN)/ezspark play runs/demo/best.json --episodes 3
 
 bench: install
 	$(BIN)/pip install -q -r benchmarks/requirements.txt

@@ -60,6 +60,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="also run the solve-quality runs")
     parser.add_argument("--quick", action="store_true", help="smaller baseline samples")
+    parser.add_argument("--lander", action="store_true",
+                        help="with --full, also LunarLander-v3 (hours on 2 cores)")
     args = parser.parse_args()
     from benchmarks import bench_eval, bench_repro
 
@@ -87,7 +89,8 @@ def main() -> None:
         from benchmarks import bench_solve
 
         print("solve-quality runs (long) …", flush=True)
-        results["solve"] = bench_solve.run()
+        names = ("cartpole", "acrobot") + (("lunarlander",) if args.lander else ())
+        results["solve"] = bench_solve.run(names)
         lines += bench_solve.rows(results["solve"])
     print("\n".join(lines))
     RESULTS.mkdir(exist_ok=True)
