@@ -82,6 +82,9 @@ def handled(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except ClientError as exc:
             _report(exc)
+        except (KeyError, TypeError) as exc:  # an answer of an unexpected shape
+            _fail(f"unexpected answer from the gateway ({type(exc).__name__}: {exc}); is it "
+                  "an EzSpark gateway of a matching version?")
 
     return wrapper
 
@@ -200,9 +203,12 @@ def submit(config: str) -> None:
     """Validate CONFIG here, send it to the gateway and print the new training's id."""
     try:
         load_config(config)
+        raw = Path(config).read_bytes()
     except ConfigError as exc:
         _fail_fields(f"{config} is invalid", exc.errors)
-    training = _gateway().request("POST", "/api/trainings", raw_json=Path(config).read_bytes())
+    except OSError as exc:
+        _fail(f"cannot read {config}: {exc.strerror or exc}")
+    training = _gateway().request("POST", "/api/trainings", raw_json=raw)
     training_id = str(_dig(training, "id"))
     click.echo(training_id)
     click.echo(f"queued; follow it with `ezspark watch {training_id}`", err=True)
@@ -362,11 +368,12 @@ def best(training_id: str, output: str | None) -> None:
     except ValueError:
         raise ClientError("the gateway sent a malformed genome") from None
     config = t["config"]
+    # docs/genome-format.md; the gateway does not keep the champion's generation or returns.
     doc = {
         "format": GENOME_FORMAT, "version": 1, "env_id": config["gym_game_name"],
         "input_size": config["input_size"], "output_size": config["output_size"],
-        "max_steps": config["max_number_of_steps"], "fitness": t["best_fitness"],
-        "training_id": t["id"], "genome": genome,
+        "max_steps": config["max_number_of_steps"], "generation": None,
+        "fitness": t["best_fitness"], "returns": [], "training_id": t["id"], "genome": genome,
     }
     out = Path(output or f"ezspark-{t['id']}-best.json")
     try:

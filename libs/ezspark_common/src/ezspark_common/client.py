@@ -99,27 +99,35 @@ def load_stored() -> Credentials | None:
 def save(creds: Credentials) -> Path:
     """Write the credentials atomically with mode 0600 (directory 0700); return the path."""
     path = credentials_path()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".credentials-", dir=path.parent)  # mode 0600
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".credentials-", dir=path.parent)  # mode 0600
+    except OSError as exc:
+        raise ClientError(f"cannot save credentials in {path.parent}: {exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             os.fchmod(out.fileno(), 0o600)
             json.dump(asdict(creds), out, indent=1)
             out.write("\n")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise ClientError(f"cannot save credentials in {path}: {exc}") from None
         raise
     return path
 
 
 def forget() -> bool:
     """Delete the stored credentials; False if there were none."""
+    path = credentials_path()
     try:
-        credentials_path().unlink()
+        path.unlink()
     except FileNotFoundError:
         return False
+    except OSError as exc:
+        raise ClientError(f"cannot delete {path}: {exc}") from None
     return True
 
 

@@ -85,6 +85,15 @@ def mutate_structure(
     return genome
 
 
+def _push(column: NDArray[Any], *values: Any) -> NDArray[Any]:
+    """A read-only copy of ``column`` with ``values`` appended (cheaper than np.append)."""
+    n = column.shape[0]
+    out = np.empty(n + len(values), dtype=column.dtype)
+    out[:n] = column
+    out[n:] = values
+    return frozen(out)
+
+
 def add_node(genome: Genome, rng: np.random.Generator, tracker: InnovationTracker) -> Genome:
     """Split a random enabled connection ``a → b`` into ``a → new → b``.
 
@@ -101,15 +110,17 @@ def add_node(genome: Genome, rng: np.random.Generator, tracker: InnovationTracke
     enabled = genome.enabled.copy()
     enabled[idx] = False
     a, b = int(genome.src[idx]), int(genome.dst[idx])
-    return Genome.build(
+    # The new node and innovations are newer than anything the genome has, so appending
+    # keeps both orders without a sort.
+    return Genome(
         genome.key,
-        np.append(genome.node_ids, node),
-        np.append(genome.biases, 0.0),
-        np.append(genome.innov, [innov_in, innov_out]),
-        np.append(genome.src, [a, node]),
-        np.append(genome.dst, [node, b]),
-        np.append(genome.weight, [1.0, float(genome.weight[idx])]),
-        np.append(enabled, [True, True]),
+        _push(genome.node_ids, node),
+        _push(genome.biases, 0.0),
+        _push(genome.innov, innov_in, innov_out),
+        _push(genome.src, a, node),
+        _push(genome.dst, node, b),
+        _push(genome.weight, 1.0, float(genome.weight[idx])),
+        _push(enabled, True, True),
     )
 
 
@@ -127,14 +138,6 @@ def _reaches(children: dict[int, list[int]], start: int, target: int) -> bool:
     return False
 
 
-def _push(column: NDArray[Any], value: Any) -> NDArray[Any]:
-    """A read-only copy of ``column`` with ``value`` appended (cheaper than np.append)."""
-    out = np.empty(column.shape[0] + 1, dtype=column.dtype)
-    out[:-1] = column
-    out[-1] = value
-    return frozen(out)
-
-
 def add_connection(
     genome: Genome, n_in: int, rng: np.random.Generator, tracker: InnovationTracker
 ) -> Genome:
@@ -146,15 +149,20 @@ def add_connection(
     src, dst = genome.src.tolist(), genome.dst.tolist()
     nodes = genome.node_ids.tolist()
     existing = set(zip(src, dst, strict=True))
-    children: dict[int, list[int]] = {}
-    for a, b in zip(src, dst, strict=True):
-        children.setdefault(a, []).append(b)
+    children: dict[int, list[int]] | None = None  # built only if a pair needs a cycle check
     picks = rng.random((ADD_CONNECTION_ATTEMPTS, 2)) * (n_in + len(nodes), len(nodes))
     for s_idx, d_idx in picks.astype(np.int64).tolist():
         a = -(s_idx + 1) if s_idx < n_in else nodes[s_idx - n_in]
         b = nodes[d_idx]
-        if a == b or (a, b) in existing or _reaches(children, b, a):
+        if a == b or (a, b) in existing:
             continue
+        if a >= 0:  # an input can never close a cycle
+            if children is None:
+                children = {}
+                for x, y in zip(src, dst, strict=True):
+                    children.setdefault(x, []).append(y)
+            if _reaches(children, b, a):
+                continue
         innov = tracker.connection(a, b)
         weight = float(rng.normal(0.0, WEIGHT_INIT_STD))
         if innov > int(genome.innov[-1]):  # the usual case: stays sorted without a sort

@@ -27,27 +27,36 @@ def softsign(z: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(z / (1.0 + np.abs(z)))
 
 
-def node_levels(genome: Genome) -> dict[int, int]:
-    """Level of each non-input node: 1 + the highest level among its enabled sources."""
-    level: dict[int, int] = {}
-    incoming: dict[int, list[int]] = {int(n): [] for n in genome.node_ids}
-    for s, d, on in zip(genome.src.tolist(), genome.dst.tolist(), genome.enabled.tolist(),
-                        strict=True):
+def _enabled_edges(genome: Genome) -> dict[int, list[tuple[int, float]]]:
+    """Each non-input node's enabled in-connections ``(source, weight)`` in innovation order."""
+    edges: dict[int, list[tuple[int, float]]] = {n: [] for n in genome.node_ids.tolist()}
+    for s, d, w, on in zip(genome.src.tolist(), genome.dst.tolist(), genome.weight.tolist(),
+                           genome.enabled.tolist(), strict=True):
         if on:
-            incoming[d].append(s)
-    pending = list(incoming)
+            edges[d].append((s, w))
+    return edges
+
+
+def _levels(edges: dict[int, list[tuple[int, float]]], key: int) -> dict[int, int]:
+    level: dict[int, int] = {}
+    pending = list(edges)
     while pending:
         waiting = []
         for node in pending:
-            srcs = incoming[node]
-            if all(s < 0 or s in level for s in srcs):
-                level[node] = 1 + max((level.get(s, 0) for s in srcs), default=0)
+            srcs = edges[node]
+            if all(s < 0 or s in level for s, _ in srcs):
+                level[node] = 1 + max((level.get(s, 0) for s, _ in srcs), default=0)
             else:
                 waiting.append(node)
         if len(waiting) == len(pending):
-            raise ValueError(f"genome {genome.key} has a cycle among enabled connections")
+            raise ValueError(f"genome {key} has a cycle among enabled connections")
         pending = waiting
     return level
+
+
+def node_levels(genome: Genome) -> dict[int, int]:
+    """Level of each non-input node: 1 + the highest level among its enabled sources."""
+    return _levels(_enabled_edges(genome), genome.key)
 
 
 @dataclass(frozen=True)
@@ -112,12 +121,11 @@ GenomePlan = list[tuple[int, int, float, list[tuple[int, float]]]]
 
 def genome_plan(genome: Genome) -> GenomePlan:
     """``(level, node, bias, [(source, weight)…])`` per node, edges in innovation order."""
-    levels = node_levels(genome)
-    edges: dict[int, list[tuple[int, float]]] = {int(n): [] for n in genome.node_ids}
-    for s, d, w, on in zip(genome.src.tolist(), genome.dst.tolist(), genome.weight.tolist(),
-                           genome.enabled.tolist(), strict=True):
-        if on:
-            edges[d].append((s, w))
+    edges = _enabled_edges(genome)
+    if all(s < 0 for s in genome.src.tolist()):  # no hidden links: every node is level 1
+        return [(1, n, b, edges[n])
+                for n, b in zip(genome.node_ids.tolist(), genome.biases.tolist(), strict=True)]
+    levels = _levels(edges, genome.key)
     return [
         (levels[n], n, b, edges[n])
         for n, b in zip(genome.node_ids.tolist(), genome.biases.tolist(), strict=True)
