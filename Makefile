@@ -22,7 +22,7 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt
 test-deps: install
 	bash deploy/ci-install.sh
 	$(BIN)/pip install -q -r requirements-deploy.txt
-	@if [ -f scripts/ci-browser-deps.sh ]; then bash scripts/ci-browser-deps.sh; fi
+	bash scripts/ci-browser-deps.sh
 
 lint: install
 	$(BIN)/ruff check .

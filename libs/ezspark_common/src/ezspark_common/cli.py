@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ezspark_common.cli_remote import register as register_remote
 from ezspark_common.config import ConfigError, TrainingConfig, config_with, load_config
 from ezspark_common.envs import load_env_modules, resolve
 from ezspark_common.logging import configure_logging
@@ -154,12 +155,4 @@ def play(settings: CommonSettings, genome_file: str, episodes: int, seed: int,
     click.echo(f"mean return {outcome.mean:.2f} over {episodes} episodes")
 
 
-def _register_remote() -> None:
-    try:
-        from ezspark_common.cli_remote import register
-    except ImportError:  # remote commands not installed in this build
-        return
-    register(main)
-
-
-_register_remote()
+register_remote(main)

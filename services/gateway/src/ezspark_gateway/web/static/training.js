@@ -60,6 +60,11 @@
         else { ctx.lineTo(sx(p[0]), sy(p[series[0]])); }
       });
       ctx.stroke();
+      // A dot per generation, so a run with one generation still shows its point.
+      ctx.fillStyle = series[1];
+      data.forEach(function (p) {
+        ctx.beginPath(); ctx.arc(sx(p[0]), sy(p[series[0]]), 2.5, 0, 2 * Math.PI); ctx.fill();
+      });
     });
   }
 
