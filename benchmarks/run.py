@@ -63,7 +63,10 @@ def main() -> None:
     parser.add_argument("--lander", action="store_true",
                         help="with --full, also LunarLander-v3 (hours on 2 cores)")
     args = parser.parse_args()
-    from benchmarks import bench_eval, bench_repro
+    from benchmarks import bench_broker, bench_eval, bench_repro
+    from ezspark_common.logging import configure_logging
+
+    configure_logging("WARNING", json_logs=False)
 
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "processor": platform.processor(),
@@ -77,14 +80,9 @@ def main() -> None:
     lines = ["| benchmark | EzSpark | baseline (neat-python 2.0.0) | ratio | goal | |",
              "|---|---|---|---|---|---|"]
     lines += _eval_rows(results["eval"]) + _repro_rows(results["repro"])
-    try:
-        from benchmarks import bench_broker
-    except ImportError:
-        bench_broker = None  # type: ignore[assignment]
-    if bench_broker is not None:
-        print("measuring broker overhead …", flush=True)
-        results["broker"] = bench_broker.run(args.quick)
-        lines += bench_broker.rows(results["broker"])
+    print("measuring broker overhead and evaluator scale-out (RabbitMQ) …", flush=True)
+    results["broker"] = bench_broker.run(args.quick)
+    lines += bench_broker.rows(results["broker"])
     if args.full:
         from benchmarks import bench_solve
 

@@ -181,6 +181,8 @@ def add_connection(
 
 def toggle_connection(genome: Genome, rng: np.random.Generator, *, enable: bool) -> Genome:
     """Enable a random disabled connection, or disable a random enabled one."""
+    if enable and genome.enabled.all():  # the common case: nothing to re-enable
+        return genome
     candidates = np.flatnonzero(genome.enabled != enable)
     if candidates.shape[0] == 0:
         return genome

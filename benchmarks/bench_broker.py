@@ -1,0 +1,180 @@
+"""What RabbitMQ costs, and what a second evaluator buys.
+
+- Broker overhead: the same CartPole-v1 tasks (1,000 genomes × 5 games) evaluated in this
+  process versus by one ``ezspark-evaluator`` process over the real RabbitMQ, timed from the
+  first publish to the last result (the evaluator is started and warmed up beforehand).
+- Scale-out: LunarLander-v3 tasks through 1 evaluator, then through 2; env-steps/s ratio.
+
+Queues get a unique prefix, so the benchmark never touches a running stack's queues.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ezspark_common import rng as rngs
+from ezspark_common.broker import Delivery, connect
+from ezspark_common.config import config_with, load_config
+from ezspark_common.evaluation import evaluate_batch
+from ezspark_common.messages import (
+    RESULTS_QUEUE,
+    TASKS_QUEUE,
+    EvaluationResult,
+    EvaluationTask,
+    WireGenome,
+    decode,
+    encode,
+)
+from ezspark_common.neat.genome import Genome
+from ezspark_common.neat.population import initial_population
+
+BROKER_URL = os.environ.get("EZSPARK_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+BIN = Path(sys.executable).parent
+
+
+def _genomes(example: str, count: int) -> tuple[list[Genome], Any]:
+    config = config_with(load_config(example), initial_population=count, max_population=count)
+    return list(initial_population(config).genomes.values()), config
+
+
+def _tasks(genomes: list[Genome], config: Any, batch: int, prefix: str) -> list[EvaluationTask]:
+    seeds = rngs.game_seeds(config.seed, 0, config.max_number_of_games)
+    return [
+        EvaluationTask(
+            task_id=f"{prefix}{i}", training_id="bench", generation=0,
+            env_id=config.gym_game_name, game_indices=list(range(len(seeds))),
+            game_seeds=seeds, max_steps=config.max_number_of_steps,
+            reward_floor=config.reward_floor, input_size=config.input_size,
+            output_size=config.output_size,
+            genomes=[WireGenome(**g.to_wire()) for g in genomes[i : i + batch]],
+        )
+        for i in range(0, len(genomes), batch)
+    ]
+
+
+def _in_process(tasks: list[EvaluationTask]) -> tuple[float, int]:
+    started, steps = time.perf_counter(), 0
+    for t in tasks:
+        genomes = [Genome.from_wire(g.model_dump()) for g in t.genomes]
+        out = evaluate_batch(genomes, t.env_id, t.game_seeds, t.max_steps, t.reward_floor,
+                             t.input_size, t.output_size)
+        steps += sum(o.steps for o in out)
+    return time.perf_counter() - started, steps
+
+
+class _Stack:
+    """Evaluator processes on private queues, plus a result collector."""
+
+    def __init__(self, evaluators: int) -> None:
+        self.prefix = f"bench-{uuid.uuid4().hex[:8]}."
+        env = dict(os.environ, EZSPARK_BROKER_URL=BROKER_URL, EZSPARK_QUEUE_PREFIX=self.prefix,
+                   EZSPARK_PREFETCH="1", EZSPARK_LOG_LEVEL="WARNING")
+        self.procs = [
+            subprocess.Popen([str(BIN / "ezspark-evaluator")], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL,
+                             env=dict(env, EZSPARK_METRICS_PORT=str(19300 + i)))
+            for i in range(evaluators)
+        ]
+        self.broker = connect(BROKER_URL)
+        self.tasks_q, self.results_q = self.prefix + TASKS_QUEUE, self.prefix + RESULTS_QUEUE
+        for q in (self.tasks_q, self.results_q):
+            self.broker.declare(q)
+        self.results: dict[str, EvaluationResult] = {}
+        self.cond = threading.Condition()
+        self.broker.consume(self.results_q, self._on_result, prefetch=50)
+        threading.Thread(target=self.broker.run, daemon=True).start()
+
+    def _on_result(self, delivery: Delivery) -> None:
+        msg = decode(delivery.body)
+        delivery.ack()
+        if isinstance(msg, EvaluationResult):
+            with self.cond:
+                self.results[msg.task_id] = msg
+                self.cond.notify_all()
+
+    def run(self, tasks: list[EvaluationTask], timeout: float = 900) -> tuple[float, int]:
+        """Publish the tasks and wait for every result; seconds and env steps."""
+        wanted = {t.task_id for t in tasks}
+        started = time.perf_counter()
+        self.broker.publish_many(self.tasks_q, [(encode(t), t.task_id) for t in tasks])
+        with self.cond:
+            if not self.cond.wait_for(lambda: wanted <= self.results.keys(), timeout):
+                raise TimeoutError("evaluators did not answer every task")
+        seconds = time.perf_counter() - started
+        steps = sum(o.steps for tid in wanted for o in self.results[tid].outcomes)
+        return seconds, steps
+
+    def close(self) -> None:
+        """Stop the evaluators and delete the private queues."""
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        delete = getattr(self.broker, "delete", None)
+        if delete is not None:
+            for q in (self.tasks_q, self.results_q):
+                delete(q)
+        self.broker.stop()
+
+
+def overhead(quick: bool) -> dict[str, Any]:
+    """CartPole-v1, 1,000 genomes × 5 games: in-process vs one evaluator over RabbitMQ."""
+    genomes, config = _genomes("examples/cartpole.json", 1000)
+    stack = _Stack(1)
+    try:
+        stack.run(_tasks(genomes[:20], config, 20, "warm-"))
+        rounds = 1 if quick else 3
+        remote = [stack.run(_tasks(genomes, config, 100, f"r{i}-"))[0] for i in range(rounds)]
+    finally:
+        stack.close()
+    local = [_in_process(_tasks(genomes, config, 100, "l-"))[0] for _ in range(rounds)]
+    best_remote, best_local = min(remote), min(local)
+    return {"in_process_seconds": best_local, "rabbitmq_seconds": best_remote,
+            "overhead": best_remote / best_local - 1.0, "tasks": 10, "genomes": 1000}
+
+
+def scale_out(quick: bool) -> dict[str, Any]:
+    """LunarLander-v3 env-steps/s through one evaluator, then two."""
+    count = 60 if quick else 200
+    genomes, config = _genomes("examples/lunarlander.json", count)
+    rates = {}
+    for n in (1, 2):
+        stack = _Stack(n)
+        try:
+            stack.run(_tasks(genomes[:n * 2], config, 1, f"warm{n}-"))
+            seconds, steps = stack.run(_tasks(genomes, config, 10, f"s{n}-"))
+        finally:
+            stack.close()
+        rates[n] = steps / seconds
+    return {"one_evaluator_steps_per_s": rates[1], "two_evaluators_steps_per_s": rates[2],
+            "speedup": rates[2] / rates[1], "genomes": count}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Both broker figures."""
+    return {"overhead": overhead(quick), "scale_out": scale_out(quick)}
+
+
+def rows(r: dict[str, Any]) -> list[str]:
+    """Table rows for run.py."""
+    o, s = r["overhead"], r["scale_out"]
+    return [
+        f"| broker overhead, CartPole-v1 1,000 genomes, 1 evaluator over RabbitMQ | "
+        f"{o['rabbitmq_seconds']:.3f} s | {o['in_process_seconds']:.3f} s in-process | "
+        f"+{100 * o['overhead']:.1f} % | ≤ 10 % | {'met' if o['overhead'] <= 0.10 else 'NOT met'} |",
+        f"| LunarLander-v3 throughput, 2 evaluators vs 1 | "
+        f"{s['two_evaluators_steps_per_s'] / 1e3:.1f} k steps/s | "
+        f"{s['one_evaluator_steps_per_s'] / 1e3:.1f} k steps/s (1 evaluator) | "
+        f"{s['speedup']:.2f}× | ≥ 1.7× | {'met' if s['speedup'] >= 1.7 else 'NOT met'} |",
+    ]
