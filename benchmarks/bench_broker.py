@@ -172,7 +172,8 @@ def rows(r: dict[str, Any]) -> list[str]:
     return [
         f"| broker overhead, CartPole-v1 1,000 genomes, 1 evaluator over RabbitMQ | "
         f"{o['rabbitmq_seconds']:.3f} s | {o['in_process_seconds']:.3f} s in-process | "
-        f"+{100 * o['overhead']:.1f} % | ≤ 10 % | {'met' if o['overhead'] <= 0.10 else 'NOT met'} |",
+        f"+{100 * o['overhead']:.1f} % | ≤ 10 % | "
+        f"{'met' if o['overhead'] <= 0.10 else 'NOT met'} |",
         f"| LunarLander-v3 throughput, 2 evaluators vs 1 | "
         f"{s['two_evaluators_steps_per_s'] / 1e3:.1f} k steps/s | "
         f"{s['one_evaluator_steps_per_s'] / 1e3:.1f} k steps/s (1 evaluator) | "
