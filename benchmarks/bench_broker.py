@@ -76,7 +76,7 @@ class _Stack:
     def __init__(self, evaluators: int) -> None:
         self.prefix = f"bench-{uuid.uuid4().hex[:8]}."
         env = dict(os.environ, EZSPARK_BROKER_URL=BROKER_URL, EZSPARK_QUEUE_PREFIX=self.prefix,
-                   EZSPARK_PREFETCH="1", EZSPARK_LOG_LEVEL="WARNING")
+                   EZSPARK_LOG_LEVEL="WARNING")
         self.procs = [
             subprocess.Popen([str(BIN / "ezspark-evaluator")], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL,
@@ -121,11 +121,13 @@ class _Stack:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
-        delete = getattr(self.broker, "delete", None)
+        self.broker.stop()
+        cleaner = connect(BROKER_URL)  # a fresh connection: our consumer is gone by now
+        delete = getattr(cleaner, "delete", None)
         if delete is not None:
             for q in (self.tasks_q, self.results_q):
                 delete(q)
-        self.broker.stop()
+        cleaner.stop()
 
 
 def overhead(quick: bool) -> dict[str, Any]:
