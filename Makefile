@@ -52,5 +52,13 @@ bench-full: install
 	$(BIN)/pip install -q -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks.run --full
 
+# The whole stack as local processes (gateway :8000, evolver, 2 evaluators) for machines
+# without Docker; RabbitMQ must be reachable at EZSPARK_BROKER_URL (default: localhost).
+up: install
+	scripts/stack.sh up
+
+down:
+	scripts/stack.sh down
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,8 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     if not isinstance(numeric, int):
         numeric = logging.INFO
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    # pika narrates every connection step at INFO; our broker adapter logs what matters.
+    logging.getLogger("pika").setLevel(max(numeric, logging.WARNING))
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
     )

@@ -124,11 +124,9 @@ class EvaluationTask(_Model):
     input_size: PosInt
     output_size: PosInt
     genomes: Annotated[list[WireGenome], Field(min_length=1)]
-    # Safeness routing hint: evaluators listed here pass the task on instead of running it
-    # (re-checks must come from another evaluator; quarantined ones are kept away).
+    # Safeness routing: evaluators listed here decline the task instead of running it
+    # (a re-check must come from another evaluator; quarantined ones are kept away).
     avoid_evaluators: list[NonEmptyStr] = Field(default_factory=list)
-    # How many times an avoided evaluator passed this copy on; bounds the hand-offs.
-    hops: NonNegInt = 0
 
     @model_validator(mode="after")
     def _one_seed_per_game(self) -> Self:
@@ -152,6 +150,9 @@ class EvaluationResult(_Model):
     outcomes: list[GenomeOutcome]
     duration_s: NonNegFloat
     attempt: NonNegInt = 0  # echo of the task's attempt, for logs
+    # True (with no outcomes) when the evaluator gave the task back unevaluated because
+    # the task told it to avoid it; the evolver decides where the task goes next.
+    declined: bool = False
 
 
 class GenerationReport(_Model):

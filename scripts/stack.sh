@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Run the EzSpark services locally, as background processes, against a reachable RabbitMQ:
+# the gateway, the evolver and two evaluators.  State, logs and pid files go to .ezspark-up/.
+#
+#   scripts/stack.sh up       start whatever is not running yet (waits for the gateway)
+#   scripts/stack.sh down     SIGTERM everything, SIGKILL what is left after STOP_TIMEOUT s
+#   scripts/stack.sh status   what runs, with pids and where
+#
+# Environment: EZSPARK_BROKER_URL (default amqp://guest:guest@127.0.0.1:5672/%2F),
+# GATEWAY_PORT (8000), EZSPARK_DATABASE_URL (SQLite in .ezspark-up/), STOP_TIMEOUT (30),
+# EZSPARK_VENV (.venv).  Other EZSPARK_* variables (e.g. EZSPARK_ENV_MODULES) pass through.
+# Metrics: evolver :9102, evaluators :9101 and :9103, gateway on its own port (/metrics).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+DIR="$ROOT/.ezspark-up"
+VENV="${EZSPARK_VENV:-$ROOT/.venv}"
+BIN="$VENV/bin"
+BROKER_URL="${EZSPARK_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}"
+GATEWAY_PORT="${GATEWAY_PORT:-8000}"
+STOP_TIMEOUT="${STOP_TIMEOUT:-30}"
+SERVICES=(gateway evolver evaluator-1 evaluator-2)
+
+# pid of a service if it is running (and really is ours), else nothing.
+running_pid() {
+  local pidfile="$DIR/$1.pid" pid
+  [[ -f "$pidfile" ]] || return 0
+  pid="$(cat "$pidfile")"
+  if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null \
+      && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "ezspark-"; then
+    echo "$pid"
+  fi
+}
+
+command_of() {
+  case "$1" in
+    gateway) echo ezspark-gateway ;;
+    evolver) echo ezspark-evolver ;;
+    evaluator-*) echo ezspark-evaluator ;;
+  esac
+}
+
+# Service-specific settings, as NAME=value words for env(1).
+settings_of() {
+  case "$1" in
+    gateway) echo "EZSPARK_PORT=$GATEWAY_PORT EZSPARK_METRICS_PORT=0" \
+      "EZSPARK_DATABASE_URL=${EZSPARK_DATABASE_URL:-sqlite:///$DIR/gateway.db}" ;;
+    evolver) echo "EZSPARK_METRICS_PORT=9102 EZSPARK_DATA_DIR=$DIR/evolver" ;;
+    evaluator-1) echo "EZSPARK_METRICS_PORT=9101 EZSPARK_EVALUATOR_ID=$(hostname)-evaluator-1" ;;
+    evaluator-2) echo "EZSPARK_METRICS_PORT=9103 EZSPARK_EVALUATOR_ID=$(hostname)-evaluator-2" ;;
+  esac
+}
+
+check_broker() {
+  if ! "$BIN/python" - "$BROKER_URL" <<'PY'
+import socket, sys
+from urllib.parse import urlsplit
+url = urlsplit(sys.argv[1])
+try:
+    socket.create_connection((url.hostname, url.port or 5672), timeout=3).close()
+except OSError as exc:
+    sys.exit(f"RabbitMQ is not reachable at {url.hostname}:{url.port or 5672}: {exc}")
+PY
+  then
+    echo "start RabbitMQ first (or set EZSPARK_BROKER_URL)" >&2
+    exit 1
+  fi
+}
+
+wait_gateway() {
+  "$BIN/python" - "http://127.0.0.1:$GATEWAY_PORT/healthz" <<'PY'
+import sys, time, urllib.request
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=2) as reply:
+            if reply.status == 200:
+                sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.3)
+sys.exit("the gateway did not answer within 30 s")
+PY
+}
+
+up() {
+  [[ -x "$BIN/ezspark-gateway" ]] || { echo "no services in $VENV; run 'make install'" >&2; exit 1; }
+  check_broker
+  mkdir -p "$DIR/evolver"
+  local name pid
+  for name in "${SERVICES[@]}"; do
+    if pid="$(running_pid "$name")" && [[ -n "$pid" ]]; then
+      echo "$name already running (pid $pid)"
+      continue
+    fi
+    # shellcheck disable=SC2046  # settings_of yields separate NAME=value words on purpose
+    nohup env EZSPARK_BROKER_URL="$BROKER_URL" $(settings_of "$name") \
+      "$BIN/$(command_of "$name")" >>"$DIR/$name.log" 2>&1 </dev/null &
+    echo $! >"$DIR/$name.pid"
+    echo "started $name (pid $!, log .ezspark-up/$name.log)"
+  done
+  sleep 1
+  for name in "${SERVICES[@]}"; do
+    if [[ -z "$(running_pid "$name")" ]]; then
+      echo "$name exited; last log lines:" >&2
+      tail -n 20 "$DIR/$name.log" >&2
+      exit 1
+    fi
+  done
+  wait_gateway
+  echo "EzSpark is up: http://127.0.0.1:$GATEWAY_PORT"
+}
+
+down() {
+  local name pid pids=()
+  for name in "${SERVICES[@]}"; do
+    pid="$(running_pid "$name")"
+    if [[ -n "$pid" ]]; then
+      kill -TERM "$pid" && pids+=("$pid") && echo "stopping $name (pid $pid)"
+    fi
+  done
+  local waited=0
+  while ((${#pids[@]})); do
+    local alive=()
+    for pid in "${pids[@]}"; do
+      kill -0 "$pid" 2>/dev/null && alive+=("$pid")
+    done
+    pids=("${alive[@]+"${alive[@]}"}")
+    ((${#pids[@]})) || break
+    if ((waited >= STOP_TIMEOUT * 10)); then
+      echo "still running after ${STOP_TIMEOUT}s, killing: ${pids[*]}" >&2
+      kill -KILL "${pids[@]}" 2>/dev/null || true
+      break
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  for name in "${SERVICES[@]}"; do rm -f "$DIR/$name.pid"; done
+  echo "EzSpark is down"
+}
+
+status() {
+  local name pid code=0
+  for name in "${SERVICES[@]}"; do
+    pid="$(running_pid "$name")"
+    if [[ -n "$pid" ]]; then
+      echo "$name: running (pid $pid)"
+    else
+      echo "$name: stopped"
+      code=3
+    fi
+  done
+  echo "gateway: http://127.0.0.1:$GATEWAY_PORT  logs: .ezspark-up/*.log"
+  return "$code"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,218 @@
+"""Handling one task delivery: decode, maybe pass it on, evaluate, publish the result, ack.
+
+Settlement rules (the broker redelivers anything left unsettled):
+
+* undecodable body, wrong message kind or malformed genome → rejected without requeue, so
+  RabbitMQ dead-letters it (``<tasks>.dead``); logged and counted as ``poison``.
+* this evaluator is listed in ``avoid_evaluators`` → held about ``avoid_delay_s`` (which
+  caps how fast it can bounce tasks), then answered with a ``declined`` result (no
+  outcomes) and acked; the evolver decides where the task goes next (another try, or it
+  evaluates it itself), so nothing loops for ever.
+* an environment the operator did not allow (or an unknown id) → every genome gets an error
+  outcome at the reward floor, the task succeeds.
+* the evaluation itself raises (a bug or a broken plug-in) → requeued for another try; on
+  the last delivery the genomes get error outcomes instead, so the training moves on.
+* the result is acked only after RabbitMQ confirmed the result publish.
+* stopping: the task being evaluated finishes and its result is published; a task not
+  started yet is left unsettled, so RabbitMQ gives it to another evaluator once this
+  connection closes (rejecting it would only bring it straight back here).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from ezspark_common.broker import Broker, Delivery
+from ezspark_common.envs import EnvError, check_env_id
+from ezspark_common.evaluation import Outcome, evaluate_batch
+from ezspark_common.messages import (
+    EvaluationResult,
+    EvaluationTask,
+    GenomeOutcome,
+    MessageError,
+    decode,
+    encode,
+)
+from ezspark_common.neat.genome import Genome
+from ezspark_evaluator.metrics import EvaluatorMetrics
+from ezspark_evaluator.settings import EvaluatorSettings
+
+log = structlog.get_logger("ezspark_evaluator")
+
+# evaluate_batch reuses module-level environment instances, so two handler threads must not
+# run it at once; prefetch > 1 overlaps one task's result publish with the next evaluation.
+_EVAL_LOCK = threading.Lock()
+
+
+def error_outcomes(task: EvaluationTask, message: str) -> list[Outcome]:
+    """Every genome of ``task`` failed: reward floor on every game, as evaluate_batch does."""
+    floor = (task.reward_floor,) * len(task.game_indices)
+    return [Outcome(g.key, floor, 0, message) for g in task.genomes]
+
+
+class TaskHandler:
+    """The broker handler for the tasks queue (runs on the broker's handler threads)."""
+
+    def __init__(self, settings: EvaluatorSettings, broker: Broker, metrics: EvaluatorMetrics,
+                 evaluator_id: str, stopping: threading.Event) -> None:
+        self._settings = settings
+        self._broker = broker
+        self._metrics = metrics
+        self.evaluator_id = evaluator_id
+        self._stopping = stopping
+        self._allowed = settings.env_module_list
+        self._busy = 0  # deliveries between "taken in hand" and "settled"
+        self._idle = threading.Condition()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no task is in hand (evaluated or being published); False on timeout.
+
+        Call after setting ``stopping``: no task starts once that is set.
+        """
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+    def __call__(self, delivery: Delivery) -> None:
+        """Handle one delivery; settles it on every path except an unexpected exception."""
+        self._metrics.in_flight.inc()
+        try:
+            self._handle(delivery)
+        finally:
+            self._metrics.in_flight.dec()
+
+    def _handle(self, delivery: Delivery) -> None:
+        decoded = self._decode(delivery)
+        if decoded is None:
+            return
+        task, genomes = decoded
+        bound = log.bind(training_id=task.training_id, generation=task.generation,
+                         task_id=task.task_id, attempt=task.attempt,
+                         evaluator_id=self.evaluator_id)
+        if not self._take():
+            return
+        try:
+            if self.evaluator_id in task.avoid_evaluators:
+                self._pass_on(task, delivery, bound)
+                return
+            with _EVAL_LOCK:
+                if self._stopping.is_set():
+                    # Waited for the lock while a stop began: leave it unsettled, RabbitMQ
+                    # gives it to another evaluator once this connection closes.
+                    bound.info("task_left_for_others", reason="stopping")
+                    return
+                started = time.perf_counter()
+                outcomes = self._evaluate(task, genomes, delivery, bound)
+                seconds = time.perf_counter() - started
+            if outcomes is None:
+                return
+            self._publish(task, outcomes, seconds, bound)
+            delivery.ack()
+        finally:
+            self._release()
+        self._metrics.task_seconds.observe(seconds)
+        self._metrics.genomes.inc(len(outcomes))
+        self._metrics.env_steps.inc(sum(o.steps for o in outcomes))
+        bound.debug("task_done", genomes=len(outcomes), seconds=round(seconds, 4))
+
+    def _take(self) -> bool:
+        """Count a delivery as in hand, unless a stop has begun."""
+        with self._idle:
+            if self._stopping.is_set():
+                return False
+            self._busy += 1
+            return True
+
+    def _release(self) -> None:
+        with self._idle:
+            self._busy -= 1
+            self._idle.notify_all()
+
+    def _decode(self, delivery: Delivery) -> tuple[EvaluationTask, list[Genome]] | None:
+        """The task and its genomes, or None after dead-lettering a poison message."""
+        try:
+            msg = decode(delivery.body)
+            if not isinstance(msg, EvaluationTask):
+                raise MessageError(f"expected evaluation_task, got {msg.kind}")
+            genomes = [Genome.from_wire(g.model_dump()) for g in msg.genomes]
+        except (MessageError, ValueError) as exc:
+            log.warning("poison_task", error=str(exc)[:500], message_id=delivery.message_id,
+                        bytes=len(delivery.body))
+            self._metrics.errors.labels(kind="poison").inc()
+            delivery.reject(requeue=False)
+            return None
+        return msg, genomes
+
+    def _evaluate(self, task: EvaluationTask, genomes: Sequence[Genome], delivery: Delivery,
+                  bound: Any) -> list[Outcome] | None:
+        """Outcomes of every genome, or None if the delivery was requeued for another try."""
+        try:
+            check_env_id(task.env_id, self._allowed)
+        except EnvError as exc:
+            bound.warning("env_not_allowed", env_id=task.env_id, error=str(exc))
+            self._metrics.errors.labels(kind="env_not_allowed").inc()
+            return error_outcomes(task, str(exc))
+        try:
+            outcomes = evaluate_batch(
+                genomes, task.env_id, task.game_seeds, task.max_steps, task.reward_floor,
+                task.input_size, task.output_size,
+            )
+        except Exception as exc:
+            bound.exception("evaluation_failed", final_attempt=delivery.final_attempt)
+            self._metrics.errors.labels(kind="evaluation").inc()
+            if not delivery.final_attempt:
+                delivery.reject(requeue=True)
+                return None
+            outcomes = error_outcomes(task, f"evaluator failed: {type(exc).__name__}: {exc}")
+        failed = sum(1 for o in outcomes if o.error is not None)
+        if failed:
+            self._metrics.errors.labels(kind="genome_error").inc(failed)
+        return outcomes
+
+    def _publish(self, task: EvaluationTask, outcomes: Sequence[Outcome], seconds: float,
+                 bound: Any) -> None:
+        """Publish the result and wait for RabbitMQ's confirm (raises BrokerError if none)."""
+        offset = self._settings.fault_fitness_offset
+        result = EvaluationResult(
+            task_id=task.task_id, training_id=task.training_id, generation=task.generation,
+            evaluator_id=self.evaluator_id, duration_s=seconds, attempt=task.attempt,
+            outcomes=[
+                GenomeOutcome(key=o.key, returns=[r + offset for r in o.returns] if offset
+                              else list(o.returns), steps=o.steps, error=o.error)
+                for o in outcomes
+            ],
+        )
+        try:
+            self._broker.publish(
+                self._settings.results_queue, encode(result),
+                message_id=f"{task.task_id}#{task.attempt}@{self.evaluator_id}",
+            )
+        except Exception:
+            bound.exception("result_publish_failed")
+            self._metrics.errors.labels(kind="publish").inc()
+            raise  # the broker requeues the task
+
+    def _pass_on(self, task: EvaluationTask, delivery: Delivery, bound: Any) -> None:
+        """Give a task this evaluator must not run back to the evolver, unevaluated."""
+        # Holding it a moment caps the bounce rate, and while held this evaluator is not
+        # offered the re-published copy; the jitter avoids lock-step with other evaluators.
+        self._stopping.wait(self._settings.avoid_delay_s * random.uniform(0.5, 1.5))
+        self._decline(task, bound)
+        delivery.ack()
+
+    def _decline(self, task: EvaluationTask, bound: Any) -> None:
+        """Give an avoided task back to the evolver unevaluated."""
+        result = EvaluationResult(
+            task_id=task.task_id, training_id=task.training_id, generation=task.generation,
+            evaluator_id=self.evaluator_id, outcomes=[], duration_s=0.0,
+            attempt=task.attempt, declined=True,
+        )
+        self._broker.publish(self._settings.results_queue, encode(result),
+                             message_id=f"{task.task_id}#{task.attempt}!{self.evaluator_id}")
+        self._metrics.declined.inc()
+        bound.debug("task_declined", avoid=task.avoid_evaluators)

@@ -1,0 +1,81 @@
+"""The evolver's Prometheus metrics (names the dashboards expect, plus a few extras)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+GENERATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+                      600.0, 1800.0)
+
+
+@dataclass(frozen=True)
+class EvolverMetrics:
+    """Counters and gauges of one evolver process."""
+
+    generations: Counter
+    generation_seconds: Histogram
+    in_flight: Gauge
+    redispatched: Counter
+    checks: Counter
+    mismatches: Counter
+    population: Gauge
+    species: Gauge
+    best_fitness: Gauge
+    ignored: Counter
+    quarantined: Counter
+    local_checks: Counter
+    bad_messages: Counter
+    active: Gauge
+
+    @staticmethod
+    def create(registry: CollectorRegistry) -> EvolverMetrics:
+        """Register the metrics in ``registry``."""
+        r = registry
+        return EvolverMetrics(
+            generations=Counter("ezspark_evolver_generations_total",
+                                "Generations evaluated and bred.", ["training"], registry=r),
+            generation_seconds=Histogram("ezspark_evolver_generation_seconds",
+                                         "Wall time of one generation's evaluation.",
+                                         buckets=GENERATION_BUCKETS, registry=r),
+            in_flight=Gauge("ezspark_evolver_tasks_in_flight",
+                            "Tasks published and not yet answered.", registry=r),
+            redispatched=Counter("ezspark_evolver_tasks_redispatched_total",
+                                 "Tasks published again (overdue, or answered by an "
+                                 "evaluator that may not answer it).", registry=r),
+            checks=Counter("ezspark_evolver_safeness_checks_total",
+                           "Genome results compared with a second evaluation.", registry=r),
+            mismatches=Counter("ezspark_evolver_safeness_mismatches_total",
+                               "Genome results that differed from their re-check.",
+                               registry=r),
+            population=Gauge("ezspark_evolver_population", "Genomes in the last generation.",
+                             ["training"], registry=r),
+            species=Gauge("ezspark_evolver_species", "Species in the last generation.",
+                          ["training"], registry=r),
+            best_fitness=Gauge("ezspark_evolver_best_fitness",
+                               "Best fitness of the last generation.", ["training"],
+                               registry=r),
+            ignored=Counter("ezspark_evolver_results_ignored_total",
+                            "Results not used, by reason: duplicate, stale, declined, "
+                            "quarantined, same_evaluator, invalid.", ["reason"],
+                            registry=r),
+            quarantined=Counter("ezspark_evolver_quarantined_evaluators_total",
+                                "Evaluators quarantined for a training after a safeness "
+                                "mismatch.", registry=r),
+            local_checks=Counter("ezspark_evolver_local_checks_total",
+                                 "Re-checks and tie-breaks the evolver evaluated itself.",
+                                 registry=r),
+            bad_messages=Counter("ezspark_evolver_bad_messages_total",
+                                 "Undecodable or unexpected messages dead-lettered.",
+                                 ["queue"], registry=r),
+            active=Gauge("ezspark_evolver_trainings_active", "Trainings being run now.",
+                         registry=r),
+        )
+
+    def forget(self, training_id: str) -> None:
+        """Drop a finished training's labelled series (keeps cardinality bounded)."""
+        for metric in (self.generations, self.population, self.species, self.best_fitness):
+            with contextlib.suppress(KeyError):
+                metric.remove(training_id)

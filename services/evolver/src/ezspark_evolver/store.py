@@ -1,0 +1,128 @@
+"""The evolver's disk: one directory per training under ``data_dir``.
+
+``<data_dir>/<training_id>/``:
+
+- ``training.json``: who asked and when (written before the request is acked).
+- ``checkpoint.json``: the state at the start of the generation being evaluated, or the
+  final state (``runner.write_json`` + ``training.state_to_dict``, atomic).
+- ``best.json``, ``genomes/gen-NNNNNN.json``: as the embedded trainer writes them.
+- ``quarantine.json``: evaluators caught disagreeing; their results stay ignored.
+- ``stop-requested``: a StopRequested arrived (survives a restart).
+- ``final.json``: the final event, written once it was published: nothing left to do.
+
+A directory with a checkpoint and no ``final.json`` is resumed at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from ezspark_common.runner import CHECKPOINT, load_checkpoint, write_json
+from ezspark_common.training import (
+    BestGenome,
+    GenerationReport,
+    TrainingState,
+    genome_document,
+    state_to_dict,
+)
+
+# Ids become directory names: no separators, no dot-files, bounded length.
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def valid_training_id(training_id: str) -> bool:
+    """Whether ``training_id`` is safe to use as a directory name."""
+    return _ID_RE.fullmatch(training_id) is not None
+
+
+class TrainingStore:
+    """Reads and writes training directories (paths only; callers serialise access)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, training_id: str) -> Path:
+        """The training's directory (the id must be valid)."""
+        if not valid_training_id(training_id):
+            raise ValueError(f"invalid training id {training_id!r}")
+        return self.root / training_id
+
+    def exists(self, training_id: str) -> bool:
+        """Whether the training was accepted (it has a checkpoint)."""
+        return (self.path(training_id) / CHECKPOINT).is_file()
+
+    def create(self, training_id: str, meta: dict[str, Any], state: TrainingState) -> None:
+        """Record a new training and its generation-0 checkpoint."""
+        out = self.path(training_id)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "training.json", meta)
+        write_json(out / CHECKPOINT, state_to_dict(state))
+
+    def load(self, training_id: str) -> TrainingState:
+        """The last checkpoint."""
+        return load_checkpoint(self.path(training_id))
+
+    def save(self, training_id: str, state: TrainingState) -> None:
+        """Checkpoint ``state``."""
+        write_json(self.path(training_id) / CHECKPOINT, state_to_dict(state))
+
+    def save_generation(self, training_id: str, before: TrainingState, after: TrainingState,
+                        report: GenerationReport, returns: tuple[float, ...]) -> None:
+        """Checkpoint first, then the saved genomes (same layout as the embedded trainer)."""
+        self.save(training_id, after)
+        out, config = self.path(training_id), before.config
+        due = report.generation % config.saving == 0
+        if due:
+            genome = before.population.genomes[report.best_genome_key]
+            this_gen = BestGenome(genome, report.best_fitness, report.generation, returns)
+            (out / "genomes").mkdir(exist_ok=True)
+            write_json(out / "genomes" / f"gen-{report.generation:06d}.json",
+                       genome_document(this_gen, config))
+        if (due or after.finished) and after.best is not None:
+            write_json(out / "best.json", genome_document(after.best, config))
+
+    def quarantined(self, training_id: str) -> set[str]:
+        """Evaluators whose results this training ignores."""
+        return set(self._read(training_id, "quarantine.json") or [])
+
+    def save_quarantine(self, training_id: str, evaluators: set[str]) -> None:
+        """Persist the quarantine list."""
+        write_json(self.path(training_id) / "quarantine.json", sorted(evaluators))
+
+    def request_stop(self, training_id: str) -> None:
+        """Remember a stop request across restarts."""
+        (self.path(training_id) / "stop-requested").touch()
+
+    def stop_requested(self, training_id: str) -> bool:
+        """Whether a stop was requested."""
+        return (self.path(training_id) / "stop-requested").exists()
+
+    def mark_final(self, training_id: str, event: dict[str, Any]) -> None:
+        """The final event went out: the training needs nothing more."""
+        write_json(self.path(training_id) / "final.json", event)
+
+    def is_final(self, training_id: str) -> bool:
+        """Whether the final event was published."""
+        return (self.path(training_id) / "final.json").is_file()
+
+    def unfinished(self) -> list[str]:
+        """Accepted trainings still owing work or their final event, oldest request first."""
+        found: list[tuple[float, str]] = []
+        for child in self.root.iterdir():
+            tid = child.name
+            if not valid_training_id(tid) or not self.exists(tid) or self.is_final(tid):
+                continue
+            meta = self._read(tid, "training.json") or {}
+            found.append((float(meta.get("requested_at", 0.0)), tid))
+        return [tid for _, tid in sorted(found)]
+
+    def _read(self, training_id: str, name: str) -> Any:
+        try:
+            with open(self.path(training_id) / name, encoding="utf-8") as fh:
+                return json.load(fh)
+        except FileNotFoundError:
+            return None

@@ -1,0 +1,130 @@
+"""The whole stack as real processes: gateway, evolver and two evaluators on RabbitMQ.
+
+The stack gets its own RabbitMQ vhost (the gateway's queue names are fixed), created with
+``rabbitmqctl`` and deleted afterwards, plus free ports and temporary directories.  A user
+signs up through the API, posts the spec's example config (bounded to a few generations),
+watches the training finish, downloads the champion, and the evolver's final population
+is compared with the embedded trainer's for the same config.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+import pytest
+
+from ezspark_common.runner import load_checkpoint
+from tests.integration.services.harness import (
+    REPO,
+    URL,
+    assert_same_run,
+    embedded,
+    require_rabbitmq,
+    wait_until,
+)
+from tests.integration.services.procs import (
+    Proc,
+    free_port,
+    processes,
+    rabbitmqctl,
+    service_env,
+    vhost_url,
+)
+
+# The spec's example runs 600000 generations of 100 genomes × 5 games of 200 steps; these
+# overrides bound it (and start distributing after one generation) while every other key
+# keeps the spec's value.
+BOUNDS = {"generations": 3, "initial_population": 16, "max_number_of_steps": 50,
+          "alone_training_iterations": 1}
+
+
+@pytest.fixture
+def vhost_broker_url() -> Iterator[str]:
+    """A broker URL on a fresh vhost (deleted afterwards)."""
+    require_rabbitmq()
+    vhost = f"ezspark-e2e-{uuid.uuid4().hex[:10]}"
+    user = unquote(urlsplit(URL).username or "guest")
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+        yield vhost_url(vhost)
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
+def spec_config() -> dict[str, Any]:
+    """The spec's example config, read raw from the repo, with BOUNDS applied."""
+    raw = (REPO / "examples" / "spec-example.json").read_bytes()
+    return {**json.loads(raw), **BOUNDS}
+
+
+def start_stack(tmp: Path, url: str, procs: list[Proc]) -> str:
+    """Gateway, evolver and two evaluators; the gateway's base URL once it is ready."""
+    port = free_port()
+    procs.append(Proc("ezspark-gateway", tmp / "gateway.log", service_env(
+        broker_url=url, host="127.0.0.1", port=port, metrics_port=0,
+        database_url=f"sqlite:///{tmp / 'gateway.db'}")))
+    procs.append(Proc("ezspark-evolver", tmp / "evolver.log", service_env(
+        broker_url=url, data_dir=tmp / "evolver", metrics_port=free_port(),
+        task_batch_size=8, task_timeout_s=30)))
+    for name in ("e2e-a", "e2e-b"):
+        procs.append(Proc("ezspark-evaluator", tmp / f"{name}.log", service_env(
+            broker_url=url, evaluator_id=name, metrics_port=free_port())))
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, 30, "the gateway to be ready")
+    for proc in procs[1:]:
+        proc.wait_log("consuming")
+    return base
+
+
+def test_stack_trains_spec_example_like_the_embedded_trainer(
+        tmp_path: Path, vhost_broker_url: str) -> None:
+    """Sign up, post the spec example, watch it finish through the API, download the best
+    genome; the evolver's final population equals the embedded trainer's, and every
+    service exits 0 on SIGTERM."""
+    cfg = spec_config()
+    with processes() as procs:
+        base = start_stack(tmp_path, vhost_broker_url, procs)
+        with httpx.Client(base_url=base, timeout=10) as api:
+            signup = api.post("/api/auth/signup",
+                              json={"username": "ada", "password": "correct horse battery"})
+            assert signup.status_code == 201, signup.text
+            api.headers["Authorization"] = f"Bearer {signup.json()['token']['token']}"
+            created = api.post("/api/trainings", json=cfg)
+            assert created.status_code == 201, created.text
+            tid = created.json()["id"]
+            detail = wait_until(
+                lambda: (d := api.get(f"/api/trainings/{tid}").json())["status"]
+                in ("finished", "failed", "stopped") and d, 120, "the training to end")
+            assert detail["status"] == "finished", detail
+            assert detail["finish_reason"] == "generations"
+            assert detail["generations"] == cfg["generations"]
+            history = api.get(f"/api/trainings/{tid}/generations").json()["items"]
+            assert [h["generation"] for h in history] == list(range(cfg["generations"]))
+            best = api.get(f"/api/trainings/{tid}/best")
+            assert best.status_code == 200
+        evolver, evaluators = procs[1], procs[2:]
+        assert evolver.metric("ezspark_evolver_safeness_checks_total") > 0
+        assert evolver.metric("ezspark_evolver_safeness_mismatches_total") == 0
+        for proc in evaluators:  # both took part
+            assert proc.metric("ezspark_evaluator_genomes_total") > 0
+        for proc in procs:
+            assert proc.stop() == 0, f"{proc.command} did not exit cleanly"
+    want = embedded(cfg)
+    assert_same_run(load_checkpoint(tmp_path / "evolver" / tid), want)
+    assert want.best is not None
+    assert best.json() == want.best.genome.to_wire()
+    assert detail["best_fitness"] == want.best.fitness

@@ -1,0 +1,138 @@
+"""Service processes for the tests: start real console scripts, read their logs/metrics.
+
+A process gets our environment minus every ``EZSPARK_*`` variable, plus the values the test
+passes (and ``PYTHONPATH`` = the repo, so test environment plug-ins import).  JSON log
+lines go to a file the test can wait on; metrics are read over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.services.harness import REPO, URL, wait_until
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_env(**values: Any) -> dict[str, str]:
+    """The environment of a service process: ours minus EZSPARK_*, plus ``values``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EZSPARK_")}
+    env["PYTHONPATH"] = str(REPO)
+    env.update({"EZSPARK_BROKER_URL": URL, "EZSPARK_LOG_JSON": "true",
+                "EZSPARK_LOG_LEVEL": "INFO"})
+    env.update({f"EZSPARK_{k.upper()}": str(v) for k, v in values.items()})
+    return env
+
+
+class Proc:
+    """A service as a real process (console script), logging to a file."""
+
+    def __init__(self, command: str, log_path: Path, env: dict[str, str]) -> None:
+        self.command = command
+        self.log_path = log_path
+        self.metrics_port = int(env.get("EZSPARK_METRICS_PORT", "0"))
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
+        self.popen = subprocess.Popen(
+            [str(BIN / command)], env=env, cwd=REPO, stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def logs(self) -> list[dict[str, Any]]:
+        """The JSON log lines written so far."""
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+        return out
+
+    def wait_log(self, event: str, timeout: float = 20.0, **fields: Any) -> dict[str, Any]:
+        """Wait for a log line with ``event`` (and ``fields``)."""
+        def found() -> dict[str, Any] | None:
+            if self.popen.poll() is not None:
+                raise AssertionError(f"{self.command} exited {self.popen.returncode}: "
+                                     f"{self.log_path.read_text()[-3000:]}")
+            for rec in self.logs():
+                if rec.get("event") == event and all(rec.get(k) == v for k, v in fields.items()):
+                    return rec
+            return None
+        record: dict[str, Any] = wait_until(found, timeout,
+                                            f"{self.command} to log {event!r} {fields}")
+        return record
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """A sample from the process's /metrics (0 if absent)."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v
+                                               for k, v in (labels or {}).items()):
+                    return float(sample.value)
+        return 0.0
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait; the exit code (SIGKILL after ``timeout``)."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
+        self._log.close()
+        return self.popen.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, no clean-up at all."""
+        self.popen.kill()
+        self.popen.wait(10)
+        self._log.close()
+
+
+@contextmanager
+def processes() -> Iterator[list[Proc]]:
+    """Collects started processes; any still running at the end is stopped."""
+    started: list[Proc] = []
+    try:
+        yield started
+    finally:
+        for proc in started:
+            if proc.popen.poll() is None:
+                proc.stop(15)
+
+
+def vhost_url(vhost: str, url: str = URL) -> str:
+    """``url`` pointing at another vhost."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+
+
+def rabbitmqctl(*args: str) -> None:
+    """Run rabbitmqctl; fail the test with its output if it fails."""
+    done = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60,
+                          check=False)
+    if done.returncode != 0:
+        pytest.fail(f"rabbitmqctl {' '.join(args)} failed: {done.stdout}{done.stderr}")

@@ -1,0 +1,99 @@
+"""The evaluator service against the real RabbitMQ: poison, env allow-list, clean SIGTERM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ezspark_common.messages import (
+    RESULTS_QUEUE,
+    TASKS_QUEUE,
+    EvaluationResult,
+    StopRequested,
+    dead_letter_queue,
+    encode,
+)
+from tests.integration.services import slow_envs
+from tests.integration.services.harness import (
+    SLOW_ENVS,
+    bus,
+    config,
+    evaluator_thread,
+    honest_result,
+    make_task,
+    new_prefix,
+    wait_until,
+)
+from tests.integration.services.procs import Proc, free_port, processes, service_env
+
+
+def test_poison_task_is_dead_lettered_counted_and_evaluator_keeps_going() -> None:
+    """Undecodable bodies, a wrong message kind and a malformed genome go to the DLQ, are
+    counted as poison, and the evaluator still answers the good task after them."""
+    prefix = new_prefix()
+    cfg = config()
+    good = make_task(cfg, keys=[0, 1, 2], games=[0, 1])
+    bad_genome = make_task(cfg, keys=[0], games=[0], task_id="bad").model_dump(mode="json")
+    bad_genome["genomes"][0]["dst"][0] = 999  # a connection to a node that does not exist
+    with bus(prefix) as b, evaluator_thread(prefix, evaluator_id="ev-poison") as ev:
+        results = b.collect(RESULTS_QUEUE)
+        b.publish(TASKS_QUEUE, b"{not json", message_id="junk")
+        b.publish(TASKS_QUEUE, encode(StopRequested(training_id="x")), message_id="kind")
+        b.publish(TASKS_QUEUE, encode(type(good).model_validate(bad_genome)))
+        b.publish(TASKS_QUEUE, encode(good), message_id="good")
+        wait_until(lambda: results, 20, "the good task's result")
+        wait_until(lambda: b.depth(dead_letter_queue(TASKS_QUEUE)) == 3, 10, "3 dead letters")
+        assert ev.metric("ezspark_evaluator_errors_total", {"kind": "poison"}) == 3
+        assert ev.metric("ezspark_evaluator_genomes_total") == 3
+    (result,) = results
+    assert isinstance(result, EvaluationResult)
+    assert result.evaluator_id == "ev-poison"
+    assert result.outcomes == honest_result(good, "ev-poison").outcomes
+
+
+def test_env_outside_allow_list_gives_error_outcomes_not_a_crash() -> None:
+    """A task naming an environment module the operator did not allow is answered with
+    reward-floor error outcomes (and counted), and the evaluator goes on."""
+    prefix = new_prefix()
+    cfg = config(minimum_reward=-1)
+    evil = make_task(cfg, keys=[0, 1], games=[0], task_id="evil", env_id="os:Evil-v0")
+    good = make_task(cfg, keys=[3], games=[1], task_id="good")
+    with bus(prefix) as b, evaluator_thread(prefix) as ev:
+        results = b.collect(RESULTS_QUEUE)
+        b.publish(TASKS_QUEUE, encode(evil))
+        b.publish(TASKS_QUEUE, encode(good))
+        wait_until(lambda: len(results) == 2, 20, "both results")
+        assert ev.metric("ezspark_evaluator_errors_total", {"kind": "env_not_allowed"}) == 1
+    by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}
+    for outcome in by_id["evil"].outcomes:
+        assert outcome.error is not None
+        assert "not an allowed environment module" in outcome.error
+        assert outcome.returns == [cfg["max_number_of_steps"] * -1.0]
+    assert by_id["good"].outcomes[0].error is None
+
+
+def test_sigterm_finishes_task_in_hand_requeues_the_next_and_exits_zero(
+        tmp_path: Path) -> None:
+    """On SIGTERM the evaluator publishes the result of the task it is evaluating, gives the
+    prefetched task back to the queue, and exits with status 0."""
+    prefix = new_prefix()
+    cfg = config(gym_game_name=slow_envs.ENV_ID)
+    first = make_task(cfg, keys=[0, 1, 2, 3], games=[0], task_id="first")
+    second = make_task(cfg, keys=[4, 5], games=[0], task_id="second")
+    with bus(prefix) as b, processes() as procs:
+        results = b.collect(RESULTS_QUEUE)
+        port = free_port()
+        proc = Proc("ezspark-evaluator", tmp_path / "evaluator.log", service_env(
+            queue_prefix=prefix, metrics_port=port, env_modules=SLOW_ENVS, prefetch=2,
+            test_slow_reset_s=0.4))
+        procs.append(proc)
+        proc.wait_log("consuming")
+        b.publish(TASKS_QUEUE, encode(first))
+        b.publish(TASKS_QUEUE, encode(second))
+        wait_until(lambda: proc.metric("ezspark_evaluator_tasks_in_flight") == 2, 20,
+                   "both tasks in hand")
+        assert proc.stop(timeout=30) == 0
+        wait_until(lambda: b.depth(TASKS_QUEUE) == 1, 10, "the other task back in the queue")
+    (result,) = results  # either task may have been picked first
+    assert isinstance(result, EvaluationResult)
+    task = {"first": first, "second": second}[result.task_id]
+    assert result.outcomes == honest_result(task, "x").outcomes

@@ -1,0 +1,125 @@
+"""Faults with real service processes: evolver killed, evaluator killed, lying evaluator.
+
+Each run must still end with exactly the embedded trainer's final population.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ezspark_common.runner import load_checkpoint
+from tests.integration.services import slow_envs
+from tests.integration.services.harness import (
+    SLOW_ENVS,
+    assert_same_run,
+    bus,
+    config,
+    embedded,
+    evolver_thread,
+    new_prefix,
+    wait_until,
+)
+from tests.integration.services.procs import Proc, free_port, processes, service_env
+
+
+def generations_done(data_dir: Path, training_id: str) -> int:
+    """Generations recorded in the training's checkpoint so far (0 if none yet)."""
+    try:
+        data = json.loads((data_dir / training_id / "checkpoint.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return 0
+    return len(data["history"])
+
+
+def final_state(data_dir: Path, training_id: str, timeout: float = 90.0) -> Any:
+    """Wait until the final event went out; the final checkpoint."""
+    wait_until(lambda: (data_dir / training_id / "final.json").is_file(), timeout,
+               f"training {training_id} to finish")
+    return load_checkpoint(data_dir / training_id)
+
+
+def evaluator(tmp_path: Path, name: str, prefix: str, **settings: Any) -> Proc:
+    """An evaluator process that can run the slow test environment."""
+    env = service_env(queue_prefix=prefix, evaluator_id=name, metrics_port=free_port(),
+                      env_modules=SLOW_ENVS, **settings)
+    return Proc("ezspark-evaluator", tmp_path / f"{name}.log", env)
+
+
+def evolver(tmp_path: Path, prefix: str, data_dir: Path, log_name: str) -> Proc:
+    """An evolver process keeping its data in ``data_dir``."""
+    env = service_env(queue_prefix=prefix, data_dir=data_dir, metrics_port=free_port(),
+                      env_modules=SLOW_ENVS, task_batch_size=4, task_timeout_s=30)
+    return Proc("ezspark-evolver", tmp_path / log_name, env)
+
+
+def test_evolver_killed_mid_training_resumes_and_matches_undisturbed_run(
+        tmp_path: Path) -> None:
+    """SIGKILL the evolver after two generations; a new evolver process resumes the training
+    from its checkpoint (not from scratch) and ends with the embedded run's population."""
+    prefix, tid, data = new_prefix(), "resume-me", tmp_path / "data"
+    cfg = config(gym_game_name=slow_envs.ENV_ID, generations=5, alone_training_iterations=0)
+    with bus(prefix) as b, processes() as procs:
+        procs.append(evaluator(tmp_path, "ev", prefix, test_slow_reset_s=0.01))
+        first = evolver(tmp_path, prefix, data, "evolver-1.log")
+        procs.append(first)
+        first.wait_log("evolver_started")
+        b.request(tid, cfg)
+        wait_until(lambda: generations_done(data, tid) >= 2, 60, "two generations")
+        first.kill()
+        assert generations_done(data, tid) < cfg["generations"], "finished before the kill"
+        second = evolver(tmp_path, prefix, data, "evolver-2.log")
+        procs.append(second)
+        resumed = second.wait_log("training_running", training_id=tid)
+        assert resumed["generation"] >= 2
+        state = final_state(data, tid)
+        wait_until(lambda: b.events_of(tid, "training_finished"), 10, "TrainingFinished")
+        assert second.stop() == 0
+    assert_same_run(state, embedded(cfg))
+    assert sorted({r.generation for r in b.events_of(tid, "generation_report")}) == \
+        list(range(cfg["generations"]))
+
+
+def test_evaluator_killed_mid_task_loses_nothing(tmp_path: Path) -> None:
+    """SIGKILL an evaluator while it holds a task: RabbitMQ redelivers the task to another
+    evaluator (the evolver's long timeout never fires) and the run is unchanged."""
+    prefix, tid = new_prefix(), "kill-evaluator"
+    cfg = config(gym_game_name=slow_envs.ENV_ID, alone_training_iterations=1)
+    with bus(prefix) as b, processes() as procs, \
+            evolver_thread(prefix, tmp_path, task_timeout_s=300.0) as evo:
+        victim = evaluator(tmp_path, "victim", prefix, test_slow_reset_s=0.3, prefetch=1)
+        procs.append(victim)
+        victim.wait_log("consuming")
+        b.request(tid, cfg)
+        wait_until(lambda: victim.metric("ezspark_evaluator_tasks_in_flight") >= 1, 60,
+                   "the victim to hold a task")
+        victim.kill()
+        survivor = evaluator(tmp_path, "survivor", prefix, test_slow_reset_s=0.01)
+        procs.append(survivor)
+        state = final_state(tmp_path, tid)
+        assert evo.metric("ezspark_evolver_tasks_redispatched_total") == 0
+        assert survivor.stop() == 0
+    assert_same_run(state, embedded(cfg))
+
+
+def test_lying_evaluator_is_caught_by_safeness_and_quarantined(tmp_path: Path) -> None:
+    """With safeness 1 an evaluator adding an offset to every return is caught: mismatches
+    are counted, it (and only it) is quarantined, and the run equals the embedded one."""
+    prefix, tid = new_prefix(), "liar"
+    cfg = config(safeness=1.0, generations=4, alone_training_iterations=1)
+    with bus(prefix) as b, processes() as procs, evolver_thread(prefix, tmp_path) as evo:
+        liar = evaluator(tmp_path, "liar", prefix, fault_fitness_offset=1.5)
+        honest = evaluator(tmp_path, "honest", prefix)
+        procs.extend([liar, honest])
+        liar.wait_log("consuming")
+        honest.wait_log("consuming")
+        b.request(tid, cfg)
+        state = final_state(tmp_path, tid)
+        assert evo.metric("ezspark_evolver_safeness_mismatches_total") > 0
+        assert evo.metric("ezspark_evolver_quarantined_evaluators_total") == 1
+        assert liar.stop() == 0
+        assert honest.stop() == 0
+    assert json.loads((tmp_path / tid / "quarantine.json").read_text()) == ["liar"]
+    assert_same_run(state, embedded(cfg))
+    assert sum(r.safeness_mismatches for r in state.history) > 0
