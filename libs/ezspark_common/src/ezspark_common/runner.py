@@ -49,9 +49,11 @@ def load_checkpoint(out_dir: Path) -> TrainingState:
         return state_from_dict(json.load(fh))
 
 
-def _save_genomes(out_dir: Path, before: TrainingState, after: TrainingState,
-                  report: GenerationReport, returns: tuple[float, ...]) -> None:
-    """The generation's best every ``saving`` generations, and the best so far."""
+def save_generation(out_dir: Path, before: TrainingState, after: TrainingState,
+                    report: GenerationReport, returns: tuple[float, ...]) -> None:
+    """Checkpoint ``after``, then the saved genomes: the generation's best every ``saving``
+    generations, and the best so far.  The embedded trainer and the evolver share it."""
+    write_json(out_dir / CHECKPOINT, state_to_dict(after))
     config = before.config
     due = report.generation % config.saving == 0
     if due:
@@ -88,8 +90,7 @@ def run_embedded(
         before = state
         state = advance(state, result.outcomes, report)
         # Checkpoint first: the history on disk never runs ahead of the checkpoint.
-        write_json(out_dir / CHECKPOINT, state_to_dict(state))
-        _save_genomes(
+        save_generation(
             out_dir, before, state, report, result.outcomes[report.best_genome_key].returns
         )
         with open(history, "a", encoding="utf-8") as fh:

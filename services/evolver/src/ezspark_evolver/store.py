@@ -20,12 +20,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ezspark_common.runner import CHECKPOINT, load_checkpoint, write_json
+from ezspark_common.runner import CHECKPOINT, load_checkpoint, save_generation, write_json
 from ezspark_common.training import (
-    BestGenome,
     GenerationReport,
     TrainingState,
-    genome_document,
     state_to_dict,
 )
 
@@ -72,18 +70,8 @@ class TrainingStore:
 
     def save_generation(self, training_id: str, before: TrainingState, after: TrainingState,
                         report: GenerationReport, returns: tuple[float, ...]) -> None:
-        """Checkpoint first, then the saved genomes (same layout as the embedded trainer)."""
-        self.save(training_id, after)
-        out, config = self.path(training_id), before.config
-        due = report.generation % config.saving == 0
-        if due:
-            genome = before.population.genomes[report.best_genome_key]
-            this_gen = BestGenome(genome, report.best_fitness, report.generation, returns)
-            (out / "genomes").mkdir(exist_ok=True)
-            write_json(out / "genomes" / f"gen-{report.generation:06d}.json",
-                       genome_document(this_gen, config))
-        if (due or after.finished) and after.best is not None:
-            write_json(out / "best.json", genome_document(after.best, config))
+        """Checkpoint first, then the saved genomes (the embedded trainer's layout)."""
+        save_generation(self.path(training_id), before, after, report, returns)
 
     def quarantined(self, training_id: str) -> set[str]:
         """Evaluators whose results this training ignores."""
