@@ -1,0 +1,62 @@
+"""Environment plug-in for the fault tests (load it with ``EZSPARK_ENV_MODULES``).
+
+Importing this module registers deliberately broken environments under ``EzFault/…`` ids:
+
+* ``EzFault/Raise-v0``: ``step`` raises at the 3rd step;
+* ``EzFault/NaN-v0``: the 3rd step's reward is NaN;
+* ``EzFault/Endless-v0``: never terminates nor truncates (only ``max_steps`` ends a game);
+* ``EzFault/RaiseOnOne-v0``: ``step`` raises when the agent picks action 1, so whether a
+  genome fails depends on the genome (a training on it still evolves);
+* ``EzFault/BrokenCtor-v0``: the constructor raises, so ``evaluate_batch`` itself raises
+  (a broken plug-in, not a bad game): the evaluator's retry path;
+* ``EzFault/Crash-v0``: ``reset`` ends the process at once (``os._exit``), as a segfault in
+  a native environment would: nothing can be settled or logged.
+
+The first four reuse the unit tests' ``tests.unit.faulty_envs`` classes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from tests.unit.faulty_envs import (
+    EndlessEnv,
+    NaNRewardEnv,
+    RaiseOnActionOneEnv,
+    RaisingEnv,
+)
+
+CRASH_EXIT_CODE = 70
+
+
+class BrokenConstructorEnv(RaisingEnv):
+    """Cannot even be built: ``gym.make`` raises."""
+
+    def __init__(self) -> None:
+        raise RuntimeError("broken plug-in: constructor failed")
+
+
+class CrashingEnv(RaisingEnv):
+    """Kills its process on ``reset`` (a native crash: no exception, no clean-up)."""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        os._exit(CRASH_EXIT_CODE)
+
+
+ENVS: dict[str, type[gym.Env[Any, Any]]] = {
+    "EzFault/Raise-v0": RaisingEnv,
+    "EzFault/NaN-v0": NaNRewardEnv,
+    "EzFault/Endless-v0": EndlessEnv,
+    "EzFault/RaiseOnOne-v0": RaiseOnActionOneEnv,
+    "EzFault/BrokenCtor-v0": BrokenConstructorEnv,
+    "EzFault/Crash-v0": CrashingEnv,
+}
+
+for _env_id, _cls in ENVS.items():
+    if _env_id not in gym.registry:
+        gym.register(id=_env_id, entry_point=_cls)
