@@ -192,7 +192,7 @@ def test_chart_grows_as_generations_arrive(page: Page, shot: Shot, live: Live) -
 
 
 def test_stop_training(page: Page, shot: Shot, live: Live) -> None:
-    """Stop asks to stop; once the evolver confirms, the page shows stopped and the genome."""
+    """Stop asks to stop; once confirmed, the page shows stopped, the network SVG and the genome."""
     feed = live[1]
     sign_up(page)
     training_id = create_by_form(page)
@@ -209,6 +209,11 @@ def test_stop_training(page: Page, shot: Shot, live: Live) -> None:
     expect(page.locator("#status")).to_have_text("stopped")
     expect(page.locator("#stop-form")).to_be_hidden()
     expect(page.locator("#download")).to_be_visible()
+    network = page.locator("#network")
+    expect(network).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.getElementById('network');"
+        " return i.complete && i.naturalWidth > 0; }")
     shot(page, "3-stopped")
     with page.expect_download() as download:
         page.click("#download")

@@ -20,6 +20,8 @@ from ezspark_gateway.api.schemas import (
     error_responses,
 )
 from ezspark_gateway.core import trainings
+from ezspark_gateway.core.errors import NotFoundError
+from ezspark_gateway.core.network_svg import network_svg
 from ezspark_gateway.storage import Repository
 from ezspark_gateway.storage.models import Training
 
@@ -117,6 +119,19 @@ def best_genome(training_id: str, principal: CurrentPrincipal, repo: Repo) -> Re
         json.dumps(genome, indent=1), media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+@router.get("/trainings/{training_id}/best.svg", responses={
+    **_OWNED, 200: {"content": {"image/svg+xml": {}}, "description": "the best network"}})
+def best_network_svg(training_id: str, principal: CurrentPrincipal, repo: Repo) -> Response:
+    """The best genome drawn as SVG; 404 until the training produced one."""
+    genome = trainings.best_genome(repo, principal.user, training_id)
+    config = trainings.get_training(repo, principal.user, training_id).config
+    try:
+        svg = network_svg(genome, int(config["input_size"]), int(config["output_size"]))
+    except (ValueError, KeyError) as exc:  # a genome that does not fit its own config
+        raise NotFoundError(f"the best genome cannot be drawn: {exc}") from None
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
 
 
 @router.post("/trainings/{training_id}/stop", status_code=202, response_model=TrainingDetail,

@@ -1,12 +1,12 @@
-// Live view of one training: polls the JSON API and draws best/mean fitness per generation
-// on a canvas. No library: a few hundred points of line chart do not need one.
+// Live view of one training: polls the JSON API and draws best/mean fitness and species per
+// generation on canvases, and the best network (SVG from the API) once there is one. No library: a few hundred points of line chart do not need one.
 "use strict";
 (function () {
   var root = document.getElementById("training");
   if (!root) { return; }
   var id = root.getAttribute("data-id");
   var canvas = document.getElementById("chart");
-  var points = [];  // [generation, best, mean]
+  var points = [];  // [generation, best, mean, species]
   var since = 0;
   var active = root.getAttribute("data-active") === "true";
   var POLL_MS = 2000, MAX_POINTS = 2000;
@@ -34,15 +34,14 @@
     return out;
   }
 
-  function draw() {
-    if (!canvas || points.length === 0) { return; }
-    canvas.hidden = false;
-    document.getElementById("chart-empty").hidden = true;
-    var ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height, pad = 48;
-    var data = sampled();
+  // Line chart of the given columns of `data` ([generation, v1, v2, …]) on one canvas.
+  function chart(el, data, series) {
+    var ctx = el.getContext("2d"), w = el.width, h = el.height, pad = 48;
     var x0 = data[0][0], x1 = Math.max(data[data.length - 1][0], x0 + 1);
     var lo = Infinity, hi = -Infinity;
-    data.forEach(function (p) { lo = Math.min(lo, p[1], p[2]); hi = Math.max(hi, p[1], p[2]); });
+    data.forEach(function (p) {
+      series.forEach(function (s) { lo = Math.min(lo, p[s[0]]); hi = Math.max(hi, p[s[0]]); });
+    });
     if (hi === lo) { hi += 1; lo -= 1; }
     function sx(g) { return pad + (g - x0) / (x1 - x0) * (w - 2 * pad); }
     function sy(v) { return h - pad + (lo - v) / (hi - lo) * (h - 2 * pad); }
@@ -53,24 +52,45 @@
     ctx.fillText(fmt(hi), 2, pad); ctx.fillText(fmt(lo), 2, h - pad);
     ctx.fillText("gen " + x0, pad, h - pad + 16);
     ctx.fillText("gen " + x1, w - pad - 40, h - pad + 16);
-    [[1, "#2563eb"], [2, "#f79009"]].forEach(function (series) {
-      ctx.strokeStyle = series[1]; ctx.lineWidth = 2; ctx.beginPath();
+    series.forEach(function (s) {
+      ctx.strokeStyle = s[1]; ctx.lineWidth = 2; ctx.beginPath();
       data.forEach(function (p, i) {
-        if (i === 0) { ctx.moveTo(sx(p[0]), sy(p[series[0]])); }
-        else { ctx.lineTo(sx(p[0]), sy(p[series[0]])); }
+        if (i === 0) { ctx.moveTo(sx(p[0]), sy(p[s[0]])); } else { ctx.lineTo(sx(p[0]), sy(p[s[0]])); }
       });
       ctx.stroke();
       // A dot per generation, so a run with one generation still shows its point.
-      ctx.fillStyle = series[1];
+      ctx.fillStyle = s[1];
       data.forEach(function (p) {
-        ctx.beginPath(); ctx.arc(sx(p[0]), sy(p[series[0]]), 2.5, 0, 2 * Math.PI); ctx.fill();
+        ctx.beginPath(); ctx.arc(sx(p[0]), sy(p[s[0]]), 2.5, 0, 2 * Math.PI); ctx.fill();
       });
     });
   }
 
+  function draw() {
+    if (!canvas || points.length === 0) { return; }
+    canvas.hidden = false;
+    document.getElementById("chart-empty").hidden = true;
+    var data = sampled();
+    chart(canvas, data, [[1, "#2563eb"], [2, "#f79009"]]);
+    var speciesCanvas = document.getElementById("species-chart");
+    if (speciesCanvas) { speciesCanvas.hidden = false; chart(speciesCanvas, data, [[3, "#12b76a"]]); }
+  }
+
+  var networkShown = false;
+  function showNetwork() {
+    var img = document.getElementById("network");
+    if (!img || networkShown) { return; }
+    networkShown = true;
+    img.src = "/api/trainings/" + id + "/best.svg?t=" + Date.now();
+    img.hidden = false;
+    document.getElementById("network-empty").hidden = true;
+  }
+
   function pollHistory() {
     return getJSON("/api/trainings/" + id + "/generations?since=" + since).then(function (page) {
-      page.items.forEach(function (r) { points.push([r.generation, r.best_fitness, r.mean_fitness]); });
+      page.items.forEach(function (r) {
+        points.push([r.generation, r.best_fitness, r.mean_fitness, r.species]);
+      });
       since = page.next_since;
       if (page.items.length > 0) { draw(); }
       if (page.items.length >= 1000) { return pollHistory(); }  // catch up on long runs
@@ -91,6 +111,7 @@
       if (t.error) { var box = document.getElementById("error-box"); box.textContent = t.error; box.hidden = false; }
       document.getElementById("download").hidden = !t.has_best_genome;
       document.getElementById("no-genome").hidden = t.has_best_genome;
+      if (t.has_best_genome) { showNetwork(); }
       var stop = document.getElementById("stop-form");
       if (stop) {
         stop.hidden = ["queued", "running", "stopping"].indexOf(t.status) < 0;

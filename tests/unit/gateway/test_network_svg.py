@@ -1,0 +1,65 @@
+"""The best network drawn as SVG: every node and connection, in a parseable document."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+
+from ezspark_common.messages import TrainingFinished, WireGenome
+from ezspark_gateway.core.events import EventApplier
+from ezspark_gateway.core.network_svg import NEGATIVE, POSITIVE, network_svg
+from tests.unit.genomes import random_genome
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_every_node_and_connection_is_drawn() -> None:
+    """Circles = inputs + genome nodes; lines = connections; disabled ones are dashed."""
+    genome = random_genome(3, 4, 2, seed=5, steps=15)
+    root = ET.fromstring(network_svg(genome.to_wire(), 4, 2))
+    circles = root.findall(f".//{SVG}circle")
+    lines = root.findall(f".//{SVG}line")
+    assert len(circles) == 4 + len(genome.node_ids)
+    assert len(lines) == genome.num_connections
+    dashed = [ln for ln in lines if ln.get("stroke-dasharray")]
+    assert len(dashed) == int((~genome.enabled).sum())
+    colours = {ln.get("stroke") for ln in lines if not ln.get("stroke-dasharray")}
+    assert colours <= {POSITIVE, NEGATIVE}
+
+
+def test_inputs_left_outputs_right() -> None:
+    """Input nodes sit in the first column and outputs in the last one."""
+    genome = random_genome(1, 3, 2, seed=2, steps=10)
+    root = ET.fromstring(network_svg(genome.to_wire(), 3, 2))
+    xs = {t.text: float(t.get("x", "0")) for t in root.findall(f".//{SVG}text")}
+    assert max(xs[f"x{i}"] for i in range(3)) < min(xs[f"a{o}"] for o in range(2))
+
+
+def test_invalid_genome_is_refused() -> None:
+    """A genome whose connections form a cycle cannot be drawn (ValueError, not a crash)."""
+    wire: dict[str, Any] = {"key": 0, "node_ids": [0, 1, 2, 3], "biases": [0.0] * 4,
+                            "innov": [0, 1], "src": [2, 3], "dst": [3, 2],
+                            "weight": [1.0, 1.0], "enabled": [True, True]}
+    with pytest.raises(ValueError, match="cycle"):
+        network_svg(wire, 1, 2)
+
+
+def test_best_svg_endpoint_is_owner_only_and_404_until_a_best_exists(gw: Any) -> None:
+    """GET best.svg: 404 before a best genome, SVG after, 404 for another user."""
+    token = gw.signup()
+    tid = gw.create(token)
+    url = f"/api/trainings/{tid}/best.svg"
+    assert gw.client.get(url, headers=gw.auth(token)).status_code == 404
+    genome = random_genome(9, 4, 2, seed=9, steps=6)
+    EventApplier(gw.db.sessions).handle(TrainingFinished(
+        training_id=tid, generations=3, best_fitness=200.0, reason="generations",
+        best_genome=WireGenome(**json.loads(json.dumps(genome.to_wire())))))
+    resp = gw.client.get(url, headers=gw.auth(token))
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("image/svg+xml")
+    assert ET.fromstring(resp.content).tag == f"{SVG}svg"
+    other = gw.signup()
+    assert gw.client.get(url, headers=gw.auth(other)).status_code == 404
