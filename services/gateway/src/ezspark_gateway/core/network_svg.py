@@ -23,7 +23,7 @@ def _columns(genome: Genome, n_in: int, n_out: int) -> dict[int, int]:
     last = max(hidden.values(), default=0) + 1
     cols = {-(i + 1): 0 for i in range(n_in)}
     cols.update(hidden)
-    cols.update({o: last for o in range(n_out)})
+    cols.update(dict.fromkeys(range(n_out), last))
     return cols
 
 
@@ -33,11 +33,11 @@ def _positions(cols: dict[int, int]) -> tuple[dict[int, tuple[float, float]], in
         by_col.setdefault(cols[node], []).append(node)
     tallest = max(len(v) for v in by_col.values())
     height = 2 * MARGIN + (tallest - 1) * ROW_GAP
-    pos = {}
+    pos: dict[int, tuple[float, float]] = {}
     for col, nodes in by_col.items():
         top = (height - (len(nodes) - 1) * ROW_GAP) / 2
         for row, node in enumerate(nodes):
-            pos[node] = (MARGIN + col * COLUMN_GAP, top + row * ROW_GAP)
+            pos[node] = (float(MARGIN + col * COLUMN_GAP), top + row * ROW_GAP)
     width = 2 * MARGIN + max(by_col) * COLUMN_GAP
     return pos, width, height
 
