@@ -77,3 +77,11 @@ def test_disabled_connections_carry_nothing() -> None:
     net.set_inputs(v, np.array([[7.0]]))
     net.activate(v)
     assert net.output_values(v)[0, 0, 0] == pytest.approx(0.5 / 1.5)
+
+
+def test_cycle_among_enabled_connections_is_refused() -> None:
+    """A genome whose enabled connections loop cannot be laid out in levels."""
+    g = Genome.build(0, [0, 1, 2], [0, 0, 0], [0, 1, 2], [-1, 2, 1], [1, 1, 2],
+                     [1.0, 1.0, 1.0], [True, True, True])
+    with pytest.raises(ValueError, match="cycle"):
+        node_levels(g)

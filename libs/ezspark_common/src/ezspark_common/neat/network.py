@@ -38,19 +38,27 @@ def _enabled_edges(genome: Genome) -> dict[int, list[tuple[int, float]]]:
 
 
 def _levels(edges: dict[int, list[tuple[int, float]]], key: int) -> dict[int, int]:
+    """Longest-path level of every node: one depth-first visit per node and edge."""
     level: dict[int, int] = {}
-    pending = list(edges)
-    while pending:
-        waiting = []
-        for node in pending:
-            srcs = edges[node]
-            if all(s < 0 or s in level for s, _ in srcs):
-                level[node] = 1 + max((level.get(s, 0) for s, _ in srcs), default=0)
-            else:
-                waiting.append(node)
-        if len(waiting) == len(pending):
+    on_path: set[int] = set()
+
+    def visit(node: int) -> int:
+        found = level.get(node)
+        if found is not None:
+            return found
+        if node in on_path:
             raise ValueError(f"genome {key} has a cycle among enabled connections")
-        pending = waiting
+        on_path.add(node)
+        deepest = 0
+        for src, _ in edges[node]:
+            if src >= 0:
+                deepest = max(deepest, visit(src))
+        on_path.discard(node)
+        level[node] = deepest + 1
+        return deepest + 1
+
+    for node in edges:
+        visit(node)
     return level
 
 
