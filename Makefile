@@ -7,7 +7,7 @@ PKGS   := -e 'libs/ezspark_common[box2d]' -e services/evaluator -e services/evol
 PYPROJECTS := libs/ezspark_common/pyproject.toml services/evaluator/pyproject.toml \
               services/evolver/pyproject.toml services/gateway/pyproject.toml
 
-.PHONY: install test-deps lint test test-unit test-integration test-e2e demo bench bench-full up down clean
+.PHONY: install test-deps lint test test-unit test-integration test-e2e test-faults demo bench bench-full up down clean
 
 install: $(STAMP)
 
@@ -21,7 +21,7 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt
 # headless Chromium for the browser tests.  Idempotent and quick when already present.
 test-deps: install
 	bash deploy/ci-install.sh
-	$(BIN)/pip install -q -r requirements-deploy.txt
+	$(BIN)/pip install -q -r requirements-deploy.txt -r requirements-faults.txt
 	bash scripts/ci-browser-deps.sh
 
 lint: install
@@ -39,6 +39,10 @@ test-integration: install
 
 test-e2e: install
 	$(BIN)/python -m pytest tests/e2e -q
+
+# Fault, abuse and load tests (also part of `make test`): they restart RabbitMQ.
+test-faults: test-deps
+	$(BIN)/python -m pytest tests/integration/faults -m faults -q
 
 demo: install
 	$(BIN)/ezspark train examples/cartpole.json --out runs/demo

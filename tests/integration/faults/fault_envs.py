@@ -48,7 +48,7 @@ class CrashingEnv(RaisingEnv):
         os._exit(CRASH_EXIT_CODE)
 
 
-ENVS: dict[str, type[gym.Env[Any, Any]]] = {
+ENVS: dict[str, type[Any]] = {
     "EzFault/Raise-v0": RaisingEnv,
     "EzFault/NaN-v0": NaNRewardEnv,
     "EzFault/Endless-v0": EndlessEnv,
@@ -59,4 +59,4 @@ ENVS: dict[str, type[gym.Env[Any, Any]]] = {
 
 for _env_id, _cls in ENVS.items():
     if _env_id not in gym.registry:
-        gym.register(id=_env_id, entry_point=_cls)
+        gym.register(id=_env_id, entry_point=f"{_cls.__module__}:{_cls.__name__}")

@@ -254,3 +254,18 @@ def test_several_trainings_run_at_once_up_to_the_limit(tmp_path: Path) -> None:
     assert max(seen) == 2
     for tid, cfg in cfgs.items():
         assert_same_run(states[tid], embedded(cfg))
+
+
+def test_task_without_any_answer_fails_the_training_instead_of_circulating(tmp_path: Path
+                                                                            ) -> None:
+    """A task nobody ever answers (it crashes or hangs every evaluator, or none runs) is
+    re-dispatched max_task_attempts times, then the training fails with a clear error."""
+    prefix, tid, cfg = new_prefix(), "abandoned", config(generations=5)
+    with bus(prefix) as b, evolver_thread(prefix, tmp_path, task_timeout_s=0.3,
+                                          max_task_attempts=2) as evo:
+        b.request(tid, cfg)
+        wait_until(lambda: b.events_of(tid, "training_failed"), 30, "TrainingFailed")
+        assert evo.metric("ezspark_evolver_tasks_redispatched_total") >= 2
+    (failed,) = b.events_of(tid, "training_failed")
+    assert "no result in 3 attempts" in failed.error
+    assert not b.events_of(tid, "training_finished")

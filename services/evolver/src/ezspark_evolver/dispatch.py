@@ -52,6 +52,10 @@ _RETRY = frozenset({"declined", "quarantined", "same_evaluator", "invalid"})
 _QUIET = frozenset({"duplicate", "stale", "declined"})  # routine: logged at debug level
 
 
+class TaskAbandonedError(RuntimeError):
+    """A task passed its deadline ``max_task_attempts + 1`` times: the training fails."""
+
+
 @dataclass(eq=False)
 class Slot:
     """One task (or re-check) of the round and what came back for it."""
@@ -65,6 +69,7 @@ class Slot:
     outcomes: dict[int, Outcome] | None = None
     evaluator: str | None = None
     misses: int = 0  # re-check results that came from an evaluator that may not answer
+    expiries: int = 0  # deadlines this task passed without any answer
     check: Slot | None = None  # a task's current re-check
     done: bool = False  # a task: answered and, if sampled, compared
 
@@ -281,6 +286,14 @@ class Round:
                     slot.deadline = math.inf
                     self._todo.append(slot)
                 else:
+                    slot.expiries += 1
+                    if slot.expiries > self.ctx.settings.max_task_attempts:
+                        # Every evaluator that took it died or hung: stop, don't loop forever.
+                        raise TaskAbandonedError(
+                            f"task {slot.task_id} got no result in "
+                            f"{slot.expiries} attempts; its genomes crash or hang every "
+                            "evaluator that takes them, or no evaluator is running"
+                        )
                     self._retry(slot)
 
     def _flush(self) -> None:

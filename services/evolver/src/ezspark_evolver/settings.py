@@ -16,6 +16,9 @@ class EvolverSettings(CommonSettings):
     data_dir: str = "./ezspark-data"
     task_batch_size: int = Field(default=100, ge=1, le=100_000)
     task_timeout_s: float = Field(default=60.0, gt=0)
+    # Overdue re-dispatches of one task before its training fails (a task that crashes or
+    # hangs every evaluator must not circulate forever).
+    max_task_attempts: int = Field(default=8, ge=1, le=1000)
     max_concurrent_trainings: int = Field(default=4, ge=1, le=1000)
     # Prepended to every queue name, so test runs (or tenants) sharing a vhost stay apart.
     queue_prefix: str = ""

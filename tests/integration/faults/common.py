@@ -1,0 +1,264 @@
+"""Helpers of the fault, abuse and load tests, on top of the service tests' harness.
+
+Reused, not duplicated: ``tests.integration.services.harness`` (configs, the embedded
+reference run, ``assert_same_run``, bounded ``wait_until``) and ``…services.procs`` (real
+service processes with JSON logs and HTTP metrics).  Added here: a private RabbitMQ vhost,
+a private PostgreSQL database, a gateway process with a signed-up user, RabbitMQ
+stop/start, and the figures file the tests fill in for ``docs/reliability.md``.
+
+Every needed service or tool that is missing FAILS the test (never skips it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.integration.services.harness import REPO, URL, require_rabbitmq, wait_until
+from tests.integration.services.procs import (
+    Proc,
+    free_port,
+    rabbitmqctl,
+    service_env,
+    vhost_url,
+)
+
+FAULT_ENVS = "tests.integration.faults.fault_envs"
+PG_ADMIN_URL = os.environ.get("EZSPARK_TEST_PG_URL",
+                              "postgresql://postgres@127.0.0.1:5432/postgres")
+RESULTS_DIR = Path(os.environ.get("EZSPARK_FAULTS_RESULTS_DIR",
+                                  REPO / "benchmarks" / "results"))
+PASSWORD = "correct horse battery staple"
+# The broker adapter's log events (ezspark_common/broker/rabbitmq.py).
+BROKER_LOST = "connection to RabbitMQ lost"
+BROKER_RETRY = "RabbitMQ not reachable, retrying"
+BROKER_CONNECTED = "connected to RabbitMQ"
+
+
+# ----- figures --------------------------------------------------------------------------
+
+def record_figures(name: str, figures: dict[str, Any]) -> Path:
+    """Merge ``figures`` under ``name`` into ``<results>/faults.json``; print them too.
+
+    The file is git-ignored (``benchmarks/results/*.json``); docs/reliability.md quotes it.
+    """
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / "faults.json"
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        data = {}
+    data[name] = {**figures, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    print(f"\n[figures] {name}: {json.dumps(figures, sort_keys=True)}")
+    return path
+
+
+# ----- tools and infrastructure -----------------------------------------------------------
+
+def require_tool(name: str) -> str:
+    """The tool's path; FAIL (not skip) when it is not on PATH."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not on PATH; the fault tests need it", pytrace=False)
+    return path
+
+
+def rabbitmq_up() -> bool:
+    """The node answers and the RabbitMQ application (AMQP listener) runs."""
+    checks = (["rabbitmq-diagnostics", "-q", "ping"],
+              ["rabbitmq-diagnostics", "-q", "check_running"])
+    return all(subprocess.run(cmd, capture_output=True, timeout=30, check=False).returncode == 0
+               for cmd in checks)
+
+
+@contextmanager
+def rabbitmq_stopped() -> Iterator[dict[str, float]]:
+    """``rabbitmqctl stop_app`` for the duration of the block; ALWAYS ``start_app`` and wait
+    for ``rabbitmq-diagnostics -q ping`` afterwards.  Yields a dict that gets the wall-clock
+    times ``down`` (stop_app returned) and, after the block, ``up`` (start_app returned)."""
+    require_tool("rabbitmqctl")
+    require_tool("rabbitmq-diagnostics")
+    times: dict[str, float] = {}
+    try:
+        rabbitmqctl("stop_app")
+        times["down"] = time.time()
+        yield times
+    finally:
+        started = subprocess.run(["rabbitmqctl", "start_app"], capture_output=True, text=True,
+                                 timeout=120, check=False)
+        times["up"] = time.time()
+        wait_until(rabbitmq_up, 120, "RabbitMQ to come back after start_app")
+        assert started.returncode == 0, f"start_app failed: {started.stdout}{started.stderr}"
+
+
+@contextmanager
+def private_vhost() -> Iterator[str]:
+    """A broker URL on a fresh RabbitMQ vhost, deleted afterwards (the gateway's queue names
+    are fixed, so a stack with a gateway needs its own vhost)."""
+    require_rabbitmq()
+    require_tool("rabbitmqctl")
+    vhost = f"ezspark-faults-{uuid.uuid4().hex[:10]}"
+    user = unquote(urlsplit(URL).username or "guest")
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+        yield vhost_url(vhost)
+    finally:
+        if not rabbitmq_up():  # a test stopped the broker and died before restoring it
+            subprocess.run(["rabbitmqctl", "start_app"], capture_output=True, timeout=120,
+                           check=False)
+            wait_until(rabbitmq_up, 120, "RabbitMQ to come back")
+        rabbitmqctl("delete_vhost", vhost)
+
+
+@contextmanager
+def private_database() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database (the production database), dropped afterwards."""
+    name = f"ezspark_test_faults_{uuid.uuid4().hex[:12]}"
+
+    def admin() -> psycopg.Connection:
+        try:
+            return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            pytest.fail(f"PostgreSQL unreachable at {PG_ADMIN_URL!r}: {exc}", pytrace=False)
+
+    with admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
+
+# ----- processes ---------------------------------------------------------------------------
+
+@dataclass
+class GatewayProc:
+    """A gateway process and the base URL it serves."""
+
+    proc: Proc
+    base: str
+
+    def ready(self) -> bool:
+        """GET /readyz answers 200 (database and broker up)."""
+        try:
+            return httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def client(self, token: str | None = None, timeout: float = 10) -> httpx.Client:
+        """A client on the base URL, with a bearer token if given."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base, timeout=timeout, headers=headers)
+
+    def signup(self, username: str) -> str:
+        """Sign up ``username``; its session token."""
+        with self.client() as api:
+            resp = api.post("/api/auth/signup", json={"username": username, "password": PASSWORD})
+        assert resp.status_code == 201, resp.text
+        token: str = resp.json()["token"]["token"]
+        return token
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """A sample of the gateway's /metrics (0 if absent)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = httpx.get(f"{self.base}/metrics", timeout=5).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v
+                                               for k, v in (labels or {}).items()):
+                    return float(sample.value)
+        return 0.0
+
+
+def start_gateway(tmp: Path, procs: list[Proc], broker_url: str, database_url: str | None = None,
+                  name: str = "gateway", os_env: dict[str, str] | None = None,
+                  **settings: Any) -> GatewayProc:
+    """A gateway process on a free port (SQLite in ``tmp`` unless ``database_url``); waits
+    until /readyz answers 200.  ``os_env`` sets plain environment variables (PYTHONPATH)."""
+    port = free_port()
+    env = service_env(broker_url=broker_url, host="127.0.0.1", port=port, metrics_port=0,
+                      database_url=database_url or f"sqlite:///{tmp / (name + '.db')}",
+                      **settings)
+    proc = Proc("ezspark-gateway", tmp / f"{name}.log", {**env, **(os_env or {})})
+    procs.append(proc)
+    gw = GatewayProc(proc, f"http://127.0.0.1:{port}")
+
+    def ready() -> bool:
+        if proc.popen.poll() is not None:
+            raise AssertionError(f"gateway exited {proc.popen.returncode}: "
+                                 f"{proc.log_path.read_text()[-3000:]}")
+        return gw.ready()
+
+    wait_until(ready, 60, "the gateway to be ready")
+    return gw
+
+
+def evolver_proc(tmp: Path, procs: list[Proc], broker_url: str, name: str = "evolver",
+                 os_env: dict[str, str] | None = None, **settings: Any) -> Proc:
+    """An evolver process (data in ``tmp/<name>-data``) that knows the fault plug-ins."""
+    options: dict[str, Any] = {"env_modules": f"{FAULT_ENVS},tests.integration.services.slow_envs",
+                               "task_batch_size": 4, "task_timeout_s": 30, **settings}
+    env = service_env(broker_url=broker_url, data_dir=tmp / f"{name}-data",
+                      metrics_port=free_port(), **options)
+    proc = Proc("ezspark-evolver", tmp / f"{name}.log", {**env, **(os_env or {})})
+    procs.append(proc)
+    return proc
+
+
+def evaluator_proc(tmp: Path, procs: list[Proc], broker_url: str, name: str,
+                   os_env: dict[str, str] | None = None, **settings: Any) -> Proc:
+    """An evaluator process called ``name`` that knows the fault plug-ins."""
+    options: dict[str, Any] = {"env_modules": f"{FAULT_ENVS},tests.integration.services.slow_envs",
+                               **settings}
+    env = service_env(broker_url=broker_url, evaluator_id=name, metrics_port=free_port(),
+                      **options)
+    proc = Proc("ezspark-evaluator", tmp / f"{name}.log", {**env, **(os_env or {})})
+    procs.append(proc)
+    return proc
+
+
+def alive(proc: Proc) -> bool:
+    """The process has not exited."""
+    return proc.popen.poll() is None
+
+
+def logged(proc: Proc, event: str) -> list[dict[str, Any]]:
+    """The process's JSON log lines with ``event``."""
+    return [r for r in proc.logs() if r.get("event") == event]
+
+
+def log_time(record: dict[str, Any]) -> float:
+    """A JSON log line's timestamp (structlog's UTC ISO format) as a Unix time."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+
+
+def training_end(api: httpx.Client, training_id: str, timeout: float) -> dict[str, Any]:
+    """Poll the gateway until the training is finished/failed/stopped; its detail."""
+    def ended() -> dict[str, Any] | None:
+        detail: dict[str, Any] = api.get(f"/api/trainings/{training_id}").json()
+        return detail if detail["status"] in ("finished", "failed", "stopped") else None
+
+    result: dict[str, Any] = wait_until(ended, timeout, f"training {training_id} to end")
+    return result

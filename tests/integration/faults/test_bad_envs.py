@@ -1,0 +1,98 @@
+"""Broken environments through REAL evaluator processes (plug-in loaded by EZSPARK_ENV_MODULES).
+
+An environment that raises in ``step``, returns NaN or never terminates costs its genome
+the reward floor (and an error message), is counted in the evaluator's metrics, and the
+evaluator lives on; a whole training on such an environment still equals the embedded run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import tests.integration.faults.fault_envs  # noqa: F401 - registers EzFault/* here too
+from ezspark_common.messages import RESULTS_QUEUE, TASKS_QUEUE, EvaluationResult, encode
+from ezspark_common.runner import load_checkpoint
+from tests.integration.faults.common import alive, evaluator_proc, evolver_proc
+from tests.integration.services.harness import (
+    URL,
+    assert_same_run,
+    bus,
+    config,
+    embedded,
+    honest_result,
+    make_task,
+    new_prefix,
+    wait_until,
+)
+from tests.integration.services.procs import processes
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+TWO_BY_TWO = {"input_size": 2, "output_size": 2, "minimum_reward": -1}  # EzFault/* sizes
+
+
+def test_raising_nan_and_endless_envs_get_floor_fitness_counted_and_evaluator_lives(
+        tmp_path: Path) -> None:
+    """Raise/NaN envs give floor fitness + error (counted); endless ones stop at max_steps."""
+    prefix = new_prefix()
+    cfg = config(**TWO_BY_TWO)
+    floor = cfg["max_number_of_steps"] * cfg["minimum_reward"]
+    raising = make_task(cfg, [0, 1, 2], [0, 1], "raise", env_id="EzFault/Raise-v0")
+    nan = make_task(cfg, [3, 4], [0, 1], "nan", env_id="EzFault/NaN-v0")
+    endless = make_task(cfg, [5], [0, 1], "endless", env_id="EzFault/Endless-v0")
+    after = make_task(config(), [0, 1], [0], "after")  # plain CartPole afterwards
+    with bus(prefix) as b, processes() as procs:
+        results = b.collect(RESULTS_QUEUE)
+        ev = evaluator_proc(tmp_path, procs, URL, "bad-envs", queue_prefix=prefix,
+                            prefetch=1)
+        ev.wait_log("consuming")
+        for task in (raising, nan, endless, after):
+            b.publish(TASKS_QUEUE, encode(task))
+        wait_until(lambda: len(results) == 4, 60, "four results")
+        assert alive(ev)
+        assert ev.metric("ezspark_evaluator_errors_total", {"kind": "genome_error"}) == 5
+        assert ev.metric("ezspark_evaluator_genomes_total") == 8
+        assert ev.metric("ezspark_evaluator_errors_total", {"kind": "evaluation"}) == 0
+        assert ev.stop() == 0
+    by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}
+    for task in (raising, nan, endless, after):  # exactly what the embedded path computes
+        assert by_id[task.task_id].outcomes == honest_result(task, "x").outcomes
+    for outcome in by_id["raise"].outcomes:
+        assert outcome.returns == [floor, floor]
+        assert outcome.error is not None
+        assert "step raised RuntimeError: boom" in outcome.error
+    for outcome in by_id["nan"].outcomes:
+        assert outcome.returns == [floor, floor]
+        assert outcome.error is not None
+    (forever,) = by_id["endless"].outcomes
+    assert forever.error is None
+    assert forever.steps == 2 * cfg["max_number_of_steps"]  # both games cut at max_steps
+    assert all(o.error is None for o in by_id["after"].outcomes)
+
+
+def test_training_on_env_that_raises_for_some_genomes_equals_embedded_run(
+        tmp_path: Path) -> None:
+    """A training on an env raising for some genomes equals the embedded run; errors counted."""
+    prefix, tid = new_prefix(), "raise-on-one"
+    cfg = config(gym_game_name="EzFault/RaiseOnOne-v0", generations=4,
+                 alone_training_iterations=1, **TWO_BY_TWO)
+    with bus(prefix) as b, processes() as procs:
+        evo = evolver_proc(tmp_path, procs, URL, queue_prefix=prefix)
+        evs = [evaluator_proc(tmp_path, procs, URL, name, queue_prefix=prefix)
+               for name in ("raise-a", "raise-b")]
+        evo.wait_log("evolver_started")
+        for ev in evs:
+            ev.wait_log("consuming")
+        b.request(tid, cfg)
+        data = tmp_path / "evolver-data"
+        wait_until(lambda: (data / tid / "final.json").is_file(), 90, "the training to finish")
+        errors = sum(ev.metric("ezspark_evaluator_errors_total", {"kind": "genome_error"})
+                     for ev in evs)
+        assert errors > 0
+        assert all(alive(p) for p in procs)
+        for proc in procs:
+            assert proc.stop() == 0
+    state = load_checkpoint(data / tid)
+    assert_same_run(state, embedded(cfg))

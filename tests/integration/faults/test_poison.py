@@ -1,0 +1,144 @@
+"""Poison tasks against REAL evaluator processes: bounded deliveries, counted, no crash loop.
+
+``tests/integration/services/test_evaluator_service.py`` covers bodies that do not decode
+(dead-lettered on the first delivery, ``errors_total{kind="poison"}``) with the evaluator on
+a thread.  Here: the same through a real process and its /metrics (broker counter
+included), a task whose evaluation raises on every delivery (a broken plug-in), and a task
+that kills every evaluator that takes it (a native crash).  Every one ends after at most
+``delivery_limit + 1`` = 6 deliveries.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import tests.integration.faults.fault_envs as fault_envs
+from ezspark_common.messages import (
+    RESULTS_QUEUE,
+    TASKS_QUEUE,
+    EvaluationResult,
+    StopRequested,
+    dead_letter_queue,
+    encode,
+)
+from tests.integration.faults.common import alive, evaluator_proc, logged, record_figures
+from tests.integration.services.harness import (
+    URL,
+    bus,
+    config,
+    honest_result,
+    make_task,
+    new_prefix,
+    wait_until,
+)
+from tests.integration.services.procs import Proc, processes
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+DELIVERY_LIMIT = 5  # RabbitBroker's default: a message is delivered at most 6 times
+MAX_DELIVERIES = DELIVERY_LIMIT + 1
+TWO_BY_TWO = {"input_size": 2, "output_size": 2, "minimum_reward": -1}
+
+
+def test_undecodable_tasks_dead_lettered_and_counted_by_a_real_evaluator(tmp_path: Path) -> None:
+    """Undecodable tasks are dead-lettered at once, counted in both metrics; process lives."""
+    prefix = new_prefix()
+    good = make_task(config(), [0, 1], [0], "good")
+    with bus(prefix) as b, processes() as procs:
+        results = b.collect(RESULTS_QUEUE)
+        ev = evaluator_proc(tmp_path, procs, URL, "poison", queue_prefix=prefix)
+        ev.wait_log("consuming")
+        b.publish(TASKS_QUEUE, b"\x00\xff not json")
+        b.publish(TASKS_QUEUE, b'{"kind": "evaluation_task", "schema_version": 1}')
+        b.publish(TASKS_QUEUE, encode(StopRequested(training_id="x")))
+        b.publish(TASKS_QUEUE, encode(good))
+        wait_until(lambda: results, 30, "the good task's result")
+        wait_until(lambda: b.depth(dead_letter_queue(TASKS_QUEUE)) == 3, 10, "3 dead letters")
+        assert ev.metric("ezspark_evaluator_errors_total", {"kind": "poison"}) == 3
+        assert ev.metric("ezspark_broker_poison_messages_total",
+                         {"queue": prefix + TASKS_QUEUE}) == 3
+        assert len(logged(ev, "poison_task")) == 3
+        assert alive(ev)
+        assert ev.stop() == 0
+    (result,) = results
+    assert isinstance(result, EvaluationResult)
+    assert result.outcomes == honest_result(good, "x").outcomes
+
+
+def test_plugin_that_always_raises_is_tried_a_bounded_number_of_times(tmp_path: Path) -> None:
+    """A task whose evaluation always raises is tried 6 times, then gets error outcomes."""
+    prefix = new_prefix()
+    cfg = config(**TWO_BY_TWO)
+    broken = make_task(cfg, [0, 1], [0, 1], "broken", env_id="EzFault/BrokenCtor-v0")
+    good = make_task(config(), [2], [0], "good")
+    with bus(prefix) as b, processes() as procs:
+        results = b.collect(RESULTS_QUEUE)
+        ev = evaluator_proc(tmp_path, procs, URL, "broken-plugin", queue_prefix=prefix,
+                            prefetch=1)
+        ev.wait_log("consuming")
+        b.publish(TASKS_QUEUE, encode(broken))
+        wait_until(lambda: results, 60, "the broken task's result")
+        b.publish(TASKS_QUEUE, encode(good))
+        wait_until(lambda: len(results) == 2, 30, "the good task's result")
+        failures = logged(ev, "evaluation_failed")
+        assert len(failures) == MAX_DELIVERIES
+        assert [f["final_attempt"] for f in failures] == [False] * DELIVERY_LIMIT + [True]
+        assert ev.metric("ezspark_evaluator_errors_total",
+                         {"kind": "evaluation"}) == MAX_DELIVERIES
+        assert b.depth(TASKS_QUEUE) == 0
+        assert b.depth(dead_letter_queue(TASKS_QUEUE)) == 0  # answered, not lost
+        assert alive(ev)
+        assert ev.stop() == 0
+    by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}
+    floor = cfg["max_number_of_steps"] * cfg["minimum_reward"]
+    for outcome in by_id["broken"].outcomes:
+        assert outcome.returns == [floor, floor]
+        assert outcome.error is not None
+        assert "constructor failed" in outcome.error
+    assert by_id["good"].outcomes == honest_result(good, "x").outcomes
+    record_figures("poison_plugin_raises", {"deliveries": len(failures)})
+
+
+def test_task_that_kills_its_evaluator_is_dead_lettered_after_the_delivery_limit(
+        tmp_path: Path) -> None:
+    """A task that kills every evaluator taking it is dead-lettered after 6 crashes."""
+    prefix = new_prefix()
+    crash = make_task(config(**TWO_BY_TWO), [0], [0], "crash", env_id="EzFault/Crash-v0")
+    good = make_task(config(), [1, 2], [0], "good")
+    crashes: list[int] = []
+    with bus(prefix) as b, processes() as procs:
+        results = b.collect(RESULTS_QUEUE)
+        b.publish(TASKS_QUEUE, encode(crash))
+        started = time.monotonic()
+        dead = dead_letter_queue(TASKS_QUEUE)
+        # The test plays the supervisor (systemd, Kubernetes): restart whatever died.
+        for n in range(MAX_DELIVERIES + 2):  # bounded: one more than could ever be needed
+            ev = evaluator_proc(tmp_path, procs, URL, f"crash-{n}", queue_prefix=prefix,
+                                prefetch=1)
+
+            def settled(proc: Proc = ev) -> bool:
+                return not alive(proc) or b.depth(dead) == 1
+
+            wait_until(settled, 60, "the evaluator to crash or the task to be dead-lettered")
+            if alive(ev):
+                break
+            assert ev.popen.returncode == fault_envs.CRASH_EXIT_CODE
+            crashes.append(n)
+        seconds = time.monotonic() - started
+        assert len(crashes) == MAX_DELIVERIES
+        assert b.depth(dead) == 1
+        b.publish(TASKS_QUEUE, encode(good))
+        wait_until(lambda: results, 30, "the healthy evaluator's result")
+        survivor = procs[-1]
+        assert alive(survivor)
+        assert survivor.stop() == 0
+    (result,) = results
+    assert isinstance(result, EvaluationResult)
+    assert result.task_id == "good"
+    record_figures("poison_crashing_task", {
+        "crashes_before_dead_letter": len(crashes),
+        "seconds_until_dead_lettered_incl_restarts": round(seconds, 1),
+    })

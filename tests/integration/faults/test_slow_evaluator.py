@@ -1,0 +1,88 @@
+"""An evaluator slower than the task deadline, end to end with REAL processes.
+
+``tests/integration/services/test_evolver_service.py`` proves re-dispatch with a scripted
+evaluator that swallows tasks.  Here the slow one is a real evaluator process whose
+environment (``EzSlowCartPole-v1`` from ``slow_envs``, loaded by EZSPARK_ENV_MODULES) takes
+longer than ``task_timeout_s`` per task: its tasks are re-dispatched to a fast evaluator,
+its late answers are ignored, and the run equals the embedded one.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from ezspark_common.runner import load_checkpoint
+from tests.integration.faults.common import alive, evaluator_proc, evolver_proc, record_figures
+from tests.integration.services import slow_envs
+from tests.integration.services.harness import (
+    URL,
+    assert_same_run,
+    bus,
+    config,
+    embedded,
+    new_prefix,
+    wait_until,
+)
+from tests.integration.services.procs import processes
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+TASK_TIMEOUT_S = 2.0
+SLOW_RESET_S = 1.0  # a task is 4 genomes x 1 game: 4 resets = 4 s, twice TASK_TIMEOUT_S
+# 0.08 s per task: a whole generation fits well within the deadline on the fast one alone
+# (the deadline also counts the time a task waits in the queue).
+FAST_RESET_S = 0.02
+
+
+def test_evaluator_slower_than_the_deadline_is_overtaken_and_run_is_unchanged(
+        tmp_path: Path) -> None:
+    """Tasks a slow real evaluator holds past the deadline are re-dispatched; run unchanged."""
+    prefix, tid = new_prefix(), "slow-evaluator"
+    cfg = config(gym_game_name=slow_envs.ENV_ID, generations=4, alone_training_iterations=1)
+    data = tmp_path / "evolver-data"
+    with bus(prefix) as b, processes() as procs:
+        evo = evolver_proc(tmp_path, procs, URL, queue_prefix=prefix,
+                           task_timeout_s=TASK_TIMEOUT_S)
+        slow = evaluator_proc(tmp_path, procs, URL, "slow", queue_prefix=prefix, prefetch=1,
+                              test_slow_reset_s=SLOW_RESET_S)
+        fast = evaluator_proc(tmp_path, procs, URL, "fast", queue_prefix=prefix,
+                              test_slow_reset_s=FAST_RESET_S)
+        evo.wait_log("evolver_started")
+        slow.wait_log("consuming")
+        fast.wait_log("consuming")
+        started = time.monotonic()
+        b.request(tid, cfg)
+        wait_until(lambda: (data / tid / "final.json").is_file(), 120, "the training to finish")
+        seconds = time.monotonic() - started
+        overdue = [r for r in evo.logs() if r.get("event") == "task_overdue"]
+        assert overdue, "no task went overdue"
+        redispatched = evo.metric("ezspark_evolver_tasks_redispatched_total")
+        assert redispatched >= 1
+
+        def late_answers() -> float:
+            return sum(evo.metric("ezspark_evolver_results_ignored_total", {"reason": r})
+                       for r in ("duplicate", "stale"))
+
+        # The slow evaluator's last answer may still be on its way: poll, bounded.
+        wait_until(lambda: slow.metric("ezspark_evaluator_genomes_total") > 0, 30,
+                   "the slow evaluator to answer (late)")
+        wait_until(lambda: slow.metric("ezspark_evaluator_tasks_in_flight") == 0, 30,
+                   "the slow evaluator to finish its task in hand")
+        ignored = wait_until(late_answers, 30, "a late answer to be ignored")
+        slow_genomes = slow.metric("ezspark_evaluator_genomes_total")
+        assert alive(slow)
+        assert alive(fast)
+        for proc in procs:
+            assert proc.stop() == 0
+    assert_same_run(load_checkpoint(data / tid), embedded(cfg))
+    record_figures("slow_evaluator", {
+        "task_timeout_s": TASK_TIMEOUT_S, "slow_task_s": 4 * SLOW_RESET_S,
+        "fast_task_s": 4 * FAST_RESET_S,
+        "tasks_overdue": len(overdue), "tasks_redispatched": redispatched,
+        "late_answers_ignored": ignored, "training_seconds": round(seconds, 1),
+        "generations": cfg["generations"],
+        "slow_genomes_evaluated": slow_genomes,
+    })
