@@ -29,7 +29,9 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 HINT = "install the browser test dependencies with `bash scripts/ci-browser-deps.sh`"
 
 
-@pytest.fixture(scope="session")
+# Module scope: playwright keeps an event loop running on this thread while it is alive,
+# which would break later tests that call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Headless Chromium; FAILS (never skips) when it or playwright is missing."""
     if not os.access(CHROMIUM, os.X_OK):
