@@ -34,6 +34,7 @@ from tests.integration.services.procs import (
     Proc,
     free_port,
     rabbitmqctl,
+    scrape_metric,
     service_env,
     vhost_url,
 )
@@ -179,15 +180,7 @@ class GatewayProc:
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         """A sample of the gateway's /metrics (0 if absent)."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        text = httpx.get(f"{self.base}/metrics", timeout=5).text
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v
-                                               for k, v in (labels or {}).items()):
-                    return float(sample.value)
-        return 0.0
+        return scrape_metric(f"{self.base}/metrics", name, labels)
 
 
 def start_gateway(tmp: Path, procs: list[Proc], broker_url: str, database_url: str | None = None,

@@ -45,6 +45,17 @@ def service_env(**values: Any) -> dict[str, str]:
     return env
 
 
+
+def scrape_metric(url: str, name: str, labels: dict[str, str] | None = None) -> float:
+    """One sample of a Prometheus endpoint, matched by name and labels (0 if absent)."""
+    text = httpx.get(url, timeout=5).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v
+                                           for k, v in (labels or {}).items()):
+                return float(sample.value)
+    return 0.0
+
 class Proc:
     """A service as a real process (console script), logging to a file."""
 
@@ -85,13 +96,7 @@ class Proc:
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         """A sample from the process's /metrics (0 if absent)."""
-        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v
-                                               for k, v in (labels or {}).items()):
-                    return float(sample.value)
-        return 0.0
+        return scrape_metric(f"http://127.0.0.1:{self.metrics_port}/metrics", name, labels)
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait; the exit code (SIGKILL after ``timeout``)."""
