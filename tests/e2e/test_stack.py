@@ -10,11 +10,9 @@ is compared with the embedded trainer's for the same config.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
@@ -22,7 +20,6 @@ import pytest
 from ezspark_common.runner import load_checkpoint
 from tests.integration.services.harness import (
     REPO,
-    URL,
     assert_same_run,
     embedded,
     require_rabbitmq,
@@ -31,10 +28,9 @@ from tests.integration.services.harness import (
 from tests.integration.services.procs import (
     Proc,
     free_port,
+    fresh_vhost,
     processes,
-    rabbitmqctl,
     service_env,
-    vhost_url,
 )
 
 # The spec's example runs 600000 generations of 100 genomes × 5 games of 200 steps; these
@@ -48,14 +44,8 @@ BOUNDS = {"generations": 3, "initial_population": 16, "max_number_of_steps": 50,
 def vhost_broker_url() -> Iterator[str]:
     """A broker URL on a fresh vhost (deleted afterwards)."""
     require_rabbitmq()
-    vhost = f"ezspark-e2e-{uuid.uuid4().hex[:10]}"
-    user = unquote(urlsplit(URL).username or "guest")
-    rabbitmqctl("add_vhost", vhost)
-    try:
-        rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
-        yield vhost_url(vhost)
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
+    with fresh_vhost("e2e") as url:
+        yield url
 
 
 def spec_config() -> dict[str, Any]:

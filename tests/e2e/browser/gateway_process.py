@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +19,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from ezspark_common.messages import (
     WireGenome,
     encode,
 )
+from tests.integration.services.procs import fresh_vhost
 
 RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
 START_TIMEOUT_S = 30.0
@@ -142,18 +141,6 @@ def sign_up(url: str, username: str, password: str) -> str:
     return str(answer["token"]["token"])
 
 
-def _rabbitmqctl(*args: str) -> None:
-    exe = shutil.which("rabbitmqctl")
-    if exe is None:
-        pytest.fail("rabbitmqctl not found: the browser and CLI event tests need the local "
-                    "RabbitMQ server (CI's .ci/run starts it)", pytrace=False)
-    done = subprocess.run([exe, "-q", *args], capture_output=True, text=True, timeout=60,
-                          check=False)
-    if done.returncode != 0:
-        pytest.fail(f"rabbitmqctl {' '.join(args)} failed ({done.returncode}): "
-                    f"{done.stderr.strip() or done.stdout.strip()}", pytrace=False)
-
-
 @contextmanager
 def rabbit_vhost() -> Iterator[str]:
     """A fresh RabbitMQ vhost that guest may use; yields its amqp URL, deletes it after."""
@@ -162,13 +149,8 @@ def rabbit_vhost() -> Iterator[str]:
     except OSError as exc:
         pytest.fail(f"RabbitMQ is not reachable at {RABBIT_HOST}:{RABBIT_PORT}: {exc}",
                     pytrace=False)
-    name = f"ezspark-test-{uuid.uuid4().hex[:12]}"
-    _rabbitmqctl("add_vhost", name)
-    try:
-        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-        yield f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}/{name}"
-    finally:
-        _rabbitmqctl("delete_vhost", name)
+    with fresh_vhost("test") as url:
+        yield url
 
 
 class EventFeed:

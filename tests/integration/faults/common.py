@@ -22,21 +22,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import httpx
 import psycopg
 import pytest
 from psycopg import sql
 
-from tests.integration.services.harness import REPO, URL, require_rabbitmq, wait_until
+from tests.integration.services.harness import REPO, require_rabbitmq, wait_until
 from tests.integration.services.procs import (
     Proc,
     free_port,
+    fresh_vhost,
     rabbitmqctl,
     scrape_metric,
     service_env,
-    vhost_url,
 )
 
 FAULT_ENVS = "tests.integration.faults.fault_envs"
@@ -110,22 +109,18 @@ def rabbitmq_stopped() -> Iterator[dict[str, float]]:
 
 @contextmanager
 def private_vhost() -> Iterator[str]:
-    """A broker URL on a fresh RabbitMQ vhost, deleted afterwards (the gateway's queue names
-    are fixed, so a stack with a gateway needs its own vhost)."""
+    """A broker URL on a fresh RabbitMQ vhost, deleted afterwards; a broker a test stopped
+    and did not restore is started again first, so the vhost can be deleted."""
     require_rabbitmq()
     require_tool("rabbitmqctl")
-    vhost = f"ezspark-faults-{uuid.uuid4().hex[:10]}"
-    user = unquote(urlsplit(URL).username or "guest")
-    rabbitmqctl("add_vhost", vhost)
-    try:
-        rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
-        yield vhost_url(vhost)
-    finally:
-        if not rabbitmq_up():  # a test stopped the broker and died before restoring it
-            subprocess.run(["rabbitmqctl", "start_app"], capture_output=True, timeout=120,
-                           check=False)
-            wait_until(rabbitmq_up, 120, "RabbitMQ to come back")
-        rabbitmqctl("delete_vhost", vhost)
+    with fresh_vhost("faults") as url:
+        try:
+            yield url
+        finally:
+            if not rabbitmq_up():  # a test stopped the broker and died before restoring it
+                subprocess.run(["rabbitmqctl", "start_app"], capture_output=True, timeout=120,
+                               check=False)
+                wait_until(rabbitmq_up, 120, "RabbitMQ to come back")
 
 
 @contextmanager

@@ -13,11 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -133,6 +134,22 @@ def vhost_url(vhost: str, url: str = URL) -> str:
     """``url`` pointing at another vhost."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+
+
+@contextmanager
+def fresh_vhost(tag: str) -> Iterator[str]:
+    """A new RabbitMQ vhost the broker URL's user may use; yields its URL, deletes it after.
+
+    The gateway's queue names are fixed, so a stack with a gateway needs its own vhost.
+    """
+    vhost = f"ezspark-{tag}-{uuid.uuid4().hex[:10]}"
+    user = unquote(urlsplit(URL).username or "guest")
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+        yield vhost_url(vhost)
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
 
 
 def rabbitmqctl(*args: str) -> None:
