@@ -17,7 +17,7 @@ from ezspark_common.config import config_with, load_config
 from ezspark_common.evaluation import evaluate_batch
 from ezspark_common.local import LocalEvaluator
 from ezspark_common.neat.genome import Genome
-from ezspark_common.neat.network import genome_plan, node_levels
+from ezspark_common.neat.network import in_edges, node_levels
 from ezspark_common.training import advance, report_for, start
 
 ENV = "CartPole-v1"
@@ -34,11 +34,11 @@ def to_neat_python(genome: Genome, n_in: int, n_out: int) -> Any:
     from neat.aggregations import sum_aggregation
     from neat.nn import FeedForwardNetwork
 
-    levels = node_levels(genome)
-    plan = sorted(genome_plan(genome), key=lambda row: (levels[row[1]], row[1]))
+    levels, edges = node_levels(genome), in_edges(genome)
+    bias = dict(zip(genome.node_ids.tolist(), genome.biases.tolist(), strict=True))
     node_evals = [
-        (node, _softsign, sum_aggregation, bias, 1.0, list(edges))
-        for _, node, bias, edges in plan
+        (node, _softsign, sum_aggregation, bias[node], 1.0, edges[node])
+        for node in sorted(levels, key=lambda n: (levels[n], n))
     ]
     return FeedForwardNetwork([-(i + 1) for i in range(n_in)], list(range(n_out)), node_evals)
 

@@ -22,9 +22,9 @@ import pytest
 from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec
 
-from ezspark_common import evaluation
 from ezspark_common import rng as rngs
 from ezspark_common.config import SPEC_KEYS, TrainingConfig, parse_config
+from ezspark_common.games import scalar as scalar_games
 from ezspark_common.local import LocalEvaluator, WorkerPool
 from ezspark_common.neat import reproduction as rep
 from ezspark_common.neat import stagnation
@@ -606,7 +606,7 @@ def test_minimum_reward_is_what_a_failing_genome_scores(monkeypatch: pytest.Monk
     """A genome whose environment raises gets reward_floor for every game, with the error."""
     env_id = "EzConfigEffects/Raise-v0"
     monkeypatch.setitem(gym.registry, env_id, EnvSpec(id=env_id, entry_point=_RaisingEnv))
-    monkeypatch.setattr(evaluation, "_ENV_POOLS", {})
+    monkeypatch.setattr(scalar_games, "_ENV_POOLS", {})
     for minimum, expected in ((0.0, 0.0), (-1.5, -6.0)):
         config = cfg(gym_game_name=env_id, minimum_reward=minimum, max_number_of_steps=4,
                      initial_population=2)

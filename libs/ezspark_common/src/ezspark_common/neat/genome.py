@@ -213,7 +213,7 @@ def _matches(a: IntArray, b: IntArray) -> tuple[IntArray, IntArray]:
         return empty, empty
     j = np.minimum(np.searchsorted(b, a), b.shape[0] - 1)
     hit = b[j] == a
-    return np.flatnonzero(hit), j[hit]
+    return hit.nonzero()[0], j[hit]
 
 
 def crossover(fitter: Genome, other: Genome, key: int, rng: np.random.Generator) -> Genome:

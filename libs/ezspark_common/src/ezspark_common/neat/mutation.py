@@ -100,7 +100,7 @@ def add_node(genome: Genome, rng: np.random.Generator, tracker: InnovationTracke
     The incoming link gets weight 1 and the outgoing one the old weight, so the network
     behaves almost as before and the new node has time to prove itself.
     """
-    candidates = np.flatnonzero(genome.enabled)
+    candidates = genome.enabled.nonzero()[0]
     if candidates.shape[0] == 0:
         return genome
     idx = int(candidates[rng.integers(candidates.shape[0])])
@@ -150,8 +150,12 @@ def add_connection(
     nodes = genome.node_ids.tolist()
     existing = set(zip(src, dst, strict=True))
     children: dict[int, list[int]] | None = None  # built only if a pair needs a cycle check
-    picks = rng.random((ADD_CONNECTION_ATTEMPTS, 2)) * (n_in + len(nodes), len(nodes))
-    for s_idx, d_idx in picks.astype(np.int64).tolist():
+    # Plain floats: the same products and truncations as the array form, without numpy
+    # overhead on eight pairs.
+    draws = rng.random((ADD_CONNECTION_ATTEMPTS, 2)).tolist()
+    n_src, n_dst = n_in + len(nodes), len(nodes)
+    for s_draw, d_draw in draws:
+        s_idx, d_idx = int(s_draw * n_src), int(d_draw * n_dst)
         a = -(s_idx + 1) if s_idx < n_in else nodes[s_idx - n_in]
         b = nodes[d_idx]
         if a == b or (a, b) in existing:
@@ -183,7 +187,7 @@ def toggle_connection(genome: Genome, rng: np.random.Generator, *, enable: bool)
     """Enable a random disabled connection, or disable a random enabled one."""
     if enable and genome.enabled.all():  # the common case: nothing to re-enable
         return genome
-    candidates = np.flatnonzero(genome.enabled != enable)
+    candidates = (genome.enabled != enable).nonzero()[0]
     if candidates.shape[0] == 0:
         return genome
     enabled = genome.enabled.copy()
@@ -192,12 +196,14 @@ def toggle_connection(genome: Genome, rng: np.random.Generator, *, enable: bool)
 
 
 def mutate_weights(
-    genomes: list[Genome], rate: float, replace_rate: float, rng: np.random.Generator
+    genomes: list[Genome], rate: float, replace_rate: float, rng: np.random.Generator,
+    first_key: int | None = None,
 ) -> list[Genome]:
     """Mutate every weight and bias of every genome in one vectorised pass.
 
     Each value changes with probability ``rate``; a changing value is replaced by a fresh
     normal(0, 1) draw with probability ``replace_rate``, else nudged by normal(0, 0.5).
+    With ``first_key`` the results are keyed ``first_key, first_key + 1, …``.
     """
     if not genomes:
         return []
@@ -216,7 +222,10 @@ def mutate_weights(
     ends = np.cumsum(w_sizes + b_sizes).tolist()
     starts = [0, *ends[:-1]]
     k = len(genomes)
+    keys = [g.key for g in genomes] if first_key is None else range(first_key, first_key + k)
+    # Built directly rather than via with_weights: slices of a read-only buffer are read-only.
     return [
-        g.with_weights(values[starts[i] : ends[i]], values[starts[k + i] : ends[k + i]])
-        for i, g in enumerate(genomes)
+        Genome(key, g.node_ids, values[starts[k + i] : ends[k + i]], g.innov, g.src, g.dst,
+               values[starts[i] : ends[i]], g.enabled)
+        for i, (key, g) in enumerate(zip(keys, genomes, strict=True))
     ]

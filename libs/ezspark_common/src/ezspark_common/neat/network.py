@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ezspark_common.neat.genome import Genome
+from ezspark_common.neat.genome import BoolArray, FloatArray, Genome, IntArray
 
 
 def softsign(z: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -27,7 +28,7 @@ def softsign(z: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(z / (1.0 + np.abs(z)))
 
 
-def _enabled_edges(genome: Genome) -> dict[int, list[tuple[int, float]]]:
+def in_edges(genome: Genome) -> dict[int, list[tuple[int, float]]]:
     """Each non-input node's enabled in-connections ``(source, weight)`` in innovation order."""
     edges: dict[int, list[tuple[int, float]]] = {n: [] for n in genome.node_ids.tolist()}
     for s, d, w, on in zip(genome.src.tolist(), genome.dst.tolist(), genome.weight.tolist(),
@@ -37,34 +38,10 @@ def _enabled_edges(genome: Genome) -> dict[int, list[tuple[int, float]]]:
     return edges
 
 
-def _levels(edges: dict[int, list[tuple[int, float]]], key: int) -> dict[int, int]:
-    """Longest-path level of every node: one depth-first visit per node and edge."""
-    level: dict[int, int] = {}
-    on_path: set[int] = set()
-
-    def visit(node: int) -> int:
-        found = level.get(node)
-        if found is not None:
-            return found
-        if node in on_path:
-            raise ValueError(f"genome {key} has a cycle among enabled connections")
-        on_path.add(node)
-        deepest = 0
-        for src, _ in edges[node]:
-            if src >= 0:
-                deepest = max(deepest, visit(src))
-        on_path.discard(node)
-        level[node] = deepest + 1
-        return deepest + 1
-
-    for node in edges:
-        visit(node)
-    return level
-
-
 def node_levels(genome: Genome) -> dict[int, int]:
     """Level of each non-input node: 1 + the highest level among its enabled sources."""
-    return _levels(_enabled_edges(genome), genome.key)
+    plan = BatchPlan([genome])
+    return dict(zip(genome.node_ids.tolist(), plan.node_level.tolist(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -74,15 +51,15 @@ class Level:
     start: int
     stop: int
     src: NDArray[np.int64]  # (width, nodes) slots read, padding → slot 0
-    weight: NDArray[np.float64]  # (width, nodes), padding → 0.0
-    bias: NDArray[np.float64]  # (nodes,)
+    weight: NDArray[np.float64]  # (width, nodes, 1), padding → 0.0
+    bias: NDArray[np.float64]  # (nodes, 1)
 
 
 @dataclass(frozen=True)
 class BatchNetwork:
     """Compiled networks of a batch of genomes sharing input and output sizes.
 
-    Values live in a ``(games, slots)`` array; each level's nodes occupy consecutive slots,
+    Values live in a ``(slots, games)`` array; each level's nodes occupy consecutive slots,
     so a level is one gather (``np.take``), a few vector operations and one slice write.
     """
 
@@ -97,91 +74,156 @@ class BatchNetwork:
         return slice(1, 1 + self.n_genomes * self.n_inputs)
 
     def new_values(self, games: int) -> NDArray[np.float64]:
-        """A zeroed value array: one row per game, one column per slot."""
-        return np.zeros((games, self.n_slots), dtype=np.float64)
+        """A zeroed value array: one row per slot, one column per game."""
+        return np.zeros((self.n_slots, games), dtype=np.float64)
 
     def set_inputs(self, values: NDArray[np.float64], obs: NDArray[np.float64]) -> None:
         """Write observations shaped ``(games, genomes · n_inputs)`` into ``values``."""
-        values[:, self.input_slots()] = obs
+        values[self.input_slots()] = obs.T
 
     def output_values(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
         """Output node values shaped ``(games, genomes, n_outputs)``."""
-        return np.asarray(values[:, self.outputs])
+        return np.asarray(values[self.outputs].transpose(2, 0, 1))
 
     def activate(self, values: NDArray[np.float64]) -> None:
-        """Evaluate every level in place; inputs must already be in ``values``."""
+        """Evaluate every level in place; inputs must already be in ``values``.
+
+        Slots are rows, so a level's gathered terms and its output are contiguous blocks and
+        every operation writes into an existing array: per level, one gather and a handful
+        of in-place vector operations, whatever the batch size.
+        """
         for lv in self.levels:
-            terms = np.take(values, lv.src, axis=1)  # (games, width, nodes)
+            terms = values.take(lv.src, axis=0)  # (width, nodes, games)
             terms *= lv.weight
-            acc = terms[:, 0]
+            acc = terms[0]
             for k in range(1, lv.src.shape[0]):  # in order: the same sum in any batch
-                acc += terms[:, k]
+                acc += terms[k]
             acc += lv.bias
-            values[:, lv.start : lv.stop] = acc / (1.0 + np.abs(acc))  # softsign
+            out = values[lv.start : lv.stop]
+            np.abs(acc, out=out)
+            out += 1.0
+            np.divide(acc, out, out=out)  # softsign: z / (1 + |z|)
 
     def actions(self, values: NDArray[np.float64]) -> NDArray[np.int64]:
-        """Argmax output per (game, genome): shape ``(games, genomes)``."""
-        return np.asarray(np.argmax(values[:, self.outputs], axis=2), dtype=np.int64)
+        """Argmax output per (game, genome), first on ties: shape ``(games, genomes)``."""
+        if self.outputs.shape[1] == 2:  # the common two-action case, without argmax
+            first, other = values[self.outputs[:, 0]], values[self.outputs[:, 1]]
+            # argmax picks a NaN first: so 1 when only the second is NaN, 0 when the first is.
+            second = ~(other <= first) & (first == first)
+            return np.ascontiguousarray(second.T, dtype=np.int64)
+        return np.ascontiguousarray(np.argmax(values[self.outputs], axis=1).T, dtype=np.int64)
 
 
-GenomePlan = list[tuple[int, int, float, list[tuple[int, float]]]]
+class BatchPlan:
+    """Every genome of a batch as flat node and edge tables, levels included.
+
+    Built once per batch with array operations only (no per-genome Python), so that laying
+    the batch out again for a subset of its genomes (:meth:`compile`, after finished genomes
+    are dropped) costs a few array operations too.
+    """
+
+    def __init__(self, genomes: Sequence[Genome]) -> None:
+        n_nodes = np.array([g.node_ids.shape[0] for g in genomes], dtype=np.int64)
+        n_conns = np.array([g.src.shape[0] for g in genomes], dtype=np.int64)
+        self.n_genomes = len(genomes)
+        self.node_genome = np.repeat(np.arange(self.n_genomes), n_nodes)
+        self.node_id = _concat([g.node_ids for g in genomes], np.int64)
+        self.node_bias = _concat([g.biases for g in genomes], np.float64)
+        conn_genome = np.repeat(np.arange(self.n_genomes), n_conns)
+        on = _concat([g.enabled for g in genomes], np.bool_)
+        # Edges stay in (genome, innovation) order: a stable sort by destination then gives
+        # each node its in-edges in innovation order, the order its sum is taken in.
+        genome_of = conn_genome[on]
+        src = _concat([g.src for g in genomes], np.int64)[on]
+        dst = _concat([g.dst for g in genomes], np.int64)[on]
+        self.edge_weight = _concat([g.weight for g in genomes], np.float64)[on]
+        self.edge_dst = self._node_index(genome_of, dst, genomes)
+        hidden = src >= 0
+        # Sources: a node-table index, or for inputs -(input index) - 1 (kept negative).
+        self.edge_src = src.copy()
+        self.edge_src[hidden] = self._node_index(genome_of[hidden], src[hidden], genomes)
+        self.node_level = self._levels(hidden, genomes)
+
+    def _node_index(self, genome: IntArray, node: IntArray, genomes: Sequence[Genome]
+                    ) -> IntArray:
+        """Row in the node table of ``(genome, node id)`` pairs."""
+        span = int(self.node_id.max(initial=0)) + 1
+        keys = self.node_genome * span + self.node_id  # sorted: genomes keep ids sorted
+        wanted = genome * span + node
+        found = np.minimum(np.searchsorted(keys, wanted), max(keys.shape[0] - 1, 0))
+        if keys.shape[0] == 0 or not np.array_equal(keys[found], wanted):
+            bad = int(genome[keys[found] != wanted][0]) if keys.shape[0] else 0
+            raise ValueError(f"genome {genomes[bad].key} has a connection to an unknown node")
+        return np.asarray(found, dtype=np.int64)
+
+    def _levels(self, hidden: BoolArray, genomes: Sequence[Genome]) -> IntArray:
+        """Longest path from the inputs, relaxed for all genomes at once."""
+        level = np.ones(self.node_id.shape[0], dtype=np.int64)
+        src, dst = self.edge_src[hidden], self.edge_dst[hidden]
+        for _ in range(level.shape[0] + 1):  # a longest path has at most one step per node
+            relaxed = level.copy()
+            np.maximum.at(relaxed, dst, level[src] + 1)
+            if np.array_equal(relaxed, level):
+                return level
+            changed, level = relaxed != level, relaxed
+        culprit = int(self.node_genome[np.flatnonzero(changed)[0]])
+        raise ValueError(f"genome {genomes[culprit].key} has a cycle among enabled connections")
+
+    def compile(self, alive: IntArray, n_inputs: int, n_outputs: int) -> BatchNetwork:
+        """Lay out genomes ``alive`` (indices into this plan), in that order."""
+        position = np.full(self.n_genomes, -1, dtype=np.int64)
+        position[alive] = np.arange(alive.shape[0])
+        keep = position[self.node_genome] >= 0
+        nodes = np.flatnonzero(keep)
+        # Slots: by level, then genome position, then node id; a level's nodes are adjacent.
+        order = nodes[np.lexsort((self.node_id[nodes], position[self.node_genome[nodes]],
+                                  self.node_level[nodes]))]
+        slot = np.zeros(self.node_id.shape[0], dtype=np.int64)
+        first = 1 + alive.shape[0] * n_inputs
+        slot[order] = first + np.arange(order.shape[0])
+        edges = np.flatnonzero(keep[self.edge_dst])
+        e_src, e_dst = self.edge_src[edges], self.edge_dst[edges]
+        inputs = e_src < 0
+        src_slot = np.where(inputs, 1 + position[self.node_genome[e_dst]] * n_inputs - e_src - 1,
+                            slot[np.maximum(e_src, 0)])
+        levels = _pack_levels(slot[order], self.node_level[order], self.node_bias[order],
+                              slot[e_dst], src_slot, self.edge_weight[edges])
+        outputs = slot[order][self.node_id[order] < n_outputs]
+        out_rows = order[self.node_id[order] < n_outputs]
+        out_table = np.zeros((alive.shape[0], n_outputs), dtype=np.int64)
+        out_table[position[self.node_genome[out_rows]], self.node_id[out_rows]] = outputs
+        return BatchNetwork(alive.shape[0], n_inputs, first + order.shape[0], levels, out_table)
 
 
-def genome_plan(genome: Genome) -> GenomePlan:
-    """``(level, node, bias, [(source, weight)…])`` per node, edges in innovation order."""
-    edges = _enabled_edges(genome)
-    if all(s < 0 for s in genome.src.tolist()):  # no hidden links: every node is level 1
-        return [(1, n, b, edges[n])
-                for n, b in zip(genome.node_ids.tolist(), genome.biases.tolist(), strict=True)]
-    levels = _levels(edges, genome.key)
-    return [
-        (levels[n], n, b, edges[n])
-        for n, b in zip(genome.node_ids.tolist(), genome.biases.tolist(), strict=True)
-    ]
+def _pack_levels(node_slot: IntArray, node_level: IntArray, bias: FloatArray,
+                 edge_dst_slot: IntArray, edge_src_slot: IntArray, weight: FloatArray
+                 ) -> tuple[Level, ...]:
+    """One Level per distinct level; node slots arrive sorted, so levels are slot ranges."""
+    # Stable by destination: each node's edges keep innovation order; k is the rank within.
+    if node_slot.shape[0] == 0:
+        return ()
+    by_dst = np.argsort(edge_dst_slot, kind="stable")
+    d, s, w = edge_dst_slot[by_dst], edge_src_slot[by_dst], weight[by_dst]
+    starts = np.flatnonzero(np.r_[True, d[1:] != d[:-1]]) if d.shape[0] else d
+    k = np.arange(d.shape[0]) - np.repeat(starts, np.diff(np.r_[starts, d.shape[0]]))
+    bounds = np.flatnonzero(np.r_[True, node_level[1:] != node_level[:-1], True])
+    levels = []
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        start, stop = int(node_slot[lo]), int(node_slot[hi - 1]) + 1
+        mine = (d >= start) & (d < stop)
+        width = int(k[mine].max(initial=0)) + 1
+        src = np.zeros((width, stop - start), dtype=np.int64)
+        wts = np.zeros((width, stop - start), dtype=np.float64)
+        src[k[mine], d[mine] - start] = s[mine]
+        wts[k[mine], d[mine] - start] = w[mine]
+        levels.append(Level(start, stop, src, wts[:, :, None], bias[lo:hi, None].copy()))
+    return tuple(levels)
+
+
+def _concat(columns: list[NDArray[Any]], dtype: type) -> NDArray[Any]:
+    return np.concatenate(columns).astype(dtype, copy=False) if columns else np.zeros(0, dtype)
 
 
 def compile_batch(genomes: Sequence[Genome], n_inputs: int, n_outputs: int) -> BatchNetwork:
     """Lay out a batch of genomes for lockstep evaluation."""
-    return compile_plans([genome_plan(g) for g in genomes], n_inputs, n_outputs)
-
-
-def compile_plans(plans: Sequence[GenomePlan], n_inputs: int, n_outputs: int) -> BatchNetwork:
-    """Lay out already-planned genomes (plans are reused when a batch is compacted)."""
-    by_level: dict[int, list[tuple[int, int, float, list[tuple[int, float]]]]] = {}
-    for b, rows in enumerate(plans):
-        for lvl, node, bias, edges in rows:
-            by_level.setdefault(lvl, []).append((b, node, bias, edges))
-    slot_of: dict[tuple[int, int], int] = {}
-    next_slot = 1 + len(plans) * n_inputs
-    for lvl in sorted(by_level):  # a level's nodes get consecutive slots
-        for b, node, _, _ in by_level[lvl]:
-            slot_of[(b, node)] = next_slot
-            next_slot += 1
-    levels = []
-    for lvl in sorted(by_level):
-        nodes = by_level[lvl]
-        start = slot_of[(nodes[0][0], nodes[0][1])]
-        levels.append(_pack_level(start, nodes, slot_of, n_inputs))
-    outputs = np.array([[slot_of[(b, o)] for o in range(n_outputs)] for b in range(len(plans))],
-                       dtype=np.int64).reshape(len(plans), n_outputs)
-    return BatchNetwork(len(plans), n_inputs, next_slot, tuple(levels), outputs)
-
-
-def _pack_level(
-    start: int, nodes: list[tuple[int, int, float, list[tuple[int, float]]]],
-    slot_of: dict[tuple[int, int], int], n_inputs: int,
-) -> Level:
-    width = max(1, max(len(e) for _, _, _, e in nodes))
-    src = np.zeros((width, len(nodes)), dtype=np.int64)
-    weight = np.zeros((width, len(nodes)), dtype=np.float64)
-    for i, (b, _, _, edges) in enumerate(nodes):
-        for k, (s, w) in enumerate(edges):
-            src[k, i] = 1 + b * n_inputs - s - 1 if s < 0 else slot_of[(b, s)]
-            weight[k, i] = w
-    return Level(
-        start=start,
-        stop=start + len(nodes),
-        src=src,
-        weight=weight,
-        bias=np.array([bias for _, _, bias, _ in nodes], dtype=np.float64),
-    )
+    return BatchPlan(genomes).compile(np.arange(len(genomes)), n_inputs, n_outputs)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ezspark_common import rng as rngs
 from ezspark_common.config import TrainingConfig
@@ -121,12 +122,10 @@ def next_generation(
     born = rep.breed(plans, pop.genomes, fitness, config.crossover_rate, rng, pop.next_key)
     tracker = InnovationTracker(pop.next_innov, pop.next_node)
     draws = rng.random((len(born), 4))
-    shaped = [
-        mutate_structure(child, plans[s_idx].rates, config.input_size, rng, tracker, draws[i])
-        for i, (s_idx, child) in enumerate(born)
-    ]
+    shaped = _mutate_structures(born, plans, draws, config.input_size, rng, tracker)
     children = mutate_weights(
-        shaped, config.connection_mutation_rate, config.new_connection_assignment_rate, rng
+        shaped, config.connection_mutation_rate, config.new_connection_assignment_rate, rng,
+        first_key=pop.next_key,
     )
     elites = _elites(plans, species, pop.genomes, config)
     members = [g for _, g in elites] + children
@@ -145,6 +144,22 @@ def next_generation(
         best_fitness=pop.best_fitness,
         last_improved=last_improved,
     )
+
+
+def _mutate_structures(
+    born: list[tuple[int, Genome]], plans: list[rep.SpeciesPlan], draws: NDArray[np.float64],
+    n_in: int, rng: np.random.Generator, tracker: InnovationTracker,
+) -> list[Genome]:
+    """Structural mutation of every child; most draw none, and those skip the call."""
+    table = np.array([[p.rates.add_node, p.rates.add_connection, p.rates.activate,
+                       p.rates.remove] for p in plans]).reshape(len(plans), 4)
+    of = np.fromiter((s_idx for s_idx, _ in born), np.int64, len(born))
+    hit: list[bool] = np.any(draws < table[of], axis=1).tolist()
+    return [
+        mutate_structure(child, plans[s_idx].rates, n_in, rng, tracker, draws[i])
+        if hit[i] else child
+        for i, (s_idx, child) in enumerate(born)
+    ]
 
 
 def _with_best(pop: Population, best: float, last_improved: int) -> Population:

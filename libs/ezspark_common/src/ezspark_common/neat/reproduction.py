@@ -85,7 +85,11 @@ def breed(
     rng: np.random.Generator,
     first_key: int,
 ) -> list[tuple[int, Genome]]:
-    """Make each species' children (unmutated); returns ``(species index, child)`` pairs."""
+    """Make each species' children (unmutated); returns ``(species index, child)`` pairs.
+
+    Child ``i`` is to get key ``first_key + i``; a clone is still its parent's genome object
+    (keys are given when the mutated child is built, saving a copy per child).
+    """
     champions = [p.survivors[0] for p in plans]
     out: list[tuple[int, Genome]] = []
     key = first_key
@@ -100,7 +104,7 @@ def breed(
                 other += other >= s_idx
                 child = _cross(champions[s_idx], champions[other], genomes, fitness, key, rng)
             else:
-                child = genomes[plan.survivors[pick]].with_key(key)
+                child = genomes[plan.survivors[pick]]
             out.append((s_idx, child))
             key += 1
     return out

@@ -205,12 +205,16 @@ def speciate(
     matrix = GeneMatrix(genomes)
     assign, dist = _assign(matrix, previous, threshold, hints or [None] * len(genomes))
     species: list[Species] = []
+    keys = [g.key for g in genomes]
+    # One sort groups every species' members (in population order) instead of a scan each.
+    by_species = np.argsort(assign, kind="stable")
+    bounds = np.searchsorted(assign[by_species], np.arange(len(previous) + 1))
     for s_idx, old in enumerate(previous):
-        rows = np.flatnonzero(assign == s_idx)
+        rows = by_species[bounds[s_idx] : bounds[s_idx + 1]]
         if rows.shape[0] == 0:
             continue  # extinct
         rep = genomes[int(rows[np.lexsort((rows, dist[rows]))[0]])]
-        members = tuple(genomes[int(r)].key for r in rows)
+        members = tuple(keys[r] for r in rows.tolist())
         species.append(
             Species(old.id, rep, members, old.created, old.best_fitness, old.last_improved)
         )
@@ -219,7 +223,7 @@ def speciate(
         founder = genomes[int(unassigned[0])]
         near = matrix.distances(founder, unassigned) < threshold
         near[0] = True
-        members = tuple(genomes[int(r)].key for r in unassigned[near])
+        members = tuple(keys[r] for r in unassigned[near].tolist())
         species.append(
             Species(next_species_id, founder, members, generation, float("-inf"), generation)
         )

@@ -1,0 +1,31 @@
+"""Lockstep game sets: many games of one environment stepped together.
+
+:func:`make_games` picks the fastest implementation for an id: numpy-vectorised physics
+where EzSpark has them (each proven bit-identical to Gymnasium's environment), otherwise a
+set of ordinary Gymnasium environments stepped in a loop.
+"""
+
+from __future__ import annotations
+
+from ezspark_common.envs import registered_id
+from ezspark_common.games import cartpole
+from ezspark_common.games.base import Games, StepResult
+from ezspark_common.games.scalar import ScalarGames
+
+__all__ = ["Games", "ScalarGames", "StepResult", "make_games", "vectorised"]
+
+
+def vectorised(env_id: str) -> bool:
+    """True where a numpy-vectorised implementation is used for ``env_id``."""
+    return registered_id(env_id) in cartpole.IDS
+
+
+def make_games(env_id: str, rows: int, n_inputs: int, *, vector: bool | None = None) -> Games:
+    """The fastest lockstep implementation available for ``env_id``.
+
+    ``vector=False`` forces ordinary environments (the reference the tests compare with).
+    """
+    use_vector = vectorised(env_id) if vector is None else vector and vectorised(env_id)
+    if use_vector:
+        return cartpole.CartPoleGames(env_id, rows)
+    return ScalarGames(env_id, rows, n_inputs)

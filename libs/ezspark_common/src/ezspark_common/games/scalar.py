@@ -1,0 +1,61 @@
+"""Ordinary Gymnasium environments, one per game, stepped one after another."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ezspark_common.envs import flatten_obs, make_env
+from ezspark_common.games.base import Games, StepResult
+
+
+class ScalarGames(Games):
+    """Any environment: a pool of instances, one per row, stepped in a Python loop."""
+
+    def __init__(self, env_id: str, rows: int, n_inputs: int) -> None:
+        self.envs = _env_pool(env_id, rows)
+        self.obs = np.zeros((rows, n_inputs), dtype=np.float64)
+
+    def reset(self, seeds: Sequence[int]) -> tuple[NDArray[np.float64], list[str | None] | None]:
+        errors: list[str | None] = [None] * len(seeds)
+        for r, seed in enumerate(seeds):
+            try:
+                obs, _ = self.envs[r].reset(seed=int(seed))
+                self.obs[r] = flatten_obs(obs)
+            except Exception as exc:  # the user's environment: contain, report
+                errors[r] = f"reset raised {type(exc).__name__}: {exc}"
+        return self.obs, errors if any(errors) else None
+
+    def step(self, actions: NDArray[np.int64], active: NDArray[np.bool_]) -> StepResult:
+        rows = self.obs.shape[0]
+        reward = np.zeros(rows)
+        done = np.zeros(rows, dtype=np.bool_)
+        errors: list[str | None] | None = None
+        for r in np.flatnonzero(active).tolist():
+            try:
+                obs, rew, term, trunc, _ = self.envs[r].step(int(actions[r]))
+                self.obs[r] = flatten_obs(obs)
+                reward[r] = float(rew)
+                done[r] = bool(term) or bool(trunc)
+            except Exception as exc:
+                errors = errors or [None] * rows
+                errors[r] = f"step raised {type(exc).__name__}: {exc}"
+        return self.obs, reward, done, errors
+
+    def select(self, rows: NDArray[np.int64]) -> None:
+        self.envs = [self.envs[r] for r in rows.tolist()]
+        self.obs = self.obs[rows]
+
+
+_ENV_POOLS: dict[str, list[Any]] = {}
+
+
+def _env_pool(env_id: str, rows: int) -> list[Any]:
+    """Reusable environment instances: building them is slower than resetting them."""
+    pool = _ENV_POOLS.setdefault(env_id, [])
+    while len(pool) < rows:
+        pool.append(make_env(env_id))
+    return pool[:rows]
