@@ -91,16 +91,22 @@ class GeneMatrix:
         out = np.empty(gen_rows.shape[0])
         if gen_rows.shape[0] == 0:
             return out
-        innov, weight, valid = _padded(reps)
-        r_sizes = valid.sum(axis=1)
+        table = RepGenes(reps)
         for lo in range(0, gen_rows.shape[0], PAIR_CHUNK):
             g, j = gen_rows[lo : lo + PAIR_CHUNK], rep_idx[lo : lo + PAIR_CHUNK]
-            query = g[:, None] * KEY_STRIDE + innov[j]
+            # Ragged, not padded: every pair's rep genes end to end, summed with bincount
+            # (in gene order, so a distance never depends on its companions).
+            n_rep = table.sizes[j]
+            pair = np.repeat(np.arange(g.shape[0]), n_rep)
+            firsts = np.cumsum(n_rep) - n_rep
+            gene = np.repeat(table.offsets[j] - firsts, n_rep) + np.arange(pair.shape[0])
+            query = g[pair] * KEY_STRIDE + table.innov[gene]
             pos = np.minimum(np.searchsorted(self.keys, query), self.keys.shape[0] - 1)
-            shared = (self.keys[pos] == query) & valid[j]
-            matching = shared.sum(axis=1)
-            wsum = (np.abs(self.weights[pos] - weight[j]) * shared).sum(axis=1)
-            sizes, n_rep = self.sizes[g], r_sizes[j]
+            shared = self.keys[pos] == query
+            matching = np.bincount(pair, weights=shared, minlength=g.shape[0])
+            diff = np.abs(self.weights[pos] - table.weight[gene]) * shared
+            wsum = np.bincount(pair, weights=diff, minlength=g.shape[0])
+            sizes = self.sizes[g]
             norm = np.maximum(sizes, n_rep)
             norm = np.where(norm < SMALL_GENOME, 1, norm)
             out[lo : lo + PAIR_CHUNK] = (MISMATCH_COEFF * (sizes + n_rep - 2 * matching) / norm
@@ -121,18 +127,21 @@ class GeneMatrix:
         best_d = np.full(rows.shape[0], np.inf)
         if not reps or rows.shape[0] == 0:
             return best, best_d
-        cols = np.unique(np.concatenate([r.innov for r in reps]))
+        table = RepGenes(reps)
+        cols = np.unique(table.innov)
         g_present = self.dense(rows, cols)
         r_present = np.zeros((len(reps), cols.shape[0]), dtype=np.float32)
-        for j, rep in enumerate(reps):
-            r_present[j, np.searchsorted(cols, rep.innov)] = 1.0
-        matching = (g_present @ r_present.T).astype(np.int64)
-        r_sizes = np.array([r.innov.shape[0] for r in reps], dtype=np.int64)
-        sizes = self.sizes[rows, None]
-        norm = np.maximum(sizes, r_sizes[None, :])
-        norm = np.where(norm < SMALL_GENOME, 1, norm)
-        bound = MISMATCH_COEFF * (sizes + r_sizes[None, :] - 2 * matching) / norm
-        ci, cj = np.nonzero(bound < threshold)
+        r_present[np.repeat(np.arange(len(reps)), table.sizes),
+                  np.searchsorted(cols, table.innov)] = 1.0
+        # float32 throughout: gene counts are small integers, exact in float32, and the
+        # test is a conservative prefilter (the exact distance decides below).
+        matching = g_present @ r_present.T
+        sizes = self.sizes[rows, None].astype(np.float32)
+        r_sizes = table.sizes[None, :].astype(np.float32)
+        norm = np.maximum(sizes, r_sizes)
+        norm[norm < SMALL_GENOME] = 1.0
+        mismatched = (sizes + r_sizes) - 2.0 * matching
+        ci, cj = np.nonzero(MISMATCH_COEFF * mismatched <= (threshold * (1 + 1e-6)) * norm)
         dist = self.pair_distances(rows[ci], reps, cj)
         ok = dist < threshold
         ci, cj, dist = ci[ok], cj[ok], dist[ok]
@@ -143,17 +152,14 @@ class GeneMatrix:
         return best, best_d
 
 
-def _padded(reps: Sequence[Genome]) -> tuple[NDArray[np.int64], NDArray[np.float64],
-                                             NDArray[np.bool_]]:
-    """Reps' genes as (reps × longest) tables, padding flagged invalid."""
-    width = max(r.innov.shape[0] for r in reps)
-    innov = np.full((len(reps), width), -1, dtype=np.int64)
-    weight = np.zeros((len(reps), width))
-    valid = np.zeros((len(reps), width), dtype=np.bool_)
-    for j, rep in enumerate(reps):
-        k = rep.innov.shape[0]
-        innov[j, :k], weight[j, :k], valid[j, :k] = rep.innov, rep.weight, True
-    return innov, weight, valid
+class RepGenes:
+    """Representatives' genes end to end, with each rep's offset and size."""
+
+    def __init__(self, reps: Sequence[Genome]) -> None:
+        self.sizes = np.fromiter((r.innov.shape[0] for r in reps), np.int64, len(reps))
+        self.offsets = np.cumsum(self.sizes) - self.sizes
+        self.innov = np.concatenate([r.innov for r in reps])
+        self.weight = np.concatenate([r.weight for r in reps])
 
 
 def distance(a: Genome, b: Genome) -> float:
