@@ -54,7 +54,7 @@ bench: install
 
 bench-full: install
 	$(BIN)/pip install -q -r benchmarks/requirements.txt
-	$(BIN)/python -m benchmarks.run --full
+	$(BIN)/python -m benchmarks.run --lander
 
 # The whole stack as local processes (gateway :8000, evolver, 2 evaluators) for machines
 # without Docker; RabbitMQ must be reachable at EZSPARK_BROKER_URL (default: localhost).

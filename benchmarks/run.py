@@ -1,8 +1,8 @@
 """``make bench``: every figure measured in this run, on this machine, against its baseline.
 
-Prints a table and writes ``benchmarks/results/bench-<UTC time>.json``.  ``--full`` adds
-the long solve-quality runs (see README for how long they take); ``--quick`` shrinks
-the baselines' samples for a fast look.
+Prints a table and writes ``benchmarks/results/bench-<UTC time>.json``.  ``--lander`` adds
+the long LunarLander-v3 solve runs (see docs/benchmarks.md for how long they take);
+``--quick`` shrinks the baselines' samples for a fast look.
 """
 
 from __future__ import annotations
@@ -58,10 +58,11 @@ def _repro_rows(r: dict[str, Any]) -> list[str]:
 def main() -> None:
     """Run the benchmarks and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--full", action="store_true", help="also run the solve-quality runs")
     parser.add_argument("--quick", action="store_true", help="smaller baseline samples")
     parser.add_argument("--lander", action="store_true",
-                        help="with --full, also LunarLander-v3 (hours on 2 cores)")
+                        help="also solve LunarLander-v3 (hours: see docs/benchmarks.md)")
+    parser.add_argument("--lander-minutes", type=float, default=None,
+                        help="wall-time budget per LunarLander run (default: generation cap)")
     args = parser.parse_args()
     from benchmarks import bench_broker, bench_eval, bench_repro
     from ezspark_common.logging import configure_logging
@@ -80,16 +81,19 @@ def main() -> None:
     lines = ["| benchmark | EzSpark | baseline (neat-python 2.0.0) | ratio | goal | |",
              "|---|---|---|---|---|---|"]
     lines += _eval_rows(results["eval"]) + _repro_rows(results["repro"])
+    from benchmarks import bench_solve
+
+    print("solve-quality runs: CartPole-v1, Acrobot-v1 …", flush=True)
+    results["solve"] = bench_solve.run(("cartpole", "acrobot"))
+    lines += bench_solve.rows(results["solve"])
     print("measuring broker overhead and evaluator scale-out (RabbitMQ) …", flush=True)
     results["broker"] = bench_broker.run(args.quick)
     lines += bench_broker.rows(results["broker"])
-    if args.full:
-        from benchmarks import bench_solve
-
-        print("solve-quality runs (long) …", flush=True)
-        names = ("cartpole", "acrobot") + (("lunarlander",) if args.lander else ())
-        results["solve"] = bench_solve.run(names)
-        lines += bench_solve.rows(results["solve"])
+    if args.lander:
+        print("solve-quality runs: LunarLander-v3 (long) …", flush=True)
+        budget = args.lander_minutes * 60 if args.lander_minutes else None
+        results["solve_lander"] = bench_solve.run(("lunarlander",), budget_s=budget)
+        lines += bench_solve.rows(results["solve_lander"])
     print("\n".join(lines))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
