@@ -15,6 +15,8 @@ from concurrent.futures import Future, InvalidStateError
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
+
 from ezspark_common.broker.base import BrokerError
 
 Post = Callable[[Callable[[], None]], None]
@@ -46,15 +48,23 @@ def describe(error: BaseException) -> str:
 
 
 class Backoff:
-    """Reconnect delays: 0.5 s doubling up to 5 s, until the outage exceeds ``budget`` s."""
+    """Reconnect delays: 0.5 s doubling up to 5 s, until the outage exceeds ``budget`` s.
+
+    Each delay is scaled by a random factor in [0.5, 1): after a broker restart, many
+    evaluators that lost it at the same instant spread their reconnects instead of
+    arriving together at every step.
+    """
 
     FIRST_S = 0.5
     MAX_S = 5.0  # short enough to notice a restarted broker quickly, long enough to not spin
+    JITTER = 0.5  # the lowest factor a delay is scaled by
 
-    def __init__(self, budget: float) -> None:
+    def __init__(self, budget: float, rng: np.random.Generator | None = None) -> None:
         self.budget = budget
         self.attempts = 0
         self.down_since = time.monotonic()
+        # Timing only, never training results: OS entropy unless a test passes a seeded one.
+        self._rng = rng if rng is not None else np.random.default_rng()
 
     def down_for(self) -> float:
         """Seconds since the connection was lost (or since the first attempt)."""
@@ -66,6 +76,7 @@ class Backoff:
         if down >= self.budget:
             return None
         delay = min(self.FIRST_S * 2.0 ** max(self.attempts - 1, 0), self.MAX_S)
+        delay *= self._rng.uniform(self.JITTER, 1.0)
         return max(0.05, min(delay, self.budget - down))
 
     def connected(self, budget: float) -> None:
