@@ -10,7 +10,8 @@ Importing this module registers deliberately broken environments under ``EzFault
 * ``EzFault/BrokenCtor-v0``: the constructor raises, so ``evaluate_batch`` itself raises
   (a broken plug-in, not a bad game): the evaluator's retry path;
 * ``EzFault/Crash-v0``: ``reset`` ends the process at once (``os._exit``), as a segfault in
-  a native environment would: nothing can be settled or logged.
+  a native environment would: nothing can be settled or logged;
+* ``EzFault/Hang-v0``: the 3rd ``step`` never returns (a deadlocked native environment).
 
 The first four reuse the unit tests' ``tests.unit.faulty_envs`` classes.
 """
@@ -18,6 +19,7 @@ The first four reuse the unit tests' ``tests.unit.faulty_envs`` classes.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import gymnasium as gym
@@ -48,6 +50,15 @@ class CrashingEnv(RaisingEnv):
         os._exit(CRASH_EXIT_CODE)
 
 
+class HangingEnv(EndlessEnv):
+    """Blocks for ever in its 3rd ``step``: only the process's end releases the thread."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        while self.t + 1 >= self.fail_at:
+            time.sleep(3600)
+        return super().step(action)
+
+
 ENVS: dict[str, type[Any]] = {
     "EzFault/Raise-v0": RaisingEnv,
     "EzFault/NaN-v0": NaNRewardEnv,
@@ -55,6 +66,7 @@ ENVS: dict[str, type[Any]] = {
     "EzFault/RaiseOnOne-v0": RaiseOnActionOneEnv,
     "EzFault/BrokenCtor-v0": BrokenConstructorEnv,
     "EzFault/Crash-v0": CrashingEnv,
+    "EzFault/Hang-v0": HangingEnv,
 }
 
 for _env_id, _cls in ENVS.items():

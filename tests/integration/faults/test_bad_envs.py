@@ -12,9 +12,16 @@ from pathlib import Path
 import pytest
 
 import tests.integration.faults.fault_envs  # noqa: F401 - registers EzFault/* here too
-from ezspark_common.messages import RESULTS_QUEUE, TASKS_QUEUE, EvaluationResult, encode
+from ezspark_common.messages import (
+    RESULTS_QUEUE,
+    TASKS_QUEUE,
+    EvaluationResult,
+    dead_letter_queue,
+    encode,
+)
 from ezspark_common.runner import load_checkpoint
-from tests.integration.faults.common import alive, evaluator_proc, evolver_proc
+from ezspark_evaluator.watchdog import HUNG_EXIT_CODE
+from tests.integration.faults.common import alive, evaluator_proc, evolver_proc, logged
 from tests.integration.services.harness import (
     URL,
     assert_same_run,
@@ -96,3 +103,39 @@ def test_training_on_env_that_raises_for_some_genomes_equals_embedded_run(
             assert proc.stop() == 0
     state = load_checkpoint(data / tid)
     assert_same_run(state, embedded(cfg))
+
+
+def test_hung_env_settles_its_task_as_failed_and_the_evaluator_exits_for_a_restart(
+        tmp_path: Path) -> None:
+    """After task_hang_s a hung task gets floor outcomes (acked, not dead-lettered); exit 75."""
+    prefix = new_prefix()
+    cfg = config(**TWO_BY_TWO)
+    floor = cfg["max_number_of_steps"] * cfg["minimum_reward"]
+    hang = make_task(cfg, [0, 1], [0, 1], "hang", env_id="EzFault/Hang-v0")
+    good = make_task(config(), [1, 2], [0], "good")
+    with bus(prefix) as b, processes() as procs:
+        results = b.collect(RESULTS_QUEUE)
+        ev = evaluator_proc(tmp_path, procs, URL, "hang", queue_prefix=prefix, prefetch=1,
+                            task_hang_s=2)
+        ev.wait_log("consuming")
+        b.publish(TASKS_QUEUE, encode(hang))
+        wait_until(lambda: not alive(ev), 30, "the hung evaluator to exit")
+        assert ev.popen.returncode == HUNG_EXIT_CODE
+        (event,) = logged(ev, "evaluation_hung")
+        assert event["task_id"] == "hang"
+        assert event["seconds"] >= 2
+        wait_until(lambda: len(results) == 1, 10, "the hung task's result")
+        assert b.depth(TASKS_QUEUE) == 0  # acked: no other evaluator inherits the hang
+        assert b.depth(dead_letter_queue(TASKS_QUEUE)) == 0
+        # The supervisor's restart: a fresh evaluator takes the next task as usual.
+        fresh = evaluator_proc(tmp_path, procs, URL, "after-hang", queue_prefix=prefix,
+                               prefetch=1, task_hang_s=2)
+        b.publish(TASKS_QUEUE, encode(good))
+        wait_until(lambda: len(results) == 2, 30, "the fresh evaluator's result")
+        assert fresh.stop() == 0
+    by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}
+    for outcome in by_id["hang"].outcomes:
+        assert outcome.returns == [floor, floor]
+        assert outcome.error is not None
+        assert "hung" in outcome.error
+    assert by_id["good"].outcomes == honest_result(good, "x").outcomes

@@ -35,7 +35,7 @@ class EvaluatorMetrics:
                                    registry=registry),
             errors=Counter("ezspark_evaluator_errors_total",
                            "Problems by kind: poison, env_not_allowed, genome_error, "
-                           "evaluation, publish.", ["kind"], registry=registry),
+                           "evaluation, publish, hung.", ["kind"], registry=registry),
             in_flight=Gauge("ezspark_evaluator_tasks_in_flight",
                             "Tasks being handled right now.", registry=registry),
             declined=Counter("ezspark_evaluator_tasks_declined_total",

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from ezspark_common.broker import Broker
 from ezspark_evaluator.metrics import EvaluatorMetrics
 from ezspark_evaluator.settings import EvaluatorSettings
+from ezspark_evaluator.watchdog import Watchdog
 from ezspark_evaluator.worker import TaskHandler
 
 log = structlog.get_logger("ezspark_evaluator")
@@ -41,6 +42,7 @@ class EvaluatorService:
         self._stopping = threading.Event()
         self.handler = TaskHandler(settings, broker, self.metrics, self.evaluator_id,
                                    self._stopping)
+        self.watchdog = Watchdog(self.handler, settings.task_hang_s)
         for queue in (settings.tasks_queue, settings.results_queue):
             broker.declare(queue)
         broker.consume(settings.tasks_queue, self.handler, prefetch=settings.prefetch)
@@ -50,7 +52,9 @@ class EvaluatorService:
         log.info("evaluator_started", evaluator_id=self.evaluator_id,
                  queue=self.settings.tasks_queue, prefetch=self.settings.prefetch,
                  env_modules=self.settings.env_module_list,
-                 fault_fitness_offset=self.settings.fault_fitness_offset or None)
+                 fault_fitness_offset=self.settings.fault_fitness_offset or None,
+                 task_hang_s=self.settings.task_hang_s)
+        self.watchdog.start()
         self._broker.run()
         log.info("evaluator_stopped", evaluator_id=self.evaluator_id)
 

@@ -24,6 +24,9 @@ class EvaluatorSettings(CommonSettings):
     avoid_delay_s: float = Field(default=0.05, ge=0.0, le=60.0)
     # On SIGTERM, how long the task in hand may take to finish before we disconnect anyway.
     stop_timeout_s: float = Field(default=60.0, ge=0.0)
+    # An evaluation running longer is taken as hung: its genomes get the floor, the task is
+    # settled, and the process exits for its supervisor to restart (see watchdog.py).
+    task_hang_s: float = Field(default=600.0, ge=1.0)
 
     @property
     def tasks_queue(self) -> str:

@@ -16,16 +16,20 @@ Settlement rules (the broker redelivers anything left unsettled):
 * stopping: the task being evaluated finishes and its result is published; a task not
   started yet is left unsettled, so RabbitMQ gives it to another evaluator once this
   connection closes (rejecting it would only bring it straight back here).
+* the evaluation hangs (an environment stuck in ``step``) → after ``task_hang_s`` the
+  watchdog settles it as failed on this thread's behalf (:meth:`TaskHandler.abandon`) and
+  ends the process (see ``watchdog.py``).
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import structlog
 
 from ezspark_common.broker import Broker, Delivery
@@ -56,6 +60,16 @@ def error_outcomes(task: EvaluationTask, message: str) -> list[Outcome]:
     return [Outcome(g.key, floor, 0, message) for g in task.genomes]
 
 
+@dataclass(frozen=True)
+class InHand:
+    """The evaluation running right now, for the watchdog."""
+
+    task: EvaluationTask
+    delivery: Delivery
+    bound: Any
+    started: float  # time.monotonic()
+
+
 class TaskHandler:
     """The broker handler for the tasks queue (runs on the broker's handler threads)."""
 
@@ -69,6 +83,10 @@ class TaskHandler:
         self._allowed = settings.env_module_list
         self._busy = 0  # deliveries between "taken in hand" and "settled"
         self._idle = threading.Condition()
+        self._in_hand: InHand | None = None
+        self._abandoned = False  # set by the watchdog: the stuck evaluation settles nothing
+        self._hand_lock = threading.Lock()
+        self._rng = np.random.default_rng()  # timing jitter only, never training results
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no task is in hand (evaluated or being published); False on timeout.
@@ -107,8 +125,14 @@ class TaskHandler:
                     bound.info("task_left_for_others", reason="stopping")
                     return
                 started = time.perf_counter()
+                with self._hand_lock:
+                    self._in_hand = InHand(task, delivery, bound, time.monotonic())
                 outcomes = self._evaluate(task, genomes, delivery, bound)
                 seconds = time.perf_counter() - started
+                with self._hand_lock:
+                    self._in_hand = None
+                    if self._abandoned:
+                        return  # the watchdog already settled it as hung
             if outcomes is None:
                 return
             self._publish(task, outcomes, seconds, bound)
@@ -119,6 +143,36 @@ class TaskHandler:
         self._metrics.genomes.inc(len(outcomes))
         self._metrics.env_steps.inc(sum(o.steps for o in outcomes))
         bound.debug("task_done", genomes=len(outcomes), seconds=round(seconds, 4))
+
+    def hung(self, limit_s: float) -> InHand | None:
+        """The evaluation in hand if it has run longer than ``limit_s``."""
+        with self._hand_lock:
+            hand = self._in_hand
+        if hand is not None and time.monotonic() - hand.started > limit_s:
+            return hand
+        return None
+
+    def abandon(self, hand: InHand, limit_s: float) -> bool:
+        """Settle a hung evaluation as failed: floor outcomes published, delivery acked.
+
+        Returns False if it finished meanwhile (nothing done).  Every genome of the task
+        gets the error: a lockstep batch cannot tell which one's game hung.
+        """
+        with self._hand_lock:
+            if self._in_hand is not hand:
+                return False
+            self._abandoned = True
+        seconds = time.monotonic() - hand.started
+        hand.bound.error("evaluation_hung", seconds=round(seconds, 1), limit_s=limit_s)
+        self._metrics.errors.labels(kind="hung").inc()
+        message = (f"evaluation hung: no result after {limit_s:g} s (task_hang_s); "
+                   "the environment stopped responding")
+        try:
+            self._publish(hand.task, error_outcomes(hand.task, message), seconds, hand.bound)
+            hand.delivery.ack()
+        except Exception:  # RabbitMQ redelivers it; the delivery limit bounds the retries
+            hand.bound.exception("hung_task_not_settled")
+        return True
 
     def _take(self) -> bool:
         """Count a delivery as in hand, unless a stop has begun."""
@@ -201,7 +255,7 @@ class TaskHandler:
         """Give a task this evaluator must not run back to the evolver, unevaluated."""
         # Holding it a moment caps the bounce rate, and while held this evaluator is not
         # offered the re-published copy; the jitter avoids lock-step with other evaluators.
-        self._stopping.wait(self._settings.avoid_delay_s * random.uniform(0.5, 1.5))
+        self._stopping.wait(self._settings.avoid_delay_s * self._rng.uniform(0.5, 1.5))
         self._decline(task, bound)
         delivery.ack()
 
