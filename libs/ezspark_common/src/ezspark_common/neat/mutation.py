@@ -6,6 +6,7 @@ mutation touches most connections, so it runs as one vectorised pass over all ch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,14 +67,14 @@ class StructuralRates:
 
 def mutate_structure(
     genome: Genome, rates: StructuralRates, n_in: int, rng: np.random.Generator,
-    tracker: InnovationTracker, draws: NDArray[np.float64] | None = None,
+    tracker: InnovationTracker, draws: Sequence[float] | None = None,
 ) -> Genome:
     """Apply each structural mutation at most once, each with its own probability.
 
     ``draws`` (four uniforms) may be pre-drawn in bulk by the caller; they decide which
     mutations happen, in the order add node, add connection, activate, remove.
     """
-    roll = rng.random(4) if draws is None else draws
+    roll = rng.random(4).tolist() if draws is None else draws
     if roll[0] < rates.add_node:
         genome = add_node(genome, rng, tracker)
     if roll[1] < rates.add_connection:

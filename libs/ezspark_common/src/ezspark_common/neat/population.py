@@ -155,8 +155,9 @@ def _mutate_structures(
                        p.rates.remove] for p in plans]).reshape(len(plans), 4)
     of = np.fromiter((s_idx for s_idx, _ in born), np.int64, len(born))
     hit: list[bool] = np.any(draws < table[of], axis=1).tolist()
+    rolls = draws.tolist()  # plain floats: cheaper to compare than numpy scalars
     return [
-        mutate_structure(child, plans[s_idx].rates, n_in, rng, tracker, draws[i])
+        mutate_structure(child, plans[s_idx].rates, n_in, rng, tracker, rolls[i])
         if hit[i] else child
         for i, (s_idx, child) in enumerate(born)
     ]

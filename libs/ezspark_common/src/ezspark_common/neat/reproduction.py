@@ -92,21 +92,23 @@ def breed(
     """
     champions = [p.survivors[0] for p in plans]
     out: list[tuple[int, Genome]] = []
-    key = first_key
     for s_idx, plan in enumerate(plans):
         if plan.children == 0:
             continue
         picks = rng.integers(len(plan.survivors), size=plan.children)
         cross = rng.random(plan.children) < crossover_rate
-        for pick, do_cross in zip(picks.tolist(), cross.tolist(), strict=True):
-            if do_cross and len(plans) > 1:
+        survivors = [genomes[k] for k in plan.survivors]
+        children = [survivors[p] for p in picks.tolist()]
+        if len(plans) > 1:
+            # Clones draw nothing, so making the crossovers afterwards, in child order,
+            # draws exactly what a child-by-child loop would.
+            for i in np.flatnonzero(cross).tolist():
                 other = int(rng.integers(len(plans) - 1))
                 other += other >= s_idx
-                child = _cross(champions[s_idx], champions[other], genomes, fitness, key, rng)
-            else:
-                child = genomes[plan.survivors[pick]]
-            out.append((s_idx, child))
-            key += 1
+                key = first_key + len(out) + i
+                children[i] = _cross(champions[s_idx], champions[other], genomes, fitness,
+                                     key, rng)
+        out.extend((s_idx, child) for child in children)
     return out
 
 

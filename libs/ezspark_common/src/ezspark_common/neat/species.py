@@ -214,12 +214,14 @@ def speciate(
     keys = [g.key for g in genomes]
     # One sort groups every species' members (in population order) instead of a scan each.
     by_species = np.argsort(assign, kind="stable")
-    bounds = np.searchsorted(assign[by_species], np.arange(len(previous) + 1))
+    bounds = np.searchsorted(assign[by_species], np.arange(len(previous) + 1)).tolist()
+    # Sorted by species, then distance, then row: each species' first is its new rep.
+    nearest_first = np.lexsort((np.arange(assign.shape[0]), dist, assign)).tolist()
     for s_idx, old in enumerate(previous):
         rows = by_species[bounds[s_idx] : bounds[s_idx + 1]]
         if rows.shape[0] == 0:
             continue  # extinct
-        rep = genomes[int(rows[np.lexsort((rows, dist[rows]))[0]])]
+        rep = genomes[nearest_first[bounds[s_idx]]]
         members = tuple(keys[r] for r in rows.tolist())
         species.append(
             Species(old.id, rep, members, old.created, old.best_fitness, old.last_improved)
