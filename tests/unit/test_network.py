@@ -85,3 +85,12 @@ def test_cycle_among_enabled_connections_is_refused() -> None:
                      [1.0, 1.0, 1.0], [True, True, True])
     with pytest.raises(ValueError, match="cycle"):
         node_levels(g)
+
+
+def test_connection_from_an_input_the_network_lacks_is_refused() -> None:
+    """A source beyond n_inputs would read a neighbour's inputs, so compiling refuses it."""
+    g = Genome.build(0, [0, 1], [0.0, 0.0], [0, 1], [-1, -5], [0, 1], [1.0, 1.0],
+                     [True, True])
+    compile_batch([g], 5, 2)  # five inputs: input -5 exists
+    with pytest.raises(ValueError, match="input 4"):
+        compile_batch([g], 4, 2)

@@ -184,6 +184,9 @@ class BatchPlan:
         edges = np.flatnonzero(keep[self.edge_dst])
         e_src, e_dst = self.edge_src[edges], self.edge_dst[edges]
         inputs = e_src < 0
+        if int(e_src.min(initial=0)) < -n_inputs:  # would read another genome's inputs
+            raise ValueError(f"a connection starts at input {-int(e_src.min()) - 1}, "
+                             f"but networks have {n_inputs} inputs")
         src_slot = np.where(inputs, 1 + position[self.node_genome[e_dst]] * n_inputs - e_src - 1,
                             slot[np.maximum(e_src, 0)])
         levels = _pack_levels(slot[order], self.node_level[order], self.node_bias[order],
