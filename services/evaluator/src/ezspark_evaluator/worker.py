@@ -105,10 +105,9 @@ class TaskHandler:
             self._metrics.in_flight.dec()
 
     def _handle(self, delivery: Delivery) -> None:
-        decoded = self._decode(delivery)
-        if decoded is None:
+        task = self._decode(delivery)
+        if task is None:
             return
-        task, genomes = decoded
         bound = log.bind(training_id=task.training_id, generation=task.generation,
                          task_id=task.task_id, attempt=task.attempt,
                          evaluator_id=self.evaluator_id)
@@ -123,6 +122,12 @@ class TaskHandler:
                     # Waited for the lock while a stop began: leave it unsettled, RabbitMQ
                     # gives it to another evaluator once this connection closes.
                     bound.info("task_left_for_others", reason="stopping")
+                    return
+                # Built here rather than on delivery: building genomes is most of a task's
+                # decoding, and beside another task's evaluation it would only fight that
+                # evaluation for the GIL (measured: +25 % per evaluation).
+                genomes = self._genomes(task, delivery)
+                if genomes is None:
                     return
                 started = time.perf_counter()
                 with self._hand_lock:
@@ -187,20 +192,30 @@ class TaskHandler:
             self._busy -= 1
             self._idle.notify_all()
 
-    def _decode(self, delivery: Delivery) -> tuple[EvaluationTask, list[Genome]] | None:
-        """The task and its genomes, or None after dead-lettering a poison message."""
+    def _decode(self, delivery: Delivery) -> EvaluationTask | None:
+        """The task, or None after dead-lettering a poison message."""
         try:
             msg = decode(delivery.body)
             if not isinstance(msg, EvaluationTask):
                 raise MessageError(f"expected evaluation_task, got {msg.kind}")
-            genomes = [Genome.from_wire(g.model_dump()) for g in msg.genomes]
         except (MessageError, ValueError) as exc:
-            log.warning("poison_task", error=str(exc)[:500], message_id=delivery.message_id,
-                        bytes=len(delivery.body))
-            self._metrics.errors.labels(kind="poison").inc()
-            delivery.reject(requeue=False)
+            self._poison(delivery, str(exc))
             return None
-        return msg, genomes
+        return msg
+
+    def _genomes(self, task: EvaluationTask, delivery: Delivery) -> list[Genome] | None:
+        """The task's genomes, or None after dead-lettering it for a malformed one."""
+        try:
+            return [Genome.from_wire(g.model_dump()) for g in task.genomes]
+        except ValueError as exc:
+            self._poison(delivery, str(exc))
+            return None
+
+    def _poison(self, delivery: Delivery, error: str) -> None:
+        log.warning("poison_task", error=error[:500], message_id=delivery.message_id,
+                    bytes=len(delivery.body))
+        self._metrics.errors.labels(kind="poison").inc()
+        delivery.reject(requeue=False)
 
     def _evaluate(self, task: EvaluationTask, genomes: Sequence[Genome], delivery: Delivery,
                   bound: Any) -> list[Outcome] | None:
