@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from ezspark_gateway.api.body import JSON_MEDIA, media_type
 from ezspark_gateway.api.context import SESSION_COOKIE, AppContext
 from ezspark_gateway.core import accounts
 from ezspark_gateway.core.accounts import Principal
@@ -73,9 +74,10 @@ def optional_principal(request: Request, repo: Repo, ctx: Ctx) -> Principal | No
     return principal
 
 
-def current_principal(
-    principal: Annotated[Principal | None, Depends(optional_principal)],
-) -> Principal:
+MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def current_principal(principal: MaybePrincipal) -> Principal:
     """The caller; 401 when no valid credential was presented."""
     if principal is None:
         raise UnauthorizedError("missing or invalid credentials")
@@ -87,6 +89,6 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 def require_json(request: Request) -> None:
     """415 unless the body is declared as JSON."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
+    media = media_type(request)
+    if media != JSON_MEDIA and not media.endswith("+json"):
         raise HTTPException(415, "send the body as application/json")

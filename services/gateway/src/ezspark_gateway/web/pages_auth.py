@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ezspark_gateway.api.context import SESSION_COOKIE, AppContext
-from ezspark_gateway.api.deps import Ctx, Repo, client_ip, optional_principal
+from ezspark_gateway.api.deps import Ctx, MaybePrincipal, Repo, client_ip
 from ezspark_gateway.api.routes_auth import set_session_cookie
 from ezspark_gateway.core import accounts
-from ezspark_gateway.core.accounts import Principal
 from ezspark_gateway.core.errors import (
     ConflictError,
     InvalidInputError,
@@ -20,11 +19,9 @@ from ezspark_gateway.core.errors import (
 )
 from ezspark_gateway.storage import Repository
 from ezspark_gateway.storage.models import User
-from ezspark_gateway.web.render import errors_by_field, form_fields, render, safe_next, see_other
+from ezspark_gateway.web.render import Form, errors_by_field, render, safe_next, see_other
 
 router = APIRouter(include_in_schema=False)
-MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
-Form = Annotated[dict[str, str], Depends(form_fields)]
 
 
 def _logged_in(repo: Repository, ctx: AppContext, user: User, target: str) -> Response:

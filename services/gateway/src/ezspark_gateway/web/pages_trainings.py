@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ezspark_common.config import ConfigError, TrainingConfig
-from ezspark_gateway.api.deps import Ctx, Repo, optional_principal
+from ezspark_gateway.api.deps import Ctx, MaybePrincipal, Repo
 from ezspark_gateway.api.routes_trainings import detail, summary
 from ezspark_gateway.core import trainings
 from ezspark_gateway.core.accounts import Principal
 from ezspark_gateway.core.config_input import config_from_form, config_from_json
 from ezspark_gateway.core.errors import ConflictError, NotFoundError, UnavailableError
 from ezspark_gateway.web.fields import form_groups
-from ezspark_gateway.web.render import (
-    errors_by_field,
-    form_fields,
-    render,
-    see_other,
-    to_login,
-    uploaded_file,
-)
+from ezspark_gateway.web.render import Form, Upload, errors_by_field, render, see_other, to_login
 
 router = APIRouter(include_in_schema=False)
-MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
-Form = Annotated[dict[str, str], Depends(form_fields)]
-Upload = Annotated[bytes | None, Depends(uploaded_file)]
 
 
 @router.get("/trainings", response_model=None)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from ezspark_gateway.api.body import MULTIPART, URLENCODED, media_type
 from ezspark_gateway.core.accounts import Principal
 
 WEB_DIR = Path(__file__).parent
@@ -54,8 +55,7 @@ def errors_by_field(errors: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 async def form_fields(request: Request) -> dict[str, str]:
     """Dependency: the text fields of an urlencoded (or multipart) form post."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if media_type(request) not in (URLENCODED, MULTIPART):
         raise HTTPException(415, "submit the form as application/x-www-form-urlencoded")
     async with request.form(max_files=0, max_fields=100) as form:
         return {k: v for k, v in form.items() if isinstance(v, str)}
@@ -63,8 +63,7 @@ async def form_fields(request: Request) -> dict[str, str]:
 
 async def uploaded_file(request: Request) -> bytes | None:
     """Dependency: the bytes of the ``file`` field of a multipart post, if any."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "multipart/form-data":
+    if media_type(request) != MULTIPART:
         raise HTTPException(415, "upload the file as multipart/form-data")
     async with request.form(max_files=1, max_fields=10) as form:
         upload = form.get("file")
@@ -72,3 +71,7 @@ async def uploaded_file(request: Request) -> bytes | None:
             return None
         data = await upload.read()
     return data or None
+
+
+Form = Annotated[dict[str, str], Depends(form_fields)]
+Upload = Annotated[bytes | None, Depends(uploaded_file)]
