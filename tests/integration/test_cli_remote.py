@@ -27,7 +27,7 @@ from tests.e2e.browser.gateway_process import (
     Gateway,
     api,
     free_port,
-    rabbit_vhost,
+    gateway_with_feed,
     running_gateway,
     sign_up,
 )
@@ -47,10 +47,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 @pytest.fixture(scope="module")
 def live_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, EventFeed]]:
     """A gateway on a private RabbitMQ vhost, and a feed of evolver events into it."""
-    with rabbit_vhost() as url, running_gateway(tmp_path_factory.mktemp("gw-amqp"), url) as gw:
-        feed = EventFeed(url)
-        yield gw, feed
-        feed.close()
+    with gateway_with_feed(tmp_path_factory.mktemp("gw-amqp")) as live_pair:
+        yield live_pair
 
 
 @pytest.fixture

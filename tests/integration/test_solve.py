@@ -4,30 +4,35 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ezspark_common.config import config_with, load_config
 from ezspark_common.local import LocalEvaluator
 from ezspark_common.runner import run_embedded
-from ezspark_common.training import start
+from ezspark_common.training import TrainingState, start
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_cartpole_reaches_475(seed: int, tmp_path: Path) -> None:
-    """examples/cartpole.json reaches a mean return of 475 over 5 games, for 10 of 10 seeds."""
-    config = config_with(load_config(REPO / "examples" / "cartpole.json"), seed=seed,
-                         generations=50)
+def _solve(example: str, tmp_path: Path, label: str, **overrides: Any) -> TrainingState:
+    """Train ``examples/<example>`` embedded on one worker; print generations and time."""
+    config = config_with(load_config(REPO / "examples" / example), **overrides)
     evaluator = LocalEvaluator(1)
     started = time.perf_counter()
     try:
         state = run_embedded(start(config), evaluator, tmp_path)
     finally:
         evaluator.close()
-    print(f"cartpole seed {seed}: {len(state.history)} generations, "
-          f"{time.perf_counter() - started:.1f} s")
+    print(f"{label}: {len(state.history)} generations, {time.perf_counter() - started:.1f} s")
+    return state
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_cartpole_reaches_475(seed: int, tmp_path: Path) -> None:
+    """examples/cartpole.json reaches a mean return of 475 over 5 games, for 10 of 10 seeds."""
+    state = _solve("cartpole.json", tmp_path, f"cartpole seed {seed}", seed=seed, generations=50)
     assert state.finished == "fitness_threshold"
     assert state.best is not None
     assert state.best.fitness >= 475
@@ -35,14 +40,7 @@ def test_cartpole_reaches_475(seed: int, tmp_path: Path) -> None:
 
 def test_acrobot_reaches_minus_100(tmp_path: Path) -> None:
     """examples/acrobot.json reaches a mean return of -100 within its generation budget."""
-    config = config_with(load_config(REPO / "examples" / "acrobot.json"), generations=60)
-    evaluator = LocalEvaluator(1)
-    started = time.perf_counter()
-    try:
-        state = run_embedded(start(config), evaluator, tmp_path)
-    finally:
-        evaluator.close()
-    print(f"acrobot: {len(state.history)} generations, {time.perf_counter() - started:.1f} s")
+    state = _solve("acrobot.json", tmp_path, "acrobot", generations=60)
     assert state.finished == "fitness_threshold"
     assert state.best is not None
     assert state.best.fitness >= -100

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.browser.gateway_process import EventFeed, Gateway, rabbit_vhost, running_gateway
+from tests.e2e.browser.gateway_process import EventFeed, Gateway, gateway_with_feed
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -59,10 +59,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, EventFeed]]:
     """A gateway on a private RabbitMQ vhost, and a feed of evolver events into it."""
-    with rabbit_vhost() as url, running_gateway(tmp_path_factory.mktemp("gw-browser"), url) as gw:
-        feed = EventFeed(url)
-        yield gw, feed
-        feed.close()
+    with gateway_with_feed(tmp_path_factory.mktemp("gw-browser")) as live_pair:
+        yield live_pair
 
 
 @pytest.fixture

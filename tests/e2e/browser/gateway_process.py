@@ -191,3 +191,14 @@ class EventFeed:
     def close(self) -> None:
         """Disconnect."""
         self._broker.stop()
+
+
+@contextmanager
+def gateway_with_feed(workdir: Path) -> Iterator[tuple[Gateway, EventFeed]]:
+    """A gateway on a private RabbitMQ vhost, and a feed of evolver events into it."""
+    with rabbit_vhost() as url, running_gateway(workdir, url) as gw:
+        feed = EventFeed(url)
+        try:
+            yield gw, feed
+        finally:
+            feed.close()
