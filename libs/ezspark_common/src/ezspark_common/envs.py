@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ class EnvInfo:
     input_size: int
     output_size: int
     max_episode_steps: int | None
+    action_space: str = ""
+    observation_space: str = ""
 
 
 def load_env_modules(modules: Iterable[str]) -> list[str]:
@@ -86,9 +89,55 @@ def describe(env_id: str) -> EnvInfo:
             input_size=obs_size,
             output_size=int(env.action_space.n),
             max_episode_steps=spec.max_episode_steps if spec else None,
+            action_space=repr(env.action_space)[:200],
+            observation_space=repr(env.observation_space)[:200],
         )
     finally:
         env.close()
+
+
+def size_errors(config: TrainingConfig, info: EnvInfo) -> list[tuple[str, str]]:
+    """``(key, message)`` for each of ``input_size``/``output_size`` that ``info`` contradicts."""
+    errors = []
+    if info.input_size != config.input_size:
+        errors.append(("input_size", f"is {config.input_size} but '{info.env_id}' observations "
+                       f"have {info.input_size} values"))
+    if info.output_size != config.output_size:
+        errors.append(("output_size", f"is {config.output_size} but '{info.env_id}' has "
+                       f"{info.output_size} discrete actions"))
+    return errors
+
+
+def catalogue(allowed_modules: Iterable[str] = (), only: Iterable[str] = ()) -> list[EnvInfo]:
+    """The environments this process can run: ``only`` if given, else every registered id
+    it can build with a Discrete action space (plug-in ids as ``module:Id``).
+
+    An id in ``only`` that cannot be built is left out with no error: the announcement
+    then simply does not offer it (the log says why, see the evaluator).
+    """
+    modules = list(allowed_modules)
+    wanted = [e.strip() for e in only if e.strip()] or _registered(modules)
+    found = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Gymnasium's deprecation notes, once per old id
+        for env_id in dict.fromkeys(wanted):
+            try:
+                check_env_id(env_id, modules)
+                found.append(describe(env_id))
+            except Exception:  # missing extra (box2d, mujoco), Box actions, broken plug-in
+                continue
+    return found
+
+
+def _registered(modules: list[str]) -> list[str]:
+    """Every id in Gymnasium's registry, plug-in ones prefixed with their module."""
+    ids = []
+    for env_id, spec in gym.registry.items():
+        entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
+        owner = next((m for m in modules if entry.startswith(m + ":") or
+                      entry.startswith(m + ".")), None)
+        ids.append(f"{owner}:{env_id}" if owner else env_id)
+    return ids
 
 
 def resolve(config: TrainingConfig, allowed_modules: Iterable[str] = ()) -> EnvInfo:
@@ -100,13 +149,7 @@ def resolve(config: TrainingConfig, allowed_modules: Iterable[str] = ()) -> EnvI
         raise ConfigError([("gym_game_name", str(exc))]) from None
     except Exception as exc:  # a broken plug-in must not look like our crash
         raise ConfigError([("gym_game_name", f"environment failed to start: {exc}")]) from None
-    errors = []
-    if info.input_size != config.input_size:
-        errors.append(("input_size", f"is {config.input_size} but '{info.env_id}' observations "
-                       f"have {info.input_size} values"))
-    if info.output_size != config.output_size:
-        errors.append(("output_size", f"is {config.output_size} but '{info.env_id}' has "
-                       f"{info.output_size} discrete actions"))
+    errors = size_errors(config, info)
     if errors:
         raise ConfigError(errors)
     return info

@@ -14,7 +14,12 @@ Queues (all created with ``Broker.declare``):
 * ``RESULTS_QUEUE``  evaluators → evolver: ``EvaluationResult``
 * ``COMMANDS_QUEUE`` gateway → evolver: ``TrainingRequested``, ``StopRequested``
 * ``EVENTS_QUEUE``   evolver → gateway: ``GenerationReport``, ``TrainingFinished``,
-  ``TrainingFailed``
+  ``TrainingFailed``, ``TrainingWaiting``
+
+Tasks are routed by environment: each environment has its own task queue,
+``tasks_queue(env_id)``, consumed only by evaluators that serve it.  Evaluators announce
+what they serve (``EvaluatorAnnounced``) on the fanout exchange ``ANNOUNCE_EXCHANGE``; the
+evolver and every gateway subscribe to it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ TASKS_QUEUE = "ezspark.tasks"
 RESULTS_QUEUE = "ezspark.results"
 COMMANDS_QUEUE = "ezspark.commands"
 EVENTS_QUEUE = "ezspark.events"
+ANNOUNCE_EXCHANGE = "ezspark.evaluators"
 
 SCHEMA_VERSION = 1
 
@@ -40,6 +46,11 @@ NonNegFloat = Annotated[float, Field(ge=0.0)]
 def dead_letter_queue(name: str) -> str:
     """The queue where messages from ``name`` go once rejected or over the delivery limit."""
     return f"{name}.dead"
+
+
+def tasks_queue(env_id: str, prefix: str = "") -> str:
+    """The task queue of one environment (``TASKS_QUEUE.<env_id>``, after ``prefix``)."""
+    return f"{prefix}{TASKS_QUEUE}.{env_id}"
 
 
 class MessageError(ValueError):
@@ -155,6 +166,43 @@ class EvaluationResult(_Model):
     declined: bool = False
 
 
+class EnvSpace(_Model):
+    """One environment an evaluator can run, with the sizes a config must match."""
+
+    env_id: NonEmptyStr
+    input_size: PosInt
+    output_size: PosInt
+    action_space: str  # Gymnasium's repr, e.g. "Discrete(2)", for people
+    observation_space: str
+    max_episode_steps: PosInt | None = None
+
+
+class EvaluatorAnnounced(_Model):
+    """Evaluator → evolver and gateways (fanout): I am alive and serve these environments.
+
+    Sent at start, every ``interval_s`` seconds, and with ``leaving`` when it stops.
+    """
+
+    schema_version: Literal[1] = 1
+    kind: Literal["evaluator_announced"] = "evaluator_announced"
+    evaluator_id: NonEmptyStr
+    envs: list[EnvSpace]
+    slots: PosInt = 1  # evaluations it runs at once
+    prefetch: PosInt = 1  # tasks it holds at once per environment
+    interval_s: Annotated[float, Field(gt=0.0)]
+    leaving: bool = False
+
+
+class TrainingWaiting(_Model):
+    """Evolver → gateway: a training waits (``waiting``) or goes on again (not ``waiting``)."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["training_waiting"] = "training_waiting"
+    training_id: NonEmptyStr
+    waiting: bool
+    reason: str  # e.g. "no evaluator serves X"; empty when running again
+
+
 class GenerationReport(_Model):
     """Evolver → gateway: statistics of one finished generation."""
 
@@ -198,7 +246,9 @@ Message = Annotated[
     | EvaluationResult
     | GenerationReport
     | TrainingFinished
-    | TrainingFailed,
+    | TrainingFailed
+    | TrainingWaiting
+    | EvaluatorAnnounced,
     Field(discriminator="kind"),
 ]
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ezspark_common.quotas import Quotas
+
 
 class CommonSettings(BaseSettings):
     """What every EzSpark process needs: where the broker is, how to log, which env plug-ins."""
@@ -21,6 +23,17 @@ class CommonSettings(BaseSettings):
     # Comma-separated module names imported at start-up to register custom environments.
     env_modules: str = ""
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Per-user quotas: the gateway and the evolver must be given the same values.
+    quota_active_trainings: int = Field(default=4, ge=1)
+    quota_population: int = Field(default=20_000, ge=2)
+    quota_work_per_generation: int = Field(default=100_000_000, ge=1)
+
+    @property
+    def quotas(self) -> Quotas:
+        """The operator's per-user quotas."""
+        return Quotas(active_trainings=self.quota_active_trainings,
+                      population=self.quota_population,
+                      work_per_generation=self.quota_work_per_generation)
 
     @property
     def env_module_list(self) -> list[str]:
