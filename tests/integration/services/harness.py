@@ -33,12 +33,15 @@ from ezspark_common.config import parse_config
 from ezspark_common.evaluation import evaluate_batch
 from ezspark_common.local import LocalEvaluator
 from ezspark_common.messages import (
+    ANNOUNCE_EXCHANGE,
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
     RESULTS_QUEUE,
     TASKS_QUEUE,
+    EnvSpace,
     EvaluationResult,
     EvaluationTask,
+    EvaluatorAnnounced,
     GenomeOutcome,
     Message,
     StopRequested,
@@ -59,7 +62,18 @@ from ezspark_evolver.settings import EvolverSettings
 REPO = Path(__file__).resolve().parents[3]
 URL = os.environ.get("EZSPARK_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 SLOW_ENVS = "tests.integration.services.slow_envs"
-QUEUES = (COMMANDS_QUEUE, EVENTS_QUEUE, TASKS_QUEUE, RESULTS_QUEUE)
+QUEUES = (COMMANDS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE)
+_TASK_QUEUES: set[str] = set()  # per-environment task queues the tests touched
+
+
+def tasks(env_id: str = "CartPole-v1") -> str:
+    """The (unprefixed) task queue of ``env_id``; remembered so it is deleted after."""
+    name = f"{TASKS_QUEUE}.{env_id}"
+    _TASK_QUEUES.add(name)
+    return name
+
+
+CP_TASKS = tasks("CartPole-v1")
 
 # Small and fast: CartPole-v1, 12 genomes, 2 games of at most 60 steps.
 BASE_CONFIG: dict[str, Any] = {
@@ -131,10 +145,13 @@ def new_prefix() -> str:
 
 
 def delete_queues(prefix: str, url: str = URL) -> None:
-    """Delete the four prefixed queues and their dead-letter queues."""
+    """Delete the prefixed queues (and dead-letter queues) and the announce exchange."""
     with RabbitBroker(url, registry=CollectorRegistry()) as broker:
-        for name in QUEUES:
+        for name in (*QUEUES, *sorted(_TASK_QUEUES)):
             broker.delete(prefix + name)
+        delete_exchange = getattr(broker, "delete_exchange", None)
+        if delete_exchange is not None:
+            delete_exchange(prefix + ANNOUNCE_EXCHANGE)
 
 
 class Bus:
@@ -143,10 +160,11 @@ class Bus:
     def __init__(self, prefix: str, url: str = URL) -> None:
         self.prefix = prefix
         self.broker = connect(url, registry=CollectorRegistry())
-        for name in QUEUES:
+        for name in (*QUEUES, CP_TASKS):
             self.broker.declare(prefix + name)
         self.events: list[Message] = []
         self._lock = threading.Lock()
+        self._closed = threading.Event()
         self.broker.consume(prefix + EVENTS_QUEUE, self._on_event, prefetch=10)
         self._thread = threading.Thread(target=self.broker.run, daemon=True)
         self._thread.start()
@@ -162,6 +180,23 @@ class Bus:
                                 requested_at=time.time())
         self.broker.publish(self.prefix + COMMANDS_QUEUE, encode(msg),
                             message_id=f"training_requested:{training_id}")
+
+    def announce(self, evaluator_ids: Sequence[str], env_id: str = "CartPole-v1",
+                 sizes: tuple[int, int] = (4, 2)) -> None:
+        """Keep announcing scripted evaluators (every 0.3 s, until closed), as real ones do;
+        repeated because a broadcast made before the evolver subscribed is lost."""
+        def loop() -> None:
+            while not self._closed.is_set():
+                for evaluator_id in evaluator_ids:
+                    msg = EvaluatorAnnounced(
+                        evaluator_id=evaluator_id, interval_s=60.0,
+                        envs=[EnvSpace(env_id=env_id, input_size=sizes[0],
+                                       output_size=sizes[1], action_space="Discrete",
+                                       observation_space="Box")])
+                    self.broker.broadcast(self.prefix + ANNOUNCE_EXCHANGE, encode(msg))
+                self._closed.wait(0.3)
+
+        threading.Thread(target=loop, daemon=True).start()
 
     def stop_training(self, training_id: str) -> None:
         """Publish a StopRequested."""
@@ -199,6 +234,7 @@ class Bus:
 
     def close(self) -> None:
         """Stop consuming and disconnect."""
+        self._closed.set()
         self.broker.stop()
         self._thread.join(15)
 
@@ -243,7 +279,8 @@ def evolver_thread(prefix: str, data_dir: Path, **settings: Any
                    ) -> Iterator[InThread[EvolverService]]:
     """An evolver on a thread; stopped on exit."""
     registry = CollectorRegistry()
-    options: dict[str, Any] = {"task_batch_size": 4, "task_timeout_s": 30.0, **settings}
+    options: dict[str, Any] = {"task_batch_size": 4, "task_timeout_s": 30.0,
+                               "announce_grace_s": 2.0, **settings}
     cfg = EvolverSettings(broker_url=URL, queue_prefix=prefix, data_dir=str(data_dir),
                           metrics_port=0, **options)
     running = InThread(EvolverService(cfg, connect(URL, registry=registry), registry), registry)
@@ -257,7 +294,10 @@ def evolver_thread(prefix: str, data_dir: Path, **settings: Any
 def evaluator_thread(prefix: str, **settings: Any) -> Iterator[InThread[EvaluatorService]]:
     """An evaluator on a thread; stopped on exit."""
     registry = CollectorRegistry()
-    cfg = EvaluatorSettings(broker_url=URL, queue_prefix=prefix, metrics_port=0, **settings)
+    options: dict[str, Any] = {"envs": "CartPole-v1", "announce_interval_s": 1.0, **settings}
+    for env in str(options["envs"]).split(","):
+        tasks(env.strip())
+    cfg = EvaluatorSettings(broker_url=URL, queue_prefix=prefix, metrics_port=0, **options)
     running = InThread(EvaluatorService(cfg, connect(URL, registry=registry), registry),
                        registry)
     try:

@@ -18,7 +18,6 @@ from ezspark_common.broker import Delivery
 from ezspark_common.messages import (
     COMMANDS_QUEUE,
     RESULTS_QUEUE,
-    TASKS_QUEUE,
     EvaluationResult,
     EvaluationTask,
     StopRequested,
@@ -30,6 +29,7 @@ from ezspark_common.messages import (
 from ezspark_common.neat.genome import Genome
 from ezspark_common.runner import load_checkpoint
 from tests.integration.services.harness import (
+    CP_TASKS,
     Bus,
     assert_same_run,
     bus,
@@ -65,15 +65,15 @@ def answer(b: Bus, result: EvaluationResult) -> None:
 
 def test_distributed_run_equals_embedded_run_and_reports_every_generation(
         tmp_path: Path) -> None:
-    """With one real evaluator (re-checks then fall back to the evolver itself), the final
-    population equals the embedded run's, and the gateway gets one report per generation
-    and a TrainingFinished carrying the champion."""
+    """With one real evaluator (a re-check needs a second one, so they are skipped and
+    counted), the final population equals the embedded run's, and the gateway gets one
+    report per generation and a TrainingFinished carrying the champion."""
     prefix, tid, cfg = new_prefix(), f"t-{uuid.uuid4().hex[:8]}", config(safeness=0.5)
     with bus(prefix) as b, evaluator_thread(prefix), evolver_thread(prefix, tmp_path) as evo:
         b.request(tid, cfg)
         state = finished(tmp_path, tid)
         wait_until(lambda: b.events_of(tid, "training_finished"), 10, "TrainingFinished")
-        assert evo.metric("ezspark_evolver_local_checks_total") > 0
+        assert evo.metric("ezspark_evolver_safeness_skipped_total") > 0
         assert evo.metric("ezspark_evolver_safeness_mismatches_total") == 0
         assert evo.metric("ezspark_evolver_tasks_in_flight") == 0
     want = embedded(cfg)
@@ -92,15 +92,15 @@ def test_distributed_run_equals_embedded_run_and_reports_every_generation(
 
 def test_bad_messages_and_invalid_requests_never_crash_the_evolver(tmp_path: Path) -> None:
     """Junk on the commands and results queues is dead-lettered and counted; a request whose
-    config breaks a rule, names an unknown environment or carries an unsafe id is answered
-    with TrainingFailed naming the problem, and nothing runs."""
+    config breaks a rule, exceeds a quota or carries an unsafe id is answered with
+    TrainingFailed naming the problem, and nothing runs."""
     prefix = new_prefix()
     with bus(prefix) as b, evolver_thread(prefix, tmp_path) as evo:
         b.publish(COMMANDS_QUEUE, b"\x00garbage")
         b.publish(RESULTS_QUEUE, encode(StopRequested(training_id="wrong-queue")))
         b.publish(RESULTS_QUEUE, encode(honest_result(make_task(config(), [0], [0]), "x")))
         b.request("bad-rule", config(sub_games=5))
-        b.request("bad-env", config(gym_game_name="NoSuchGame-v9"))
+        b.request("over-quota", config(max_population=50_000))
         b.request("../escape", config())
         wait_until(lambda: len([e for e in b.events if e.kind == "training_failed"]) == 3, 20,
                    "three TrainingFailed events")
@@ -113,9 +113,9 @@ def test_bad_messages_and_invalid_requests_never_crash_the_evolver(tmp_path: Pat
         assert evo.metric("ezspark_evolver_results_ignored_total", {"reason": "stale"}) == 1
     errors = {e.training_id: e.error for e in b.events if isinstance(e, TrainingFailed)}
     assert "sub_games" in errors["bad-rule"]
-    assert "NoSuchGame-v9" in errors["bad-env"]
+    assert "EZSPARK_QUOTA_POPULATION" in errors["over-quota"]
     assert "invalid training id" in errors["../escape"]
-    assert not any((tmp_path / name).exists() for name in ("bad-rule", "bad-env"))
+    assert not any((tmp_path / name).exists() for name in ("bad-rule", "over-quota"))
 
 
 def test_duplicate_results_are_ignored(tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_duplicate_results_are_ignored(tmp_path: Path) -> None:
             answered.append(task.task_id)
             delivery.ack()
 
-        b.serve(TASKS_QUEUE, evaluator)
+        b.serve(CP_TASKS, evaluator)
         b.request(tid, cfg)
         state = finished(tmp_path, tid)
 
@@ -159,6 +159,8 @@ def test_overdue_task_is_redispatched_and_late_original_ignored(tmp_path: Path) 
     # One results handler thread: results are matched in the order they were published.
     with bus(prefix) as b, evolver_thread(prefix, tmp_path, task_timeout_s=1.0,
                                           results_prefetch=1) as evo:
+        b.announce(["scripted"])
+
         def evaluator(delivery: Delivery) -> None:
             task = decode(delivery.body)
             assert isinstance(task, EvaluationTask)
@@ -170,7 +172,7 @@ def test_overdue_task_is_redispatched_and_late_original_ignored(tmp_path: Path) 
                     answer(b, tampered(honest_result(held[0], "scripted")))
             delivery.ack()
 
-        b.serve(TASKS_QUEUE, evaluator)
+        b.serve(CP_TASKS, evaluator)
         b.request(tid, cfg)
         state = finished(tmp_path, tid)
         assert evo.metric("ezspark_evolver_tasks_redispatched_total") >= 2
@@ -181,17 +183,19 @@ def test_overdue_task_is_redispatched_and_late_original_ignored(tmp_path: Path) 
 
 
 def test_lying_recheck_is_outvoted_by_a_third_evaluation(tmp_path: Path) -> None:
-    """A scripted pair of evaluators: "even" answers honestly, "odd" lies on re-checks.
-    The evolver's third evaluation sides with the honest first result, "odd" is
+    """Scripted evaluators: "even" and "third" answer honestly, "odd" lies on re-checks.
+    The tie-break by a third evaluator sides with the honest first result, "odd" is
     quarantined (its tasks go to "even"), and the run equals the embedded one."""
     prefix, tid, cfg = new_prefix(), "lying-check", config(safeness=1.0)
     with bus(prefix) as b, evolver_thread(prefix, tmp_path) as evo:
+        b.announce(["even", "odd", "third"])
+
         def evaluator(delivery: Delivery) -> None:
             task = decode(delivery.body)
             assert isinstance(task, EvaluationTask)
-            tail = task.task_id.rsplit(":", 1)[1]  # t<index> or c<index>.<n>
+            tail = task.task_id.rsplit(":", 1)[1]  # t<index>, c<index>.<n> or x<index>.<n>
             kind, index = tail[0], int(tail[1:].split(".")[0])
-            allowed = [e for e in ("odd" if index % 2 else "even", "even", "odd")
+            allowed = [e for e in ("odd" if index % 2 else "even", "even", "odd", "third")
                        if e not in task.avoid_evaluators]
             if not allowed:
                 result = EvaluationResult(**{**honest_result(task, "even").model_dump(),
@@ -203,7 +207,7 @@ def test_lying_recheck_is_outvoted_by_a_third_evaluation(tmp_path: Path) -> None
             answer(b, result)
             delivery.ack()
 
-        b.serve(TASKS_QUEUE, evaluator)
+        b.serve(CP_TASKS, evaluator)
         b.request(tid, cfg)
         state = finished(tmp_path, tid)
         assert evo.metric("ezspark_evolver_safeness_mismatches_total") > 0
@@ -258,14 +262,34 @@ def test_several_trainings_run_at_once_up_to_the_limit(tmp_path: Path) -> None:
 
 def test_task_without_any_answer_fails_the_training_instead_of_circulating(tmp_path: Path
                                                                             ) -> None:
-    """A task nobody ever answers (it crashes or hangs every evaluator, or none runs) is
+    """A task the live evaluators take but never answer (it crashes or hangs every one) is
     re-dispatched max_task_attempts times, then the training fails with a clear error."""
     prefix, tid, cfg = new_prefix(), "abandoned", config(generations=5)
     with bus(prefix) as b, evolver_thread(prefix, tmp_path, task_timeout_s=0.3,
                                           max_task_attempts=2) as evo:
+        b.announce(["black-hole"])
+        b.serve(CP_TASKS, lambda delivery: delivery.ack())  # takes every task, answers none
         b.request(tid, cfg)
         wait_until(lambda: b.events_of(tid, "training_failed"), 30, "TrainingFailed")
         assert evo.metric("ezspark_evolver_tasks_redispatched_total") >= 2
     (failed,) = b.events_of(tid, "training_failed")
     assert "no result in 3 attempts" in failed.error
     assert not b.events_of(tid, "training_finished")
+
+
+def test_training_waits_while_no_evaluator_serves_its_environment(tmp_path: Path) -> None:
+    """With no evaluator of its environment the training waits (TrainingWaiting names the
+    environment) instead of failing, and finishes like the embedded run once one joins."""
+    prefix, tid, cfg = new_prefix(), "waits", config(generations=2)
+    with bus(prefix) as b, evolver_thread(prefix, tmp_path, task_timeout_s=0.3,
+                                          max_task_attempts=1, announce_grace_s=0.5) as evo:
+        b.request(tid, cfg)
+        waiting = wait_until(lambda: b.events_of(tid, "training_waiting"), 20, "waiting")
+        assert waiting[0].waiting and "no evaluator serves CartPole-v1" in waiting[0].reason
+        assert evo.metric("ezspark_evolver_trainings_waiting") == 1
+        time.sleep(1.5)  # many task deadlines pass: still no failure
+        assert not b.events_of(tid, "training_failed")
+        with evaluator_thread(prefix):
+            state = finished(tmp_path, tid)
+        assert [e.waiting for e in b.events_of(tid, "training_waiting")][-1] is False
+    assert_same_run(state, embedded(cfg))

@@ -40,6 +40,11 @@ class Outcome:
         return math.fsum(self.returns) / len(self.returns)
 
 
+def agree(a: Outcome, b: Outcome) -> bool:
+    """Two evaluations of one genome are identical (as they must be: it is deterministic)."""
+    return a.returns == b.returns and a.steps == b.steps and a.error == b.error
+
+
 class _Rollout:
     """One batch in flight.  Row ``r`` of the current layout is game ``r // n`` of the
     ``r % n``-th genome still playing; finished genomes are compacted away so late steps

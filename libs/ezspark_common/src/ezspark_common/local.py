@@ -23,7 +23,7 @@ import structlog
 from ezspark_common import rng as rngs
 from ezspark_common.config import TrainingConfig
 from ezspark_common.envs import load_env_modules
-from ezspark_common.evaluation import Outcome, evaluate_batch
+from ezspark_common.evaluation import Outcome, agree, evaluate_batch
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.population import Population
 from ezspark_common.tasks import TaskSpec, merge_outcomes, safeness_sample, split_tasks
@@ -173,7 +173,7 @@ class LocalEvaluator:
         rechecked = merge_outcomes(
             zip(checks, results[len(specs):], strict=True), n_games, floor
         ) if checks else {}
-        mismatches = [k for k, o in rechecked.items() if not _agree(o, merged[k])]
+        mismatches = [k for k, o in rechecked.items() if not agree(o, merged[k])]
         if mismatches:
             log.warning("safeness_mismatch", generation=gen, genomes=mismatches[:10],
                         count=len(mismatches))
@@ -206,7 +206,3 @@ def _task(spec: TaskSpec, pop: Population, config: TrainingConfig, seeds: list[i
         n_inputs=config.input_size,
         n_outputs=config.output_size,
     )
-
-
-def _agree(a: Outcome, b: Outcome) -> bool:
-    return a.returns == b.returns and a.error == b.error and a.steps == b.steps

@@ -1,6 +1,10 @@
-"""The evaluator service: a stateless consumer of the tasks queue.
+"""The evaluator service: a stateless consumer of the task queues of its environments.
 
-Scale by starting more processes; each takes ``prefetch`` tasks at a time.  ``stop()``
+At start it lists the environments it can run (``envs.catalogue``: installed, allowed,
+Discrete actions, or the ``EZSPARK_ENVS`` subset), consumes each one's task queue, and
+announces them with their spaces on the announce exchange, again every
+``announce_interval_s``, and a last time (``leaving``) when it stops.  Scale by starting
+more processes; each takes ``prefetch`` tasks per environment at a time.  ``stop()``
 lets the task in hand finish (its result is published and acked, within
 ``stop_timeout_s``) while tasks received but not started stay unacked, so RabbitMQ hands
 them to another evaluator when the connection closes.
@@ -16,7 +20,9 @@ import uuid
 import structlog
 from prometheus_client import CollectorRegistry
 
-from ezspark_common.broker import Broker
+from ezspark_common.broker import Broker, BrokerError
+from ezspark_common.envs import EnvInfo, catalogue
+from ezspark_common.messages import EnvSpace, EvaluatorAnnounced, encode
 from ezspark_evaluator.metrics import EvaluatorMetrics
 from ezspark_evaluator.settings import EvaluatorSettings
 from ezspark_evaluator.watchdog import Watchdog
@@ -40,29 +46,67 @@ class EvaluatorService:
         self.metrics = EvaluatorMetrics.create(registry)
         self._broker = broker
         self._stopping = threading.Event()
+        self.envs = catalogue(settings.env_module_list, settings.env_list)
+        missing = sorted(set(settings.env_list) - {e.env_id for e in self.envs})
+        if missing:  # asked for but not runnable here: say so, serve the rest
+            log.warning("envs_unavailable", envs=missing)
         self.handler = TaskHandler(settings, broker, self.metrics, self.evaluator_id,
-                                   self._stopping)
+                                   self._stopping, {e.env_id for e in self.envs})
         self.watchdog = Watchdog(self.handler, settings.task_hang_s)
-        for queue in (settings.tasks_queue, settings.results_queue):
+        broker.declare(settings.results_queue)
+        for env in self.envs:
+            queue = settings.tasks_queue(env.env_id)
             broker.declare(queue)
-        broker.consume(settings.tasks_queue, self.handler, prefetch=settings.prefetch)
+            broker.consume(queue, self.handler, prefetch=settings.prefetch)
+        self._announcer = threading.Thread(target=self._announce_loop, name="announcer",
+                                           daemon=True)
+
+    def announcement(self, leaving: bool = False) -> EvaluatorAnnounced:
+        """What this evaluator tells the evolver and the gateways about itself."""
+        return EvaluatorAnnounced(
+            evaluator_id=self.evaluator_id, envs=[_space(e) for e in self.envs], slots=1,
+            prefetch=self.settings.prefetch, interval_s=self.settings.announce_interval_s,
+            leaving=leaving,
+        )
+
+    def announce(self, leaving: bool = False) -> None:
+        """Broadcast the announcement; a failure is only logged (the next one may pass)."""
+        try:
+            self._broker.broadcast(self.settings.announce_exchange,
+                                   encode(self.announcement(leaving)))
+        except BrokerError as exc:
+            log.warning("announce_failed", error=str(exc))
+
+    def _announce_loop(self) -> None:
+        while not self._stopping.is_set():
+            self.announce()
+            self._stopping.wait(self.settings.announce_interval_s)
 
     def run(self) -> None:
         """Consume tasks until ``stop()``; raises BrokerError if RabbitMQ is lost for good."""
         log.info("evaluator_started", evaluator_id=self.evaluator_id,
-                 queue=self.settings.tasks_queue, prefetch=self.settings.prefetch,
+                 envs=[e.env_id for e in self.envs], prefetch=self.settings.prefetch,
                  env_modules=self.settings.env_module_list,
                  fault_fitness_offset=self.settings.fault_fitness_offset or None,
                  task_hang_s=self.settings.task_hang_s)
         self.watchdog.start()
+        self._announcer.start()
         self._broker.run()
         log.info("evaluator_stopped", evaluator_id=self.evaluator_id)
 
     def stop(self) -> None:
         """Finish the task in hand, leave the others to RabbitMQ, disconnect (thread-safe)."""
         self._stopping.set()
+        self.announce(leaving=True)  # the evolver stops counting on it at once
         # The broker refuses publishes once stop() begins, so the result of the task in hand
         # must be out before it is called.
         if not self.handler.wait_idle(self.settings.stop_timeout_s):
             log.warning("stop_timeout", note="the task in hand will be redelivered")
         self._broker.stop()
+
+
+def _space(info: EnvInfo) -> EnvSpace:
+    return EnvSpace(env_id=info.env_id, input_size=info.input_size,
+                    output_size=info.output_size, action_space=info.action_space,
+                    observation_space=info.observation_space,
+                    max_episode_steps=info.max_episode_steps)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ezspark_common.messages import RESULTS_QUEUE, TASKS_QUEUE
+from ezspark_common.messages import ANNOUNCE_EXCHANGE, RESULTS_QUEUE, tasks_queue
 from ezspark_common.settings import CommonSettings
 
 
@@ -13,7 +13,14 @@ class EvaluatorSettings(CommonSettings):
 
     metrics_port: int = Field(default=9101, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"  # scraped from other hosts/pods
-    prefetch: int = Field(default=2, ge=1, le=1000)
+    # Tasks held at once per environment.  1: a busy evaluator holds no task that an idle
+    # one could run (the evolver's speculative copies then reach the idle ones).
+    prefetch: int = Field(default=1, ge=1, le=1000)
+    # Comma-separated environment ids this evaluator serves; empty = every installed one
+    # it can run (Gymnasium's, and the allow-listed plug-in modules' as ``module:Id``).
+    envs: str = ""
+    # How often it announces itself (the evolver and gateways count it gone after 3 misses).
+    announce_interval_s: float = Field(default=10.0, gt=0.0, le=3600.0)
     # Test-only fault switch: added to every fitness this evaluator reports (0 = honest).
     fault_fitness_offset: float = 0.0
     # Prepended to every queue name, so test runs (or tenants) sharing a vhost stay apart.
@@ -29,9 +36,18 @@ class EvaluatorSettings(CommonSettings):
     task_hang_s: float = Field(default=600.0, ge=1.0)
 
     @property
-    def tasks_queue(self) -> str:
-        """Where tasks come from."""
-        return self.queue_prefix + TASKS_QUEUE
+    def env_list(self) -> list[str]:
+        """The environments asked for (empty: all it can run)."""
+        return [e.strip() for e in self.envs.split(",") if e.strip()]
+
+    def tasks_queue(self, env_id: str) -> str:
+        """Where tasks of ``env_id`` come from."""
+        return tasks_queue(env_id, self.queue_prefix)
+
+    @property
+    def announce_exchange(self) -> str:
+        """Where this evaluator announces itself."""
+        return self.queue_prefix + ANNOUNCE_EXCHANGE
 
     @property
     def results_queue(self) -> str:

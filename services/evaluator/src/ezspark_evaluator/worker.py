@@ -74,13 +74,14 @@ class TaskHandler:
     """The broker handler for the tasks queue (runs on the broker's handler threads)."""
 
     def __init__(self, settings: EvaluatorSettings, broker: Broker, metrics: EvaluatorMetrics,
-                 evaluator_id: str, stopping: threading.Event) -> None:
+                 evaluator_id: str, stopping: threading.Event, served: set[str]) -> None:
         self._settings = settings
         self._broker = broker
         self._metrics = metrics
         self.evaluator_id = evaluator_id
         self._stopping = stopping
         self._allowed = settings.env_module_list
+        self._served = served  # environments announced; anything else is declined
         self._busy = 0  # deliveries between "taken in hand" and "settled"
         self._idle = threading.Condition()
         self._in_hand: InHand | None = None
@@ -114,7 +115,9 @@ class TaskHandler:
         if not self._take():
             return
         try:
-            if self.evaluator_id in task.avoid_evaluators:
+            if self.evaluator_id in task.avoid_evaluators or task.env_id not in self._served:
+                # Not ours to run (avoid list, or a task that reached the wrong queue): give
+                # it back unevaluated rather than answer floor fitness for every genome.
                 self._pass_on(task, delivery, bound)
                 return
             with _EVAL_LOCK:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -13,47 +12,29 @@ from ezspark_common.messages import (
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
     RESULTS_QUEUE,
-    TASKS_QUEUE,
     EvaluationResult,
     EvaluationTask,
     GenerationReport,
     TrainingFailed,
     TrainingFinished,
+    TrainingWaiting,
     encode,
+    tasks_queue,
 )
+from ezspark_evolver.fairshare import Scheduler
 from ezspark_evolver.metrics import EvolverMetrics
+from ezspark_evolver.registry import EvaluatorRegistry
 from ezspark_evolver.settings import EvolverSettings
 from ezspark_evolver.store import TrainingStore
 
 if TYPE_CHECKING:
     from ezspark_evolver.dispatch import Round
 
-Event = GenerationReport | TrainingFinished | TrainingFailed
+Event = GenerationReport | TrainingFinished | TrainingFailed | TrainingWaiting
 
 
 class Interrupted(Exception):  # noqa: N818 - a signal, not an error
     """The service is stopping: leave the training at its last checkpoint."""
-
-
-class Liveness:
-    """Which evaluators answered recently (decides whether a re-check can go remote)."""
-
-    def __init__(self, window_s: float) -> None:
-        self._window = window_s
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def seen(self, evaluator_id: str) -> None:
-        """``evaluator_id`` just delivered a result."""
-        with self._lock:
-            self._seen[evaluator_id] = time.monotonic()
-
-    def any_alive(self, excluding: Iterable[str]) -> bool:
-        """Whether an evaluator outside ``excluding`` answered within the window."""
-        skip = set(excluding)
-        limit = time.monotonic() - self._window
-        with self._lock:
-            return any(t >= limit for e, t in self._seen.items() if e not in skip)
 
 
 @dataclass
@@ -64,10 +45,10 @@ class Context:
     broker: Broker
     store: TrainingStore
     metrics: EvolverMetrics
-    liveness: Liveness
+    registry: EvaluatorRegistry
+    scheduler: Scheduler
     stopping: threading.Event = field(default_factory=threading.Event)
-    # evaluate_batch reuses module-level environment instances: one local evaluation at a time.
-    local_lock: threading.Lock = field(default_factory=threading.Lock)
+    _declared: set[str] = field(default_factory=set)
     _rounds: dict[str, Round] = field(default_factory=dict)
     _rounds_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -81,20 +62,23 @@ class Context:
         """Evolver → gateway."""
         return self.settings.queue(EVENTS_QUEUE)
 
-    @property
-    def tasks_queue(self) -> str:
-        """Evolver → evaluators."""
-        return self.settings.queue(TASKS_QUEUE)
+    def tasks_queue(self, env_id: str) -> str:
+        """Evolver → the evaluators that serve ``env_id``."""
+        return tasks_queue(env_id, self.settings.queue_prefix)
 
     @property
     def results_queue(self) -> str:
         """Evaluators → evolver."""
         return self.settings.queue(RESULTS_QUEUE)
 
-    def publish_tasks(self, tasks: Sequence[EvaluationTask]) -> None:
-        """Publish tasks with confirms (BrokerError if RabbitMQ does not confirm)."""
+    def publish_tasks(self, env_id: str, tasks: Sequence[EvaluationTask]) -> None:
+        """Publish tasks to the environment's queue, confirmed (BrokerError otherwise)."""
+        queue = self.tasks_queue(env_id)
+        if queue not in self._declared:  # evaluators declare it too; whoever comes first
+            self.broker.declare(queue)
+            self._declared.add(queue)
         self.broker.publish_many(
-            self.tasks_queue, [(encode(t), f"{t.task_id}#{t.attempt}") for t in tasks]
+            queue, [(encode(t), f"{t.task_id}#{t.attempt}") for t in tasks]
         )
 
     def publish_event(self, event: Event, message_id: str) -> None:
@@ -120,5 +104,7 @@ class Context:
             return "stale"  # not collecting: finished, paused or between generations
         if round_.generation != result.generation:
             return "stale"
+        if not result.declined:
+            self.registry.seen(result.evaluator_id, round_.env_id)
         round_.deliver(result)
         return None

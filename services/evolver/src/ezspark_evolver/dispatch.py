@@ -1,31 +1,32 @@
-"""One distributed generation: publish its tasks, collect results, re-dispatch, re-check.
+"""One distributed generation: publish its tasks, collect results, re-check, re-dispatch.
 
-The generation is cut exactly as the embedded trainer cuts it (``split_tasks``), results
-are merged with ``merge_outcomes``, so the outcomes equal ``LocalEvaluator``'s bit for bit.
+The generation is cut with ``split_tasks`` (a batch size planned for the live evaluators)
+and put back with ``merge_outcomes``, so the outcomes equal ``LocalEvaluator``'s bit for
+bit whoever evaluated what.  The evolver evaluates nothing itself: it never builds an
+environment.
 
-Matching: task ids are ``<training>:<generation>:<round>:t<index>`` (re-checks
-``...:c<index>.<n>``), ``<round>`` random per round, so results of an earlier round (before
-a restart, or of a retried generation) are stale.  The first acceptable result for a task id
-wins; any attempt is as good as another since evaluation is deterministic, so a late original
-after a re-dispatch is a duplicate.  A task still unanswered after ``task_timeout_s ·
-2^min(attempt, 3)`` is published again with ``attempt + 1`` (the back-off keeps a period
-without evaluators from flooding the queue).
-
-Safeness: once a task's result arrives, its genomes in ``safeness_sample`` are re-checked
-by a task that avoids that evaluator (and quarantined ones): an avoided evaluator declines
-it and it is published again.  If no other live evaluator is known, the re-check already
-missed ``check_attempts`` times (declined, or answered by an evaluator that had to avoid
-it), or it is overdue, the evolver evaluates it itself.  Two results are
-compared exactly (returns, steps, error); on a mismatch the evolver evaluates the genomes a
-third time (unless it did the re-check), its result (the majority) is kept, and each
-evaluator that disagreed is quarantined: its later results are ignored for the training
-and its tasks of this round are re-dispatched.
+* Task ids are ``<training>:<generation>:<round>:<kind><index>``, ``<round>`` random per
+  round, so answers to an earlier round are stale.  The first usable answer for a task id
+  wins; a later one is a duplicate.
+* Publishing is windowed: the ``Scheduler`` grants credit, so a round never has more
+  tasks in flight than its fair share of the environment's evaluators.
+* A task unanswered after ``task_timeout_s · 2^min(attempt, 3)`` goes out again; one
+  that passes its deadline more than ``max_task_attempts`` times fails the training —
+  unless nobody serves the environment, in which case the round waits.
+* Speculation: when every task is out, some are still unanswered and evaluators of the
+  environment are idle, the oldest open tasks are published once more (evaluation is
+  deterministic; the first answer wins).
+* Safeness: a task's sampled genomes are re-checked by a different evaluator (the task
+  lists the first in ``avoid_evaluators``); on a mismatch a third evaluator breaks the tie,
+  the majority's outcome is kept and whoever disagreed is quarantined.  With one
+  evaluator serving the environment a re-check is impossible and is skipped (counted).
 """
 
 from __future__ import annotations
 
 import math
 import queue
+import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -34,19 +35,19 @@ from dataclasses import dataclass, field
 import structlog
 
 from ezspark_common import rng as rngs
-from ezspark_common.evaluation import Outcome, evaluate_batch
-from ezspark_common.local import GenerationOutcome
+from ezspark_common.evaluation import Outcome, agree
 from ezspark_common.messages import EvaluationResult, EvaluationTask, WireGenome
 from ezspark_common.tasks import TaskSpec, merge_outcomes, safeness_sample, split_tasks
 from ezspark_common.training import TrainingState
 from ezspark_evolver.context import Context, Interrupted
+from ezspark_evolver.slots import Kind, Slot
 
 log = structlog.get_logger("ezspark_evolver")
 
-LOCAL = "evolver"  # the evaluator id recorded for work the evolver did itself
 _MAX_BACKOFF = 3
-_POLL_S = 0.5  # longest wait between looks at the stop flag
+_POLL_S = 0.5  # longest wait between looks at the stop flag and the evaluators
 _BATCH = 1000  # results handled between two deadline checks
+_MIN_SPECULATE_S = 0.1  # a task is never duplicated sooner than this after it went out
 # Reasons a result is unusable although the evaluator consumed the current copy of the task.
 _RETRY = frozenset({"declined", "quarantined", "same_evaluator", "invalid"})
 _QUIET = frozenset({"duplicate", "stale", "declined"})  # routine: logged at debug level
@@ -56,27 +57,15 @@ class TaskAbandonedError(RuntimeError):
     """A task passed its deadline ``max_task_attempts + 1`` times: the training fails."""
 
 
-@dataclass(eq=False)
-class Slot:
-    """One task (or re-check) of the round and what came back for it."""
+@dataclass(frozen=True)
+class RoundOutcome:
+    """A generation's merged outcomes, safeness counts and measured task cost."""
 
-    task_id: str
-    spec: TaskSpec
-    check_of: Slot | None = None  # the task this one re-checks
-    attempt: int = 0
-    deadline: float = math.inf
-    in_flight: bool = False
-    outcomes: dict[int, Outcome] | None = None
-    evaluator: str | None = None
-    misses: int = 0  # re-check results that came from an evaluator that may not answer
-    expiries: int = 0  # deadlines this task passed without any answer
-    check: Slot | None = None  # a task's current re-check
-    done: bool = False  # a task: answered and, if sampled, compared
-
-
-def agree(a: Outcome, b: Outcome) -> bool:
-    """Two evaluations of one genome are identical (as they must be: it is deterministic)."""
-    return a.returns == b.returns and a.steps == b.steps and a.error == b.error
+    outcomes: dict[int, Outcome]
+    checks: int
+    mismatches: int
+    skipped_checks: int
+    seconds_per_genome: float | None  # one genome on one game group, from the answers
 
 
 @dataclass(eq=False)
@@ -85,35 +74,46 @@ class Round:
 
     ctx: Context
     training_id: str
+    owner: str
     state: TrainingState
+    batch_size: int
     quarantine: set[str]
     on_quarantine: Callable[[str], None]
+    on_waiting: Callable[[str | None], None] = lambda _reason: None
     checks: int = 0
     mismatches: int = 0
+    skipped: int = 0
     _todo: list[Slot] = field(default_factory=list)
-    _inbox: queue.Queue[EvaluationResult] = field(default_factory=queue.Queue)
+    _inbox: queue.Queue[EvaluationResult | None] = field(default_factory=queue.Queue)
     _wire: dict[int, WireGenome] = field(default_factory=dict)
+    _costs: list[float] = field(default_factory=list)  # seconds per genome, per answer
 
     def __post_init__(self) -> None:
         pop, config = self.state.population, self.state.config
         self.generation = pop.generation
+        self.env_id = config.gym_game_name
         keys = list(pop.genomes)
-        specs = split_tasks(keys, config.max_number_of_games, config.sub_games,
-                            self.ctx.settings.task_batch_size)
+        specs = split_tasks(keys, config.max_number_of_games, config.sub_games, self.batch_size)
         self._sample = frozenset(safeness_sample(config, self.generation, keys))
         self._seeds = rngs.game_seeds(config.seed, self.generation, config.max_number_of_games)
         self._prefix = f"{self.training_id}:{self.generation}:{uuid.uuid4().hex[:8]}"
         self._primaries = [Slot(f"{self._prefix}:t{s.index}", s) for s in specs]
         self._slots = {s.task_id: s for s in self._primaries}
         self._serial = 0
+        self._started = time.monotonic()
         self._log = log.bind(training_id=self.training_id, generation=self.generation)
 
     def deliver(self, result: EvaluationResult) -> None:
         """Hand over a result (any thread); ``run()`` processes it."""
         self._inbox.put(result)
 
-    def run(self) -> GenerationOutcome:
+    def wake(self) -> None:
+        """Publishing credit may have freed up (any thread)."""
+        self._inbox.put(None)
+
+    def run(self) -> RoundOutcome:
         """Publish, collect and check until every genome has its outcome."""
+        self.ctx.scheduler.join(self.training_id, self.owner, self.env_id, self.wake)
         self._todo.extend(self._primaries)
         try:
             self._flush()
@@ -123,21 +123,24 @@ class Round:
                 for result in self._next_results():
                     self._on_result(result)
                 self._expire()
+                self._speculate()
                 self._flush()
+                self.on_waiting(self._waiting_reason())
         finally:
             for slot in self._slots.values():
                 self._land(slot)
+            self.ctx.scheduler.leave(self.training_id)
         config = self.state.config
         parts = [(p.spec, [p.outcomes[k] for k in p.spec.genome_keys])
                  for p in self._primaries if p.outcomes is not None]
         merged = merge_outcomes(parts, config.max_number_of_games, config.reward_floor)
-        return GenerationOutcome(merged, self.checks, self.mismatches)
+        cost = statistics.median(self._costs) if self._costs else None
+        return RoundOutcome(merged, self.checks, self.mismatches, self.skipped, cost)
 
     # ----- results ------------------------------------------------------------------------
 
     def _next_results(self) -> list[EvaluationResult]:
-        """Whatever arrived, waiting until the next deadline at most (batched, so deadline
-        checks cost once per batch rather than once per result)."""
+        """Whatever arrived, waiting until the next deadline at most."""
         try:
             batch = [self._inbox.get(timeout=self._wait_s())]
         except queue.Empty:
@@ -147,7 +150,7 @@ class Round:
                 batch.append(self._inbox.get_nowait())
             except queue.Empty:
                 break
-        return batch
+        return [r for r in batch if r is not None]
 
     def _on_result(self, result: EvaluationResult) -> None:
         slot = self._slots.get(result.task_id)
@@ -166,10 +169,14 @@ class Round:
         slot.outcomes = {o.key: Outcome(o.key, tuple(o.returns), o.steps, o.error)
                          for o in result.outcomes}
         slot.evaluator = result.evaluator_id
-        if slot.check_of is None:
+        if result.outcomes and slot.kind is Kind.TASK:
+            self._costs.append(result.duration_s / len(result.outcomes))
+        if slot.kind is Kind.TASK:
             self._after_task(slot)
-        else:
+        elif slot.kind is Kind.CHECK:
             self._after_check(slot)
+        else:
+            self._after_tie(slot)
 
     def _why_not(self, slot: Slot | None, result: EvaluationResult) -> str | None:
         """Why a result cannot be used, or None if it fills its slot."""
@@ -181,7 +188,7 @@ class Round:
             return "declined"
         if result.evaluator_id in self.quarantine:
             return "quarantined"
-        if slot.check_of is not None and result.evaluator_id == slot.check_of.evaluator:
+        if result.evaluator_id in slot.avoid:
             return "same_evaluator"
         n_games = len(slot.spec.game_indices)
         if ([o.key for o in result.outcomes] != list(slot.spec.genome_keys)
@@ -189,55 +196,86 @@ class Round:
             return "invalid"
         return None
 
+    # ----- safeness -----------------------------------------------------------------------
+
     def _after_task(self, task: Slot) -> None:
-        """A task answered: re-check its sampled genomes, if any."""
+        """A task answered: re-check its sampled genomes on another evaluator, if any."""
         keys = tuple(k for k in task.spec.genome_keys if k in self._sample)
         if not keys:
             task.done = True
             return
+        assert task.evaluator is not None
+        self._follow_up(task, Kind.CHECK, keys, {task.evaluator})
+
+    def _follow_up(self, task: Slot, kind: Kind, keys: tuple[int, ...], avoid: set[str],
+                   second: Slot | None = None) -> None:
+        """Schedule a check or tie-break of ``task``'s ``keys`` away from ``avoid``."""
         self._serial += 1
         spec = TaskSpec(task.spec.index, keys, task.spec.game_indices)
-        check = Slot(f"{self._prefix}:c{spec.index}.{self._serial}", spec, check_of=task)
-        task.check = check
-        self._slots[check.task_id] = check
-        self._todo.append(check)
+        slot = Slot(f"{self._prefix}:{kind.value}{spec.index}.{self._serial}", spec, kind,
+                    of=task, avoid=avoid)
+        if second is not None:
+            slot.second, slot.second_by = second.outcomes, second.evaluator
+        task.check = slot
+        self._slots[slot.task_id] = slot
+        if kind is Kind.CHECK and not self._anyone_for(slot):
+            self._skip_check(slot)
+            return
+        self._todo.append(slot)
+
+    def _skip_check(self, check: Slot) -> None:
+        """No other evaluator serves the environment: a second opinion is impossible."""
+        task = check.of
+        assert task is not None
+        self._slots.pop(check.task_id, None)
+        self._land(check)
+        task.check, task.done = None, True
+        self.skipped += len(check.spec.genome_keys)
+        self.ctx.metrics.skipped_checks.inc(len(check.spec.genome_keys))
+        self._log.debug("safeness_check_skipped", task_id=task.task_id,
+                        reason="no second evaluator serves the environment")
 
     def _after_check(self, check: Slot) -> None:
-        """Compare a re-check with its task; settle mismatches by a third evaluation."""
-        task = check.check_of
+        """Compare a re-check with its task; a mismatch goes to a third evaluator."""
+        task = check.of
         assert task is not None
         assert task.outcomes is not None
         assert check.outcomes is not None
         keys = check.spec.genome_keys
-        bad = [k for k in keys if not agree(task.outcomes[k], check.outcomes[k])]
+        bad = tuple(k for k in keys if not agree(task.outcomes[k], check.outcomes[k]))
         self.checks += len(keys)
         self.ctx.metrics.checks.inc(len(keys))
-        task.done = True
-        if bad:
-            self.mismatches += len(bad)
-            self.ctx.metrics.mismatches.inc(len(bad))
-            self._log.warning("safeness_mismatch", task_id=task.task_id, genomes=bad[:10],
-                              count=len(bad), first=task.evaluator, second=check.evaluator)
-            self._tie_break(task, check, bad)
+        if not bad:
+            task.done = True
+            return
+        self.mismatches += len(bad)
+        self.ctx.metrics.mismatches.inc(len(bad))
+        self._log.warning("safeness_mismatch", task_id=task.task_id, genomes=list(bad[:10]),
+                          count=len(bad), first=task.evaluator, second=check.evaluator)
+        assert task.evaluator is not None
+        assert check.evaluator is not None
+        self._follow_up(task, Kind.TIE, bad, {task.evaluator, check.evaluator}, second=check)
 
-    def _tie_break(self, task: Slot, check: Slot, keys: list[int]) -> None:
+    def _after_tie(self, tie: Slot) -> None:
         """Keep the majority's outcome; quarantine whoever disagreed with it."""
+        task = tie.of
+        assert task is not None
         assert task.outcomes is not None
-        assert check.outcomes is not None
-        if check.evaluator == LOCAL:
-            truth = check.outcomes  # the evolver's own evaluation is the reference
-        else:
-            truth = self._evaluate_here(TaskSpec(task.spec.index, tuple(keys),
-                                                 task.spec.game_indices))
-            self.ctx.metrics.local_checks.inc()
+        assert tie.outcomes is not None
+        second, second_by = tie.second, tie.second_by or ""
+        assert second is not None
         losers: set[str] = set()
-        for k in keys:
-            for outcomes, evaluator in ((task.outcomes, task.evaluator),
-                                        (check.outcomes, check.evaluator)):
-                if not agree(outcomes[k], truth[k]) and evaluator is not None:
-                    losers.add(evaluator)
-            task.outcomes[k] = truth[k]
-        for evaluator in sorted(losers - {LOCAL}):
+        for k in tie.spec.genome_keys:
+            third = tie.outcomes[k]
+            if agree(third, task.outcomes[k]):
+                losers.add(second_by)
+            elif agree(third, second[k]):
+                losers.add(task.evaluator or "")
+                task.outcomes[k] = second[k]
+            else:  # three different answers: trust neither of the first two
+                losers |= {task.evaluator or "", second_by}
+        task.done = True
+        for evaluator in sorted(losers - {""}):
             self._quarantine(evaluator)
 
     def _quarantine(self, evaluator: str) -> None:
@@ -251,7 +289,7 @@ class Round:
                 self._reset(task)
 
     def _reset(self, task: Slot) -> None:
-        """Forget a task's result (and its re-check) and publish it again."""
+        """Forget a task's result (and its check) and publish it again."""
         if task.check is not None:
             self._slots.pop(task.check.task_id, None)
             self._land(task.check)
@@ -260,102 +298,117 @@ class Round:
 
     # ----- dispatch -----------------------------------------------------------------------
 
+    def _avoid(self, slot: Slot) -> set[str]:
+        return self.quarantine | slot.avoid
+
+    def _anyone_for(self, slot: Slot) -> bool:
+        return self.ctx.registry.any_alive(self.env_id, self._avoid(slot))
+
     def _answer_consumed(self, slot: Slot) -> None:
-        """The current copy of ``slot`` was used up without a usable answer: try again now,
-        unless nobody could take a task right now (then its deadline re-dispatches it, with
-        back-off, so a cluster of avoided evaluators is not kept spinning)."""
-        if slot.check_of is not None or self.ctx.liveness.any_alive(self._avoid(slot)):
+        """The current copy of ``slot`` was used up without a usable answer: try again now
+        if someone may take it; otherwise a check is skipped and anything else waits for
+        its deadline (with back-off), so a set of avoided evaluators is not kept spinning."""
+        if self._anyone_for(slot):
             self._retry(slot)
+        elif slot.kind is Kind.CHECK:
+            self._skip_check(slot)
 
     def _retry(self, slot: Slot) -> None:
         slot.attempt += 1
         slot.deadline = math.inf
-        if slot.check_of is not None:
-            slot.misses += 1
         self.ctx.metrics.redispatched.inc()
         self._todo.append(slot)
 
     def _expire(self) -> None:
-        """Re-dispatch overdue tasks; overdue re-checks are done here."""
+        """Re-dispatch overdue slots; nobody serving the environment is waiting, not failing."""
         now = time.monotonic()
+        served = self.ctx.registry.slots(self.env_id) > 0
         for slot in list(self._slots.values()):
-            if slot.outcomes is None and slot.in_flight and slot.deadline <= now:
-                self._log.info("task_overdue", task_id=slot.task_id, attempt=slot.attempt)
-                if slot.check_of is not None:
-                    slot.misses = self.ctx.settings.check_attempts
-                    slot.deadline = math.inf
-                    self._todo.append(slot)
-                else:
-                    slot.expiries += 1
-                    if slot.expiries > self.ctx.settings.max_task_attempts:
-                        # Every evaluator that took it died or hung: stop, don't loop forever.
-                        raise TaskAbandonedError(
-                            f"task {slot.task_id} got no result in "
-                            f"{slot.expiries} attempts; its genomes crash or hang every "
-                            "evaluator that takes them, or no evaluator is running"
-                        )
-                    self._retry(slot)
+            if not (slot.open and slot.deadline <= now):
+                continue
+            if not served:
+                slot.deadline = now + self._timeout(slot)
+                continue
+            self._log.info("task_overdue", task_id=slot.task_id, attempt=slot.attempt)
+            if slot.kind is Kind.CHECK and not self._anyone_for(slot):
+                self._skip_check(slot)
+                continue
+            slot.expiries += 1
+            if slot.kind is Kind.TASK and slot.expiries > self.ctx.settings.max_task_attempts:
+                raise TaskAbandonedError(
+                    f"task {slot.task_id} got no result in {slot.expiries} attempts; its "
+                    "genomes crash or hang every evaluator that takes them"
+                )
+            self._retry(slot)
+
+    def _speculate(self) -> None:
+        """Evaluators idle while the last tasks run: send the oldest ones out once more."""
+        if self._todo:
+            return
+        now = time.monotonic()
+        min_age = max(_MIN_SPECULATE_S, statistics.median(self._costs) * self.batch_size
+                      if self._costs else _MIN_SPECULATE_S)
+        candidates = sorted((s for s in self._slots.values()
+                             if s.open and not s.speculated and now - s.sent_at >= min_age),
+                            key=lambda s: s.sent_at)
+        if not candidates:
+            return
+        idle = (self.ctx.registry.slots(self.env_id)
+                - self.ctx.scheduler.in_flight(self.env_id))
+        for slot in candidates[:max(0, idle)]:
+            slot.speculated = True
+            slot.attempt += 1
+            self.ctx.metrics.speculative.inc()
+            self._todo.append(slot)
 
     def _flush(self) -> None:
-        """Publish (or, for re-checks that cannot go out, evaluate) everything scheduled."""
+        """Publish what is scheduled, as far as the fair-share credit allows."""
+        live = [s for s in self._todo if s.outcomes is None and self._slots.get(s.task_id) is s]
+        fresh = sum(1 for s in live if not s.in_flight)
+        credit = self.ctx.scheduler.grant(self.training_id, fresh) if fresh else 0
         tasks: list[EvaluationTask] = []
-        timeout = self.ctx.settings.task_timeout_s
-        while self._todo:
-            slot = self._todo.pop(0)
-            if slot.outcomes is not None or self._slots.get(slot.task_id) is not slot:
-                continue  # answered or cancelled meanwhile
-            if slot.check_of is not None and self._check_here(slot):
-                self._check_locally(slot)
-                continue
-            slot.deadline = time.monotonic() + timeout * 2 ** min(slot.attempt, _MAX_BACKOFF)
+        self._todo = []
+        now = time.monotonic()
+        for slot in live:
             if not slot.in_flight:
+                if credit == 0:
+                    self._todo.append(slot)
+                    continue
+                credit -= 1
                 slot.in_flight = True
                 self.ctx.metrics.in_flight.inc()
+            slot.deadline = now + self._timeout(slot)
+            slot.sent_at = now
             tasks.append(self._task(slot))
         if tasks:
-            self.ctx.publish_tasks(tasks)
+            self.ctx.publish_tasks(self.env_id, tasks)
 
-    def _avoid(self, slot: Slot) -> set[str]:
-        avoid = set(self.quarantine)
-        if slot.check_of is not None and slot.check_of.evaluator is not None:
-            avoid.add(slot.check_of.evaluator)
-        return avoid
-
-    def _check_here(self, check: Slot) -> bool:
-        """Whether the evolver must run this re-check itself."""
-        if check.misses >= self.ctx.settings.check_attempts:
-            return True
-        return not self.ctx.liveness.any_alive(self._avoid(check) | {LOCAL})
-
-    def _check_locally(self, check: Slot) -> None:
-        self._land(check)
-        check.outcomes = self._evaluate_here(check.spec)
-        check.evaluator = LOCAL
-        self.ctx.metrics.local_checks.inc()
-        self._after_check(check)
+    def _timeout(self, slot: Slot) -> float:
+        return float(self.ctx.settings.task_timeout_s * 2 ** min(slot.attempt, _MAX_BACKOFF))
 
     def _land(self, slot: Slot) -> None:
         if slot.in_flight:
             slot.in_flight = False
             self.ctx.metrics.in_flight.dec()
+            self.ctx.scheduler.release(self.training_id)
 
     def _wait_s(self) -> float:
-        pending = [s.deadline for s in self._slots.values() if s.in_flight and s.outcomes is None]
+        pending = [s.deadline for s in self._slots.values() if s.open]
         if not pending:
             return _POLL_S
         return min(_POLL_S, max(0.005, min(pending) - time.monotonic()))
 
-    def _evaluate_here(self, spec: TaskSpec) -> dict[int, Outcome]:
-        """Evaluate ``spec`` in this process (same function the evaluators run)."""
-        config = self.state.config
-        genomes = [self.state.population.genomes[k] for k in spec.genome_keys]
-        with self.ctx.local_lock:
-            outcomes = evaluate_batch(
-                genomes, config.gym_game_name, [self._seeds[g] for g in spec.game_indices],
-                config.max_number_of_steps, config.reward_floor, config.input_size,
-                config.output_size,
-            )
-        return {o.key: o for o in outcomes}
+    def _waiting_reason(self) -> str | None:
+        """Why the round cannot progress, for the user (None: it can)."""
+        if time.monotonic() - self._started < self.ctx.settings.announce_grace_s:
+            return None
+        if self.ctx.registry.slots(self.env_id) == 0:
+            return f"no evaluator serves {self.env_id}"
+        ties = [s for s in self._slots.values() if s.kind is Kind.TIE and s.outcomes is None]
+        if ties and not any(self._anyone_for(t) for t in ties):
+            return (f"a safeness tie-break needs a third evaluator of {self.env_id} "
+                    "(two disagreed)")
+        return None
 
     def _task(self, slot: Slot) -> EvaluationTask:
         config = self.state.config
@@ -364,7 +417,7 @@ class Round:
                 self._wire[k] = WireGenome(**self.state.population.genomes[k].to_wire())
         return EvaluationTask(
             task_id=slot.task_id, training_id=self.training_id, generation=self.generation,
-            attempt=slot.attempt, env_id=config.gym_game_name,
+            attempt=slot.attempt, env_id=self.env_id,
             game_indices=list(slot.spec.game_indices),
             game_seeds=[self._seeds[g] for g in slot.spec.game_indices],
             max_steps=config.max_number_of_steps, reward_floor=config.reward_floor,

@@ -26,7 +26,10 @@ class EvolverMetrics:
     best_fitness: Gauge
     ignored: Counter
     quarantined: Counter
-    local_checks: Counter
+    skipped_checks: Counter
+    speculative: Counter
+    waiting: Gauge
+    leader: Gauge
     bad_messages: Counter
     active: Gauge
 
@@ -64,9 +67,18 @@ class EvolverMetrics:
             quarantined=Counter("ezspark_evolver_quarantined_evaluators_total",
                                 "Evaluators quarantined for a training after a safeness "
                                 "mismatch.", registry=r),
-            local_checks=Counter("ezspark_evolver_local_checks_total",
-                                 "Re-checks and tie-breaks the evolver evaluated itself.",
-                                 registry=r),
+            skipped_checks=Counter("ezspark_evolver_safeness_skipped_total",
+                                   "Sampled genomes not re-checked: no second evaluator "
+                                   "served the environment.", registry=r),
+            speculative=Counter("ezspark_evolver_tasks_speculative_total",
+                                "Tasks published once more while evaluators were idle "
+                                "at the end of a generation.", registry=r),
+            waiting=Gauge("ezspark_evolver_trainings_waiting",
+                          "Trainings waiting for an evaluator of their environment.",
+                          registry=r),
+            leader=Gauge("ezspark_evolver_leader",
+                         "1 while this evolver is the active one, 0 while standby.",
+                         registry=r),
             bad_messages=Counter("ezspark_evolver_bad_messages_total",
                                  "Undecodable or unexpected messages dead-lettered.",
                                  ["queue"], registry=r),

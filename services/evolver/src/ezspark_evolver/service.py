@@ -1,18 +1,21 @@
 """The evolver service: commands in, trainings run on threads, results routed to them.
 
-Threads: the broker's handler threads run ``_on_command`` (prefetch 1, so commands are
-applied in order) and ``_on_result`` (decode and hand over); each running training has its
-own thread (``TrainingRunner``), at most ``max_concurrent_trainings`` at once; accepted
-trainings beyond that wait in a FIFO.  A training is accepted (its directory and
+Only the evolver holding the data directory's leader lock is active; another one waits
+as a hot standby (``leader.py``) and only then starts consuming.  Threads: the broker's
+handler threads run ``_on_command`` (prefetch 1, so commands are applied in order),
+``_on_result`` (decode and hand over) and ``_on_announce`` (the evaluator registry); each
+running training has its own thread (``TrainingRunner``), at most
+``max_concurrent_trainings`` at once and ``user_max_running`` per user.  Waiting trainings
+are admitted by user: the next one belongs to the user with the fewest running, so one
+user's many trainings never hold every slot.  A training is accepted (its directory and
 generation-0 checkpoint written) before its request is acked, so a crash never loses one,
-and every unfinished training on disk is resumed at start-up.
+and every unfinished training on disk is resumed when the evolver becomes active.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from pathlib import Path
 
 import structlog
@@ -20,9 +23,9 @@ from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker import Broker, Delivery
 from ezspark_common.config import ConfigError, parse_config
-from ezspark_common.envs import resolve
 from ezspark_common.messages import (
     EvaluationResult,
+    EvaluatorAnnounced,
     Message,
     MessageError,
     StopRequested,
@@ -30,9 +33,13 @@ from ezspark_common.messages import (
     TrainingRequested,
     decode,
 )
+from ezspark_common.quotas import quota_errors
 from ezspark_common.training import start
-from ezspark_evolver.context import Context, Liveness
+from ezspark_evolver.context import Context
+from ezspark_evolver.fairshare import Scheduler
+from ezspark_evolver.leader import LeaderLock
 from ezspark_evolver.metrics import EvolverMetrics
+from ezspark_evolver.registry import EvaluatorRegistry
 from ezspark_evolver.settings import EvolverSettings
 from ezspark_evolver.store import TrainingStore, valid_training_id
 from ezspark_evolver.trainer import TrainingRunner
@@ -47,34 +54,56 @@ class EvolverService:
 
     def __init__(self, settings: EvolverSettings, broker: Broker,
                  registry: CollectorRegistry) -> None:
+        evaluators = EvaluatorRegistry(settings.evaluator_liveness_s)
         self.ctx = Context(
             settings=settings, broker=broker, store=TrainingStore(Path(settings.data_dir)),
-            metrics=EvolverMetrics.create(registry),
-            liveness=Liveness(settings.evaluator_liveness_s),
+            metrics=EvolverMetrics.create(registry), registry=evaluators,
+            scheduler=Scheduler(evaluators, settings.window_per_slot),
         )
         self._lock = threading.Lock()
-        self._pending: deque[str] = deque()
-        self._running: dict[str, threading.Thread] = {}
+        self._pending: list[tuple[float, str, str]] = []  # (requested_at, id, owner)
+        self._running: dict[str, tuple[str, threading.Thread]] = {}  # id → (owner, thread)
+        self.leader = LeaderLock(settings.leader_lock_path)
         for queue in settings.queues:
             broker.declare(queue)
-        broker.consume(self.ctx.commands_queue, self._on_command, prefetch=1)
-        broker.consume(self.ctx.results_queue, self._on_result,
-                       prefetch=settings.results_prefetch)
+        broker.subscribe(settings.announce_exchange, self._on_announce)
 
     def run(self) -> None:
-        """Resume unfinished trainings, then serve until stopped."""
-        resumed = self.ctx.store.unfinished()
-        with self._lock:
-            self._pending.extend(resumed)
-        log.info("evolver_started", data_dir=str(self.ctx.store.root), resumed=len(resumed),
-                 max_concurrent_trainings=self.ctx.settings.max_concurrent_trainings)
-        self._admit()
+        """Wait to become the active evolver, resume unfinished trainings, serve until
+        stopped."""
+        leading = threading.Thread(target=self._lead, name="leader", daemon=True)
+        leading.start()
         try:
             self.ctx.broker.run()
         finally:
             self.ctx.stopping.set()
+            leading.join(5.0)
             self._join()
+            self.leader.release()
+            self.ctx.metrics.leader.set(0)
         log.info("evolver_stopped")
+
+    def _lead(self) -> None:
+        """Take the leader lock (blocking while another evolver is active), then work."""
+        if not self.leader.try_acquire():
+            log.info("evolver_standby", lock=str(self.leader.path))
+            if not self.leader.wait(self.ctx.stopping):
+                return
+        self.ctx.metrics.leader.set(1)
+        settings, broker = self.ctx.settings, self.ctx.broker
+        resumed = self.ctx.store.unfinished()
+        with self._lock:
+            self._pending.extend(resumed)
+        log.info("evolver_active", data_dir=str(self.ctx.store.root), resumed=len(resumed),
+                 max_concurrent_trainings=settings.max_concurrent_trainings)
+        try:
+            broker.consume(self.ctx.commands_queue, self._on_command, prefetch=1)
+            broker.consume(self.ctx.results_queue, self._on_result,
+                           prefetch=settings.results_prefetch)
+        except Exception as exc:  # the broker is stopping: nothing to lead
+            log.info("evolver_not_started", error=str(exc))
+            return
+        self._admit()
 
     def stop(self) -> None:
         """Pause every training at its last checkpoint and stop consuming (thread-safe)."""
@@ -89,16 +118,31 @@ class EvolverService:
     # ----- scheduling ---------------------------------------------------------------------
 
     def _admit(self) -> None:
-        """Start waiting trainings while there is room."""
+        """Start waiting trainings while there is room, fairly between users."""
         with self._lock:
             limit = self.ctx.settings.max_concurrent_trainings
-            while self._pending and len(self._running) < limit and not self.ctx.stopping.is_set():
-                tid = self._pending.popleft()
+            while len(self._running) < limit and not self.ctx.stopping.is_set():
+                picked = self._next_pending()
+                if picked is None:
+                    break
+                self._pending.remove(picked)
+                _, tid, owner = picked
                 thread = threading.Thread(target=self._train, args=(tid,), daemon=True,
                                           name=f"training-{tid[:12]}")
-                self._running[tid] = thread
+                self._running[tid] = (owner, thread)
                 thread.start()
             self.ctx.metrics.active.set(len(self._running))
+
+    def _next_pending(self) -> tuple[float, str, str] | None:
+        """The oldest waiting training of the user with the fewest running (under _lock)."""
+        running: dict[str, int] = {}
+        for owner, _ in self._running.values():
+            running[owner] = running.get(owner, 0) + 1
+        cap = self.ctx.settings.user_max_running
+        allowed = [p for p in self._pending if running.get(p[2], 0) < cap]
+        if not allowed:
+            return None
+        return min(allowed, key=lambda p: (running.get(p[2], 0), p[0]))
 
     def _train(self, training_id: str) -> None:
         try:
@@ -111,7 +155,7 @@ class EvolverService:
     def _join(self) -> None:
         deadline = time.monotonic() + _JOIN_S
         with self._lock:
-            threads = list(self._running.values())
+            threads = [thread for _, thread in self._running.values()]
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         if any(t.is_alive() for t in threads):
@@ -151,13 +195,17 @@ class EvolverService:
             self._refuse(tid, "invalid training id: use 1-128 letters, digits, '.', '_', '-'")
             return
         with self._lock:
-            known = tid in self._running or tid in self._pending
+            known = tid in self._running or any(p[1] == tid for p in self._pending)
         if known or store.exists(tid):
             bound.info("duplicate_training_request")
             return
         try:
             config = parse_config(msg.config)
-            resolve(config, self.ctx.settings.env_module_list)
+            # Checked again here (the gateway checks first) so that no request, however
+            # it got onto the queue, makes this process build a population over quota.
+            over = quota_errors(config, self.ctx.settings.quotas)
+            if over:
+                raise ConfigError(over)
         except ConfigError as exc:
             bound.warning("training_refused", error=str(exc))
             self._refuse(tid, f"invalid config: {exc}")
@@ -168,7 +216,7 @@ class EvolverService:
         bound.info("training_accepted", owner=msg.owner, env_id=config.gym_game_name,
                    generations=config.generations)
         with self._lock:
-            self._pending.append(tid)
+            self._pending.append((msg.requested_at, tid, msg.owner))
         self._admit()
 
     def _refuse(self, training_id: str, error: str) -> None:
@@ -183,9 +231,10 @@ class EvolverService:
             return
         store.request_stop(training_id)
         with self._lock:
-            waiting = training_id in self._pending
-            if waiting:
-                self._pending.remove(training_id)
+            entry = next((p for p in self._pending if p[1] == training_id), None)
+            waiting = entry is not None
+            if entry is not None:
+                self._pending.remove(entry)
         log.info("stop_requested", training_id=training_id, waiting=waiting)
         if waiting:
             TrainingRunner(self.ctx, training_id).run()  # only marks it stopped and reports
@@ -196,7 +245,6 @@ class EvolverService:
         msg = self._decode(delivery, (EvaluationResult,))
         if not isinstance(msg, EvaluationResult):
             return
-        self.ctx.liveness.seen(msg.evaluator_id)
         reason = self.ctx.route(msg)
         if reason is not None:
             self.ctx.metrics.ignored.labels(reason=reason).inc()
@@ -204,3 +252,15 @@ class EvolverService:
                       evaluator_id=msg.evaluator_id)
         delivery.ack()
 
+
+    def _on_announce(self, delivery: Delivery) -> None:
+        """An evaluator said which environments it serves (or that it leaves)."""
+        try:
+            msg = decode(delivery.body)
+        except MessageError as exc:
+            log.warning("bad_announcement", error=str(exc)[:300])
+            delivery.ack()  # a private broadcast queue: nothing to dead-letter it to
+            return
+        if isinstance(msg, EvaluatorAnnounced):
+            self.ctx.registry.announced(msg)
+        delivery.ack()

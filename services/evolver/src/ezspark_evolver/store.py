@@ -73,6 +73,11 @@ class TrainingStore:
         """Checkpoint first, then the saved genomes (the embedded trainer's layout)."""
         save_generation(self.path(training_id), before, after, report, returns)
 
+    def owner(self, training_id: str) -> str:
+        """Who asked for the training ("" if unknown)."""
+        meta = self._read(training_id, "training.json") or {}
+        return str(meta.get("owner", ""))
+
     def quarantined(self, training_id: str) -> set[str]:
         """Evaluators whose results this training ignores."""
         return set(self._read(training_id, "quarantine.json") or [])
@@ -97,16 +102,17 @@ class TrainingStore:
         """Whether the final event was published."""
         return (self.path(training_id) / "final.json").is_file()
 
-    def unfinished(self) -> list[str]:
-        """Accepted trainings still owing work or their final event, oldest request first."""
-        found: list[tuple[float, str]] = []
+    def unfinished(self) -> list[tuple[float, str, str]]:
+        """``(requested_at, training_id, owner)`` of accepted trainings still owing work or
+        their final event, oldest request first."""
+        found: list[tuple[float, str, str]] = []
         for child in self.root.iterdir():
             tid = child.name
             if not valid_training_id(tid) or not self.exists(tid) or self.is_final(tid):
                 continue
             meta = self._read(tid, "training.json") or {}
-            found.append((float(meta.get("requested_at", 0.0)), tid))
-        return [tid for _, tid in sorted(found)]
+            found.append((float(meta.get("requested_at", 0.0)), tid, str(meta.get("owner", ""))))
+        return sorted(found)
 
     def _read(self, training_id: str, name: str) -> Any:
         try:

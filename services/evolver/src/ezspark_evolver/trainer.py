@@ -1,9 +1,11 @@
 """One training's loop on its own thread: evaluate, ``advance``, checkpoint, report.
 
-The loop is the embedded trainer's (``runner.run_embedded``) with the evaluation swapped:
-the first ``alone_training_iterations`` generations run in this process through
-``LocalEvaluator(1)``, later ones go to the evaluators through a ``Round``.  Both give the
-same outcomes, so the run is the embedded run, generation by generation.
+The loop is the embedded trainer's (``runner.run_embedded``) with the evaluation swapped
+for a ``Round`` over the evaluators (the evolver never builds an environment, so every
+generation, the alone ones included, is evaluated there).  A round gives the embedded
+trainer's outcomes, so the run is the embedded run, generation by generation.  Each round's
+tasks are sized for the evaluators alive when it starts, using the task cost measured in
+the previous generation.
 
 The checkpoint is written before the generation's report is published; after a restart
 the last report is published again (the gateway ignores duplicates), so none is lost.
@@ -14,22 +16,24 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
+import uuid
 from dataclasses import replace
 
 import structlog
 
 from ezspark_common.broker import BrokerError
-from ezspark_common.local import GenerationOutcome, LocalEvaluator
 from ezspark_common.messages import (
     GenerationReport,
     TrainingFailed,
     TrainingFinished,
+    TrainingWaiting,
     WireGenome,
 )
+from ezspark_common.tasks import game_groups, plan_batch
 from ezspark_common.training import GenerationReport as Report
 from ezspark_common.training import TrainingState, advance, report_for
 from ezspark_evolver.context import Context, Event, Interrupted
-from ezspark_evolver.dispatch import Round
+from ezspark_evolver.dispatch import Round, RoundOutcome
 
 log = structlog.get_logger("ezspark_evolver")
 
@@ -45,6 +49,9 @@ class TrainingRunner:
         self.ctx = ctx
         self.training_id = training_id
         self._quarantine = ctx.store.quarantined(training_id)
+        self.owner = ctx.store.owner(training_id)
+        self._cost: float | None = None  # seconds per genome per task, last generation
+        self._waiting: str | None = None
 
     def run(self) -> None:
         """Thread target; never raises."""
@@ -61,6 +68,13 @@ class TrainingRunner:
                 self._fail(f"{type(exc).__name__}: {exc}")
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if self._waiting is not None:  # a stop or failure ends the wait for the gauge
+                self.ctx.metrics.waiting.dec()
+
+    def _loop(self) -> None:
         store, tid = self.ctx.store, self.training_id
         state = store.load(tid)
         log.info("training_running", generation=state.generation, finished=state.finished,
@@ -84,6 +98,7 @@ class TrainingRunner:
         result = self._evaluate(state)
         seconds = time.perf_counter() - started
         report = report_for(state, result.outcomes, seconds, result.checks, result.mismatches)
+        self._cost = result.seconds_per_genome or self._cost
         after = advance(state, result.outcomes, report)
         if not after.finished and self.ctx.store.stop_requested(self.training_id):
             after = replace(after, finished="stopped")
@@ -99,16 +114,12 @@ class TrainingRunner:
         structlog.contextvars.unbind_contextvars("generation")
         return after
 
-    def _evaluate(self, state: TrainingState) -> GenerationOutcome:
-        """In this process for the first generations, then over the evaluators."""
-        config = state.config
-        if state.generation < config.alone_training_iterations:
-            with self.ctx.local_lock:
-                local = LocalEvaluator(1, self.ctx.settings.env_module_list)
-                return local.evaluate(state.population, config)
+    def _evaluate(self, state: TrainingState) -> RoundOutcome:
+        """Over the evaluators, retrying the generation if RabbitMQ refuses its tasks."""
         for attempt in itertools.count():
-            round_ = Round(self.ctx, self.training_id, state, self._quarantine,
-                           self._quarantined)
+            round_ = Round(self.ctx, self.training_id, self.owner, state,
+                           self._batch_size(state), self._quarantine, self._quarantined,
+                           self._set_waiting)
             self.ctx.register(self.training_id, round_)
             try:
                 return round_.run()
@@ -121,6 +132,32 @@ class TrainingRunner:
             finally:
                 self.ctx.unregister(self.training_id, round_)
         raise AssertionError("unreachable")
+
+    def _batch_size(self, state: TrainingState) -> int:
+        """Genomes per task for the evaluators alive now (see ``tasks.plan_batch``)."""
+        config, settings = state.config, self.ctx.settings
+        return plan_batch(
+            len(state.population.genomes),
+            len(game_groups(config.max_number_of_games, config.sub_games)),
+            self.ctx.registry.slots(config.gym_game_name),
+            tasks_per_slot=settings.tasks_per_slot, max_batch=settings.task_batch_size,
+            seconds_per_genome=self._cost, min_task_s=settings.min_task_s,
+        )
+
+    def _set_waiting(self, reason: str | None) -> None:
+        """Tell the gateway when the training starts or stops waiting for evaluators."""
+        if reason == self._waiting:
+            return
+        if (reason is None) != (self._waiting is None):
+            self.ctx.metrics.waiting.inc(1 if reason else -1)
+        self._waiting = reason
+        log.info("training_waiting" if reason else "training_resumed", reason=reason)
+        event = TrainingWaiting(training_id=self.training_id, waiting=reason is not None,
+                                reason=reason or "")
+        try:
+            self.ctx.publish_event(event, f"waiting:{self.training_id}:{uuid.uuid4().hex}")
+        except BrokerError as exc:
+            log.warning("waiting_not_published", error=str(exc))
 
     def _quarantined(self, evaluator: str) -> None:
         """Persist a new quarantine so it outlives a restart."""
