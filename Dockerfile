@@ -13,6 +13,10 @@
 # runs as the unprivileged user `ezspark` (uid/gid 10001) under tini, and has a
 # HEALTHCHECK that needs nothing beyond the Python standard library.
 #
+# Environments live in the evaluator image only: the evaluators build and step them, the
+# evolver never does.  The evaluator image has Box2D (LunarLander & co., the library's
+# `box2d` extra); the evolver and gateway images do not need it.
+#
 # Adding your own Gymnasium environment package to the evaluator image
 # --------------------------------------------------------------------
 # 1. From a package index or VCS (no Dockerfile edits): pass pip requirement
@@ -51,6 +55,15 @@ COPY services/evolver/ services/evolver/
 RUN pip install ./services/evolver
 
 FROM build-base AS build-evaluator
+# Box2D for the evaluator: the library's `box2d` extra (box2d + pygame).  box2d ships
+# manylinux wheels for x86_64 only; on other platforms pip compiles it, which needs a C++
+# compiler and SWIG.  They are installed only then, and only in this build stage: the
+# runtime image gets the built virtualenv, never the toolchain.
+RUN pip install --only-binary=box2d "./libs/ezspark_common[box2d]" \
+    || { apt-get update \
+         && apt-get install -y --no-install-recommends g++ swig \
+         && rm -rf /var/lib/apt/lists/* \
+         && pip install "./libs/ezspark_common[box2d]"; }
 COPY services/evaluator/ services/evaluator/
 RUN pip install ./services/evaluator
 # Space-separated pip requirement specifiers for user environment packages
@@ -89,7 +102,8 @@ CMD ["ezspark-gateway"]
 # ---------------------------------------------------------------- evolver
 FROM runtime AS evolver
 COPY --from=build-evolver /opt/venv /opt/venv
-# Checkpoints live here: mount a persistent volume on /data.
+# Checkpoints live here: mount a persistent volume on /data.  An active evolver and a
+# standby may share it; the one holding the lock on /data/.leader.lock is active.
 ENV EZSPARK_DATA_DIR=/data
 EXPOSE 9102
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

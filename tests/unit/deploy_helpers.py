@@ -21,6 +21,8 @@ from unittest import mock
 
 import pytest
 
+from ezspark_common import messages
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
@@ -40,7 +42,33 @@ SERVICE_DIRS = {name: REPO / "services" / name for name in SERVICES}
 GATEWAY_LIVENESS = "/healthz"
 GATEWAY_READINESS = "/readyz"
 METRICS_PATH = "/metrics"
-TASK_QUEUE = "ezspark.tasks"
+# Queue names, from the library that declares them: one task queue per environment
+# (ezspark.tasks.<env_id>), each with a dead-letter queue <queue>.dead.
+TASK_QUEUES = tuple(
+    messages.tasks_queue(env)
+    for env in (
+        "CartPole-v1",
+        "LunarLander-v3",
+        "pkg.mod:Env-v0",
+        "my_pkg.envs:Maze-v0",
+        "Dead-v0",
+        "d",
+        "ad",
+        "ead",
+        "xdead",
+    )
+)
+OTHER_QUEUES = (
+    messages.RESULTS_QUEUE,
+    messages.COMMANDS_QUEUE,
+    messages.EVENTS_QUEUE,
+    "amq.gen-JhYh3XzS8Q",  # a subscriber's private queue on ezspark.evaluators
+    messages.TASKS_QUEUE,  # the old single task queue, and every dead-letter queue
+    *(
+        messages.dead_letter_queue(q)
+        for q in (*TASK_QUEUES, messages.TASKS_QUEUE, messages.RESULTS_QUEUE)
+    ),
+)
 # Real settings that deployment files must never set (test-only fault injection).
 TEST_ONLY_VARS = frozenset({"EZSPARK_FAULT_FITNESS_OFFSET"})
 

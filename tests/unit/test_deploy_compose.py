@@ -50,7 +50,18 @@ SERVICE_METRICS = {
     "ezspark_broker_poison_messages_total",
 }
 HISTOGRAMS = {"ezspark_evaluator_task_seconds", "ezspark_evolver_generation_seconds"}
-RABBITMQ_METRICS = {"rabbitmq_detailed_queue_messages_ready", "rabbitmq_queue_messages_ready"}
+RABBITMQ_METRICS = {
+    "rabbitmq_detailed_queue_messages_ready",
+    "rabbitmq_queue_messages_ready",
+    # queue_coarse_metrics: ready + unacknowledged, what KEDA counts over http
+    "rabbitmq_detailed_queue_messages",
+    "rabbitmq_queue_messages",
+}
+QUOTA_VARS = (
+    "EZSPARK_QUOTA_ACTIVE_TRAININGS",
+    "EZSPARK_QUOTA_WORK_PER_GENERATION",
+    "EZSPARK_QUOTA_POPULATION",
+)
 
 
 # ------------------------------------------------------------------ fixtures
@@ -125,6 +136,17 @@ def _mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
             parts = str(vol).split(":")
             found.append((parts[0], parts[1]))
     return found
+
+
+def _duration_s(value: str | int | float) -> float:
+    """A Compose duration (`90s`, `1m30s`, `1h`, `500ms`; bare numbers are seconds)."""
+    if isinstance(value, int | float):
+        return float(value)
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", value)
+    assert parts, f"not a duration: {value!r}"
+    assert "".join(n + u for n, u in parts) == value, f"not a duration: {value!r}"
+    return sum(float(n) * units[u] for n, u in parts)
 
 
 def _container_env(compose: dict[str, Any], stages: dict[str, Any], name: str) -> dict[str, str]:
@@ -207,6 +229,55 @@ def test_evaluator_scales_with_compose(compose: dict[str, Any]) -> None:
     assert "scale" not in evaluator  # conflicts with deploy.replicas in Compose v2
     for name, service in compose["services"].items():
         assert "container_name" not in service, name
+
+
+def test_evolver_runs_active_and_standby_on_one_volume(
+    compose: dict[str, Any], stages: dict[str, Any]
+) -> None:
+    """Two evolver replicas share the named volume holding data_dir and its leader lock."""
+    services = compose["services"]
+    evolvers = [n for n, s in services.items() if s.get("build", {}).get("target") == "evolver"]
+    replicas = sum(int(services[n].get("deploy", {}).get("replicas", 1)) for n in evolvers)
+    assert replicas == 2, f"want an active and a standby evolver, got {replicas} ({evolvers})"
+    volumes = set()
+    for name in evolvers:
+        service = services[name]
+        assert "container_name" not in service, name
+        assert not service.get("ports"), f"{name}: a fixed host port would clash"
+        assert "scale" not in service  # conflicts with deploy.replicas in Compose v2
+        settings = dh.check_service_env("evolver", _container_env(compose, stages, name), name)
+        mounts = {t: s for s, t in _mounts(service)}
+        assert mounts.get(settings.data_dir) in compose["volumes"], "data_dir: a named volume"
+        lock = Path(settings.leader_lock_path)
+        assert Path(settings.data_dir) in lock.parents, f"{name}: lock {lock} off the volume"
+        volumes.add(mounts[settings.data_dir])
+    assert volumes == {"evolver-data"}, f"the evolvers must share one volume, got {volumes}"
+
+
+def test_evaluator_stop_grace_exceeds_its_stop_timeout(
+    compose: dict[str, Any], stages: dict[str, Any]
+) -> None:
+    """Compose waits longer (stop_grace_period) than the evaluator's EZSPARK_STOP_TIMEOUT_S."""
+    service = compose["services"]["evaluator"]
+    env = _container_env(compose, stages, "evaluator")
+    assert "EZSPARK_STOP_TIMEOUT_S" in env, "set the stop timeout explicitly"
+    settings = dh.check_service_env("evaluator", env, "compose evaluator")
+    grace = _duration_s(service.get("stop_grace_period", "10s"))  # Compose's default
+    assert grace > settings.stop_timeout_s > 0, (grace, settings.stop_timeout_s)
+
+
+def test_gateway_and_evolver_get_the_same_quotas(
+    compose: dict[str, Any], stages: dict[str, Any]
+) -> None:
+    """Gateway and evolver both set every EZSPARK_QUOTA_* variable, to the same values."""
+    envs = {name: _container_env(compose, stages, name) for name in ("gateway", "evolver")}
+    for name, env in envs.items():
+        missing = [v for v in QUOTA_VARS if v not in env]
+        assert not missing, f"{name}: quotas not set: {missing}"
+    for var in QUOTA_VARS:
+        assert envs["gateway"][var] == envs["evolver"][var], var
+    quotas = {n: dh.check_service_env(n, e, n).quotas for n, e in envs.items()}
+    assert quotas["gateway"] == quotas["evolver"]
 
 
 def test_container_env_is_exactly_what_settings_read(
@@ -297,10 +368,9 @@ def test_prometheus_scrapes_every_service_and_rabbitmq(
         hits = [job for job, found in targets.items() if target in found]
         assert hits, f"no scrape job for {target}"
         assert all(jobs[j].get("metrics_path", "/metrics") == dh.METRICS_PATH for j in hits)
-    evaluator_job = next(
-        j for j in jobs.values() if expected["evaluator"] in targets[j["job_name"]]
-    )
-    assert evaluator_job.get("dns_sd_configs"), "evaluator replicas must be discovered via DNS"
+    for service in ("evaluator", "evolver"):  # both run several replicas
+        job = next(j for j in jobs.values() if expected[service] in targets[j["job_name"]])
+        assert job.get("dns_sd_configs"), f"{service} replicas must be discovered via DNS"
     rabbit = [j for j in jobs.values() if "rabbitmq:15692" in targets[j["job_name"]]]
     paths = {
         (j.get("metrics_path", "/metrics"), tuple(j.get("params", {}).get("family", [])))
@@ -365,7 +435,25 @@ def test_dashboard_covers_the_required_views() -> None:
 
     assert panel_with("ezspark_evaluator_genomes_total", "by (instance)")
     assert panel_with("ezspark_evaluator_env_steps_total", "by (instance)")
-    assert f'rabbitmq_detailed_queue_messages_ready{{queue="{dh.TASK_QUEUE}"}}' in everything
+    # The autoscaling signal: ready + unacked summed over the task queues, no .dead queue.
+    (selector,) = set(re.findall(r"rabbitmq_detailed_queue_messages\{([^}]*)\}", everything))
+    matchers = re.findall(r'(\w+)(=~|!~|!=|=)"((?:[^"\\]|\\.)*)"', selector)
+    assert matchers, selector
+    assert all(label == "queue" for label, _, _ in matchers), selector
+
+    def counted(queue: str) -> bool:
+        """PromQL label matching: regexes are fully anchored; strings unescape backslashes."""
+        verdicts = []
+        for _, op, raw in matchers:
+            value = re.sub(r"\\(.)", r"\1", raw)
+            if op in ("=~", "!~"):
+                verdicts.append(bool(re.fullmatch(value, queue)) == (op == "=~"))
+            else:
+                verdicts.append((queue == value) == (op == "="))
+        return all(verdicts)
+
+    assert all(counted(q) for q in dh.TASK_QUEUES), [q for q in dh.TASK_QUEUES if not counted(q)]
+    assert not any(counted(q) for q in dh.OTHER_QUEUES), [q for q in dh.OTHER_QUEUES if counted(q)]
     assert panel_with("rabbitmq_detailed_queue_messages_ready", "by (queue)")
     assert panel_with("ezspark_evolver_generation_seconds_bucket")
     assert panel_with("ezspark_evolver_best_fitness", "by (training)")
@@ -436,6 +524,33 @@ def test_image_is_slim_multistage_nonroot_with_healthcheck(
     ]
     assert any("libs/ezspark_common" in i for i in installs), "install the lib first"
     assert any(f"services/{service}" in i for i in installs)
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_only_the_evaluator_image_has_box2d_and_no_image_a_compiler(
+    stages: dict[str, Any], service: str
+) -> None:
+    """box2d extra goes into the evaluator's build stage only; no toolchain in any runtime."""
+    copies = [
+        c.flags[0].split("=", 1)[1]
+        for stage in dh.stage_chain(stages, service)
+        for c in stage["commands"]
+        if c.cmd == "COPY" and any(f.startswith("--from=") for f in c.flags)
+    ]
+    installs = " ".join(
+        c.original
+        for build in copies
+        for stage in dh.stage_chain(stages, build)
+        for c in stage["commands"]
+        if c.cmd == "RUN"
+    )
+    has_box2d = re.search(r"libs/ezspark_common\[box2d\]", installs) is not None
+    assert has_box2d == (service == "evaluator"), f"{service}: box2d extra installed={has_box2d}"
+    runtime = " ".join(
+        c.original for stage in dh.stage_chain(stages, service) for c in stage["commands"]
+    )
+    for tool in ("build-essential", "g++", "gcc", "swig"):
+        assert not re.search(rf"(^|\s){re.escape(tool)}(\s|$)", runtime), f"{service}: {tool}"
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)
@@ -555,7 +670,7 @@ def test_evaluator_image_takes_user_environment_packages(
 
 
 def test_deploy_docs_cover_every_path() -> None:
-    """docs/deploy.md documents compose up, kubectl apply -k, scaling, custom envs, dashboard."""
+    """docs/deploy.md covers compose, k8s, scaling, queues, storage, quotas, sizing, custom envs."""
     doc = (REPO / "docs" / "deploy.md").read_text()
     for needle in (
         "docker compose up",
@@ -568,5 +683,12 @@ def test_deploy_docs_cover_every_path() -> None:
         "EZSPARK_ENV_MODULES",
         "Grafana",
         "broker.env",
+        "ezspark.tasks.<env_id>",
+        "EZSPARK_ENVS",
+        "ReadWriteMany",
+        "POSIX",
+        ".leader.lock",
+        *QUOTA_VARS,
+        "## Sizing a cluster",
     ):
         assert needle in doc, f"docs/deploy.md does not mention {needle!r}"

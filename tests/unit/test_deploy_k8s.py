@@ -31,6 +31,14 @@ APP = tuple(dh.SERVICES)
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 DURATION = re.compile(r"^(0|(\d+h)?(\d+m)?(\d+s)?(\d+ms)?)$")
 PASSWORD = secrets.token_hex(24)
+QUOTA_VARS = (
+    "EZSPARK_QUOTA_ACTIVE_TRAININGS",
+    "EZSPARK_QUOTA_WORK_PER_GENERATION",
+    "EZSPARK_QUOTA_POPULATION",
+)
+# Secrets an overlay may render: the user's broker credentials (dev) and where KEDA finds
+# the management API (prod; an URL without credentials).
+KEDA_HOST_SECRET = "ezspark-rabbitmq-management"
 
 
 # ------------------------------------------------------------------ fixtures
@@ -99,7 +107,7 @@ def _port_number(container: dict[str, Any], port: int | str) -> int:
 def test_every_overlay_renders_with_kustomize(clusters: dict[str, dh.Cluster]) -> None:
     """dev, prod and prod+HPA render offline and hold the objects each variant promises."""
     for name, cluster in clusters.items():
-        for kind in ("Namespace", "ConfigMap", "Deployment", "StatefulSet", "Service"):
+        for kind in ("Namespace", "ConfigMap", "Deployment", "PersistentVolumeClaim", "Service"):
             assert cluster.of(kind), f"{name}: no {kind}"
         assert {d["metadata"].get("namespace", NAMESPACE) for d in cluster.docs} == {NAMESPACE}
     dev = clusters["dev"]
@@ -111,7 +119,8 @@ def test_every_overlay_renders_with_kustomize(clusters: dict[str, dh.Cluster]) -
     for kind in CUSTOM_KINDS | {"NetworkPolicy"}:
         assert prod.of(kind), f"prod: no {kind}"
     assert "rabbitmq" not in prod.of("StatefulSet")
-    assert not prod.of("Secret")
+    assert set(prod.of("Secret")) == {KEDA_HOST_SECRET}
+    assert set(clusters["prod-hpa"].of("Secret")) == set()
     assert "ezspark-grafana-dashboard" in prod.of("ConfigMap")
     assert clusters["prod-hpa"].of("HorizontalPodAutoscaler")
 
@@ -158,11 +167,19 @@ def test_builtin_resources_pass_kubernetes_validate_strict(
 
 
 def test_no_default_or_committed_credentials(clusters: dict[str, dh.Cluster]) -> None:
-    """No guest account anywhere; the only Secret is the one generated from broker.env."""
+    """No guest account anywhere; Secrets: broker.env's, and KEDA's credential-free host URL."""
     for name, cluster in clusters.items():
         yaml = dh.yaml_module()
         assert "guest" not in yaml.safe_dump_all(cluster.docs), name
         for secret in cluster.of("Secret"):
+            if secret == KEDA_HOST_SECRET:
+                data = cluster.secret_data(secret)
+                assert data is not None
+                assert set(data) == {"host"}, data
+                url = urlsplit(data["host"])
+                assert not url.username, "credentials stay generated"
+                assert not url.password, "credentials stay generated"
+                continue
             assert secret.startswith("ezspark-broker-"), f"{name}: unexpected Secret {secret}"
     dev = clusters["dev"]
     (secret,) = dev.of("Secret")
@@ -247,8 +264,11 @@ def test_ports_probes_and_services_agree_with_settings(
             assert _port_number(container, http["port"]) == settings.metrics_port
         annotations = workload["spec"]["template"]["metadata"]["annotations"]
         assert int(annotations["prometheus.io/port"]) == settings.metrics_port
-    assert "ezspark-evolver" in cluster.of("StatefulSet")
-    assert set(cluster.of("Deployment")) >= {"ezspark-gateway", "ezspark-evaluator"}
+    assert set(cluster.of("Deployment")) >= {
+        "ezspark-gateway",
+        "ezspark-evaluator",
+        "ezspark-evolver",
+    }
 
 
 def test_images_match_compose_and_dockerfile_targets(clusters: dict[str, dh.Cluster]) -> None:
@@ -291,18 +311,38 @@ def test_evaluator_has_resources_and_probes(clusters: dict[str, dh.Cluster], ove
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_evolver_keeps_data_dir_on_a_volume_claim(
+def test_evolver_runs_active_and_standby_on_one_shared_claim(
     clusters: dict[str, dh.Cluster], overlay: str
 ) -> None:
-    """Evolver StatefulSet mounts a volumeClaimTemplate on EZSPARK_DATA_DIR; headless Service."""
+    """2 evolver replicas mount ONE claim on data_dir (with the lock): RWX, or RWO on one node."""
     cluster = clusters[overlay]
     settings = _settings(cluster, "evolver", overlay)
     workload, container = _app_container(cluster, "evolver")
-    assert workload["kind"] == "StatefulSet"
-    claims = {t["metadata"]["name"] for t in workload["spec"]["volumeClaimTemplates"]}
+    assert workload["kind"] == "Deployment"
+    assert workload["spec"]["replicas"] == 2, "an active evolver and a hot standby"
+    assert not workload["spec"].get("volumeClaimTemplates"), "per-replica volumes share no lock"
+    pod = workload["spec"]["template"]["spec"]
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert mounts.get(settings.data_dir) in claims
-    service = cluster.of("Service")[workload["spec"]["serviceName"]]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    volume = volumes[mounts[settings.data_dir]]
+    assert "persistentVolumeClaim" in volume, "data_dir must be a persistent volume claim"
+    claim = cluster.of("PersistentVolumeClaim")[volume["persistentVolumeClaim"]["claimName"]]
+    lock = Path(settings.leader_lock_path)
+    assert Path(settings.data_dir) in lock.parents, f"leader lock {lock} is not on the volume"
+    modes = claim["spec"]["accessModes"]
+    if overlay == "dev":  # single-node laptop clusters: RWO, both pods forced onto one node
+        assert modes == ["ReadWriteOnce"]
+        (term,) = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term["topologyKey"] == "kubernetes.io/hostname"
+        assert dh.labels_match(
+            term["labelSelector"]["matchLabels"], workload["spec"]["template"]["metadata"]["labels"]
+        )
+        assert "podAntiAffinity" not in pod["affinity"]
+    else:
+        assert modes == ["ReadWriteMany"], f"{overlay}: the evolvers may run on two nodes"
+    # A rollout starts the new standby before it stops an old evolver.
+    assert workload["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    service = cluster.of("Service")["ezspark-evolver"]
     assert service["spec"]["clusterIP"] == "None"
     gateway = _settings(cluster, "gateway", overlay)
     _, gw = _app_container(cluster, "gateway")
@@ -313,6 +353,46 @@ def test_evolver_keeps_data_dir_on_a_volume_claim(
         for v in _app_container(cluster, "gateway")[0]["spec"]["template"]["spec"]["volumes"]
     }
     assert "persistentVolumeClaim" in pod_volumes[gw_mounts[db_dir]], "gateway DB must persist"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_evaluator_grace_period_exceeds_its_stop_timeout(
+    clusters: dict[str, dh.Cluster], overlay: str
+) -> None:
+    """terminationGracePeriodSeconds > the evaluator's (explicit) EZSPARK_STOP_TIMEOUT_S."""
+    cluster = clusters[overlay]
+    workload, container = _app_container(cluster, "evaluator")
+    env = cluster.container_env(container, overlay)
+    assert "EZSPARK_STOP_TIMEOUT_S" in env, "set the stop timeout explicitly"
+    settings = dh.check_service_env("evaluator", env, overlay)
+    grace = workload["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+    assert grace > settings.stop_timeout_s > 0, (grace, settings.stop_timeout_s)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_and_evolver_read_quotas_from_one_configmap(
+    clusters: dict[str, dh.Cluster], overlay: str
+) -> None:
+    """Every EZSPARK_QUOTA_* reaches gateway and evolver from the same ConfigMap, unoverridden."""
+    cluster = clusters[overlay]
+    sources = {}
+    for service in ("gateway", "evolver"):
+        _, container = _app_container(cluster, service)
+        assert not {item["name"] for item in container.get("env", [])} & set(QUOTA_VARS)
+        refs = [s["configMapRef"]["name"] for s in container["envFrom"] if "configMapRef" in s]
+        holders = {
+            ref for ref in refs for var in QUOTA_VARS if var in (cluster.configmap_data(ref) or {})
+        }
+        assert len(holders) == 1, f"{overlay}/{service}: quotas from {holders or 'nowhere'}"
+        (holder,) = holders
+        assert set(QUOTA_VARS) <= set(cluster.configmap_data(holder) or {})
+        sources[service] = holder
+    assert sources["gateway"] == sources["evolver"], sources
+    quotas = {
+        service: _settings(cluster, service, f"{overlay}/{service}").quotas
+        for service in ("gateway", "evolver")
+    }
+    assert quotas["gateway"] == quotas["evolver"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -430,8 +510,14 @@ def test_rabbitmq_cluster_has_operator_required_fields(clusters: dict[str, dh.Cl
         assert not line.startswith(("default_user", "default_pass")), "credentials stay generated"
 
 
-def test_keda_scales_evaluators_on_the_task_queue(clusters: dict[str, dh.Cluster]) -> None:
-    """KEDA ScaledObject/TriggerAuthentication scale evaluators on ezspark.tasks of the cluster."""
+def _keda_trigger(prod: dh.Cluster) -> dict[str, Any]:
+    (scaled,) = prod.of("ScaledObject").values()
+    (trigger,) = scaled["spec"]["triggers"]
+    return trigger
+
+
+def test_keda_scales_evaluators_on_all_task_queues(clusters: dict[str, dh.Cluster]) -> None:
+    """KEDA sums ready+unacked over the task queues via the management API; creds in a Secret."""
     prod = clusters["prod"]
     (scaled,) = prod.of("ScaledObject").values()
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
@@ -456,63 +542,115 @@ def test_keda_scales_evaluators_on_the_task_queue(clusters: dict[str, dh.Cluster
     assert target.get("kind", "Deployment") in prod.by_kind
     assert target["name"] in prod.of(target.get("kind", "Deployment"))
     assert target["name"] == "ezspark-evaluator"
-    assert 0 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    # Never zero: without a live evaluator the evolver queues no task, so nothing would
+    # ever scale the evaluators back up.
+    assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    assert "idleReplicaCount" not in spec
     behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
     for version in dh.k8s_versions():
         dh.validate_k8s_definition(
             behavior, "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerBehavior", version
         )
-    assert spec["triggers"], "triggers are required"
+    trigger = _keda_trigger(prod)
+    _only_keys(
+        trigger,
+        {"type", "name", "metadata", "authenticationRef", "metricType", "useCachedMetrics"},
+        "trigger",
+    )
+    assert trigger["type"] == "rabbitmq"
+    meta = trigger["metadata"]
+    assert all(isinstance(v, str) for v in meta.values()), "KEDA metadata values are strings"
+    _only_keys(
+        meta,
+        {
+            "host",
+            "protocol",
+            "mode",
+            "value",
+            "activationValue",
+            "queueName",
+            "vhostName",
+            "hostFromEnv",
+            "usernameFromEnv",
+            "passwordFromEnv",
+            "unsafeSsl",
+            "useRegex",
+            "excludeUnacknowledged",
+            "pageSize",
+            "operation",
+            "timeout",
+        },
+        "rabbitmq trigger metadata",
+    )
+    # Over http, QueueLength is the management API's `messages`: ready + unacknowledged
+    # (unless excludeUnacknowledged); useRegex needs http; `operation` combines the queues.
+    assert meta["protocol"] == "http"
+    assert meta["useRegex"] == "true"
+    assert meta["operation"] == "sum"
+    assert meta["mode"] == "QueueLength"
+    assert meta.get("excludeUnacknowledged", "false") == "false"
+    assert unquote(meta.get("vhostName", "/")) == "/"
+    assert 1 <= int(meta.get("pageSize", "100")) <= 500  # RabbitMQ's largest page
+    # At least the evaluator prefetch, and below the tasks the evolver keeps in flight per
+    # evaluator (else a full window asks for no more evaluators than are running).
+    assert meta["value"] in ("2", "3")
+    evaluator = _settings(prod, "evaluator", "prod/evaluator")
+    evolver = _settings(prod, "evolver", "prod/evolver")
+    assert evaluator.prefetch <= float(meta["value"]) < evolver.window_per_slot
+    for key in ("host", "hostFromEnv", "usernameFromEnv", "passwordFromEnv"):
+        assert key not in meta, f"{key}: host and credentials come from the TriggerAuthentication"
+
+    auth = prod.of("TriggerAuthentication")[trigger["authenticationRef"]["name"]]
+    assert auth["apiVersion"] == "keda.sh/v1alpha1"
+    _only_keys(auth["spec"], {"secretTargetRef"}, "TriggerAuthentication.spec")
+    params = {}
+    for ref in auth["spec"]["secretTargetRef"]:
+        assert set(ref) == {"parameter", "name", "key"}, ref
+        data = prod.secret_data(ref["name"])
+        assert data is not None, ref
+        assert ref["key"] in data, ref
+        params[ref["parameter"]] = data[ref["key"]]
+    assert set(params) == {"host", "username", "password"}
     (rmq_name,) = prod.of("RabbitmqCluster")
-    for trigger in spec["triggers"]:
-        _only_keys(
-            trigger,
-            {"type", "name", "metadata", "authenticationRef", "metricType", "useCachedMetrics"},
-            "trigger",
-        )
-        assert trigger["type"] == "rabbitmq"
-        meta = trigger["metadata"]
-        assert all(isinstance(v, str) for v in meta.values()), "KEDA metadata values are strings"
-        _only_keys(
-            meta,
-            {
-                "host",
-                "protocol",
-                "mode",
-                "value",
-                "activationValue",
-                "queueName",
-                "vhostName",
-                "hostFromEnv",
-                "usernameFromEnv",
-                "passwordFromEnv",
-                "unsafeSsl",
-                "useRegex",
-                "excludeUnacknowledged",
-                "pageSize",
-                "operation",
-                "timeout",
-            },
-            "rabbitmq trigger metadata",
-        )
-        assert meta["queueName"] == dh.TASK_QUEUE
-        assert meta["mode"] == "QueueLength"
-        assert float(meta["value"]) > 0
-        host = urlsplit(meta["host"])
-        assert host.scheme == meta["protocol"] == "amqp"
-        assert host.port == 5672
-        assert host.hostname == f"{rmq_name}.{NAMESPACE}.svc"
-        assert not host.password, "credentials belong in the TriggerAuthentication"
-        auth = prod.of("TriggerAuthentication")[trigger["authenticationRef"]["name"]]
-        assert auth["apiVersion"] == "keda.sh/v1alpha1"
-        params = {}
-        for ref in auth["spec"]["secretTargetRef"]:
-            assert set(ref) == {"parameter", "name", "key"}, ref
-            data = prod.secret_data(ref["name"])
-            assert data is not None, ref
-            assert ref["key"] in data, ref
-            params[ref["parameter"]] = ref
-        assert set(params) == {"username", "password"}
+    host = urlsplit(params["host"])
+    assert host.scheme == "http"
+    assert host.hostname == f"{rmq_name}.{NAMESPACE}.svc"
+    assert host.port == prod.generated_services[rmq_name]["ports"]["management"] == 15672
+    assert not host.username, "credentials come from their own Secret"
+    assert not host.password, "credentials come from their own Secret"
+    generated = prod.generated_secrets[f"{rmq_name}-default-user"]
+    assert (params["username"], params["password"]) == (
+        generated["username"],
+        generated["password"],
+    )
+
+
+def test_keda_queue_regex_selects_task_queues_but_no_dead_letter_queue(
+    clusters: dict[str, dh.Cluster],
+) -> None:
+    """The manifest's queueName regex matches ezspark.tasks.<env_id> and no other queue."""
+    pattern = _keda_trigger(clusters["prod"])["metadata"]["queueName"]
+    assert not re.search(r"\(\?<?[=!]", pattern), "no lookaround: keep it portable (RE2)"
+    assert pattern.startswith("^"), "RabbitMQ searches unanchored: anchor the pattern"
+    assert pattern.endswith("$"), "RabbitMQ searches unanchored: anchor the pattern"
+    # RabbitMQ filters with Erlang re:run(Name, Regex, [caseless]): an unanchored,
+    # case-insensitive search.  Python's re reads this pattern the same way; check it
+    # case-sensitive too.
+    for flags in (re.IGNORECASE, 0):
+        regex = re.compile(pattern, flags)
+        for queue in (
+            "ezspark.tasks.CartPole-v1",
+            "ezspark.tasks.pkg.mod:Env-v0",
+            *dh.TASK_QUEUES,
+        ):
+            assert regex.search(queue), f"{queue} not counted"
+        for queue in (
+            "ezspark.tasks.CartPole-v1.dead",
+            "ezspark.results",
+            "ezspark.commands",
+            *dh.OTHER_QUEUES,
+        ):
+            assert not regex.search(queue), f"{queue} counted"
 
 
 def test_prometheus_operator_monitors_select_real_targets(clusters: dict[str, dh.Cluster]) -> None:
@@ -597,7 +735,7 @@ def test_at_most_one_autoscaler_owns_the_evaluators(
 
 
 def test_networkpolicies_allow_exactly_the_needed_traffic(clusters: dict[str, dh.Cluster]) -> None:
-    """Default-deny ingress plus only gateway, AMQP (app pods, KEDA) and metrics (Prometheus)."""
+    """Default-deny ingress plus gateway, AMQP (app pods), management (KEDA), metrics."""
     prod = clusters["prod"]
     policies = prod.of("NetworkPolicy")
     deny = [
@@ -661,7 +799,9 @@ def test_networkpolicies_allow_exactly_the_needed_traffic(clusters: dict[str, dh
     assert allowed(labels_of("gateway"), 8000, None)
     for service in APP:
         assert allowed(rabbit, 5672, ("pod", labels_of(service))), service
-    assert allowed(rabbit, 5672, keda)
+    assert allowed(rabbit, 15672, keda), "KEDA reads the task queues over the management API"
+    assert not allowed(rabbit, 5672, keda), "KEDA needs no AMQP"
+    assert not allowed(rabbit, 15672, None), "the management API must not be open to everyone"
     assert allowed(rabbit, 15692, monitoring)
     assert allowed(labels_of("evaluator"), 9101, monitoring)
     assert allowed(labels_of("evolver"), 9102, monitoring)
