@@ -235,6 +235,8 @@ def _show_detail(t: dict[str, Any]) -> None:
         ("generations", t["generations"]), ("best fitness", _fmt(t["best_fitness"])),
         ("created", _when(t["created_at"])), ("updated", _when(t["updated_at"])),
     ]
+    if t.get("waiting"):
+        rows.append(("waiting", t["waiting"]))
     if t.get("finish_reason"):
         rows.append(("finish reason", t["finish_reason"]))
     if t.get("error"):
@@ -284,9 +286,16 @@ def _print_new(gw: Gateway, training_id: str, since: int) -> int:
             return since
 
 
+def _waiting_line(before: Any, now: Any, status: str) -> str | None:
+    """The line to print when the training starts or stops waiting (e.g. for an evaluator)."""
+    if now and now != before:
+        return f"-- waiting: {now}"
+    return "-- no longer waiting" if before and not now and status not in TERMINAL else None
+
+
 def _follow(gw: Gateway, training_id: str, since: int, interval: float) -> dict[str, Any]:
     """Poll until the training ends and return its final state."""
-    last_status, misses = None, 0
+    last_status, last_waiting, misses = None, None, 0
     while True:
         try:
             # Status first: once it is final, every report has been stored before it.
@@ -304,6 +313,9 @@ def _follow(gw: Gateway, training_id: str, since: int, interval: float) -> dict[
         if t["status"] != last_status:
             last_status = t["status"]
             click.echo(f"-- {t['gym_game_name']} training {training_id}: {last_status}")
+        if line := _waiting_line(last_waiting, t.get("waiting"), t["status"]):
+            click.echo(line)
+        last_waiting = t.get("waiting")
         if last_status in TERMINAL:
             return t
         _sleep(interval)

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
-from ezspark_gateway.api import routes_auth, routes_ops, routes_trainings
+from ezspark_gateway.api import routes_auth, routes_environments, routes_ops, routes_trainings
 from ezspark_gateway.api.context import AppContext
 from ezspark_gateway.api.errors import install_error_handlers
 from ezspark_gateway.api.metrics import GatewayMetrics
@@ -18,6 +18,9 @@ from ezspark_gateway.api.middleware import (
     MetricsMiddleware,
     RequestContextMiddleware,
 )
+from ezspark_gateway.core.admission import Admission
+from ezspark_gateway.core.env_check import EnvironmentCheck
+from ezspark_gateway.core.environments import EnvironmentRegistry
 from ezspark_gateway.core.ports import Clock, CommandPublisher
 from ezspark_gateway.core.security import AuthThrottle, Passwords
 from ezspark_gateway.settings import GatewaySettings
@@ -42,27 +45,32 @@ def create_app(
     database: Database | None = None,
     passwords: Passwords | None = None,
     clock: Clock = time.time,
+    environments: EnvironmentRegistry | None = None,
 ) -> FastAPI:
     """Build the gateway app.
 
     ``broker_ping`` raises when the broker is unreachable (readiness).  Without
     ``database`` one is opened from ``settings.database_url`` and its tables created.
+    ``environments`` is fed by the evaluators' announcements (an empty one if not given).
     """
     if database is None:
         database = Database(settings.database_url)
         database.create_schema()
     metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
+    environments = environments if environments is not None else EnvironmentRegistry(clock)
     ctx = AppContext(
         settings=settings, db=database, publisher=publisher, broker_ping=broker_ping,
         passwords=passwords or Passwords(), metrics=metrics, clock=clock,
         throttle=AuthThrottle(settings.auth_rate_limit, settings.auth_rate_window_s),
+        environments=environments,
+        admission=Admission(settings.quotas, EnvironmentCheck(environments)),
     )
     app = FastAPI(title="EzSpark gateway", version="0.1.0", description=DESCRIPTION,
                   docs_url="/docs", redoc_url=None)
     app.state.ctx = ctx
     install_error_handlers(app)
-    for router in (routes_auth.router, routes_trainings.router, routes_ops.router,
-                   pages_auth.router, pages_trainings.router):
+    for router in (routes_auth.router, routes_trainings.router, routes_environments.router,
+                   routes_ops.router, pages_auth.router, pages_trainings.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added innermost first: the body limit sits closest to the handlers, the request

@@ -11,16 +11,19 @@ from sqlalchemy.exc import OperationalError
 from ezspark_common.broker import Broker, BrokerError, Delivery
 from ezspark_common.messages import (
     COMMANDS_QUEUE,
+    EvaluatorAnnounced,
     GenerationReport,
     MessageError,
     TrainingFailed,
     TrainingFinished,
     TrainingRequested,
+    TrainingWaiting,
     decode,
     encode,
 )
 from ezspark_gateway.api.metrics import GatewayMetrics
-from ezspark_gateway.core.ports import Command, EventSink
+from ezspark_gateway.core.environments import EnvironmentRegistry
+from ezspark_gateway.core.ports import Command, Event, EventSink
 
 log = structlog.get_logger(__name__)
 # While the database is down, an event is retried in place (not requeued) this long, so
@@ -68,7 +71,8 @@ class EventConsumer:
             self._metrics.events.labels("invalid", "dead_lettered").inc()
             delivery.reject(requeue=False)
             return
-        if not isinstance(event, GenerationReport | TrainingFinished | TrainingFailed):
+        if not isinstance(event, GenerationReport | TrainingFinished | TrainingFailed
+                          | TrainingWaiting):
             log.warning("unexpected_message", kind=event.kind, message_id=delivery.message_id)
             self._metrics.events.labels(event.kind, "dead_lettered").inc()
             delivery.reject(requeue=False)
@@ -77,8 +81,7 @@ class EventConsumer:
         self._metrics.events.labels(event.kind, outcome).inc()
         delivery.ack()
 
-    def _apply_with_retry(self, event: GenerationReport | TrainingFinished | TrainingFailed
-                          ) -> str:
+    def _apply_with_retry(self, event: Event) -> str:
         for delay in (*DB_RETRY_S, None):
             try:
                 return self._sink.handle(event)
@@ -89,3 +92,36 @@ class EventConsumer:
                             error=str(exc)[:200], retry_in_s=delay)
                 self._stopping.wait(delay)
         raise AssertionError("unreachable")
+
+
+class AnnouncementConsumer:
+    """Subscriber of ``ANNOUNCE_EXCHANGE``: feed evaluators' announcements to the registry.
+
+    Every delivery is acked: a subscription has no dead-letter queue, and a bad or foreign
+    message is only logged (announcements repeat, so nothing is lost by dropping one).
+    """
+
+    def __init__(self, registry: EnvironmentRegistry, metrics: GatewayMetrics) -> None:
+        self._registry = registry
+        self._metrics = metrics
+
+    def __call__(self, delivery: Delivery) -> None:
+        """Record one announcement and ack it."""
+        try:
+            msg = decode(delivery.body)
+        except MessageError as exc:
+            log.warning("bad_announcement", error=str(exc)[:300])
+            msg = None
+        if not isinstance(msg, EvaluatorAnnounced):
+            if msg is not None:
+                log.warning("unexpected_announcement", kind=msg.kind)
+            self._metrics.announcements.labels("invalid").inc()
+            delivery.ack()
+            return
+        changed = self._registry.announce(msg)
+        outcome = "leaving" if msg.leaving else "live"
+        self._metrics.announcements.labels(outcome).inc()
+        emit = log.info if changed else log.debug
+        emit("evaluator_" + outcome, evaluator_id=msg.evaluator_id,
+             envs=[e.env_id for e in msg.envs][:20], env_count=len(msg.envs))
+        delivery.ack()

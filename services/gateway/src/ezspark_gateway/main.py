@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -14,9 +15,10 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from ezspark_common.broker import Broker, BrokerError, connect
 from ezspark_common.logging import configure_logging
-from ezspark_common.messages import COMMANDS_QUEUE, EVENTS_QUEUE
+from ezspark_common.messages import ANNOUNCE_EXCHANGE, COMMANDS_QUEUE, EVENTS_QUEUE
 from ezspark_gateway.app import create_app
-from ezspark_gateway.bus import BrokerPublisher, EventConsumer, broker_ping
+from ezspark_gateway.bus import AnnouncementConsumer, BrokerPublisher, EventConsumer, broker_ping
+from ezspark_gateway.core.environments import EnvironmentRegistry
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.settings import GatewaySettings
 from ezspark_gateway.storage import Database
@@ -35,18 +37,23 @@ class Runtime:
 
 
 def build_runtime(settings: GatewaySettings, registry: CollectorRegistry) -> Runtime:
-    """Open the database and the broker, build the app and register the event consumer."""
+    """Open the database and the broker, build the app, register the event consumer and
+    subscribe to the evaluators' announcements."""
     db = Database(settings.database_url)
-    db.create_schema()
+    db.create_schema()  # also adds columns newer than an existing database
     broker = connect(settings.broker_url, registry=registry)
     for queue in (COMMANDS_QUEUE, EVENTS_QUEUE):
         broker.declare(queue)
+    environments = EnvironmentRegistry(time.time)
     app = create_app(settings, publisher=BrokerPublisher(broker),
-                     broker_ping=lambda: broker_ping(broker), registry=registry, database=db)
+                     broker_ping=lambda: broker_ping(broker), registry=registry, database=db,
+                     environments=environments)
     runtime = Runtime(app=app, broker=broker, db=db)
-    consumer = EventConsumer(EventApplier(db.sessions), app.state.ctx.metrics, runtime.stopping)
+    metrics = app.state.ctx.metrics
+    consumer = EventConsumer(EventApplier(db.sessions), metrics, runtime.stopping)
     # prefetch=1: events of one training are applied in the order they were sent.
     broker.consume(EVENTS_QUEUE, consumer, prefetch=1)
+    broker.subscribe(ANNOUNCE_EXCHANGE, AnnouncementConsumer(environments, metrics))
     return runtime
 
 

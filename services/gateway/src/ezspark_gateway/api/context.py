@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ezspark_gateway.api.metrics import GatewayMetrics
+from ezspark_gateway.core.admission import Admission
+from ezspark_gateway.core.environments import EnvironmentRegistry
 from ezspark_gateway.core.ports import Clock, CommandPublisher
 from ezspark_gateway.core.security import AuthThrottle, Passwords
 from ezspark_gateway.settings import GatewaySettings
@@ -26,3 +28,5 @@ class AppContext:
     throttle: AuthThrottle
     metrics: GatewayMetrics
     clock: Clock
+    environments: EnvironmentRegistry
+    admission: Admission

@@ -15,6 +15,7 @@ from ezspark_gateway.core.errors import (
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    QuotaExceededError,
     RateLimitedError,
     UnauthorizedError,
     UnavailableError,
@@ -28,6 +29,7 @@ _STATUS: dict[type[CoreError], int] = {
     UnauthorizedError: 401,
     ForbiddenError: 403,
     RateLimitedError: 429,
+    QuotaExceededError: 429,
     UnavailableError: 503,
 }
 

@@ -23,6 +23,11 @@ class GatewayMetrics:
             "ezspark_gateway_events_total", "Evolver events consumed, by kind and outcome",
             ["kind", "outcome"], registry=registry,
         )
+        self.announcements = Counter(
+            "ezspark_gateway_announcements_total",
+            "Evaluator announcements received, by outcome (live, leaving, invalid)",
+            ["outcome"], registry=registry,
+        )
         self.commands = Counter(
             "ezspark_gateway_commands_published_total", "Commands sent to the evolvers",
             ["kind"], registry=registry,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from ezspark_common.config import TrainingConfig
 from ezspark_gateway.api.body import CONFIG_BODY_DOC, training_config_body, validation_body
-from ezspark_gateway.api.deps import Ctx, CurrentPrincipal, Repo
+from ezspark_gateway.api.deps import Ctx, CurrentPrincipal, MaybePrincipal, Repo
 from ezspark_gateway.api.schemas import (
     GenerationsOut,
     ReportOut,
@@ -39,6 +39,7 @@ def summary(training: Training) -> TrainingSummary:
         gym_game_name=str(training.config.get("gym_game_name", "")),
         created_at=training.created_at, updated_at=training.updated_at,
         generations=training.generations, best_fitness=training.best_fitness,
+        waiting=training.waiting_reason,
     )
 
 
@@ -54,15 +55,22 @@ def detail(repo: Repository, training: Training) -> TrainingDetail:
 
 
 @router.post("/trainings", status_code=201, response_model=TrainingDetail,
-             openapi_extra=CONFIG_BODY_DOC, responses=error_responses(401, 413, 415, 422, 503))
+             openapi_extra=CONFIG_BODY_DOC,
+             responses=error_responses(401, 413, 415, 422, 429, 503))
 def create_training(
     principal: CurrentPrincipal,
     config: Annotated[TrainingConfig, Depends(training_config_body)],
     repo: Repo, ctx: Ctx, response: Response,
 ) -> TrainingDetail:
-    """Queue a training from a JSON config (body, or a file uploaded as field ``file``)."""
+    """Queue a training from a JSON config (body, or a file uploaded as field ``file``).
+
+    422 for an invalid config, one over a quota (``EZSPARK_QUOTA_POPULATION``,
+    ``EZSPARK_QUOTA_WORK_PER_GENERATION``) or an environment no evaluator announced and
+    the gateway cannot describe; 429 when the caller already has
+    ``EZSPARK_QUOTA_ACTIVE_TRAININGS`` trainings queued, running or stopping.
+    """
     training = trainings.create_training(repo, ctx.publisher, principal.user, config,
-                                         ctx.clock())
+                                         ctx.clock(), ctx.admission)
     ctx.metrics.commands.labels("training_requested").inc()
     response.headers["Location"] = f"/api/trainings/{training.id}"
     return detail(repo, training)
@@ -70,8 +78,13 @@ def create_training(
 
 @router.post("/validate", response_model=ValidationOut, openapi_extra=CONFIG_BODY_DOC,
              responses=_BODY_ERRORS)
-def validate(config: Annotated[TrainingConfig, Depends(validation_body)]) -> ValidationOut:
-    """Check a config (JSON, file or form fields) with the same rules as creation."""
+def validate(config: Annotated[TrainingConfig, Depends(validation_body)], ctx: Ctx,
+             principal: MaybePrincipal) -> ValidationOut:
+    """Check a config (JSON, file or form fields) with the same rules as creation: the
+    config rules, the per-user quotas and its environment (not the count of active
+    trainings).  No credentials needed; an unknown environment's error lists the
+    environments served now only for an authenticated caller."""
+    ctx.admission.check_config(config, detailed=principal is not None)
     return ValidationOut(config=config.model_dump(mode="json"))
 
 

@@ -95,6 +95,9 @@ class TrainingSummary(_Out):
     updated_at: float
     generations: int
     best_fitness: float | None
+    waiting: str | None = Field(
+        default=None, description="why the training waits (e.g. no evaluator serves its "
+        "environment); null while it runs or once it ended")
 
 
 class TrainingDetail(TrainingSummary):
@@ -129,6 +132,25 @@ class ValidationOut(BaseModel):
 
     valid: Literal[True] = True
     config: dict[str, Any]
+
+
+class EnvironmentOut(BaseModel):
+    """An environment evaluators announced, with the sizes a config must match."""
+
+    env_id: str
+    input_size: int
+    output_size: int
+    action_space: str = Field(description="Gymnasium's repr, e.g. Discrete(2)")
+    observation_space: str
+    max_episode_steps: int | None
+    evaluators: int = Field(description="live evaluators serving it now (0: trainings on "
+                            "it are accepted and wait for one)")
+
+
+class EnvironmentList(BaseModel):
+    """Every environment announced since the gateway started, by id."""
+
+    items: list[EnvironmentOut]
 
 
 class Status(BaseModel):

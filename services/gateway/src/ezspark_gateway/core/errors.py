@@ -35,6 +35,10 @@ class InvalidInputError(CoreError):
         super().__init__("; ".join(f"{k}: {m}" for k, m in errors))
 
 
+class QuotaExceededError(CoreError):
+    """The user is at one of the operator's per-user limits (``EZSPARK_QUOTA_*``)."""
+
+
 class UnavailableError(CoreError):
     """A dependency (the broker) could not be reached; the client may retry."""
 

@@ -8,7 +8,12 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from ezspark_common.messages import GenerationReport, TrainingFailed, TrainingFinished
+from ezspark_common.messages import (
+    GenerationReport,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingWaiting,
+)
 from ezspark_gateway.core.ports import Clock, Event
 from ezspark_gateway.core.trainings import (
     ACTIVE,
@@ -24,6 +29,7 @@ from ezspark_gateway.storage.models import GenerationRow
 
 APPLIED, DUPLICATE, UNKNOWN = "applied", "duplicate", "unknown"
 MAX_ERROR_CHARS = 4000
+MAX_REASON_CHARS = 500
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +43,8 @@ def apply_event(repo: Repository, event: Event, now: float) -> str:
         outcome = _apply_report(repo, event, now)
     elif isinstance(event, TrainingFinished):
         outcome = _apply_finished(repo, event, now)
+    elif isinstance(event, TrainingWaiting):
+        outcome = _apply_waiting(repo, event, now)
     else:
         outcome = _apply_failed(repo, event, now)
     repo.commit()
@@ -56,7 +64,18 @@ def _apply_report(repo: Repository, event: GenerationReport, now: float) -> str:
     # Only queued → running: a late report must not revive a stopping or ended training.
     repo.transition(event.training_id, {QUEUED}, status=RUNNING, updated_at=now)
     repo.raise_progress(event.training_id, event.generation, event.best_fitness, now)
+    # A generation went by, so the training is not waiting (any more).
+    repo.set_waiting(event.training_id, ACTIVE, None, now)
     return APPLIED
+
+
+def _apply_waiting(repo: Repository, event: TrainingWaiting, now: float) -> str:
+    reason = None
+    if event.waiting:
+        reason = event.reason.replace("\x00", "").strip()[:MAX_REASON_CHARS] or \
+            "waiting for an evaluator"
+    changed = repo.set_waiting(event.training_id, ACTIVE, reason, now)
+    return APPLIED if changed else DUPLICATE
 
 
 def _apply_finished(repo: Repository, event: TrainingFinished, now: float) -> str:
@@ -65,6 +84,7 @@ def _apply_finished(repo: Repository, event: TrainingFinished, now: float) -> st
         "finish_reason": event.reason,
         "generations": event.generations,
         "best_fitness": event.best_fitness,
+        "waiting_reason": None,
         "updated_at": now,
     }
     if event.best_genome is not None:
@@ -76,7 +96,7 @@ def _apply_failed(repo: Repository, event: TrainingFailed, now: float) -> str:
     ok = repo.transition(
         event.training_id, ACTIVE, status=FAILED,
         error=event.error.replace("\x00", "")[:MAX_ERROR_CHARS],
-        updated_at=now,
+        waiting_reason=None, updated_at=now,
     )
     return APPLIED if ok else DUPLICATE
 

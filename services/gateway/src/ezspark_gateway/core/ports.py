@@ -11,10 +11,11 @@ from ezspark_common.messages import (
     TrainingFailed,
     TrainingFinished,
     TrainingRequested,
+    TrainingWaiting,
 )
 
 Command = TrainingRequested | StopRequested
-Event = GenerationReport | TrainingFinished | TrainingFailed
+Event = GenerationReport | TrainingFinished | TrainingFailed | TrainingWaiting
 
 # Seconds since the epoch; injected so tests can move time.
 Clock = Callable[[], float]

@@ -11,6 +11,7 @@ import structlog
 
 from ezspark_common.config import TrainingConfig
 from ezspark_common.messages import StopRequested, TrainingRequested
+from ezspark_gateway.core.admission import Admission
 from ezspark_gateway.core.errors import ConflictError, NotFoundError, UnavailableError
 from ezspark_gateway.core.ports import CommandPublisher
 from ezspark_gateway.storage import Repository
@@ -29,19 +30,23 @@ log = structlog.get_logger(__name__)
 
 
 def create_training(repo: Repository, publisher: CommandPublisher, owner: User,
-                    config: TrainingConfig, now: float) -> Training:
-    """Store a queued training, then ask the evolvers to run it.
+                    config: TrainingConfig, now: float, admission: Admission) -> Training:
+    """Admit, store a queued training, then ask the evolvers to run it.
 
+    Over-quota configs and unknown environments (ConfigError) and users at their limit of
+    active trainings (QuotaExceededError) are refused before anything is stored or sent.
     The row is committed before publishing so an early event always finds it; if the
     broker refuses, the row is marked failed and UnavailableError tells the client to retry.
     """
+    admission.check_config(config)
     data: dict[str, Any] = config.model_dump(mode="json")
     training = Training(
         id=str(uuid.uuid4()), owner_id=owner.id, status=QUEUED, config=data,
         created_at=now, updated_at=now, generations=0,
     )
-    repo.add_training(training)
-    repo.commit()
+    with admission.admit(repo, owner, ACTIVE):
+        repo.add_training(training)
+        repo.commit()
     structlog.contextvars.bind_contextvars(training_id=training.id)
     msg = TrainingRequested(
         training_id=training.id, owner=owner.username, config=data, requested_at=now

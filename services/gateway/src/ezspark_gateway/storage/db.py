@@ -8,7 +8,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from ezspark_gateway.storage.models import Base
+from ezspark_gateway.storage.schema import create_schema
 
 
 def normalize_url(url: str) -> str:
@@ -45,9 +45,10 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_schema(self) -> None:
-        """Create missing tables (no migrations yet: the schema is only ever added to)."""
-        Base.metadata.create_all(self.engine)
+    def create_schema(self) -> list[str]:
+        """Create missing tables and add columns newer than the database (see ``schema``);
+        return the ``table.column``s added."""
+        return create_schema(self.engine)
 
     def ping(self) -> None:
         """Raise unless the database answers a trivial query."""

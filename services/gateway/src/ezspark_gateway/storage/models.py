@@ -58,6 +58,9 @@ class Training(Base):
     best_fitness: Mapped[float | None] = mapped_column(Float, nullable=True)
     finish_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Why an active training waits (e.g. "no evaluator serves X"); NULL while it runs.
+    # Added after the first release: ``storage.schema`` adds it to older databases.
+    waiting_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # none_as_null: "no genome yet" must be SQL NULL, not the JSON value null.
     best_genome: Mapped[dict[str, Any] | None] = mapped_column(
         JSON(none_as_null=True), nullable=True

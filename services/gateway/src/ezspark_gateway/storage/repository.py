@@ -106,10 +106,30 @@ class Repository:
         )
         return self.session.scalars(stmt).all()
 
-    def count_trainings_of(self, owner_id: int) -> int:
-        """How many trainings a user has."""
+    def count_trainings_of(self, owner_id: int, statuses: Collection[str] | None = None
+                           ) -> int:
+        """How many trainings a user has (only those in ``statuses`` when given)."""
         stmt = select(func.count()).select_from(Training).where(Training.owner_id == owner_id)
+        if statuses is not None:
+            stmt = stmt.where(Training.status.in_(list(statuses)))
         return int(self.session.scalar(stmt) or 0)
+
+    def lock_user(self, user_id: int) -> None:
+        """Lock the user's row until the transaction ends (PostgreSQL; SQLite has no
+        row locks and serialises writers itself)."""
+        self.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+    def set_waiting(self, training_id: str, allowed_from: Collection[str],
+                    reason: str | None, now: float) -> bool:
+        """Set (or clear, with None) why an active training waits; False when unchanged."""
+        stmt = (
+            update(Training)
+            .where(Training.id == training_id, Training.status.in_(list(allowed_from)))
+            .where(Training.waiting_reason.is_distinct_from(reason))
+            .values(waiting_reason=reason, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
     def transition(
         self, training_id: str, allowed_from: Collection[str], **values: Any

@@ -11,7 +11,12 @@ from ezspark_gateway.api.routes_trainings import detail, summary
 from ezspark_gateway.core import trainings
 from ezspark_gateway.core.accounts import Principal
 from ezspark_gateway.core.config_input import config_from_form, config_from_json
-from ezspark_gateway.core.errors import ConflictError, NotFoundError, UnavailableError
+from ezspark_gateway.core.errors import (
+    ConflictError,
+    NotFoundError,
+    QuotaExceededError,
+    UnavailableError,
+)
 from ezspark_gateway.web.fields import form_groups
 from ezspark_gateway.web.render import Form, Upload, errors_by_field, render, see_other, to_login
 
@@ -28,28 +33,42 @@ def list_page(request: Request, principal: MaybePrincipal, repo: Repo) -> Respon
                   total=total)
 
 
-def _form_page(request: Request, principal: Principal, *, values: dict[str, str],
+def _form_page(request: Request, principal: Principal, ctx: Ctx, *, values: dict[str, str],
                errors: dict[str, list[str]], status: int = 200) -> Response:
     return render(request, "new_training.html", principal, status=status,
-                  groups=form_groups(), values=values, errors=errors)
+                  groups=form_groups(), values=values, errors=errors,
+                  environments=ctx.environments.known())
+
+
+def _file_errors(errors: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Every error of an uploaded file, under the upload field, prefixed with its key."""
+    return {"file": [m if k == "config" else f"{k}: {m}" for k, m in errors]}
 
 
 @router.get("/trainings/new", response_model=None)
-def new_page(request: Request, principal: MaybePrincipal) -> Response:
+def new_page(request: Request, principal: MaybePrincipal, ctx: Ctx) -> Response:
     """The training form, pre-filled with the spec's example."""
     if principal is None:
         return to_login(request)
-    return _form_page(request, principal, values={}, errors={})
+    return _form_page(request, principal, ctx, values={}, errors={})
 
 
 def _create(request: Request, principal: Principal, repo: Repo, ctx: Ctx,
-            config: TrainingConfig, values: dict[str, str]) -> Response:
+            config: TrainingConfig, values: dict[str, str], *, upload: bool) -> Response:
+    """Create and go to the training, or show the form again with why not."""
+    top = "file" if upload else "config"
     try:
         training = trainings.create_training(repo, ctx.publisher, principal.user, config,
-                                             ctx.clock())
+                                             ctx.clock(), ctx.admission)
+    except ConfigError as exc:  # a quota or the environment
+        errors = _file_errors(exc.errors) if upload else errors_by_field(exc.errors)
+        return _form_page(request, principal, ctx, values=values, status=422, errors=errors)
+    except QuotaExceededError as exc:
+        return _form_page(request, principal, ctx, values=values, status=429,
+                          errors={top: [str(exc)]})
     except UnavailableError as exc:
-        return _form_page(request, principal, values=values, status=503,
-                          errors={"config": [str(exc)]})
+        return _form_page(request, principal, ctx, values=values, status=503,
+                          errors={top: [str(exc)]})
     ctx.metrics.commands.labels("training_requested").inc()
     return see_other(f"/trainings/{training.id}")
 
@@ -63,9 +82,9 @@ def new_submit(request: Request, principal: MaybePrincipal, form: Form, repo: Re
     try:
         config = config_from_form(form)
     except ConfigError as exc:
-        return _form_page(request, principal, values=form, status=422,
+        return _form_page(request, principal, ctx, values=form, status=422,
                           errors=errors_by_field(exc.errors))
-    return _create(request, principal, repo, ctx, config, form)
+    return _create(request, principal, repo, ctx, config, form, upload=False)
 
 
 @router.post("/trainings/upload", response_model=None)
@@ -75,15 +94,14 @@ def upload_submit(request: Request, principal: MaybePrincipal, data: Upload, rep
     if principal is None:
         return to_login(request)
     if data is None:
-        return _form_page(request, principal, values={}, status=422,
+        return _form_page(request, principal, ctx, values={}, status=422,
                           errors={"file": ["is required: choose a JSON config file"]})
     try:
         config = config_from_json(data)
     except ConfigError as exc:
-        messages = [m if k == "config" else f"{k}: {m}" for k, m in exc.errors]
-        return _form_page(request, principal, values={}, status=422,
-                          errors={"file": messages})
-    return _create(request, principal, repo, ctx, config, {})
+        return _form_page(request, principal, ctx, values={}, status=422,
+                          errors=_file_errors(exc.errors))
+    return _create(request, principal, repo, ctx, config, {}, upload=True)
 
 
 @router.get("/trainings/{training_id}", response_model=None)

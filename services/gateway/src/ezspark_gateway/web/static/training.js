@@ -109,6 +109,11 @@
         text("s-eps", Number(t.latest_report.evaluations_per_s).toFixed(1));
       }
       if (t.error) { var box = document.getElementById("error-box"); box.textContent = t.error; box.hidden = false; }
+      var waiting = document.getElementById("waiting-box");
+      if (waiting) {
+        text("waiting-reason", t.waiting || "");
+        waiting.hidden = !t.waiting;
+      }
       document.getElementById("download").hidden = !t.has_best_genome;
       document.getElementById("no-genome").hidden = t.has_best_genome;
       if (t.has_best_genome) { showNetwork(); }
