@@ -1,4 +1,4 @@
-"""A CartPole whose resets can be slowed down, to catch services in the middle of a task.
+"""CartPoles slowed down on purpose: resets (to catch services mid-task) or steps (scale-out).
 
 ``EzSlowCartPole-v1`` plays exactly like CartPole-v1 (through the ordinary, non-vectorised
 path); each reset sleeps ``EZSPARK_TEST_SLOW_RESET_S`` seconds when that variable is set.
@@ -33,3 +33,25 @@ class SlowCartPole(CartPoleEnv):
 
 if ENV_ID not in gym.registry:
     gym.register(ENV_ID, entry_point=f"{__name__}:SlowCartPole", max_episode_steps=500)
+
+
+SLEEPY_ID = "EzSleepyCartPole-v1"
+STEP_SLEEP_VAR = "EZSPARK_TEST_STEP_SLEEP_S"
+
+
+class SleepyCartPole(CartPoleEnv):
+    """CartPole-v1 whose every ``step`` first waits (default 1 ms, no CPU): an environment
+    dominated by its own latency (a simulator, a robot, a remote game) for scale-out runs."""
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        super().__init__(render_mode=render_mode)
+        self._sleep = float(os.environ.get(STEP_SLEEP_VAR) or 0.001)
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        time.sleep(self._sleep)
+        obs, reward, terminated, truncated, info = super().step(action)
+        return np.asarray(obs), float(reward), terminated, truncated, dict(info)
+
+
+if SLEEPY_ID not in gym.registry:
+    gym.register(SLEEPY_ID, entry_point=f"{__name__}:SleepyCartPole", max_episode_steps=500)

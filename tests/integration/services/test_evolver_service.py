@@ -285,7 +285,8 @@ def test_training_waits_while_no_evaluator_serves_its_environment(tmp_path: Path
                                           max_task_attempts=1, announce_grace_s=0.5) as evo:
         b.request(tid, cfg)
         waiting = wait_until(lambda: b.events_of(tid, "training_waiting"), 20, "waiting")
-        assert waiting[0].waiting and "no evaluator serves CartPole-v1" in waiting[0].reason
+        assert waiting[0].waiting
+        assert "no evaluator serves CartPole-v1" in waiting[0].reason
         assert evo.metric("ezspark_evolver_trainings_waiting") == 1
         time.sleep(1.5)  # many task deadlines pass: still no failure
         assert not b.events_of(tid, "training_failed")

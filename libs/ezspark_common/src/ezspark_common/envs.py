@@ -8,6 +8,7 @@ module is one of those.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import warnings
@@ -110,34 +111,25 @@ def size_errors(config: TrainingConfig, info: EnvInfo) -> list[tuple[str, str]]:
 
 def catalogue(allowed_modules: Iterable[str] = (), only: Iterable[str] = ()) -> list[EnvInfo]:
     """The environments this process can run: ``only`` if given, else every registered id
-    it can build with a Discrete action space (plug-in ids as ``module:Id``).
+    it can build with a Discrete action space.  Ids are registry ids (``routing_id``: a
+    plug-in's ``module:`` prefix is dropped; the module must be allowed and loaded).
 
     An id in ``only`` that cannot be built is left out with no error: the announcement
     then simply does not offer it (the log says why, see the evaluator).
     """
     modules = list(allowed_modules)
-    wanted = [e.strip() for e in only if e.strip()] or _registered(modules)
+    wanted = [e.strip() for e in only if e.strip()] or list(gym.registry)
     found = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Gymnasium's deprecation notes, once per old id
         for env_id in dict.fromkeys(wanted):
             try:
                 check_env_id(env_id, modules)
-                found.append(describe(env_id))
+                info = describe(env_id)
+                found.append(dataclasses.replace(info, env_id=registered_id(env_id)))
             except Exception:  # missing extra (box2d, mujoco), Box actions, broken plug-in
                 continue
     return found
-
-
-def _registered(modules: list[str]) -> list[str]:
-    """Every id in Gymnasium's registry, plug-in ones prefixed with their module."""
-    ids = []
-    for env_id, spec in gym.registry.items():
-        entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
-        owner = next((m for m in modules if entry.startswith(m + ":") or
-                      entry.startswith(m + ".")), None)
-        ids.append(f"{owner}:{env_id}" if owner else env_id)
-    return ids
 
 
 def resolve(config: TrainingConfig, allowed_modules: Iterable[str] = ()) -> EnvInfo:

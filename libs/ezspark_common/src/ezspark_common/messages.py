@@ -48,9 +48,15 @@ def dead_letter_queue(name: str) -> str:
     return f"{name}.dead"
 
 
+def routing_id(env_id: str) -> str:
+    """The id tasks are routed by: the registry id, without a plug-in's ``module:`` prefix
+    (``pkg.envs:Maze-v0`` and ``Maze-v0`` are one environment once ``pkg.envs`` is loaded)."""
+    return env_id.split(":", 1)[-1]
+
+
 def tasks_queue(env_id: str, prefix: str = "") -> str:
-    """The task queue of one environment (``TASKS_QUEUE.<env_id>``, after ``prefix``)."""
-    return f"{prefix}{TASKS_QUEUE}.{env_id}"
+    """The task queue of one environment (``TASKS_QUEUE.<routing id>``, after ``prefix``)."""
+    return f"{prefix}{TASKS_QUEUE}.{routing_id(env_id)}"
 
 
 class MessageError(ValueError):

@@ -32,10 +32,22 @@ def game_groups(n_games: int, sub_games: int) -> list[tuple[int, ...]]:
 
 
 def split_tasks(
-    keys: Sequence[int], n_games: int, sub_games: int, batch_size: int, first_index: int = 0
+    keys: Sequence[int], n_games: int, sub_games: int, batch_size: int | Sequence[int],
+    first_index: int = 0,
 ) -> list[TaskSpec]:
-    """Every (genome chunk × game group) pair as a task."""
-    chunks = [tuple(keys[i : i + batch_size]) for i in range(0, len(keys), batch_size)]
+    """Every (genome chunk × game group) pair as a task; chunks of ``batch_size`` genomes,
+    or of the given sizes in order (the last chunk takes whatever is left)."""
+    if isinstance(batch_size, int):
+        chunks = [tuple(keys[i : i + batch_size]) for i in range(0, len(keys), batch_size)]
+    else:
+        chunks, start = [], 0
+        for size in batch_size:
+            if start >= len(keys):
+                break
+            chunks.append(tuple(keys[start : start + size]))
+            start += size
+        if start < len(keys):
+            chunks.append(tuple(keys[start:]))
     groups = game_groups(n_games, sub_games)
     specs = [(chunk, group) for chunk in chunks for group in groups]
     return [TaskSpec(first_index + i, c, g) for i, (c, g) in enumerate(specs)]
@@ -74,6 +86,40 @@ def merge_outcomes(
             raise ValueError(f"genome {key} is missing games")
         merged[key] = Outcome(key, tuple(row), steps[key], errors.get(key))
     return merged
+
+
+def plan_chunks(
+    n_genomes: int,
+    n_groups: int,
+    slots: int,
+    *,
+    factor: float = 2.0,
+    max_batch: int = 500,
+    seconds_per_genome: float | None = None,
+    min_task_s: float = 0.05,
+) -> list[int]:
+    """Genome chunk sizes, largest first, so every live evaluator stays busy to the end.
+
+    Guided self-scheduling: each chunk takes ``1 / (factor · p)`` of the genomes still
+    unassigned, where ``p = slots / n_groups`` is how many evaluators one chunk's tasks
+    (one per game group) can occupy.  Big tasks go out first, and the last ones are small,
+    so evaluators finish within a small task of each other whatever the tasks' costs.  No
+    chunk is below ``min_task_s`` of measured work (``seconds_per_genome`` per genome and
+    game group, once known) or above ``max_batch``.  How the work is cut never changes a
+    result, only how evenly it spreads.
+    """
+    per_chunk = max(1.0, factor * slots / max(1, n_groups))
+    floor = 1
+    if seconds_per_genome is not None and seconds_per_genome > 0:
+        floor = math.ceil(min_task_s / seconds_per_genome)
+    sizes: list[int] = []
+    left = n_genomes
+    while left > 0:
+        size = max(floor, math.ceil(left / per_chunk))
+        size = min(size, max_batch, left)
+        sizes.append(size)
+        left -= size
+    return sizes
 
 
 def plan_batch(

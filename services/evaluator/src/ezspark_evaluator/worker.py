@@ -42,6 +42,7 @@ from ezspark_common.messages import (
     MessageError,
     decode,
     encode,
+    routing_id,
 )
 from ezspark_common.neat.genome import Genome
 from ezspark_evaluator.metrics import EvaluatorMetrics
@@ -115,7 +116,8 @@ class TaskHandler:
         if not self._take():
             return
         try:
-            if self.evaluator_id in task.avoid_evaluators or task.env_id not in self._served:
+            if (self.evaluator_id in task.avoid_evaluators
+                    or routing_id(task.env_id) not in self._served):
                 # Not ours to run (avoid list, or a task that reached the wrong queue): give
                 # it back unevaluated rather than answer floor fitness for every genome.
                 self._pass_on(task, delivery, bound)

@@ -36,7 +36,7 @@ import structlog
 
 from ezspark_common import rng as rngs
 from ezspark_common.evaluation import Outcome, agree
-from ezspark_common.messages import EvaluationResult, EvaluationTask, WireGenome
+from ezspark_common.messages import EvaluationResult, EvaluationTask, WireGenome, routing_id
 from ezspark_common.tasks import TaskSpec, merge_outcomes, safeness_sample, split_tasks
 from ezspark_common.training import TrainingState
 from ezspark_evolver.context import Context, Interrupted
@@ -76,7 +76,7 @@ class Round:
     training_id: str
     owner: str
     state: TrainingState
-    batch_size: int
+    batch_size: int | list[int]  # genomes per task, or chunk sizes (``plan_chunks``)
     quarantine: set[str]
     on_quarantine: Callable[[str], None]
     on_waiting: Callable[[str | None], None] = lambda _reason: None
@@ -91,7 +91,7 @@ class Round:
     def __post_init__(self) -> None:
         pop, config = self.state.population, self.state.config
         self.generation = pop.generation
-        self.env_id = config.gym_game_name
+        self.env_id = routing_id(config.gym_game_name)  # queues and registry use this
         keys = list(pop.genomes)
         specs = split_tasks(keys, config.max_number_of_games, config.sub_games, self.batch_size)
         self._sample = frozenset(safeness_sample(config, self.generation, keys))
@@ -346,7 +346,8 @@ class Round:
         if self._todo:
             return
         now = time.monotonic()
-        min_age = max(_MIN_SPECULATE_S, statistics.median(self._costs) * self.batch_size
+        typical = max((len(s.spec.genome_keys) for s in self._primaries), default=1)
+        min_age = max(_MIN_SPECULATE_S, statistics.median(self._costs) * typical
                       if self._costs else _MIN_SPECULATE_S)
         candidates = sorted((s for s in self._slots.values()
                              if s.open and not s.speculated and now - s.sent_at >= min_age),
@@ -417,7 +418,7 @@ class Round:
                 self._wire[k] = WireGenome(**self.state.population.genomes[k].to_wire())
         return EvaluationTask(
             task_id=slot.task_id, training_id=self.training_id, generation=self.generation,
-            attempt=slot.attempt, env_id=self.env_id,
+            attempt=slot.attempt, env_id=config.gym_game_name,
             game_indices=list(slot.spec.game_indices),
             game_seeds=[self._seeds[g] for g in slot.spec.game_indices],
             max_steps=config.max_number_of_steps, reward_floor=config.reward_floor,

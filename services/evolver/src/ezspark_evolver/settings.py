@@ -17,10 +17,12 @@ class EvolverSettings(CommonSettings):
     # Only one evolver is active per data directory: it holds this file's lock (default
     # ``<data_dir>/.leader.lock``); another one waits as a hot standby.
     leader_lock: str = ""
-    # Tasks are cut for the live evaluators: about ``tasks_per_slot`` per evaluation slot,
-    # each at least ``min_task_s`` of measured work, at most ``task_batch_size`` genomes.
+    # Tasks are cut for the live evaluators (guided self-scheduling, ``tasks.plan_chunks``):
+    # each chunk takes 1/(tasks_per_slot · p) of the genomes left, so the first tasks are
+    # big and the last small; each at least ``min_task_s`` of measured work, at most
+    # ``task_batch_size`` genomes.
     task_batch_size: int = Field(default=500, ge=1, le=100_000)
-    tasks_per_slot: int = Field(default=4, ge=1, le=100)
+    tasks_per_slot: float = Field(default=2.0, ge=0.5, le=100)
     min_task_s: float = Field(default=0.05, ge=0.0)
     # Tasks in flight per environment: this many per live evaluation slot (fair-shared).
     window_per_slot: int = Field(default=3, ge=1, le=100)

@@ -28,8 +28,9 @@ from ezspark_common.messages import (
     TrainingFinished,
     TrainingWaiting,
     WireGenome,
+    routing_id,
 )
-from ezspark_common.tasks import game_groups, plan_batch
+from ezspark_common.tasks import game_groups, plan_chunks
 from ezspark_common.training import GenerationReport as Report
 from ezspark_common.training import TrainingState, advance, report_for
 from ezspark_evolver.context import Context, Event, Interrupted
@@ -133,14 +134,14 @@ class TrainingRunner:
                 self.ctx.unregister(self.training_id, round_)
         raise AssertionError("unreachable")
 
-    def _batch_size(self, state: TrainingState) -> int:
-        """Genomes per task for the evaluators alive now (see ``tasks.plan_batch``)."""
+    def _batch_size(self, state: TrainingState) -> list[int]:
+        """Genome chunk sizes for the evaluators alive now (see ``tasks.plan_chunks``)."""
         config, settings = state.config, self.ctx.settings
-        return plan_batch(
+        return plan_chunks(
             len(state.population.genomes),
             len(game_groups(config.max_number_of_games, config.sub_games)),
-            self.ctx.registry.slots(config.gym_game_name),
-            tasks_per_slot=settings.tasks_per_slot, max_batch=settings.task_batch_size,
+            self.ctx.registry.slots(routing_id(config.gym_game_name)),
+            factor=settings.tasks_per_slot, max_batch=settings.task_batch_size,
             seconds_per_genome=self._cost, min_task_s=settings.min_task_s,
         )
 

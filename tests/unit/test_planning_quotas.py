@@ -1,0 +1,76 @@
+"""Task sizing for the live evaluators, and the per-user quotas (pure functions)."""
+
+from __future__ import annotations
+
+import math
+
+from ezspark_common.config import config_with, load_config
+from ezspark_common.quotas import Quotas, quota_errors, work_per_generation
+from ezspark_common.tasks import game_groups, plan_batch, plan_chunks, split_tasks
+
+CARTPOLE = load_config("examples/cartpole.json")
+
+
+def _tasks(n: int, games: int, sub: int, batch: int) -> int:
+    return len(split_tasks(list(range(n)), games, sub, batch))
+
+
+def test_plan_gives_every_evaluator_several_tasks() -> None:
+    """Population 100 × 5 games, sub_games 1: at least 4 tasks per evaluator for 1–16."""
+    for slots in (1, 2, 8, 16):
+        batch = plan_batch(100, 5, slots)
+        assert _tasks(100, 5, 1, batch) >= min(4 * slots, 500)
+
+
+def test_plan_keeps_tasks_above_the_minimum_work_once_the_cost_is_known() -> None:
+    """A measured cost of 0.1 ms per genome means at least 500 genomes for 50 ms tasks."""
+    batch = plan_batch(10_000, 1, 8, seconds_per_genome=1e-4, min_task_s=0.05,
+                       max_batch=2000)
+    assert batch == 500
+    assert plan_batch(10_000, 1, 8, seconds_per_genome=0.02, min_task_s=0.05) == \
+        math.ceil(10_000 / 32)
+
+
+def test_plan_respects_the_maximum_and_the_population() -> None:
+    """Never more genomes per task than the maximum, nor than the population."""
+    assert plan_batch(5000, 1, 1, max_batch=300) == 300
+    assert plan_batch(3, 1, 1, seconds_per_genome=1e-6) == 3
+    assert plan_batch(100, len(game_groups(5, 5)), 1) == 25
+
+
+def test_quota_errors_name_the_limit_and_the_key() -> None:
+    """Over-quota configs get one error per quota, naming the key and the setting."""
+    quotas = Quotas(population=1000, work_per_generation=10_000_000)
+    ok = config_with(CARTPOLE, max_population=1000)
+    assert quota_errors(ok, quotas) == [] or work_per_generation(ok) > 10_000_000
+    big = config_with(CARTPOLE, max_population=50_000)
+    errors = dict(quota_errors(big, quotas))
+    assert "EZSPARK_QUOTA_POPULATION" in errors["max_population"]
+    assert "EZSPARK_QUOTA_WORK_PER_GENERATION" in errors["max_number_of_steps"]
+    assert "50,000 × 5 × 500 = 125,000,000" in errors["max_number_of_steps"]
+
+
+def test_shipped_examples_fit_the_default_quotas() -> None:
+    """The default quotas accept every shipped example."""
+    for name in ("cartpole", "acrobot", "lunarlander", "spec-example"):
+        assert quota_errors(load_config(f"examples/{name}.json"), Quotas()) == []
+
+
+def test_chunks_shrink_towards_the_end_and_cover_every_genome_once() -> None:
+    """Guided self-scheduling: sizes never grow, sum to the population, end small."""
+    for n, groups, slots in ((100, 5, 8), (500, 5, 16), (1000, 1, 4), (7, 1, 32)):
+        sizes = plan_chunks(n, groups, slots)
+        assert sum(sizes) == n
+        assert sizes == sorted(sizes, reverse=True)
+        assert sizes[-1] <= max(1, sizes[0] // 4) or len(sizes) == 1
+        specs = split_tasks(list(range(n)), groups, 1, sizes)
+        assert sorted(k for s in specs if s.game_indices == (0,) for k in s.genome_keys) == \
+            list(range(n))
+
+
+def test_chunks_respect_the_measured_minimum_and_the_maximum() -> None:
+    """No chunk below min_task_s of measured work (except the remainder) or above max."""
+    sizes = plan_chunks(1000, 1, 2, seconds_per_genome=1e-3, min_task_s=0.05, max_batch=300)
+    assert max(sizes) <= 300
+    assert all(s >= 50 for s in sizes[:-1])
+    assert plan_chunks(100, 5, 1) == [100]  # one evaluator: one task per game group
