@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -311,3 +311,183 @@ def test_reconnects_after_broker_restart(
     assert {d.body for d in runner.deliveries} == {b"before", b"during", b"after"}
     assert runner.error is None
     assert (rabbit_registry.get_sample_value("ezspark_broker_reconnects_total") or 0) >= 1
+
+
+# ----- broadcast / subscribe over fanout exchanges ---------------------------------------
+
+
+@pytest.fixture
+def rabbit_exchange(rabbit_url: str, rabbit_registry: CollectorRegistry) -> Iterator[str]:
+    """A uuid-named fanout exchange, deleted after the test."""
+    name = f"test.fanout.{uuid.uuid4().hex[:12]}"
+    yield name
+    with RabbitBroker(rabbit_url, registry=rabbit_registry) as cleaner:
+        cleaner.delete_exchange(name)
+
+
+def broadcast_until(
+    broker: RabbitBroker, exchange: str, body: bytes, done: Callable[[], bool], timeout: float
+) -> None:
+    """Broadcast ``body`` every 0.2 s until ``done()``: a subscription starts asynchronously
+    (and restarts after a reconnect), and what is broadcast before it is bound is lost."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s broadcasting {body!r}")
+        broker.broadcast(exchange, body)
+        time.sleep(0.2)
+
+
+def subscribe_recording(broker: RabbitBroker, exchange: str, runner: Runner) -> None:
+    def handle(d: Delivery) -> None:
+        runner.record(d)
+        d.ack()
+
+    broker.subscribe(exchange, handle)
+
+
+def bodies(runner: Runner) -> list[bytes]:
+    return [d.body for d in list(runner.deliveries)]
+
+
+def test_broadcast_reaches_every_subscriber(
+    rabbit_broker: BrokerFactory, rabbit_exchange: str
+) -> None:
+    """Two brokers subscribed to one fanout exchange each receive every broadcast, once."""
+    publisher, first, second = rabbit_broker(), rabbit_broker(), rabbit_broker()
+    with Runner(first) as run1, Runner(second) as run2:
+        subscribe_recording(first, rabbit_exchange, run1)
+        subscribe_recording(second, rabbit_exchange, run2)
+        broadcast_until(
+            publisher,
+            rabbit_exchange,
+            b"warm-up",
+            lambda: bool(run1.deliveries) and bool(run2.deliveries),
+            10,
+        )
+        publisher.broadcast(rabbit_exchange, b"payload")
+        wait_until(
+            lambda: b"payload" in bodies(run1) and b"payload" in bodies(run2), 10, "the broadcast"
+        )
+        time.sleep(0.3)  # a (wrong) duplicate would show up here
+    for runner in (run1, run2):
+        assert bodies(runner).count(b"payload") == 1
+        payload = next(d for d in runner.deliveries if d.body == b"payload")
+        assert payload.queue == rabbit_exchange
+        assert (payload.delivery_count, payload.final_attempt) == (1, True)
+        assert runner.error is None
+
+
+def test_broadcast_without_subscribers_returns(
+    rabbit_broker: BrokerFactory, rabbit_exchange: str, rabbit_queue: str
+) -> None:
+    """A broadcast nobody receives is confirmed and dropped; the publisher keeps working."""
+    broker = rabbit_broker(rabbit_queue)
+    broker.broadcast(rabbit_exchange, b"into the void")  # declares the exchange first
+    broker.broadcast(rabbit_exchange, b"again")  # already declared
+    broker.publish(rabbit_queue, b"work")  # mandatory publishes to queues are unaffected
+    assert broker.queue_depth(rabbit_queue) == 1
+
+
+def close_connection_named(name: str) -> None:
+    """Force-close (like a network cut) the RabbitMQ connection with this connection_name."""
+    out = subprocess.run(
+        ["rabbitmqctl", "list_connections", "pid", "client_properties", "-q", "--no-table-headers"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    pids = [
+        line.split("\t", 1)[0]
+        for line in out.splitlines()
+        if f'{{"connection_name","{name}"}}' in line
+    ]
+    assert len(pids) == 1, f"expected one connection named {name!r}, found {pids}"
+    rabbitmqctl("close_connection", pids[0], "test: simulated connection loss")
+
+
+def test_subscription_survives_connection_loss(
+    rabbit_broker: BrokerFactory,
+    rabbit_url: str,
+    rabbit_exchange: str,
+    rabbit_registry: CollectorRegistry,
+) -> None:
+    """After its connection is force-closed, a subscriber reconnects, declares and binds a
+    new private queue, and receives later broadcasts."""
+    assert shutil.which("rabbitmqctl"), "rabbitmqctl must be on PATH"
+    name = f"ezspark-test-sub-{uuid.uuid4().hex[:12]}"
+    props = quote(repr({"connection_name": name}))
+    separator = "&" if "?" in rabbit_url else "?"
+    subscriber = RabbitBroker(
+        f"{rabbit_url}{separator}client_properties={props}", registry=rabbit_registry
+    )
+    publisher = rabbit_broker()
+    try:
+        with Runner(subscriber) as runner:
+            subscribe_recording(subscriber, rabbit_exchange, runner)
+            broadcast_until(
+                publisher, rabbit_exchange, b"before", lambda: b"before" in bodies(runner), 10
+            )
+            close_connection_named(name)
+            wait_until(
+                lambda: (
+                    (rabbit_registry.get_sample_value("ezspark_broker_reconnects_total") or 0) >= 1
+                ),
+                15,
+                "the subscriber to reconnect",
+            )
+            broadcast_until(
+                publisher, rabbit_exchange, b"after", lambda: b"after" in bodies(runner), 15
+            )
+        assert runner.error is None
+    finally:
+        subscriber.stop()
+
+
+def private_queues_of(exchange: str) -> list[str]:
+    """The queues bound to ``exchange`` right now (subscribers' private queues)."""
+    out = subprocess.run(
+        ["rabbitmqctl", "list_bindings", "source_name", "destination_name", "-q"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    rows = [line.split("\t") for line in out.splitlines()]
+    return [row[1] for row in rows if len(row) == 2 and row[0] == exchange]
+
+
+def test_subscription_channel_closed_is_retried(
+    rabbit_broker: BrokerFactory, rabbit_exchange: str
+) -> None:
+    """When RabbitMQ cancels a subscription (its private queue deleted under it), the
+    subscriber reopens its channel with a new private queue and receives later broadcasts."""
+    assert shutil.which("rabbitmqctl"), "rabbitmqctl must be on PATH"
+    publisher, subscriber = rabbit_broker(), rabbit_broker()
+    with Runner(subscriber) as runner:
+        subscribe_recording(subscriber, rabbit_exchange, runner)
+        broadcast_until(
+            publisher, rabbit_exchange, b"before", lambda: b"before" in bodies(runner), 10
+        )
+        [old] = private_queues_of(rabbit_exchange)
+        assert old.startswith("amq.gen-")
+        rabbitmqctl("delete_queue", old)
+        broadcast_until(
+            publisher, rabbit_exchange, b"after", lambda: b"after" in bodies(runner), 15
+        )
+        [new] = private_queues_of(rabbit_exchange)
+        assert new != old
+    assert runner.error is None
+
+
+def test_broadcast_to_refused_exchange_raises(
+    rabbit_broker: BrokerFactory, rabbit_exchange: str
+) -> None:
+    """A broadcast to an exchange that exists with another type (amq.direct) raises
+    BrokerError; it closed only its own channel, so broadcasting elsewhere still works."""
+    broker = rabbit_broker()
+    with pytest.raises(BrokerError, match="PRECONDITION_FAILED"):
+        broker.broadcast("amq.direct", b"x")
+    broker.broadcast(rabbit_exchange, b"fine")
+    assert broker.ping()

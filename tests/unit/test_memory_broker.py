@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -211,3 +211,126 @@ def test_metrics_shared_between_brokers(registry: CollectorRegistry) -> None:
         broker.consume(Q, lambda d: d.reject(requeue=False))
         broker.drain()
     assert poison_count(registry) == 2
+
+
+EX = "unit.announce"
+
+
+def acking(into: list[Delivery]) -> Callable[[Delivery], None]:
+    """A handler that records each delivery in ``into`` and acks it."""
+
+    def handle(d: Delivery) -> None:
+        into.append(d)
+        d.ack()
+
+    return handle
+
+
+def test_broadcast_reaches_every_subscriber(broker: InMemoryBroker) -> None:
+    """Two subscribers of one exchange each get every broadcast, labelled with the exchange."""
+    first: list[Delivery] = []
+    second: list[Delivery] = []
+    broker.subscribe(EX, acking(first))
+    broker.subscribe(EX, acking(second))
+    broker.broadcast(EX, b"hello")
+    broker.broadcast(EX, b"again")
+    assert broker.drain() == 4
+    for seen in (first, second):
+        assert [(d.body, d.queue, d.delivery_count) for d in seen] == [
+            (b"hello", EX, 1),
+            (b"again", EX, 1),
+        ]
+    assert broker.drain() == 0
+
+
+def test_broadcast_before_subscribe_is_not_delivered(broker: InMemoryBroker) -> None:
+    """Only broadcasts made after subscribe() reach the handler."""
+    seen: list[Delivery] = []
+    broker.broadcast(EX, b"too early")
+    broker.subscribe(EX, acking(seen))
+    assert broker.drain() == 0
+    broker.broadcast(EX, b"in time")
+    assert broker.drain() == 1
+    assert [d.body for d in seen] == [b"in time"]
+
+
+def test_broadcast_without_subscribers_is_dropped(broker: InMemoryBroker) -> None:
+    """A broadcast nobody subscribed to returns normally and leaves nothing behind."""
+    broker.broadcast("unit.nobody", b"x")
+    broker.consume(Q, lambda d: d.ack())
+    assert broker.drain() == 0
+    assert broker.queue_depth(Q) == 0
+
+
+def test_broadcasts_go_only_to_their_exchange(broker: InMemoryBroker) -> None:
+    """A subscriber of one exchange gets nothing broadcast to another, or published to a queue."""
+    seen: list[Delivery] = []
+    broker.subscribe(EX, acking(seen))
+    broker.broadcast("unit.other", b"other")
+    broker.publish(Q, b"work")
+    broker.broadcast(EX, b"mine")
+    assert broker.drain() == 1
+    assert [d.body for d in seen] == [b"mine"]
+    assert broker.queue_depth(Q) == 1
+
+
+def test_subscription_reject_drops_without_dead_letter(
+    broker: InMemoryBroker, registry: CollectorRegistry
+) -> None:
+    """A failing subscription handler is not retried: the broadcast is dropped, no poison."""
+    finals: list[bool] = []
+
+    def fail(d: Delivery) -> None:
+        finals.append(d.final_attempt)
+        raise RuntimeError("boom")
+
+    broker.subscribe(EX, fail)
+    broker.broadcast(EX, b"x")
+    assert broker.drain() == 1
+    assert finals == [True]
+    assert poison_count(registry, EX) == 0
+
+
+def test_subscription_delivers_under_run(broker: InMemoryBroker) -> None:
+    """Under run(), subscription handlers run one at a time on a worker thread."""
+    done = threading.Event()
+    names: set[str] = set()
+    running = 0
+    overlap = False
+    lock = threading.Lock()
+
+    def handle(d: Delivery) -> None:
+        nonlocal running, overlap
+        with lock:
+            running += 1
+            overlap = overlap or running > 1
+        names.add(threading.current_thread().name)
+        time.sleep(0.01)
+        with lock:
+            running -= 1
+        d.ack()
+        if d.body == b"4":
+            done.set()
+
+    broker.subscribe(EX, handle)
+    runner = threading.Thread(target=broker.run)
+    runner.start()
+    for i in range(5):
+        broker.broadcast(EX, b"%d" % i)
+    assert done.wait(5)
+    broker.stop()
+    runner.join(5)
+    assert not runner.is_alive()
+    assert not overlap
+    assert len(names) == 1
+    assert next(iter(names)).startswith("ezspark-handler-")
+
+
+def test_broadcast_on_stopped_broker_raises() -> None:
+    """broadcast and subscribe on a stopped broker raise BrokerError."""
+    b = InMemoryBroker()
+    b.stop()
+    with pytest.raises(BrokerError, match="stopped"):
+        b.broadcast(EX, b"x")
+    with pytest.raises(BrokerError, match="stopped"):
+        b.subscribe(EX, lambda d: d.ack())

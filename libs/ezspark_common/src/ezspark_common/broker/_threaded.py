@@ -6,10 +6,10 @@ so heartbeats are always answered.  Callers (any thread) hand it closures throug
 threads; a handler's ``ack``/``reject`` is posted back to the IO thread.
 
 ``ThreadedBroker`` implements the caller-facing half of ``Broker``: publish windows,
-consumer pools, ``run``/``stop`` and the shutdown order (cancel consumers so nothing new
-arrives, let running handlers finish since their acks still need the connection, then
-close the connection).  A subclass supplies the ``_io_*`` hooks, which run on the IO
-thread and are the only place the client library is touched.
+broadcasts, consumer and subscriber pools, ``run``/``stop`` and the shutdown order
+(cancel consumers so nothing new arrives, let running handlers finish since their acks
+still need the connection, then close the connection).  A subclass supplies the ``_io_*``
+hooks, which run on the IO thread and are the only place the client library is touched.
 
 If the connection cannot be restored within the subclass's outage budget, the bridge
 fails: pending calls raise ``BrokerError``, and so does ``run()``, so the service exits
@@ -28,19 +28,39 @@ from typing import Any
 
 from ezspark_common.broker._bridge import IOBridge, Post, redact
 from ezspark_common.broker._confirms import PendingPublish
-from ezspark_common.broker.base import Broker, BrokerError, Handler, check_prefetch, log
+from ezspark_common.broker.base import (
+    SUBSCRIBER_PREFETCH,
+    Broker,
+    BrokerError,
+    Handler,
+    check_prefetch,
+    log,
+)
 
 _SHUTDOWN_WAIT_S = 10.0
 
 
 @dataclass(eq=False)
+class PendingBroadcast(PendingPublish):
+    """A broadcast on its way: to the fanout ``exchange`` (``queue`` is the routing key "")."""
+
+    exchange: str = ""
+
+
+@dataclass(eq=False)
 class Consumer:
-    """A registered handler and, on the IO thread, the channel currently serving it."""
+    """A registered handler and, on the IO thread, the channel currently serving it.
+
+    A subscription has ``exchange`` set; its ``queue`` is the exchange name too (what
+    ``Delivery.queue``, logs and metrics show), while the private queue it consumes is
+    declared, server-named, on every (re)start of its channel.
+    """
 
     queue: str
     handler: Handler
     prefetch: int
     executor: ThreadPoolExecutor
+    exchange: str | None = None
     channel: Any = None
     tag: str | None = None
     active: bool = False  # a channel is open or being opened
@@ -83,15 +103,41 @@ class ThreadedBroker(Broker):
                 fut.cancel()
             raise
 
+    def broadcast(self, exchange: str, body: bytes) -> None:
+        """Publish transiently to the fanout ``exchange`` and wait for the confirm."""
+        fut = self._bridge.new_future()
+        item = PendingBroadcast("", bytes(body), None, fut, exchange=exchange)
+        try:
+            self._bridge.submit(partial(self._io_publish, item))
+            self._bridge.wait(fut, f"broadcast to {exchange!r}")
+        except BaseException:
+            fut.cancel()  # so the IO thread skips it if it has not been sent yet
+            raise
+
     def consume(self, queue: str, handler: Handler, *, prefetch: int = 1) -> None:
         """Register ``handler``; deliveries flow while ``run()`` runs."""
         check_prefetch(prefetch)
+        self._add_consumer(queue, handler, prefetch, workers=prefetch)
+
+    def subscribe(self, exchange: str, handler: Handler) -> None:
+        """Register ``handler`` for broadcasts to ``exchange``; they flow while ``run()`` runs."""
+        self._add_consumer(exchange, handler, SUBSCRIBER_PREFETCH, workers=1, exchange=exchange)
+
+    def _add_consumer(
+        self,
+        queue: str,
+        handler: Handler,
+        prefetch: int,
+        *,
+        workers: int,
+        exchange: str | None = None,
+    ) -> None:
         if self._bridge.closed:
             raise BrokerError("broker is stopped")
-        executor = ThreadPoolExecutor(prefetch, thread_name_prefix=f"ezspark-handler-{queue}")
+        executor = ThreadPoolExecutor(workers, thread_name_prefix=f"ezspark-handler-{queue}")
         with self._lock:
             self._executors.append(executor)
-        consumer = Consumer(queue, handler, prefetch, executor)
+        consumer = Consumer(queue, handler, prefetch, executor, exchange=exchange)
         self._bridge.submit(partial(self._io_add_consumer, consumer))
 
     def run(self) -> None:
@@ -153,7 +199,11 @@ class ThreadedBroker(Broker):
 
     @abstractmethod
     def _io_publish(self, item: PendingPublish) -> None:
-        """Send ``item`` (now or once connected); resolve its future on confirm."""
+        """Send ``item`` (now or once connected); resolve its future on confirm.
+
+        A ``PendingBroadcast`` goes to its exchange (declared first if need be), transient
+        and not mandatory; anything else to its queue, persistent and mandatory.
+        """
 
     @abstractmethod
     def _io_add_consumer(self, consumer: Consumer) -> None:

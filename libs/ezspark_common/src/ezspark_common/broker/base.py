@@ -22,11 +22,23 @@ Lifecycle::
   heartbeats.  A handler settles its delivery with ``ack()`` or ``reject(requeue)``, from
   any thread and possibly later; if it raises before settling, the delivery is rejected
   with requeue (so it counts against the delivery limit).
+* ``broadcast(exchange, body)`` / ``subscribe(exchange, handler)`` are publish/subscribe
+  over a durable fanout exchange (declared if missing): every subscriber gets every
+  message broadcast after it subscribed; a broadcast with no subscriber is dropped, not an
+  error.  Broadcasts are transient (not persisted) but still confirmed, and are meant for
+  periodic announcements: what is broadcast while a subscriber is disconnected is lost.
+  Each subscription has a private queue (RabbitMQ: server-named, exclusive, auto-delete,
+  classic, at most ``SUBSCRIBER_QUEUE_LIMIT`` messages, oldest dropped first) that is
+  declared and bound again after a reconnect.  Its handler runs on one worker thread, one
+  delivery at a time, with up to ``SUBSCRIBER_PREFETCH`` unsettled; deliveries start with
+  ``run()`` like ``consume``.  ``Delivery.queue`` is the exchange name.  There is no
+  dead-letter queue and no retry: ``final_attempt`` is always True, and a reject (with or
+  without requeue, or a raising handler) drops the message.
 * ``stop()`` (thread-safe, idempotent) makes ``run()`` stop consuming, wait for running
   handlers, close the connection and return.  Without ``run()``, ``stop()`` closes the
   broker itself.  A stopped broker cannot be restarted.
 
-Publishing is safe from any thread, including handlers.
+Publishing and broadcasting are safe from any thread, including handlers.
 """
 
 from __future__ import annotations
@@ -119,6 +131,11 @@ class Delivery:
 
 Handler = Callable[[Delivery], None]
 
+# A subscription's private queue: how many unsettled deliveries it hands out at once, and
+# how many messages it holds before dropping the oldest (a stalled subscriber stays bounded).
+SUBSCRIBER_PREFETCH = 16
+SUBSCRIBER_QUEUE_LIMIT = 10_000
+
 
 def run_handler(handler: Handler, delivery: Delivery) -> None:
     """Call a handler; if it raises before settling, requeue the delivery (counts an attempt)."""
@@ -141,7 +158,7 @@ def dead_letters(requeue: bool | None, final_attempt: bool) -> bool:
 
 
 class Broker(ABC):
-    """A message broker: durable queues, confirmed publishes, threaded consumers."""
+    """A message broker: durable queues, confirmed publishes, threaded consumers, fanout."""
 
     @abstractmethod
     def declare(self, queue: str) -> None:
@@ -158,6 +175,21 @@ class Broker(ABC):
     @abstractmethod
     def consume(self, queue: str, handler: Handler, *, prefetch: int = 1) -> None:
         """Call ``handler`` on a worker thread for each delivery, ``prefetch`` at a time."""
+
+    @abstractmethod
+    def broadcast(self, exchange: str, body: bytes) -> None:
+        """Publish ``body`` to every current subscriber of ``exchange`` (a durable fanout
+        exchange, declared if missing). Transient (not persisted), confirmed by the broker;
+        with no subscriber the message is simply dropped (not an error)."""
+
+    @abstractmethod
+    def subscribe(self, exchange: str, handler: Handler) -> None:
+        """Call ``handler`` (on a worker thread, one at a time) for every message broadcast to
+        ``exchange`` from now on. Backed by a private, exclusive, auto-delete, server-named
+        classic queue bound to the fanout exchange (so several subscribers each get every
+        message). Messages broadcast while not connected are lost (announcements are
+        periodic). Deliveries start when ``run()`` runs (or at once if it already runs), like
+        ``consume``; after a reconnect the private queue is declared and bound again."""
 
     @abstractmethod
     def run(self) -> None:

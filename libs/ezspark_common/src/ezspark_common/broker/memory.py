@@ -4,7 +4,9 @@ It honours the parts of the contract that logic depends on: publishing to an und
 queue fails, ``prefetch`` bounds unsettled deliveries per consumer, ``reject(requeue=True)``
 puts the message back at the head of its queue (as RabbitMQ quorum queues do), and a
 message rejected without requeue or requeued past ``delivery_limit`` goes to
-``<queue>.dead``.  Nothing is persisted.
+``<queue>.dead``.  Nothing is persisted.  ``broadcast`` appends to the private queue of
+every current subscription of the exchange (bounded like RabbitMQ's, oldest dropped), so
+only broadcasts made after ``subscribe`` reach a handler.
 
 Besides ``run()`` (handlers on worker threads, like the real broker) it offers ``drain()``,
 which delivers synchronously on the calling thread until nothing is deliverable: handy
@@ -22,6 +24,8 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker.base import (
+    SUBSCRIBER_PREFETCH,
+    SUBSCRIBER_QUEUE_LIMIT,
     Broker,
     BrokerError,
     Delivery,
@@ -43,9 +47,11 @@ class _Message:
 
 @dataclass(eq=False)
 class _Consumer:
-    queue: str
+    queue: str  # for a subscription, the exchange
     handler: Handler
     prefetch: int
+    source: deque[_Message] = field(repr=False)  # the queue, or a subscription's own queue
+    subscription: bool = False  # then one handler thread, no retry, no dead-letter queue
     unsettled: int = 0
     executor: ThreadPoolExecutor | None = field(default=None, repr=False)
 
@@ -88,8 +94,26 @@ class InMemoryBroker(Broker):
         check_prefetch(prefetch)
         with self._cond:
             self._check_open()
-            self._queue(queue)
-            self._consumers.append(_Consumer(queue, handler, prefetch))
+            self._consumers.append(_Consumer(queue, handler, prefetch, self._queue(queue)))
+            self._cond.notify_all()
+
+    def broadcast(self, exchange: str, body: bytes) -> None:
+        """Append ``body`` to the private queue of every subscription of ``exchange``."""
+        with self._cond:
+            self._check_open()
+            for consumer in self._consumers:
+                if consumer.subscription and consumer.queue == exchange:
+                    consumer.source.append(_Message(bytes(body), None))
+            self._cond.notify_all()
+
+    def subscribe(self, exchange: str, handler: Handler) -> None:
+        """Register ``handler`` for broadcasts to ``exchange`` made from now on."""
+        private: deque[_Message] = deque(maxlen=SUBSCRIBER_QUEUE_LIMIT)  # drops the oldest
+        with self._cond:
+            self._check_open()
+            self._consumers.append(
+                _Consumer(exchange, handler, SUBSCRIBER_PREFETCH, private, subscription=True)
+            )
             self._cond.notify_all()
 
     def queue_depth(self, queue: str) -> int:
@@ -112,8 +136,9 @@ class InMemoryBroker(Broker):
             while (picked := self._next(block=True)) is not None:
                 consumer, delivery = picked
                 if consumer.executor is None:
+                    workers = 1 if consumer.subscription else consumer.prefetch
                     consumer.executor = ThreadPoolExecutor(
-                        consumer.prefetch, thread_name_prefix=f"ezspark-handler-{consumer.queue}"
+                        workers, thread_name_prefix=f"ezspark-handler-{consumer.queue}"
                     )
                 consumer.executor.submit(run_handler, consumer.handler, delivery)
         finally:
@@ -156,7 +181,7 @@ class InMemoryBroker(Broker):
         with self._cond:
             while not self._stopped:
                 for index, consumer in enumerate(self._consumers):
-                    pending = self._queues[consumer.queue]
+                    pending = consumer.source
                     if pending and consumer.unsettled < consumer.prefetch:
                         # Rotate so consumers of the same queue take turns.
                         self._consumers.append(self._consumers.pop(index))
@@ -169,19 +194,21 @@ class InMemoryBroker(Broker):
     def _deliver(self, consumer: _Consumer, message: _Message) -> Delivery:
         message.deliveries += 1
         consumer.unsettled += 1
-        final = message.deliveries > self._delivery_limit
+        final = consumer.subscription or message.deliveries > self._delivery_limit
 
         def settle(requeue: bool | None) -> None:
             with self._cond:
                 consumer.unsettled -= 1
-                if dead_letters(requeue, final):
+                if consumer.subscription:
+                    pass  # acked or rejected, a broadcast is done: no retry, no dead letter
+                elif dead_letters(requeue, final):
                     self._metrics.poison_messages.labels(queue=consumer.queue).inc()
                     # A dead-letter queue has no dead-letter queue of its own: drop, as RabbitMQ.
                     dead = self._queues.get(dead_letter_queue(consumer.queue))
                     if dead is not None:
                         dead.append(_Message(message.body, message.message_id))
                 elif requeue:
-                    self._queues[consumer.queue].appendleft(message)
+                    consumer.source.appendleft(message)
                 self._cond.notify_all()
 
         return Delivery(

@@ -3,14 +3,17 @@
 One IO thread per broker runs a pika ``SelectConnection`` ioloop and owns every pika
 object; other threads post closures to it with ``IOLoop.add_callback_threadsafe`` (see
 ``_threaded``), so heartbeats never wait for a handler (pika #1104).  Channels: one in
-confirm mode for publishing, one per consumer (own ``basic_qos``), and a throw-away one per
-declare / queue_depth / ping, so a 404/406 (which closes its channel) disturbs nothing else.
+confirm mode for publishing and broadcasting, one per consumer or subscription (own
+``basic_qos``), and a throw-away one per declare / queue_depth / ping, so a 404/406 (which
+closes its channel) disturbs nothing else.
 
-Queues are durable quorum queues with ``x-delivery-limit`` that dead-letter through the
-default exchange into ``<name>.dead``.  Messages are persistent and ``mandatory``.  After a
-lost connection the IO thread reconnects with backoff, redeclares the queues, republishes
-unconfirmed messages (at least once) and re-registers consumers; a settle for a delivery
-of the dead channel is dropped, since RabbitMQ has already requeued that message.
+What is declared is in ``_topology``.  Messages to queues are persistent and
+``mandatory``; broadcasts go to a fanout exchange (declared before the first one), are
+transient and not mandatory.  A subscription's channel declares its exchange and a fresh
+private queue each time it starts.  After a lost connection the IO thread reconnects
+with backoff, redeclares the queues and exchanges, republishes unconfirmed messages (at
+least once) and restarts consumers and subscriptions; a settle for a delivery of the dead
+channel is dropped, since RabbitMQ has already requeued that message.
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker._bridge import Backoff, describe, resolve
 from ezspark_common.broker._confirms import ConfirmTracker, PendingPublish
-from ezspark_common.broker._threaded import Consumer, ThreadedBroker
+from ezspark_common.broker._threaded import Consumer, PendingBroadcast, ThreadedBroker
+from ezspark_common.broker._topology import (
+    declare_exchanges,
+    declare_private_queue,
+    declare_queues,
+)
 from ezspark_common.broker.base import BrokerError, Delivery, dead_letters, run_handler
 from ezspark_common.broker.metrics import broker_metrics
 from ezspark_common.messages import dead_letter_queue
@@ -74,6 +82,8 @@ class RabbitBroker(ThreadedBroker):
         self._confirms = ConfirmTracker()
         self._waiting: list[Callable[[], None]] = []
         self._declared: dict[str, None] = {}  # an ordered set
+        self._exchanges: dict[str, None] = {}  # declared for broadcasts (ordered set)
+        self._exchange_waiters: dict[str, list[PendingPublish]] = {}  # while declaring
         self._consumers: list[Consumer] = []
         self._backoff = Backoff(connect_timeout)
         self._bridge.start(self._io_main)
@@ -91,7 +101,7 @@ class RabbitBroker(ThreadedBroker):
 
         def op(fut: Future[Any]) -> None:
             self._declared[queue] = None
-            self._with_channel(fut, lambda ch, done: self._declare_chain(ch, [queue], done))
+            self._with_channel(fut, lambda ch, done: self._declare_queues(ch, [queue], done))
 
         self._call(op, f"declare {queue!r}")
 
@@ -115,6 +125,15 @@ class RabbitBroker(ThreadedBroker):
             self._with_channel(fut, drop)
 
         self._call(op, f"delete {queue!r}")
+
+    def delete_exchange(self, exchange: str) -> None:
+        """Delete ``exchange`` (tests and ops; not in ``Broker``)."""
+
+        def op(fut: Future[Any]) -> None:
+            self._exchanges.pop(exchange, None)  # the next broadcast declares it again
+            self._with_channel(fut, lambda ch, done: ch.exchange_delete(exchange, callback=done))
+
+        self._call(op, f"delete exchange {exchange!r}")
 
     def ping(self) -> bool:
         """True if a channel can be opened and closed on RabbitMQ within 5 s."""
@@ -168,9 +187,12 @@ class RabbitBroker(ThreadedBroker):
             self._metrics.reconnects.inc()
         self._backoff.connected(self._max_outage)
         # Redeclare on a throw-away channel; the publisher opens whether or not that worked.
+        queues, exchanges = list(self._declared), list(self._exchanges)
         self._with_channel(
             Future(),
-            lambda ch, done: self._declare_chain(ch, list(self._declared), done),
+            lambda ch, done: self._declare_queues(
+                ch, queues, lambda: declare_exchanges(ch, exchanges, done)
+            ),
             on_closed=lambda: self._open_publisher(conn),
         )
 
@@ -280,46 +302,56 @@ class RabbitBroker(ThreadedBroker):
         if self._conn is not None:
             self._conn.channel(on_open_callback=on_open)
 
-    def _declare_chain(self, ch: Channel, queues: list[str], done: Callable[[], None]) -> None:
-        """Declare each queue's dead-letter queue, then the queue, one after another."""
-        if not queues:
-            done()
-            return
-        queue, rest = queues[0], queues[1:]
-        arguments = {
-            "x-queue-type": "quorum",
-            "x-delivery-limit": self._delivery_limit,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": dead_letter_queue(queue),
-        }
-        ch.queue_declare(
-            dead_letter_queue(queue),
-            durable=True,
-            arguments={"x-queue-type": "quorum"},
-            callback=lambda _f: ch.queue_declare(
-                queue,
-                durable=True,
-                arguments=arguments,
-                callback=lambda _f: self._declare_chain(ch, rest, done),
-            ),
-        )
+    def _declare_queues(self, ch: Channel, queues: list[str], done: Callable[[], None]) -> None:
+        declare_queues(ch, queues, self._delivery_limit, done)
 
     # ----- IO thread: publishing ---------------------------------------------------------
 
     def _io_publish(self, item: PendingPublish) -> None:
+        exchange = item.exchange if isinstance(item, PendingBroadcast) else None
+        if exchange is not None and exchange not in self._exchanges:
+            # Declare the exchange before the first broadcast to it; hold broadcasts till then.
+            waiters = self._exchange_waiters.setdefault(exchange, [])
+            waiters.append(item)
+            if len(waiters) == 1:
+                self._when_ready(partial(self._declare_exchange, exchange))
+            return
         self._confirms.add(item)
+        self._flush()
+
+    def _declare_exchange(self, exchange: str) -> None:
+        declared: Future[Any] = Future()
+        declared.add_done_callback(partial(self._on_exchange_declared, exchange))
+        self._with_channel(declared, lambda ch, done: declare_exchanges(ch, [exchange], done))
+
+    def _on_exchange_declared(self, exchange: str, declared: Future[Any]) -> None:
+        waiters = self._exchange_waiters.pop(exchange, [])
+        error = declared.exception()
+        if error is not None and self._conn is not None and self._conn.is_open:
+            for item in waiters:  # refused, e.g. it exists with another type
+                resolve(item.future, error=error)
+            return
+        # Declared, or the connection dropped: then _on_open declares it before sending.
+        self._exchanges[exchange] = None
+        for item in waiters:
+            self._confirms.add(item)
         self._flush()
 
     def _flush(self) -> None:
         while self._ready and self._pub is not None and (next_item := self._confirms.take()):
             tag, item = next_item
+            exchange = item.exchange if isinstance(item, PendingBroadcast) else None
             properties = pika.BasicProperties(
-                delivery_mode=pika.DeliveryMode.Persistent,
+                delivery_mode=pika.DeliveryMode.Persistent
+                if exchange is None
+                else pika.DeliveryMode.Transient,
                 message_id=item.message_id,
                 headers={_SEQ_HEADER: tag},
             )
             try:
-                self._pub.basic_publish("", item.queue, item.body, properties, mandatory=True)
+                self._pub.basic_publish(
+                    exchange or "", item.queue, item.body, properties, mandatory=exchange is None
+                )
             except pika.exceptions.AMQPError as exc:
                 self._log.warning("publish deferred", error=str(exc))
                 self._confirms.put_back(item)
@@ -366,19 +398,26 @@ class RabbitBroker(ThreadedBroker):
             consumer.channel = ch
             ch.add_on_close_callback(partial(self._on_consumer_closed, consumer))
             ch.add_on_cancel_callback(lambda _f: self._on_consumer_cancelled(consumer, ch))
-            ch.basic_qos(
-                prefetch_count=consumer.prefetch,
-                callback=lambda _f: self._basic_consume(consumer, ch),
-            )
+            ch.basic_qos(prefetch_count=consumer.prefetch, callback=lambda _f: on_qos(ch))
+
+        def on_qos(ch: Channel) -> None:
+            exchange = consumer.exchange
+            if exchange is None:
+                self._basic_consume(consumer, ch, consumer.queue)
+            else:  # a subscription: a fresh private queue on every (re)start
+                declare_private_queue(ch, exchange, partial(self._basic_consume, consumer, ch))
 
         conn.channel(on_open_callback=on_open)
 
-    def _basic_consume(self, consumer: Consumer, ch: Channel) -> None:
+    def _basic_consume(self, consumer: Consumer, ch: Channel, queue: str) -> None:
         if not self._consuming:  # stop() came while the channel was opening
             ch.close()
             return
-        consumer.tag = ch.basic_consume(consumer.queue, partial(self._on_message, consumer))
-        self._log.info("consuming", queue=consumer.queue, prefetch=consumer.prefetch)
+        consumer.tag = ch.basic_consume(queue, partial(self._on_message, consumer))
+        if consumer.exchange is None:
+            self._log.info("consuming", queue=queue, prefetch=consumer.prefetch)
+        else:
+            self._log.info("subscribed", exchange=consumer.exchange, queue=queue)
 
     def _on_consumer_cancelled(self, consumer: Consumer, ch: Channel) -> None:
         # RabbitMQ cancels consumers of a deleted queue; reopen (and complain) until it is back.
@@ -401,7 +440,8 @@ class RabbitBroker(ThreadedBroker):
     ) -> None:
         previous = (properties.headers or {}).get("x-delivery-count", 0)
         count = (previous if isinstance(previous, int) else 0) + 1
-        final = count > self._delivery_limit
+        subscription = consumer.exchange is not None
+        final = subscription or count > self._delivery_limit  # subscriptions never retry
         delivery = Delivery(
             body,
             queue=consumer.queue,
@@ -409,15 +449,29 @@ class RabbitBroker(ThreadedBroker):
             delivery_count=count,
             redelivered=bool(method.redelivered),
             final_attempt=final,
-            settle=partial(self._settle, ch, method.delivery_tag, consumer.queue, final),
+            settle=partial(
+                self._settle, ch, method.delivery_tag, consumer.queue, final, subscription
+            ),
         )
         try:
             consumer.executor.submit(run_handler, consumer.handler, delivery)
         except RuntimeError:  # shutting down: leave it unacked, RabbitMQ redelivers it
             self._log.debug("delivery arrived during shutdown", queue=consumer.queue)
 
-    def _settle(self, ch: Channel, tag: int, queue: str, final: bool, requeue: bool | None) -> None:
-        """Ack/reject from any thread; the channel call itself happens on the IO thread."""
+    def _settle(
+        self,
+        ch: Channel,
+        tag: int,
+        queue: str,
+        final: bool,
+        subscription: bool,
+        requeue: bool | None,
+    ) -> None:
+        """Ack/reject from any thread; the channel call itself happens on the IO thread.
+
+        A subscription's reject drops the broadcast: no requeue (a classic queue has no
+        delivery limit), no dead-letter queue, no poison count.
+        """
 
         def apply() -> None:
             if not ch.is_open:
@@ -426,8 +480,8 @@ class RabbitBroker(ThreadedBroker):
             if requeue is None:
                 ch.basic_ack(tag)
             else:
-                ch.basic_reject(tag, requeue=requeue)
-            if dead_letters(requeue, final):
+                ch.basic_reject(tag, requeue=requeue and not subscription)
+            if not subscription and dead_letters(requeue, final):
                 self._metrics.poison_messages.labels(queue=queue).inc()
 
         try:

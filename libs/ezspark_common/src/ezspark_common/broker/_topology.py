@@ -1,0 +1,86 @@
+"""What ``RabbitBroker`` declares on RabbitMQ, and in which order; no pika import here.
+
+Each function takes an open pika channel (typed ``Any``: only ``rabbitmq`` imports pika),
+chains its declarations through pika's completion callbacks and calls ``done`` at the
+end.  If RabbitMQ refuses one (404/406), it closes the channel and ``done`` never runs;
+the channel's close callback reports the error.
+
+* Work queues: durable quorum queues with ``x-delivery-limit`` that dead-letter through
+  the default exchange into ``<name>.dead``.
+* Fanout exchanges: durable.
+* A subscription's private queue: a server-named, exclusive, auto-delete classic queue
+  bound to its exchange, at most ``SUBSCRIBER_QUEUE_LIMIT`` messages, oldest dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ezspark_common.broker.base import SUBSCRIBER_QUEUE_LIMIT
+from ezspark_common.messages import dead_letter_queue
+
+_PRIVATE_QUEUE_ARGUMENTS = {
+    "x-queue-type": "classic",
+    "x-max-length": SUBSCRIBER_QUEUE_LIMIT,
+    "x-overflow": "drop-head",
+}
+
+
+def declare_queues(
+    ch: Any, queues: list[str], delivery_limit: int, done: Callable[[], None]
+) -> None:
+    """Declare each queue's dead-letter queue, then the queue, one after another."""
+    if not queues:
+        done()
+        return
+    queue, rest = queues[0], queues[1:]
+    arguments = {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": delivery_limit,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": dead_letter_queue(queue),
+    }
+    ch.queue_declare(
+        dead_letter_queue(queue),
+        durable=True,
+        arguments={"x-queue-type": "quorum"},
+        callback=lambda _f: ch.queue_declare(
+            queue,
+            durable=True,
+            arguments=arguments,
+            callback=lambda _f: declare_queues(ch, rest, delivery_limit, done),
+        ),
+    )
+
+
+def declare_exchanges(ch: Any, exchanges: list[str], done: Callable[[], None]) -> None:
+    """Declare each durable fanout exchange, one after another."""
+    if not exchanges:
+        done()
+        return
+    ch.exchange_declare(
+        exchanges[0],
+        exchange_type="fanout",
+        durable=True,
+        callback=lambda _f: declare_exchanges(ch, exchanges[1:], done),
+    )
+
+
+def declare_private_queue(ch: Any, exchange: str, done: Callable[[str], None]) -> None:
+    """Declare ``exchange`` and a fresh private queue bound to it; ``done(queue_name)``."""
+
+    def bind(frame: Any) -> None:
+        queue = frame.method.queue  # server-assigned, amq.gen-...
+        ch.queue_bind(queue, exchange, callback=lambda _f: done(queue))
+
+    def declare_queue() -> None:
+        ch.queue_declare(
+            "",
+            exclusive=True,
+            auto_delete=True,
+            arguments=_PRIVATE_QUEUE_ARGUMENTS,
+            callback=bind,
+        )
+
+    declare_exchanges(ch, [exchange], declare_queue)
