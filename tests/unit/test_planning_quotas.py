@@ -74,3 +74,10 @@ def test_chunks_respect_the_measured_minimum_and_the_maximum() -> None:
     assert max(sizes) <= 300
     assert all(s >= 50 for s in sizes[:-1])
     assert plan_chunks(100, 5, 1) == [100]  # one evaluator: one task per game group
+
+
+def test_chunks_stay_below_the_maximum_task_time() -> None:
+    """With a measured cost, no chunk exceeds max_task_s of work (it bounds others' wait)."""
+    sizes = plan_chunks(10_000, 1, 1, seconds_per_genome=0.01, max_task_s=0.5)
+    assert max(sizes) == 50
+    assert sum(sizes) == 10_000

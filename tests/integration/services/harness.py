@@ -174,9 +174,9 @@ class Bus:
             self.events.append(decode(delivery.body))
         delivery.ack()
 
-    def request(self, training_id: str, cfg: dict[str, Any]) -> None:
+    def request(self, training_id: str, cfg: dict[str, Any], owner: str = "tester") -> None:
         """Publish a TrainingRequested as the gateway would."""
-        msg = TrainingRequested(training_id=training_id, owner="tester", config=cfg,
+        msg = TrainingRequested(training_id=training_id, owner=owner, config=cfg,
                                 requested_at=time.time())
         self.broker.publish(self.prefix + COMMANDS_QUEUE, encode(msg),
                             message_id=f"training_requested:{training_id}")

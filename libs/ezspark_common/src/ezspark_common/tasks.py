@@ -97,6 +97,7 @@ def plan_chunks(
     max_batch: int = 500,
     seconds_per_genome: float | None = None,
     min_task_s: float = 0.05,
+    max_task_s: float = 2.0,
 ) -> list[int]:
     """Genome chunk sizes, largest first, so every live evaluator stays busy to the end.
 
@@ -105,18 +106,20 @@ def plan_chunks(
     (one per game group) can occupy.  Big tasks go out first, and the last ones are small,
     so evaluators finish within a small task of each other whatever the tasks' costs.  No
     chunk is below ``min_task_s`` of measured work (``seconds_per_genome`` per genome and
-    game group, once known) or above ``max_batch``.  How the work is cut never changes a
+    game group, once known), above ``max_task_s`` of it (which bounds how long another
+    training's task waits behind one) or above ``max_batch`` genomes.  How the work is cut never changes a
     result, only how evenly it spreads.
     """
     per_chunk = max(1.0, factor * slots / max(1, n_groups))
-    floor = 1
+    floor, cap = 1, max_batch
     if seconds_per_genome is not None and seconds_per_genome > 0:
         floor = math.ceil(min_task_s / seconds_per_genome)
+        cap = max(1, min(max_batch, math.floor(max_task_s / seconds_per_genome)))
     sizes: list[int] = []
     left = n_genomes
     while left > 0:
         size = max(floor, math.ceil(left / per_chunk))
-        size = min(size, max_batch, left)
+        size = min(size, cap, left)
         sizes.append(size)
         left -= size
     return sizes

@@ -1,6 +1,8 @@
 """Fair sharing of the evaluators between trainings and users.
 
-Each environment has a window of tasks in flight, sized to its live evaluators.  The
+Each environment has a window of tasks in flight, sized to its live evaluators (about 1.5
+per evaluation slot: one running on each, and a few ready so nobody idles between a
+result and the next publish; any more would only queue ahead of other users' tasks).  The
 window is split max-min fairly, first between users, then between each user's trainings:
 nobody gets more than they ask for, and what one leaves unused goes to the others.  A
 training publishes a task only while it holds less than its share, so a huge training
@@ -9,6 +11,7 @@ never fills the queue ahead of a small one: both progress, each at its fair rate
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -67,8 +70,8 @@ class _Member:
 class Scheduler:
     """Grants publishing credit to the rounds of every running training."""
 
-    def __init__(self, registry: EvaluatorRegistry, per_slot: int = 3, min_window: int = 2
-                 ) -> None:
+    def __init__(self, registry: EvaluatorRegistry, per_slot: float = 1.5,
+                 min_window: int = 2) -> None:
         self._registry = registry
         self._per_slot = per_slot
         self._min_window = min_window
@@ -89,7 +92,7 @@ class Scheduler:
 
     def window(self, env_id: str) -> int:
         """Tasks that may be in flight on ``env_id`` at once."""
-        return max(self._min_window, self._per_slot * self._registry.slots(env_id))
+        return max(self._min_window, math.ceil(self._per_slot * self._registry.slots(env_id)))
 
     def in_flight(self, env_id: str) -> int:
         """Tasks in flight on ``env_id``, all trainings together."""

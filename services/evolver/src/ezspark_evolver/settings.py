@@ -25,7 +25,11 @@ class EvolverSettings(CommonSettings):
     tasks_per_slot: float = Field(default=2.0, ge=0.5, le=100)
     min_task_s: float = Field(default=0.05, ge=0.0)
     # Tasks in flight per environment: this many per live evaluation slot (fair-shared).
-    window_per_slot: int = Field(default=3, ge=1, le=100)
+    # Just above 1: a task waiting in the queue delays every other user's next task.
+    window_per_slot: float = Field(default=1.5, ge=1.0, le=100)
+    # No task is cut bigger than this much measured work: it bounds how long another
+    # user's task may wait behind it.
+    max_task_s: float = Field(default=2.0, gt=0.0)
     # After start, how long to wait for announcements before calling a training "waiting".
     announce_grace_s: float = Field(default=15.0, ge=0.0)
     task_timeout_s: float = Field(default=60.0, gt=0)

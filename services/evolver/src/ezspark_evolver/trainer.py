@@ -143,6 +143,7 @@ class TrainingRunner:
             self.ctx.registry.slots(routing_id(config.gym_game_name)),
             factor=settings.tasks_per_slot, max_batch=settings.task_batch_size,
             seconds_per_genome=self._cost, min_task_s=settings.min_task_s,
+            max_task_s=settings.max_task_s,
         )
 
     def _set_waiting(self, reason: str | None) -> None:

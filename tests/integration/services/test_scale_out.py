@@ -1,0 +1,158 @@
+"""Scale-out promises against the real RabbitMQ: fair sharing between users, routing by
+environment to heterogeneous evaluators, and a hot-standby evolver taking over.
+
+Every finished run is compared with the embedded trainer's run of the same config.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import tests.integration.services.slow_envs as slow_envs
+from ezspark_common.runner import load_checkpoint
+from tests.integration.services.harness import (
+    SLOW_ENVS,
+    assert_same_run,
+    bus,
+    config,
+    embedded,
+    evaluator_thread,
+    evolver_thread,
+    new_prefix,
+    tasks,
+    wait_until,
+)
+from tests.integration.services.procs import Proc, free_port, processes, service_env
+
+
+def final(data_dir: Path, training_id: str, timeout: float = 120.0) -> Any:
+    """Wait until the training's final event went out; its final checkpoint."""
+    wait_until(lambda: (data_dir / training_id / "final.json").is_file(), timeout,
+               f"training {training_id} to finish")
+    return load_checkpoint(data_dir / training_id)
+
+
+def generations_done(data_dir: Path, training_id: str) -> int:
+    """Generations recorded in the training's checkpoint so far."""
+    try:
+        return len(load_checkpoint(data_dir / training_id).history)
+    except (FileNotFoundError, ValueError, KeyError):
+        return 0
+
+
+def test_small_training_of_another_user_is_not_starved_by_four_long_ones(
+        tmp_path: Path) -> None:
+    """User A runs 4 long trainings on the evaluators; user B's 3-generation training then
+    finishes within 2× its time alone, and equal to the embedded run."""
+    sleepy = slow_envs.SLEEPY_ID
+    small = config(gym_game_name=sleepy, initial_population=24, generations=3,
+                   max_number_of_steps=40, alone_training_iterations=0, safeness=0.0)
+    big = config(gym_game_name=sleepy, initial_population=200, max_number_of_games=5,
+                 generations=10_000, max_number_of_steps=40, alone_training_iterations=0,
+                 safeness=0.0)
+    prefix, data = new_prefix(), tmp_path / "data"
+    tasks(sleepy)
+    with bus(prefix) as b, evolver_thread(prefix, data, task_batch_size=500) as evo:
+        evaluators = [evaluator_thread(prefix, envs=sleepy) for _ in range(4)]
+        for ev in evaluators:
+            ev.__enter__()
+        try:
+            registry = evo.service.ctx.registry
+            wait_until(lambda: registry.slots(sleepy) == 4, 20, "4 evaluators announced")
+            started = time.monotonic()
+            b.request("b-alone", small, owner="bob")
+            alone_state = final(data, "b-alone")
+            alone = time.monotonic() - started
+            for i in range(4):
+                b.request(f"a-{i}", {**big, "seed": i}, owner="alice")
+            wait_until(lambda: all(generations_done(data, f"a-{i}") >= 1 for i in range(4)),
+                       120, "alice's trainings under way")
+            started = time.monotonic()
+            b.request("b-shared", small, owner="bob")
+            shared_state = final(data, "b-shared")
+            shared = time.monotonic() - started
+            assert len(evo.service.active()) == 4  # alice's four never stopped
+        finally:
+            for ev in evaluators:
+                ev.__exit__(None, None, None)
+    assert shared <= 2 * alone, f"shared {shared:.2f}s vs alone {alone:.2f}s"
+    assert_same_run(alone_state, embedded(small))
+    assert_same_run(shared_state, embedded(small))
+
+
+def _evaluator(tmp: Path, name: str, prefix: str, **settings: Any) -> Proc:
+    env = service_env(queue_prefix=prefix, evaluator_id=name, metrics_port=free_port(),
+                      announce_interval_s=1, **settings)
+    return Proc("ezspark-evaluator", tmp / f"{name}.log", env)
+
+
+def _evolver(tmp: Path, prefix: str, data: Path, log: str) -> Proc:
+    # No EZSPARK_ENV_MODULES: the evolver must never need the user's environment.
+    env = service_env(queue_prefix=prefix, data_dir=data, metrics_port=free_port(),
+                      task_timeout_s=30, announce_grace_s=5)
+    return Proc("ezspark-evolver", tmp / log, env)
+
+
+def test_training_on_a_custom_env_reaches_only_the_evaluator_that_has_it(
+        tmp_path: Path) -> None:
+    """Two evaluators, only one with the custom environment's module; an evolver without
+    it.  The training gets no error outcome, the other evaluator never gets a task of it,
+    and the final population equals the embedded trainer's."""
+    prefix, data, tid = new_prefix(), tmp_path / "data", "custom"
+    cfg = config(gym_game_name=slow_envs.ENV_ID, generations=3, safeness=0.5)
+    for env_id in (slow_envs.ENV_ID, "CartPole-v1"):
+        tasks(env_id)
+    with bus(prefix) as b, processes() as procs:
+        has = _evaluator(tmp_path, "has-env", prefix, env_modules=SLOW_ENVS,
+                         envs=f"{slow_envs.ENV_ID},CartPole-v1")
+        lacks = _evaluator(tmp_path, "lacks-env", prefix, envs="CartPole-v1")
+        evolver = _evolver(tmp_path, prefix, data, "evolver.log")
+        procs.extend([has, lacks, evolver])
+        evolver.wait_log("evolver_active")
+        b.request(tid, cfg)
+        state = final(data, tid)
+        assert has.metric("ezspark_evaluator_genomes_total") > 0
+        assert lacks.metric("ezspark_evaluator_genomes_total") == 0
+        assert lacks.metric("ezspark_evaluator_tasks_declined_total") == 0
+        for proc in (has, lacks):
+            assert proc.metric("ezspark_evaluator_errors_total",
+                               {"kind": "genome_error"}) == 0
+        # One evaluator serves the environment: re-checks are skipped, never mis-routed.
+        assert evolver.metric("ezspark_evolver_safeness_skipped_total") > 0
+    assert all(o.error is None for o in state.last_outcomes.values())
+    assert_same_run(state, embedded(cfg))
+
+
+def test_standby_evolver_takes_over_after_kill_9_with_identical_result(
+        tmp_path: Path) -> None:
+    """Two evolvers share a data directory: one is active, one waits.  SIGKILL the
+    active one mid-training; the standby takes over within seconds, resumes from the
+    checkpoint and ends with the embedded run's final population."""
+    prefix, data, tid = new_prefix(), tmp_path / "data", "failover"
+    cfg = config(gym_game_name=slow_envs.ENV_ID, generations=6, alone_training_iterations=0)
+    tasks(slow_envs.ENV_ID)
+    with bus(prefix) as b, processes() as procs:
+        procs.append(_evaluator(tmp_path, "ev", prefix, env_modules=SLOW_ENVS,
+                                envs=slow_envs.ENV_ID, test_slow_reset_s=0.01))
+        first = _evolver(tmp_path, prefix, data, "evolver-1.log")
+        procs.append(first)
+        first.wait_log("evolver_active")
+        second = _evolver(tmp_path, prefix, data, "evolver-2.log")
+        procs.append(second)
+        second.wait_log("evolver_standby")
+        b.request(tid, cfg)
+        wait_until(lambda: generations_done(data, tid) >= 2, 60, "two generations")
+        first.kill()
+        killed = time.monotonic()
+        assert generations_done(data, tid) < cfg["generations"], "finished before the kill"
+        second.wait_log("evolver_active", timeout=10)
+        took_over = time.monotonic() - killed
+        resumed = second.wait_log("training_running", training_id=tid)
+        assert resumed["generation"] >= 2
+        state = final(data, tid)
+        wait_until(lambda: b.events_of(tid, "training_finished"), 10, "TrainingFinished")
+        assert second.stop() == 0
+    assert took_over < 5.0
+    assert_same_run(state, embedded(cfg))
