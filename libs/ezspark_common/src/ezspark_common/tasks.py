@@ -107,8 +107,8 @@ def plan_chunks(
     so evaluators finish within a small task of each other whatever the tasks' costs.  No
     chunk is below ``min_task_s`` of measured work (``seconds_per_genome`` per genome and
     game group, once known), above ``max_task_s`` of it (which bounds how long another
-    training's task waits behind one) or above ``max_batch`` genomes.  How the work is cut never changes a
-    result, only how evenly it spreads.
+    training's task waits behind one) or above ``max_batch`` genomes.  How the work is cut
+    never changes a result, only how evenly it spreads.
     """
     per_chunk = max(1.0, factor * slots / max(1, n_groups))
     floor, cap = 1, max_batch
