@@ -97,7 +97,7 @@ def plan_chunks(
     max_batch: int = 500,
     seconds_per_genome: float | None = None,
     min_task_s: float = 0.05,
-    max_task_s: float = 2.0,
+    max_task_s: float = 0.25,
 ) -> list[int]:
     """Genome chunk sizes, largest first, so every live evaluator stays busy to the end.
 

@@ -80,6 +80,7 @@ class Round:
     quarantine: set[str]
     on_quarantine: Callable[[str], None]
     on_waiting: Callable[[str | None], None] = lambda _reason: None
+    genome_s: float | None = None  # evaluator seconds per genome per task, measured before
     checks: int = 0
     mismatches: int = 0
     skipped: int = 0
@@ -169,6 +170,7 @@ class Round:
         slot.outcomes = {o.key: Outcome(o.key, tuple(o.returns), o.steps, o.error)
                          for o in result.outcomes}
         slot.evaluator = result.evaluator_id
+        self.ctx.scheduler.charge(self.training_id, result.duration_s)
         if result.outcomes and slot.kind is Kind.TASK:
             self._costs.append(result.duration_s / len(result.outcomes))
         if slot.kind is Kind.TASK:
@@ -354,9 +356,8 @@ class Round:
                             key=lambda s: s.sent_at)
         if not candidates:
             return
-        idle = (self.ctx.registry.slots(self.env_id)
-                - self.ctx.scheduler.in_flight(self.env_id))
-        for slot in candidates[:max(0, idle)]:
+        for slot in candidates[:self.ctx.scheduler.speculate(self.training_id,
+                                                             len(candidates))]:
             slot.speculated = True
             slot.attempt += 1
             self.ctx.metrics.speculative.inc()
@@ -365,8 +366,9 @@ class Round:
     def _flush(self) -> None:
         """Publish what is scheduled, as far as the fair-share credit allows."""
         live = [s for s in self._todo if s.outcomes is None and self._slots.get(s.task_id) is s]
-        fresh = sum(1 for s in live if not s.in_flight)
-        credit = self.ctx.scheduler.grant(self.training_id, fresh) if fresh else 0
+        fresh = [s for s in live if not s.in_flight]
+        credit = self.ctx.scheduler.grant(self.training_id, len(fresh),
+                                          self._task_s(fresh)) if fresh else 0
         tasks: list[EvaluationTask] = []
         self._todo = []
         now = time.monotonic()
@@ -384,6 +386,13 @@ class Round:
         if tasks:
             self.ctx.publish_tasks(self.env_id, tasks)
 
+    def _task_s(self, slots: list[Slot]) -> float | None:
+        """Expected evaluator time of the next of ``slots`` (None until a cost is known)."""
+        per_genome = statistics.median(self._costs) if self._costs else self.genome_s
+        if per_genome is None or not slots:
+            return None
+        return per_genome * len(slots[0].spec.genome_keys)
+
     def _timeout(self, slot: Slot) -> float:
         return float(self.ctx.settings.task_timeout_s * 2 ** min(slot.attempt, _MAX_BACKOFF))
 
@@ -391,7 +400,8 @@ class Round:
         if slot.in_flight:
             slot.in_flight = False
             self.ctx.metrics.in_flight.dec()
-            self.ctx.scheduler.release(self.training_id)
+            self.ctx.scheduler.release(self.training_id, speculated=slot.speculated)
+            slot.speculated = False
 
     def _wait_s(self) -> float:
         pending = [s.deadline for s in self._slots.values() if s.open]

@@ -29,7 +29,7 @@ class EvolverSettings(CommonSettings):
     window_per_slot: float = Field(default=1.5, ge=1.0, le=100)
     # No task is cut bigger than this much measured work: it bounds how long another
     # user's task may wait behind it.
-    max_task_s: float = Field(default=2.0, gt=0.0)
+    max_task_s: float = Field(default=0.25, gt=0.0)
     # After start, how long to wait for announcements before calling a training "waiting".
     announce_grace_s: float = Field(default=15.0, ge=0.0)
     task_timeout_s: float = Field(default=60.0, gt=0)

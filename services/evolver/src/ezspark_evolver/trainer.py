@@ -120,7 +120,7 @@ class TrainingRunner:
         for attempt in itertools.count():
             round_ = Round(self.ctx, self.training_id, self.owner, state,
                            self._batch_size(state), self._quarantine, self._quarantined,
-                           self._set_waiting)
+                           self._set_waiting, genome_s=self._cost)
             self.ctx.register(self.training_id, round_)
             try:
                 return round_.run()
@@ -221,3 +221,4 @@ class TrainingRunner:
                 self.ctx.stopping.wait(min(2.0**attempt, _MAX_RETRY_S))
         self.ctx.store.mark_final(self.training_id, event.model_dump(mode="json"))
         self.ctx.metrics.forget(self.training_id)
+        self.ctx.scheduler.forget(self.training_id)
