@@ -145,7 +145,7 @@ def _config(population: int, generations: int) -> dict[str, Any]:
     return {**base, "gym_game_name": ENV_ID, "initial_population": population,
             "max_population": population, "max_number_of_games": 5, "sub_games": 1,
             "generations": generations, "alone_training_iterations": 0, "safeness": 0.0,
-            "fitness_threshold": None, "seed": 1}
+            "max_number_of_steps": 200, "fitness_threshold": None, "seed": 1}
 
 
 def seconds_per_generation(evaluators: int, population: int, generations: int) -> float:
@@ -162,7 +162,7 @@ def seconds_per_generation(evaluators: int, population: int, generations: int) -
             stack.close()
 
 
-CASES = ((100, 8, 6.5, 3), (500, 16, 12.0, 2))  # population, evaluators, goal, generations
+CASES = ((100, 8, 6.5, 3), (500, 16, 12.0, 1))  # population, evaluators, goal, generations
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:

@@ -89,6 +89,12 @@ def main() -> None:
     print("measuring broker overhead and evaluator scale-out (RabbitMQ) …", flush=True)
     results["broker"] = bench_broker.run(args.quick)
     lines += bench_broker.rows(results["broker"])
+    from benchmarks import bench_scale
+
+    print("measuring scale-out through gateway + evolver + N evaluators (about 5 min) …",
+          flush=True)
+    results["scale"] = bench_scale.run(args.quick)
+    lines += bench_scale.rows(results["scale"])
     if args.lander:
         print("solve-quality runs: LunarLander-v3 (long) …", flush=True)
         budget = args.lander_minutes * 60 if args.lander_minutes else None
