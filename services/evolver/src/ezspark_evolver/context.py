@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,8 @@ class Context:
     registry: EvaluatorRegistry
     scheduler: Scheduler
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Rounds read time only through this, so their deadline rules can be driven by hand.
+    clock: Callable[[], float] = time.monotonic
     _declared: set[str] = field(default_factory=set)
     _rounds: dict[str, Round] = field(default_factory=dict)
     _rounds_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import queue
 import statistics
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,7 +100,7 @@ class Round:
         self._primaries = [Slot(f"{self._prefix}:t{s.index}", s) for s in specs]
         self._slots = {s.task_id: s for s in self._primaries}
         self._serial = 0
-        self._started = time.monotonic()
+        self._started = self.ctx.clock()
         self._log = log.bind(training_id=self.training_id, generation=self.generation)
 
     def deliver(self, result: EvaluationResult) -> None:
@@ -323,7 +322,7 @@ class Round:
 
     def _expire(self) -> None:
         """Re-dispatch overdue slots; nobody serving the environment is waiting, not failing."""
-        now = time.monotonic()
+        now = self.ctx.clock()
         served = self.ctx.registry.slots(self.env_id) > 0
         for slot in list(self._slots.values()):
             if not (slot.open and slot.deadline <= now):
@@ -347,7 +346,7 @@ class Round:
         """Evaluators idle while the last tasks run: send the oldest ones out once more."""
         if self._todo:
             return
-        now = time.monotonic()
+        now = self.ctx.clock()
         typical = max((len(s.spec.genome_keys) for s in self._primaries), default=1)
         min_age = max(_MIN_SPECULATE_S, statistics.median(self._costs) * typical
                       if self._costs else _MIN_SPECULATE_S)
@@ -371,7 +370,7 @@ class Round:
                                           self._task_s(fresh)) if fresh else 0
         tasks: list[EvaluationTask] = []
         self._todo = []
-        now = time.monotonic()
+        now = self.ctx.clock()
         for slot in live:
             if not slot.in_flight:
                 if credit == 0:
@@ -407,11 +406,11 @@ class Round:
         pending = [s.deadline for s in self._slots.values() if s.open]
         if not pending:
             return _POLL_S
-        return min(_POLL_S, max(0.005, min(pending) - time.monotonic()))
+        return min(_POLL_S, max(0.005, min(pending) - self.ctx.clock()))
 
     def _waiting_reason(self) -> str | None:
         """Why the round cannot progress, for the user (None: it can)."""
-        if time.monotonic() - self._started < self.ctx.settings.announce_grace_s:
+        if self.ctx.clock() - self._started < self.ctx.settings.announce_grace_s:
             return None
         if self.ctx.registry.slots(self.env_id) == 0:
             return f"no evaluator serves {self.env_id}"
