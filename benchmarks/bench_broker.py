@@ -6,7 +6,9 @@
   best of 5 rounds each, the two sides alternating.
 - Scale-out: LunarLander-v3 tasks through 1 evaluator, then through 2; env-steps/s ratio.
 
-Queues get a unique prefix, so the benchmark never touches a running stack's queues.
+Queues get a unique prefix, so the benchmark never touches a running stack's queues.  Tasks
+go to their environment's queue (``tasks_queue``); each evaluator process serves exactly
+that environment (``EZSPARK_ENVS``) and runs with its default prefetch.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from ezspark_common.broker import Delivery, connect
 from ezspark_common.config import config_with, load_config
 from ezspark_common.evaluation import evaluate_batch
 from ezspark_common.messages import (
+    ANNOUNCE_EXCHANGE,
     RESULTS_QUEUE,
-    TASKS_QUEUE,
     EvaluationResult,
     EvaluationTask,
     WireGenome,
     decode,
     encode,
+    tasks_queue,
 )
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.population import initial_population
@@ -72,12 +75,12 @@ def _in_process(tasks: list[EvaluationTask]) -> tuple[float, int]:
 
 
 class _Stack:
-    """Evaluator processes on private queues, plus a result collector."""
+    """Evaluator processes serving ``env_id`` on private queues, plus a result collector."""
 
-    def __init__(self, evaluators: int) -> None:
+    def __init__(self, evaluators: int, env_id: str) -> None:
         self.prefix = f"bench-{uuid.uuid4().hex[:8]}."
         env = dict(os.environ, EZSPARK_BROKER_URL=BROKER_URL, EZSPARK_QUEUE_PREFIX=self.prefix,
-                   EZSPARK_LOG_LEVEL="WARNING")
+                   EZSPARK_LOG_LEVEL="WARNING", EZSPARK_ENVS=env_id)
         self.procs = [
             subprocess.Popen([str(BIN / "ezspark-evaluator")], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL,
@@ -85,7 +88,8 @@ class _Stack:
             for i in range(evaluators)
         ]
         self.broker = connect(BROKER_URL)
-        self.tasks_q, self.results_q = self.prefix + TASKS_QUEUE, self.prefix + RESULTS_QUEUE
+        self.tasks_q = tasks_queue(env_id, self.prefix)
+        self.results_q = self.prefix + RESULTS_QUEUE
         for q in (self.tasks_q, self.results_q):
             self.broker.declare(q)
         self.results: dict[str, EvaluationResult] = {}
@@ -114,7 +118,7 @@ class _Stack:
         return seconds, steps
 
     def close(self) -> None:
-        """Stop the evaluators and delete the private queues."""
+        """Stop the evaluators; delete the private queues and announce exchange."""
         for p in self.procs:
             p.send_signal(signal.SIGTERM)
         for p in self.procs:
@@ -128,13 +132,16 @@ class _Stack:
         if delete is not None:
             for q in (self.tasks_q, self.results_q):
                 delete(q)
+        delete_exchange = getattr(cleaner, "delete_exchange", None)
+        if delete_exchange is not None:
+            delete_exchange(self.prefix + ANNOUNCE_EXCHANGE)
         cleaner.stop()
 
 
 def overhead(quick: bool) -> dict[str, Any]:
     """CartPole-v1, 1,000 genomes × 5 games: in-process vs one evaluator over RabbitMQ."""
     genomes, config = _genomes("examples/cartpole.json", 1000)
-    stack = _Stack(1)
+    stack = _Stack(1, config.gym_game_name)
     remote, local = [], []
     try:
         stack.run(_tasks(genomes[:20], config, 20, "warm-"))
@@ -156,7 +163,7 @@ def scale_out(quick: bool) -> dict[str, Any]:
     genomes, config = _genomes("examples/lunarlander.json", count)
     rates = {}
     for n in (1, 2):
-        stack = _Stack(n)
+        stack = _Stack(n, config.gym_game_name)
         try:
             stack.run(_tasks(genomes[:n * 2], config, 1, f"warm{n}-"))
             seconds, steps = stack.run(_tasks(genomes, config, 10, f"s{n}-"))

@@ -8,7 +8,9 @@
 #
 # Environment: EZSPARK_BROKER_URL (default amqp://guest:guest@127.0.0.1:5672/%2F),
 # GATEWAY_PORT (8000), EZSPARK_DATABASE_URL (SQLite in .ezspark-up/), STOP_TIMEOUT (30),
-# EZSPARK_VENV (.venv).  Other EZSPARK_* variables (e.g. EZSPARK_ENV_MODULES) pass through.
+# EZSPARK_VENV (.venv).  Other EZSPARK_* variables (e.g. EZSPARK_ENV_MODULES) pass through;
+# EZSPARK_ENVS (a comma list) limits what the evaluators serve, else they serve every
+# environment they can run (one task queue each), and the gateway accepts what they announce.
 # Metrics: evolver :9102, evaluators :9101 and :9103, gateway on its own port (/metrics).
 set -euo pipefail
 

@@ -1,7 +1,9 @@
 """The whole stack as real processes: gateway, evolver and two evaluators on RabbitMQ.
 
 The stack gets its own RabbitMQ vhost (the gateway's queue names are fixed), created with
-``rabbitmqctl`` and deleted afterwards, plus free ports and temporary directories.  A user
+``rabbitmqctl`` and deleted afterwards, plus free ports and temporary directories.  The
+evaluators serve only the example's environment (``EZSPARK_ENVS``) and announce themselves
+every second; the evolver re-checks on one what the other answered.  A user
 signs up through the API, posts the spec's example config (bounded to a few generations),
 watches the training finish, downloads the champion, and the evolver's final population
 is compared with the embedded trainer's for the same config.
@@ -54,8 +56,9 @@ def spec_config() -> dict[str, Any]:
     return {**json.loads(raw), **BOUNDS}
 
 
-def start_stack(tmp: Path, url: str, procs: list[Proc]) -> str:
-    """Gateway, evolver and two evaluators; the gateway's base URL once it is ready."""
+def start_stack(tmp: Path, url: str, procs: list[Proc], env_id: str) -> str:
+    """Gateway, evolver and two evaluators of ``env_id``; the gateway's base URL once it is
+    ready."""
     port = free_port()
     procs.append(Proc("ezspark-gateway", tmp / "gateway.log", service_env(
         broker_url=url, host="127.0.0.1", port=port, metrics_port=0,
@@ -65,7 +68,8 @@ def start_stack(tmp: Path, url: str, procs: list[Proc]) -> str:
         task_batch_size=8, task_timeout_s=30)))
     for name in ("e2e-a", "e2e-b"):
         procs.append(Proc("ezspark-evaluator", tmp / f"{name}.log", service_env(
-            broker_url=url, evaluator_id=name, metrics_port=free_port())))
+            broker_url=url, evaluator_id=name, metrics_port=free_port(), envs=env_id,
+            announce_interval_s=1.0)))
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -82,17 +86,21 @@ def start_stack(tmp: Path, url: str, procs: list[Proc]) -> str:
 
 def test_stack_trains_spec_example_like_the_embedded_trainer(
         tmp_path: Path, vhost_broker_url: str) -> None:
-    """Sign up, post the spec example, watch it finish through the API, download the best
-    genome; the evolver's final population equals the embedded trainer's, and every
-    service exits 0 on SIGTERM."""
+    """Sign up, see the environment listed with both evaluators, post the spec example, watch
+    it finish through the API, download the best genome; the evolver's final population
+    equals the embedded trainer's, and every service exits 0 on SIGTERM."""
     cfg = spec_config()
     with processes() as procs:
-        base = start_stack(tmp_path, vhost_broker_url, procs)
+        base = start_stack(tmp_path, vhost_broker_url, procs, cfg["gym_game_name"])
         with httpx.Client(base_url=base, timeout=10) as api:
             signup = api.post("/api/auth/signup",
                               json={"username": "ada", "password": "correct horse battery"})
             assert signup.status_code == 201, signup.text
             api.headers["Authorization"] = f"Bearer {signup.json()['token']['token']}"
+            wait_until(lambda: any(
+                e["env_id"] == cfg["gym_game_name"] and e["evaluators"] == 2
+                for e in api.get("/api/environments").json()["items"]), 30,
+                "the gateway to hear both evaluators announce the environment")
             created = api.post("/api/trainings", json=cfg)
             assert created.status_code == 201, created.text
             tid = created.json()["id"]

@@ -203,9 +203,9 @@ def start_gateway(tmp: Path, procs: list[Proc], broker_url: str, database_url: s
 
 def evolver_proc(tmp: Path, procs: list[Proc], broker_url: str, name: str = "evolver",
                  os_env: dict[str, str] | None = None, **settings: Any) -> Proc:
-    """An evolver process (data in ``tmp/<name>-data``) that knows the fault plug-ins."""
-    options: dict[str, Any] = {"env_modules": f"{FAULT_ENVS},tests.integration.services.slow_envs",
-                               "task_batch_size": 4, "task_timeout_s": 30, **settings}
+    """An evolver process (data in ``tmp/<name>-data``).  It loads no environment plug-in:
+    the evolver never builds an environment, the evaluators do."""
+    options: dict[str, Any] = {"task_batch_size": 4, "task_timeout_s": 30, **settings}
     env = service_env(broker_url=broker_url, data_dir=tmp / f"{name}-data",
                       metrics_port=free_port(), **options)
     proc = Proc("ezspark-evolver", tmp / f"{name}.log", {**env, **(os_env or {})})
@@ -213,13 +213,14 @@ def evolver_proc(tmp: Path, procs: list[Proc], broker_url: str, name: str = "evo
     return proc
 
 
-def evaluator_proc(tmp: Path, procs: list[Proc], broker_url: str, name: str,
+def evaluator_proc(tmp: Path, procs: list[Proc], broker_url: str, name: str, envs: str,
                    os_env: dict[str, str] | None = None, **settings: Any) -> Proc:
-    """An evaluator process called ``name`` that knows the fault plug-ins."""
+    """An evaluator process called ``name`` that knows the fault plug-ins and serves the
+    environments ``envs`` (comma-separated ids), announcing itself every second."""
     options: dict[str, Any] = {"env_modules": f"{FAULT_ENVS},tests.integration.services.slow_envs",
-                               **settings}
+                               "announce_interval_s": 1.0, **settings}
     env = service_env(broker_url=broker_url, evaluator_id=name, metrics_port=free_port(),
-                      **options)
+                      envs=envs, **options)
     proc = Proc("ezspark-evaluator", tmp / f"{name}.log", {**env, **(os_env or {})})
     procs.append(proc)
     return proc
@@ -240,6 +241,18 @@ def log_time(record: dict[str, Any]) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+
+
+def wait_served(api: httpx.Client, env_id: str, evaluators: int = 1,
+                timeout: float = 30) -> None:
+    """Wait until the gateway (``GET /api/environments``) has heard at least ``evaluators``
+    live evaluators announce ``env_id``: before that it cannot check a config naming an
+    environment it cannot build itself, and refuses it."""
+    def served() -> bool:
+        items = api.get("/api/environments").json()["items"]
+        return any(e["env_id"] == env_id and e["evaluators"] >= evaluators for e in items)
+
+    wait_until(served, timeout, f"the gateway to hear {evaluators} evaluator(s) of {env_id}")
 
 
 def training_end(api: httpx.Client, training_id: str, timeout: float) -> dict[str, Any]:

@@ -7,8 +7,11 @@ Importing this module registers deliberately broken environments under ``EzFault
 * ``EzFault/Endless-v0``: never terminates nor truncates (only ``max_steps`` ends a game);
 * ``EzFault/RaiseOnOne-v0``: ``step`` raises when the agent picks action 1, so whether a
   genome fails depends on the genome (a training on it still evolves);
-* ``EzFault/BrokenCtor-v0``: the constructor raises, so ``evaluate_batch`` itself raises
-  (a broken plug-in, not a bad game): the evaluator's retry path;
+* ``EzFault/BrokenCtor-v0``: the constructor always raises, so an evaluator cannot even
+  describe it at start-up and never offers it;
+* ``EzFault/BrokenLater-v0``: the constructor works once per process (the evaluator's
+  start-up probe, which reads the spaces) and raises ever after, so ``evaluate_batch``
+  itself raises (a broken plug-in, not a bad game): the evaluator's retry path;
 * ``EzFault/Crash-v0``: ``reset`` ends the process at once (``os._exit``), as a segfault in
   a native environment would: nothing can be settled or logged;
 * ``EzFault/Hang-v0``: the 3rd ``step`` never returns (a deadlocked native environment).
@@ -42,6 +45,18 @@ class BrokenConstructorEnv(RaisingEnv):
         raise RuntimeError("broken plug-in: constructor failed")
 
 
+class BrokenLaterEnv(RaisingEnv):
+    """Builds once per process, then ``gym.make`` raises every time."""
+
+    built = 0
+
+    def __init__(self) -> None:
+        BrokenLaterEnv.built += 1
+        if BrokenLaterEnv.built > 1:
+            raise RuntimeError("broken plug-in: constructor failed")
+        super().__init__()
+
+
 class CrashingEnv(RaisingEnv):
     """Kills its process on ``reset`` (a native crash: no exception, no clean-up)."""
 
@@ -65,6 +80,7 @@ ENVS: dict[str, type[Any]] = {
     "EzFault/Endless-v0": EndlessEnv,
     "EzFault/RaiseOnOne-v0": RaiseOnActionOneEnv,
     "EzFault/BrokenCtor-v0": BrokenConstructorEnv,
+    "EzFault/BrokenLater-v0": BrokenLaterEnv,
     "EzFault/Crash-v0": CrashingEnv,
     "EzFault/Hang-v0": HangingEnv,
 }

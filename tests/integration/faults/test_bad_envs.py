@@ -2,7 +2,9 @@
 
 An environment that raises in ``step``, returns NaN or never terminates costs its genome
 the reward floor (and an error message), is counted in the evaluator's metrics, and the
-evaluator lives on; a whole training on such an environment still equals the embedded run.
+evaluator lives on; a whole training on such an environment still equals the embedded run
+(the evolver process loads no plug-in: it never builds the environment).  Each task goes to
+its environment's queue, served by evaluators that name it in ``EZSPARK_ENVS``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import pytest
 import tests.integration.faults.fault_envs  # noqa: F401 - registers EzFault/* here too
 from ezspark_common.messages import (
     RESULTS_QUEUE,
-    TASKS_QUEUE,
     EvaluationResult,
     dead_letter_queue,
     encode,
@@ -23,6 +24,7 @@ from ezspark_common.runner import load_checkpoint
 from ezspark_evaluator.watchdog import HUNG_EXIT_CODE
 from tests.integration.faults.common import alive, evaluator_proc, evolver_proc, logged
 from tests.integration.services.harness import (
+    CP_TASKS,
     URL,
     assert_same_run,
     bus,
@@ -31,6 +33,7 @@ from tests.integration.services.harness import (
     honest_result,
     make_task,
     new_prefix,
+    tasks,
     wait_until,
 )
 from tests.integration.services.procs import processes
@@ -52,11 +55,12 @@ def test_raising_nan_and_endless_envs_get_floor_fitness_counted_and_evaluator_li
     after = make_task(config(), [0, 1], [0], "after")  # plain CartPole afterwards
     with bus(prefix) as b, processes() as procs:
         results = b.collect(RESULTS_QUEUE)
-        ev = evaluator_proc(tmp_path, procs, URL, "bad-envs", queue_prefix=prefix,
-                            prefetch=1)
+        ev = evaluator_proc(tmp_path, procs, URL, "bad-envs",
+                            "EzFault/Raise-v0,EzFault/NaN-v0,EzFault/Endless-v0,CartPole-v1",
+                            queue_prefix=prefix, prefetch=1)
         ev.wait_log("consuming")
         for task in (raising, nan, endless, after):
-            b.publish(TASKS_QUEUE, encode(task))
+            b.publish(tasks(task.env_id), encode(task))
         wait_until(lambda: len(results) == 4, 60, "four results")
         assert alive(ev)
         assert ev.metric("ezspark_evaluator_errors_total", {"kind": "genome_error"}) == 5
@@ -87,9 +91,9 @@ def test_training_on_env_that_raises_for_some_genomes_equals_embedded_run(
                  alone_training_iterations=1, **TWO_BY_TWO)
     with bus(prefix) as b, processes() as procs:
         evo = evolver_proc(tmp_path, procs, URL, queue_prefix=prefix)
-        evs = [evaluator_proc(tmp_path, procs, URL, name, queue_prefix=prefix)
-               for name in ("raise-a", "raise-b")]
-        evo.wait_log("evolver_started")
+        evs = [evaluator_proc(tmp_path, procs, URL, name, "EzFault/RaiseOnOne-v0",
+                              queue_prefix=prefix) for name in ("raise-a", "raise-b")]
+        evo.wait_log("evolver_active")
         for ev in evs:
             ev.wait_log("consuming")
         b.request(tid, cfg)
@@ -111,26 +115,28 @@ def test_hung_env_settles_its_task_as_failed_and_the_evaluator_exits_for_a_resta
     prefix = new_prefix()
     cfg = config(**TWO_BY_TWO)
     floor = cfg["max_number_of_steps"] * cfg["minimum_reward"]
+    hang_queue = tasks("EzFault/Hang-v0")
     hang = make_task(cfg, [0, 1], [0, 1], "hang", env_id="EzFault/Hang-v0")
     good = make_task(config(), [1, 2], [0], "good")
+    envs = "EzFault/Hang-v0,CartPole-v1"
     with bus(prefix) as b, processes() as procs:
         results = b.collect(RESULTS_QUEUE)
-        ev = evaluator_proc(tmp_path, procs, URL, "hang", queue_prefix=prefix, prefetch=1,
-                            task_hang_s=2)
+        ev = evaluator_proc(tmp_path, procs, URL, "hang", envs, queue_prefix=prefix,
+                            prefetch=1, task_hang_s=2)
         ev.wait_log("consuming")
-        b.publish(TASKS_QUEUE, encode(hang))
+        b.publish(hang_queue, encode(hang))
         wait_until(lambda: not alive(ev), 30, "the hung evaluator to exit")
         assert ev.popen.returncode == HUNG_EXIT_CODE
         (event,) = logged(ev, "evaluation_hung")
         assert event["task_id"] == "hang"
         assert event["seconds"] >= 2
         wait_until(lambda: len(results) == 1, 10, "the hung task's result")
-        assert b.depth(TASKS_QUEUE) == 0  # acked: no other evaluator inherits the hang
-        assert b.depth(dead_letter_queue(TASKS_QUEUE)) == 0
+        assert b.depth(hang_queue) == 0  # acked: no other evaluator inherits the hang
+        assert b.depth(dead_letter_queue(hang_queue)) == 0
         # The supervisor's restart: a fresh evaluator takes the next task as usual.
-        fresh = evaluator_proc(tmp_path, procs, URL, "after-hang", queue_prefix=prefix,
+        fresh = evaluator_proc(tmp_path, procs, URL, "after-hang", envs, queue_prefix=prefix,
                                prefetch=1, task_hang_s=2)
-        b.publish(TASKS_QUEUE, encode(good))
+        b.publish(CP_TASKS, encode(good))
         wait_until(lambda: len(results) == 2, 30, "the fresh evaluator's result")
         assert fresh.stop() == 0
     by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}

@@ -30,6 +30,7 @@ from tests.integration.faults.common import (
     record_figures,
     start_gateway,
     training_end,
+    wait_served,
 )
 from tests.integration.services import slow_envs
 from tests.integration.services.harness import assert_same_run, config, embedded, wait_until
@@ -51,14 +52,18 @@ def test_rabbitmq_restart_mid_training_every_service_reconnects_and_run_is_uncha
     with private_vhost() as url, processes() as procs:
         gw = start_gateway(tmp_path, procs, url)
         evo = evolver_proc(tmp_path, procs, url, task_timeout_s=20)
-        evs = [evaluator_proc(tmp_path, procs, url, name, test_slow_reset_s=0.05)
+        envs = f"{slow_envs.ENV_ID},CartPole-v1"  # the first training's, the second one's
+        evs = [evaluator_proc(tmp_path, procs, url, name, envs, test_slow_reset_s=0.05)
                for name in ("restart-a", "restart-b")]
-        evo.wait_log("evolver_started")
+        evo.wait_log("evolver_active")
         for ev in evs:
             ev.wait_log("consuming")
         services = {"gateway": gw.proc, "evolver": evo, **{ev.log_path.stem: ev for ev in evs}}
         token = gw.signup("rabbit-restart")
         with gw.client(token) as api:
+            # The gateway cannot build the slow plug-in: it learns its sizes from the
+            # evaluators' announcements.
+            wait_served(api, slow_envs.ENV_ID, evaluators=2)
             created = api.post("/api/trainings", json=first_cfg)
             assert created.status_code == 201, created.text
             first = created.json()["id"]

@@ -21,6 +21,7 @@ from tests.integration.faults.common import (
     record_figures,
     start_gateway,
     training_end,
+    wait_served,
 )
 from tests.integration.services import slow_envs
 from tests.integration.services.harness import assert_same_run, config, embedded, wait_until
@@ -36,11 +37,13 @@ def test_gateway_killed_mid_training_catches_up_from_the_events_queue(tmp_path: 
     with private_vhost() as url, processes() as procs:
         first = start_gateway(tmp_path, procs, url, database_url=database, name="gateway-1")
         evo = evolver_proc(tmp_path, procs, url)
-        ev = evaluator_proc(tmp_path, procs, url, "gw-restart", test_slow_reset_s=0.02)
-        evo.wait_log("evolver_started")
+        ev = evaluator_proc(tmp_path, procs, url, "gw-restart", slow_envs.ENV_ID,
+                            test_slow_reset_s=0.02)
+        evo.wait_log("evolver_active")
         ev.wait_log("consuming")
         token = first.signup("gateway-restart")
         with first.client(token) as api:
+            wait_served(api, slow_envs.ENV_ID)  # announced: the gateway can check the config
             created = api.post("/api/trainings", json=cfg)
             assert created.status_code == 201, created.text
             tid = created.json()["id"]

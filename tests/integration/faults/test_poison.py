@@ -5,7 +5,8 @@
 a thread.  Here: the same through a real process and its /metrics (broker counter
 included), a task whose evaluation raises on every delivery (a broken plug-in), and a task
 that kills every evaluator that takes it (a native crash).  Every one ends after at most
-``delivery_limit + 1`` = 6 deliveries.
+``delivery_limit + 1`` = 6 deliveries.  Tasks go to their environment's queue
+(``tasks(env_id)``), which the evaluators consume because they serve that environment.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import pytest
 import tests.integration.faults.fault_envs as fault_envs
 from ezspark_common.messages import (
     RESULTS_QUEUE,
-    TASKS_QUEUE,
     EvaluationResult,
     StopRequested,
     dead_letter_queue,
@@ -26,12 +26,14 @@ from ezspark_common.messages import (
 )
 from tests.integration.faults.common import alive, evaluator_proc, logged, record_figures
 from tests.integration.services.harness import (
+    CP_TASKS,
     URL,
     bus,
     config,
     honest_result,
     make_task,
     new_prefix,
+    tasks,
     wait_until,
 )
 from tests.integration.services.procs import Proc, processes
@@ -49,17 +51,17 @@ def test_undecodable_tasks_dead_lettered_and_counted_by_a_real_evaluator(tmp_pat
     good = make_task(config(), [0, 1], [0], "good")
     with bus(prefix) as b, processes() as procs:
         results = b.collect(RESULTS_QUEUE)
-        ev = evaluator_proc(tmp_path, procs, URL, "poison", queue_prefix=prefix)
+        ev = evaluator_proc(tmp_path, procs, URL, "poison", "CartPole-v1", queue_prefix=prefix)
         ev.wait_log("consuming")
-        b.publish(TASKS_QUEUE, b"\x00\xff not json")
-        b.publish(TASKS_QUEUE, b'{"kind": "evaluation_task", "schema_version": 1}')
-        b.publish(TASKS_QUEUE, encode(StopRequested(training_id="x")))
-        b.publish(TASKS_QUEUE, encode(good))
+        b.publish(CP_TASKS, b"\x00\xff not json")
+        b.publish(CP_TASKS, b'{"kind": "evaluation_task", "schema_version": 1}')
+        b.publish(CP_TASKS, encode(StopRequested(training_id="x")))
+        b.publish(CP_TASKS, encode(good))
         wait_until(lambda: results, 30, "the good task's result")
-        wait_until(lambda: b.depth(dead_letter_queue(TASKS_QUEUE)) == 3, 10, "3 dead letters")
+        wait_until(lambda: b.depth(dead_letter_queue(CP_TASKS)) == 3, 10, "3 dead letters")
         assert ev.metric("ezspark_evaluator_errors_total", {"kind": "poison"}) == 3
         assert ev.metric("ezspark_broker_poison_messages_total",
-                         {"queue": prefix + TASKS_QUEUE}) == 3
+                         {"queue": prefix + CP_TASKS}) == 3
         assert len(logged(ev, "poison_task")) == 3
         assert alive(ev)
         assert ev.stop() == 0
@@ -69,27 +71,32 @@ def test_undecodable_tasks_dead_lettered_and_counted_by_a_real_evaluator(tmp_pat
 
 
 def test_plugin_that_always_raises_is_tried_a_bounded_number_of_times(tmp_path: Path) -> None:
-    """A task whose evaluation always raises is tried 6 times, then gets error outcomes."""
+    """A served plug-in whose evaluation always raises is tried 6 times, then gets error
+    outcomes; one that cannot even be built is left out of what the evaluator serves."""
     prefix = new_prefix()
     cfg = config(**TWO_BY_TWO)
-    broken = make_task(cfg, [0, 1], [0, 1], "broken", env_id="EzFault/BrokenCtor-v0")
+    broken_queue = tasks("EzFault/BrokenLater-v0")
+    broken = make_task(cfg, [0, 1], [0, 1], "broken", env_id="EzFault/BrokenLater-v0")
     good = make_task(config(), [2], [0], "good")
     with bus(prefix) as b, processes() as procs:
         results = b.collect(RESULTS_QUEUE)
-        ev = evaluator_proc(tmp_path, procs, URL, "broken-plugin", queue_prefix=prefix,
-                            prefetch=1)
+        ev = evaluator_proc(tmp_path, procs, URL, "broken-plugin",
+                            "EzFault/BrokenCtor-v0,EzFault/BrokenLater-v0,CartPole-v1",
+                            queue_prefix=prefix, prefetch=1)
         ev.wait_log("consuming")
-        b.publish(TASKS_QUEUE, encode(broken))
+        (unavailable,) = logged(ev, "envs_unavailable")
+        assert unavailable["envs"] == ["EzFault/BrokenCtor-v0"]
+        b.publish(broken_queue, encode(broken))
         wait_until(lambda: results, 60, "the broken task's result")
-        b.publish(TASKS_QUEUE, encode(good))
+        b.publish(CP_TASKS, encode(good))
         wait_until(lambda: len(results) == 2, 30, "the good task's result")
         failures = logged(ev, "evaluation_failed")
         assert len(failures) == MAX_DELIVERIES
         assert [f["final_attempt"] for f in failures] == [False] * DELIVERY_LIMIT + [True]
         assert ev.metric("ezspark_evaluator_errors_total",
                          {"kind": "evaluation"}) == MAX_DELIVERIES
-        assert b.depth(TASKS_QUEUE) == 0
-        assert b.depth(dead_letter_queue(TASKS_QUEUE)) == 0  # answered, not lost
+        assert b.depth(broken_queue) == 0
+        assert b.depth(dead_letter_queue(broken_queue)) == 0  # answered, not lost
         assert alive(ev)
         assert ev.stop() == 0
     by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}
@@ -106,17 +113,20 @@ def test_task_that_kills_its_evaluator_is_dead_lettered_after_the_delivery_limit
         tmp_path: Path) -> None:
     """A task that kills every evaluator taking it is dead-lettered after 6 crashes."""
     prefix = new_prefix()
+    crash_queue = tasks("EzFault/Crash-v0")
     crash = make_task(config(**TWO_BY_TWO), [0], [0], "crash", env_id="EzFault/Crash-v0")
     good = make_task(config(), [1, 2], [0], "good")
     crashes: list[int] = []
     with bus(prefix) as b, processes() as procs:
         results = b.collect(RESULTS_QUEUE)
-        b.publish(TASKS_QUEUE, encode(crash))
+        b.broker.declare(prefix + crash_queue)  # no evaluator has declared it yet
+        b.publish(crash_queue, encode(crash))
         started = time.monotonic()
-        dead = dead_letter_queue(TASKS_QUEUE)
+        dead = dead_letter_queue(crash_queue)
         # The test plays the supervisor (systemd, Kubernetes): restart whatever died.
         for n in range(MAX_DELIVERIES + 2):  # bounded: one more than could ever be needed
-            ev = evaluator_proc(tmp_path, procs, URL, f"crash-{n}", queue_prefix=prefix,
+            ev = evaluator_proc(tmp_path, procs, URL, f"crash-{n}",
+                                "EzFault/Crash-v0,CartPole-v1", queue_prefix=prefix,
                                 prefetch=1)
 
             def settled(proc: Proc = ev) -> bool:
@@ -130,7 +140,7 @@ def test_task_that_kills_its_evaluator_is_dead_lettered_after_the_delivery_limit
         seconds = time.monotonic() - started
         assert len(crashes) == MAX_DELIVERIES
         assert b.depth(dead) == 1
-        b.publish(TASKS_QUEUE, encode(good))
+        b.publish(CP_TASKS, encode(good))
         wait_until(lambda: results, 30, "the healthy evaluator's result")
         survivor = procs[-1]
         assert alive(survivor)

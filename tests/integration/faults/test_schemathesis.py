@@ -4,7 +4,11 @@ The gateway runs on loopback with PostgreSQL (the production database, the stric
 NUL bytes, 32-bit integers) and an in-memory broker (commands go nowhere; this is about
 the HTTP surface).  Schemathesis (``requirements-faults.txt``) reads ``/openapi.json`` and
 runs all four phases (examples, coverage, fuzzing, stateful) with a real bearer token, so
-the training endpoints are exercised with valid and invalid data.  Bounded by
+the training endpoints are exercised with valid and invalid data.  The gateway only accepts
+a config whose environment it can describe, so a hook (``schemathesis_hooks.py``) points
+the configs sent to ``POST /api/trainings`` at CartPole-v1 (every other field stays
+generated; ``/api/validate`` still gets arbitrary environment ids), and the user's quota
+of active trainings is lifted, as nothing ever trains here.  Bounded by
 ``--max-examples``; the seed is fixed (``EZSPARK_FUZZ_SEED`` overrides it) so CI is
 reproducible.  Only ``not_a_server_error`` is asserted: other conformance findings are
 printed for the reader, not failed on.
@@ -33,6 +37,7 @@ from tests.integration.faults.common import (
     require_tool,
     start_gateway,
 )
+from tests.integration.services.harness import REPO
 from tests.integration.services.procs import processes
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -40,6 +45,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 SEED = os.environ.get("EZSPARK_FUZZ_SEED", "20261125")
 MAX_EXAMPLES = os.environ.get("EZSPARK_FUZZ_EXAMPLES", "30")
 REVOKING = ("/api/auth/tokens/{token_id}", "/api/auth/logout")  # deleting first: log-out
+HOOKS = "tests.integration.faults.schemathesis_hooks"
 
 
 def schemathesis(base: str, token: str, report: Path, *selection: str) -> tuple[int, str]:
@@ -51,7 +57,9 @@ def schemathesis(base: str, token: str, report: Path, *selection: str) -> tuple[
         "--workers", "1", "--request-timeout", "30", "--no-color",
         "--report", "junit", "--report-junit-path", str(report), *selection,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SCHEMATHESIS_HOOKS": HOOKS}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False,
+                          cwd=REPO, env=env)
     return done.returncode, done.stdout + done.stderr
 
 
@@ -77,8 +85,9 @@ def require_tool_in_venv(name: str) -> str:
 def test_schemathesis_finds_no_server_error_in_the_gateway_api(tmp_path: Path) -> None:
     """Schemathesis (all phases, real token) gets no 5xx from a real gateway on PostgreSQL."""
     with private_database() as db_url, processes() as procs:
+        # Fuzz the handlers, not the brakes: no log-in limit, no limit of active trainings.
         gw = start_gateway(tmp_path, procs, "memory://", database_url=db_url,
-                           auth_rate_limit=1_000_000)  # fuzz the handlers, not the brake
+                           auth_rate_limit=1_000_000, quota_active_trainings=1_000_000)
         started = time.monotonic()
         code, output = schemathesis(
             gw.base, gw.signup("fuzzer"), tmp_path / "main.xml",

@@ -1,10 +1,18 @@
 """An evaluator slower than the task deadline, end to end with REAL processes.
 
-``tests/integration/services/test_evolver_service.py`` proves re-dispatch with a scripted
-evaluator that swallows tasks.  Here the slow one is a real evaluator process whose
-environment (``EzSlowCartPole-v1`` from ``slow_envs``, loaded by EZSPARK_ENV_MODULES) takes
-longer than ``task_timeout_s`` per task: its tasks are re-dispatched to a fast evaluator,
-its late answers are ignored, and the run equals the embedded one.
+``tests/integration/services/test_evolver_service.py`` proves re-dispatch after the
+deadline with a scripted evaluator that swallows tasks.  Here the slow one is a real
+evaluator process whose environment (``EzSlowCartPole-v1`` from ``slow_envs``, loaded by
+EZSPARK_ENV_MODULES) takes longer than ``task_timeout_s`` per task.  While it holds the last
+open task of a generation the fast evaluator is idle, so the evolver publishes a
+speculative copy that the fast one answers (usually long before the deadline; a task that
+does pass its deadline is re-dispatched).  Either way the slow evaluator is overtaken, its
+late answers are ignored, and the run equals the embedded one.
+
+Safeness is 0 here: a re-check must go to another evaluator than the first, so with two
+evaluators every re-check of the fast one's answers would wait for the slow one (1 s per
+genome and game), which is not what this test is about; re-checks are covered by
+``tests/integration/services/test_evolver_faults.py`` and the e2e stack test.
 """
 
 from __future__ import annotations
@@ -31,26 +39,29 @@ from tests.integration.services.procs import processes
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 TASK_TIMEOUT_S = 2.0
-SLOW_RESET_S = 1.0  # a task is 4 genomes x 1 game: 4 resets = 4 s, twice TASK_TIMEOUT_S
-# 0.08 s per task: a whole generation fits well within the deadline on the fast one alone
-# (the deadline also counts the time a task waits in the queue).
+# A task is 3 or 4 genomes x 1 game (12 genomes, 2 games, cut for 2 evaluators, at most
+# task_batch_size=4): 3-4 resets = 3-4 s, well past TASK_TIMEOUT_S.
+SLOW_RESET_S = 1.0
+# <= 0.08 s per task: a whole generation fits well within the deadline on the fast one
+# alone (the deadline also counts the time a task waits in the queue).
 FAST_RESET_S = 0.02
 
 
 def test_evaluator_slower_than_the_deadline_is_overtaken_and_run_is_unchanged(
         tmp_path: Path) -> None:
-    """Tasks a slow real evaluator holds past the deadline are re-dispatched; run unchanged."""
+    """A slow real evaluator's tasks are overtaken (speculated or re-dispatched); run unchanged."""
     prefix, tid = new_prefix(), "slow-evaluator"
-    cfg = config(gym_game_name=slow_envs.ENV_ID, generations=4, alone_training_iterations=1)
+    cfg = config(gym_game_name=slow_envs.ENV_ID, generations=4, alone_training_iterations=1,
+                 safeness=0.0)
     data = tmp_path / "evolver-data"
     with bus(prefix) as b, processes() as procs:
         evo = evolver_proc(tmp_path, procs, URL, queue_prefix=prefix,
                            task_timeout_s=TASK_TIMEOUT_S)
-        slow = evaluator_proc(tmp_path, procs, URL, "slow", queue_prefix=prefix, prefetch=1,
-                              test_slow_reset_s=SLOW_RESET_S)
-        fast = evaluator_proc(tmp_path, procs, URL, "fast", queue_prefix=prefix,
-                              test_slow_reset_s=FAST_RESET_S)
-        evo.wait_log("evolver_started")
+        slow = evaluator_proc(tmp_path, procs, URL, "slow", slow_envs.ENV_ID,
+                              queue_prefix=prefix, prefetch=1, test_slow_reset_s=SLOW_RESET_S)
+        fast = evaluator_proc(tmp_path, procs, URL, "fast", slow_envs.ENV_ID,
+                              queue_prefix=prefix, test_slow_reset_s=FAST_RESET_S)
+        evo.wait_log("evolver_active")
         slow.wait_log("consuming")
         fast.wait_log("consuming")
         started = time.monotonic()
@@ -58,9 +69,9 @@ def test_evaluator_slower_than_the_deadline_is_overtaken_and_run_is_unchanged(
         wait_until(lambda: (data / tid / "final.json").is_file(), 120, "the training to finish")
         seconds = time.monotonic() - started
         overdue = [r for r in evo.logs() if r.get("event") == "task_overdue"]
-        assert overdue, "no task went overdue"
         redispatched = evo.metric("ezspark_evolver_tasks_redispatched_total")
-        assert redispatched >= 1
+        speculative = evo.metric("ezspark_evolver_tasks_speculative_total")
+        assert speculative + len(overdue) >= 1, "the slow evaluator was never overtaken"
 
         def late_answers() -> float:
             return sum(evo.metric("ezspark_evolver_results_ignored_total", {"reason": r})
@@ -79,9 +90,10 @@ def test_evaluator_slower_than_the_deadline_is_overtaken_and_run_is_unchanged(
             assert proc.stop() == 0
     assert_same_run(load_checkpoint(data / tid), embedded(cfg))
     record_figures("slow_evaluator", {
-        "task_timeout_s": TASK_TIMEOUT_S, "slow_task_s": 4 * SLOW_RESET_S,
-        "fast_task_s": 4 * FAST_RESET_S,
+        "task_timeout_s": TASK_TIMEOUT_S, "slow_task_s_max": 4 * SLOW_RESET_S,
+        "fast_task_s_max": 4 * FAST_RESET_S,
         "tasks_overdue": len(overdue), "tasks_redispatched": redispatched,
+        "tasks_speculative": speculative,
         "late_answers_ignored": ignored, "training_seconds": round(seconds, 1),
         "generations": cfg["generations"],
         "slow_genomes_evaluated": slow_genomes,

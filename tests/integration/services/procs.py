@@ -46,7 +46,6 @@ def service_env(**values: Any) -> dict[str, str]:
     return env
 
 
-
 def scrape_metric(url: str, name: str, labels: dict[str, str] | None = None) -> float:
     """One sample of a Prometheus endpoint, matched by name and labels (0 if absent)."""
     text = httpx.get(url, timeout=5).text
@@ -56,6 +55,7 @@ def scrape_metric(url: str, name: str, labels: dict[str, str] | None = None) -> 
                                            for k, v in (labels or {}).items()):
                 return float(sample.value)
     return 0.0
+
 
 class Proc:
     """A service as a real process (console script), logging to a file."""

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from ezspark_common.messages import (
     RESULTS_QUEUE,
-    TASKS_QUEUE,
     EvaluationResult,
     StopRequested,
     dead_letter_queue,
@@ -14,6 +13,7 @@ from ezspark_common.messages import (
 )
 from tests.integration.services import slow_envs
 from tests.integration.services.harness import (
+    CP_TASKS,
     SLOW_ENVS,
     bus,
     config,
@@ -21,6 +21,7 @@ from tests.integration.services.harness import (
     honest_result,
     make_task,
     new_prefix,
+    tasks,
     wait_until,
 )
 from tests.integration.services.procs import Proc, free_port, processes, service_env
@@ -36,12 +37,12 @@ def test_poison_task_is_dead_lettered_counted_and_evaluator_keeps_going() -> Non
     bad_genome["genomes"][0]["dst"][0] = 999  # a connection to a node that does not exist
     with bus(prefix) as b, evaluator_thread(prefix, evaluator_id="ev-poison") as ev:
         results = b.collect(RESULTS_QUEUE)
-        b.publish(TASKS_QUEUE, b"{not json", message_id="junk")
-        b.publish(TASKS_QUEUE, encode(StopRequested(training_id="x")), message_id="kind")
-        b.publish(TASKS_QUEUE, encode(type(good).model_validate(bad_genome)))
-        b.publish(TASKS_QUEUE, encode(good), message_id="good")
+        b.publish(CP_TASKS, b"{not json", message_id="junk")
+        b.publish(CP_TASKS, encode(StopRequested(training_id="x")), message_id="kind")
+        b.publish(CP_TASKS, encode(type(good).model_validate(bad_genome)))
+        b.publish(CP_TASKS, encode(good), message_id="good")
         wait_until(lambda: results, 20, "the good task's result")
-        wait_until(lambda: b.depth(dead_letter_queue(TASKS_QUEUE)) == 3, 10, "3 dead letters")
+        wait_until(lambda: b.depth(dead_letter_queue(CP_TASKS)) == 3, 10, "3 dead letters")
         assert ev.metric("ezspark_evaluator_errors_total", {"kind": "poison"}) == 3
         assert ev.metric("ezspark_evaluator_genomes_total") == 3
     (result,) = results
@@ -50,25 +51,31 @@ def test_poison_task_is_dead_lettered_counted_and_evaluator_keeps_going() -> Non
     assert result.outcomes == honest_result(good, "ev-poison").outcomes
 
 
-def test_env_outside_allow_list_gives_error_outcomes_not_a_crash() -> None:
-    """A task naming an environment module the operator did not allow is answered with
-    reward-floor error outcomes (and counted), and the evaluator goes on."""
+def test_env_outside_allow_list_is_neither_served_nor_evaluated() -> None:
+    """An evaluator asked to serve an environment of a module the operator did not allow
+    leaves it out (not announced, no queue consumed); a task naming it that reaches a queue
+    it does serve is declined unevaluated (no outcomes, counted), and the evaluator goes on."""
     prefix = new_prefix()
     cfg = config(minimum_reward=-1)
     evil = make_task(cfg, keys=[0, 1], games=[0], task_id="evil", env_id="os:Evil-v0")
     good = make_task(cfg, keys=[3], games=[1], task_id="good")
-    with bus(prefix) as b, evaluator_thread(prefix) as ev:
+    with bus(prefix) as b, evaluator_thread(prefix, envs="CartPole-v1,os:Evil-v0",
+                                            evaluator_id="ev-allow") as ev:
+        assert [e.env_id for e in ev.service.envs] == ["CartPole-v1"]
+        assert [e.env_id for e in ev.service.announcement().envs] == ["CartPole-v1"]
         results = b.collect(RESULTS_QUEUE)
-        b.publish(TASKS_QUEUE, encode(evil))
-        b.publish(TASKS_QUEUE, encode(good))
+        b.publish(CP_TASKS, encode(evil))  # the wrong queue: only "CartPole-v1" is served
+        b.publish(CP_TASKS, encode(good))
         wait_until(lambda: len(results) == 2, 20, "both results")
-        assert ev.metric("ezspark_evaluator_errors_total", {"kind": "env_not_allowed"}) == 1
+        assert ev.metric("ezspark_evaluator_tasks_declined_total") == 1
+        assert ev.metric("ezspark_evaluator_genomes_total") == 1
+        assert ev.metric("ezspark_evaluator_errors_total", {"kind": "env_not_allowed"}) == 0
     by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}
-    for outcome in by_id["evil"].outcomes:
-        assert outcome.error is not None
-        assert "not an allowed environment module" in outcome.error
-        assert outcome.returns == [cfg["max_number_of_steps"] * -1.0]
-    assert by_id["good"].outcomes[0].error is None
+    assert by_id["evil"].declined
+    assert by_id["evil"].outcomes == []
+    assert by_id["evil"].evaluator_id == "ev-allow"
+    assert not by_id["good"].declined
+    assert by_id["good"].outcomes == honest_result(good, "x").outcomes
 
 
 def test_sigterm_finishes_task_in_hand_requeues_the_next_and_exits_zero(
@@ -77,22 +84,24 @@ def test_sigterm_finishes_task_in_hand_requeues_the_next_and_exits_zero(
     prefetched task back to the queue, and exits with status 0."""
     prefix = new_prefix()
     cfg = config(gym_game_name=slow_envs.ENV_ID)
+    queue = tasks(slow_envs.ENV_ID)
     first = make_task(cfg, keys=[0, 1, 2, 3], games=[0], task_id="first")
     second = make_task(cfg, keys=[4, 5], games=[0], task_id="second")
     with bus(prefix) as b, processes() as procs:
         results = b.collect(RESULTS_QUEUE)
         port = free_port()
         proc = Proc("ezspark-evaluator", tmp_path / "evaluator.log", service_env(
-            queue_prefix=prefix, metrics_port=port, env_modules=SLOW_ENVS, prefetch=2,
+            queue_prefix=prefix, metrics_port=port, env_modules=SLOW_ENVS,
+            envs=slow_envs.ENV_ID, announce_interval_s=1.0, prefetch=2,
             test_slow_reset_s=0.4))
         procs.append(proc)
-        proc.wait_log("consuming")
-        b.publish(TASKS_QUEUE, encode(first))
-        b.publish(TASKS_QUEUE, encode(second))
+        proc.wait_log("consuming", queue=prefix + queue)
+        b.publish(queue, encode(first))
+        b.publish(queue, encode(second))
         wait_until(lambda: proc.metric("ezspark_evaluator_tasks_in_flight") == 2, 20,
                    "both tasks in hand")
         assert proc.stop(timeout=30) == 0
-        wait_until(lambda: b.depth(TASKS_QUEUE) == 1, 10, "the other task back in the queue")
+        wait_until(lambda: b.depth(queue) == 1, 10, "the other task back in the queue")
     (result,) = results  # either task may have been picked first
     assert isinstance(result, EvaluationResult)
     task = {"first": first, "second": second}[result.task_id]

@@ -1,6 +1,8 @@
 """Faults with real service processes: evolver killed, evaluator killed, lying evaluator.
 
-Each run must still end with exactly the embedded trainer's final population.
+Each run must still end with exactly the embedded trainer's final population.  Evaluators
+serve only the environments a test names (``EZSPARK_ENVS``) and announce themselves every
+second; evolver processes load no environment plug-in (they never build an environment).
 """
 
 from __future__ import annotations
@@ -40,37 +42,40 @@ def final_state(data_dir: Path, training_id: str, timeout: float = 90.0) -> Any:
     return load_checkpoint(data_dir / training_id)
 
 
-def evaluator(tmp_path: Path, name: str, prefix: str, **settings: Any) -> Proc:
-    """An evaluator process that can run the slow test environment."""
+def evaluator(tmp_path: Path, name: str, prefix: str, envs: str, **settings: Any) -> Proc:
+    """An evaluator process serving ``envs`` (it can load the slow test environment)."""
     env = service_env(queue_prefix=prefix, evaluator_id=name, metrics_port=free_port(),
-                      env_modules=SLOW_ENVS, **settings)
+                      env_modules=SLOW_ENVS, envs=envs, announce_interval_s=1.0, **settings)
     return Proc("ezspark-evaluator", tmp_path / f"{name}.log", env)
 
 
 def evolver(tmp_path: Path, prefix: str, data_dir: Path, log_name: str) -> Proc:
-    """An evolver process keeping its data in ``data_dir``."""
+    """An evolver process keeping its data in ``data_dir`` (no environment plug-in)."""
     env = service_env(queue_prefix=prefix, data_dir=data_dir, metrics_port=free_port(),
-                      env_modules=SLOW_ENVS, task_batch_size=4, task_timeout_s=30)
+                      task_batch_size=4, task_timeout_s=30)
     return Proc("ezspark-evolver", tmp_path / log_name, env)
 
 
 def test_evolver_killed_mid_training_resumes_and_matches_undisturbed_run(
         tmp_path: Path) -> None:
-    """SIGKILL the evolver after two generations; a new evolver process resumes the training
-    from its checkpoint (not from scratch) and ends with the embedded run's population."""
+    """SIGKILL the evolver after two generations; a new evolver process takes the leader
+    lock the dead one held, resumes the training from its checkpoint (not from scratch) and
+    ends with the embedded run's population."""
     prefix, tid, data = new_prefix(), "resume-me", tmp_path / "data"
     cfg = config(gym_game_name=slow_envs.ENV_ID, generations=5, alone_training_iterations=0)
     with bus(prefix) as b, processes() as procs:
-        procs.append(evaluator(tmp_path, "ev", prefix, test_slow_reset_s=0.01))
+        procs.append(evaluator(tmp_path, "ev", prefix, slow_envs.ENV_ID,
+                               test_slow_reset_s=0.01))
         first = evolver(tmp_path, prefix, data, "evolver-1.log")
         procs.append(first)
-        first.wait_log("evolver_started")
+        first.wait_log("evolver_active")
         b.request(tid, cfg)
         wait_until(lambda: generations_done(data, tid) >= 2, 60, "two generations")
         first.kill()
         assert generations_done(data, tid) < cfg["generations"], "finished before the kill"
         second = evolver(tmp_path, prefix, data, "evolver-2.log")
         procs.append(second)
+        second.wait_log("evolver_active")
         resumed = second.wait_log("training_running", training_id=tid)
         assert resumed["generation"] >= 2
         state = final_state(data, tid)
@@ -83,19 +88,22 @@ def test_evolver_killed_mid_training_resumes_and_matches_undisturbed_run(
 
 def test_evaluator_killed_mid_task_loses_nothing(tmp_path: Path) -> None:
     """SIGKILL an evaluator while it holds a task: RabbitMQ redelivers the task to another
-    evaluator (the evolver's long timeout never fires) and the run is unchanged."""
+    evaluator (the evolver's long timeout never fires; with safeness 0 nothing is declined
+    either, so nothing is re-dispatched) and the run is unchanged."""
     prefix, tid = new_prefix(), "kill-evaluator"
-    cfg = config(gym_game_name=slow_envs.ENV_ID, alone_training_iterations=1)
+    cfg = config(gym_game_name=slow_envs.ENV_ID, alone_training_iterations=1, safeness=0.0)
     with bus(prefix) as b, processes() as procs, \
             evolver_thread(prefix, tmp_path, task_timeout_s=300.0) as evo:
-        victim = evaluator(tmp_path, "victim", prefix, test_slow_reset_s=0.3, prefetch=1)
+        victim = evaluator(tmp_path, "victim", prefix, slow_envs.ENV_ID,
+                           test_slow_reset_s=0.3, prefetch=1)
         procs.append(victim)
         victim.wait_log("consuming")
         b.request(tid, cfg)
         wait_until(lambda: victim.metric("ezspark_evaluator_tasks_in_flight") >= 1, 60,
                    "the victim to hold a task")
         victim.kill()
-        survivor = evaluator(tmp_path, "survivor", prefix, test_slow_reset_s=0.01)
+        survivor = evaluator(tmp_path, "survivor", prefix, slow_envs.ENV_ID,
+                             test_slow_reset_s=0.01)
         procs.append(survivor)
         state = final_state(tmp_path, tid)
         assert evo.metric("ezspark_evolver_tasks_redispatched_total") == 0
@@ -104,22 +112,26 @@ def test_evaluator_killed_mid_task_loses_nothing(tmp_path: Path) -> None:
 
 
 def test_lying_evaluator_is_caught_by_safeness_and_quarantined(tmp_path: Path) -> None:
-    """With safeness 1 an evaluator adding an offset to every return is caught: mismatches
-    are counted, it (and only it) is quarantined, and the run equals the embedded one."""
+    """With safeness 1 and three evaluators, one adding an offset to every return is caught:
+    mismatches are counted, a third evaluator's tie-break sides with the honest answer, the
+    liar (and only it) is quarantined, and the run equals the embedded one."""
     prefix, tid = new_prefix(), "liar"
     cfg = config(safeness=1.0, generations=4, alone_training_iterations=1)
     with bus(prefix) as b, processes() as procs, evolver_thread(prefix, tmp_path) as evo:
-        liar = evaluator(tmp_path, "liar", prefix, fault_fitness_offset=1.5)
-        honest = evaluator(tmp_path, "honest", prefix)
-        procs.extend([liar, honest])
-        liar.wait_log("consuming")
-        honest.wait_log("consuming")
+        liar = evaluator(tmp_path, "liar", prefix, "CartPole-v1", fault_fitness_offset=1.5)
+        honest = [evaluator(tmp_path, name, prefix, "CartPole-v1")
+                  for name in ("honest-a", "honest-b")]
+        procs.extend([liar, *honest])
+        # All three announced: every re-check and tie-break has an evaluator to go to.
+        wait_until(lambda: evo.service.ctx.registry.slots("CartPole-v1") == 3, 30,
+                   "three evaluators announced")
         b.request(tid, cfg)
         state = final_state(tmp_path, tid)
         assert evo.metric("ezspark_evolver_safeness_mismatches_total") > 0
+        assert evo.metric("ezspark_evolver_safeness_skipped_total") == 0
         assert evo.metric("ezspark_evolver_quarantined_evaluators_total") == 1
-        assert liar.stop() == 0
-        assert honest.stop() == 0
+        for proc in procs:
+            assert proc.stop() == 0
     assert json.loads((tmp_path / tid / "quarantine.json").read_text()) == ["liar"]
     assert_same_run(state, embedded(cfg))
     assert sum(r.safeness_mismatches for r in state.history) > 0

@@ -4,16 +4,19 @@
   (``quota_errors``) and its environment (``EnvironmentCheck``); ``/api/validate`` reports
   exactly these.
 * ``admit``: the user may have at most ``quotas.active_trainings`` trainings queued,
-  running or stopping.  The count and the insert happen under one lock per gateway process
-  and a row lock on the user (PostgreSQL), so concurrent requests cannot both slip under
-  the limit.
+  running or stopping.  The count and the insert happen under a row lock on the user
+  (PostgreSQL: concurrent requests of one user queue in the database, other users'
+  requests are not held up), or under one lock per gateway process on SQLite, which has no
+  row locks.  Either way concurrent requests cannot both slip under the limit.  A thread
+  never waits for that lock while holding a pooled connection: the holder may need one,
+  and the pool would run dry.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from ezspark_common.config import ConfigError, TrainingConfig
 from ezspark_common.quotas import Quotas, quota_errors
@@ -49,7 +52,12 @@ class Admission:
         """Hold the owner's slot while the body stores the training; QuotaExceededError
         (nothing stored) when ``owner`` already has ``active_trainings`` active ones."""
         limit = self.quotas.active_trainings
-        with self._lock:
+        sqlite = repo.session.get_bind().dialect.name == "sqlite"
+        if sqlite:
+            # End the request's read transaction first, so that a thread waiting for the
+            # lock holds no pooled connection the lock's holder might need.
+            repo.rollback()
+        with self._lock if sqlite else nullcontext():
             repo.lock_user(owner.id)
             count = repo.count_trainings_of(owner.id, statuses=active)
             if count >= limit:
