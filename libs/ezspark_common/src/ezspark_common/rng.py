@@ -14,6 +14,7 @@ INIT = 1
 REPRODUCE = 2
 GAMES = 3
 SAFENESS = 4
+DISPATCH = 5  # timing jitter of the service's re-dispatches: never changes a result
 
 
 def generator(seed: int, tag: int, *path: int) -> np.random.Generator:

@@ -47,6 +47,10 @@ _MAX_BACKOFF = 3
 _POLL_S = 0.5  # longest wait between looks at the stop flag and the evaluators
 _BATCH = 1000  # results handled between two deadline checks
 _MIN_SPECULATE_S = 0.1  # a task is never duplicated sooner than this after it went out
+# A declined copy goes out again after 50 ms · 2^declines (at most 0.25 s), ±50 % jitter: with
+# two evaluators each holding the check the other must run, re-publishing at once lets
+# RabbitMQ hand each its own check back, in lock-step, for ever.
+_DECLINE_BACKOFF_S = (0.05, 0.25)
 # Reasons a result is unusable although the evaluator consumed the current copy of the task.
 _RETRY = frozenset({"declined", "quarantined", "same_evaluator", "invalid"})
 _QUIET = frozenset({"duplicate", "stale", "declined"})  # routine: logged at debug level
@@ -101,6 +105,7 @@ class Round:
         self._slots = {s.task_id: s for s in self._primaries}
         self._serial = 0
         self._started = self.ctx.clock()
+        self._jitter = rngs.generator(config.seed, rngs.DISPATCH, self.generation)
         self._log = log.bind(training_id=self.training_id, generation=self.generation)
 
     def deliver(self, result: EvaluationResult) -> None:
@@ -309,10 +314,15 @@ class Round:
         """The current copy of ``slot`` was used up without a usable answer: try again now
         if someone may take it; otherwise a check is skipped and anything else waits for
         its deadline (with back-off), so a set of avoided evaluators is not kept spinning."""
-        if self._anyone_for(slot):
-            self._retry(slot)
-        elif slot.kind is Kind.CHECK:
-            self._skip_check(slot)
+        if not self._anyone_for(slot):
+            if slot.kind is Kind.CHECK:
+                self._skip_check(slot)
+            return
+        slot.declines += 1
+        base, cap = _DECLINE_BACKOFF_S
+        delay = min(cap, base * 2 ** (slot.declines - 1)) * self._jitter.uniform(0.5, 1.5)
+        slot.not_before = self.ctx.clock() + delay
+        self._retry(slot)
 
     def _retry(self, slot: Slot) -> None:
         slot.attempt += 1
@@ -364,14 +374,15 @@ class Round:
 
     def _flush(self) -> None:
         """Publish what is scheduled, as far as the fair-share credit allows."""
+        now = self.ctx.clock()
         live = [s for s in self._todo if s.outcomes is None and self._slots.get(s.task_id) is s]
-        fresh = [s for s in live if not s.in_flight]
+        ready = [s for s in live if s.not_before <= now]
+        self._todo = [s for s in live if s.not_before > now]  # declined copies backing off
+        fresh = [s for s in ready if not s.in_flight]
         credit = self.ctx.scheduler.grant(self.training_id, len(fresh),
                                           self._task_s(fresh)) if fresh else 0
         tasks: list[EvaluationTask] = []
-        self._todo = []
-        now = self.ctx.clock()
-        for slot in live:
+        for slot in ready:
             if not slot.in_flight:
                 if credit == 0:
                     self._todo.append(slot)
@@ -404,6 +415,7 @@ class Round:
 
     def _wait_s(self) -> float:
         pending = [s.deadline for s in self._slots.values() if s.open]
+        pending += [s.not_before for s in self._todo if s.not_before > 0]
         if not pending:
             return _POLL_S
         return min(_POLL_S, max(0.005, min(pending) - self.ctx.clock()))

@@ -34,6 +34,8 @@ class Slot:
     outcomes: dict[int, Outcome] | None = None
     evaluator: str | None = None
     expiries: int = 0  # deadlines this slot passed without an answer
+    declines: int = 0  # copies given back unevaluated (avoided or not served)
+    not_before: float = 0.0  # clock reading before which it is not published again
     check: Slot | None = None  # TASK: its current check or tie-break
     done: bool = False  # TASK: answered and, if sampled, verified
     avoid: set[str] = field(default_factory=set)  # evaluators that must not answer it
