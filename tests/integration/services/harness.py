@@ -52,7 +52,7 @@ from ezspark_common.messages import (
 )
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.population import population_to_dict
-from ezspark_common.runner import run_embedded
+from ezspark_common.runner import load_checkpoint, run_embedded
 from ezspark_common.training import TrainingState, start
 from ezspark_evaluator.service import EvaluatorService
 from ezspark_evaluator.settings import EvaluatorSettings
@@ -103,6 +103,22 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def finished(data_dir: Path, training_id: str, timeout: float = 90.0) -> TrainingState:
+    """Wait until the training's final event went out; its final checkpoint."""
+    wait_until(lambda: (data_dir / training_id / "final.json").is_file(), timeout,
+               f"training {training_id} to finish")
+    return load_checkpoint(data_dir / training_id)
+
+
+def generations_done(data_dir: Path, training_id: str) -> int:
+    """Generations recorded in the training's checkpoint so far (0 if none yet)."""
+    try:
+        data = json.loads((data_dir / training_id / "checkpoint.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return 0
+    return len(data["history"])
 
 
 def config(**overrides: Any) -> dict[str, Any]:

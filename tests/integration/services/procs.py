@@ -24,7 +24,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.services.harness import REPO, URL, wait_until
+from tests.integration.services.harness import REPO, SLOW_ENVS, URL, wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -116,6 +116,24 @@ class Proc:
         self.popen.kill()
         self.popen.wait(10)
         self._log.close()
+
+
+def evaluator_process(tmp: Path, name: str, prefix: str, envs: str, **settings: Any) -> Proc:
+    """An evaluator process serving ``envs``; it can load the slow test environments
+    unless ``env_modules`` says otherwise."""
+    env = service_env(queue_prefix=prefix, evaluator_id=name, metrics_port=free_port(),
+                      envs=envs, **{"env_modules": SLOW_ENVS, "announce_interval_s": 1.0,
+                                    **settings})
+    return Proc("ezspark-evaluator", tmp / f"{name}.log", env)
+
+
+def evolver_process(tmp: Path, prefix: str, data_dir: Path, log_name: str,
+                    **settings: Any) -> Proc:
+    """An evolver process keeping its data in ``data_dir``, with no environment plug-in:
+    it must never need the user's environment."""
+    env = service_env(queue_prefix=prefix, data_dir=data_dir, metrics_port=free_port(),
+                      **{"task_timeout_s": 30, **settings})
+    return Proc("ezspark-evolver", tmp / log_name, env)
 
 
 @contextmanager

@@ -11,49 +11,34 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ezspark_common.runner import load_checkpoint
 from tests.integration.services import slow_envs
 from tests.integration.services.harness import (
-    SLOW_ENVS,
     assert_same_run,
     bus,
     config,
     embedded,
     evolver_thread,
+    finished,
+    generations_done,
     new_prefix,
     wait_until,
 )
-from tests.integration.services.procs import Proc, free_port, processes, service_env
-
-
-def generations_done(data_dir: Path, training_id: str) -> int:
-    """Generations recorded in the training's checkpoint so far (0 if none yet)."""
-    try:
-        data = json.loads((data_dir / training_id / "checkpoint.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return 0
-    return len(data["history"])
-
-
-def final_state(data_dir: Path, training_id: str, timeout: float = 90.0) -> Any:
-    """Wait until the final event went out; the final checkpoint."""
-    wait_until(lambda: (data_dir / training_id / "final.json").is_file(), timeout,
-               f"training {training_id} to finish")
-    return load_checkpoint(data_dir / training_id)
+from tests.integration.services.procs import (
+    Proc,
+    evaluator_process,
+    evolver_process,
+    processes,
+)
 
 
 def evaluator(tmp_path: Path, name: str, prefix: str, envs: str, **settings: Any) -> Proc:
-    """An evaluator process serving ``envs`` (it can load the slow test environment)."""
-    env = service_env(queue_prefix=prefix, evaluator_id=name, metrics_port=free_port(),
-                      env_modules=SLOW_ENVS, envs=envs, announce_interval_s=1.0, **settings)
-    return Proc("ezspark-evaluator", tmp_path / f"{name}.log", env)
+    """An evaluator process serving ``envs``."""
+    return evaluator_process(tmp_path, name, prefix, envs, **settings)
 
 
 def evolver(tmp_path: Path, prefix: str, data_dir: Path, log_name: str) -> Proc:
     """An evolver process keeping its data in ``data_dir`` (no environment plug-in)."""
-    env = service_env(queue_prefix=prefix, data_dir=data_dir, metrics_port=free_port(),
-                      task_batch_size=4, task_timeout_s=30)
-    return Proc("ezspark-evolver", tmp_path / log_name, env)
+    return evolver_process(tmp_path, prefix, data_dir, log_name, task_batch_size=4)
 
 
 def test_evolver_killed_mid_training_resumes_and_matches_undisturbed_run(
@@ -78,7 +63,7 @@ def test_evolver_killed_mid_training_resumes_and_matches_undisturbed_run(
         second.wait_log("evolver_active")
         resumed = second.wait_log("training_running", training_id=tid)
         assert resumed["generation"] >= 2
-        state = final_state(data, tid)
+        state = finished(data, tid)
         wait_until(lambda: b.events_of(tid, "training_finished"), 10, "TrainingFinished")
         assert second.stop() == 0
     assert_same_run(state, embedded(cfg))
@@ -105,7 +90,7 @@ def test_evaluator_killed_mid_task_loses_nothing(tmp_path: Path) -> None:
         survivor = evaluator(tmp_path, "survivor", prefix, slow_envs.ENV_ID,
                              test_slow_reset_s=0.01)
         procs.append(survivor)
-        state = final_state(tmp_path, tid)
+        state = finished(tmp_path, tid)
         assert evo.metric("ezspark_evolver_tasks_redispatched_total") == 0
         assert survivor.stop() == 0
     assert_same_run(state, embedded(cfg))
@@ -126,7 +111,7 @@ def test_lying_evaluator_is_caught_by_safeness_and_quarantined(tmp_path: Path) -
         wait_until(lambda: evo.service.ctx.registry.slots("CartPole-v1") == 3, 30,
                    "three evaluators announced")
         b.request(tid, cfg)
-        state = final_state(tmp_path, tid)
+        state = finished(tmp_path, tid)
         assert evo.metric("ezspark_evolver_safeness_mismatches_total") > 0
         assert evo.metric("ezspark_evolver_safeness_skipped_total") == 0
         assert evo.metric("ezspark_evolver_quarantined_evaluators_total") == 1

@@ -27,7 +27,6 @@ from ezspark_common.messages import (
     encode,
 )
 from ezspark_common.neat.genome import Genome
-from ezspark_common.runner import load_checkpoint
 from tests.integration.services.harness import (
     CP_TASKS,
     Bus,
@@ -37,18 +36,12 @@ from tests.integration.services.harness import (
     embedded,
     evaluator_thread,
     evolver_thread,
+    finished,
     honest_result,
     make_task,
     new_prefix,
     wait_until,
 )
-
-
-def finished(data_dir: Path, training_id: str, timeout: float = 60.0) -> Any:
-    """Wait for the training's final event to be sent; its final checkpoint."""
-    wait_until(lambda: (data_dir / training_id / "final.json").is_file(), timeout,
-               f"training {training_id} to finish")
-    return load_checkpoint(data_dir / training_id)
 
 
 def tampered(result: EvaluationResult, **fields: Any) -> EvaluationResult:

@@ -8,37 +8,21 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import tests.integration.services.slow_envs as slow_envs
-from ezspark_common.runner import load_checkpoint
 from tests.integration.services.harness import (
-    SLOW_ENVS,
     assert_same_run,
     bus,
     config,
     embedded,
     evolver_thread,
+    finished,
+    generations_done,
     new_prefix,
     tasks,
     wait_until,
 )
-from tests.integration.services.procs import Proc, free_port, processes, service_env
-
-
-def final(data_dir: Path, training_id: str, timeout: float = 120.0) -> Any:
-    """Wait until the training's final event went out; its final checkpoint."""
-    wait_until(lambda: (data_dir / training_id / "final.json").is_file(), timeout,
-               f"training {training_id} to finish")
-    return load_checkpoint(data_dir / training_id)
-
-
-def generations_done(data_dir: Path, training_id: str) -> int:
-    """Generations recorded in the training's checkpoint so far."""
-    try:
-        return len(load_checkpoint(data_dir / training_id).history)
-    except (FileNotFoundError, ValueError, KeyError):
-        return 0
+from tests.integration.services.procs import evaluator_process, evolver_process, processes
 
 
 def test_small_training_of_another_user_is_not_starved_by_four_long_ones(
@@ -55,13 +39,13 @@ def test_small_training_of_another_user_is_not_starved_by_four_long_ones(
     # Evaluators as processes: in one process they would share one evaluation lock.
     with bus(prefix) as b, processes() as procs, \
             evolver_thread(prefix, data, task_batch_size=500) as evo:
-        procs.extend(_evaluator(tmp_path, f"ev{i}", prefix, env_modules=SLOW_ENVS,
-                                envs=sleepy) for i in range(4))
+        procs.extend(evaluator_process(tmp_path, f"ev{i}", prefix, sleepy)
+                     for i in range(4))
         registry = evo.service.ctx.registry
         wait_until(lambda: registry.slots(sleepy) == 4, 30, "4 evaluators announced")
         started = time.monotonic()
         b.request("b-alone", small, owner="bob")
-        alone_state = final(data, "b-alone")
+        alone_state = finished(data, "b-alone")
         alone = time.monotonic() - started
         for i in range(4):
             b.request(f"a-{i}", {**big, "seed": i}, owner="alice")
@@ -69,26 +53,13 @@ def test_small_training_of_another_user_is_not_starved_by_four_long_ones(
                    120, "alice's trainings under way")
         started = time.monotonic()
         b.request("b-shared", small, owner="bob")
-        shared_state = final(data, "b-shared")
+        shared_state = finished(data, "b-shared")
         shared = time.monotonic() - started
         assert len(evo.service.active()) == 4  # alice's four went on all along
     print(f"bob's training: alone {alone:.2f} s, beside alice's four {shared:.2f} s")
     assert shared <= 2 * alone, f"shared {shared:.2f}s vs alone {alone:.2f}s"
     assert_same_run(alone_state, embedded(small))
     assert_same_run(shared_state, embedded(small))
-
-
-def _evaluator(tmp: Path, name: str, prefix: str, **settings: Any) -> Proc:
-    env = service_env(queue_prefix=prefix, evaluator_id=name, metrics_port=free_port(),
-                      announce_interval_s=1, **settings)
-    return Proc("ezspark-evaluator", tmp / f"{name}.log", env)
-
-
-def _evolver(tmp: Path, prefix: str, data: Path, log: str) -> Proc:
-    # No EZSPARK_ENV_MODULES: the evolver must never need the user's environment.
-    env = service_env(queue_prefix=prefix, data_dir=data, metrics_port=free_port(),
-                      task_timeout_s=30, announce_grace_s=5)
-    return Proc("ezspark-evolver", tmp / log, env)
 
 
 def test_training_on_a_custom_env_reaches_only_the_evaluator_that_has_it(
@@ -101,14 +72,13 @@ def test_training_on_a_custom_env_reaches_only_the_evaluator_that_has_it(
     for env_id in (slow_envs.ENV_ID, "CartPole-v1"):
         tasks(env_id)
     with bus(prefix) as b, processes() as procs:
-        has = _evaluator(tmp_path, "has-env", prefix, env_modules=SLOW_ENVS,
-                         envs=f"{slow_envs.ENV_ID},CartPole-v1")
-        lacks = _evaluator(tmp_path, "lacks-env", prefix, envs="CartPole-v1")
-        evolver = _evolver(tmp_path, prefix, data, "evolver.log")
+        has = evaluator_process(tmp_path, "has-env", prefix, f"{slow_envs.ENV_ID},CartPole-v1")
+        lacks = evaluator_process(tmp_path, "lacks-env", prefix, "CartPole-v1", env_modules="")
+        evolver = evolver_process(tmp_path, prefix, data, "evolver.log", announce_grace_s=5)
         procs.extend([has, lacks, evolver])
         evolver.wait_log("evolver_active")
         b.request(tid, cfg)
-        state = final(data, tid)
+        state = finished(data, tid)
         assert has.metric("ezspark_evaluator_genomes_total") > 0
         assert lacks.metric("ezspark_evaluator_genomes_total") == 0
         assert lacks.metric("ezspark_evaluator_tasks_declined_total") == 0
@@ -130,12 +100,12 @@ def test_standby_evolver_takes_over_after_kill_9_with_identical_result(
     cfg = config(gym_game_name=slow_envs.ENV_ID, generations=6, alone_training_iterations=0)
     tasks(slow_envs.ENV_ID)
     with bus(prefix) as b, processes() as procs:
-        procs.append(_evaluator(tmp_path, "ev", prefix, env_modules=SLOW_ENVS,
-                                envs=slow_envs.ENV_ID, test_slow_reset_s=0.01))
-        first = _evolver(tmp_path, prefix, data, "evolver-1.log")
+        procs.append(evaluator_process(tmp_path, "ev", prefix, slow_envs.ENV_ID,
+                                       test_slow_reset_s=0.01))
+        first = evolver_process(tmp_path, prefix, data, "evolver-1.log")
         procs.append(first)
         first.wait_log("evolver_active")
-        second = _evolver(tmp_path, prefix, data, "evolver-2.log")
+        second = evolver_process(tmp_path, prefix, data, "evolver-2.log")
         procs.append(second)
         second.wait_log("evolver_standby")
         b.request(tid, cfg)
@@ -147,7 +117,7 @@ def test_standby_evolver_takes_over_after_kill_9_with_identical_result(
         took_over = time.monotonic() - killed
         resumed = second.wait_log("training_running", training_id=tid)
         assert resumed["generation"] >= 2
-        state = final(data, tid)
+        state = finished(data, tid)
         wait_until(lambda: b.events_of(tid, "training_finished"), 10, "TrainingFinished")
         assert second.stop() == 0
     assert took_over < 5.0

@@ -94,7 +94,7 @@ def plan_chunks(
     slots: int,
     *,
     factor: float = 2.0,
-    max_batch: int = 500,
+    max_batch: int = 2000,
     seconds_per_genome: float | None = None,
     min_task_s: float = 0.05,
     max_task_s: float = 0.25,
@@ -110,7 +110,9 @@ def plan_chunks(
     training's task waits behind one) or above ``max_batch`` genomes.  How the work is cut
     never changes a result, only how evenly it spreads.
     """
-    per_chunk = max(1.0, factor * slots / max(1, n_groups))
+    # One slot gains nothing from smaller tasks (no one to balance with), and a bigger
+    # batch evaluates faster: one chunk, bounded by max_task_s and max_batch.
+    per_chunk = max(1.0, factor * slots / max(1, n_groups)) if slots > 1 else 1.0
     floor, cap = 1, max_batch
     if seconds_per_genome is not None and seconds_per_genome > 0:
         floor = math.ceil(min_task_s / seconds_per_genome)

@@ -21,7 +21,7 @@ class EvolverSettings(CommonSettings):
     # each chunk takes 1/(tasks_per_slot · p) of the genomes left, so the first tasks are
     # big and the last small; each at least ``min_task_s`` of measured work, at most
     # ``task_batch_size`` genomes.
-    task_batch_size: int = Field(default=500, ge=1, le=100_000)
+    task_batch_size: int = Field(default=2000, ge=1, le=100_000)
     tasks_per_slot: float = Field(default=2.0, ge=0.5, le=100)
     min_task_s: float = Field(default=0.05, ge=0.0)
     # Tasks in flight per environment: this many per live evaluation slot (fair-shared).
