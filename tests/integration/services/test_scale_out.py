@@ -120,5 +120,6 @@ def test_standby_evolver_takes_over_after_kill_9_with_identical_result(
         state = finished(data, tid)
         wait_until(lambda: b.events_of(tid, "training_finished"), 10, "TrainingFinished")
         assert second.stop() == 0
+    print(f"standby took over {took_over:.2f} s after the kill")
     assert took_over < 5.0
     assert_same_run(state, embedded(cfg))
