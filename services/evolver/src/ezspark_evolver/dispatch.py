@@ -16,10 +16,10 @@ environment.
 * Speculation: when every task is out, some are still unanswered and evaluators of the
   environment are idle, the oldest open tasks are published once more (evaluation is
   deterministic; the first answer wins).
-* Safeness: a task's sampled genomes are re-checked by a different evaluator (the task
-  lists the first in ``avoid_evaluators``); on a mismatch a third evaluator breaks the tie,
-  the majority's outcome is kept and whoever disagreed is quarantined.  With one
-  evaluator serving the environment a re-check is impossible and is skipped (counted).
+* Safeness (``safeness.py``): a task's sampled genomes are re-checked by a different
+  evaluator; on a mismatch a third one breaks the tie and whoever disagreed with the
+  majority is quarantined.  With one evaluator serving the environment a re-check is
+  impossible and is skipped (counted).
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 import structlog
 
 from ezspark_common import rng as rngs
-from ezspark_common.evaluation import Outcome, agree
+from ezspark_common.evaluation import Outcome
 from ezspark_common.messages import EvaluationResult, EvaluationTask, WireGenome, routing_id
-from ezspark_common.tasks import TaskSpec, merge_outcomes, safeness_sample, split_tasks
+from ezspark_common.tasks import merge_outcomes, safeness_sample, split_tasks
 from ezspark_common.training import TrainingState
 from ezspark_evolver.context import Context, Interrupted
+from ezspark_evolver.safeness import Verification
 from ezspark_evolver.slots import Kind, Slot
 
 log = structlog.get_logger("ezspark_evolver")
@@ -72,7 +73,7 @@ class RoundOutcome:
 
 
 @dataclass(eq=False)
-class Round:
+class Round(Verification):
     """Evaluates one generation of one training over the evaluators; ``run()`` blocks."""
 
     ctx: Context
@@ -201,106 +202,6 @@ class Round:
                 or any(len(o.returns) != n_games for o in result.outcomes)):
             return "invalid"
         return None
-
-    # ----- safeness -----------------------------------------------------------------------
-
-    def _after_task(self, task: Slot) -> None:
-        """A task answered: re-check its sampled genomes on another evaluator, if any."""
-        keys = tuple(k for k in task.spec.genome_keys if k in self._sample)
-        if not keys:
-            task.done = True
-            return
-        assert task.evaluator is not None
-        self._follow_up(task, Kind.CHECK, keys, {task.evaluator})
-
-    def _follow_up(self, task: Slot, kind: Kind, keys: tuple[int, ...], avoid: set[str],
-                   second: Slot | None = None) -> None:
-        """Schedule a check or tie-break of ``task``'s ``keys`` away from ``avoid``."""
-        self._serial += 1
-        spec = TaskSpec(task.spec.index, keys, task.spec.game_indices)
-        slot = Slot(f"{self._prefix}:{kind.value}{spec.index}.{self._serial}", spec, kind,
-                    of=task, avoid=avoid)
-        if second is not None:
-            slot.second, slot.second_by = second.outcomes, second.evaluator
-        task.check = slot
-        self._slots[slot.task_id] = slot
-        if kind is Kind.CHECK and not self._anyone_for(slot):
-            self._skip_check(slot)
-            return
-        self._todo.append(slot)
-
-    def _skip_check(self, check: Slot) -> None:
-        """No other evaluator serves the environment: a second opinion is impossible."""
-        task = check.of
-        assert task is not None
-        self._slots.pop(check.task_id, None)
-        self._land(check)
-        task.check, task.done = None, True
-        self.skipped += len(check.spec.genome_keys)
-        self.ctx.metrics.skipped_checks.inc(len(check.spec.genome_keys))
-        self._log.debug("safeness_check_skipped", task_id=task.task_id,
-                        reason="no second evaluator serves the environment")
-
-    def _after_check(self, check: Slot) -> None:
-        """Compare a re-check with its task; a mismatch goes to a third evaluator."""
-        task = check.of
-        assert task is not None
-        assert task.outcomes is not None
-        assert check.outcomes is not None
-        keys = check.spec.genome_keys
-        bad = tuple(k for k in keys if not agree(task.outcomes[k], check.outcomes[k]))
-        self.checks += len(keys)
-        self.ctx.metrics.checks.inc(len(keys))
-        if not bad:
-            task.done = True
-            return
-        self.mismatches += len(bad)
-        self.ctx.metrics.mismatches.inc(len(bad))
-        self._log.warning("safeness_mismatch", task_id=task.task_id, genomes=list(bad[:10]),
-                          count=len(bad), first=task.evaluator, second=check.evaluator)
-        assert task.evaluator is not None
-        assert check.evaluator is not None
-        self._follow_up(task, Kind.TIE, bad, {task.evaluator, check.evaluator}, second=check)
-
-    def _after_tie(self, tie: Slot) -> None:
-        """Keep the majority's outcome; quarantine whoever disagreed with it."""
-        task = tie.of
-        assert task is not None
-        assert task.outcomes is not None
-        assert tie.outcomes is not None
-        second, second_by = tie.second, tie.second_by or ""
-        assert second is not None
-        losers: set[str] = set()
-        for k in tie.spec.genome_keys:
-            third = tie.outcomes[k]
-            if agree(third, task.outcomes[k]):
-                losers.add(second_by)
-            elif agree(third, second[k]):
-                losers.add(task.evaluator or "")
-                task.outcomes[k] = second[k]
-            else:  # three different answers: trust neither of the first two
-                losers |= {task.evaluator or "", second_by}
-        task.done = True
-        for evaluator in sorted(losers - {""}):
-            self._quarantine(evaluator)
-
-    def _quarantine(self, evaluator: str) -> None:
-        """Ignore ``evaluator`` from now on and redo whatever it answered in this round."""
-        if evaluator in self.quarantine:
-            return
-        self.quarantine.add(evaluator)
-        self.on_quarantine(evaluator)
-        for task in self._primaries:
-            if task.evaluator == evaluator:
-                self._reset(task)
-
-    def _reset(self, task: Slot) -> None:
-        """Forget a task's result (and its check) and publish it again."""
-        if task.check is not None:
-            self._slots.pop(task.check.task_id, None)
-            self._land(task.check)
-        task.check, task.outcomes, task.evaluator, task.done = None, None, None, False
-        self._retry(task)
 
     # ----- dispatch -----------------------------------------------------------------------
 
