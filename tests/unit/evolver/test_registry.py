@@ -59,3 +59,18 @@ def test_a_result_makes_an_unannounced_evaluator_live_for_its_environment() -> N
     assert reg.slots("Acrobot-v1") == 0
     clock.now = 6.0
     assert reg.slots("CartPole-v1") == 0
+
+
+def test_evaluators_gone_for_good_are_forgotten() -> None:
+    """Expired entries are dropped when new evaluators appear: memory stays bounded."""
+    clock = Clock()
+    reg = EvaluatorRegistry(5.0, clock=clock)
+    for i in range(100):
+        reg.announced(_announce(f"old{i}", ["CartPole-v1"]))
+        reg.seen(f"old{i}", "CartPole-v1")
+    clock.now = 100.0
+    reg.announced(_announce("new", ["CartPole-v1"]))
+    reg.seen("new", "CartPole-v1")
+    assert reg.serving("CartPole-v1") == {"new": 1}
+    assert len(reg._announced) == 1  # the bound is the point of the test
+    assert len(reg._seen) == 1

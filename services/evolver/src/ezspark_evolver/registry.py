@@ -39,6 +39,7 @@ class EvaluatorRegistry:
     def announced(self, msg: EvaluatorAnnounced) -> None:
         """Record an announcement (or a goodbye)."""
         with self._lock:
+            self._prune()
             if msg.leaving:
                 self._announced.pop(msg.evaluator_id, None)
                 for key in [k for k in self._seen if k[0] == msg.evaluator_id]:
@@ -51,7 +52,18 @@ class EvaluatorRegistry:
     def seen(self, evaluator_id: str, env_id: str) -> None:
         """``evaluator_id`` just answered a task of ``env_id``."""
         with self._lock:
+            if (evaluator_id, env_id) not in self._seen:
+                self._prune()
             self._seen[(evaluator_id, env_id)] = self._clock() + self._liveness_s
+
+    def _prune(self) -> None:
+        """Forget evaluators gone for good (ids are per process: they never come back),
+        so a long-running evolver's memory does not grow with every restart (under _lock)."""
+        now = self._clock()
+        for evaluator in [e for e, entry in self._announced.items() if entry.until < now]:
+            del self._announced[evaluator]
+        for key in [k for k, until in self._seen.items() if until < now]:
+            del self._seen[key]
 
     def serving(self, env_id: str) -> dict[str, int]:
         """Live evaluators that serve ``env_id``, with their evaluation slots."""
