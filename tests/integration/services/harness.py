@@ -34,6 +34,7 @@ from ezspark_common.evaluation import evaluate_batch
 from ezspark_common.local import LocalEvaluator
 from ezspark_common.messages import (
     ANNOUNCE_EXCHANGE,
+    ANNOUNCE_REQUESTS_EXCHANGE,
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
     RESULTS_QUEUE,
@@ -168,6 +169,7 @@ def delete_queues(prefix: str, url: str = URL) -> None:
         delete_exchange = getattr(broker, "delete_exchange", None)
         if delete_exchange is not None:
             delete_exchange(prefix + ANNOUNCE_EXCHANGE)
+            delete_exchange(prefix + ANNOUNCE_REQUESTS_EXCHANGE)
 
 
 class Bus:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
+from ezspark_common.announce import ask_evaluators
+from ezspark_common.broker import Delivery
 from ezspark_common.messages import (
+    ANNOUNCE_EXCHANGE,
+    ANNOUNCE_REQUESTS_EXCHANGE,
     RESULTS_QUEUE,
     EvaluationResult,
+    EvaluatorAnnounced,
     StopRequested,
     dead_letter_queue,
+    decode,
     encode,
 )
 from tests.integration.services import slow_envs
@@ -106,3 +114,25 @@ def test_sigterm_finishes_task_in_hand_requeues_the_next_and_exits_zero(
     assert isinstance(result, EvaluationResult)
     task = {"first": first, "second": second}[result.task_id]
     assert result.outcomes == honest_result(task, "x").outcomes
+
+
+def test_evaluator_announces_at_once_when_a_service_asks() -> None:
+    """With a one-hour announce interval, an AnnounceRequested still gets an announcement
+    of the served environments within seconds (what a restarted gateway relies on)."""
+    prefix = new_prefix()
+    heard: list[EvaluatorAnnounced] = []
+
+    def on_announcement(delivery: Delivery) -> None:
+        msg = decode(delivery.body)
+        if isinstance(msg, EvaluatorAnnounced) and not msg.leaving:
+            heard.append(msg)
+        delivery.ack()
+
+    with bus(prefix) as b, evaluator_thread(prefix, announce_interval_s=3600.0):
+        b.broker.subscribe(prefix + ANNOUNCE_EXCHANGE, on_announcement)
+        time.sleep(1.0)  # the start-up announcement has come and gone
+        before = len(heard)
+        ask_evaluators(b.broker, prefix + ANNOUNCE_REQUESTS_EXCHANGE, "test",
+                       threading.Event(), at=(0.0,))
+        wait_until(lambda: len(heard) > before, 10, "an announcement on request")
+    assert [e.env_id for e in heard[-1].envs] == ["CartPole-v1"]

@@ -19,7 +19,8 @@ Queues (all created with ``Broker.declare``):
 Tasks are routed by environment: each environment has its own task queue,
 ``tasks_queue(env_id)``, consumed only by evaluators that serve it.  Evaluators announce
 what they serve (``EvaluatorAnnounced``) on the fanout exchange ``ANNOUNCE_EXCHANGE``; the
-evolver and every gateway subscribe to it.
+evolver and every gateway subscribe to it, and ask for a fresh round of announcements at
+start-up (``AnnounceRequested`` on ``ANNOUNCE_REQUESTS_EXCHANGE``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ RESULTS_QUEUE = "ezspark.results"
 COMMANDS_QUEUE = "ezspark.commands"
 EVENTS_QUEUE = "ezspark.events"
 ANNOUNCE_EXCHANGE = "ezspark.evaluators"
+ANNOUNCE_REQUESTS_EXCHANGE = "ezspark.evaluators.requests"
 
 SCHEMA_VERSION = 1
 
@@ -199,6 +201,15 @@ class EvaluatorAnnounced(_Model):
     leaving: bool = False
 
 
+class AnnounceRequested(_Model):
+    """Evolver or gateway → every evaluator (fanout): announce yourselves now (sent at
+    start-up, so a restarted service need not wait a whole announce interval)."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["announce_requested"] = "announce_requested"
+    requester: NonEmptyStr
+
+
 class TrainingWaiting(_Model):
     """Evolver → gateway: a training waits (``waiting``) or goes on again (not ``waiting``)."""
 
@@ -254,7 +265,8 @@ Message = Annotated[
     | TrainingFinished
     | TrainingFailed
     | TrainingWaiting
-    | EvaluatorAnnounced,
+    | EvaluatorAnnounced
+    | AnnounceRequested,
     Field(discriminator="kind"),
 ]
 

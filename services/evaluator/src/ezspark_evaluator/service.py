@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 
 import structlog
 from prometheus_client import CollectorRegistry
 
-from ezspark_common.broker import Broker, BrokerError
+from ezspark_common.broker import Broker, BrokerError, Delivery
 from ezspark_common.envs import EnvInfo, catalogue
 from ezspark_common.messages import EnvSpace, EvaluatorAnnounced, encode
 from ezspark_evaluator.metrics import EvaluatorMetrics
@@ -29,6 +30,7 @@ from ezspark_evaluator.watchdog import Watchdog
 from ezspark_evaluator.worker import TaskHandler
 
 log = structlog.get_logger("ezspark_evaluator")
+_MIN_ANSWER_S = 1.0  # announce-now requests answered at most this often
 
 
 def default_evaluator_id() -> str:
@@ -60,6 +62,8 @@ class EvaluatorService:
             broker.consume(queue, self.handler, prefetch=settings.prefetch)
         self._announcer = threading.Thread(target=self._announce_loop, name="announcer",
                                            daemon=True)
+        self._last_answer = -1e9
+        broker.subscribe(settings.requests_exchange, self._on_request)
 
     def announcement(self, leaving: bool = False) -> EvaluatorAnnounced:
         """What this evaluator tells the evolver and the gateways about itself."""
@@ -76,6 +80,15 @@ class EvaluatorService:
                                    encode(self.announcement(leaving)))
         except BrokerError as exc:
             log.warning("announce_failed", error=str(exc))
+
+    def _on_request(self, delivery: Delivery) -> None:
+        """A service asked for announcements now: answer, at most once a second (whatever
+        the body: a request carries nothing we need)."""
+        delivery.ack()
+        now = time.monotonic()
+        if now - self._last_answer >= _MIN_ANSWER_S and not self._stopping.is_set():
+            self._last_answer = now
+            self.announce()
 
     def _announce_loop(self) -> None:
         while not self._stopping.is_set():

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ezspark_common.messages import ANNOUNCE_EXCHANGE, RESULTS_QUEUE, tasks_queue
+from ezspark_common.messages import (
+    ANNOUNCE_EXCHANGE,
+    ANNOUNCE_REQUESTS_EXCHANGE,
+    RESULTS_QUEUE,
+    tasks_queue,
+)
 from ezspark_common.settings import CommonSettings
 
 
@@ -48,6 +53,11 @@ class EvaluatorSettings(CommonSettings):
     def announce_exchange(self) -> str:
         """Where this evaluator announces itself."""
         return self.queue_prefix + ANNOUNCE_EXCHANGE
+
+    @property
+    def requests_exchange(self) -> str:
+        """Where services ask for announcements now."""
+        return self.queue_prefix + ANNOUNCE_REQUESTS_EXCHANGE
 
     @property
     def results_queue(self) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 import structlog
 from prometheus_client import CollectorRegistry
 
+from ezspark_common.announce import ask_evaluators
 from ezspark_common.broker import Broker, Delivery
 from ezspark_common.config import ConfigError, parse_config
 from ezspark_common.messages import (
@@ -73,6 +74,8 @@ class EvolverService:
         stopped."""
         leading = threading.Thread(target=self._lead, name="leader", daemon=True)
         leading.start()
+        ask_evaluators(self.ctx.broker, self.ctx.settings.requests_exchange, "evolver",
+                       self.ctx.stopping)
         try:
             self.ctx.broker.run()
         finally:

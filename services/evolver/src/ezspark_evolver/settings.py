@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ezspark_common.messages import ANNOUNCE_EXCHANGE, COMMANDS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE
+from ezspark_common.messages import (
+    ANNOUNCE_EXCHANGE,
+    ANNOUNCE_REQUESTS_EXCHANGE,
+    COMMANDS_QUEUE,
+    EVENTS_QUEUE,
+    RESULTS_QUEUE,
+)
 from ezspark_common.settings import CommonSettings
 
 
@@ -59,6 +65,11 @@ class EvolverSettings(CommonSettings):
     def announce_exchange(self) -> str:
         """Where evaluators announce themselves, prefixed."""
         return self.queue(ANNOUNCE_EXCHANGE)
+
+    @property
+    def requests_exchange(self) -> str:
+        """Where it asks evaluators to announce themselves now, prefixed."""
+        return self.queue(ANNOUNCE_REQUESTS_EXCHANGE)
 
     @property
     def leader_lock_path(self) -> str:

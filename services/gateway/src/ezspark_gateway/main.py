@@ -13,9 +13,15 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, start_http_server
 
+from ezspark_common.announce import ask_evaluators
 from ezspark_common.broker import Broker, BrokerError, connect
 from ezspark_common.logging import configure_logging
-from ezspark_common.messages import ANNOUNCE_EXCHANGE, COMMANDS_QUEUE, EVENTS_QUEUE
+from ezspark_common.messages import (
+    ANNOUNCE_EXCHANGE,
+    ANNOUNCE_REQUESTS_EXCHANGE,
+    COMMANDS_QUEUE,
+    EVENTS_QUEUE,
+)
 from ezspark_gateway.app import create_app
 from ezspark_gateway.bus import AnnouncementConsumer, BrokerPublisher, EventConsumer, broker_ping
 from ezspark_gateway.core.environments import EnvironmentRegistry
@@ -93,6 +99,8 @@ def main() -> None:
     thread = threading.Thread(target=_consume, args=(rt.broker, server, died),
                               name="event-consumer", daemon=True)
     thread.start()
+    # Validation needs the evaluators' spaces: ask for them now, not at their next interval.
+    ask_evaluators(rt.broker, ANNOUNCE_REQUESTS_EXCHANGE, "gateway", rt.stopping)
     log.info("gateway_starting", host=settings.host, port=settings.port,
              database=rt.db.engine.url.render_as_string(hide_password=True))
     # uvicorn re-raises SIGTERM once it has drained; turn that into SystemExit so the
