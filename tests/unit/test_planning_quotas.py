@@ -2,47 +2,35 @@
 
 from __future__ import annotations
 
-import math
-
 from ezspark_common.config import config_with, load_config
 from ezspark_common.quotas import Quotas, quota_errors, work_per_generation
-from ezspark_common.tasks import game_groups, plan_batch, plan_chunks, split_tasks
+from ezspark_common.tasks import game_groups, plan_chunks, split_tasks
 
 CARTPOLE = load_config("examples/cartpole.json")
 
 
-def _tasks(n: int, games: int, sub: int, batch: int) -> int:
-    return len(split_tasks(list(range(n)), games, sub, batch))
-
-
 def test_plan_gives_every_evaluator_several_tasks() -> None:
-    """Population 100 × 5 games, sub_games 1: at least 4 tasks per evaluator for 1–16."""
-    for slots in (1, 2, 8, 16):
-        batch = plan_batch(100, 5, slots)
-        assert _tasks(100, 5, 1, batch) >= min(4 * slots, 500)
-
-
-def test_plan_keeps_tasks_above_the_minimum_work_once_the_cost_is_known() -> None:
-    """A measured cost of 0.1 ms per genome means at least 500 genomes for 50 ms tasks."""
-    batch = plan_batch(10_000, 1, 8, seconds_per_genome=1e-4, min_task_s=0.05,
-                       max_batch=2000)
-    assert batch == 500
-    assert plan_batch(10_000, 1, 8, seconds_per_genome=0.02, min_task_s=0.05) == \
-        math.ceil(10_000 / 32)
+    """Population 100 × 5 games, sub_games 1: with 8 or 16 evaluators, at least 4 tasks
+    per evaluator; with fewer, one task per game group (nothing to balance)."""
+    for slots in (8, 16):
+        assert len(plan_chunks(100, 5, slots)) * 5 >= 4 * slots
+    for slots in (1, 2):
+        assert plan_chunks(100, 5, slots) == [100]
 
 
 def test_plan_respects_the_maximum_and_the_population() -> None:
     """Never more genomes per task than the maximum, nor than the population."""
-    assert plan_batch(5000, 1, 1, max_batch=300) == 300
-    assert plan_batch(3, 1, 1, seconds_per_genome=1e-6) == 3
-    assert plan_batch(100, len(game_groups(5, 5)), 1) == 25
+    assert max(plan_chunks(5000, 1, 1, max_batch=300)) == 300
+    assert plan_chunks(3, 1, 1, seconds_per_genome=1e-6) == [3]
+    assert plan_chunks(100, len(game_groups(5, 5)), 1) == [100]
 
 
 def test_quota_errors_name_the_limit_and_the_key() -> None:
     """Over-quota configs get one error per quota, naming the key and the setting."""
     quotas = Quotas(population=1000, work_per_generation=10_000_000)
     ok = config_with(CARTPOLE, max_population=1000)
-    assert quota_errors(ok, quotas) == [] or work_per_generation(ok) > 10_000_000
+    assert work_per_generation(ok) == 2_500_000
+    assert quota_errors(ok, quotas) == []
     big = config_with(CARTPOLE, max_population=50_000)
     errors = dict(quota_errors(big, quotas))
     assert "EZSPARK_QUOTA_POPULATION" in errors["max_population"]

@@ -126,28 +126,3 @@ def plan_chunks(
         left -= size
     return sizes
 
-
-def plan_batch(
-    n_genomes: int,
-    n_groups: int,
-    slots: int,
-    *,
-    tasks_per_slot: int = 4,
-    max_batch: int = 500,
-    seconds_per_genome: float | None = None,
-    min_task_s: float = 0.05,
-) -> int:
-    """Genomes per task, so a generation keeps every live evaluator busy.
-
-    About ``tasks_per_slot`` tasks per evaluation slot (several each, so one slow evaluator
-    does not hold the generation back), given ``n_groups`` game groups per genome.  When
-    ``seconds_per_genome`` (one genome on one game group, measured on an earlier
-    generation) is known, a task is never cut below ``min_task_s`` of work: below that the
-    broker's fixed cost per task would show.  How the work is cut never changes a result.
-    """
-    target = tasks_per_slot * max(1, slots)
-    chunks = max(1, math.ceil(target / max(1, n_groups)))
-    batch = math.ceil(n_genomes / chunks)
-    if seconds_per_genome is not None and seconds_per_genome > 0:
-        batch = max(batch, math.ceil(min_task_s / seconds_per_genome))
-    return max(1, min(batch, max_batch, n_genomes))
