@@ -80,7 +80,7 @@ class Round(Verification):
     training_id: str
     owner: str
     state: TrainingState
-    batch_size: int | list[int]  # genomes per task, or chunk sizes (``plan_chunks``)
+    chunks: list[int]  # genome chunk sizes (``tasks.plan_chunks``)
     quarantine: set[str]
     on_quarantine: Callable[[str], None]
     on_waiting: Callable[[str | None], None] = lambda _reason: None
@@ -98,12 +98,13 @@ class Round(Verification):
         self.generation = pop.generation
         self.env_id = routing_id(config.gym_game_name)  # queues and registry use this
         keys = list(pop.genomes)
-        specs = split_tasks(keys, config.max_number_of_games, config.sub_games, self.batch_size)
+        specs = split_tasks(keys, config.max_number_of_games, config.sub_games, self.chunks)
         self._sample = frozenset(safeness_sample(config, self.generation, keys))
         self._seeds = rngs.game_seeds(config.seed, self.generation, config.max_number_of_games)
         self._prefix = f"{self.training_id}:{self.generation}:{uuid.uuid4().hex[:8]}"
         self._primaries = [Slot(f"{self._prefix}:t{s.index}", s) for s in specs]
         self._slots = {s.task_id: s for s in self._primaries}
+        self._biggest = max((len(s.genome_keys) for s in specs), default=1)  # genomes
         self._serial = 0
         self._started = self.ctx.clock()
         self._jitter = rngs.generator(config.seed, rngs.DISPATCH, self.generation)
@@ -258,8 +259,7 @@ class Round(Verification):
         if self._todo:
             return
         now = self.ctx.clock()
-        typical = max((len(s.spec.genome_keys) for s in self._primaries), default=1)
-        min_age = max(_MIN_SPECULATE_S, statistics.median(self._costs) * typical
+        min_age = max(_MIN_SPECULATE_S, statistics.median(self._costs) * self._biggest
                       if self._costs else _MIN_SPECULATE_S)
         candidates = sorted((s for s in self._slots.values()
                              if s.open and not s.speculated and now - s.sent_at >= min_age),

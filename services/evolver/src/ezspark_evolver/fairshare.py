@@ -101,7 +101,9 @@ class _Member:
     wake: Callable[[], None]
     in_flight: int = 0
     pending: int = 0
-    task_s: float | None = None  # how long one of its tasks takes an evaluator (estimate)
+    # How long one of its tasks takes an evaluator: the round's hint with every grant
+    # (unknown only in a training's first generation).
+    task_s: float | None = None
     copies: int = 0  # speculative second copies out (on top of ``in_flight``)
 
 
@@ -115,14 +117,12 @@ class Scheduler:
         self._per_slot = per_slot
         self._min_window = min_window
         self._members: dict[str, _Member] = {}
-        self._task_s: dict[str, float] = {}  # per training, kept between its rounds
         self._lock = threading.Lock()
 
     def join(self, training_id: str, owner: str, env_id: str, wake: Callable[[], None]) -> None:
         """A round of ``training_id`` starts; ``wake`` nudges it when credit frees up."""
         with self._lock:
-            self._members[training_id] = _Member(owner, env_id, wake,
-                                                 task_s=self._task_s.get(training_id))
+            self._members[training_id] = _Member(owner, env_id, wake)
 
     def leave(self, training_id: str) -> None:
         """The round ended: its credit goes back to the others."""
@@ -147,11 +147,6 @@ class Scheduler:
             if member is not None:
                 self._usage.charge(member.owner, seconds)
 
-    def forget(self, training_id: str) -> None:
-        """The training ended: drop what was learnt about it."""
-        with self._lock:
-            self._task_s.pop(training_id, None)
-
     def grant(self, training_id: str, wanted: int, task_s: float | None = None) -> int:
         """How many of ``wanted`` new tasks the training may publish now (counted as sent);
         ``task_s``: how long one of them should take an evaluator, if known.
@@ -164,7 +159,7 @@ class Scheduler:
             me = self._members[training_id]
             me.pending = wanted
             if task_s is not None and task_s > 0:
-                me.task_s = self._task_s[training_id] = task_s
+                me.task_s = task_s
             peers = {t: m for t, m in self._members.items() if m.env_id == me.env_id}
             known = [m.task_s for m in peers.values() if m.task_s]
             default = statistics.median(known) if known else 1.0

@@ -119,7 +119,7 @@ class TrainingRunner:
         """Over the evaluators, retrying the generation if RabbitMQ refuses its tasks."""
         for attempt in itertools.count():
             round_ = Round(self.ctx, self.training_id, self.owner, state,
-                           self._batch_size(state), self._quarantine, self._quarantined,
+                           self._chunks(state), self._quarantine, self._quarantined,
                            self._set_waiting, genome_s=self._cost)
             self.ctx.register(self.training_id, round_)
             try:
@@ -134,7 +134,7 @@ class TrainingRunner:
                 self.ctx.unregister(self.training_id, round_)
         raise AssertionError("unreachable")
 
-    def _batch_size(self, state: TrainingState) -> list[int]:
+    def _chunks(self, state: TrainingState) -> list[int]:
         """Genome chunk sizes for the evaluators alive now (see ``tasks.plan_chunks``)."""
         config, settings = state.config, self.ctx.settings
         return plan_chunks(
@@ -221,4 +221,3 @@ class TrainingRunner:
                 self.ctx.stopping.wait(min(2.0**attempt, _MAX_RETRY_S))
         self.ctx.store.mark_final(self.training_id, event.model_dump(mode="json"))
         self.ctx.metrics.forget(self.training_id)
-        self.ctx.scheduler.forget(self.training_id)
