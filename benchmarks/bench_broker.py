@@ -31,6 +31,7 @@ from ezspark_common.config import config_with, load_config
 from ezspark_common.evaluation import evaluate_batch
 from ezspark_common.messages import (
     ANNOUNCE_EXCHANGE,
+    ANNOUNCE_REQUESTS_EXCHANGE,
     RESULTS_QUEUE,
     EvaluationResult,
     EvaluationTask,
@@ -41,7 +42,7 @@ from ezspark_common.messages import (
 )
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.population import initial_population
-from ezspark_common.tasks import plan_chunks
+from ezspark_common.tasks import plan_chunks, split_tasks
 
 BROKER_URL = os.environ.get("EZSPARK_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 BIN = Path(sys.executable).parent
@@ -54,21 +55,20 @@ def _genomes(example: str, count: int) -> tuple[list[Genome], Any]:
 
 def _tasks(genomes: list[Genome], config: Any, batch: int | list[int], prefix: str
            ) -> list[EvaluationTask]:
-    """Tasks of ``batch`` genomes each, or of the given chunk sizes in order."""
+    """Tasks of ``batch`` genomes each, or of the given chunk sizes, as ``split_tasks`` cuts
+    them (every task plays all the games)."""
     seeds = rngs.game_seeds(config.seed, 0, config.max_number_of_games)
-    sizes = batch if isinstance(batch, list) else [batch] * -(-len(genomes) // batch)
-    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    chunks = split_tasks(list(range(len(genomes))), 1, 1, batch)
     return [
         EvaluationTask(
-            task_id=f"{prefix}{i}", training_id="bench", generation=0,
+            task_id=f"{prefix}{spec.index}", training_id="bench", generation=0,
             env_id=config.gym_game_name, game_indices=list(range(len(seeds))),
             game_seeds=seeds, max_steps=config.max_number_of_steps,
             reward_floor=config.reward_floor, input_size=config.input_size,
             output_size=config.output_size,
-            genomes=[WireGenome(**g.to_wire()) for g in genomes[start : start + size]],
+            genomes=[WireGenome(**genomes[k].to_wire()) for k in spec.genome_keys],
         )
-        for i, (start, size) in enumerate(zip(starts, sizes, strict=True))
-        if start < len(genomes)
+        for spec in chunks
     ]
 
 
@@ -80,6 +80,17 @@ def _in_process(tasks: list[EvaluationTask]) -> tuple[float, int]:
                              t.input_size, t.output_size)
         steps += sum(o.steps for o in out)
     return time.perf_counter() - started, steps
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process, then wait for each (SIGKILL after 30 s)."""
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 class _Stack:
@@ -127,13 +138,7 @@ class _Stack:
 
     def close(self) -> None:
         """Stop the evaluators; delete the private queues and announce exchange."""
-        for p in self.procs:
-            p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(self.procs)
         self.broker.stop()
         cleaner = connect(BROKER_URL)  # a fresh connection: our consumer is gone by now
         delete = getattr(cleaner, "delete", None)
@@ -142,7 +147,8 @@ class _Stack:
                 delete(q)
         delete_exchange = getattr(cleaner, "delete_exchange", None)
         if delete_exchange is not None:
-            delete_exchange(self.prefix + ANNOUNCE_EXCHANGE)
+            for exchange in (ANNOUNCE_EXCHANGE, ANNOUNCE_REQUESTS_EXCHANGE):
+                delete_exchange(self.prefix + exchange)
         cleaner.stop()
 
 
