@@ -38,7 +38,7 @@ def test_announced_evaluator_serves_its_envs_until_three_intervals_pass() -> Non
     assert reg.slots("CartPole-v1") == 2
     clock.now = 31.0
     assert reg.slots("CartPole-v1") == 0
-    assert reg.envs() == set()
+    assert reg.serving("Acrobot-v1") == {}
 
 
 def test_leaving_removes_an_evaluator_at_once() -> None:

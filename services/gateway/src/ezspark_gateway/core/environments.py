@@ -1,8 +1,9 @@
 """Which environments the evaluators serve, learned from their announcements.
 
 Evaluators broadcast ``EvaluatorAnnounced`` every ``interval_s`` seconds.  The registry
-keeps each evaluator's last announcement until it expires (``EXPIRY_INTERVALS`` ×
-``interval_s`` after it arrived) or the evaluator says it is ``leaving``.  An environment is
+keeps each evaluator's last announcement (``announce.LiveEvaluators``, as the evolver
+does) until it expires (3 × ``interval_s`` after it arrived) or the evaluator says it is
+``leaving``.  An environment is
 *live* while an unexpired evaluator serves it, and *known* once any evaluator announced it
 since start-up (its ``EnvSpace`` is kept even when nobody serves it any more, so a config
 can still be checked against its sizes; the training then waits for an evaluator).
@@ -17,12 +18,10 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
+from ezspark_common.announce import LiveEvaluators
 from ezspark_common.envs import EnvInfo
 from ezspark_common.messages import EnvSpace, EvaluatorAnnounced, routing_id
 from ezspark_gateway.core.ports import Clock
-
-# An evaluator missing this many announcements in a row is taken for dead.
-EXPIRY_INTERVALS = 3.0
 
 
 @dataclass(frozen=True)
@@ -31,12 +30,6 @@ class KnownEnv:
 
     space: EnvSpace
     evaluators: int
-
-
-@dataclass(frozen=True)
-class _Seen:
-    announcement: EvaluatorAnnounced
-    expires_at: float
 
 
 def env_info(space: EnvSpace) -> EnvInfo:
@@ -50,32 +43,20 @@ class EnvironmentRegistry:
     """Live evaluators by id, and every environment announced since start-up."""
 
     def __init__(self, clock: Clock) -> None:
-        self._clock = clock
+        self._live = LiveEvaluators(clock)
         self._lock = threading.Lock()
-        self._evaluators: dict[str, _Seen] = {}
         self._known: dict[str, EnvSpace] = {}
 
     def announce(self, msg: EvaluatorAnnounced) -> bool:
         """Record one announcement; True when it changed which evaluators are live."""
-        now = self._clock()
         with self._lock:
-            self._prune(now)
-            was_live = msg.evaluator_id in self._evaluators
             for space in msg.envs:
                 self._known[space.env_id] = space
-            if msg.leaving:
-                self._evaluators.pop(msg.evaluator_id, None)
-                return was_live
-            expires = now + EXPIRY_INTERVALS * msg.interval_s
-            self._evaluators[msg.evaluator_id] = _Seen(msg, expires)
-            return not was_live
+        return self._live.record(msg)
 
     def live_counts(self) -> dict[str, int]:
         """How many live evaluators serve each environment (live ones only)."""
-        with self._lock:
-            self._prune(self._clock())
-            return dict(Counter(space.env_id for seen in self._evaluators.values()
-                                for space in seen.announcement.envs))
+        return dict(Counter(space.env_id for msg in self._live.live() for space in msg.envs))
 
     def live(self) -> list[str]:
         """The environments some live evaluator serves, sorted."""
@@ -83,9 +64,7 @@ class EnvironmentRegistry:
 
     def live_evaluators(self) -> list[str]:
         """The ids of the evaluators whose last announcement has not expired, sorted."""
-        with self._lock:
-            self._prune(self._clock())
-            return sorted(self._evaluators)
+        return sorted(msg.evaluator_id for msg in self._live.live())
 
     def space(self, env_id: str) -> EnvSpace | None:
         """The last announced space of ``env_id``, live or not; None if never announced.
@@ -100,8 +79,3 @@ class EnvironmentRegistry:
         with self._lock:
             spaces = sorted(self._known.values(), key=lambda s: s.env_id)
         return [KnownEnv(space=s, evaluators=counts.get(s.env_id, 0)) for s in spaces]
-
-    def _prune(self, now: float) -> None:
-        """Forget evaluators whose last announcement expired (lock held)."""
-        for evaluator_id in [k for k, v in self._evaluators.items() if v.expires_at <= now]:
-            del self._evaluators[evaluator_id]
