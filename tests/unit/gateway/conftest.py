@@ -19,9 +19,11 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from ezspark_common.broker import InMemoryBroker
 from ezspark_gateway.app import create_app
 from ezspark_gateway.core.ports import Command
 from ezspark_gateway.core.security import Passwords
+from ezspark_gateway.main import build_runtime
 from ezspark_gateway.settings import GatewaySettings
 from ezspark_gateway.storage import Database
 
@@ -164,3 +166,29 @@ def example_dict() -> dict[str, Any]:
 
     data: dict[str, Any] = json.loads(example_bytes())
     return data
+
+
+@dataclass
+class MemoryRuntime:
+    """The gateway as ``main`` builds it, on the in-memory broker, with a signed-up client."""
+
+    broker: InMemoryBroker
+    client: TestClient
+
+
+@pytest.fixture
+def memory_runtime(tmp_path: Path) -> Iterator[MemoryRuntime]:
+    """``build_runtime`` on ``memory://`` and SQLite; user "ada" is signed up."""
+    settings = GatewaySettings(broker_url="memory://",
+                               database_url=f"sqlite:///{tmp_path}/gateway.db")
+    rt = build_runtime(settings, CollectorRegistry())
+    assert isinstance(rt.broker, InMemoryBroker)
+    try:
+        client = TestClient(rt.app)
+        signup = client.post("/api/auth/signup",
+                             json={"username": "ada", "password": "password1"})
+        assert signup.status_code == 201
+        yield MemoryRuntime(rt.broker, client)
+    finally:
+        rt.broker.stop()
+        rt.db.dispose()

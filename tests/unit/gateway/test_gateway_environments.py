@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
 
-from ezspark_common.broker import InMemoryBroker
 from ezspark_common.config import parse_config
 from ezspark_common.envs import EnvInfo, describe
 from ezspark_common.messages import ANNOUNCE_EXCHANGE, EnvSpace, EvaluatorAnnounced, encode
 from ezspark_gateway.core.env_check import EnvironmentCheck
 from ezspark_gateway.core.environments import EnvironmentRegistry
-from ezspark_gateway.main import build_runtime
-from ezspark_gateway.settings import GatewaySettings
+from tests.unit.gateway.conftest import MemoryRuntime
 
 GRID = EnvSpace(env_id="EzCustom/Grid-v0", input_size=2, output_size=3,
                 action_space="Discrete(3)", observation_space="Box(0, 9, (2,), int64)",
@@ -229,28 +224,18 @@ def test_environments_endpoint_is_documented(gw: Any) -> None:
             "max_episode_steps", "evaluators"} <= set(item)
 
 
-def test_runtime_learns_envs_from_broadcast_announcements(tmp_path: Path) -> None:
+def test_runtime_learns_envs_from_broadcast_announcements(
+        memory_runtime: MemoryRuntime) -> None:
     """build_runtime subscribes to ANNOUNCE_EXCHANGE; bad broadcasts are dropped harmlessly."""
-    settings = GatewaySettings(broker_url="memory://",
-                               database_url=f"sqlite:///{tmp_path}/gateway.db")
-    rt = build_runtime(settings, CollectorRegistry())
-    broker = rt.broker
-    assert isinstance(broker, InMemoryBroker)
-    try:
-        client = TestClient(rt.app)
-        assert client.post("/api/auth/signup", json={"username": "ada", "password": "pw-12345"}
-                           ).status_code == 201
-        broker.broadcast(ANNOUNCE_EXCHANGE, b"not json")
-        broker.broadcast(ANNOUNCE_EXCHANGE, encode(announced("ev-1", GRID)))
-        broker.drain()
-        items = client.get("/api/environments").json()["items"]
-        assert [(i["env_id"], i["evaluators"]) for i in items] == [("EzCustom/Grid-v0", 1)]
-        broker.broadcast(ANNOUNCE_EXCHANGE, encode(announced("ev-1", GRID, leaving=True)))
-        broker.drain()
-        assert client.get("/api/environments").json()["items"][0]["evaluators"] == 0
-    finally:
-        broker.stop()
-        rt.db.dispose()
+    broker, client = memory_runtime.broker, memory_runtime.client
+    broker.broadcast(ANNOUNCE_EXCHANGE, b"not json")
+    broker.broadcast(ANNOUNCE_EXCHANGE, encode(announced("ev-1", GRID)))
+    broker.drain()
+    items = client.get("/api/environments").json()["items"]
+    assert [(i["env_id"], i["evaluators"]) for i in items] == [("EzCustom/Grid-v0", 1)]
+    broker.broadcast(ANNOUNCE_EXCHANGE, encode(announced("ev-1", GRID, leaving=True)))
+    broker.drain()
+    assert client.get("/api/environments").json()["items"][0]["evaluators"] == 0
 
 
 @pytest.mark.parametrize("source", ["announced", "gymnasium"])
