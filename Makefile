@@ -26,6 +26,7 @@ test-deps: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict libs/ezspark_common/src
 
 test: test-deps

@@ -53,18 +53,24 @@ def _genomes(example: str, count: int) -> tuple[list[Genome], Any]:
     return list(initial_population(config).genomes.values()), config
 
 
-def _tasks(genomes: list[Genome], config: Any, batch: int | list[int], prefix: str
-           ) -> list[EvaluationTask]:
+def _tasks(
+    genomes: list[Genome], config: Any, batch: int | list[int], prefix: str
+) -> list[EvaluationTask]:
     """Tasks of ``batch`` genomes each, or of the given chunk sizes, as ``split_tasks`` cuts
     them (every task plays all the games)."""
     seeds = rngs.game_seeds(config.seed, 0, config.max_number_of_games)
     chunks = split_tasks(list(range(len(genomes))), 1, 1, batch)
     return [
         EvaluationTask(
-            task_id=f"{prefix}{spec.index}", training_id="bench", generation=0,
-            env_id=config.gym_game_name, game_indices=list(range(len(seeds))),
-            game_seeds=seeds, max_steps=config.max_number_of_steps,
-            reward_floor=config.reward_floor, input_size=config.input_size,
+            task_id=f"{prefix}{spec.index}",
+            training_id="bench",
+            generation=0,
+            env_id=config.gym_game_name,
+            game_indices=list(range(len(seeds))),
+            game_seeds=seeds,
+            max_steps=config.max_number_of_steps,
+            reward_floor=config.reward_floor,
+            input_size=config.input_size,
             output_size=config.output_size,
             genomes=[WireGenome(**genomes[k].to_wire()) for k in spec.genome_keys],
         )
@@ -76,8 +82,15 @@ def _in_process(tasks: list[EvaluationTask]) -> tuple[float, int]:
     started, steps = time.perf_counter(), 0
     for t in tasks:
         genomes = [Genome.from_wire(g.model_dump()) for g in t.genomes]
-        out = evaluate_batch(genomes, t.env_id, t.game_seeds, t.max_steps, t.reward_floor,
-                             t.input_size, t.output_size)
+        out = evaluate_batch(
+            genomes,
+            t.env_id,
+            t.game_seeds,
+            t.max_steps,
+            t.reward_floor,
+            t.input_size,
+            t.output_size,
+        )
         steps += sum(o.steps for o in out)
     return time.perf_counter() - started, steps
 
@@ -98,12 +111,20 @@ class _Stack:
 
     def __init__(self, evaluators: int, env_id: str) -> None:
         self.prefix = f"bench-{uuid.uuid4().hex[:8]}."
-        env = dict(os.environ, EZSPARK_BROKER_URL=BROKER_URL, EZSPARK_QUEUE_PREFIX=self.prefix,
-                   EZSPARK_LOG_LEVEL="WARNING", EZSPARK_ENVS=env_id)
+        env = dict(
+            os.environ,
+            EZSPARK_BROKER_URL=BROKER_URL,
+            EZSPARK_QUEUE_PREFIX=self.prefix,
+            EZSPARK_LOG_LEVEL="WARNING",
+            EZSPARK_ENVS=env_id,
+        )
         self.procs = [
-            subprocess.Popen([str(BIN / "ezspark-evaluator")], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL,
-                             env=dict(env, EZSPARK_METRICS_PORT=str(19300 + i)))
+            subprocess.Popen(
+                [str(BIN / "ezspark-evaluator")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=dict(env, EZSPARK_METRICS_PORT=str(19300 + i)),
+            )
             for i in range(evaluators)
         ]
         self.broker = connect(BROKER_URL)
@@ -173,11 +194,16 @@ def overhead(quick: bool) -> dict[str, Any]:
     finally:
         stack.close()
     best_remote, best_local = min(remote), min(same_cut)
-    return {"in_process_seconds": best_local, "rabbitmq_seconds": best_remote,
-            "overhead": best_remote / best_local - 1.0, "tasks": len(sizes),
-            "task_sizes": sizes, "genomes": 1000,
-            "one_batch_seconds": min(one_batch),
-            "overhead_vs_one_batch": best_remote / min(one_batch) - 1.0}
+    return {
+        "in_process_seconds": best_local,
+        "rabbitmq_seconds": best_remote,
+        "overhead": best_remote / best_local - 1.0,
+        "tasks": len(sizes),
+        "task_sizes": sizes,
+        "genomes": 1000,
+        "one_batch_seconds": min(one_batch),
+        "overhead_vs_one_batch": best_remote / min(one_batch) - 1.0,
+    }
 
 
 def scale_out(quick: bool) -> dict[str, Any]:
@@ -188,13 +214,17 @@ def scale_out(quick: bool) -> dict[str, Any]:
     for n in (1, 2):
         stack = _Stack(n, config.gym_game_name)
         try:
-            stack.run(_tasks(genomes[:n * 2], config, 1, f"warm{n}-"))
+            stack.run(_tasks(genomes[: n * 2], config, 1, f"warm{n}-"))
             seconds, steps = stack.run(_tasks(genomes, config, 10, f"s{n}-"))
         finally:
             stack.close()
         rates[n] = steps / seconds
-    return {"one_evaluator_steps_per_s": rates[1], "two_evaluators_steps_per_s": rates[2],
-            "speedup": rates[2] / rates[1], "genomes": count}
+    return {
+        "one_evaluator_steps_per_s": rates[1],
+        "two_evaluators_steps_per_s": rates[2],
+        "speedup": rates[2] / rates[1],
+        "genomes": count,
+    }
 
 
 def run(quick: bool = False) -> dict[str, Any]:

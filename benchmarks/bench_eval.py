@@ -73,8 +73,15 @@ def neat_python_returns(genomes: list[Genome], seeds: list[int]) -> tuple[list[l
 def evolved_genomes(count: int, generations: int) -> list[Genome]:
     """A population of ``count`` genomes after a few generations of real CartPole training."""
     base = load_config("examples/cartpole.json")
-    config = config_with(base, initial_population=count, max_population=count, keep_parents=0,
-                         generations=generations + 1, fitness_threshold=None, safeness=0.0)
+    config = config_with(
+        base,
+        initial_population=count,
+        max_population=count,
+        keep_parents=0,
+        generations=generations + 1,
+        fitness_threshold=None,
+        safeness=0.0,
+    )
     state = start(config)
     evaluator = LocalEvaluator(1)
     for _ in range(generations):
@@ -98,11 +105,18 @@ def measure(genomes: list[Genome], label: str, baseline_sample: int) -> dict[str
     identical = all(list(o.returns) == r for o, r in zip(ours, theirs, strict=False))
     ours_rate, their_rate = ours_steps / ours_s, their_steps / theirs_s
     return {
-        "case": label, "genomes": len(genomes), "games": GAMES,
-        "ours_steps": ours_steps, "ours_seconds": ours_s, "ours_steps_per_s": ours_rate,
-        "neat_python_genomes": len(sample), "neat_python_steps": their_steps,
-        "neat_python_seconds": theirs_s, "neat_python_steps_per_s": their_rate,
-        "speedup": ours_rate / their_rate, "returns_identical": identical,
+        "case": label,
+        "genomes": len(genomes),
+        "games": GAMES,
+        "ours_steps": ours_steps,
+        "ours_seconds": ours_s,
+        "ours_steps_per_s": ours_rate,
+        "neat_python_genomes": len(sample),
+        "neat_python_steps": their_steps,
+        "neat_python_seconds": theirs_s,
+        "neat_python_steps_per_s": their_rate,
+        "speedup": ours_rate / their_rate,
+        "returns_identical": identical,
     }
 
 
@@ -112,8 +126,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
     count = 1000
     sample = 50 if quick else 150
-    config = config_with(load_config("examples/cartpole.json"), initial_population=count,
-                         max_population=count)
+    config = config_with(
+        load_config("examples/cartpole.json"), initial_population=count, max_population=count
+    )
     fresh = list(initial_population(config).genomes.values())
     rows = [measure(fresh, "generation 0 (random genomes)", sample)]
     rows.append(measure(evolved_genomes(count, 3), "evolved 3 generations", sample))

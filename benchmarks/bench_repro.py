@@ -29,13 +29,17 @@ def _ours_fitness(weights: np.ndarray, n_conn: int) -> float:
 
 def ours(generations: int) -> dict[str, Any]:
     """Seconds per generation for next_generation (speciation included)."""
-    config = config_with(load_config("examples/spec-example.json"),
-                         initial_population=POPULATION, max_population=POPULATION)
+    config = config_with(
+        load_config("examples/spec-example.json"),
+        initial_population=POPULATION,
+        max_population=POPULATION,
+    )
     pop = initial_population(config)
     times, species = [], []
     for _ in range(generations):
-        fitness = {k: _ours_fitness(g.weight[g.enabled], g.num_connections)
-                   for k, g in pop.genomes.items()}
+        fitness = {
+            k: _ours_fitness(g.weight[g.enabled], g.num_connections) for k, g in pop.genomes.items()
+        }
         started = time.perf_counter()
         pop = next_generation(pop, fitness, config)
         times.append(time.perf_counter() - started)
@@ -48,8 +52,13 @@ def theirs(generations: int) -> dict[str, Any]:
     import neat
 
     random.seed(0)
-    config = neat.Config(neat.DefaultGenome, neat.DefaultReproduction, neat.DefaultSpeciesSet,
-                         neat.DefaultStagnation, str(HERE / "neat_python_10k.ini"))
+    config = neat.Config(
+        neat.DefaultGenome,
+        neat.DefaultReproduction,
+        neat.DefaultSpeciesSet,
+        neat.DefaultStagnation,
+        str(HERE / "neat_python_10k.ini"),
+    )
     reporters = neat.reporting.ReporterSet()
     stagnation = config.stagnation_type(config.stagnation_config, reporters)
     repro = config.reproduction_type(config.reproduction_config, reporters, stagnation)
@@ -76,8 +85,13 @@ def run(quick: bool = False) -> dict[str, Any]:
     ours_s = float(np.median(a["seconds"][1:]))
     their_s = float(np.median(b["seconds"][1:]))
     return {
-        "population": POPULATION, "generations": gens,
-        "ours_seconds_per_generation": ours_s, "ours_species": a["species"],
-        "neat_python_seconds_per_generation": their_s, "neat_python_species": b["species"],
-        "speedup": their_s / ours_s, "ours_all": a["seconds"], "neat_python_all": b["seconds"],
+        "population": POPULATION,
+        "generations": gens,
+        "ours_seconds_per_generation": ours_s,
+        "ours_species": a["species"],
+        "neat_python_seconds_per_generation": their_s,
+        "neat_python_species": b["species"],
+        "speedup": their_s / ours_s,
+        "ours_all": a["seconds"],
+        "neat_python_all": b["seconds"],
     }

@@ -59,13 +59,24 @@ class Stack:
         self.procs: list[subprocess.Popen[bytes]] = []
         port = _free_port()
         self.base = f"http://127.0.0.1:{port}"
-        common = {"BROKER_URL": url, "METRICS_PORT": "0",
-                  "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-                  "ENV_MODULES": ENV_MODULE, "ANNOUNCE_INTERVAL_S": "2"}
-        self._start("ezspark-gateway", tmp, common, HOST="127.0.0.1", PORT=str(port),
-                    DATABASE_URL=f"sqlite:///{tmp / 'gateway.db'}")
-        self._start("ezspark-evolver", tmp, common, DATA_DIR=str(tmp / "evolver"),
-                    ANNOUNCE_GRACE_S="30")
+        common = {
+            "BROKER_URL": url,
+            "METRICS_PORT": "0",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            "ENV_MODULES": ENV_MODULE,
+            "ANNOUNCE_INTERVAL_S": "2",
+        }
+        self._start(
+            "ezspark-gateway",
+            tmp,
+            common,
+            HOST="127.0.0.1",
+            PORT=str(port),
+            DATABASE_URL=f"sqlite:///{tmp / 'gateway.db'}",
+        )
+        self._start(
+            "ezspark-evolver", tmp, common, DATA_DIR=str(tmp / "evolver"), ANNOUNCE_GRACE_S="30"
+        )
         for _ in range(evaluators):
             self._start("ezspark-evaluator", tmp, common, ENVS=ENV_ID)
         self._wait_ready(evaluators)
@@ -75,8 +86,9 @@ class Stack:
         env["PYTHONPATH"] = str(REPO)
         env.update({f"EZSPARK_{k}": v for k, v in {**common, **values}.items()})
         log = open(tmp / f"{command}-{len(self.procs)}.log", "wb")  # noqa: SIM115 - lives with the process
-        self.procs.append(subprocess.Popen([str(BIN / command)], env=env, stdout=log,
-                                           stderr=subprocess.STDOUT))
+        self.procs.append(
+            subprocess.Popen([str(BIN / command)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        )
 
     def _wait_ready(self, evaluators: int) -> None:
         deadline = time.monotonic() + 60
@@ -90,8 +102,9 @@ class Stack:
             if time.monotonic() > deadline:
                 raise TimeoutError("gateway not ready")
             time.sleep(0.2)
-        signup = self.api.post("/api/auth/signup", json={
-            "username": "bench", "password": "a long bench password"})
+        signup = self.api.post(
+            "/api/auth/signup", json={"username": "bench", "password": "a long bench password"}
+        )
         signup.raise_for_status()
         self.api.headers["Authorization"] = f"Bearer {signup.json()['token']['token']}"
         # Announcements every 2 s: after this, the gateway and the evolver know them all.
@@ -137,10 +150,20 @@ class Stack:
 
 def _config(population: int, generations: int) -> dict[str, Any]:
     base = json.loads((REPO / "examples" / "cartpole.json").read_text())
-    return {**base, "gym_game_name": ENV_ID, "initial_population": population,
-            "max_population": population, "max_number_of_games": 5, "sub_games": 1,
-            "generations": generations, "alone_training_iterations": 0, "safeness": 0.0,
-            "max_number_of_steps": 200, "fitness_threshold": None, "seed": 1}
+    return {
+        **base,
+        "gym_game_name": ENV_ID,
+        "initial_population": population,
+        "max_population": population,
+        "max_number_of_games": 5,
+        "sub_games": 1,
+        "generations": generations,
+        "alone_training_iterations": 0,
+        "safeness": 0.0,
+        "max_number_of_steps": 200,
+        "fitness_threshold": None,
+        "seed": 1,
+    }
 
 
 def seconds_per_generation(evaluators: int, population: int, generations: int) -> float:
@@ -167,9 +190,17 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         gens = 1 if quick else generations
         one = seconds_per_generation(1, population, gens)
         many = seconds_per_generation(n, population, gens)
-        out.append({"population": population, "evaluators": n, "generations": gens,
-                    "one_seconds_per_generation": one, "n_seconds_per_generation": many,
-                    "speedup": one / many, "goal": goal})
+        out.append(
+            {
+                "population": population,
+                "evaluators": n,
+                "generations": gens,
+                "one_seconds_per_generation": one,
+                "n_seconds_per_generation": many,
+                "speedup": one / many,
+                "goal": goal,
+            }
+        )
     return out
 
 

@@ -42,8 +42,9 @@ class Case:
 CASES = {
     "cartpole": Case("CartPole-v1", "examples/cartpole.json", 475.0, "neat_cartpole.ini", 500, 100),
     "acrobot": Case("Acrobot-v1", "examples/acrobot.json", -100.0, "neat_acrobot.ini", 500, 100),
-    "lunarlander": Case("LunarLander-v3", "examples/lunarlander.json", 200.0, "neat_lander.ini",
-                        1000, 150),
+    "lunarlander": Case(
+        "LunarLander-v3", "examples/lunarlander.json", 200.0, "neat_lander.ini", 1000, 150
+    ),
 }
 
 
@@ -54,9 +55,16 @@ class _OutOfTimeError(Exception):
 def ours(case: Case, seed: int, budget_s: float | None = None) -> dict[str, Any]:
     """Run the embedded trainer in-process until the threshold, the generation cap or the
     wall-time budget (checked between generations)."""
-    config = config_with(load_config(case.example), seed=seed, fitness_threshold=case.threshold,
-                         generations=case.max_generations, max_number_of_games=GAMES,
-                         sub_games=GAMES, max_number_of_steps=case.max_steps, safeness=0.0)
+    config = config_with(
+        load_config(case.example),
+        seed=seed,
+        fitness_threshold=case.threshold,
+        generations=case.max_generations,
+        max_number_of_games=GAMES,
+        sub_games=GAMES,
+        max_number_of_steps=case.max_steps,
+        safeness=0.0,
+    )
     state, evaluator = start(config), LocalEvaluator(1)
     started, evaluations, out_of_time = time.perf_counter(), 0, False
     while not state.finished:
@@ -67,9 +75,14 @@ def ours(case: Case, seed: int, budget_s: float | None = None) -> dict[str, Any]
             out_of_time = not state.finished
             break
     best = state.best.fitness if state.best else float("nan")
-    return {"seconds": time.perf_counter() - started, "evaluations": evaluations,
-            "generations": len(state.history), "solved": best >= case.threshold, "best": best,
-            "out_of_time": out_of_time}
+    return {
+        "seconds": time.perf_counter() - started,
+        "evaluations": evaluations,
+        "generations": len(state.history),
+        "solved": best >= case.threshold,
+        "best": best,
+        "out_of_time": out_of_time,
+    }
 
 
 def theirs(case: Case, seed: int, budget_s: float | None = None) -> dict[str, Any]:
@@ -79,8 +92,13 @@ def theirs(case: Case, seed: int, budget_s: float | None = None) -> dict[str, An
     import neat
 
     random.seed(seed)
-    config = neat.Config(neat.DefaultGenome, neat.DefaultReproduction, neat.DefaultSpeciesSet,
-                         neat.DefaultStagnation, str(HERE / case.neat_ini))
+    config = neat.Config(
+        neat.DefaultGenome,
+        neat.DefaultReproduction,
+        neat.DefaultSpeciesSet,
+        neat.DefaultStagnation,
+        str(HERE / case.neat_ini),
+    )
     config.fitness_threshold = case.threshold
     config.no_fitness_termination = False
     env = gym.make(case.env_id)
@@ -106,9 +124,14 @@ def theirs(case: Case, seed: int, budget_s: float | None = None) -> dict[str, An
             population.run(evaluate, case.max_generations)
     except _OutOfTimeError:
         out_of_time = True
-    return {"seconds": time.perf_counter() - started, "evaluations": counter["evaluations"],
-            "generations": counter["generation"], "solved": counter["best"] >= case.threshold,
-            "best": counter["best"], "out_of_time": out_of_time}
+    return {
+        "seconds": time.perf_counter() - started,
+        "evaluations": counter["evaluations"],
+        "generations": counter["generation"],
+        "solved": counter["best"] >= case.threshold,
+        "best": counter["best"],
+        "out_of_time": out_of_time,
+    }
 
 
 def _play(env: Any, net: Any, seed: int, max_steps: int) -> float:
@@ -123,8 +146,9 @@ def _play(env: Any, net: Any, seed: int, max_steps: int) -> float:
     return total
 
 
-def run(names: tuple[str, ...] = ("cartpole", "acrobot"), seeds: int = 3,
-        budget_s: float | None = None) -> dict[str, Any]:
+def run(
+    names: tuple[str, ...] = ("cartpole", "acrobot"), seeds: int = 3, budget_s: float | None = None
+) -> dict[str, Any]:
     """Both sides on ``seeds`` seeds per environment, each run within ``budget_s`` if set."""
     out: dict[str, Any] = {}
     for name in names:
@@ -165,8 +189,9 @@ def rows(results: dict[str, Any]) -> list[str]:
         a, b = r["ours"], r["neat_python"]
         a_s = statistics.median(x["seconds"] for x in a)
         b_s = statistics.median(x["seconds"] for x in b)
-        ratio, verdict = _verdict(a_s, b_s, all(x["solved"] for x in a),
-                                  all(x["solved"] for x in b))
+        ratio, verdict = _verdict(
+            a_s, b_s, all(x["solved"] for x in a), all(x["solved"] for x in b)
+        )
         lines.append(
             f"| solve {r['env']} to {r['threshold']:g} (median of {len(a)} seeds) | "
             f"{_side(a)} | {_side(b)} | {ratio} | ≤ 0.5× time | {verdict} |"

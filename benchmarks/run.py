@@ -31,38 +31,49 @@ def _row(name: str, ours: str, base: str, ratio: str, goal: str, met: bool | Non
 def _eval_rows(rows: list[dict[str, Any]]) -> list[str]:
     out = []
     for r in rows:
-        out.append(_row(
-            f"CartPole-v1 eval, 1,000 genomes × 5 games, 1 core — {r['case']}",
-            f"{r['ours_steps_per_s'] / 1e6:.2f} M steps/s",
-            f"{r['neat_python_steps_per_s'] / 1e3:.0f} k steps/s",
-            f"{r['speedup']:.1f}×",
-            "≥ 2 M steps/s and ≥ 20×",
-            r["ours_steps_per_s"] >= 2e6 and r["speedup"] >= 20,
-        ))
+        out.append(
+            _row(
+                f"CartPole-v1 eval, 1,000 genomes × 5 games, 1 core — {r['case']}",
+                f"{r['ours_steps_per_s'] / 1e6:.2f} M steps/s",
+                f"{r['neat_python_steps_per_s'] / 1e3:.0f} k steps/s",
+                f"{r['speedup']:.1f}×",
+                "≥ 2 M steps/s and ≥ 20×",
+                r["ours_steps_per_s"] >= 2e6 and r["speedup"] >= 20,
+            )
+        )
         if not r["returns_identical"]:
             out.append("| (returns differ from the neat-python translation: check!) |||||")
     return out
 
 
 def _repro_rows(r: dict[str, Any]) -> list[str]:
-    return [_row(
-        "speciate + reproduce, population 10,000",
-        f"{r['ours_seconds_per_generation']:.3f} s/gen",
-        f"{r['neat_python_seconds_per_generation']:.3f} s/gen",
-        f"{r['speedup']:.1f}×",
-        "≤ 0.15 s and ≥ 4×",
-        r["ours_seconds_per_generation"] <= 0.15 and r["speedup"] >= 4,
-    )]
+    return [
+        _row(
+            "speciate + reproduce, population 10,000",
+            f"{r['ours_seconds_per_generation']:.3f} s/gen",
+            f"{r['neat_python_seconds_per_generation']:.3f} s/gen",
+            f"{r['speedup']:.1f}×",
+            "≤ 0.15 s and ≥ 4×",
+            r["ours_seconds_per_generation"] <= 0.15 and r["speedup"] >= 4,
+        )
+    ]
 
 
 def main() -> None:
     """Run the benchmarks and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller baseline samples")
-    parser.add_argument("--lander", action="store_true",
-                        help="also solve LunarLander-v3 (hours: see docs/benchmarks.md)")
-    parser.add_argument("--lander-minutes", type=float, default=None,
-                        help="wall-time budget per LunarLander run (default: generation cap)")
+    parser.add_argument(
+        "--lander",
+        action="store_true",
+        help="also solve LunarLander-v3 (hours: see docs/benchmarks.md)",
+    )
+    parser.add_argument(
+        "--lander-minutes",
+        type=float,
+        default=None,
+        help="wall-time budget per LunarLander run (default: generation cap)",
+    )
     args = parser.parse_args()
     from benchmarks import bench_broker, bench_eval, bench_repro
     from ezspark_common.logging import configure_logging
@@ -70,16 +81,21 @@ def main() -> None:
     configure_logging("WARNING", json_logs=False)
 
     results: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "processor": platform.processor(),
-                    "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+        },
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     print("measuring evaluation throughput …", flush=True)
     results["eval"] = bench_eval.run(args.quick)
     print("measuring speciate + reproduce …", flush=True)
     results["repro"] = bench_repro.run(args.quick)
-    lines = ["| benchmark | EzSpark | baseline (neat-python 2.0.0) | ratio | goal | |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| benchmark | EzSpark | baseline (neat-python 2.0.0) | ratio | goal | |",
+        "|---|---|---|---|---|---|",
+    ]
     lines += _eval_rows(results["eval"]) + _repro_rows(results["repro"])
     from benchmarks import bench_solve
 
@@ -91,8 +107,9 @@ def main() -> None:
     lines += bench_broker.rows(results["broker"])
     from benchmarks import bench_scale
 
-    print("measuring scale-out through gateway + evolver + N evaluators (about 5 min) …",
-          flush=True)
+    print(
+        "measuring scale-out through gateway + evolver + N evaluators (about 5 min) …", flush=True
+    )
     results["scale"] = bench_scale.run(args.quick)
     lines += bench_scale.rows(results["scale"])
     if args.lander:

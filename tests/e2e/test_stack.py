@@ -38,8 +38,12 @@ from tests.integration.services.procs import (
 # The spec's example runs 600000 generations of 100 genomes × 5 games of 200 steps; these
 # overrides bound it (and start distributing after one generation) while every other key
 # keeps the spec's value.
-BOUNDS = {"generations": 3, "initial_population": 16, "max_number_of_steps": 50,
-          "alone_training_iterations": 1}
+BOUNDS = {
+    "generations": 3,
+    "initial_population": 16,
+    "max_number_of_steps": 50,
+    "alone_training_iterations": 1,
+}
 
 
 @pytest.fixture
@@ -60,16 +64,46 @@ def start_stack(tmp: Path, url: str, procs: list[Proc], env_id: str) -> str:
     """Gateway, evolver and two evaluators of ``env_id``; the gateway's base URL once it is
     ready."""
     port = free_port()
-    procs.append(Proc("ezspark-gateway", tmp / "gateway.log", service_env(
-        broker_url=url, host="127.0.0.1", port=port, metrics_port=0,
-        database_url=f"sqlite:///{tmp / 'gateway.db'}")))
-    procs.append(Proc("ezspark-evolver", tmp / "evolver.log", service_env(
-        broker_url=url, data_dir=tmp / "evolver", metrics_port=free_port(),
-        task_batch_size=8, task_timeout_s=30)))
+    procs.append(
+        Proc(
+            "ezspark-gateway",
+            tmp / "gateway.log",
+            service_env(
+                broker_url=url,
+                host="127.0.0.1",
+                port=port,
+                metrics_port=0,
+                database_url=f"sqlite:///{tmp / 'gateway.db'}",
+            ),
+        )
+    )
+    procs.append(
+        Proc(
+            "ezspark-evolver",
+            tmp / "evolver.log",
+            service_env(
+                broker_url=url,
+                data_dir=tmp / "evolver",
+                metrics_port=free_port(),
+                task_batch_size=8,
+                task_timeout_s=30,
+            ),
+        )
+    )
     for name in ("e2e-a", "e2e-b"):
-        procs.append(Proc("ezspark-evaluator", tmp / f"{name}.log", service_env(
-            broker_url=url, evaluator_id=name, metrics_port=free_port(), envs=env_id,
-            announce_interval_s=1.0)))
+        procs.append(
+            Proc(
+                "ezspark-evaluator",
+                tmp / f"{name}.log",
+                service_env(
+                    broker_url=url,
+                    evaluator_id=name,
+                    metrics_port=free_port(),
+                    envs=env_id,
+                    announce_interval_s=1.0,
+                ),
+            )
+        )
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -85,7 +119,8 @@ def start_stack(tmp: Path, url: str, procs: list[Proc], env_id: str) -> str:
 
 
 def test_stack_trains_spec_example_like_the_embedded_trainer(
-        tmp_path: Path, vhost_broker_url: str) -> None:
+    tmp_path: Path, vhost_broker_url: str
+) -> None:
     """Sign up, see the environment listed with both evaluators, post the spec example, watch
     it finish through the API, download the best genome; the evolver's final population
     equals the embedded trainer's, and every service exits 0 on SIGTERM."""
@@ -93,20 +128,31 @@ def test_stack_trains_spec_example_like_the_embedded_trainer(
     with processes() as procs:
         base = start_stack(tmp_path, vhost_broker_url, procs, cfg["gym_game_name"])
         with httpx.Client(base_url=base, timeout=10) as api:
-            signup = api.post("/api/auth/signup",
-                              json={"username": "ada", "password": "correct horse battery"})
+            signup = api.post(
+                "/api/auth/signup", json={"username": "ada", "password": "correct horse battery"}
+            )
             assert signup.status_code == 201, signup.text
             api.headers["Authorization"] = f"Bearer {signup.json()['token']['token']}"
-            wait_until(lambda: any(
-                e["env_id"] == cfg["gym_game_name"] and e["evaluators"] == 2
-                for e in api.get("/api/environments").json()["items"]), 30,
-                "the gateway to hear both evaluators announce the environment")
+            wait_until(
+                lambda: any(
+                    e["env_id"] == cfg["gym_game_name"] and e["evaluators"] == 2
+                    for e in api.get("/api/environments").json()["items"]
+                ),
+                30,
+                "the gateway to hear both evaluators announce the environment",
+            )
             created = api.post("/api/trainings", json=cfg)
             assert created.status_code == 201, created.text
             tid = created.json()["id"]
             detail = wait_until(
-                lambda: (d := api.get(f"/api/trainings/{tid}").json())["status"]
-                in ("finished", "failed", "stopped") and d, 120, "the training to end")
+                lambda: (
+                    (d := api.get(f"/api/trainings/{tid}").json())["status"]
+                    in ("finished", "failed", "stopped")
+                    and d
+                ),
+                120,
+                "the training to end",
+            )
             assert detail["status"] == "finished", detail
             assert detail["finish_reason"] == "generations"
             assert detail["generations"] == cfg["generations"]

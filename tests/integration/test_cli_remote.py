@@ -54,8 +54,7 @@ def live_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gat
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     """Runs ``ezspark ARGS`` with a private config dir and no EZSPARK_URL/TOKEN."""
-    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "EZSPARK_URL": None,
-           "EZSPARK_TOKEN": None}
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "EZSPARK_URL": None, "EZSPARK_TOKEN": None}
 
     def run(*args: str, input: str | None = None, **extra_env: str) -> Result:
         return CliRunner().invoke(main, list(args), input=input, env=env | extra_env)
@@ -71,8 +70,9 @@ def _login(cli: Cli, gw: Gateway) -> str:
     """Sign up a fresh user through the API and log the CLI in; the username."""
     username = f"u{uuid.uuid4().hex[:10]}"
     sign_up(gw.url, username, PASSWORD)
-    result = cli("login", "--url", gw.url, "--username", username, "--password-stdin",
-                 input=PASSWORD + "\n")
+    result = cli(
+        "login", "--url", gw.url, "--username", username, "--password-stdin", input=PASSWORD + "\n"
+    )
     assert result.exit_code == 0, result.output
     return username
 
@@ -103,8 +103,9 @@ def test_login_wrong_password_fails_cleanly(cli: Cli, gateway: Gateway, tmp_path
     """A wrong password is one clear error line, and nothing is stored."""
     username = f"u{uuid.uuid4().hex[:10]}"
     sign_up(gateway.url, username, PASSWORD)
-    result = cli("login", "--url", gateway.url, "-u", username, "--password-stdin",
-                 input="wrong-password\n")
+    result = cli(
+        "login", "--url", gateway.url, "-u", username, "--password-stdin", input="wrong-password\n"
+    )
     _clean_failure(result)
     assert f"login to {gateway.url} failed" in result.stderr
     assert not _creds_file(tmp_path).exists()
@@ -131,8 +132,7 @@ def test_submit_status_stop(cli: Cli, gateway: Gateway) -> None:
     assert json.loads(cli("status", training_id, "--json").stdout)["status"] == "stopping"
 
 
-def test_best_before_it_exists_is_a_clear_404(cli: Cli, gateway: Gateway, tmp_path: Path
-                                              ) -> None:
+def test_best_before_it_exists_is_a_clear_404(cli: Cli, gateway: Gateway, tmp_path: Path) -> None:
     """best on a training without a champion explains why, writes nothing, exits 1."""
     _login(cli, gateway)
     training_id = cli("submit", str(EXAMPLE)).stdout.strip()
@@ -147,8 +147,11 @@ def test_best_before_it_exists_is_a_clear_404(cli: Cli, gateway: Gateway, tmp_pa
 def test_invalid_config_lists_each_field(cli: Cli, gateway: Gateway, tmp_path: Path) -> None:
     """A bad config is refused locally with every broken field listed; nothing is sent."""
     _login(cli, gateway)
-    config = json.loads(EXAMPLE.read_text()) | {"input_size": 0, "safeness": 2,
-                                                 "max_population": "lots"}
+    config = json.loads(EXAMPLE.read_text()) | {
+        "input_size": 0,
+        "safeness": 2,
+        "max_population": "lots",
+    }
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(config))
     result = cli("submit", str(bad))
@@ -158,8 +161,9 @@ def test_invalid_config_lists_each_field(cli: Cli, gateway: Gateway, tmp_path: P
     assert "no trainings yet" in cli("status").stdout
 
 
-def test_gateway_422_lists_each_field(cli: Cli, gateway: Gateway, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gateway_422_lists_each_field(
+    cli: Cli, gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """When the gateway refuses a config (stricter rules) its field errors are listed."""
     _login(cli, gateway)
     monkeypatch.setattr(cli_remote, "load_config", lambda _path: None)
@@ -212,8 +216,9 @@ def test_logout_revokes_the_token(cli: Cli, gateway: Gateway, tmp_path: Path) ->
     assert "not logged in" in cli("logout").stdout
 
 
-def test_watch_ctrl_c_exits_cleanly(cli: Cli, gateway: Gateway,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_watch_ctrl_c_exits_cleanly(
+    cli: Cli, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Ctrl-C while watching ends with exit 130 and a hint, not a traceback."""
     _login(cli, gateway)
     training_id = cli("submit", str(EXAMPLE)).stdout.strip()
@@ -257,9 +262,12 @@ def _feed_later(feed: EventFeed, training_id: str, fail: bool) -> threading.Thre
 
 
 @pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date:DeprecationWarning")
-def test_watch_follows_a_finishing_training(cli: Cli, live_gateway: tuple[Gateway, EventFeed],
-                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                            ) -> None:
+def test_watch_follows_a_finishing_training(
+    cli: Cli,
+    live_gateway: tuple[Gateway, EventFeed],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """watch prints each generation as it arrives and exits 0 when the run finishes."""
     gw, feed = live_gateway
     _login(cli, gw)
@@ -276,18 +284,33 @@ def test_watch_follows_a_finishing_training(cli: Cli, live_gateway: tuple[Gatewa
     fetched = cli("best", training_id, "-o", str(out))
     assert fetched.exit_code == 0, fetched.output
     doc = json.loads(out.read_text())
-    assert set(doc) == {"format", "version", "env_id", "input_size", "output_size", "max_steps",
-                        "generation", "fitness", "returns", "genome", "training_id"}
+    assert set(doc) == {
+        "format",
+        "version",
+        "env_id",
+        "input_size",
+        "output_size",
+        "max_steps",
+        "generation",
+        "fitness",
+        "returns",
+        "genome",
+        "training_id",
+    }
     assert (doc["max_steps"], doc["fitness"]) == (200, 30.0)
-    assert (doc["format"], doc["env_id"], doc["genome"]["key"]) == ("ezspark-genome",
-                                                                   "CartPole-v0", 7)
+    assert (doc["format"], doc["env_id"], doc["genome"]["key"]) == (
+        "ezspark-genome",
+        "CartPole-v0",
+        7,
+    )
     played = cli("play", str(out), "--episodes", "2")
     assert played.exit_code == 0, played.output
     assert "mean return" in played.stdout
 
 
-def test_watch_exits_1_when_the_training_fails(cli: Cli, live_gateway: tuple[Gateway, EventFeed],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_watch_exits_1_when_the_training_fails(
+    cli: Cli, live_gateway: tuple[Gateway, EventFeed], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """watch reports the evolver's error and exits 1 on a failed training."""
     gw, feed = live_gateway
     _login(cli, gw)

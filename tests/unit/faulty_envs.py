@@ -19,8 +19,9 @@ class _Base(gym.Env[np.ndarray, int]):
         self.fail_at = fail_at
         self.t = 0
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
-              ) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self.t = 0
         return self.np_random.uniform(-1, 1, 2), {}
@@ -74,8 +75,13 @@ class RaiseOnActionOneEnv(_Base):
 
 def register() -> None:
     """Register every faulty environment once."""
-    for name, cls in (("Raise", RaisingEnv), ("NaN", NaNRewardEnv), ("Endless", EndlessEnv),
-                      ("Echo", ActionEchoEnv), ("RaiseOnOne", RaiseOnActionOneEnv)):
+    for name, cls in (
+        ("Raise", RaisingEnv),
+        ("NaN", NaNRewardEnv),
+        ("Endless", EndlessEnv),
+        ("Echo", ActionEchoEnv),
+        ("RaiseOnOne", RaiseOnActionOneEnv),
+    ):
         env_id = f"EzTest/{name}-v0"
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=cls)

@@ -174,8 +174,11 @@ def test_empty_object_names_all_29_keys() -> None:
 @pytest.mark.parametrize("key", RATE_KEYS)
 @pytest.mark.parametrize(
     ("value", "fragment"),
-    [(-0.01, "greater than or equal to 0"), (1.01, "less than or equal to 1"),
-     (2, "less than or equal to 1")],
+    [
+        (-0.01, "greater than or equal to 0"),
+        (1.01, "less than or equal to 1"),
+        (2, "less than or equal to 1"),
+    ],
 )
 def test_rates_outside_unit_interval_refused(key: str, value: float, fragment: str) -> None:
     """Every probability key refuses values outside [0, 1]."""
@@ -191,13 +194,19 @@ def test_rates_at_bounds_accepted(key: str, value: float) -> None:
 
 @pytest.mark.parametrize(
     ("value", "fragment"),
-    [(0, "greater than 0"), (0.0, "greater than 0"), (-0.3, "greater than 0"),
-     (1.5, "less than or equal to 1"), (1.0001, "less than or equal to 1")],
+    [
+        (0, "greater than 0"),
+        (0.0, "greater than 0"),
+        (-0.3, "greater than 0"),
+        (1.5, "less than or equal to 1"),
+        (1.0001, "less than or equal to 1"),
+    ],
 )
 def test_percentage_survivors_bad(value: float, fragment: str) -> None:
     """percentage_survivors_per_specie must satisfy 0 < p <= 1."""
-    _assert_refused(_with(percentage_survivors_per_specie=value), "percentage_survivors_per_specie",
-                    fragment)
+    _assert_refused(
+        _with(percentage_survivors_per_specie=value), "percentage_survivors_per_specie", fragment
+    )
 
 
 @pytest.mark.parametrize("value", [1, 1.0, 0.001])
@@ -210,8 +219,11 @@ def test_percentage_survivors_good(value: float) -> None:
 @pytest.mark.parametrize("threshold", [15, 16, 100])
 def test_limiting_threshold_not_below_limiting_species_refused(threshold: int) -> None:
     """limiting_threshold >= limiting_species is refused (spec: threshold < limiting_species)."""
-    _assert_refused(_with(limiting_species=15, limiting_threshold=threshold),
-                    "limiting_threshold", "less than limiting_species")
+    _assert_refused(
+        _with(limiting_species=15, limiting_threshold=threshold),
+        "limiting_threshold",
+        "less than limiting_species",
+    )
 
 
 def test_limiting_threshold_just_below_accepted() -> None:
@@ -221,8 +233,12 @@ def test_limiting_threshold_just_below_accepted() -> None:
 
 @pytest.mark.parametrize(
     ("value", "fragment"),
-    [(0, "greater than or equal to 1"), (-1, "greater than or equal to 1"),
-     (6, "at most max_number_of_games"), (50, "at most max_number_of_games")],
+    [
+        (0, "greater than or equal to 1"),
+        (-1, "greater than or equal to 1"),
+        (6, "at most max_number_of_games"),
+        (50, "at most max_number_of_games"),
+    ],
 )
 def test_sub_games_bad(value: int, fragment: str) -> None:
     """sub_games must be in 1..max_number_of_games (the example has 5 games)."""
@@ -237,9 +253,14 @@ def test_sub_games_good(value: int) -> None:
 
 @pytest.mark.parametrize(
     ("value", "fragment"),
-    [(2, "less than or equal to 1"), (-1, "greater than or equal to 0"),
-     (True, "valid integer"), (False, "valid integer"), (1.0, "valid integer"),
-     ("1", "valid integer")],
+    [
+        (2, "less than or equal to 1"),
+        (-1, "greater than or equal to 0"),
+        (True, "valid integer"),
+        (False, "valid integer"),
+        (1.0, "valid integer"),
+        ("1", "valid integer"),
+    ],
 )
 def test_keep_parents_bad(value: Any, fragment: str) -> None:
     """keep_parents is the integer 0 or 1: 2, -1, booleans, floats and strings are refused."""
@@ -260,8 +281,11 @@ def test_saving_zero_refused() -> None:
 @pytest.mark.parametrize("initial", [20001, 10**6])
 def test_initial_population_above_max_refused(initial: int) -> None:
     """initial_population may not exceed max_population."""
-    _assert_refused(_with(initial_population=initial, max_population=20000),
-                    "initial_population", "at most max_population")
+    _assert_refused(
+        _with(initial_population=initial, max_population=20000),
+        "initial_population",
+        "at most max_population",
+    )
 
 
 def test_initial_population_equal_to_max_accepted() -> None:
@@ -280,8 +304,11 @@ def test_counts_below_minimum_refused(key: str, delta: int) -> None:
 @pytest.mark.parametrize("value", [-1, -100])
 def test_alone_training_iterations_negative_refused(value: int) -> None:
     """alone_training_iterations refuses negatives (0 is allowed: join others at once)."""
-    _assert_refused(_with(alone_training_iterations=value), "alone_training_iterations",
-                    "greater than or equal to 0")
+    _assert_refused(
+        _with(alone_training_iterations=value),
+        "alone_training_iterations",
+        "greater than or equal to 0",
+    )
     assert parse_config(_with(alone_training_iterations=0)).alone_training_iterations == 0
 
 
@@ -299,8 +326,11 @@ def test_minimum_reward_may_be_negative() -> None:
 def test_minimum_reward_floor_never_overflows() -> None:
     """minimum_reward is bounded so its floor (minimum_reward · steps) is always finite."""
     # Accepted, -1e307 would give reward_floor == -inf and NaN shares in reproduction.
-    _assert_refused(_with(minimum_reward=-1e307, max_number_of_steps=1000), "minimum_reward",
-                    "greater than or equal")
+    _assert_refused(
+        _with(minimum_reward=-1e307, max_number_of_steps=1000),
+        "minimum_reward",
+        "greater than or equal",
+    )
     extreme = parse_config(_with(minimum_reward=-1e12, max_number_of_steps=10_000_000))
     assert math.isfinite(extreme.reward_floor)
 
@@ -312,8 +342,11 @@ def test_gym_game_name_must_be_non_empty_string() -> None:
 
 
 NON_FINITE = [
-    ("NaN", "safeness"), ("Infinity", "minimum_reward"), ("-Infinity", "species_threshold"),
-    ("NaN", "generations"), ("Infinity", "fitness_threshold"),
+    ("NaN", "safeness"),
+    ("Infinity", "minimum_reward"),
+    ("-Infinity", "species_threshold"),
+    ("NaN", "generations"),
+    ("Infinity", "fitness_threshold"),
 ]
 
 
@@ -423,13 +456,16 @@ def test_config_is_frozen() -> None:
 # --- unknown keys -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("typo", "suggestion"), [
-    ("alone_training_iteration", "alone_training_iterations"),
-    ("new_connection_assignement_rate", "new_connection_assignment_rate"),
-    ("limiting_specie", "limiting_species"),
-    ("samefitness_limit", "same_fitness_limit"),
-    ("sead", "seed"),
-])
+@pytest.mark.parametrize(
+    ("typo", "suggestion"),
+    [
+        ("alone_training_iteration", "alone_training_iterations"),
+        ("new_connection_assignement_rate", "new_connection_assignment_rate"),
+        ("limiting_specie", "limiting_species"),
+        ("samefitness_limit", "same_fitness_limit"),
+        ("sead", "seed"),
+    ],
+)
 def test_unknown_key_suggests_the_right_one(typo: str, suggestion: str) -> None:
     """A misspelled key (the spec's own prose misspellings included) gets a did-you-mean."""
     errors = _errors(_with(**{typo: 1}))
@@ -472,19 +508,32 @@ def test_extras_accepted_when_given() -> None:
     assert parse_config(_with(fitness_threshold=195)).fitness_threshold == 195
 
 
-@pytest.mark.parametrize(("value", "fragment"), [
-    (-1, "greater than or equal to 0"), (2**63, "less than"), (True, "valid integer"),
-    (1.5, "valid integer"), ("7", "valid integer"), (None, "valid integer"),
-])
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (-1, "greater than or equal to 0"),
+        (2**63, "less than"),
+        (True, "valid integer"),
+        (1.5, "valid integer"),
+        ("7", "valid integer"),
+        (None, "valid integer"),
+    ],
+)
 def test_seed_bad(value: Any, fragment: str) -> None:
     """seed is an integer in [0, 2**63)."""
     _assert_refused(_with(seed=value), "seed", fragment)
 
 
-@pytest.mark.parametrize(("value", "fragment"), [
-    (True, "must be a number"), ("195", "must be a number"), ([1], "must be a number"),
-    (float("nan"), "finite"), (float("inf"), "finite"),
-])
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (True, "must be a number"),
+        ("195", "must be a number"),
+        ([1], "must be a number"),
+        (float("nan"), "finite"),
+        (float("inf"), "finite"),
+    ],
+)
 def test_fitness_threshold_bad(value: Any, fragment: str) -> None:
     """fitness_threshold is a finite number or null."""
     _assert_refused(_with(fitness_threshold=value), "fitness_threshold", fragment)

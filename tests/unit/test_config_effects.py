@@ -80,8 +80,11 @@ def ranked_fitness(pop: Population) -> dict[int, float]:
     return {k: float(k + 1) for k in pop.genomes}
 
 
-def step(config: TrainingConfig, pop: Population | None = None,
-         fitness: Mapping[int, float] | None = None) -> tuple[Population, Population]:
+def step(
+    config: TrainingConfig,
+    pop: Population | None = None,
+    fitness: Mapping[int, float] | None = None,
+) -> tuple[Population, Population]:
     """(before, after) one call of next_generation."""
     before = pop if pop is not None else initial_population(config)
     fit = fitness if fitness is not None else ranked_fitness(before)
@@ -105,9 +108,16 @@ def parent_of(child: Genome, before: Population) -> int:
     return matches[0]
 
 
-def two_species(config: TrainingConfig, a: range, b: range, *, generation: int = 0,
-                b_created: int = 0, b_best: float = float("-inf"), b_improved: int = 0,
-                ) -> Population:
+def two_species(
+    config: TrainingConfig,
+    a: range,
+    b: range,
+    *,
+    generation: int = 0,
+    b_created: int = 0,
+    b_best: float = float("-inf"),
+    b_improved: int = 0,
+) -> Population:
     """Generation-0 genomes split by hand into species A (keys ``a``) and B (keys ``b``)."""
     pop = initial_population(config)
     g = pop.genomes
@@ -116,13 +126,17 @@ def two_species(config: TrainingConfig, a: range, b: range, *, generation: int =
         Species(1, g[b[0]], tuple(b), b_created, b_best, b_improved),
     )
     return dataclasses.replace(
-        pop, generation=generation, species=species, next_species_id=2,
+        pop,
+        generation=generation,
+        species=species,
+        next_species_id=2,
         last_improved=generation,
     )
 
 
-def with_genes(pop: Population, *, weight: float | None = None,
-               enabled: bool | None = None) -> Population:
+def with_genes(
+    pop: Population, *, weight: float | None = None, enabled: bool | None = None
+) -> Population:
     """The population with every weight set to ``weight`` / every connection (dis)abled."""
     genomes = {}
     for k, g in pop.genomes.items():
@@ -173,8 +187,9 @@ def test_every_key_has_an_effect_test() -> None:
 def test_gym_game_name_selects_the_environment() -> None:
     """CartPole pays +1 per step, Acrobot -1: the returns follow gym_game_name."""
     cart = evaluate(cfg(gym_game_name="CartPole-v1", max_number_of_steps=4))
-    acro = evaluate(cfg(gym_game_name="Acrobot-v1", input_size=6, output_size=3,
-                        max_number_of_steps=4))
+    acro = evaluate(
+        cfg(gym_game_name="Acrobot-v1", input_size=6, output_size=3, max_number_of_steps=4)
+    )
     assert {o.returns for o in cart.outcomes.values()} == {(4.0, 4.0)}
     assert {o.returns for o in acro.outcomes.values()} == {(-4.0, -4.0)}
 
@@ -264,8 +279,9 @@ def test_connection_mutation_rate_zero_copies_one_changes_all() -> None:
 
 def test_connection_mutation_rate_half_changes_about_half() -> None:
     """Rate 0.5 changes roughly half the values (each value decides on its own)."""
-    before, after = step(cfg(percentage_survivors_per_specie=0.01, connection_mutation_rate=0.5,
-                             children=20))
+    before, after = step(
+        cfg(percentage_survivors_per_specie=0.01, connection_mutation_rate=0.5, children=20)
+    )
     champ = before.genomes[9]
     changed = np.mean([np.mean(c.weight != champ.weight) for c in born(before, after)])
     assert 0.35 < changed < 0.65
@@ -370,14 +386,17 @@ def test_crossover_rate_one_mixes_two_champions() -> None:
     config = cfg(species_threshold=1e-9, crossover_rate=0)  # every genome its own species
     before, after = step(config)
     assert len(before.species) == 10
-    assert all(any(g.same_genes(c) for g in before.genomes.values())
-               for c in born(before, after))
+    assert all(any(g.same_genes(c) for g in before.genomes.values()) for c in born(before, after))
     before, after = step(cfg(species_threshold=1e-9, crossover_rate=1))
     olds = list(before.genomes.values())
     mixed = 0
     for c in born(before, after):
-        pairs = [(a, b) for a in olds for b in olds if a.key != b.key
-                 and np.all((c.weight == a.weight) | (c.weight == b.weight))]
+        pairs = [
+            (a, b)
+            for a in olds
+            for b in olds
+            if a.key != b.key and np.all((c.weight == a.weight) | (c.weight == b.weight))
+        ]
         assert pairs, f"child {c.key} is not made of two champions' genes"
         mixed += not any(g.same_genes(c) for g in olds)
     assert mixed >= len(born(before, after)) // 2
@@ -386,8 +405,7 @@ def test_crossover_rate_one_mixes_two_champions() -> None:
 def test_crossover_rate_needs_two_species() -> None:
     """With a single species, crossover_rate 1 still yields plain copies of survivors."""
     before, after = step(cfg(crossover_rate=1))
-    assert all(any(g.same_genes(c) for g in before.genomes.values())
-               for c in born(before, after))
+    assert all(any(g.same_genes(c) for g in before.genomes.values()) for c in born(before, after))
 
 
 def test_keep_parents_one_carries_survivors_unchanged() -> None:
@@ -396,7 +414,8 @@ def test_keep_parents_one_carries_survivors_unchanged() -> None:
     assert sorted(kept(before, after)) == [7, 8, 9]
     for k in kept(before, after):
         assert after.genomes[k] is before.genomes[k] or after.genomes[k].same_genes(
-            before.genomes[k])
+            before.genomes[k]
+        )
     assert len(after.genomes) == 10 + 3
     before, after = step(cfg(keep_parents=0))
     assert kept(before, after) == []
@@ -422,6 +441,7 @@ def test_max_population_keeps_elites_and_cuts_children() -> None:
 
 def test_limiting_species_kills_a_stale_species() -> None:
     """A species without improvement for limiting_species generations loses all its genomes."""
+
     def run(limit: int) -> tuple[Population, Population]:
         config = cfg(keep_parents=1, limiting_species=limit, limiting_threshold=1)
         # B (keys 5..9) peaked long ago at 1e9 and is stale for 10 generations; A holds the best.
@@ -449,23 +469,32 @@ def test_limiting_species_never_kills_the_best_species() -> None:
 
 def test_limiting_threshold_swaps_add_and_remove_rates() -> None:
     """From limiting_threshold stale generations on, add-connection and remove rates swap."""
-    config = cfg(add_connection_big_specie_rate=0.3, remove_connection_rate=0.01,
-                 limiting_threshold=5)
+    config = cfg(
+        add_connection_big_specie_rate=0.3, remove_connection_rate=0.01, limiting_threshold=5
+    )
     fresh = stagnation.species_rates(config, big=True, species_stale=4, global_stale=0)
     stale = stagnation.species_rates(config, big=True, species_stale=5, global_stale=0)
     assert (fresh.add_connection, fresh.remove) == (0.3, 0.01)
     assert (stale.add_connection, stale.remove) == (0.01, 0.3)
-    later = cfg(add_connection_big_specie_rate=0.3, remove_connection_rate=0.01,
-                limiting_threshold=6)
-    assert stagnation.species_rates(later, big=True, species_stale=5,
-                                    global_stale=0).add_connection == 0.3
+    later = cfg(
+        add_connection_big_specie_rate=0.3, remove_connection_rate=0.01, limiting_threshold=6
+    )
+    assert (
+        stagnation.species_rates(later, big=True, species_stale=5, global_stale=0).add_connection
+        == 0.3
+    )
 
 
 def test_limiting_threshold_stale_species_prunes_in_next_generation() -> None:
     """End to end: a species stale past limiting_threshold disables instead of adding."""
+
     def run(threshold: int) -> list[Genome]:
-        config = cfg(add_connection_big_specie_rate=1, limiting_threshold=threshold,
-                     limiting_species=50, children=2)
+        config = cfg(
+            add_connection_big_specie_rate=1,
+            limiting_threshold=threshold,
+            limiting_species=50,
+            children=2,
+        )
         pop = initial_population(config)
         (only,) = pop.species
         stale = dataclasses.replace(only, best_fitness=1e9, last_improved=0)
@@ -482,26 +511,38 @@ def test_limiting_threshold_stale_species_prunes_in_next_generation() -> None:
 
 def test_same_fitness_limit_doubles_add_connection_rates_per_period() -> None:
     """Each full same_fitness_limit period without a new best doubles add rates (cap 1)."""
-    config = cfg(add_connection_big_specie_rate=0.1, add_connection_small_specie_rate=0.05,
-                 same_fitness_limit=3)
+    config = cfg(
+        add_connection_big_specie_rate=0.1,
+        add_connection_small_specie_rate=0.05,
+        same_fitness_limit=3,
+    )
 
     def add(global_stale: int, big: bool = True) -> float:
-        return stagnation.species_rates(config, big=big, species_stale=0,
-                                        global_stale=global_stale).add_connection
+        return stagnation.species_rates(
+            config, big=big, species_stale=0, global_stale=global_stale
+        ).add_connection
 
     assert [add(s) for s in (0, 2, 3, 5, 6, 9, 12)] == pytest.approx(
-        [0.1, 0.1, 0.2, 0.2, 0.4, 0.8, 1.0])
+        [0.1, 0.1, 0.2, 0.2, 0.4, 0.8, 1.0]
+    )
     assert add(6, big=False) == pytest.approx(0.2)
     longer = cfg(add_connection_big_specie_rate=0.1, same_fitness_limit=10)
-    assert stagnation.species_rates(longer, big=True, species_stale=0,
-                                    global_stale=6).add_connection == pytest.approx(0.1)
+    assert stagnation.species_rates(
+        longer, big=True, species_stale=0, global_stale=6
+    ).add_connection == pytest.approx(0.1)
 
 
 def test_same_fitness_limit_counts_from_the_last_global_improvement() -> None:
     """End to end: after a stall of same_fitness_limit generations, more children grow."""
+
     def grown(limit: int) -> int:
-        config = cfg(add_connection_big_specie_rate=0.25, same_fitness_limit=limit, children=4,
-                     limiting_species=50, limiting_threshold=40)
+        config = cfg(
+            add_connection_big_specie_rate=0.25,
+            same_fitness_limit=limit,
+            children=4,
+            limiting_species=50,
+            limiting_threshold=40,
+        )
         pop = initial_population(config)
         # The run's best (1e9) was last beaten at generation 0; now it is generation 8.
         pop = dataclasses.replace(pop, generation=8, best_fitness=1e9, last_improved=0)
@@ -524,10 +565,10 @@ def test_age_significance_favours_young_species() -> None:
 
 def test_age_significance_in_next_generation() -> None:
     """End to end: a species born this generation gets more children than an old one."""
+
     def split(sig: float) -> Counter[int]:
         config = cfg(age_significance=sig, percentage_survivors_per_specie=1)
-        pop = two_species(config, range(5), range(5, 10), generation=9, b_created=9,
-                          b_improved=9)
+        pop = two_species(config, range(5), range(5, 10), generation=9, b_created=9, b_improved=9)
         before, after = step(config, pop, dict.fromkeys(range(10), 3.0))
         return Counter(int(parent_of(c, before) >= 5) for c in born(before, after))
 
@@ -564,9 +605,15 @@ def test_max_number_of_steps_caps_steps() -> None:
     assert max(returns) <= 200.0
 
 
-@pytest.mark.parametrize(("minimum", "steps", "floor"), [
-    (0.0, 10, 0.0), (3.0, 10, 0.0), (-1.0, 10, -10.0), (-2.5, 4, -10.0),
-])
+@pytest.mark.parametrize(
+    ("minimum", "steps", "floor"),
+    [
+        (0.0, 10, 0.0),
+        (3.0, 10, 0.0),
+        (-1.0, 10, -10.0),
+        (-2.5, 4, -10.0),
+    ],
+)
 def test_minimum_reward_sets_reward_floor(minimum: float, steps: int, floor: float) -> None:
     """reward_floor = min(0, minimum_reward) · max_number_of_steps."""
     config = cfg(minimum_reward=minimum, max_number_of_steps=steps)
@@ -575,9 +622,11 @@ def test_minimum_reward_sets_reward_floor(minimum: float, steps: int, floor: flo
 
 def test_minimum_reward_shifts_selection_fitness() -> None:
     """Negative fitnesses: floor 0 clips both species to 0 (even split); a low floor ranks them."""
+
     def split(minimum: float) -> Counter[int]:
-        config = cfg(minimum_reward=minimum, max_number_of_steps=10,
-                     percentage_survivors_per_specie=1)
+        config = cfg(
+            minimum_reward=minimum, max_number_of_steps=10, percentage_survivors_per_specie=1
+        )
         pop = two_species(config, range(5), range(5, 10))
         fitness = dict.fromkeys(range(5), -5.0) | dict.fromkeys(range(5, 10), -15.0)
         before, after = step(config, pop, fitness)
@@ -593,8 +642,9 @@ class _RaisingEnv(gym.Env[np.ndarray, int]):
     observation_space = spaces.Box(-1.0, 1.0, (4,), np.float64)
     action_space = spaces.Discrete(2)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
-              ) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         return np.zeros(4), {}
 
@@ -608,8 +658,12 @@ def test_minimum_reward_is_what_a_failing_genome_scores(monkeypatch: pytest.Monk
     monkeypatch.setitem(gym.registry, env_id, EnvSpec(id=env_id, entry_point=_RaisingEnv))
     monkeypatch.setattr(scalar_games, "_ENV_POOLS", {})
     for minimum, expected in ((0.0, 0.0), (-1.5, -6.0)):
-        config = cfg(gym_game_name=env_id, minimum_reward=minimum, max_number_of_steps=4,
-                     initial_population=2)
+        config = cfg(
+            gym_game_name=env_id,
+            minimum_reward=minimum,
+            max_number_of_steps=4,
+            initial_population=2,
+        )
         result = evaluate(config)
         for o in result.outcomes.values():
             assert o.returns == (expected, expected)
@@ -617,9 +671,16 @@ def test_minimum_reward_is_what_a_failing_genome_scores(monkeypatch: pytest.Monk
             assert "boom" in o.error
 
 
-@pytest.mark.parametrize(("safeness", "checks"), [
-    (0.0, 0), (0.04, 0), (0.25, 3), (0.5, 5), (1.0, 10),
-])
+@pytest.mark.parametrize(
+    ("safeness", "checks"),
+    [
+        (0.0, 0),
+        (0.04, 0),
+        (0.25, 3),
+        (0.5, 5),
+        (1.0, 10),
+    ],
+)
 def test_safeness_rechecks_round_of_safeness_times_p(safeness: float, checks: int) -> None:
     """round(safeness · P) genomes (halves round up) are evaluated twice; all agree."""
     result = evaluate(cfg(safeness=safeness))
@@ -660,15 +721,26 @@ def test_generations_sets_history_length(generations: int) -> None:
     assert state.finished == "generations"
 
 
-@pytest.mark.parametrize(("saving", "files"), [
-    (1, [0, 1, 2, 3, 4]), (2, [0, 2, 4]), (3, [0, 3]), (10, [0]),
-])
+@pytest.mark.parametrize(
+    ("saving", "files"),
+    [
+        (1, [0, 1, 2, 3, 4]),
+        (2, [0, 2, 4]),
+        (3, [0, 3]),
+        (10, [0]),
+    ],
+)
 def test_saving_writes_a_genome_every_saving_generations(
     tmp_path: Path, saving: int, files: list[int]
 ) -> None:
     """run_embedded writes genomes/gen-NNNNNN.json for generations divisible by `saving`."""
-    config = cfg(saving=saving, generations=5, initial_population=6, max_number_of_steps=20,
-                 max_number_of_games=1)
+    config = cfg(
+        saving=saving,
+        generations=5,
+        initial_population=6,
+        max_number_of_steps=20,
+        max_number_of_games=1,
+    )
     evaluator = LocalEvaluator(workers=1)
     try:
         run_embedded(start(config), evaluator, tmp_path)
@@ -733,18 +805,24 @@ def test_seed_default_is_zero_and_reproducible() -> None:
     """Without a seed key a config behaves as seed 0."""
     data = dict(BASE)
     assert "seed" not in data
-    assert _same_population(initial_population(parse_config(data)),
-                            initial_population(cfg(seed=0)))
+    assert _same_population(initial_population(parse_config(data)), initial_population(cfg(seed=0)))
 
 
-@pytest.mark.parametrize(("threshold", "generations", "reason"), [
-    (None, 4, "generations"), (4.0, 1, "fitness_threshold"), (4.5, 4, "generations"),
-])
-def test_fitness_threshold_stops_early(threshold: float | None, generations: int,
-                                       reason: str) -> None:
+@pytest.mark.parametrize(
+    ("threshold", "generations", "reason"),
+    [
+        (None, 4, "generations"),
+        (4.0, 1, "fitness_threshold"),
+        (4.5, 4, "generations"),
+    ],
+)
+def test_fitness_threshold_stops_early(
+    threshold: float | None, generations: int, reason: str
+) -> None:
     """CartPole capped at 4 steps scores 4: a threshold of 4 stops at once, 4.5 never does."""
-    state = train(cfg(fitness_threshold=threshold, generations=4, initial_population=4,
-                      max_number_of_steps=4))
+    state = train(
+        cfg(fitness_threshold=threshold, generations=4, initial_population=4, max_number_of_steps=4)
+    )
     assert len(state.history) == generations
     assert state.finished == reason
     assert math.isclose(state.history[-1].best_fitness, 4.0)

@@ -15,8 +15,9 @@ from tests.unit.test_network import reference_outputs
 register()
 
 
-def reference_return(genome: Genome, env_id: str, seed: int, max_steps: int, n_out: int
-                     ) -> tuple[float, int]:
+def reference_return(
+    genome: Genome, env_id: str, seed: int, max_steps: int, n_out: int
+) -> tuple[float, int]:
     """One genome, one game, one step at a time with an ordinary environment."""
     env = gym.make(env_id)
     obs, _ = env.reset(seed=seed)
@@ -33,13 +34,15 @@ def reference_return(genome: Genome, env_id: str, seed: int, max_steps: int, n_o
     return total, steps
 
 
-@pytest.mark.parametrize(("env_id", "n_in", "n_out", "max_steps"), [
-    ("CartPole-v1", 4, 2, 500),
-    ("Acrobot-v1", 6, 3, 60),
-    ("MountainCar-v0", 2, 3, 60),
-])
-def test_batch_matches_plain_reference(env_id: str, n_in: int, n_out: int, max_steps: int
-                                       ) -> None:
+@pytest.mark.parametrize(
+    ("env_id", "n_in", "n_out", "max_steps"),
+    [
+        ("CartPole-v1", 4, 2, 500),
+        ("Acrobot-v1", 6, 3, 60),
+        ("MountainCar-v0", 2, 3, 60),
+    ],
+)
+def test_batch_matches_plain_reference(env_id: str, n_in: int, n_out: int, max_steps: int) -> None:
     """Returns and step counts equal a one-game-at-a-time reference on random genomes."""
     genomes = [random_genome(k, n_in, n_out, seed=k, steps=10) for k in range(6)]
     seeds = [11, 12, 13]

@@ -24,8 +24,9 @@ def _balancing(obs: np.ndarray, rng: np.random.Generator) -> int:
     return int(obs[2] + 0.5 * obs[3] > 0)
 
 
-def _play_gymnasium(env_id: str, seed: int, policy: Policy, rng: np.random.Generator
-                    ) -> tuple[list[np.ndarray], list[float], list[bool], list[int]]:
+def _play_gymnasium(
+    env_id: str, seed: int, policy: Policy, rng: np.random.Generator
+) -> tuple[list[np.ndarray], list[float], list[bool], list[int]]:
     env = gym.make(env_id)
     obs, _ = env.reset(seed=seed)
     trace_obs, rewards, dones, actions = [np.asarray(obs, np.float64)], [], [], []
@@ -86,14 +87,13 @@ def test_select_keeps_the_chosen_games_futures() -> None:
         assert a[rows].tobytes() == b.tobytes()
 
 
-def test_sutton_barto_reward_follows_the_registered_kwargs(monkeypatch: pytest.MonkeyPatch
-                                                           ) -> None:
+def test_sutton_barto_reward_follows_the_registered_kwargs(monkeypatch: pytest.MonkeyPatch) -> None:
     """With sutton_barto_reward the rewards are 0 per step and −1 on the fall, as Gymnasium's."""
     spec = gym.registry["CartPole-v1"]
-    monkeypatch.setitem(gym.registry, "CartPole-v1",
-                        dataclasses.replace(spec, kwargs={"sutton_barto_reward": True}))
-    _, rewards, _, actions = _play_gymnasium("CartPole-v1", 9, _random,
-                                             np.random.default_rng(9))
+    monkeypatch.setitem(
+        gym.registry, "CartPole-v1", dataclasses.replace(spec, kwargs={"sutton_barto_reward": True})
+    )
+    _, rewards, _, actions = _play_gymnasium("CartPole-v1", 9, _random, np.random.default_rng(9))
     assert rewards[-1] == -1.0
     games = CartPoleGames("CartPole-v1", 1)
     games.reset([9])

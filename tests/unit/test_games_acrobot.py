@@ -61,8 +61,14 @@ def play_both(seeds: list[int], policy: Policy) -> list[tuple[int, bool]]:
 def test_square_is_numpy_scalar_power() -> None:
     """_square equals numpy's scalar x**2 (C pow) bit for bit, where plain x*x does not."""
     rng = np.random.default_rng(3)
-    x = np.concatenate([rng.uniform(-30, 30, 100_000), rng.normal(0, 1e-3, 50_000),
-                        rng.uniform(0.5, 2.5, 50_000), np.array([0.0, -0.0, 1.0, 2.0**-500])])
+    x = np.concatenate(
+        [
+            rng.uniform(-30, 30, 100_000),
+            rng.normal(0, 1e-3, 50_000),
+            rng.uniform(0.5, 2.5, 50_000),
+            np.array([0.0, -0.0, 1.0, 2.0**-500]),
+        ]
+    )
     expected = np.array([v**2 for v in x])
     assert np.array_equal(_square(x.copy()), expected)
     assert np.array_equal(_square(x.reshape(2, -1)), expected.reshape(2, -1))

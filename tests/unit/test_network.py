@@ -19,8 +19,13 @@ def reference_outputs(genome: Genome, inputs: list[float], n_out: int) -> list[f
             return inputs[-node - 1]
         if node not in cache:
             total = 0.0
-            for s, d, w, on in zip(genome.src.tolist(), genome.dst.tolist(),
-                                   genome.weight.tolist(), genome.enabled.tolist(), strict=True):
+            for s, d, w, on in zip(
+                genome.src.tolist(),
+                genome.dst.tolist(),
+                genome.weight.tolist(),
+                genome.enabled.tolist(),
+                strict=True,
+            ):
                 if on and d == node:
                     total += value(s) * w
             i = genome.node_ids.tolist().index(node)
@@ -63,15 +68,22 @@ def test_outputs_do_not_depend_on_batch_companions() -> None:
 
 def test_levels_follow_longest_path() -> None:
     """A node fed by a hidden node sits one level above it."""
-    g = Genome.build(0, [0, 1, 2], [0, 0, 0], [0, 1, 2], [-1, 2, -1], [2, 0, 1],
-                     [1.0, 1.0, 1.0], [True, True, True])
+    g = Genome.build(
+        0,
+        [0, 1, 2],
+        [0, 0, 0],
+        [0, 1, 2],
+        [-1, 2, -1],
+        [2, 0, 1],
+        [1.0, 1.0, 1.0],
+        [True, True, True],
+    )
     assert node_levels(g) == {0: 2, 1: 1, 2: 1}
 
 
 def test_disabled_connections_carry_nothing() -> None:
     """Disabling the only connection makes the output depend on its bias alone."""
-    g = Genome.build(0, [0, 1], [0.5, -0.5], [0, 1], [-1, -1], [0, 1], [3.0, -3.0],
-                     [False, True])
+    g = Genome.build(0, [0, 1], [0.5, -0.5], [0, 1], [-1, -1], [0, 1], [3.0, -3.0], [False, True])
     net = compile_batch([g], 1, 2)
     v = net.new_values(1)
     net.set_inputs(v, np.array([[7.0]]))
@@ -81,16 +93,23 @@ def test_disabled_connections_carry_nothing() -> None:
 
 def test_cycle_among_enabled_connections_is_refused() -> None:
     """A genome whose enabled connections loop cannot be laid out in levels."""
-    g = Genome.build(0, [0, 1, 2], [0, 0, 0], [0, 1, 2], [-1, 2, 1], [1, 1, 2],
-                     [1.0, 1.0, 1.0], [True, True, True])
+    g = Genome.build(
+        0,
+        [0, 1, 2],
+        [0, 0, 0],
+        [0, 1, 2],
+        [-1, 2, 1],
+        [1, 1, 2],
+        [1.0, 1.0, 1.0],
+        [True, True, True],
+    )
     with pytest.raises(ValueError, match="cycle"):
         node_levels(g)
 
 
 def test_connection_from_an_input_the_network_lacks_is_refused() -> None:
     """A source beyond n_inputs would read a neighbour's inputs, so compiling refuses it."""
-    g = Genome.build(0, [0, 1], [0.0, 0.0], [0, 1], [-1, -5], [0, 1], [1.0, 1.0],
-                     [True, True])
+    g = Genome.build(0, [0, 1], [0.0, 0.0], [0, 1], [-1, -5], [0, 1], [1.0, 1.0], [True, True])
     compile_batch([g], 5, 2)  # five inputs: input -5 exists
     with pytest.raises(ValueError, match="input 4"):
         compile_batch([g], 4, 2)

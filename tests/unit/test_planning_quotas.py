@@ -52,8 +52,9 @@ def test_chunks_shrink_towards_the_end_and_cover_every_genome_once() -> None:
         assert sizes == sorted(sizes, reverse=True)
         assert sizes[-1] <= max(1, sizes[0] // 4) or len(sizes) == 1
         specs = split_tasks(list(range(n)), groups, 1, sizes)
-        assert sorted(k for s in specs if s.game_indices == (0,) for k in s.genome_keys) == \
-            list(range(n))
+        assert sorted(k for s in specs if s.game_indices == (0,) for k in s.genome_keys) == list(
+            range(n)
+        )
 
 
 def test_chunks_respect_the_measured_minimum_and_the_maximum() -> None:

@@ -23,9 +23,17 @@ REPO = Path(__file__).resolve().parents[2]
 def small_config(**changes: Any) -> TrainingConfig:
     """The spec's example on CartPole-v1, shrunk so a run takes about a second."""
     base = load_config(REPO / "examples" / "spec-example.json")
-    values = {"gym_game_name": "CartPole-v1", "initial_population": 40, "max_population": 120,
-              "generations": 6, "max_number_of_games": 3, "sub_games": 2,
-              "max_number_of_steps": 120, "seed": 3, "safeness": 0.25}
+    values = {
+        "gym_game_name": "CartPole-v1",
+        "initial_population": 40,
+        "max_population": 120,
+        "generations": 6,
+        "max_number_of_games": 3,
+        "sub_games": 2,
+        "max_number_of_steps": 120,
+        "seed": 3,
+        "safeness": 0.25,
+    }
     values.update(changes)
     return config_with(base, **values)
 
@@ -77,17 +85,20 @@ def test_resume_from_mid_run_checkpoint_reaches_same_result(tmp_path: Path) -> N
     config = small_config()
     full = train(config, tmp_path / "full", workers=1)
     partial = train(config_with(config, generations=3), tmp_path / "part", workers=1)
-    resumed_state = TrainingState(config=config, population=partial.population,
-                                  history=partial.history, best=partial.best)
+    resumed_state = TrainingState(
+        config=config, population=partial.population, history=partial.history, best=partial.best
+    )
     evaluator = LocalEvaluator(1)
     try:
         # Resuming from the last checkpoint re-evaluates that generation first.
         ckpt = load_checkpoint(tmp_path / "part")
         assert ckpt.finished == "generations"
         resumed = run_embedded(
-            TrainingState(config=config, population=ckpt.population, history=ckpt.history[:-1],
-                          best=None),
-            evaluator, tmp_path / "part",
+            TrainingState(
+                config=config, population=ckpt.population, history=ckpt.history[:-1], best=None
+            ),
+            evaluator,
+            tmp_path / "part",
         )
     finally:
         evaluator.close()
@@ -97,16 +108,27 @@ def test_resume_from_mid_run_checkpoint_reaches_same_result(tmp_path: Path) -> N
 
 def _run_cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "ezspark_common", *args], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, cwd=REPO,
+        [sys.executable, "-m", "ezspark_common", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
 
 
 def test_ctrl_c_writes_checkpoint_and_resume_matches_uninterrupted(tmp_path: Path) -> None:
     """SIGINT mid-run exits 130 with a checkpoint; --resume reaches the uninterrupted result."""
-    config = small_config(gym_game_name="Acrobot-v1", input_size=6, output_size=3,
-                          minimum_reward=-1, generations=5, initial_population=30,
-                          max_number_of_steps=200, max_number_of_games=2, sub_games=2)
+    config = small_config(
+        gym_game_name="Acrobot-v1",
+        input_size=6,
+        output_size=3,
+        minimum_reward=-1,
+        generations=5,
+        initial_population=30,
+        max_number_of_steps=200,
+        max_number_of_games=2,
+        sub_games=2,
+    )
     cfg_file = tmp_path / "acrobot.json"
     cfg_file.write_text(json.dumps(config.model_dump()))
     straight = train(config, tmp_path / "straight", workers=1)
@@ -114,8 +136,11 @@ def test_ctrl_c_writes_checkpoint_and_resume_matches_uninterrupted(tmp_path: Pat
     proc = _run_cli("train", str(cfg_file), "--out", str(out))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        lines = (out / "history.jsonl").read_text().splitlines() if (out / "history.jsonl"
-                                                                      ).exists() else []
+        lines = (
+            (out / "history.jsonl").read_text().splitlines()
+            if (out / "history.jsonl").exists()
+            else []
+        )
         if len(lines) >= 2:
             break
         time.sleep(0.05)

@@ -22,8 +22,13 @@ if TYPE_CHECKING:
 
 CHROMIUM = Path(os.environ.get("EZSPARK_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 HINT = "install the browser test dependencies with `bash scripts/ci-browser-deps.sh`"
@@ -43,15 +48,15 @@ def browser() -> Iterator[Browser]:
     else:
         missing = ""
     if missing:
-        pytest.fail(f"the playwright package is not installed ({missing}): {HINT}",
-                    pytrace=False)
+        pytest.fail(f"the playwright package is not installed ({missing}): {HINT}", pytrace=False)
     from playwright.sync_api import expect
 
     # The training page polls every 2 s and events cross RabbitMQ: allow for a busy machine.
     expect.set_options(timeout=15_000)
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                      headless=True)
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
         yield chromium
         chromium.close()
 
@@ -66,8 +71,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, Ev
 @pytest.fixture
 def page(browser: Browser, live: tuple[Gateway, EventFeed]) -> Iterator[Page]:
     """A fresh browser context (no cookies) on the live gateway."""
-    context = browser.new_context(base_url=live[0].url, viewport={"width": 1100, "height": 900},
-                                  accept_downloads=True)
+    context = browser.new_context(
+        base_url=live[0].url, viewport={"width": 1100, "height": 900}, accept_downloads=True
+    )
     context.set_default_timeout(10_000)
     tab = context.new_page()
     yield tab

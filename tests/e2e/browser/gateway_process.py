@@ -43,8 +43,14 @@ RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
 START_TIMEOUT_S = 30.0
 # A CartPole controller: push the way the pole falls (inputs are -1..-4, outputs 0 and 1).
 CHAMPION = WireGenome(
-    key=7, node_ids=[0, 1], biases=[0.0, 0.0], innov=[0, 1, 2, 3], src=[-3, -4, -3, -4],
-    dst=[1, 1, 0, 0], weight=[1.0, 1.0, -1.0, -1.0], enabled=[True] * 4,
+    key=7,
+    node_ids=[0, 1],
+    biases=[0.0, 0.0],
+    innov=[0, 1, 2, 3],
+    src=[-3, -4, -3, -4],
+    dst=[1, 1, 0, 0],
+    weight=[1.0, 1.0, -1.0, -1.0],
+    enabled=[True] * 4,
 )
 
 
@@ -104,17 +110,25 @@ def running_gateway(workdir: Path, broker_url: str = "memory://") -> Iterator[Ga
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = os.environ | {
-        "EZSPARK_HOST": "127.0.0.1", "EZSPARK_PORT": str(port),
+        "EZSPARK_HOST": "127.0.0.1",
+        "EZSPARK_PORT": str(port),
         "EZSPARK_DATABASE_URL": f"sqlite:///{workdir / 'gateway.db'}",
-        "EZSPARK_BROKER_URL": broker_url, "EZSPARK_LOG_LEVEL": "WARNING",
+        "EZSPARK_BROKER_URL": broker_url,
+        "EZSPARK_LOG_LEVEL": "WARNING",
         "EZSPARK_METRICS_PORT": "0",
     }
     exe = Path(sys.executable).parent / "ezspark-gateway"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ezspark_gateway.main"]
     log = workdir / "gateway.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=workdir)
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=workdir,
+        )
     gw = Gateway(url=f"http://127.0.0.1:{port}", proc=proc, log=log)
     try:
         _wait_ready(gw)
@@ -147,8 +161,9 @@ def rabbit_vhost() -> Iterator[str]:
     try:
         socket.create_connection((RABBIT_HOST, RABBIT_PORT), timeout=3).close()
     except OSError as exc:
-        pytest.fail(f"RabbitMQ is not reachable at {RABBIT_HOST}:{RABBIT_PORT}: {exc}",
-                    pytrace=False)
+        pytest.fail(
+            f"RabbitMQ is not reachable at {RABBIT_HOST}:{RABBIT_PORT}: {exc}", pytrace=False
+        )
     with fresh_vhost("test") as url:
         yield url
 
@@ -168,25 +183,40 @@ class EventFeed:
 
     def generation(self, training_id: str, generation: int, best: float, mean: float) -> None:
         """Report one finished generation, as the evolver does."""
-        self._send(GenerationReport(
-            training_id=training_id, generation=generation, best_fitness=best,
-            mean_fitness=mean, species=3, population=100, evaluations_per_s=250.0,
-            best_genome_key=generation,
-        ), f"generation_report:{training_id}:{generation}")
+        self._send(
+            GenerationReport(
+                training_id=training_id,
+                generation=generation,
+                best_fitness=best,
+                mean_fitness=mean,
+                species=3,
+                population=100,
+                evaluations_per_s=250.0,
+                best_genome_key=generation,
+            ),
+            f"generation_report:{training_id}:{generation}",
+        )
 
-    def finished(self, training_id: str, generations: int, best: float,
-                 reason: str = "generations") -> None:
+    def finished(
+        self, training_id: str, generations: int, best: float, reason: str = "generations"
+    ) -> None:
         """Report the end of the run with a small valid champion (4 inputs → 2 outputs)."""
-        self._send(TrainingFinished(
-            training_id=training_id, generations=generations, best_fitness=best,
-            reason=reason,  # type: ignore[arg-type]
-            best_genome=CHAMPION,
-        ), f"training_finished:{training_id}")
+        self._send(
+            TrainingFinished(
+                training_id=training_id,
+                generations=generations,
+                best_fitness=best,
+                reason=reason,  # type: ignore[arg-type]
+                best_genome=CHAMPION,
+            ),
+            f"training_finished:{training_id}",
+        )
 
     def failed(self, training_id: str, error: str) -> None:
         """Report that the run died."""
-        self._send(TrainingFailed(training_id=training_id, error=error),
-                   f"training_failed:{training_id}")
+        self._send(
+            TrainingFailed(training_id=training_id, error=error), f"training_failed:{training_id}"
+        )
 
     def close(self) -> None:
         """Disconnect."""

@@ -70,7 +70,8 @@ def create_by_form(page: Page, **values: str) -> str:
 def config_value(page: Page, key: str) -> Any:
     """The value the training page's configuration table shows for ``key``."""
     row = page.locator("table.config tr").filter(
-        has=page.locator("th code", has_text=re.compile(f"^{key}$")))
+        has=page.locator("th code", has_text=re.compile(f"^{key}$"))
+    )
     return row.locator("td")
 
 
@@ -158,7 +159,8 @@ def test_bad_value_rejected_next_to_its_field(page: Page, shot: Shot, tmp_path: 
         page.click("form[action='/trainings/upload'] button[type=submit]")
     assert answer.value.status == 422
     expect(page.locator("form[action='/trainings/upload'] .error")).to_contain_text(
-        "input_size: input should be greater than or equal to 1")
+        "input_size: input should be greater than or equal to 1"
+    )
     shot(page, "3-upload-error")
     assert page.request.get("/api/trainings").json()["total"] == 0
 
@@ -213,7 +215,8 @@ def test_stop_training(page: Page, shot: Shot, live: Live) -> None:
     expect(network).to_be_visible()
     page.wait_for_function(
         "() => { const i = document.getElementById('network');"
-        " return i.complete && i.naturalWidth > 0; }")
+        " return i.complete && i.naturalWidth > 0; }"
+    )
     shot(page, "3-stopped")
     with page.expect_download() as download:
         page.click("#download")

@@ -39,10 +39,10 @@ from tests.integration.services.procs import (
 )
 
 FAULT_ENVS = "tests.integration.faults.fault_envs"
-PG_ADMIN_URL = os.environ.get("EZSPARK_TEST_PG_URL",
-                              "postgresql://postgres@127.0.0.1:5432/postgres")
-RESULTS_DIR = Path(os.environ.get("EZSPARK_FAULTS_RESULTS_DIR",
-                                  REPO / "benchmarks" / "results"))
+PG_ADMIN_URL = os.environ.get(
+    "EZSPARK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+RESULTS_DIR = Path(os.environ.get("EZSPARK_FAULTS_RESULTS_DIR", REPO / "benchmarks" / "results"))
 PASSWORD = "correct horse battery staple"
 # The broker adapter's log events (ezspark_common/broker/rabbitmq.py).
 BROKER_LOST = "connection to RabbitMQ lost"
@@ -51,6 +51,7 @@ BROKER_CONNECTED = "connected to RabbitMQ"
 
 
 # ----- figures --------------------------------------------------------------------------
+
 
 def record_figures(name: str, figures: dict[str, Any]) -> Path:
     """Merge ``figures`` under ``name`` into ``<results>/faults.json``; print them too.
@@ -71,6 +72,7 @@ def record_figures(name: str, figures: dict[str, Any]) -> Path:
 
 # ----- tools and infrastructure -----------------------------------------------------------
 
+
 def require_tool(name: str) -> str:
     """The tool's path; FAIL (not skip) when it is not on PATH."""
     path = shutil.which(name)
@@ -81,10 +83,14 @@ def require_tool(name: str) -> str:
 
 def rabbitmq_up() -> bool:
     """The node answers and the RabbitMQ application (AMQP listener) runs."""
-    checks = (["rabbitmq-diagnostics", "-q", "ping"],
-              ["rabbitmq-diagnostics", "-q", "check_running"])
-    return all(subprocess.run(cmd, capture_output=True, timeout=30, check=False).returncode == 0
-               for cmd in checks)
+    checks = (
+        ["rabbitmq-diagnostics", "-q", "ping"],
+        ["rabbitmq-diagnostics", "-q", "check_running"],
+    )
+    return all(
+        subprocess.run(cmd, capture_output=True, timeout=30, check=False).returncode == 0
+        for cmd in checks
+    )
 
 
 @contextmanager
@@ -100,8 +106,9 @@ def rabbitmq_stopped() -> Iterator[dict[str, float]]:
         times["down"] = time.time()
         yield times
     finally:
-        started = subprocess.run(["rabbitmqctl", "start_app"], capture_output=True, text=True,
-                                 timeout=120, check=False)
+        started = subprocess.run(
+            ["rabbitmqctl", "start_app"], capture_output=True, text=True, timeout=120, check=False
+        )
         times["up"] = time.time()
         wait_until(rabbitmq_up, 120, "RabbitMQ to come back after start_app")
         assert started.returncode == 0, f"start_app failed: {started.stdout}{started.stderr}"
@@ -118,8 +125,9 @@ def private_vhost() -> Iterator[str]:
             yield url
         finally:
             if not rabbitmq_up():  # a test stopped the broker and died before restoring it
-                subprocess.run(["rabbitmqctl", "start_app"], capture_output=True, timeout=120,
-                               check=False)
+                subprocess.run(
+                    ["rabbitmqctl", "start_app"], capture_output=True, timeout=120, check=False
+                )
                 wait_until(rabbitmq_up, 120, "RabbitMQ to come back")
 
 
@@ -140,11 +148,13 @@ def private_database() -> Iterator[str]:
         yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     finally:
         with admin() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 # ----- processes ---------------------------------------------------------------------------
+
 
 @dataclass
 class GatewayProc:
@@ -178,49 +188,79 @@ class GatewayProc:
         return scrape_metric(f"{self.base}/metrics", name, labels)
 
 
-def start_gateway(tmp: Path, procs: list[Proc], broker_url: str, database_url: str | None = None,
-                  name: str = "gateway", os_env: dict[str, str] | None = None,
-                  **settings: Any) -> GatewayProc:
+def start_gateway(
+    tmp: Path,
+    procs: list[Proc],
+    broker_url: str,
+    database_url: str | None = None,
+    name: str = "gateway",
+    os_env: dict[str, str] | None = None,
+    **settings: Any,
+) -> GatewayProc:
     """A gateway process on a free port (SQLite in ``tmp`` unless ``database_url``); waits
     until /readyz answers 200.  ``os_env`` sets plain environment variables (PYTHONPATH)."""
     port = free_port()
-    env = service_env(broker_url=broker_url, host="127.0.0.1", port=port, metrics_port=0,
-                      database_url=database_url or f"sqlite:///{tmp / (name + '.db')}",
-                      **settings)
+    env = service_env(
+        broker_url=broker_url,
+        host="127.0.0.1",
+        port=port,
+        metrics_port=0,
+        database_url=database_url or f"sqlite:///{tmp / (name + '.db')}",
+        **settings,
+    )
     proc = Proc("ezspark-gateway", tmp / f"{name}.log", {**env, **(os_env or {})})
     procs.append(proc)
     gw = GatewayProc(proc, f"http://127.0.0.1:{port}")
 
     def ready() -> bool:
         if proc.popen.poll() is not None:
-            raise AssertionError(f"gateway exited {proc.popen.returncode}: "
-                                 f"{proc.log_path.read_text()[-3000:]}")
+            raise AssertionError(
+                f"gateway exited {proc.popen.returncode}: {proc.log_path.read_text()[-3000:]}"
+            )
         return gw.ready()
 
     wait_until(ready, 60, "the gateway to be ready")
     return gw
 
 
-def evolver_proc(tmp: Path, procs: list[Proc], broker_url: str, name: str = "evolver",
-                 os_env: dict[str, str] | None = None, **settings: Any) -> Proc:
+def evolver_proc(
+    tmp: Path,
+    procs: list[Proc],
+    broker_url: str,
+    name: str = "evolver",
+    os_env: dict[str, str] | None = None,
+    **settings: Any,
+) -> Proc:
     """An evolver process (data in ``tmp/<name>-data``).  It loads no environment plug-in:
     the evolver never builds an environment, the evaluators do."""
     options: dict[str, Any] = {"task_batch_size": 4, "task_timeout_s": 30, **settings}
-    env = service_env(broker_url=broker_url, data_dir=tmp / f"{name}-data",
-                      metrics_port=free_port(), **options)
+    env = service_env(
+        broker_url=broker_url, data_dir=tmp / f"{name}-data", metrics_port=free_port(), **options
+    )
     proc = Proc("ezspark-evolver", tmp / f"{name}.log", {**env, **(os_env or {})})
     procs.append(proc)
     return proc
 
 
-def evaluator_proc(tmp: Path, procs: list[Proc], broker_url: str, name: str, envs: str,
-                   os_env: dict[str, str] | None = None, **settings: Any) -> Proc:
+def evaluator_proc(
+    tmp: Path,
+    procs: list[Proc],
+    broker_url: str,
+    name: str,
+    envs: str,
+    os_env: dict[str, str] | None = None,
+    **settings: Any,
+) -> Proc:
     """An evaluator process called ``name`` that knows the fault plug-ins and serves the
     environments ``envs`` (comma-separated ids), announcing itself every second."""
-    options: dict[str, Any] = {"env_modules": f"{FAULT_ENVS},tests.integration.services.slow_envs",
-                               "announce_interval_s": 1.0, **settings}
-    env = service_env(broker_url=broker_url, evaluator_id=name, metrics_port=free_port(),
-                      envs=envs, **options)
+    options: dict[str, Any] = {
+        "env_modules": f"{FAULT_ENVS},tests.integration.services.slow_envs",
+        "announce_interval_s": 1.0,
+        **settings,
+    }
+    env = service_env(
+        broker_url=broker_url, evaluator_id=name, metrics_port=free_port(), envs=envs, **options
+    )
     proc = Proc("ezspark-evaluator", tmp / f"{name}.log", {**env, **(os_env or {})})
     procs.append(proc)
     return proc
@@ -243,11 +283,11 @@ def log_time(record: dict[str, Any]) -> float:
     return datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
 
 
-def wait_served(api: httpx.Client, env_id: str, evaluators: int = 1,
-                timeout: float = 30) -> None:
+def wait_served(api: httpx.Client, env_id: str, evaluators: int = 1, timeout: float = 30) -> None:
     """Wait until the gateway (``GET /api/environments``) has heard at least ``evaluators``
     live evaluators announce ``env_id``: before that it cannot check a config naming an
     environment it cannot build itself, and refuses it."""
+
     def served() -> bool:
         items = api.get("/api/environments").json()["items"]
         return any(e["env_id"] == env_id and e["evaluators"] >= evaluators for e in items)
@@ -257,6 +297,7 @@ def wait_served(api: httpx.Client, env_id: str, evaluators: int = 1,
 
 def training_end(api: httpx.Client, training_id: str, timeout: float) -> dict[str, Any]:
     """Poll the gateway until the training is finished/failed/stopped; its detail."""
+
     def ended() -> dict[str, Any] | None:
         detail: dict[str, Any] = api.get(f"/api/trainings/{training_id}").json()
         return detail if detail["status"] in ("finished", "failed", "stopped") else None

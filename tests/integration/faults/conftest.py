@@ -13,4 +13,5 @@ import pytest
 def pytest_configure(config: pytest.Config) -> None:
     """Register the ``faults`` marker."""
     config.addinivalue_line(
-        "markers", "faults: fault, abuse and load tests against real processes (make test-faults)")
+        "markers", "faults: fault, abuse and load tests against real processes (make test-faults)"
+    )

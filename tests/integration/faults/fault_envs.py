@@ -60,8 +60,9 @@ class BrokenLaterEnv(RaisingEnv):
 class CrashingEnv(RaisingEnv):
     """Kills its process on ``reset`` (a native crash: no exception, no clean-up)."""
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
-              ) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         os._exit(CRASH_EXIT_CODE)
 
 

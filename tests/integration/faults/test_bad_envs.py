@@ -44,7 +44,8 @@ TWO_BY_TWO = {"input_size": 2, "output_size": 2, "minimum_reward": -1}  # EzFaul
 
 
 def test_raising_nan_and_endless_envs_get_floor_fitness_counted_and_evaluator_lives(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """Raise/NaN envs give floor fitness + error (counted); endless ones stop at max_steps."""
     prefix = new_prefix()
     cfg = config(**TWO_BY_TWO)
@@ -55,9 +56,15 @@ def test_raising_nan_and_endless_envs_get_floor_fitness_counted_and_evaluator_li
     after = make_task(config(), [0, 1], [0], "after")  # plain CartPole afterwards
     with bus(prefix) as b, processes() as procs:
         results = b.collect(RESULTS_QUEUE)
-        ev = evaluator_proc(tmp_path, procs, URL, "bad-envs",
-                            "EzFault/Raise-v0,EzFault/NaN-v0,EzFault/Endless-v0,CartPole-v1",
-                            queue_prefix=prefix, prefetch=1)
+        ev = evaluator_proc(
+            tmp_path,
+            procs,
+            URL,
+            "bad-envs",
+            "EzFault/Raise-v0,EzFault/NaN-v0,EzFault/Endless-v0,CartPole-v1",
+            queue_prefix=prefix,
+            prefetch=1,
+        )
         ev.wait_log("consuming")
         for task in (raising, nan, endless, after):
             b.publish(tasks(task.env_id), encode(task))
@@ -83,24 +90,30 @@ def test_raising_nan_and_endless_envs_get_floor_fitness_counted_and_evaluator_li
     assert all(o.error is None for o in by_id["after"].outcomes)
 
 
-def test_training_on_env_that_raises_for_some_genomes_equals_embedded_run(
-        tmp_path: Path) -> None:
+def test_training_on_env_that_raises_for_some_genomes_equals_embedded_run(tmp_path: Path) -> None:
     """A training on an env raising for some genomes equals the embedded run; errors counted."""
     prefix, tid = new_prefix(), "raise-on-one"
-    cfg = config(gym_game_name="EzFault/RaiseOnOne-v0", generations=4,
-                 alone_training_iterations=1, **TWO_BY_TWO)
+    cfg = config(
+        gym_game_name="EzFault/RaiseOnOne-v0",
+        generations=4,
+        alone_training_iterations=1,
+        **TWO_BY_TWO,
+    )
     with bus(prefix) as b, processes() as procs:
         evo = evolver_proc(tmp_path, procs, URL, queue_prefix=prefix)
-        evs = [evaluator_proc(tmp_path, procs, URL, name, "EzFault/RaiseOnOne-v0",
-                              queue_prefix=prefix) for name in ("raise-a", "raise-b")]
+        evs = [
+            evaluator_proc(tmp_path, procs, URL, name, "EzFault/RaiseOnOne-v0", queue_prefix=prefix)
+            for name in ("raise-a", "raise-b")
+        ]
         evo.wait_log("evolver_active")
         for ev in evs:
             ev.wait_log("consuming")
         b.request(tid, cfg)
         data = tmp_path / "evolver-data"
         wait_until(lambda: (data / tid / "final.json").is_file(), 90, "the training to finish")
-        errors = sum(ev.metric("ezspark_evaluator_errors_total", {"kind": "genome_error"})
-                     for ev in evs)
+        errors = sum(
+            ev.metric("ezspark_evaluator_errors_total", {"kind": "genome_error"}) for ev in evs
+        )
         assert errors > 0
         assert all(alive(p) for p in procs)
         for proc in procs:
@@ -110,7 +123,8 @@ def test_training_on_env_that_raises_for_some_genomes_equals_embedded_run(
 
 
 def test_hung_env_settles_its_task_as_failed_and_the_evaluator_exits_for_a_restart(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """After task_hang_s a hung task gets floor outcomes (acked, not dead-lettered); exit 75."""
     prefix = new_prefix()
     cfg = config(**TWO_BY_TWO)
@@ -121,8 +135,9 @@ def test_hung_env_settles_its_task_as_failed_and_the_evaluator_exits_for_a_resta
     envs = "EzFault/Hang-v0,CartPole-v1"
     with bus(prefix) as b, processes() as procs:
         results = b.collect(RESULTS_QUEUE)
-        ev = evaluator_proc(tmp_path, procs, URL, "hang", envs, queue_prefix=prefix,
-                            prefetch=1, task_hang_s=2)
+        ev = evaluator_proc(
+            tmp_path, procs, URL, "hang", envs, queue_prefix=prefix, prefetch=1, task_hang_s=2
+        )
         ev.wait_log("consuming")
         b.publish(hang_queue, encode(hang))
         wait_until(lambda: not alive(ev), 30, "the hung evaluator to exit")
@@ -134,8 +149,9 @@ def test_hung_env_settles_its_task_as_failed_and_the_evaluator_exits_for_a_resta
         assert b.depth(hang_queue) == 0  # acked: no other evaluator inherits the hang
         assert b.depth(dead_letter_queue(hang_queue)) == 0
         # The supervisor's restart: a fresh evaluator takes the next task as usual.
-        fresh = evaluator_proc(tmp_path, procs, URL, "after-hang", envs, queue_prefix=prefix,
-                               prefetch=1, task_hang_s=2)
+        fresh = evaluator_proc(
+            tmp_path, procs, URL, "after-hang", envs, queue_prefix=prefix, prefetch=1, task_hang_s=2
+        )
         b.publish(CP_TASKS, encode(good))
         wait_until(lambda: len(results) == 2, 30, "the fresh evaluator's result")
         assert fresh.stop() == 0

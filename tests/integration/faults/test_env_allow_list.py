@@ -50,7 +50,8 @@ NOT_ALLOWED = "not an allowed environment module"
 
 
 def test_not_allowed_module_is_never_imported_by_gateway_evolver_or_evaluator(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A not allowed 'module:Env' is refused by the gateway, never served, never imported."""
     plugins = tmp_path / "plugins"
     plugins.mkdir()
@@ -59,8 +60,11 @@ def test_not_allowed_module_is_never_imported_by_gateway_evolver_or_evaluator(
     pythonpath = f"{REPO}{os.pathsep}{plugins}"
     found = subprocess.run(  # importable (find_spec does not import it)
         [sys.executable, "-c", f"import importlib.util as u; print(u.find_spec({PROBE!r}))"],
-        env={**os.environ, "PYTHONPATH": pythonpath}, capture_output=True, text=True,
-        check=True)
+        env={**os.environ, "PYTHONPATH": pythonpath},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert str(plugins) in found.stdout
     assert not marker.exists()
     env_id = f"{PROBE}:Probe-v0"
@@ -69,8 +73,9 @@ def test_not_allowed_module_is_never_imported_by_gateway_evolver_or_evaluator(
         importable = {"PYTHONPATH": pythonpath}  # every process could import the probe
         gw = start_gateway(tmp_path, procs, url, os_env=importable)
         evo = evolver_proc(tmp_path, procs, url, os_env=importable, announce_grace_s=0.5)
-        ev = evaluator_proc(tmp_path, procs, url, "allow-list", f"CartPole-v1,{env_id}",
-                            os_env=importable)
+        ev = evaluator_proc(
+            tmp_path, procs, url, "allow-list", f"CartPole-v1,{env_id}", os_env=importable
+        )
         evo.wait_log("evolver_active")
         ev.wait_log("consuming")
         (unavailable,) = logged(ev, "envs_unavailable")
@@ -89,18 +94,25 @@ def test_not_allowed_module_is_never_imported_by_gateway_evolver_or_evaluator(
         try:
             # Straight to the evolver, past the gateway: it waits for an evaluator of it.
             bus.request("probe-direct", cfg)
-            waiting = wait_until(lambda: [r for r in logged(evo, "training_waiting")
-                                          if r.get("training_id") == "probe-direct"],
-                                 30, "the evolver to report the direct request waiting")
+            waiting = wait_until(
+                lambda: [
+                    r
+                    for r in logged(evo, "training_waiting")
+                    if r.get("training_id") == "probe-direct"
+                ],
+                30,
+                "the evolver to report the direct request waiting",
+            )
             assert "no evaluator serves" in waiting[0]["reason"]
             assert "Probe-v0" in waiting[0]["reason"]
             assert not logged(evo, "training_failed")
             assert evo.stop() == 0  # so the test is the only consumer of the results queue
             results = bus.collect(RESULTS_QUEUE)
-            for task_id, task_env in (("probe-task", env_id),
-                                      ("probe-prefix", f"{PROBE}:CartPole-v1")):
-                bus.publish(CP_TASKS, encode(make_task(cfg, [0, 1], [0], task_id,
-                                                       env_id=task_env)))
+            for task_id, task_env in (
+                ("probe-task", env_id),
+                ("probe-prefix", f"{PROBE}:CartPole-v1"),
+            ):
+                bus.publish(CP_TASKS, encode(make_task(cfg, [0, 1], [0], task_id, env_id=task_env)))
             wait_until(lambda: len(results) == 2, 30, "the evaluator's answers")
         finally:
             bus.close()
@@ -114,5 +126,6 @@ def test_not_allowed_module_is_never_imported_by_gateway_evolver_or_evaluator(
     # The served id behind the probe's module: declined, or refused with error outcomes.
     prefixed = by_id["probe-prefix"]
     assert prefixed.declined or (
-        prefixed.outcomes and all(o.error and NOT_ALLOWED in o.error for o in prefixed.outcomes))
+        prefixed.outcomes and all(o.error and NOT_ALLOWED in o.error for o in prefixed.outcomes)
+    )
     assert not marker.exists(), marker.read_text()

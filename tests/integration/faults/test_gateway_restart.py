@@ -37,8 +37,9 @@ def test_gateway_killed_mid_training_catches_up_from_the_events_queue(tmp_path: 
     with private_vhost() as url, processes() as procs:
         first = start_gateway(tmp_path, procs, url, database_url=database, name="gateway-1")
         evo = evolver_proc(tmp_path, procs, url)
-        ev = evaluator_proc(tmp_path, procs, url, "gw-restart", slow_envs.ENV_ID,
-                            test_slow_reset_s=0.02)
+        ev = evaluator_proc(
+            tmp_path, procs, url, "gw-restart", slow_envs.ENV_ID, test_slow_reset_s=0.02
+        )
         evo.wait_log("evolver_active")
         ev.wait_log("consuming")
         token = first.signup("gateway-restart")
@@ -47,12 +48,18 @@ def test_gateway_killed_mid_training_catches_up_from_the_events_queue(tmp_path: 
             created = api.post("/api/trainings", json=cfg)
             assert created.status_code == 201, created.text
             tid = created.json()["id"]
-            wait_until(lambda: api.get(f"/api/trainings/{tid}").json()["generations"] >= 1, 60,
-                       "the first generation report")
+            wait_until(
+                lambda: api.get(f"/api/trainings/{tid}").json()["generations"] >= 1,
+                60,
+                "the first generation report",
+            )
         first.proc.kill()
         data = tmp_path / "evolver-data"
-        wait_until(lambda: (data / tid / "final.json").is_file(), 90,
-                   "the training to finish while the gateway is down")
+        wait_until(
+            lambda: (data / tid / "final.json").is_file(),
+            90,
+            "the training to finish while the gateway is down",
+        )
         restarted_at = time.monotonic()
         second = start_gateway(tmp_path, procs, url, database_url=database, name="gateway-2")
         with second.client(token) as api:  # the session token is in the database: still valid
@@ -71,4 +78,3 @@ def test_gateway_killed_mid_training_catches_up_from_the_events_queue(tmp_path: 
     assert best.json() == want.best.genome.to_wire()
     assert_same_run(load_checkpoint(data / tid), want)
     record_figures("gateway_restart", {"caught_up_after_start_s": round(caught_up_s, 2)})
-

@@ -62,11 +62,16 @@ class Stats:
     def summary(self, seconds: float) -> dict[str, Any]:
         """Throughput and percentiles, per kind, for all reads and overall."""
         reads = [v for k, vs in self.latencies.items() if k != "create" for v in vs]
-        kinds = {**self.latencies, "all_reads": reads,
-                 "all": [v for vs in self.latencies.values() for v in vs]}
+        kinds = {
+            **self.latencies,
+            "all_reads": reads,
+            "all": [v for vs in self.latencies.values() for v in vs],
+        }
         total = len(kinds["all"]) + len(self.errors)
         return {
-            "requests": total, "errors": len(self.errors), "seconds": round(seconds, 2),
+            "requests": total,
+            "errors": len(self.errors),
+            "seconds": round(seconds, 2),
             "throughput_rps": round(total / seconds, 1),
             "latency_ms": {k: percentiles(v) for k, v in kinds.items()},
         }
@@ -79,8 +84,13 @@ def percentiles(values: list[float]) -> dict[str, float]:
     if len(values) == 1:  # statistics.quantiles needs two points
         return {"n": 1, **dict.fromkeys(("p50", "p95", "p99", "max"), round(values[0], 1))}
     cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {"n": len(values), "p50": round(cuts[49], 1), "p95": round(cuts[94], 1),
-            "p99": round(cuts[98], 1), "max": round(max(values), 1)}
+    return {
+        "n": len(values),
+        "p50": round(cuts[49], 1),
+        "p95": round(cuts[94], 1),
+        "p99": round(cuts[98], 1),
+        "max": round(max(values), 1),
+    }
 
 
 async def timed(stats: Stats, kind: str, request: Any, expected: int) -> httpx.Response | None:
@@ -99,8 +109,9 @@ async def timed(stats: Stats, kind: str, request: Any, expected: int) -> httpx.R
     return resp
 
 
-async def client_session(base: str, token: str, config: dict[str, Any], stats: Stats,
-                         polls: int) -> None:
+async def client_session(
+    base: str, token: str, config: dict[str, Any], stats: Stats, polls: int
+) -> None:
     """One client: create trainings, then poll them ``polls`` times (detail, list, history)."""
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as api:
@@ -113,28 +124,42 @@ async def client_session(base: str, token: str, config: dict[str, Any], stats: S
             tid = ids[n % len(ids)] if ids else "missing"
             await timed(stats, "detail", api.get(f"/api/trainings/{tid}"), 200)
             await timed(stats, "list", api.get("/api/trainings", params={"limit": 20}), 200)
-            await timed(stats, "history",
-                        api.get(f"/api/trainings/{tid}/generations", params={"since": 0}), 200)
+            await timed(
+                stats,
+                "history",
+                api.get(f"/api/trainings/{tid}/generations", params={"since": 0}),
+                200,
+            )
 
 
 async def signups(base: str) -> list[str]:
     """Sign up the users (concurrently: Argon2 is part of the load); their tokens."""
     async with httpx.AsyncClient(base_url=base, timeout=60) as api:
-        answers = await asyncio.gather(*(
-            api.post("/api/auth/signup", json={"username": f"load{n:03d}", "password": PASSWORD})
-            for n in range(USERS)))
+        answers = await asyncio.gather(
+            *(
+                api.post(
+                    "/api/auth/signup", json={"username": f"load{n:03d}", "password": PASSWORD}
+                )
+                for n in range(USERS)
+            )
+        )
     assert [a.status_code for a in answers] == [201] * USERS, [a.text for a in answers][:3]
     return [a.json()["token"]["token"] for a in answers]
 
 
-async def run_stage(base: str, tokens: list[str], config: dict[str, Any], clients: int
-                    ) -> dict[str, Any]:
+async def run_stage(
+    base: str, tokens: list[str], config: dict[str, Any], clients: int
+) -> dict[str, Any]:
     """``clients`` concurrent clients; the stage's summary."""
     stats = Stats()
     polls = READS_PER_STAGE // 3 // clients
     started = time.perf_counter()
-    await asyncio.gather(*(client_session(base, tokens[n % len(tokens)], config, stats, polls)
-                           for n in range(clients)))
+    await asyncio.gather(
+        *(
+            client_session(base, tokens[n % len(tokens)], config, stats, polls)
+            for n in range(clients)
+        )
+    )
     summary = stats.summary(time.perf_counter() - started)
     summary["clients"] = clients
     summary["expected_requests"] = clients * (CREATES_PER_CLIENT + 3 * polls)
@@ -156,17 +181,26 @@ def test_gateway_under_concurrent_load_answers_every_request(tmp_path: Path) -> 
     with private_vhost() as url, private_database() as db_url, processes() as procs:
         # Nothing trains here, so every created training stays active: the per-user quota of
         # active trainings is lifted (quotas have their own tests), the load is not.
-        gw = start_gateway(tmp_path, procs, url, database_url=db_url, log_level="WARNING",
-                           quota_active_trainings=1000)
+        gw = start_gateway(
+            tmp_path,
+            procs,
+            url,
+            database_url=db_url,
+            log_level="WARNING",
+            quota_active_trainings=1000,
+        )
         stages = asyncio.run(run_load(gw.base, config))
         assert alive(gw.proc)
         assert gw.proc.stop() == 0
     report = {
-        "setup": {"users": USERS, "reads_per_stage": READS_PER_STAGE,
-                  "creates_per_client": CREATES_PER_CLIENT,
-                  "gateway": "1 uvicorn process, PostgreSQL, RabbitMQ vhost (publish confirms)",
-                  "client": "asyncio + httpx in the test process, same 2 cores",
-                  "read_goal_p99_ms": READ_GOAL_P99_MS},
+        "setup": {
+            "users": USERS,
+            "reads_per_stage": READS_PER_STAGE,
+            "creates_per_client": CREATES_PER_CLIENT,
+            "gateway": "1 uvicorn process, PostgreSQL, RabbitMQ vhost (publish confirms)",
+            "client": "asyncio + httpx in the test process, same 2 cores",
+            "read_goal_p99_ms": READ_GOAL_P99_MS,
+        },
         "stages": stages,
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -60,8 +60,7 @@ def test_undecodable_tasks_dead_lettered_and_counted_by_a_real_evaluator(tmp_pat
         wait_until(lambda: results, 30, "the good task's result")
         wait_until(lambda: b.depth(dead_letter_queue(CP_TASKS)) == 3, 10, "3 dead letters")
         assert ev.metric("ezspark_evaluator_errors_total", {"kind": "poison"}) == 3
-        assert ev.metric("ezspark_broker_poison_messages_total",
-                         {"queue": prefix + CP_TASKS}) == 3
+        assert ev.metric("ezspark_broker_poison_messages_total", {"queue": prefix + CP_TASKS}) == 3
         assert len(logged(ev, "poison_task")) == 3
         assert alive(ev)
         assert ev.stop() == 0
@@ -80,9 +79,15 @@ def test_plugin_that_always_raises_is_tried_a_bounded_number_of_times(tmp_path: 
     good = make_task(config(), [2], [0], "good")
     with bus(prefix) as b, processes() as procs:
         results = b.collect(RESULTS_QUEUE)
-        ev = evaluator_proc(tmp_path, procs, URL, "broken-plugin",
-                            "EzFault/BrokenCtor-v0,EzFault/BrokenLater-v0,CartPole-v1",
-                            queue_prefix=prefix, prefetch=1)
+        ev = evaluator_proc(
+            tmp_path,
+            procs,
+            URL,
+            "broken-plugin",
+            "EzFault/BrokenCtor-v0,EzFault/BrokenLater-v0,CartPole-v1",
+            queue_prefix=prefix,
+            prefetch=1,
+        )
         ev.wait_log("consuming")
         (unavailable,) = logged(ev, "envs_unavailable")
         assert unavailable["envs"] == ["EzFault/BrokenCtor-v0"]
@@ -93,8 +98,7 @@ def test_plugin_that_always_raises_is_tried_a_bounded_number_of_times(tmp_path: 
         failures = logged(ev, "evaluation_failed")
         assert len(failures) == MAX_DELIVERIES
         assert [f["final_attempt"] for f in failures] == [False] * DELIVERY_LIMIT + [True]
-        assert ev.metric("ezspark_evaluator_errors_total",
-                         {"kind": "evaluation"}) == MAX_DELIVERIES
+        assert ev.metric("ezspark_evaluator_errors_total", {"kind": "evaluation"}) == MAX_DELIVERIES
         assert b.depth(broken_queue) == 0
         assert b.depth(dead_letter_queue(broken_queue)) == 0  # answered, not lost
         assert alive(ev)
@@ -110,7 +114,8 @@ def test_plugin_that_always_raises_is_tried_a_bounded_number_of_times(tmp_path: 
 
 
 def test_task_that_kills_its_evaluator_is_dead_lettered_after_the_delivery_limit(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A task that kills every evaluator taking it is dead-lettered after 6 crashes."""
     prefix = new_prefix()
     crash_queue = tasks("EzFault/Crash-v0")
@@ -125,9 +130,15 @@ def test_task_that_kills_its_evaluator_is_dead_lettered_after_the_delivery_limit
         dead = dead_letter_queue(crash_queue)
         # The test plays the supervisor (systemd, Kubernetes): restart whatever died.
         for n in range(MAX_DELIVERIES + 2):  # bounded: one more than could ever be needed
-            ev = evaluator_proc(tmp_path, procs, URL, f"crash-{n}",
-                                "EzFault/Crash-v0,CartPole-v1", queue_prefix=prefix,
-                                prefetch=1)
+            ev = evaluator_proc(
+                tmp_path,
+                procs,
+                URL,
+                f"crash-{n}",
+                "EzFault/Crash-v0,CartPole-v1",
+                queue_prefix=prefix,
+                prefetch=1,
+            )
 
             def settled(proc: Proc = ev) -> bool:
                 return not alive(proc) or b.depth(dead) == 1
@@ -148,7 +159,10 @@ def test_task_that_kills_its_evaluator_is_dead_lettered_after_the_delivery_limit
     (result,) = results
     assert isinstance(result, EvaluationResult)
     assert result.task_id == "good"
-    record_figures("poison_crashing_task", {
-        "crashes_before_dead_letter": len(crashes),
-        "seconds_until_dead_lettered_incl_restarts": round(seconds, 1),
-    })
+    record_figures(
+        "poison_crashing_task",
+        {
+            "crashes_before_dead_letter": len(crashes),
+            "seconds_until_dead_lettered_incl_restarts": round(seconds, 1),
+        },
+    )

@@ -51,15 +51,32 @@ HOOKS = "tests.integration.faults.schemathesis_hooks"
 def schemathesis(base: str, token: str, report: Path, *selection: str) -> tuple[int, str]:
     """Run the schemathesis CLI against the gateway; exit code and output."""
     command = [
-        require_tool_in_venv("schemathesis"), "run", f"{base}/openapi.json",
-        "-H", f"Authorization: Bearer {token}",
-        "--checks", "not_a_server_error", "--max-examples", MAX_EXAMPLES, "--seed", SEED,
-        "--workers", "1", "--request-timeout", "30", "--no-color",
-        "--report", "junit", "--report-junit-path", str(report), *selection,
+        require_tool_in_venv("schemathesis"),
+        "run",
+        f"{base}/openapi.json",
+        "-H",
+        f"Authorization: Bearer {token}",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        MAX_EXAMPLES,
+        "--seed",
+        SEED,
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--no-color",
+        "--report",
+        "junit",
+        "--report-junit-path",
+        str(report),
+        *selection,
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO), "SCHEMATHESIS_HOOKS": HOOKS}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False,
-                          cwd=REPO, env=env)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, cwd=REPO, env=env
+    )
     return done.returncode, done.stdout + done.stderr
 
 
@@ -69,8 +86,9 @@ def successes(gw: GatewayProc) -> dict[str, float]:
     out: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if (sample.name == "ezspark_gateway_http_requests_total"
-                    and sample.labels["status"].startswith("2")):
+            if sample.name == "ezspark_gateway_http_requests_total" and sample.labels[
+                "status"
+            ].startswith("2"):
                 key = f"{sample.labels['method']} {sample.labels['route']}"
                 out[key] = out.get(key, 0.0) + sample.value
     return out
@@ -86,18 +104,32 @@ def test_schemathesis_finds_no_server_error_in_the_gateway_api(tmp_path: Path) -
     """Schemathesis (all phases, real token) gets no 5xx from a real gateway on PostgreSQL."""
     with private_database() as db_url, processes() as procs:
         # Fuzz the handlers, not the brakes: no log-in limit, no limit of active trainings.
-        gw = start_gateway(tmp_path, procs, "memory://", database_url=db_url,
-                           auth_rate_limit=1_000_000, quota_active_trainings=1_000_000)
+        gw = start_gateway(
+            tmp_path,
+            procs,
+            "memory://",
+            database_url=db_url,
+            auth_rate_limit=1_000_000,
+            quota_active_trainings=1_000_000,
+        )
         started = time.monotonic()
         code, output = schemathesis(
-            gw.base, gw.signup("fuzzer"), tmp_path / "main.xml",
-            *(arg for path in REVOKING for arg in ("--exclude-path", path)))
+            gw.base,
+            gw.signup("fuzzer"),
+            tmp_path / "main.xml",
+            *(arg for path in REVOKING for arg in ("--exclude-path", path)),
+        )
         print(output[-6000:])
         assert code == 0, f"schemathesis found server errors:\n{output[-20000:]}"
         revoking = ""
         for n, path in enumerate(REVOKING):
-            code, out = schemathesis(gw.base, gw.signup(f"fuzzer-{n}"),
-                                     tmp_path / f"revoking-{n}.xml", "--include-path", path)
+            code, out = schemathesis(
+                gw.base,
+                gw.signup(f"fuzzer-{n}"),
+                tmp_path / f"revoking-{n}.xml",
+                "--include-path",
+                path,
+            )
             print(out[-3000:])
             assert code == 0, f"schemathesis found server errors:\n{out[-20000:]}"
             assert "returned only 401" not in out, "the token was revoked before the run"
@@ -105,15 +137,28 @@ def test_schemathesis_finds_no_server_error_in_the_gateway_api(tmp_path: Path) -
         seconds = time.monotonic() - started
         reached = successes(gw)
         # The training endpoints were really exercised, not only refused with 401/404/422.
-        for operation in ("POST /api/trainings", "GET /api/trainings/{training_id}",
-                          "GET /api/trainings/{training_id}/generations"):
+        for operation in (
+            "POST /api/trainings",
+            "GET /api/trainings/{training_id}",
+            "GET /api/trainings/{training_id}/generations",
+        ):
             assert reached.get(operation, 0) >= 1, (operation, reached)
-        errors = [line for line in gw.proc.log_path.read_text().splitlines()
-                  if '"unhandled_error"' in line]
+        errors = [
+            line
+            for line in gw.proc.log_path.read_text().splitlines()
+            if '"unhandled_error"' in line
+        ]
         assert errors == [], errors[:5]
         assert alive(gw.proc)
         assert gw.proc.stop() == 0
     cases = [line for line in (output + revoking).splitlines() if "generated," in line]
-    record_figures("schemathesis", {"seed": SEED, "max_examples": MAX_EXAMPLES,
-                                    "seconds": round(seconds, 1), "test_cases": cases,
-                                    "successful_requests": reached})
+    record_figures(
+        "schemathesis",
+        {
+            "seed": SEED,
+            "max_examples": MAX_EXAMPLES,
+            "seconds": round(seconds, 1),
+            "test_cases": cases,
+            "successful_requests": reached,
+        },
+    )

@@ -48,19 +48,35 @@ FAST_RESET_S = 0.02
 
 
 def test_evaluator_slower_than_the_deadline_is_overtaken_and_run_is_unchanged(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A slow real evaluator's tasks are overtaken (speculated or re-dispatched); run unchanged."""
     prefix, tid = new_prefix(), "slow-evaluator"
-    cfg = config(gym_game_name=slow_envs.ENV_ID, generations=4, alone_training_iterations=1,
-                 safeness=0.0)
+    cfg = config(
+        gym_game_name=slow_envs.ENV_ID, generations=4, alone_training_iterations=1, safeness=0.0
+    )
     data = tmp_path / "evolver-data"
     with bus(prefix) as b, processes() as procs:
-        evo = evolver_proc(tmp_path, procs, URL, queue_prefix=prefix,
-                           task_timeout_s=TASK_TIMEOUT_S)
-        slow = evaluator_proc(tmp_path, procs, URL, "slow", slow_envs.ENV_ID,
-                              queue_prefix=prefix, prefetch=1, test_slow_reset_s=SLOW_RESET_S)
-        fast = evaluator_proc(tmp_path, procs, URL, "fast", slow_envs.ENV_ID,
-                              queue_prefix=prefix, test_slow_reset_s=FAST_RESET_S)
+        evo = evolver_proc(tmp_path, procs, URL, queue_prefix=prefix, task_timeout_s=TASK_TIMEOUT_S)
+        slow = evaluator_proc(
+            tmp_path,
+            procs,
+            URL,
+            "slow",
+            slow_envs.ENV_ID,
+            queue_prefix=prefix,
+            prefetch=1,
+            test_slow_reset_s=SLOW_RESET_S,
+        )
+        fast = evaluator_proc(
+            tmp_path,
+            procs,
+            URL,
+            "fast",
+            slow_envs.ENV_ID,
+            queue_prefix=prefix,
+            test_slow_reset_s=FAST_RESET_S,
+        )
         evo.wait_log("evolver_active")
         slow.wait_log("consuming")
         fast.wait_log("consuming")
@@ -74,14 +90,22 @@ def test_evaluator_slower_than_the_deadline_is_overtaken_and_run_is_unchanged(
         assert speculative + len(overdue) >= 1, "the slow evaluator was never overtaken"
 
         def late_answers() -> float:
-            return sum(evo.metric("ezspark_evolver_results_ignored_total", {"reason": r})
-                       for r in ("duplicate", "stale"))
+            return sum(
+                evo.metric("ezspark_evolver_results_ignored_total", {"reason": r})
+                for r in ("duplicate", "stale")
+            )
 
         # The slow evaluator's last answer may still be on its way: poll, bounded.
-        wait_until(lambda: slow.metric("ezspark_evaluator_genomes_total") > 0, 30,
-                   "the slow evaluator to answer (late)")
-        wait_until(lambda: slow.metric("ezspark_evaluator_tasks_in_flight") == 0, 30,
-                   "the slow evaluator to finish its task in hand")
+        wait_until(
+            lambda: slow.metric("ezspark_evaluator_genomes_total") > 0,
+            30,
+            "the slow evaluator to answer (late)",
+        )
+        wait_until(
+            lambda: slow.metric("ezspark_evaluator_tasks_in_flight") == 0,
+            30,
+            "the slow evaluator to finish its task in hand",
+        )
         ignored = wait_until(late_answers, 30, "a late answer to be ignored")
         slow_genomes = slow.metric("ezspark_evaluator_genomes_total")
         assert alive(slow)
@@ -89,12 +113,18 @@ def test_evaluator_slower_than_the_deadline_is_overtaken_and_run_is_unchanged(
         for proc in procs:
             assert proc.stop() == 0
     assert_same_run(load_checkpoint(data / tid), embedded(cfg))
-    record_figures("slow_evaluator", {
-        "task_timeout_s": TASK_TIMEOUT_S, "slow_task_s_max": 4 * SLOW_RESET_S,
-        "fast_task_s_max": 4 * FAST_RESET_S,
-        "tasks_overdue": len(overdue), "tasks_redispatched": redispatched,
-        "tasks_speculative": speculative,
-        "late_answers_ignored": ignored, "training_seconds": round(seconds, 1),
-        "generations": cfg["generations"],
-        "slow_genomes_evaluated": slow_genomes,
-    })
+    record_figures(
+        "slow_evaluator",
+        {
+            "task_timeout_s": TASK_TIMEOUT_S,
+            "slow_task_s_max": 4 * SLOW_RESET_S,
+            "fast_task_s_max": 4 * FAST_RESET_S,
+            "tasks_overdue": len(overdue),
+            "tasks_redispatched": redispatched,
+            "tasks_speculative": speculative,
+            "late_answers_ignored": ignored,
+            "training_seconds": round(seconds, 1),
+            "generations": cfg["generations"],
+            "slow_genomes_evaluated": slow_genomes,
+        },
+    )

@@ -26,8 +26,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import fastapi.testclient  # noqa: F401
 
-PG_ADMIN_URL = os.environ.get("EZSPARK_TEST_PG_URL",
-                              "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "EZSPARK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _admin() -> psycopg.Connection:
@@ -46,8 +47,9 @@ def pg_url() -> Iterator[str]:
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     yield f"{base}/{name}"
     with _admin() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -29,9 +29,13 @@ class _Recorder:
 
 
 def _app(database: Database, recorder: _Recorder) -> FastAPI:
-    return create_app(GatewaySettings(database_url=database.url), publisher=recorder,
-                      broker_ping=lambda: None, database=database,
-                      passwords=Passwords(PasswordHasher(time_cost=1, memory_cost=64)))
+    return create_app(
+        GatewaySettings(database_url=database.url),
+        publisher=recorder,
+        broker_ping=lambda: None,
+        database=database,
+        passwords=Passwords(PasswordHasher(time_cost=1, memory_cost=64)),
+    )
 
 
 def test_full_flow(database: Database) -> None:
@@ -41,20 +45,40 @@ def test_full_flow(database: Database) -> None:
         signup = client.post("/api/auth/signup", json={"username": "ada", "password": "pw-12345"})
         headers = {"Authorization": f"Bearer {signup.json()['token']['token']}"}
         client.cookies.clear()
-        created = client.post("/api/trainings", content=EXAMPLE.read_bytes(),
-                              headers=headers | {"Content-Type": "application/json"})
+        created = client.post(
+            "/api/trainings",
+            content=EXAMPLE.read_bytes(),
+            headers=headers | {"Content-Type": "application/json"},
+        )
         assert created.status_code == 201, created.text
         tid = created.json()["id"]
         assert recorder.sent[0].training_id == tid
         sink = EventApplier(database.sessions)
         for gen in range(3):
-            sink.handle(GenerationReport(training_id=tid, generation=gen, best_fitness=gen * 10.0,
-                                         mean_fitness=gen * 5.0, species=2, population=100,
-                                         evaluations_per_s=50.0, best_genome_key=gen))
-        genome = WireGenome(key=2, node_ids=[0], biases=[0.0], innov=[], src=[], dst=[],
-                            weight=[], enabled=[])
-        sink.handle(TrainingFinished(training_id=tid, generations=3, best_fitness=20.0,
-                                     reason="generations", best_genome=genome))
+            sink.handle(
+                GenerationReport(
+                    training_id=tid,
+                    generation=gen,
+                    best_fitness=gen * 10.0,
+                    mean_fitness=gen * 5.0,
+                    species=2,
+                    population=100,
+                    evaluations_per_s=50.0,
+                    best_genome_key=gen,
+                )
+            )
+        genome = WireGenome(
+            key=2, node_ids=[0], biases=[0.0], innov=[], src=[], dst=[], weight=[], enabled=[]
+        )
+        sink.handle(
+            TrainingFinished(
+                training_id=tid,
+                generations=3,
+                best_fitness=20.0,
+                reason="generations",
+                best_genome=genome,
+            )
+        )
         detail = client.get(f"/api/trainings/{tid}", headers=headers).json()
         assert (detail["status"], detail["generations"]) == ("finished", 3)
         history = client.get(f"/api/trainings/{tid}/generations", headers=headers).json()

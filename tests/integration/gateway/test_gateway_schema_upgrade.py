@@ -24,9 +24,17 @@ def _old_database_with_a_training(db: Database) -> str:
         repo = Repository(session)
         user = repo.add_user("ada", "hash", 1.0)
         assert user is not None
-        repo.add_training(Training(id="00000000-0000-4000-8000-000000000001",
-                                   owner_id=user.id, status="queued", config={}, created_at=1.0,
-                                   updated_at=1.0, generations=0))
+        repo.add_training(
+            Training(
+                id="00000000-0000-4000-8000-000000000001",
+                owner_id=user.id,
+                status="queued",
+                config={},
+                created_at=1.0,
+                updated_at=1.0,
+                generations=0,
+            )
+        )
         repo.commit()
     with db.engine.begin() as conn:
         conn.execute(text("ALTER TABLE trainings DROP COLUMN waiting_reason"))
@@ -48,8 +56,9 @@ def test_missing_column_is_added_once_and_usable(database: Database) -> None:
         assert row.waiting_reason == "r"
 
 
-def test_losing_the_race_to_another_gateway_is_harmless(database: Database,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_losing_the_race_to_another_gateway_is_harmless(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """If another process adds the column between the check and the ALTER, start-up goes on."""
     database.create_schema()  # the "other gateway" already added it
     real = schema_module._present

@@ -14,8 +14,16 @@ from ezspark_gateway.storage import Database, Repository
 from ezspark_gateway.storage.models import GenerationRow, Training, User
 
 TID = "00000000-0000-4000-8000-000000000001"
-GENOME = WireGenome(key=1, node_ids=[0, 1], biases=[0.0, 0.25], innov=[3], src=[0], dst=[1],
-                    weight=[1.5], enabled=[True])
+GENOME = WireGenome(
+    key=1,
+    node_ids=[0, 1],
+    biases=[0.0, 0.25],
+    innov=[3],
+    src=[0],
+    dst=[1],
+    weight=[1.5],
+    enabled=[True],
+)
 
 
 def _user(repo: Repository, name: str = "ada") -> User:
@@ -24,20 +32,32 @@ def _user(repo: Repository, name: str = "ada") -> User:
     return user
 
 
-def _training(repo: Repository, owner: User, tid: str = TID, status: str = "queued"
-              ) -> Training:
-    training = Training(id=tid, owner_id=owner.id, status=status,
-                        config={"gym_game_name": "CartPole-v0", "nested": {"x": [1, 2.5]}},
-                        created_at=1.0, updated_at=1.0, generations=0)
+def _training(repo: Repository, owner: User, tid: str = TID, status: str = "queued") -> Training:
+    training = Training(
+        id=tid,
+        owner_id=owner.id,
+        status=status,
+        config={"gym_game_name": "CartPole-v0", "nested": {"x": [1, 2.5]}},
+        created_at=1.0,
+        updated_at=1.0,
+        generations=0,
+    )
     repo.add_training(training)
     repo.commit()
     return training
 
 
 def _report(tid: str, gen: int, best: float) -> GenerationReport:
-    return GenerationReport(training_id=tid, generation=gen, best_fitness=best,
-                            mean_fitness=best / 2, species=2, population=50,
-                            evaluations_per_s=123.5, best_genome_key=2**40 + gen)
+    return GenerationReport(
+        training_id=tid,
+        generation=gen,
+        best_fitness=best,
+        mean_fitness=best / 2,
+        species=2,
+        population=50,
+        evaluations_per_s=123.5,
+        best_genome_key=2**40 + gen,
+    )
 
 
 def test_usernames_are_unique(database: Database) -> None:
@@ -102,9 +122,17 @@ def test_stop_racing_finish_cannot_undo_it(database: Database) -> None:
         stale = Repository(reader).training(TID)
         assert stale is not None
         assert stale.status == "running"
-        apply_event(Repository(writer), TrainingFinished(
-            training_id=TID, generations=3, best_fitness=9.0, reason="generations",
-            best_genome=None), now=5.0)
+        apply_event(
+            Repository(writer),
+            TrainingFinished(
+                training_id=TID,
+                generations=3,
+                best_fitness=9.0,
+                reason="generations",
+                best_genome=None,
+            ),
+            now=5.0,
+        )
         moved = Repository(reader).transition(TID, {"queued", "running"}, status="stopping")
         reader.commit()
         assert moved is False
@@ -118,14 +146,30 @@ def test_generation_rows_are_idempotent_and_ordered(database: Database) -> None:
         repo = Repository(s)
         _training(repo, _user(repo))
         for gen in (2, 0, 1):
-            row = GenerationRow(training_id=TID, generation=gen, best_fitness=float(gen),
-                                mean_fitness=0.0, species=1, population=10,
-                                evaluations_per_s=1.0, best_genome_key=2**40, received_at=1.0)
+            row = GenerationRow(
+                training_id=TID,
+                generation=gen,
+                best_fitness=float(gen),
+                mean_fitness=0.0,
+                species=1,
+                population=10,
+                evaluations_per_s=1.0,
+                best_genome_key=2**40,
+                received_at=1.0,
+            )
             assert repo.add_generation(row)
         repo.commit()
-        dup = GenerationRow(training_id=TID, generation=1, best_fitness=99.0, mean_fitness=0.0,
-                            species=1, population=10, evaluations_per_s=1.0, best_genome_key=1,
-                            received_at=2.0)
+        dup = GenerationRow(
+            training_id=TID,
+            generation=1,
+            best_fitness=99.0,
+            mean_fitness=0.0,
+            species=1,
+            population=10,
+            evaluations_per_s=1.0,
+            best_genome_key=1,
+            received_at=2.0,
+        )
         assert not repo.add_generation(dup)
         repo.commit()
         assert [r.generation for r in repo.generations(TID, 0, 10)] == [0, 1, 2]
@@ -140,9 +184,18 @@ def test_events_applied_idempotently(database: Database) -> None:
     """Every event applied twice gives the same row as once; the genome is stored as JSON."""
     with database.session() as s:
         _training(Repository(s), _user(Repository(s)))
-    events: list[Any] = [_report(TID, 0, 1.0), _report(TID, 1, 3.0), _report(TID, 2, 2.0),
-                         TrainingFinished(training_id=TID, generations=3, best_fitness=3.0,
-                                          reason="generations", best_genome=GENOME)]
+    events: list[Any] = [
+        _report(TID, 0, 1.0),
+        _report(TID, 1, 3.0),
+        _report(TID, 2, 2.0),
+        TrainingFinished(
+            training_id=TID,
+            generations=3,
+            best_fitness=3.0,
+            reason="generations",
+            best_genome=GENOME,
+        ),
+    ]
     snapshots = []
     for _ in range(2):
         with database.session() as s:
@@ -150,8 +203,16 @@ def test_events_applied_idempotently(database: Database) -> None:
         with database.session() as s:
             t = Repository(s).training(TID)
             assert t is not None
-            snapshots.append((outcomes, t.status, t.generations, t.best_fitness, t.best_genome,
-                              len(Repository(s).generations(TID, 0, 100))))
+            snapshots.append(
+                (
+                    outcomes,
+                    t.status,
+                    t.generations,
+                    t.best_fitness,
+                    t.best_genome,
+                    len(Repository(s).generations(TID, 0, 100)),
+                )
+            )
     assert snapshots[0][0] == ["applied"] * 4
     assert snapshots[1][0] == ["duplicate"] * 4
     assert snapshots[0][1:] == snapshots[1][1:]

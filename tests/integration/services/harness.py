@@ -79,9 +79,14 @@ CP_TASKS = tasks("CartPole-v1")
 # Small and fast: CartPole-v1, 12 genomes, 2 games of at most 60 steps.
 BASE_CONFIG: dict[str, Any] = {
     **json.loads((REPO / "examples" / "cartpole.json").read_text()),
-    "initial_population": 12, "generations": 4, "alone_training_iterations": 1,
-    "max_number_of_games": 2, "sub_games": 1, "max_number_of_steps": 60,
-    "fitness_threshold": None, "seed": 7,
+    "initial_population": 12,
+    "generations": 4,
+    "alone_training_iterations": 1,
+    "max_number_of_games": 2,
+    "sub_games": 1,
+    "max_number_of_steps": 60,
+    "fitness_threshold": None,
+    "seed": 7,
 }
 
 
@@ -108,8 +113,11 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 def finished(data_dir: Path, training_id: str, timeout: float = 90.0) -> TrainingState:
     """Wait until the training's final event went out; its final checkpoint."""
-    wait_until(lambda: (data_dir / training_id / "final.json").is_file(), timeout,
-               f"training {training_id} to finish")
+    wait_until(
+        lambda: (data_dir / training_id / "final.json").is_file(),
+        timeout,
+        f"training {training_id} to finish",
+    )
     return load_checkpoint(data_dir / training_id)
 
 
@@ -194,23 +202,40 @@ class Bus:
 
     def request(self, training_id: str, cfg: dict[str, Any], owner: str = "tester") -> None:
         """Publish a TrainingRequested as the gateway would."""
-        msg = TrainingRequested(training_id=training_id, owner=owner, config=cfg,
-                                requested_at=time.time())
-        self.broker.publish(self.prefix + COMMANDS_QUEUE, encode(msg),
-                            message_id=f"training_requested:{training_id}")
+        msg = TrainingRequested(
+            training_id=training_id, owner=owner, config=cfg, requested_at=time.time()
+        )
+        self.broker.publish(
+            self.prefix + COMMANDS_QUEUE,
+            encode(msg),
+            message_id=f"training_requested:{training_id}",
+        )
 
-    def announce(self, evaluator_ids: Sequence[str], env_id: str = "CartPole-v1",
-                 sizes: tuple[int, int] = (4, 2)) -> None:
+    def announce(
+        self,
+        evaluator_ids: Sequence[str],
+        env_id: str = "CartPole-v1",
+        sizes: tuple[int, int] = (4, 2),
+    ) -> None:
         """Keep announcing scripted evaluators (every 0.3 s, until closed), as real ones do;
         repeated because a broadcast made before the evolver subscribed is lost."""
+
         def loop() -> None:
             while not self._closed.is_set():
                 for evaluator_id in evaluator_ids:
                     msg = EvaluatorAnnounced(
-                        evaluator_id=evaluator_id, interval_s=60.0,
-                        envs=[EnvSpace(env_id=env_id, input_size=sizes[0],
-                                       output_size=sizes[1], action_space="Discrete",
-                                       observation_space="Box")])
+                        evaluator_id=evaluator_id,
+                        interval_s=60.0,
+                        envs=[
+                            EnvSpace(
+                                env_id=env_id,
+                                input_size=sizes[0],
+                                output_size=sizes[1],
+                                action_space="Discrete",
+                                observation_space="Box",
+                            )
+                        ],
+                    )
                     self.broker.broadcast(self.prefix + ANNOUNCE_EXCHANGE, encode(msg))
                 self._closed.wait(0.3)
 
@@ -218,8 +243,9 @@ class Bus:
 
     def stop_training(self, training_id: str) -> None:
         """Publish a StopRequested."""
-        self.broker.publish(self.prefix + COMMANDS_QUEUE,
-                            encode(StopRequested(training_id=training_id)))
+        self.broker.publish(
+            self.prefix + COMMANDS_QUEUE, encode(StopRequested(training_id=training_id))
+        )
 
     def publish(self, name: str, body: bytes, message_id: str | None = None) -> None:
         """Publish raw bytes to a prefixed queue."""
@@ -243,8 +269,11 @@ class Bus:
     def events_of(self, training_id: str, kind: str) -> list[Any]:
         """Collected events of one kind for one training."""
         with self._lock:
-            return [e for e in self.events
-                    if e.kind == kind and getattr(e, "training_id", None) == training_id]
+            return [
+                e
+                for e in self.events
+                if e.kind == kind and getattr(e, "training_id", None) == training_id
+            ]
 
     def depth(self, name: str) -> int:
         """Ready messages in a prefixed queue (``name`` may be a dead-letter queue)."""
@@ -293,14 +322,20 @@ class InThread(Generic[S]):
 
 
 @contextmanager
-def evolver_thread(prefix: str, data_dir: Path, **settings: Any
-                   ) -> Iterator[InThread[EvolverService]]:
+def evolver_thread(
+    prefix: str, data_dir: Path, **settings: Any
+) -> Iterator[InThread[EvolverService]]:
     """An evolver on a thread; stopped on exit."""
     registry = CollectorRegistry()
-    options: dict[str, Any] = {"task_batch_size": 4, "task_timeout_s": 30.0,
-                               "announce_grace_s": 2.0, **settings}
-    cfg = EvolverSettings(broker_url=URL, queue_prefix=prefix, data_dir=str(data_dir),
-                          metrics_port=0, **options)
+    options: dict[str, Any] = {
+        "task_batch_size": 4,
+        "task_timeout_s": 30.0,
+        "announce_grace_s": 2.0,
+        **settings,
+    }
+    cfg = EvolverSettings(
+        broker_url=URL, queue_prefix=prefix, data_dir=str(data_dir), metrics_port=0, **options
+    )
     running = InThread(EvolverService(cfg, connect(URL, registry=registry), registry), registry)
     try:
         yield running
@@ -316,40 +351,63 @@ def evaluator_thread(prefix: str, **settings: Any) -> Iterator[InThread[Evaluato
     for env in str(options["envs"]).split(","):
         tasks(env.strip())
     cfg = EvaluatorSettings(broker_url=URL, queue_prefix=prefix, metrics_port=0, **options)
-    running = InThread(EvaluatorService(cfg, connect(URL, registry=registry), registry),
-                       registry)
+    running = InThread(EvaluatorService(cfg, connect(URL, registry=registry), registry), registry)
     try:
         yield running
     finally:
         running.stop()
 
 
-def make_task(cfg: dict[str, Any], keys: Sequence[int], games: Sequence[int],
-              task_id: str = "task-1", **fields: Any) -> EvaluationTask:
+def make_task(
+    cfg: dict[str, Any],
+    keys: Sequence[int],
+    games: Sequence[int],
+    task_id: str = "task-1",
+    **fields: Any,
+) -> EvaluationTask:
     """A task over generation-0 genomes ``keys`` of ``cfg`` on games ``games``."""
     config = parse_config(cfg)
     population = start(config).population
     seeds = rngs.game_seeds(config.seed, 0, config.max_number_of_games)
     values: dict[str, Any] = {
-        "task_id": task_id, "training_id": "tr-1", "generation": 0,
-        "env_id": config.gym_game_name, "game_indices": list(games),
-        "game_seeds": [seeds[g] for g in games], "max_steps": config.max_number_of_steps,
-        "reward_floor": config.reward_floor, "input_size": config.input_size,
+        "task_id": task_id,
+        "training_id": "tr-1",
+        "generation": 0,
+        "env_id": config.gym_game_name,
+        "game_indices": list(games),
+        "game_seeds": [seeds[g] for g in games],
+        "max_steps": config.max_number_of_steps,
+        "reward_floor": config.reward_floor,
+        "input_size": config.input_size,
         "output_size": config.output_size,
         "genomes": [WireGenome(**population.genomes[k].to_wire()) for k in keys],
     }
     return EvaluationTask(**{**values, **fields})
 
 
-def honest_result(task: EvaluationTask, evaluator_id: str, offset: float = 0.0
-                  ) -> EvaluationResult:
+def honest_result(task: EvaluationTask, evaluator_id: str, offset: float = 0.0) -> EvaluationResult:
     """What a correct evaluator answers to ``task`` (``offset`` added to every return)."""
     genomes = [Genome.from_wire(g.model_dump()) for g in task.genomes]
-    outcomes = evaluate_batch(genomes, task.env_id, task.game_seeds, task.max_steps,
-                              task.reward_floor, task.input_size, task.output_size)
+    outcomes = evaluate_batch(
+        genomes,
+        task.env_id,
+        task.game_seeds,
+        task.max_steps,
+        task.reward_floor,
+        task.input_size,
+        task.output_size,
+    )
     return EvaluationResult(
-        task_id=task.task_id, training_id=task.training_id, generation=task.generation,
-        evaluator_id=evaluator_id, duration_s=0.0, attempt=task.attempt,
-        outcomes=[GenomeOutcome(key=o.key, returns=[r + offset for r in o.returns],
-                                steps=o.steps, error=o.error) for o in outcomes],
+        task_id=task.task_id,
+        training_id=task.training_id,
+        generation=task.generation,
+        evaluator_id=evaluator_id,
+        duration_s=0.0,
+        attempt=task.attempt,
+        outcomes=[
+            GenomeOutcome(
+                key=o.key, returns=[r + offset for r in o.returns], steps=o.steps, error=o.error
+            )
+            for o in outcomes
+        ],
     )

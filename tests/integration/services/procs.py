@@ -40,8 +40,7 @@ def service_env(**values: Any) -> dict[str, str]:
     """The environment of a service process: ours minus EZSPARK_*, plus ``values``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EZSPARK_")}
     env["PYTHONPATH"] = str(REPO)
-    env.update({"EZSPARK_BROKER_URL": URL, "EZSPARK_LOG_JSON": "true",
-                "EZSPARK_LOG_LEVEL": "INFO"})
+    env.update({"EZSPARK_BROKER_URL": URL, "EZSPARK_LOG_JSON": "true", "EZSPARK_LOG_LEVEL": "INFO"})
     env.update({f"EZSPARK_{k.upper()}": str(v) for k, v in values.items()})
     return env
 
@@ -51,8 +50,9 @@ def scrape_metric(url: str, name: str, labels: dict[str, str] | None = None) -> 
     text = httpx.get(url, timeout=5).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v
-                                           for k, v in (labels or {}).items()):
+            if sample.name == name and all(
+                sample.labels.get(k) == v for k, v in (labels or {}).items()
+            ):
                 return float(sample.value)
     return 0.0
 
@@ -66,7 +66,10 @@ class Proc:
         self.metrics_port = int(env.get("EZSPARK_METRICS_PORT", "0"))
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         self.popen = subprocess.Popen(
-            [str(BIN / command)], env=env, cwd=REPO, stdout=self._log,
+            [str(BIN / command)],
+            env=env,
+            cwd=REPO,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
         )
 
@@ -83,16 +86,21 @@ class Proc:
 
     def wait_log(self, event: str, timeout: float = 20.0, **fields: Any) -> dict[str, Any]:
         """Wait for a log line with ``event`` (and ``fields``)."""
+
         def found() -> dict[str, Any] | None:
             if self.popen.poll() is not None:
-                raise AssertionError(f"{self.command} exited {self.popen.returncode}: "
-                                     f"{self.log_path.read_text()[-3000:]}")
+                raise AssertionError(
+                    f"{self.command} exited {self.popen.returncode}: "
+                    f"{self.log_path.read_text()[-3000:]}"
+                )
             for rec in self.logs():
                 if rec.get("event") == event and all(rec.get(k) == v for k, v in fields.items()):
                     return rec
             return None
-        record: dict[str, Any] = wait_until(found, timeout,
-                                            f"{self.command} to log {event!r} {fields}")
+
+        record: dict[str, Any] = wait_until(
+            found, timeout, f"{self.command} to log {event!r} {fields}"
+        )
         return record
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
@@ -121,18 +129,25 @@ class Proc:
 def evaluator_process(tmp: Path, name: str, prefix: str, envs: str, **settings: Any) -> Proc:
     """An evaluator process serving ``envs``; it can load the slow test environments
     unless ``env_modules`` says otherwise."""
-    env = service_env(queue_prefix=prefix, evaluator_id=name, metrics_port=free_port(),
-                      envs=envs, **{"env_modules": SLOW_ENVS, "announce_interval_s": 1.0,
-                                    **settings})
+    env = service_env(
+        queue_prefix=prefix,
+        evaluator_id=name,
+        metrics_port=free_port(),
+        envs=envs,
+        **{"env_modules": SLOW_ENVS, "announce_interval_s": 1.0, **settings},
+    )
     return Proc("ezspark-evaluator", tmp / f"{name}.log", env)
 
 
-def evolver_process(tmp: Path, prefix: str, data_dir: Path, log_name: str,
-                    **settings: Any) -> Proc:
+def evolver_process(tmp: Path, prefix: str, data_dir: Path, log_name: str, **settings: Any) -> Proc:
     """An evolver process keeping its data in ``data_dir``, with no environment plug-in:
     it must never need the user's environment."""
-    env = service_env(queue_prefix=prefix, data_dir=data_dir, metrics_port=free_port(),
-                      **{"task_timeout_s": 30, **settings})
+    env = service_env(
+        queue_prefix=prefix,
+        data_dir=data_dir,
+        metrics_port=free_port(),
+        **{"task_timeout_s": 30, **settings},
+    )
     return Proc("ezspark-evolver", tmp / log_name, env)
 
 
@@ -172,7 +187,8 @@ def fresh_vhost(tag: str) -> Iterator[str]:
 
 def rabbitmqctl(*args: str) -> None:
     """Run rabbitmqctl; fail the test with its output if it fails."""
-    done = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        ["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False
+    )
     if done.returncode != 0:
         pytest.fail(f"rabbitmqctl {' '.join(args)} failed: {done.stdout}{done.stderr}")

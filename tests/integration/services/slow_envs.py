@@ -22,8 +22,9 @@ DELAY_VAR = "EZSPARK_TEST_SLOW_RESET_S"
 class SlowCartPole(CartPoleEnv):
     """CartPole-v1 with an optional pause in ``reset``."""
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
-              ) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         delay = float(os.environ.get(DELAY_VAR) or 0.0)
         if delay > 0:
             time.sleep(delay)

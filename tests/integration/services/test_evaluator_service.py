@@ -67,8 +67,10 @@ def test_env_outside_allow_list_is_neither_served_nor_evaluated() -> None:
     cfg = config(minimum_reward=-1)
     evil = make_task(cfg, keys=[0, 1], games=[0], task_id="evil", env_id="os:Evil-v0")
     good = make_task(cfg, keys=[3], games=[1], task_id="good")
-    with bus(prefix) as b, evaluator_thread(prefix, envs="CartPole-v1,os:Evil-v0",
-                                            evaluator_id="ev-allow") as ev:
+    with (
+        bus(prefix) as b,
+        evaluator_thread(prefix, envs="CartPole-v1,os:Evil-v0", evaluator_id="ev-allow") as ev,
+    ):
         assert [e.env_id for e in ev.service.envs] == ["CartPole-v1"]
         assert [e.env_id for e in ev.service.announcement().envs] == ["CartPole-v1"]
         results = b.collect(RESULTS_QUEUE)
@@ -86,8 +88,7 @@ def test_env_outside_allow_list_is_neither_served_nor_evaluated() -> None:
     assert by_id["good"].outcomes == honest_result(good, "x").outcomes
 
 
-def test_sigterm_finishes_task_in_hand_requeues_the_next_and_exits_zero(
-        tmp_path: Path) -> None:
+def test_sigterm_finishes_task_in_hand_requeues_the_next_and_exits_zero(tmp_path: Path) -> None:
     """On SIGTERM the evaluator publishes the result of the task it is evaluating, gives the
     prefetched task back to the queue, and exits with status 0."""
     prefix = new_prefix()
@@ -98,16 +99,26 @@ def test_sigterm_finishes_task_in_hand_requeues_the_next_and_exits_zero(
     with bus(prefix) as b, processes() as procs:
         results = b.collect(RESULTS_QUEUE)
         port = free_port()
-        proc = Proc("ezspark-evaluator", tmp_path / "evaluator.log", service_env(
-            queue_prefix=prefix, metrics_port=port, env_modules=SLOW_ENVS,
-            envs=slow_envs.ENV_ID, announce_interval_s=1.0, prefetch=2,
-            test_slow_reset_s=0.4))
+        proc = Proc(
+            "ezspark-evaluator",
+            tmp_path / "evaluator.log",
+            service_env(
+                queue_prefix=prefix,
+                metrics_port=port,
+                env_modules=SLOW_ENVS,
+                envs=slow_envs.ENV_ID,
+                announce_interval_s=1.0,
+                prefetch=2,
+                test_slow_reset_s=0.4,
+            ),
+        )
         procs.append(proc)
         proc.wait_log("consuming", queue=prefix + queue)
         b.publish(queue, encode(first))
         b.publish(queue, encode(second))
-        wait_until(lambda: proc.metric("ezspark_evaluator_tasks_in_flight") == 2, 20,
-                   "both tasks in hand")
+        wait_until(
+            lambda: proc.metric("ezspark_evaluator_tasks_in_flight") == 2, 20, "both tasks in hand"
+        )
         assert proc.stop(timeout=30) == 0
         wait_until(lambda: b.depth(queue) == 1, 10, "the other task back in the queue")
     (result,) = results  # either task may have been picked first
@@ -132,7 +143,8 @@ def test_evaluator_announces_at_once_when_a_service_asks() -> None:
         b.broker.subscribe(prefix + ANNOUNCE_EXCHANGE, on_announcement)
         time.sleep(1.0)  # the start-up announcement has come and gone
         before = len(heard)
-        ask_evaluators(b.broker, prefix + ANNOUNCE_REQUESTS_EXCHANGE, "test",
-                       threading.Event(), at=(0.0,))
+        ask_evaluators(
+            b.broker, prefix + ANNOUNCE_REQUESTS_EXCHANGE, "test", threading.Event(), at=(0.0,)
+        )
         wait_until(lambda: len(heard) > before, 10, "an announcement on request")
     assert [e.env_id for e in heard[-1].envs] == ["CartPole-v1"]

@@ -41,16 +41,14 @@ def evolver(tmp_path: Path, prefix: str, data_dir: Path, log_name: str) -> Proc:
     return evolver_process(tmp_path, prefix, data_dir, log_name, task_batch_size=4)
 
 
-def test_evolver_killed_mid_training_resumes_and_matches_undisturbed_run(
-        tmp_path: Path) -> None:
+def test_evolver_killed_mid_training_resumes_and_matches_undisturbed_run(tmp_path: Path) -> None:
     """SIGKILL the evolver after two generations; a new evolver process takes the leader
     lock the dead one held, resumes the training from its checkpoint (not from scratch) and
     ends with the embedded run's population."""
     prefix, tid, data = new_prefix(), "resume-me", tmp_path / "data"
     cfg = config(gym_game_name=slow_envs.ENV_ID, generations=5, alone_training_iterations=0)
     with bus(prefix) as b, processes() as procs:
-        procs.append(evaluator(tmp_path, "ev", prefix, slow_envs.ENV_ID,
-                               test_slow_reset_s=0.01))
+        procs.append(evaluator(tmp_path, "ev", prefix, slow_envs.ENV_ID, test_slow_reset_s=0.01))
         first = evolver(tmp_path, prefix, data, "evolver-1.log")
         procs.append(first)
         first.wait_log("evolver_active")
@@ -67,8 +65,9 @@ def test_evolver_killed_mid_training_resumes_and_matches_undisturbed_run(
         wait_until(lambda: b.events_of(tid, "training_finished"), 10, "TrainingFinished")
         assert second.stop() == 0
     assert_same_run(state, embedded(cfg))
-    assert sorted({r.generation for r in b.events_of(tid, "generation_report")}) == \
-        list(range(cfg["generations"]))
+    assert sorted({r.generation for r in b.events_of(tid, "generation_report")}) == list(
+        range(cfg["generations"])
+    )
 
 
 def test_evaluator_killed_mid_task_loses_nothing(tmp_path: Path) -> None:
@@ -77,18 +76,24 @@ def test_evaluator_killed_mid_task_loses_nothing(tmp_path: Path) -> None:
     either, so nothing is re-dispatched) and the run is unchanged."""
     prefix, tid = new_prefix(), "kill-evaluator"
     cfg = config(gym_game_name=slow_envs.ENV_ID, alone_training_iterations=1, safeness=0.0)
-    with bus(prefix) as b, processes() as procs, \
-            evolver_thread(prefix, tmp_path, task_timeout_s=300.0) as evo:
-        victim = evaluator(tmp_path, "victim", prefix, slow_envs.ENV_ID,
-                           test_slow_reset_s=0.3, prefetch=1)
+    with (
+        bus(prefix) as b,
+        processes() as procs,
+        evolver_thread(prefix, tmp_path, task_timeout_s=300.0) as evo,
+    ):
+        victim = evaluator(
+            tmp_path, "victim", prefix, slow_envs.ENV_ID, test_slow_reset_s=0.3, prefetch=1
+        )
         procs.append(victim)
         victim.wait_log("consuming")
         b.request(tid, cfg)
-        wait_until(lambda: victim.metric("ezspark_evaluator_tasks_in_flight") >= 1, 60,
-                   "the victim to hold a task")
+        wait_until(
+            lambda: victim.metric("ezspark_evaluator_tasks_in_flight") >= 1,
+            60,
+            "the victim to hold a task",
+        )
         victim.kill()
-        survivor = evaluator(tmp_path, "survivor", prefix, slow_envs.ENV_ID,
-                             test_slow_reset_s=0.01)
+        survivor = evaluator(tmp_path, "survivor", prefix, slow_envs.ENV_ID, test_slow_reset_s=0.01)
         procs.append(survivor)
         state = finished(tmp_path, tid)
         assert evo.metric("ezspark_evolver_tasks_redispatched_total") == 0
@@ -104,12 +109,16 @@ def test_lying_evaluator_is_caught_by_safeness_and_quarantined(tmp_path: Path) -
     cfg = config(safeness=1.0, generations=4, alone_training_iterations=1)
     with bus(prefix) as b, processes() as procs, evolver_thread(prefix, tmp_path) as evo:
         liar = evaluator(tmp_path, "liar", prefix, "CartPole-v1", fault_fitness_offset=1.5)
-        honest = [evaluator(tmp_path, name, prefix, "CartPole-v1")
-                  for name in ("honest-a", "honest-b")]
+        honest = [
+            evaluator(tmp_path, name, prefix, "CartPole-v1") for name in ("honest-a", "honest-b")
+        ]
         procs.extend([liar, *honest])
         # All three announced: every re-check and tie-break has an evaluator to go to.
-        wait_until(lambda: evo.service.ctx.registry.slots("CartPole-v1") == 3, 30,
-                   "three evaluators announced")
+        wait_until(
+            lambda: evo.service.ctx.registry.slots("CartPole-v1") == 3,
+            30,
+            "three evaluators announced",
+        )
         b.request(tid, cfg)
         state = finished(tmp_path, tid)
         assert evo.metric("ezspark_evolver_safeness_mismatches_total") > 0

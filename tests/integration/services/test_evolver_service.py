@@ -46,8 +46,9 @@ from tests.integration.services.harness import (
 
 def tampered(result: EvaluationResult, **fields: Any) -> EvaluationResult:
     """The same result with every return off by 1000 (so using it would change the run)."""
-    outcomes = [o.model_copy(update={"returns": [r + 1000.0 for r in o.returns]})
-                for o in result.outcomes]
+    outcomes = [
+        o.model_copy(update={"returns": [r + 1000.0 for r in o.returns]}) for o in result.outcomes
+    ]
     return result.model_copy(update={"outcomes": outcomes, **fields})
 
 
@@ -56,8 +57,7 @@ def answer(b: Bus, result: EvaluationResult) -> None:
     b.publish(RESULTS_QUEUE, encode(result))
 
 
-def test_distributed_run_equals_embedded_run_and_reports_every_generation(
-        tmp_path: Path) -> None:
+def test_distributed_run_equals_embedded_run_and_reports_every_generation(tmp_path: Path) -> None:
     """With one real evaluator (a re-check needs a second one, so they are skipped and
     counted), the final population equals the embedded run's, and the gateway gets one
     report per generation and a TrainingFinished carrying the champion."""
@@ -77,8 +77,7 @@ def test_distributed_run_equals_embedded_run_and_reports_every_generation(
     assert done.reason == "generations"
     assert done.generations == cfg["generations"]
     assert want.best is not None
-    assert Genome.from_wire(done.best_genome.model_dump()).to_wire() == \
-        want.best.genome.to_wire()
+    assert Genome.from_wire(done.best_genome.model_dump()).to_wire() == want.best.genome.to_wire()
     assert (tmp_path / tid / "best.json").is_file()
     assert (tmp_path / tid / "genomes" / "gen-000000.json").is_file()
 
@@ -95,11 +94,20 @@ def test_bad_messages_and_invalid_requests_never_crash_the_evolver(tmp_path: Pat
         b.request("bad-rule", config(sub_games=5))
         b.request("over-quota", config(max_population=50_000))
         b.request("../escape", config())
-        wait_until(lambda: len([e for e in b.events if e.kind == "training_failed"]) == 3, 20,
-                   "three TrainingFailed events")
+        wait_until(
+            lambda: len([e for e in b.events if e.kind == "training_failed"]) == 3,
+            20,
+            "three TrainingFailed events",
+        )
         assert evo.service.active() == []
-        wait_until(lambda: b.depth(dead_letter_queue(COMMANDS_QUEUE)) == 1
-                   and b.depth(dead_letter_queue(RESULTS_QUEUE)) == 1, 10, "dead letters")
+        wait_until(
+            lambda: (
+                b.depth(dead_letter_queue(COMMANDS_QUEUE)) == 1
+                and b.depth(dead_letter_queue(RESULTS_QUEUE)) == 1
+            ),
+            10,
+            "dead letters",
+        )
         bad = "ezspark_evolver_bad_messages_total"
         assert evo.metric(bad, {"queue": prefix + COMMANDS_QUEUE}) == 1
         assert evo.metric(bad, {"queue": prefix + RESULTS_QUEUE}) == 1
@@ -117,6 +125,7 @@ def test_duplicate_results_are_ignored(tmp_path: Path) -> None:
     prefix, tid, cfg = new_prefix(), "dup", config(safeness=0.0)
     answered: list[str] = []
     with bus(prefix) as b, evolver_thread(prefix, tmp_path) as evo:
+
         def evaluator(delivery: Delivery) -> None:
             task = decode(delivery.body)
             assert isinstance(task, EvaluationTask)
@@ -134,8 +143,11 @@ def test_duplicate_results_are_ignored(tmp_path: Path) -> None:
             return evo.metric("ezspark_evolver_results_ignored_total", {"reason": reason})
 
         # A copy arriving after its generation ended is "stale" rather than "duplicate".
-        wait_until(lambda: ignored("duplicate") + ignored("stale") == len(answered), 10,
-                   "every second copy to be ignored")
+        wait_until(
+            lambda: ignored("duplicate") + ignored("stale") == len(answered),
+            10,
+            "every second copy to be ignored",
+        )
         assert ignored("duplicate") >= 1
         assert evo.metric("ezspark_evolver_tasks_redispatched_total") == 0
         assert evo.metric("ezspark_evolver_tasks_in_flight") == 0
@@ -150,8 +162,10 @@ def test_overdue_task_is_redispatched_and_late_original_ignored(tmp_path: Path) 
     prefix, tid, cfg = new_prefix(), "overdue", config(safeness=0.0)
     held: list[EvaluationTask] = []
     # One results handler thread: results are matched in the order they were published.
-    with bus(prefix) as b, evolver_thread(prefix, tmp_path, task_timeout_s=1.0,
-                                          results_prefetch=1) as evo:
+    with (
+        bus(prefix) as b,
+        evolver_thread(prefix, tmp_path, task_timeout_s=1.0, results_prefetch=1) as evo,
+    ):
         b.announce(["scripted"])
 
         def evaluator(delivery: Delivery) -> None:
@@ -169,8 +183,7 @@ def test_overdue_task_is_redispatched_and_late_original_ignored(tmp_path: Path) 
         b.request(tid, cfg)
         state = finished(tmp_path, tid)
         assert evo.metric("ezspark_evolver_tasks_redispatched_total") >= 2
-        assert evo.metric("ezspark_evolver_results_ignored_total",
-                          {"reason": "duplicate"}) >= 1
+        assert evo.metric("ezspark_evolver_results_ignored_total", {"reason": "duplicate"}) >= 1
     assert len(held) == 2
     assert_same_run(state, embedded(cfg))
 
@@ -188,11 +201,15 @@ def test_lying_recheck_is_outvoted_by_a_third_evaluation(tmp_path: Path) -> None
             assert isinstance(task, EvaluationTask)
             tail = task.task_id.rsplit(":", 1)[1]  # t<index>, c<index>.<n> or x<index>.<n>
             kind, index = tail[0], int(tail[1:].split(".")[0])
-            allowed = [e for e in ("odd" if index % 2 else "even", "even", "odd", "third")
-                       if e not in task.avoid_evaluators]
+            allowed = [
+                e
+                for e in ("odd" if index % 2 else "even", "even", "odd", "third")
+                if e not in task.avoid_evaluators
+            ]
             if not allowed:
-                result = EvaluationResult(**{**honest_result(task, "even").model_dump(),
-                                             "outcomes": [], "declined": True})
+                result = EvaluationResult(
+                    **{**honest_result(task, "even").model_dump(), "outcomes": [], "declined": True}
+                )
             elif allowed[0] == "odd" and kind == "c":
                 result = tampered(honest_result(task, "odd"))
             else:
@@ -232,8 +249,11 @@ def test_several_trainings_run_at_once_up_to_the_limit(tmp_path: Path) -> None:
     prefix = new_prefix()
     cfgs = {f"many-{seed}": config(seed=seed, generations=3) for seed in (1, 2, 3)}
     seen: list[int] = []
-    with bus(prefix) as b, evaluator_thread(prefix), \
-            evolver_thread(prefix, tmp_path, max_concurrent_trainings=2) as evo:
+    with (
+        bus(prefix) as b,
+        evaluator_thread(prefix),
+        evolver_thread(prefix, tmp_path, max_concurrent_trainings=2) as evo,
+    ):
         done = threading.Event()
 
         def sample() -> None:
@@ -253,13 +273,14 @@ def test_several_trainings_run_at_once_up_to_the_limit(tmp_path: Path) -> None:
         assert_same_run(states[tid], embedded(cfg))
 
 
-def test_task_without_any_answer_fails_the_training_instead_of_circulating(tmp_path: Path
-                                                                            ) -> None:
+def test_task_without_any_answer_fails_the_training_instead_of_circulating(tmp_path: Path) -> None:
     """A task the live evaluators take but never answer (it crashes or hangs every one) is
     re-dispatched max_task_attempts times, then the training fails with a clear error."""
     prefix, tid, cfg = new_prefix(), "abandoned", config(generations=5)
-    with bus(prefix) as b, evolver_thread(prefix, tmp_path, task_timeout_s=0.3,
-                                          max_task_attempts=2) as evo:
+    with (
+        bus(prefix) as b,
+        evolver_thread(prefix, tmp_path, task_timeout_s=0.3, max_task_attempts=2) as evo,
+    ):
         b.announce(["black-hole"])
         b.serve(CP_TASKS, lambda delivery: delivery.ack())  # takes every task, answers none
         b.request(tid, cfg)
@@ -274,8 +295,12 @@ def test_training_waits_while_no_evaluator_serves_its_environment(tmp_path: Path
     """With no evaluator of its environment the training waits (TrainingWaiting names the
     environment) instead of failing, and finishes like the embedded run once one joins."""
     prefix, tid, cfg = new_prefix(), "waits", config(generations=2)
-    with bus(prefix) as b, evolver_thread(prefix, tmp_path, task_timeout_s=0.3,
-                                          max_task_attempts=1, announce_grace_s=0.5) as evo:
+    with (
+        bus(prefix) as b,
+        evolver_thread(
+            prefix, tmp_path, task_timeout_s=0.3, max_task_attempts=1, announce_grace_s=0.5
+        ) as evo,
+    ):
         b.request(tid, cfg)
         waiting = wait_until(lambda: b.events_of(tid, "training_waiting"), 20, "waiting")
         assert waiting[0].waiting

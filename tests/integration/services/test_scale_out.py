@@ -25,22 +25,35 @@ from tests.integration.services.harness import (
 from tests.integration.services.procs import evaluator_process, evolver_process, processes
 
 
-def test_small_training_of_another_user_is_not_starved_by_four_long_ones(
-        tmp_path: Path) -> None:
+def test_small_training_of_another_user_is_not_starved_by_four_long_ones(tmp_path: Path) -> None:
     """User A runs 4 long trainings on the evaluators; user B's 3-generation training then
     finishes within 2× its time alone, and equal to the embedded run."""
     sleepy = slow_envs.SLEEPY_ID
-    small = config(gym_game_name=sleepy, initial_population=24, generations=3,
-                   max_number_of_steps=40, alone_training_iterations=0, safeness=0.0)
-    big = config(gym_game_name=sleepy, initial_population=60, generations=10_000,
-                 max_number_of_steps=40, alone_training_iterations=0, safeness=0.0)
+    small = config(
+        gym_game_name=sleepy,
+        initial_population=24,
+        generations=3,
+        max_number_of_steps=40,
+        alone_training_iterations=0,
+        safeness=0.0,
+    )
+    big = config(
+        gym_game_name=sleepy,
+        initial_population=60,
+        generations=10_000,
+        max_number_of_steps=40,
+        alone_training_iterations=0,
+        safeness=0.0,
+    )
     prefix, data = new_prefix(), tmp_path / "data"
     tasks(sleepy)
     # Evaluators as processes: in one process they would share one evaluation lock.
-    with bus(prefix) as b, processes() as procs, \
-            evolver_thread(prefix, data, task_batch_size=500) as evo:
-        procs.extend(evaluator_process(tmp_path, f"ev{i}", prefix, sleepy)
-                     for i in range(4))
+    with (
+        bus(prefix) as b,
+        processes() as procs,
+        evolver_thread(prefix, data, task_batch_size=500) as evo,
+    ):
+        procs.extend(evaluator_process(tmp_path, f"ev{i}", prefix, sleepy) for i in range(4))
         registry = evo.service.ctx.registry
         wait_until(lambda: registry.slots(sleepy) == 4, 30, "4 evaluators announced")
         started = time.monotonic()
@@ -49,8 +62,11 @@ def test_small_training_of_another_user_is_not_starved_by_four_long_ones(
         alone = time.monotonic() - started
         for i in range(4):
             b.request(f"a-{i}", {**big, "seed": i}, owner="alice")
-        wait_until(lambda: all(generations_done(data, f"a-{i}") >= 1 for i in range(4)),
-                   120, "alice's trainings under way")
+        wait_until(
+            lambda: all(generations_done(data, f"a-{i}") >= 1 for i in range(4)),
+            120,
+            "alice's trainings under way",
+        )
         started = time.monotonic()
         b.request("b-shared", small, owner="bob")
         shared_state = finished(data, "b-shared")
@@ -62,8 +78,7 @@ def test_small_training_of_another_user_is_not_starved_by_four_long_ones(
     assert_same_run(shared_state, embedded(small))
 
 
-def test_training_on_a_custom_env_reaches_only_the_evaluator_that_has_it(
-        tmp_path: Path) -> None:
+def test_training_on_a_custom_env_reaches_only_the_evaluator_that_has_it(tmp_path: Path) -> None:
     """Two evaluators, only one with the custom environment's module; an evolver without
     it.  The training gets no error outcome, the other evaluator never gets a task of it,
     and the final population equals the embedded trainer's."""
@@ -83,16 +98,14 @@ def test_training_on_a_custom_env_reaches_only_the_evaluator_that_has_it(
         assert lacks.metric("ezspark_evaluator_genomes_total") == 0
         assert lacks.metric("ezspark_evaluator_tasks_declined_total") == 0
         for proc in (has, lacks):
-            assert proc.metric("ezspark_evaluator_errors_total",
-                               {"kind": "genome_error"}) == 0
+            assert proc.metric("ezspark_evaluator_errors_total", {"kind": "genome_error"}) == 0
         # One evaluator serves the environment: re-checks are skipped, never mis-routed.
         assert evolver.metric("ezspark_evolver_safeness_skipped_total") > 0
     assert all(o.error is None for o in state.last_outcomes.values())
     assert_same_run(state, embedded(cfg))
 
 
-def test_standby_evolver_takes_over_after_kill_9_with_identical_result(
-        tmp_path: Path) -> None:
+def test_standby_evolver_takes_over_after_kill_9_with_identical_result(tmp_path: Path) -> None:
     """Two evolvers share a data directory: one is active, one waits.  SIGKILL the
     active one mid-training; the standby takes over within seconds, resumes from the
     checkpoint and ends with the embedded run's final population."""
@@ -100,8 +113,9 @@ def test_standby_evolver_takes_over_after_kill_9_with_identical_result(
     cfg = config(gym_game_name=slow_envs.ENV_ID, generations=6, alone_training_iterations=0)
     tasks(slow_envs.ENV_ID)
     with bus(prefix) as b, processes() as procs:
-        procs.append(evaluator_process(tmp_path, "ev", prefix, slow_envs.ENV_ID,
-                                       test_slow_reset_s=0.01))
+        procs.append(
+            evaluator_process(tmp_path, "ev", prefix, slow_envs.ENV_ID, test_slow_reset_s=0.01)
+        )
         first = evolver_process(tmp_path, prefix, data, "evolver-1.log")
         procs.append(first)
         first.wait_log("evolver_active")

@@ -34,9 +34,14 @@ from ezspark_evolver.registry import EvaluatorRegistry
 from ezspark_evolver.settings import EvolverSettings
 from ezspark_evolver.store import TrainingStore
 
-CONFIG = config_with(load_config("examples/cartpole.json"), initial_population=24,
-                     max_number_of_games=2, sub_games=1, max_number_of_steps=60,
-                     safeness=0.0)
+CONFIG = config_with(
+    load_config("examples/cartpole.json"),
+    initial_population=24,
+    max_number_of_games=2,
+    sub_games=1,
+    max_number_of_steps=60,
+    safeness=0.0,
+)
 QUEUE = tasks_queue("CartPole-v1")
 
 
@@ -53,21 +58,37 @@ class Clock:
 class Harness:
     """A Round on its own thread, its published tasks, and a way to answer them."""
 
-    def __init__(self, tmp: Path, evaluators: int, state: TrainingState,
-                 sizes: list[int]) -> None:
+    def __init__(self, tmp: Path, evaluators: int, state: TrainingState, sizes: list[int]) -> None:
         self.clock = Clock()
         self.broker = InMemoryBroker()
         registry = EvaluatorRegistry(120.0, clock=self.clock)
         for i in range(evaluators):
-            registry.announced(EvaluatorAnnounced(
-                evaluator_id=f"ev{i}", interval_s=1e6,
-                envs=[EnvSpace(env_id="CartPole-v1", input_size=4, output_size=2,
-                               action_space="Discrete(2)", observation_space="Box")]))
+            registry.announced(
+                EvaluatorAnnounced(
+                    evaluator_id=f"ev{i}",
+                    interval_s=1e6,
+                    envs=[
+                        EnvSpace(
+                            env_id="CartPole-v1",
+                            input_size=4,
+                            output_size=2,
+                            action_space="Discrete(2)",
+                            observation_space="Box",
+                        )
+                    ],
+                )
+            )
         settings = EvolverSettings(data_dir=str(tmp), announce_grace_s=0.0)
         self.metrics = CollectorRegistry()
-        self.ctx = Context(settings=settings, broker=self.broker, store=TrainingStore(tmp),
-                           metrics=EvolverMetrics.create(self.metrics), registry=registry,
-                           scheduler=Scheduler(registry), clock=self.clock)
+        self.ctx = Context(
+            settings=settings,
+            broker=self.broker,
+            store=TrainingStore(tmp),
+            metrics=EvolverMetrics.create(self.metrics),
+            registry=registry,
+            scheduler=Scheduler(registry),
+            clock=self.clock,
+        )
         self.round = Round(self.ctx, "t", "alice", state, sizes, set(), lambda _e: None)
         self.result: RoundOutcome | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -91,18 +112,35 @@ class Harness:
     def answer(self, task: EvaluationTask, evaluator: str, seconds: float = 0.1) -> None:
         """Deliver the honest result of ``task`` as ``evaluator``."""
         genomes = [Genome.from_wire(g.model_dump()) for g in task.genomes]
-        outcomes = evaluate_batch(genomes, task.env_id, task.game_seeds, task.max_steps,
-                                  task.reward_floor, task.input_size, task.output_size)
-        self.round.deliver(EvaluationResult(
-            task_id=task.task_id, training_id="t", generation=task.generation,
-            evaluator_id=evaluator, duration_s=seconds, attempt=task.attempt,
-            outcomes=[GenomeOutcome(key=o.key, returns=list(o.returns), steps=o.steps,
-                                    error=o.error) for o in outcomes]))
+        outcomes = evaluate_batch(
+            genomes,
+            task.env_id,
+            task.game_seeds,
+            task.max_steps,
+            task.reward_floor,
+            task.input_size,
+            task.output_size,
+        )
+        self.round.deliver(
+            EvaluationResult(
+                task_id=task.task_id,
+                training_id="t",
+                generation=task.generation,
+                evaluator_id=evaluator,
+                duration_s=seconds,
+                attempt=task.attempt,
+                outcomes=[
+                    GenomeOutcome(key=o.key, returns=list(o.returns), steps=o.steps, error=o.error)
+                    for o in outcomes
+                ],
+            )
+        )
 
 
 @contextmanager
-def running(tmp: Path, evaluators: int, config: object = CONFIG,
-            sizes: list[int] | None = None) -> Iterator[Harness]:
+def running(
+    tmp: Path, evaluators: int, config: object = CONFIG, sizes: list[int] | None = None
+) -> Iterator[Harness]:
     """A started harness; the round must have finished when the block ends."""
     state = start(config)  # type: ignore[arg-type]
     harness = Harness(tmp, evaluators, state, sizes or [6, 6, 6, 6])
@@ -116,8 +154,7 @@ def _reference() -> dict[int, object]:
     return dict(LocalEvaluator(1).evaluate(start(CONFIG).population, CONFIG).outcomes)
 
 
-def test_round_keeps_a_bounded_window_in_flight_and_equals_local_evaluation(
-        tmp_path: Path) -> None:
+def test_round_keeps_a_bounded_window_in_flight_and_equals_local_evaluation(tmp_path: Path) -> None:
     """With 2 evaluators the window is 3 tasks: no more are published until answers come;
     the merged outcomes equal the in-process evaluation."""
     with running(tmp_path, evaluators=2) as h:
@@ -135,8 +172,7 @@ def test_round_keeps_a_bounded_window_in_flight_and_equals_local_evaluation(
     assert h.result.outcomes == _reference()
 
 
-def test_idle_evaluators_get_a_speculative_copy_of_the_last_open_task(
-        tmp_path: Path) -> None:
+def test_idle_evaluators_get_a_speculative_copy_of_the_last_open_task(tmp_path: Path) -> None:
     """Every task answered but one, evaluators idle: after the typical task time the last
     task goes out again (attempt 1); the first answer completes the round."""
     with running(tmp_path, evaluators=8, sizes=[12, 12]) as h:

@@ -10,10 +10,21 @@ from ezspark_evolver.registry import EvaluatorRegistry
 def _registry(evaluators: int, env: str = "E-v0") -> EvaluatorRegistry:
     reg = EvaluatorRegistry(60.0, clock=lambda: 0.0)
     for i in range(evaluators):
-        reg.announced(EvaluatorAnnounced(
-            evaluator_id=f"ev{i}", interval_s=10.0,
-            envs=[EnvSpace(env_id=env, input_size=1, output_size=2, action_space="",
-                           observation_space="")]))
+        reg.announced(
+            EvaluatorAnnounced(
+                evaluator_id=f"ev{i}",
+                interval_s=10.0,
+                envs=[
+                    EnvSpace(
+                        env_id=env,
+                        input_size=1,
+                        output_size=2,
+                        action_space="",
+                        observation_space="",
+                    )
+                ],
+            )
+        )
     return reg
 
 
@@ -111,8 +122,7 @@ def test_weighted_water_fill_follows_the_weights() -> None:
     """A claim with 3× the weight gets 3× the share while both want more."""
     shares = water_fill(8.0, {"a": 100.0, "b": 100.0}, {"a": 3.0, "b": 1.0})
     assert shares == {"a": 6.0, "b": 2.0}
-    assert water_fill(8.0, {"a": 1.0, "b": 100.0}, {"a": 3.0, "b": 1.0}) == \
-        {"a": 1.0, "b": 7.0}
+    assert water_fill(8.0, {"a": 1.0, "b": 100.0}, {"a": 3.0, "b": 1.0}) == {"a": 1.0, "b": 7.0}
 
 
 def test_recent_usage_lowers_a_users_weight_and_decays() -> None:

@@ -22,8 +22,9 @@ time.sleep(60)
 def test_second_process_waits_until_the_holder_is_killed(tmp_path: Path) -> None:
     """While another process holds the lock it cannot be taken; after SIGKILL it can."""
     path = str(tmp_path / ".leader.lock")
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, path], stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, path], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "held"

@@ -18,9 +18,14 @@ class Clock:
 
 def _announce(evaluator: str, envs: list[str], leaving: bool = False) -> EvaluatorAnnounced:
     return EvaluatorAnnounced(
-        evaluator_id=evaluator, interval_s=10.0, leaving=leaving,
-        envs=[EnvSpace(env_id=e, input_size=1, output_size=2, action_space="",
-                       observation_space="") for e in envs])
+        evaluator_id=evaluator,
+        interval_s=10.0,
+        leaving=leaving,
+        envs=[
+            EnvSpace(env_id=e, input_size=1, output_size=2, action_space="", observation_space="")
+            for e in envs
+        ],
+    )
 
 
 def test_announced_evaluator_serves_its_envs_until_three_intervals_pass() -> None:

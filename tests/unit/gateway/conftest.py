@@ -86,8 +86,7 @@ class Gateway:
     def signup(self, username: str | None = None) -> str:
         """Create a user; return a bearer token for it (no cookie kept)."""
         name = username or f"user{next(self._names)}"
-        resp = self.client.post("/api/auth/signup",
-                                json={"username": name, "password": PASSWORD})
+        resp = self.client.post("/api/auth/signup", json={"username": name, "password": PASSWORD})
         assert resp.status_code == 201, resp.text
         self.client.cookies.clear()
         token: str = resp.json()["token"]["token"]
@@ -95,8 +94,9 @@ class Gateway:
 
     def create(self, token: str, config: bytes | None = None) -> str:
         """Create a training from ``config`` (default: the spec example); return its id."""
-        resp = self.client.post("/api/trainings", content=config or example_bytes(),
-                                headers=self.auth(token, json=True))
+        resp = self.client.post(
+            "/api/trainings", content=config or example_bytes(), headers=self.auth(token, json=True)
+        )
         assert resp.status_code == 201, resp.text
         training_id: str = resp.json()["id"]
         return training_id
@@ -126,18 +126,38 @@ def make_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
     def build(**overrides: Any) -> Gateway:
         path = tmp_path / f"gw{len(built)}"
         path.mkdir()
-        settings = GatewaySettings(database_url=f"sqlite:///{path}/gateway.db",
-                                   max_body_bytes=overrides.pop("max_body_bytes", 64_000),
-                                   **overrides)
+        settings = GatewaySettings(
+            database_url=f"sqlite:///{path}/gateway.db",
+            max_body_bytes=overrides.pop("max_body_bytes", 64_000),
+            **overrides,
+        )
         db = Database(settings.database_url)
         db.create_schema()
-        publisher, broker, clock, registry = FakePublisher(), FakeBroker(), Clock(), \
-            CollectorRegistry()
-        app = create_app(settings, publisher=publisher, broker_ping=broker.ping,
-                         registry=registry, database=db, passwords=FAST_PASSWORDS,
-                         clock=clock)
-        gw = Gateway(app=app, client=TestClient(app), db=db, publisher=publisher,
-                     broker=broker, clock=clock, registry=registry, tmp=path)
+        publisher, broker, clock, registry = (
+            FakePublisher(),
+            FakeBroker(),
+            Clock(),
+            CollectorRegistry(),
+        )
+        app = create_app(
+            settings,
+            publisher=publisher,
+            broker_ping=broker.ping,
+            registry=registry,
+            database=db,
+            passwords=FAST_PASSWORDS,
+            clock=clock,
+        )
+        gw = Gateway(
+            app=app,
+            client=TestClient(app),
+            db=db,
+            publisher=publisher,
+            broker=broker,
+            clock=clock,
+            registry=registry,
+            tmp=path,
+        )
         built.append(gw)
         return gw
 
@@ -179,14 +199,14 @@ class MemoryRuntime:
 @pytest.fixture
 def memory_runtime(tmp_path: Path) -> Iterator[MemoryRuntime]:
     """``build_runtime`` on ``memory://`` and SQLite; user "ada" is signed up."""
-    settings = GatewaySettings(broker_url="memory://",
-                               database_url=f"sqlite:///{tmp_path}/gateway.db")
+    settings = GatewaySettings(
+        broker_url="memory://", database_url=f"sqlite:///{tmp_path}/gateway.db"
+    )
     rt = build_runtime(settings, CollectorRegistry())
     assert isinstance(rt.broker, InMemoryBroker)
     try:
         client = TestClient(rt.app)
-        signup = client.post("/api/auth/signup",
-                             json={"username": "ada", "password": "password1"})
+        signup = client.post("/api/auth/signup", json={"username": "ada", "password": "password1"})
         assert signup.status_code == 201
         yield MemoryRuntime(rt.broker, client)
     finally:

@@ -43,11 +43,14 @@ def test_duplicate_username_is_409(gw: Any) -> None:
 
 @pytest.mark.parametrize(
     ("username", "password", "field"),
-    [("x", PASSWORD, "username"), ("ok_name", "short", "password"),
-     ("bad name!", PASSWORD, "username"), ("fine", "x" * 300, "password")],
+    [
+        ("x", PASSWORD, "username"),
+        ("ok_name", "short", "password"),
+        ("bad name!", PASSWORD, "username"),
+        ("fine", "x" * 300, "password"),
+    ],
 )
-def test_signup_rules_are_422_per_field(gw: Any, username: str, password: str,
-                                        field: str) -> None:
+def test_signup_rules_are_422_per_field(gw: Any, username: str, password: str, field: str) -> None:
     """Bad usernames and passwords are 422s naming the field."""
     resp = gw.client.post("/api/auth/signup", json={"username": username, "password": password})
     assert resp.status_code == 422
@@ -67,11 +70,15 @@ def test_auth_endpoints_want_json(gw: Any) -> None:
     """Sign-up with a form body is 415; malformed or absurdly nested JSON is 4xx, not 500."""
     form = gw.client.post("/api/auth/signup", data={"username": "a", "password": "b"})
     assert form.status_code == 415
-    broken = gw.client.post("/api/auth/signup", content=b"{",
-                            headers={"Content-Type": "application/json"})
+    broken = gw.client.post(
+        "/api/auth/signup", content=b"{", headers={"Content-Type": "application/json"}
+    )
     assert broken.status_code == 422
-    deep = gw.client.post("/api/auth/signup", content=b"[" * 30_000 + b"]" * 30_000,
-                          headers={"Content-Type": "application/json"})
+    deep = gw.client.post(
+        "/api/auth/signup",
+        content=b"[" * 30_000 + b"]" * 30_000,
+        headers={"Content-Type": "application/json"},
+    )
     assert deep.status_code in (400, 422)
 
 
@@ -102,8 +109,9 @@ def test_tokens_are_stored_hashed(gw: Any) -> None:
 def test_api_token_lifecycle(gw: Any) -> None:
     """An API token works, is listed without its secret, and stops working once revoked."""
     session = gw.signup()
-    created = gw.client.post("/api/auth/tokens", json={"name": "script"},
-                             headers=gw.auth(session)).json()
+    created = gw.client.post(
+        "/api/auth/tokens", json={"name": "script"}, headers=gw.auth(session)
+    ).json()
     token, token_id = created["token"], created["id"]
     assert gw.client.get("/api/trainings", headers=gw.auth(token)).status_code == 200
     listed = gw.client.get("/api/auth/tokens", headers=gw.auth(session)).json()
@@ -148,14 +156,18 @@ def test_login_sets_httponly_lax_cookie_that_authenticates(gw: Any) -> None:
 def test_cookie_cannot_be_used_cross_site(gw: Any, example: bytes) -> None:
     """A state-changing request riding on the cookie from another origin is a 403."""
     gw.client.post("/api/auth/signup", json={"username": "mallory", "password": PASSWORD})
-    resp = gw.client.post("/api/trainings", content=example,
-                          headers={"Content-Type": "application/json",
-                                   "Origin": "https://evil.example"})
+    resp = gw.client.post(
+        "/api/trainings",
+        content=example,
+        headers={"Content-Type": "application/json", "Origin": "https://evil.example"},
+    )
     assert resp.status_code == 403
     assert gw.publisher.sent == []
-    same = gw.client.post("/api/trainings", content=example,
-                          headers={"Content-Type": "application/json",
-                                   "Origin": "http://testserver"})
+    same = gw.client.post(
+        "/api/trainings",
+        content=example,
+        headers={"Content-Type": "application/json", "Origin": "http://testserver"},
+    )
     assert same.status_code == 201
 
 
@@ -183,9 +195,12 @@ def test_login_is_rate_limited_per_ip_and_username(make_gateway: Any) -> None:
 def test_username_spraying_from_one_ip_is_limited(make_gateway: Any) -> None:
     """Many usernames from one IP hit the wider per-IP budget (5x the per-name limit)."""
     gw = make_gateway(auth_rate_limit=2, auth_rate_window_s=60)
-    codes = [gw.client.post("/api/auth/login",
-                            json={"username": f"u{i}", "password": "whatever1"}).status_code
-             for i in range(11)]
+    codes = [
+        gw.client.post(
+            "/api/auth/login", json={"username": f"u{i}", "password": "whatever1"}
+        ).status_code
+        for i in range(11)
+    ]
     assert codes[:10] == [401] * 10
     assert codes[10] == 429
 

@@ -26,8 +26,15 @@ from ezspark_gateway.core.security import (
 
 @pytest.mark.parametrize(
     ("raw", "depth"),
-    [(b"{}", 1), (b'{"a": [[1]]}', 3), (b'{"a": "[[[[[[["}', 1), (b'{"a": "\\"[[["}', 1),
-     (b"[" * 40 + b"]" * 40, 40), (b"1", 0), (b'[{"a": 1}, {"b": [2]}]', 3)],
+    [
+        (b"{}", 1),
+        (b'{"a": [[1]]}', 3),
+        (b'{"a": "[[[[[[["}', 1),
+        (b'{"a": "\\"[[["}', 1),
+        (b"[" * 40 + b"]" * 40, 40),
+        (b"1", 0),
+        (b'[{"a": 1}, {"b": [2]}]', 3),
+    ],
 )
 def test_json_depth_ignores_brackets_in_strings(raw: bytes, depth: int) -> None:
     """Depth counts real nesting only, not brackets inside string literals."""
@@ -42,8 +49,14 @@ def test_config_with_brackets_in_name_is_fine(example_dict: dict[str, Any]) -> N
 
 @pytest.mark.parametrize(
     ("key", "raw", "value"),
-    [("input_size", "4", 4), ("input_size", " -3 ", -3), ("safeness", "0.5", 0.5),
-     ("safeness", "abc", "abc"), ("gym_game_name", "123", "123"), ("safeness", "1e3", 1000.0)],
+    [
+        ("input_size", "4", 4),
+        ("input_size", " -3 ", -3),
+        ("safeness", "0.5", 0.5),
+        ("safeness", "abc", "abc"),
+        ("gym_game_name", "123", "123"),
+        ("safeness", "1e3", 1000.0),
+    ],
 )
 def test_form_values_become_json_values(key: str, raw: str, value: Any) -> None:
     """Form text turns into the JSON value a user would have typed; names stay text."""

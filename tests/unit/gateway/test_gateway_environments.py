@@ -15,19 +15,31 @@ from ezspark_gateway.core.env_check import EnvironmentCheck
 from ezspark_gateway.core.environments import EnvironmentRegistry
 from tests.unit.gateway.conftest import MemoryRuntime
 
-GRID = EnvSpace(env_id="EzCustom/Grid-v0", input_size=2, output_size=3,
-                action_space="Discrete(3)", observation_space="Box(0, 9, (2,), int64)",
-                max_episode_steps=50)
-CARTPOLE = EnvSpace(env_id="CartPole-v1", input_size=4, output_size=2,
-                    action_space="Discrete(2)", observation_space="Box(-inf, inf, (4,))",
-                    max_episode_steps=500)
+GRID = EnvSpace(
+    env_id="EzCustom/Grid-v0",
+    input_size=2,
+    output_size=3,
+    action_space="Discrete(3)",
+    observation_space="Box(0, 9, (2,), int64)",
+    max_episode_steps=50,
+)
+CARTPOLE = EnvSpace(
+    env_id="CartPole-v1",
+    input_size=4,
+    output_size=2,
+    action_space="Discrete(2)",
+    observation_space="Box(-inf, inf, (4,))",
+    max_episode_steps=500,
+)
 
 
-def announced(evaluator: str, *spaces: EnvSpace, interval: float = 5.0,
-              leaving: bool = False) -> EvaluatorAnnounced:
+def announced(
+    evaluator: str, *spaces: EnvSpace, interval: float = 5.0, leaving: bool = False
+) -> EvaluatorAnnounced:
     """An announcement as an evaluator sends it."""
-    return EvaluatorAnnounced(evaluator_id=evaluator, envs=list(spaces), interval_s=interval,
-                              leaving=leaving)
+    return EvaluatorAnnounced(
+        evaluator_id=evaluator, envs=list(spaces), interval_s=interval, leaving=leaving
+    )
 
 
 class Clock:
@@ -113,7 +125,8 @@ def test_plain_gymnasium_id_is_described_here_once(example_dict: dict[str, Any])
 
 
 def test_unknown_env_is_refused_naming_served_envs_and_close_matches(
-        example_dict: dict[str, Any]) -> None:
+    example_dict: dict[str, Any],
+) -> None:
     """An id nobody announced and Gymnasium lacks is refused with what is served now."""
     reg = EnvironmentRegistry(Clock())
     check = EnvironmentCheck(reg)
@@ -130,8 +143,9 @@ def test_unknown_env_is_refused_naming_served_envs_and_close_matches(
 def test_plugin_module_ids_are_never_imported(example_dict: dict[str, Any]) -> None:
     """``module:Id`` that no evaluator announced is refused without importing the module."""
     called: list[str] = []
-    check = EnvironmentCheck(EnvironmentRegistry(Clock()),
-                             lambda e: called.append(e) or describe(e))  # type: ignore[func-returns-value]
+    check = EnvironmentCheck(
+        EnvironmentRegistry(Clock()), lambda e: called.append(e) or describe(e)
+    )  # type: ignore[func-returns-value]
     name = "ezspark_not_a_real_plugin"
     [(key, message)] = check.errors(_config(example_dict, gym_game_name=f"{name}:Env-v0"))
     assert key == "gym_game_name"
@@ -148,8 +162,7 @@ def test_registered_but_unusable_env_says_why(example_dict: dict[str, Any]) -> N
     assert "Box action space" in message
 
 
-def test_api_refuses_wrong_sizes_and_unknown_envs(gw: Any, example_dict: dict[str, Any]
-                                                 ) -> None:
+def test_api_refuses_wrong_sizes_and_unknown_envs(gw: Any, example_dict: dict[str, Any]) -> None:
     """POST /api/trainings and /api/validate refuse sizes that contradict an announcement."""
     gw.app.state.ctx.environments.announce(announced("ev-1", GRID))
     token = gw.signup()
@@ -158,8 +171,9 @@ def test_api_refuses_wrong_sizes_and_unknown_envs(gw: Any, example_dict: dict[st
         resp = gw.client.post(path, json=bad, headers=gw.auth(token))
         assert resp.status_code == 422, resp.text
         assert [e["field"] for e in resp.json()["errors"]] == ["input_size", "output_size"]
-    unknown = gw.client.post("/api/trainings", json=example_dict | {"gym_game_name": "Nope-v9"},
-                             headers=gw.auth(token))
+    unknown = gw.client.post(
+        "/api/trainings", json=example_dict | {"gym_game_name": "Nope-v9"}, headers=gw.auth(token)
+    )
     assert unknown.status_code == 422
     message = unknown.json()["errors"][0]["message"]
     assert message.startswith("no evaluator has announced 'Nope-v9'")
@@ -167,19 +181,23 @@ def test_api_refuses_wrong_sizes_and_unknown_envs(gw: Any, example_dict: dict[st
     assert gw.publisher.sent == []
 
 
-def test_anonymous_validate_does_not_list_served_envs(gw: Any, example_dict: dict[str, Any]
-                                                      ) -> None:
+def test_anonymous_validate_does_not_list_served_envs(
+    gw: Any, example_dict: dict[str, Any]
+) -> None:
     """/api/validate is public, so without credentials it names no served environment."""
     gw.app.state.ctx.environments.announce(announced("ev-1", GRID))
     resp = gw.client.post("/api/validate", json=example_dict | {"gym_game_name": "Nope-v9"})
     assert resp.status_code == 422
     [error] = resp.json()["errors"]
-    assert error == {"field": "gym_game_name", "message": "no evaluator has announced "
-                     "'Nope-v9'; log in to see the environments served"}
+    assert error == {
+        "field": "gym_game_name",
+        "message": "no evaluator has announced 'Nope-v9'; log in to see the environments served",
+    }
 
 
-def test_known_env_without_live_evaluator_is_accepted(gw: Any, example_dict: dict[str, Any]
-                                                      ) -> None:
+def test_known_env_without_live_evaluator_is_accepted(
+    gw: Any, example_dict: dict[str, Any]
+) -> None:
     """An env announced earlier but served by nobody now is accepted: the training waits."""
     envs = gw.app.state.ctx.environments
     envs.announce(announced("ev-1", GRID, interval=1.0))
@@ -187,8 +205,7 @@ def test_known_env_without_live_evaluator_is_accepted(gw: Any, example_dict: dic
     gw.clock.now += 10  # ev-1 expired too
     assert envs.live() == []
     token = gw.signup()
-    config = example_dict | {"gym_game_name": "EzCustom/Grid-v0", "input_size": 2,
-                             "output_size": 3}
+    config = example_dict | {"gym_game_name": "EzCustom/Grid-v0", "input_size": 2, "output_size": 3}
     resp = gw.client.post("/api/trainings", json=config, headers=gw.auth(token))
     assert resp.status_code == 201, resp.text
     assert gw.publisher.sent[0].config["gym_game_name"] == "EzCustom/Grid-v0"
@@ -204,14 +221,28 @@ def test_environments_endpoint_lists_known_envs_with_live_counts(gw: Any) -> Non
     token = gw.signup()
     resp = gw.client.get("/api/environments", headers=gw.auth(token))
     assert resp.status_code == 200
-    assert resp.json() == {"items": [
-        {"env_id": "CartPole-v1", "input_size": 4, "output_size": 2,
-         "action_space": "Discrete(2)", "observation_space": "Box(-inf, inf, (4,))",
-         "max_episode_steps": 500, "evaluators": 1},
-        {"env_id": "EzCustom/Grid-v0", "input_size": 2, "output_size": 3,
-         "action_space": "Discrete(3)", "observation_space": "Box(0, 9, (2,), int64)",
-         "max_episode_steps": 50, "evaluators": 0},
-    ]}
+    assert resp.json() == {
+        "items": [
+            {
+                "env_id": "CartPole-v1",
+                "input_size": 4,
+                "output_size": 2,
+                "action_space": "Discrete(2)",
+                "observation_space": "Box(-inf, inf, (4,))",
+                "max_episode_steps": 500,
+                "evaluators": 1,
+            },
+            {
+                "env_id": "EzCustom/Grid-v0",
+                "input_size": 2,
+                "output_size": 3,
+                "action_space": "Discrete(3)",
+                "observation_space": "Box(0, 9, (2,), int64)",
+                "max_episode_steps": 50,
+                "evaluators": 0,
+            },
+        ]
+    }
 
 
 def test_environments_endpoint_is_documented(gw: Any) -> None:
@@ -220,12 +251,18 @@ def test_environments_endpoint_is_documented(gw: Any) -> None:
     ok = spec["paths"]["/api/environments"]["get"]["responses"]["200"]
     assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/EnvironmentList")
     item = spec["components"]["schemas"]["EnvironmentOut"]["properties"]
-    assert {"env_id", "input_size", "output_size", "action_space", "observation_space",
-            "max_episode_steps", "evaluators"} <= set(item)
+    assert {
+        "env_id",
+        "input_size",
+        "output_size",
+        "action_space",
+        "observation_space",
+        "max_episode_steps",
+        "evaluators",
+    } <= set(item)
 
 
-def test_runtime_learns_envs_from_broadcast_announcements(
-        memory_runtime: MemoryRuntime) -> None:
+def test_runtime_learns_envs_from_broadcast_announcements(memory_runtime: MemoryRuntime) -> None:
     """build_runtime subscribes to ANNOUNCE_EXCHANGE; bad broadcasts are dropped harmlessly."""
     broker, client = memory_runtime.broker, memory_runtime.client
     broker.broadcast(ANNOUNCE_EXCHANGE, b"not json")
@@ -240,17 +277,19 @@ def test_runtime_learns_envs_from_broadcast_announcements(
 
 @pytest.mark.parametrize("source", ["announced", "gymnasium"])
 def test_web_form_shows_environment_errors_next_to_the_field(
-        gw: Any, example_dict: dict[str, Any], source: str) -> None:
+    gw: Any, example_dict: dict[str, Any], source: str
+) -> None:
     """The form shows size mismatches from either source next to the input_size field."""
     name = "EzCustom/Grid-v0" if source == "announced" else "CartPole-v1"
     if source == "announced":
         gw.app.state.ctx.environments.announce(announced("ev-1", GRID))
     gw.client.post("/signup", data={"username": "webby", "password": "pw-12345"})
-    data = {k: str(v) for k, v in example_dict.items()} | {"gym_game_name": name,
-                                                            "input_size": "7"}
+    data = {k: str(v) for k, v in example_dict.items()} | {"gym_game_name": name, "input_size": "7"}
     if source == "announced":  # the form offers the announced envs as suggestions
-        assert f'<option value="{name}">2 inputs, 3 actions, 1 evaluator</option>' in \
-            gw.client.get("/trainings/new").text
+        assert (
+            f'<option value="{name}">2 inputs, 3 actions, 1 evaluator</option>'
+            in gw.client.get("/trainings/new").text
+        )
     resp = gw.client.post("/trainings/new", data=data)
     assert resp.status_code == 422
     assert json.dumps(name)[1:-1] in resp.text

@@ -26,15 +26,30 @@ from ezspark_gateway.api.metrics import GatewayMetrics
 from ezspark_gateway.bus import BrokerPublisher, EventConsumer
 from ezspark_gateway.core.events import EventApplier
 
-GENOME = WireGenome(key=7, node_ids=[0, 1, 2], biases=[0.0, 0.1, -0.2], innov=[1, 2],
-                    src=[0, 1], dst=[2, 2], weight=[0.5, -1.5], enabled=[True, False])
+GENOME = WireGenome(
+    key=7,
+    node_ids=[0, 1, 2],
+    biases=[0.0, 0.1, -0.2],
+    innov=[1, 2],
+    src=[0, 1],
+    dst=[2, 2],
+    weight=[0.5, -1.5],
+    enabled=[True, False],
+)
 
 
 def report(tid: str, gen: int, best: float = 1.0) -> GenerationReport:
     """A generation report with recognisable numbers."""
-    return GenerationReport(training_id=tid, generation=gen, best_fitness=best,
-                            mean_fitness=best / 2, species=3 + gen, population=100,
-                            evaluations_per_s=250.0, best_genome_key=gen)
+    return GenerationReport(
+        training_id=tid,
+        generation=gen,
+        best_fitness=best,
+        mean_fitness=best / 2,
+        species=3 + gen,
+        population=100,
+        evaluations_per_s=250.0,
+        best_genome_key=gen,
+    )
 
 
 def test_reports_build_history_and_start_running(gw: Any) -> None:
@@ -53,8 +68,9 @@ def test_reports_build_history_and_start_running(gw: Any) -> None:
     history = gw.client.get(f"/api/trainings/{tid}/generations", headers=gw.auth(token)).json()
     assert [r["best_fitness"] for r in history["items"]] == [10.0, 25.0, 20.0]
     assert history["next_since"] == 3
-    page = gw.client.get(f"/api/trainings/{tid}/generations?since=1&limit=1",
-                         headers=gw.auth(token)).json()
+    page = gw.client.get(
+        f"/api/trainings/{tid}/generations?since=1&limit=1", headers=gw.auth(token)
+    ).json()
     assert [r["generation"] for r in page["items"]] == [1]
     assert page["next_since"] == 2
 
@@ -64,9 +80,17 @@ def test_redelivered_events_are_harmless(gw: Any) -> None:
     token = gw.signup()
     tid = gw.create(token)
     sink = EventApplier(gw.db.sessions, clock=gw.clock)
-    events = [report(tid, 0, 1.0), report(tid, 1, 2.0),
-              TrainingFinished(training_id=tid, generations=2, best_fitness=2.0,
-                               reason="generations", best_genome=GENOME)]
+    events = [
+        report(tid, 0, 1.0),
+        report(tid, 1, 2.0),
+        TrainingFinished(
+            training_id=tid,
+            generations=2,
+            best_fitness=2.0,
+            reason="generations",
+            best_genome=GENOME,
+        ),
+    ]
     first = [sink.handle(e) for e in events]
     once = gw.client.get(f"/api/trainings/{tid}", headers=gw.auth(token)).json()
     gw.clock.now += 10
@@ -85,9 +109,15 @@ def test_finished_stores_best_genome_for_download(gw: Any) -> None:
     tid = gw.create(token)
     url = f"/api/trainings/{tid}/best"
     assert gw.client.get(url, headers=gw.auth(token)).status_code == 404
-    EventApplier(gw.db.sessions).handle(TrainingFinished(
-        training_id=tid, generations=5, best_fitness=195.0, reason="fitness_threshold",
-        best_genome=GENOME))
+    EventApplier(gw.db.sessions).handle(
+        TrainingFinished(
+            training_id=tid,
+            generations=5,
+            best_fitness=195.0,
+            reason="fitness_threshold",
+            best_genome=GENOME,
+        )
+    )
     resp = gw.client.get(url, headers=gw.auth(token))
     assert resp.status_code == 200
     assert "attachment" in resp.headers["content-disposition"]
@@ -106,8 +136,11 @@ def test_stop_then_finished_stopped(gw: Any) -> None:
     sink.handle(report(tid, 0))  # a late report must not turn stopping back into running
     status = gw.client.get(f"/api/trainings/{tid}", headers=gw.auth(token)).json()["status"]
     assert status == "stopping"
-    sink.handle(TrainingFinished(training_id=tid, generations=1, best_fitness=1.0,
-                                 reason="stopped", best_genome=None))
+    sink.handle(
+        TrainingFinished(
+            training_id=tid, generations=1, best_fitness=1.0, reason="stopped", best_genome=None
+        )
+    )
     detail = gw.client.get(f"/api/trainings/{tid}", headers=gw.auth(token)).json()
     assert detail["status"] == "stopped"
     assert detail["has_best_genome"] is False
@@ -120,8 +153,9 @@ def test_failed_keeps_error_and_is_final(gw: Any) -> None:
     tid = gw.create(token)
     sink = EventApplier(gw.db.sessions)
     assert sink.handle(TrainingFailed(training_id=tid, error="env not found")) == "applied"
-    late = TrainingFinished(training_id=tid, generations=1, best_fitness=1.0,
-                            reason="generations", best_genome=None)
+    late = TrainingFinished(
+        training_id=tid, generations=1, best_fitness=1.0, reason="generations", best_genome=None
+    )
     assert sink.handle(late) == "duplicate"
     detail = gw.client.get(f"/api/trainings/{tid}", headers=gw.auth(token)).json()
     assert (detail["status"], detail["error"]) == ("failed", "env not found")
@@ -156,9 +190,11 @@ def test_consumer_applies_and_acks_and_dead_letters_poison(gw: Any) -> None:
     history = gw.client.get(f"/api/trainings/{tid}/generations", headers=gw.auth(token)).json()
     assert len(history["items"]) == 1
     applied = metrics.registry.get_sample_value(
-        "ezspark_gateway_events_total", {"kind": "generation_report", "outcome": "applied"})
+        "ezspark_gateway_events_total", {"kind": "generation_report", "outcome": "applied"}
+    )
     duplicate = metrics.registry.get_sample_value(
-        "ezspark_gateway_events_total", {"kind": "generation_report", "outcome": "duplicate"})
+        "ezspark_gateway_events_total", {"kind": "generation_report", "outcome": "duplicate"}
+    )
     assert (applied, duplicate) == (1.0, 1.0)
 
 
@@ -167,13 +203,13 @@ def test_broker_publisher_sends_decodable_commands() -> None:
     broker = InMemoryBroker(registry=CollectorRegistry())
     broker.declare(COMMANDS_QUEUE)
     publisher = BrokerPublisher(broker)
-    requested = TrainingRequested(training_id="t1", owner="ada", config={"a": 1},
-                                  requested_at=1.0)
+    requested = TrainingRequested(training_id="t1", owner="ada", config={"a": 1}, requested_at=1.0)
     publisher.publish(requested)
     publisher.publish(StopRequested(training_id="t1"))
     got: list[tuple[Any, str | None]] = []
-    broker.consume(COMMANDS_QUEUE, lambda d: (got.append((decode(d.body), d.message_id)),
-                                              d.ack()), prefetch=1)
+    broker.consume(
+        COMMANDS_QUEUE, lambda d: (got.append((decode(d.body), d.message_id)), d.ack()), prefetch=1
+    )
     broker.drain()
     assert got[0] == (requested, "training_requested:t1")
     assert got[1][0] == StopRequested(training_id="t1")

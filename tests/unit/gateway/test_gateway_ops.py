@@ -52,7 +52,8 @@ def test_metrics_count_requests_by_route_template(gw: Any) -> None:
     assert tid not in text
     count = gw.registry.get_sample_value(
         "ezspark_gateway_http_requests_total",
-        {"method": "GET", "route": "/api/trainings/{training_id}", "status": "404"})
+        {"method": "GET", "route": "/api/trainings/{training_id}", "status": "404"},
+    )
     assert count == 1.0
     assert "ezspark_gateway_http_request_duration_seconds_bucket" in text
 
@@ -81,8 +82,9 @@ def test_unknown_route_is_json_404(gw: Any) -> None:
     assert resp.json() == {"detail": "Not Found"}
 
 
-def _run(app: Any, chunks: list[bytes], headers: list[tuple[bytes, bytes]]
-         ) -> tuple[list[Message], int]:
+def _run(
+    app: Any, chunks: list[bytes], headers: list[tuple[bytes, bytes]]
+) -> tuple[list[Message], int]:
     """Drive ``app`` with a streamed body; return what it sent and how many chunks it read."""
     sent: list[Message] = []
     pulled = 0

@@ -36,8 +36,9 @@ class Runtime:
 
     def signup(self, username: str) -> dict[str, str]:
         """A new user's bearer header."""
-        resp = self.client.post("/api/auth/signup",
-                                json={"username": username, "password": PASSWORD})
+        resp = self.client.post(
+            "/api/auth/signup", json={"username": username, "password": PASSWORD}
+        )
         assert resp.status_code == 201, resp.text
         self.client.cookies.clear()
         return {"Authorization": f"Bearer {resp.json()['token']['token']}"}
@@ -56,8 +57,12 @@ class Runtime:
 def rt(tmp_path: Path) -> Iterator[Runtime]:
     """A runtime with small quotas: population 1000, work 1e6, 2 active trainings."""
     settings = GatewaySettings(
-        broker_url="memory://", database_url=f"sqlite:///{tmp_path}/gateway.db",
-        quota_population=1000, quota_work_per_generation=1_000_000, quota_active_trainings=2)
+        broker_url="memory://",
+        database_url=f"sqlite:///{tmp_path}/gateway.db",
+        quota_population=1000,
+        quota_work_per_generation=1_000_000,
+        quota_active_trainings=2,
+    )
     runtime = build_runtime(settings, CollectorRegistry())
     assert isinstance(runtime.broker, InMemoryBroker)
     with TestClient(runtime.app) as client:
@@ -66,8 +71,9 @@ def rt(tmp_path: Path) -> Iterator[Runtime]:
     runtime.db.dispose()
 
 
-def test_over_quota_config_is_422_naming_both_limits(rt: Runtime, example_dict: dict[str, Any]
-                                                     ) -> None:
+def test_over_quota_config_is_422_naming_both_limits(
+    rt: Runtime, example_dict: dict[str, Any]
+) -> None:
     """The spec example (20,000 genomes) breaks both quotas: 422 names each, nothing sent."""
     auth = rt.signup("ada")
     resp = rt.client.post("/api/trainings", json=example_dict, headers=auth)
@@ -99,8 +105,9 @@ def test_work_quota_alone_names_its_setting(rt: Runtime, example_dict: dict[str,
 def test_upload_over_quota_is_422_too(rt: Runtime, example: bytes) -> None:
     """A config uploaded as a file meets the same quotas."""
     auth = rt.signup("ada")
-    resp = rt.client.post("/api/trainings", headers=auth,
-                          files={"file": ("c.json", example, "application/json")})
+    resp = rt.client.post(
+        "/api/trainings", headers=auth, files={"file": ("c.json", example, "application/json")}
+    )
     assert resp.status_code == 422
     assert "EZSPARK_QUOTA_POPULATION" in resp.text
     assert rt.commands() == []
@@ -108,27 +115,32 @@ def test_upload_over_quota_is_422_too(rt: Runtime, example: bytes) -> None:
 
 
 def test_validate_reports_quota_errors_but_not_the_active_count(
-        rt: Runtime, example_dict: dict[str, Any]) -> None:
+    rt: Runtime, example_dict: dict[str, Any]
+) -> None:
     """/api/validate gives the quota errors; a user at the active limit still validates."""
     auth = rt.signup("ada")
     over = rt.client.post("/api/validate", json=example_dict, headers=auth)
     assert over.status_code == 422
-    assert {e["field"] for e in over.json()["errors"]} == {"max_population",
-                                                           "max_number_of_steps"}
+    assert {e["field"] for e in over.json()["errors"]} == {"max_population", "max_number_of_steps"}
     for _ in range(2):
-        assert rt.client.post("/api/trainings", json=example_dict | WITHIN,
-                              headers=auth).status_code == 201
-    assert rt.client.post("/api/validate", json=example_dict | WITHIN,
-                          headers=auth).status_code == 200
+        assert (
+            rt.client.post("/api/trainings", json=example_dict | WITHIN, headers=auth).status_code
+            == 201
+        )
+    assert (
+        rt.client.post("/api/validate", json=example_dict | WITHIN, headers=auth).status_code == 200
+    )
 
 
-def test_third_active_training_is_429_until_one_ends(rt: Runtime, example_dict: dict[str, Any]
-                                                     ) -> None:
+def test_third_active_training_is_429_until_one_ends(
+    rt: Runtime, example_dict: dict[str, Any]
+) -> None:
     """With a limit of 2, the third active training gets 429 naming the limit; nothing sent."""
     ada, bob = rt.signup("ada"), rt.signup("bob")
     config = example_dict | WITHIN
-    ids = [rt.client.post("/api/trainings", json=config, headers=ada).json()["id"]
-           for _ in range(2)]
+    ids = [
+        rt.client.post("/api/trainings", json=config, headers=ada).json()["id"] for _ in range(2)
+    ]
     rt.client.post(f"/api/trainings/{ids[1]}/stop", headers=ada)  # stopping still counts
     published = rt.commands()
     assert len(published) == 3  # two requests and one stop
@@ -139,9 +151,18 @@ def test_third_active_training_is_429_until_one_ends(rt: Runtime, example_dict: 
     assert rt.commands() == published
     assert rt.rows() == 2
     assert rt.client.post("/api/trainings", json=config, headers=bob).status_code == 201
-    rt.broker.publish(EVENTS_QUEUE, encode(TrainingFinished(
-        training_id=ids[0], generations=1, best_fitness=1.0, reason="generations",
-        best_genome=None)))
+    rt.broker.publish(
+        EVENTS_QUEUE,
+        encode(
+            TrainingFinished(
+                training_id=ids[0],
+                generations=1,
+                best_fitness=1.0,
+                reason="generations",
+                best_genome=None,
+            )
+        ),
+    )
     rt.broker.drain()
     assert rt.client.post("/api/trainings", json=config, headers=ada).status_code == 201
 
@@ -150,8 +171,9 @@ def _form(example_dict: dict[str, Any], **changes: Any) -> dict[str, str]:
     return {k: str(v) for k, v in (example_dict | changes).items()}
 
 
-def test_web_form_and_upload_show_quota_errors(make_gateway: Any, example_dict: dict[str, Any],
-                                               example: bytes) -> None:
+def test_web_form_and_upload_show_quota_errors(
+    make_gateway: Any, example_dict: dict[str, Any], example: bytes
+) -> None:
     """The form shows quota errors next to their fields, the upload under the file input."""
     gw = make_gateway(quota_population=1000)
     gw.client.post("/signup", data={"username": "web", "password": PASSWORD})
@@ -160,15 +182,17 @@ def test_web_form_and_upload_show_quota_errors(make_gateway: Any, example_dict: 
     page = html.unescape(form.text)
     assert 'data-error-for="max_population" aria-live="polite">asks for 20,000 genomes' in page
     assert "EZSPARK_QUOTA_POPULATION" in page
-    upload = gw.client.post("/trainings/upload",
-                            files={"file": ("c.json", example, "application/json")})
+    upload = gw.client.post(
+        "/trainings/upload", files={"file": ("c.json", example, "application/json")}
+    )
     assert upload.status_code == 422
     assert "max_population: asks for 20,000 genomes" in html.unescape(upload.text)
     assert gw.publisher.sent == []
 
 
-def test_web_form_at_the_active_limit_says_so(make_gateway: Any, example_dict: dict[str, Any]
-                                              ) -> None:
+def test_web_form_at_the_active_limit_says_so(
+    make_gateway: Any, example_dict: dict[str, Any]
+) -> None:
     """At the active-training limit the form comes back (429) with the reason on top."""
     gw = make_gateway(quota_active_trainings=1)
     gw.client.post("/signup", data={"username": "web", "password": PASSWORD})

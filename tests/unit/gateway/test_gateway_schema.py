@@ -16,8 +16,9 @@ def _columns(db: Database) -> set[str]:
     return {c["name"] for c in inspect(db.engine).get_columns("trainings")}
 
 
-def test_old_sqlite_database_gets_waiting_reason_and_keeps_its_rows(make_gateway: Any,
-                                                                    tmp_path: Path) -> None:
+def test_old_sqlite_database_gets_waiting_reason_and_keeps_its_rows(
+    make_gateway: Any, tmp_path: Path
+) -> None:
     """A database made before waiting_reason existed gains it at start-up, rows intact."""
     gw = make_gateway()
     token = gw.signup()
@@ -30,9 +31,12 @@ def test_old_sqlite_database_gets_waiting_reason_and_keeps_its_rows(make_gateway
     assert old.create_schema() == ["trainings.waiting_reason"]
     assert old.create_schema() == []  # idempotent
     assert "waiting_reason" in _columns(old)
-    assert EventApplier(old.sessions).handle(
-        TrainingWaiting(training_id=tid, waiting=True, reason="no evaluator serves X")
-    ) == "applied"
+    assert (
+        EventApplier(old.sessions).handle(
+            TrainingWaiting(training_id=tid, waiting=True, reason="no evaluator serves X")
+        )
+        == "applied"
+    )
     detail = gw.client.get(f"/api/trainings/{tid}", headers=gw.auth(token)).json()
     assert (detail["status"], detail["waiting"]) == ("queued", "no evaluator serves X")
     old.dispose()

@@ -29,8 +29,11 @@ def test_spec_example_accepted_as_json_body(gw: Any, example: bytes) -> None:
 def test_spec_example_accepted_as_file_upload(gw: Any, example: bytes) -> None:
     """The same bytes uploaded as multipart field ``file`` create a training too."""
     token = gw.signup()
-    resp = gw.client.post("/api/trainings", headers=gw.auth(token),
-                          files={"file": ("example-config.json", example, "application/json")})
+    resp = gw.client.post(
+        "/api/trainings",
+        headers=gw.auth(token),
+        files={"file": ("example-config.json", example, "application/json")},
+    )
     assert resp.status_code == 201, resp.text
     assert resp.json()["config"]["gym_game_name"] == "CartPole-v0"
     assert len(gw.publisher.sent) == 1
@@ -43,8 +46,9 @@ def test_bad_value_is_422_naming_the_field(gw: Any, example_dict: dict[str, Any]
     resp = gw.client.post("/api/trainings", json=example_dict, headers=gw.auth(token))
     assert resp.status_code == 422
     errors = resp.json()["errors"]
-    assert errors == [{"field": "crossover_rate",
-                       "message": "input should be less than or equal to 1"}]
+    assert errors == [
+        {"field": "crossover_rate", "message": "input should be less than or equal to 1"}
+    ]
     assert gw.publisher.sent == []
 
 
@@ -54,8 +58,9 @@ def test_cross_key_rule_names_the_field(gw: Any, example_dict: dict[str, Any]) -
     example_dict["sub_games"] = 9
     resp = gw.client.post("/api/trainings", json=example_dict, headers=gw.auth(token))
     assert resp.status_code == 422
-    assert {"field": "sub_games", "message": "must be at most max_number_of_games"} in \
-        resp.json()["errors"]
+    assert {"field": "sub_games", "message": "must be at most max_number_of_games"} in resp.json()[
+        "errors"
+    ]
 
 
 def test_unknown_key_gets_did_you_mean(gw: Any, example_dict: dict[str, Any]) -> None:
@@ -72,8 +77,11 @@ def test_unknown_key_gets_did_you_mean(gw: Any, example_dict: dict[str, Any]) ->
 def test_bad_file_upload_is_422(gw: Any) -> None:
     """An uploaded file that is not valid JSON is a 422 saying so."""
     token = gw.signup()
-    resp = gw.client.post("/api/trainings", headers=gw.auth(token),
-                          files={"file": ("c.json", b"{not json", "application/json")})
+    resp = gw.client.post(
+        "/api/trainings",
+        headers=gw.auth(token),
+        files={"file": ("c.json", b"{not json", "application/json")},
+    )
     assert resp.status_code == 422
     assert resp.json()["errors"][0]["field"] == "config"
     assert "not valid JSON" in resp.json()["errors"][0]["message"]
@@ -82,8 +90,12 @@ def test_bad_file_upload_is_422(gw: Any) -> None:
 def test_multipart_without_file_field_is_422(gw: Any) -> None:
     """A multipart post without the ``file`` field says the file is required."""
     token = gw.signup()
-    resp = gw.client.post("/api/trainings", headers=gw.auth(token), data={"other": "x"},
-                          files={"nope": ("c.json", b"{}", "application/json")})
+    resp = gw.client.post(
+        "/api/trainings",
+        headers=gw.auth(token),
+        data={"other": "x"},
+        files={"nope": ("c.json", b"{}", "application/json")},
+    )
     assert resp.status_code == 422
     assert resp.json()["errors"][0]["field"] == "file"
 
@@ -92,8 +104,9 @@ def test_oversized_declared_body_is_413(make_gateway: Any, example: bytes) -> No
     """A Content-Length over max_body_bytes is refused with 413."""
     gw = make_gateway(max_body_bytes=2048)
     token = gw.signup()
-    resp = gw.client.post("/api/trainings", content=b" " * 5000 + example,
-                          headers=gw.auth(token, json=True))
+    resp = gw.client.post(
+        "/api/trainings", content=b" " * 5000 + example, headers=gw.auth(token, json=True)
+    )
     assert resp.status_code == 413
     assert "2048" in resp.json()["detail"]
 
@@ -116,8 +129,11 @@ def test_oversized_upload_is_413(make_gateway: Any) -> None:
     """A multipart upload over the limit is 413 as well."""
     gw = make_gateway(max_body_bytes=2048)
     token = gw.signup()
-    resp = gw.client.post("/api/trainings", headers=gw.auth(token),
-                          files={"file": ("c.json", b" " * 10_000, "application/json")})
+    resp = gw.client.post(
+        "/api/trainings",
+        headers=gw.auth(token),
+        files={"file": ("c.json", b" " * 10_000, "application/json")},
+    )
     assert resp.status_code == 413
 
 
@@ -156,14 +172,14 @@ def test_malformed_json_is_422_not_500(make_gateway: Any, body: bytes, expected:
     assert expected in resp.json()["errors"][0]["message"]
 
 
-def test_nan_literal_is_422_naming_its_key(make_gateway: Any, example_dict: dict[str, Any]
-                                           ) -> None:
+def test_nan_literal_is_422_naming_its_key(make_gateway: Any, example_dict: dict[str, Any]) -> None:
     """A NaN literal (which Python's JSON parser accepts) is refused under its own key."""
     gw = make_gateway()
     token = gw.signup()
     body = json.dumps(example_dict).replace('"safeness": 0.5', '"safeness": NaN')
-    resp = gw.client.post("/api/trainings", content=body.encode(),
-                          headers=gw.auth(token, json=True))
+    resp = gw.client.post(
+        "/api/trainings", content=body.encode(), headers=gw.auth(token, json=True)
+    )
     assert resp.status_code == 422, resp.text
     errors = resp.json()["errors"]
     assert [e["field"] for e in errors] == ["safeness"]
@@ -173,8 +189,7 @@ def test_nan_literal_is_422_naming_its_key(make_gateway: Any, example_dict: dict
 def test_wrong_types_are_422(gw: Any, example_dict: dict[str, Any]) -> None:
     """Strings, booleans and floats where integers belong are refused per field."""
     token = gw.signup()
-    example_dict.update(input_size="4", keep_parents=True, generations=1.5,
-                        species_threshold=False)
+    example_dict.update(input_size="4", keep_parents=True, generations=1.5, species_threshold=False)
     resp = gw.client.post("/api/trainings", json=example_dict, headers=gw.auth(token))
     assert resp.status_code == 422
     fields = {e["field"] for e in resp.json()["errors"]}
@@ -234,14 +249,21 @@ def test_another_users_training_is_404(gw: Any) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/api/trainings"), ("POST", "/api/trainings"), ("GET", "/api/trainings/x"),
-     ("POST", "/api/trainings/x/stop"), ("GET", "/api/trainings/x/best"),
-     ("GET", "/api/trainings/x/generations"), ("POST", "/api/auth/tokens")],
+    [
+        ("GET", "/api/trainings"),
+        ("POST", "/api/trainings"),
+        ("GET", "/api/trainings/x"),
+        ("POST", "/api/trainings/x/stop"),
+        ("GET", "/api/trainings/x/best"),
+        ("GET", "/api/trainings/x/generations"),
+        ("POST", "/api/auth/tokens"),
+    ],
 )
 def test_no_token_is_401(gw: Any, method: str, path: str) -> None:
     """Every training and token endpoint answers 401 without credentials."""
-    resp = gw.client.request(method, path, content=b"{}",
-                             headers={"Content-Type": "application/json"})
+    resp = gw.client.request(
+        method, path, content=b"{}", headers={"Content-Type": "application/json"}
+    )
     assert resp.status_code == 401
     assert resp.headers["www-authenticate"] == "Bearer"
 

@@ -35,9 +35,16 @@ def waiting(tid: str, on: bool = True, reason: str = REASON) -> TrainingWaiting:
 
 def report(tid: str, gen: int) -> GenerationReport:
     """A generation report."""
-    return GenerationReport(training_id=tid, generation=gen, best_fitness=1.0,
-                            mean_fitness=0.5, species=1, population=100,
-                            evaluations_per_s=10.0, best_genome_key=1)
+    return GenerationReport(
+        training_id=tid,
+        generation=gen,
+        best_fitness=1.0,
+        mean_fitness=0.5,
+        species=1,
+        population=100,
+        evaluations_per_s=10.0,
+        best_genome_key=1,
+    )
 
 
 def _waiting_of(gw: Any, token: str, tid: str) -> Any:
@@ -70,8 +77,9 @@ def test_progress_or_end_clears_waiting(gw: Any, event: str) -> None:
     sink.handle(waiting(tid))
     clearing = {
         "report": report(tid, 0),
-        "finished": TrainingFinished(training_id=tid, generations=1, best_fitness=1.0,
-                                     reason="generations", best_genome=None),
+        "finished": TrainingFinished(
+            training_id=tid, generations=1, best_fitness=1.0, reason="generations", best_genome=None
+        ),
         "failed": TrainingFailed(training_id=tid, error="boom"),
     }[event]
     assert sink.handle(clearing) == "applied"
@@ -95,8 +103,9 @@ def test_consumer_applies_waiting_events_from_the_queue(gw: Any) -> None:
     broker = InMemoryBroker(registry=CollectorRegistry())
     broker.declare(EVENTS_QUEUE)
     metrics = GatewayMetrics(CollectorRegistry())
-    broker.consume(EVENTS_QUEUE, EventConsumer(EventApplier(gw.db.sessions), metrics,
-                                               threading.Event()))
+    broker.consume(
+        EVENTS_QUEUE, EventConsumer(EventApplier(gw.db.sessions), metrics, threading.Event())
+    )
     broker.publish(EVENTS_QUEUE, encode(waiting(tid, reason=" x\x00 ")))
     broker.drain()
     assert _waiting_of(gw, token, tid) == "x"
@@ -111,12 +120,16 @@ def test_training_page_shows_waiting_while_set(gw: Any) -> None:
     sink = EventApplier(gw.db.sessions, clock=gw.clock)
     sink.handle(waiting(tid))
     page = gw.client.get(f"/trainings/{tid}").text
-    assert ('<p id="waiting-box" class="waiting" role="status" >waiting: '
-            f'<span id="waiting-reason">{REASON}</span></p>') in page
+    assert (
+        '<p id="waiting-box" class="waiting" role="status" >waiting: '
+        f'<span id="waiting-reason">{REASON}</span></p>'
+    ) in page
     assert 'class="waiting-tag"' in gw.client.get("/trainings").text
     sink.handle(report(tid, 0))
-    assert '<p id="waiting-box" class="waiting" role="status" hidden>' in \
-        gw.client.get(f"/trainings/{tid}").text
+    assert (
+        '<p id="waiting-box" class="waiting" role="status" hidden>'
+        in gw.client.get(f"/trainings/{tid}").text
+    )
 
 
 class _ApiOverTestClient(cli_remote.Gateway):
@@ -126,26 +139,43 @@ class _ApiOverTestClient(cli_remote.Gateway):
         super().__init__("http://testserver", token)
         self._gw = gw
 
-    def request(self, method: str, path: str, *, json_body: Any = None,
-                raw_json: bytes | None = None, query: dict[str, Any] | None = None,
-                token: str | None = None) -> Any:
-        resp = self._gw.client.request(method, path, params=query,
-                                       headers=self._gw.auth(token or self.token or ""))
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        raw_json: bytes | None = None,
+        query: dict[str, Any] | None = None,
+        token: str | None = None,
+    ) -> Any:
+        resp = self._gw.client.request(
+            method, path, params=query, headers=self._gw.auth(token or self.token or "")
+        )
         assert resp.status_code < 400, resp.text
         return resp.json()
 
 
-def test_watch_prints_when_the_training_waits_and_goes_on(gw: Any,
-                                                         monkeypatch: pytest.MonkeyPatch
-                                                         ) -> None:
+def test_watch_prints_when_the_training_waits_and_goes_on(
+    gw: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``ezspark watch`` prints the waiting reason, then that it no longer waits."""
     token = gw.signup()
     tid = gw.create(token)
     sink = EventApplier(gw.db.sessions, clock=gw.clock)
     sink.handle(waiting(tid))
-    script = iter([report(tid, 0), TrainingFinished(
-        training_id=tid, generations=1, best_fitness=1.0, reason="generations",
-        best_genome=None)])
+    script = iter(
+        [
+            report(tid, 0),
+            TrainingFinished(
+                training_id=tid,
+                generations=1,
+                best_fitness=1.0,
+                reason="generations",
+                best_genome=None,
+            ),
+        ]
+    )
     monkeypatch.setattr(cli_remote, "_gateway", lambda: _ApiOverTestClient(gw, token))
     monkeypatch.setattr(cli_remote, "_sleep", lambda _s: sink.handle(next(script)))
     result = CliRunner().invoke(cli_remote.watch, [tid])
@@ -153,5 +183,10 @@ def test_watch_prints_when_the_training_waits_and_goes_on(gw: Any,
     # Only the command's own lines (the app under test logs to the same stdout).
     lines = [line for line in result.output.splitlines() if line.startswith("-- ")]
     head = f"-- CartPole-v0 training {tid}:"
-    assert lines == [f"{head} queued", f"-- waiting: {REASON}", f"{head} running",
-                     "-- no longer waiting", f"{head} finished"]
+    assert lines == [
+        f"{head} queued",
+        f"-- waiting: {REASON}",
+        f"{head} running",
+        "-- no longer waiting",
+        f"{head} finished",
+    ]

@@ -17,14 +17,16 @@ PASSWORD = "s3cret-password"
 
 def _browser_login(gw: Any, username: str = "web") -> None:
     """Sign up through the page so the client holds the session cookie."""
-    resp = gw.client.post("/signup", data={"username": username, "password": PASSWORD},
-                          follow_redirects=False)
+    resp = gw.client.post(
+        "/signup", data={"username": username, "password": PASSWORD}, follow_redirects=False
+    )
     assert resp.status_code == 303, resp.text
     assert resp.headers["location"] == "/trainings"
 
 
-def test_form_fields_cover_every_key_once_with_example_defaults(example_dict: dict[str, Any]
-                                                                ) -> None:
+def test_form_fields_cover_every_key_once_with_example_defaults(
+    example_dict: dict[str, Any],
+) -> None:
     """Every spec key appears in exactly one group, with help text and the example value."""
     keys = [f.key for _, fields in form_groups() for f in fields]
     assert sorted(keys) == sorted(SPEC_KEYS + EXTRA_KEYS)
@@ -49,8 +51,11 @@ def test_web_signup_login_logout(gw: Any) -> None:
     bad = gw.client.post("/login", data={"username": "webby", "password": "wrong-one"})
     assert bad.status_code == 401
     assert "wrong username or password" in bad.text
-    good = gw.client.post("/login", data={"username": "webby", "password": PASSWORD,
-                                          "next": "//evil.example"}, follow_redirects=False)
+    good = gw.client.post(
+        "/login",
+        data={"username": "webby", "password": PASSWORD, "next": "//evil.example"},
+        follow_redirects=False,
+    )
     assert good.status_code == 303
     assert good.headers["location"] == "/trainings"  # no open redirect
 
@@ -101,8 +106,9 @@ def test_form_with_defaults_creates_training(gw: Any) -> None:
     assert "Stop" in page
 
 
-def test_form_error_shown_next_to_field_with_api_message(gw: Any,
-                                                        example_dict: dict[str, Any]) -> None:
+def test_form_error_shown_next_to_field_with_api_message(
+    gw: Any, example_dict: dict[str, Any]
+) -> None:
     """A bad form value re-renders the form with the same message the API gives."""
     _browser_login(gw)
     data = _defaults() | {"keep_parents": "2", "generations": "ten"}
@@ -119,12 +125,18 @@ def test_form_error_shown_next_to_field_with_api_message(gw: Any,
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("crossover_rate", "1.5"), ("input_size", "0"), ("minimum_reward", "1e999"),
-     ("gym_game_name", ""), ("limiting_threshold", "99"), ("seed", "-1"),
-     ("generations", "2.5"), ("species_threshold", "abc")],
+    [
+        ("crossover_rate", "1.5"),
+        ("input_size", "0"),
+        ("minimum_reward", "1e999"),
+        ("gym_game_name", ""),
+        ("limiting_threshold", "99"),
+        ("seed", "-1"),
+        ("generations", "2.5"),
+        ("species_threshold", "abc"),
+    ],
 )
-def test_form_and_api_agree(gw: Any, example_dict: dict[str, Any], field: str,
-                            value: str) -> None:
+def test_form_and_api_agree(gw: Any, example_dict: dict[str, Any], field: str, value: str) -> None:
     """Form fields (as the page's script sends them) and a JSON file get identical errors."""
     form = gw.client.post("/api/validate", data=_defaults() | {field: value})
     # The JSON a user would write with the same text typed in the file.
@@ -134,8 +146,9 @@ def test_form_and_api_agree(gw: Any, example_dict: dict[str, Any], field: str,
     if value:
         literal = value if re.fullmatch(r"-?[\d.e]+", value) else json.dumps(value)
         text = text[:-1] + f', "{field}": {literal}}}'
-    api = gw.client.post("/api/validate", content=text,
-                         headers={"Content-Type": "application/json"})
+    api = gw.client.post(
+        "/api/validate", content=text, headers={"Content-Type": "application/json"}
+    )
     assert form.status_code == api.status_code == 422
     assert form.json()["errors"] == api.json()["errors"]
 
@@ -143,8 +156,11 @@ def test_form_and_api_agree(gw: Any, example_dict: dict[str, Any], field: str,
 def test_upload_form_creates_training(gw: Any, example: bytes) -> None:
     """The page's file upload alternative accepts the spec example file."""
     _browser_login(gw)
-    resp = gw.client.post("/trainings/upload", follow_redirects=False,
-                          files={"file": ("config.json", example, "application/json")})
+    resp = gw.client.post(
+        "/trainings/upload",
+        follow_redirects=False,
+        files={"file": ("config.json", example, "application/json")},
+    )
     assert resp.status_code == 303
     assert len(gw.publisher.sent) == 1
 
@@ -152,8 +168,9 @@ def test_upload_form_creates_training(gw: Any, example: bytes) -> None:
 def test_upload_form_shows_errors(gw: Any) -> None:
     """A bad uploaded file re-renders the page with the reasons under the upload field."""
     _browser_login(gw)
-    resp = gw.client.post("/trainings/upload",
-                          files={"file": ("c.json", b'{"generatons": 1}', "application/json")})
+    resp = gw.client.post(
+        "/trainings/upload", files={"file": ("c.json", b'{"generatons": 1}', "application/json")}
+    )
     assert resp.status_code == 422
     assert "did you mean &#39;generations&#39;?" in resp.text
 
@@ -163,8 +180,9 @@ def test_training_page_and_stop_button(gw: Any) -> None:
     _browser_login(gw)
     created = gw.client.post("/trainings/new", data=_defaults(), follow_redirects=False)
     url = created.headers["location"]
-    stop = gw.client.post(f"{url}/stop", follow_redirects=False,
-                          headers={"Origin": "http://testserver"})
+    stop = gw.client.post(
+        f"{url}/stop", follow_redirects=False, headers={"Origin": "http://testserver"}
+    )
     assert stop.status_code == 303
     assert 'class="status status-stopping"' in gw.client.get(url).text
     assert gw.client.get("/trainings").text.count("stopping") >= 1

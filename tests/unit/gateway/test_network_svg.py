@@ -40,9 +40,16 @@ def test_inputs_left_outputs_right() -> None:
 
 def test_invalid_genome_is_refused() -> None:
     """A genome whose connections form a cycle cannot be drawn (ValueError, not a crash)."""
-    wire: dict[str, Any] = {"key": 0, "node_ids": [0, 1, 2, 3], "biases": [0.0] * 4,
-                            "innov": [0, 1], "src": [2, 3], "dst": [3, 2],
-                            "weight": [1.0, 1.0], "enabled": [True, True]}
+    wire: dict[str, Any] = {
+        "key": 0,
+        "node_ids": [0, 1, 2, 3],
+        "biases": [0.0] * 4,
+        "innov": [0, 1],
+        "src": [2, 3],
+        "dst": [3, 2],
+        "weight": [1.0, 1.0],
+        "enabled": [True, True],
+    }
     with pytest.raises(ValueError, match="cycle"):
         network_svg(wire, 1, 2)
 
@@ -54,9 +61,15 @@ def test_best_svg_endpoint_is_owner_only_and_404_until_a_best_exists(gw: Any) ->
     url = f"/api/trainings/{tid}/best.svg"
     assert gw.client.get(url, headers=gw.auth(token)).status_code == 404
     genome = random_genome(9, 4, 2, seed=9, steps=6)
-    EventApplier(gw.db.sessions).handle(TrainingFinished(
-        training_id=tid, generations=3, best_fitness=200.0, reason="generations",
-        best_genome=WireGenome(**json.loads(json.dumps(genome.to_wire())))))
+    EventApplier(gw.db.sessions).handle(
+        TrainingFinished(
+            training_id=tid,
+            generations=3,
+            best_fitness=200.0,
+            reason="generations",
+            best_genome=WireGenome(**json.loads(json.dumps(genome.to_wire()))),
+        )
+    )
     resp = gw.client.get(url, headers=gw.auth(token))
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("image/svg+xml")

@@ -66,10 +66,15 @@ class LiveEvaluators:
             del self._last[evaluator_id]
 
 
-def ask_evaluators(broker: Broker, exchange: str, requester: str,
-                   stopping: threading.Event, at: Sequence[float] = ASK_AT_S
-                   ) -> threading.Thread:
+def ask_evaluators(
+    broker: Broker,
+    exchange: str,
+    requester: str,
+    stopping: threading.Event,
+    at: Sequence[float] = ASK_AT_S,
+) -> threading.Thread:
     """Broadcast ``AnnounceRequested`` at each of ``at`` seconds from now (a thread)."""
+
     def run() -> None:
         waited = 0.0
         for when in at:

@@ -53,8 +53,10 @@ def main(ctx: click.Context) -> None:
 def validate(settings: CommonSettings, config: str) -> None:
     """Check CONFIG against every rule and against its environment."""
     cfg = _load(config, settings)
-    click.echo(f"ok: {cfg.gym_game_name}, {cfg.input_size} inputs, {cfg.output_size} actions, "
-               f"{cfg.generations} generations, seed {cfg.seed}")
+    click.echo(
+        f"ok: {cfg.gym_game_name}, {cfg.input_size} inputs, {cfg.output_size} actions, "
+        f"{cfg.generations} generations, seed {cfg.seed}"
+    )
 
 
 def _print_report(report: Any) -> None:
@@ -64,24 +66,50 @@ def _print_report(report: Any) -> None:
         f"pop {report.population:>6} | {report.evaluations_per_s:>9.0f} evals/s | "
         f"{report.steps_per_s / 1e6:>6.2f} M steps/s"
         + (f" | errors {report.errors}" if report.errors else "")
-        + (f" | safeness {report.safeness_mismatches}/{report.safeness_checks} mismatched"
-           if report.safeness_checks else "")
+        + (
+            f" | safeness {report.safeness_mismatches}/{report.safeness_checks} mismatched"
+            if report.safeness_checks
+            else ""
+        )
     )
 
 
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/latest",
-              show_default=True, help="Directory for checkpoint, best genome and history.")
-@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Worker processes evaluating genomes.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
-              help="Override the config's seed.")
-@click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
-              default=None, help="Continue the run checkpointed in this directory.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="runs/latest",
+    show_default=True,
+    help="Directory for checkpoint, best genome and history.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Worker processes evaluating genomes.",
+)
+@click.option(
+    "--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Override the config's seed."
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Continue the run checkpointed in this directory.",
+)
 @click.pass_obj
-def train(settings: CommonSettings, config: str, out_dir: str, workers: int, seed: int | None,
-          resume_dir: str | None) -> None:
+def train(
+    settings: CommonSettings,
+    config: str,
+    out_dir: str,
+    workers: int,
+    seed: int | None,
+    resume_dir: str | None,
+) -> None:
     """Train CONFIG in this process (no broker needed)."""
     from ezspark_common.local import LocalEvaluator
     from ezspark_common.runner import load_checkpoint, run_embedded
@@ -101,15 +129,20 @@ def train(settings: CommonSettings, config: str, out_dir: str, workers: int, see
     try:
         state = run_embedded(state, evaluator, out, _print_report)
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: checkpoint in {out}; continue with "
-                   f"`ezspark train {config} --resume {out}`", err=True)
+        click.echo(
+            f"\ninterrupted: checkpoint in {out}; continue with "
+            f"`ezspark train {config} --resume {out}`",
+            err=True,
+        )
         sys.exit(EXIT_INTERRUPTED)
     finally:
         evaluator.close()
     best = state.best
-    click.echo(f"finished ({state.finished}) after generation {state.generation}: "
-               f"best fitness {best.fitness if best else float('nan'):.2f}; "
-               f"best genome in {out / 'best.json'}")
+    click.echo(
+        f"finished ({state.finished}) after generation {state.generation}: "
+        f"best fitness {best.fitness if best else float('nan'):.2f}; "
+        f"best genome in {out / 'best.json'}"
+    )
 
 
 def _check_resume(saved: TrainingConfig, given: TrainingConfig) -> None:
@@ -118,21 +151,30 @@ def _check_resume(saved: TrainingConfig, given: TrainingConfig) -> None:
     a, b = saved.model_dump(), given.model_dump()
     changed = sorted(k for k in a if k not in free and a[k] != b[k])
     if changed:
-        click.echo(f"cannot resume: the config differs from the checkpoint in {changed}",
-                   err=True)
+        click.echo(f"cannot resume: the config differs from the checkpoint in {changed}", err=True)
         sys.exit(EXIT_INVALID)
 
 
 @main.command()
 @click.argument("genome_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--episodes", type=click.IntRange(1, 10_000), default=5, show_default=True)
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
-              help="Seed of the first episode; episode i uses seed + i.")
-@click.option("--max-steps", type=click.IntRange(1), default=None,
-              help="Step limit per episode (default: the one the genome was trained with).")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=0,
+    show_default=True,
+    help="Seed of the first episode; episode i uses seed + i.",
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(1),
+    default=None,
+    help="Step limit per episode (default: the one the genome was trained with).",
+)
 @click.pass_obj
-def play(settings: CommonSettings, genome_file: str, episodes: int, seed: int,
-         max_steps: int | None) -> None:
+def play(
+    settings: CommonSettings, genome_file: str, episodes: int, seed: int, max_steps: int | None
+) -> None:
     """Replay a saved genome and print its returns."""
     from ezspark_common.envs import check_env_id
     from ezspark_common.evaluation import evaluate_batch

@@ -68,8 +68,10 @@ def _report(exc: ClientError) -> NoReturn:
     if exc.status == 401:
         _fail(f"the gateway refused the credentials ({exc.detail}); run `ezspark login` again")
     if exc.status == 422:
-        _fail_fields(f"the gateway rejected the request ({exc.detail})",
-                     exc.errors or [("request", exc.detail)])
+        _fail_fields(
+            f"the gateway rejected the request ({exc.detail})",
+            exc.errors or [("request", exc.detail)],
+        )
     _fail(str(exc))
 
 
@@ -83,8 +85,10 @@ def handled(fn: Callable[P, R]) -> Callable[P, R]:
         except ClientError as exc:
             _report(exc)
         except (KeyError, TypeError) as exc:  # an answer of an unexpected shape
-            _fail(f"unexpected answer from the gateway ({type(exc).__name__}: {exc}); is it "
-                  "an EzSpark gateway of a matching version?")
+            _fail(
+                f"unexpected answer from the gateway ({type(exc).__name__}: {exc}); is it "
+                "an EzSpark gateway of a matching version?"
+            )
 
     return wrapper
 
@@ -141,8 +145,11 @@ def _revoke_quietly(gw: Gateway, creds: Credentials | None) -> None:
 
 
 @click.command()
-@click.option("--url", help="Gateway URL, e.g. https://ezspark.example.org "
-              "(default: $EZSPARK_URL, the last one used, or http://127.0.0.1:8000).")
+@click.option(
+    "--url",
+    help="Gateway URL, e.g. https://ezspark.example.org "
+    "(default: $EZSPARK_URL, the last one used, or http://127.0.0.1:8000).",
+)
 @click.option("--username", "-u", help="Account name (prompted if missing).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @handled
@@ -158,10 +165,15 @@ def login(url: str | None, username: str | None, password_stdin: bool) -> None:
             _fail(f"login to {gw.url} failed: {exc.detail}")
         raise
     session_token = str(_dig(session, "token", "token"))
-    issued = gw.request("POST", "/api/auth/tokens", json_body={"name": token_name()},
-                        token=session_token)
-    creds = Credentials(url=gw.url, token=str(_dig(issued, "token")),
-                        token_id=int(_dig(issued, "id")), username=username)
+    issued = gw.request(
+        "POST", "/api/auth/tokens", json_body={"name": token_name()}, token=session_token
+    )
+    creds = Credentials(
+        url=gw.url,
+        token=str(_dig(issued, "token")),
+        token_id=int(_dig(issued, "id")),
+        username=username,
+    )
     with contextlib.suppress(ClientError):  # the short-lived session has done its job
         gw.request("POST", "/api/auth/logout", token=session_token)
     try:
@@ -185,11 +197,15 @@ def logout() -> None:
         try:
             if stored.token_id is not None:
                 Gateway(stored.url, stored.token).request(
-                    "DELETE", f"/api/auth/tokens/{stored.token_id}")
+                    "DELETE", f"/api/auth/tokens/{stored.token_id}"
+                )
         except ClientError as exc:
             if not (isinstance(exc, ApiError) and exc.status in (401, 404)):
-                click.echo(f"warning: could not revoke the token on the gateway ({exc}); "
-                           "it is only deleted here", err=True)
+                click.echo(
+                    f"warning: could not revoke the token on the gateway ({exc}); "
+                    "it is only deleted here",
+                    err=True,
+                )
         forget()
         click.echo(f"logged out of {stored.url}")
     if os.environ.get(TOKEN_ENV):
@@ -221,9 +237,11 @@ def _show_list(page: Any) -> None:
         return
     click.echo(f"{'ID':<36}  {'STATUS':<9} {'GENS':>8} {'BEST':>10}  {'CREATED':<16}  ENV")
     for t in items:
-        click.echo(f"{t['id']:<36}  {t['status']:<9} {t['generations']:>8} "
-                   f"{_fmt(t['best_fitness']):>10}  {_when(t['created_at']):<16}  "
-                   f"{t['gym_game_name']}")
+        click.echo(
+            f"{t['id']:<36}  {t['status']:<9} {t['generations']:>8} "
+            f"{_fmt(t['best_fitness']):>10}  {_when(t['created_at']):<16}  "
+            f"{t['gym_game_name']}"
+        )
     total = int(_dig(page, "total"))
     if total > len(items):
         click.echo(f"(newest {len(items)} of {total})")
@@ -231,9 +249,13 @@ def _show_list(page: Any) -> None:
 
 def _show_detail(t: dict[str, Any]) -> None:
     rows = [
-        ("id", t["id"]), ("environment", t["gym_game_name"]), ("status", t["status"]),
-        ("generations", t["generations"]), ("best fitness", _fmt(t["best_fitness"])),
-        ("created", _when(t["created_at"])), ("updated", _when(t["updated_at"])),
+        ("id", t["id"]),
+        ("environment", t["gym_game_name"]),
+        ("status", t["status"]),
+        ("generations", t["generations"]),
+        ("best fitness", _fmt(t["best_fitness"])),
+        ("created", _when(t["created_at"])),
+        ("updated", _when(t["updated_at"])),
     ]
     if t.get("waiting"):
         rows.append(("waiting", t["waiting"]))
@@ -244,8 +266,12 @@ def _show_detail(t: dict[str, Any]) -> None:
     latest = t.get("latest_report")
     if latest:
         rows.append(("latest", _report_line(latest)))
-    rows.append(("best genome", "available (`ezspark best ID -o FILE`)"
-                 if t.get("has_best_genome") else "not yet"))
+    rows.append(
+        (
+            "best genome",
+            "available (`ezspark best ID -o FILE`)" if t.get("has_best_genome") else "not yet",
+        )
+    )
     for key, value in rows:
         click.echo(f"{key + ':':<15}{value}")
 
@@ -257,8 +283,7 @@ def _show_detail(t: dict[str, Any]) -> None:
 def status(training_id: str | None, as_json: bool) -> None:
     """List my trainings, or show one training in detail."""
     gw = _gateway()
-    data: Any = (_training(gw, training_id) if training_id
-                 else gw.get("/api/trainings", limit=100))
+    data: Any = _training(gw, training_id) if training_id else gw.get("/api/trainings", limit=100)
     if as_json:
         click.echo(json.dumps(data, indent=1))
     elif training_id:
@@ -268,16 +293,19 @@ def status(training_id: str | None, as_json: bool) -> None:
 
 
 def _report_line(r: dict[str, Any]) -> str:
-    return (f"gen {r['generation']:>6} | best {r['best_fitness']:>10.2f} | "
-            f"mean {r['mean_fitness']:>10.2f} | species {r['species']:>3} | "
-            f"pop {r['population']:>6} | {r['evaluations_per_s']:>9.0f} evals/s")
+    return (
+        f"gen {r['generation']:>6} | best {r['best_fitness']:>10.2f} | "
+        f"mean {r['mean_fitness']:>10.2f} | species {r['species']:>3} | "
+        f"pop {r['population']:>6} | {r['evaluations_per_s']:>9.0f} evals/s"
+    )
 
 
 def _print_new(gw: Gateway, training_id: str, since: int) -> int:
     """Print every generation from ``since`` on; return the next one to ask for."""
     while True:
-        page = gw.get(f"/api/trainings/{path_part(training_id)}/generations",
-                      since=since, limit=PAGE)
+        page = gw.get(
+            f"/api/trainings/{path_part(training_id)}/generations", since=since, limit=PAGE
+        )
         items = _dig(page, "items")
         for report in items:
             click.echo(_report_line(report))
@@ -323,10 +351,20 @@ def _follow(gw: Gateway, training_id: str, since: int, interval: float) -> dict[
 
 @click.command()
 @click.argument("training_id")
-@click.option("--interval", type=click.FloatRange(0.05, 3600), default=2.0, show_default=True,
-              help="Seconds between polls.")
-@click.option("--since", type=click.IntRange(0), default=0, show_default=True,
-              help="First generation to print.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.05, 3600),
+    default=2.0,
+    show_default=True,
+    help="Seconds between polls.",
+)
+@click.option(
+    "--since",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="First generation to print.",
+)
 @handled
 def watch(training_id: str, interval: float, since: int) -> None:
     """Print each new generation until the training ends (exit 0 finished/stopped, 1 failed)."""
@@ -334,14 +372,18 @@ def watch(training_id: str, interval: float, since: int) -> None:
     try:
         t = _follow(gw, training_id, since, interval)
     except KeyboardInterrupt:
-        click.echo(f"\nstopped watching; the training goes on (`ezspark stop {training_id}` "
-                   "stops it)", err=True)
+        click.echo(
+            f"\nstopped watching; the training goes on (`ezspark stop {training_id}` stops it)",
+            err=True,
+        )
         sys.exit(EXIT_INTERRUPTED)
     if t["status"] == "failed":
         _fail(f"training failed: {t.get('error') or 'no reason given'}")
     reason = f" ({t['finish_reason']})" if t.get("finish_reason") else ""
-    click.echo(f"{t['status']} after {t['generations']} generations{reason}: "
-               f"best fitness {_fmt(t['best_fitness'])}")
+    click.echo(
+        f"{t['status']} after {t['generations']} generations{reason}: "
+        f"best fitness {_fmt(t['best_fitness'])}"
+    )
 
 
 @click.command()
@@ -354,14 +396,20 @@ def stop(training_id: str) -> None:
 
 
 def _no_genome(t: dict[str, Any]) -> NoReturn:
-    _fail(f"no best genome yet for training {t['id']} (status {t['status']}): the gateway "
-          "stores one when the training ends (HTTP 404)")
+    _fail(
+        f"no best genome yet for training {t['id']} (status {t['status']}): the gateway "
+        "stores one when the training ends (HTTP 404)"
+    )
 
 
 @click.command()
 @click.argument("training_id")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="File to write (default: ezspark-ID-best.json).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="File to write (default: ezspark-ID-best.json).",
+)
 @handled
 def best(training_id: str, output: str | None) -> None:
     """Download the best genome as a file that `ezspark play FILE` replays."""
@@ -382,18 +430,27 @@ def best(training_id: str, output: str | None) -> None:
     config = t["config"]
     # docs/genome-format.md; the gateway does not keep the champion's generation or returns.
     doc = {
-        "format": GENOME_FORMAT, "version": 1, "env_id": config["gym_game_name"],
-        "input_size": config["input_size"], "output_size": config["output_size"],
-        "max_steps": config["max_number_of_steps"], "generation": None,
-        "fitness": t["best_fitness"], "returns": [], "training_id": t["id"], "genome": genome,
+        "format": GENOME_FORMAT,
+        "version": 1,
+        "env_id": config["gym_game_name"],
+        "input_size": config["input_size"],
+        "output_size": config["output_size"],
+        "max_steps": config["max_number_of_steps"],
+        "generation": None,
+        "fitness": t["best_fitness"],
+        "returns": [],
+        "training_id": t["id"],
+        "genome": genome,
     }
     out = Path(output or f"ezspark-{t['id']}-best.json")
     try:
         out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     except OSError as exc:
         _fail(f"cannot write {out}: {exc.strerror or exc}")
-    click.echo(f"best genome (fitness {_fmt(t['best_fitness'])}) saved to {out}; replay it "
-               f"with `ezspark play {out}`")
+    click.echo(
+        f"best genome (fitness {_fmt(t['best_fitness'])}) saved to {out}; replay it "
+        f"with `ezspark play {out}`"
+    )
 
 
 def register(group: click.Group) -> None:

@@ -86,7 +86,8 @@ def load_stored() -> Credentials | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return Credentials(
-            url=str(data["url"]), token=str(data["token"]),
+            url=str(data["url"]),
+            token=str(data["token"]),
             token_id=int(data["token_id"]) if data.get("token_id") is not None else None,
             username=str(data["username"]) if data.get("username") is not None else None,
         )
@@ -154,10 +155,13 @@ def current_credentials() -> Credentials:
     url = gateway_url()
     if url != normalise_url(stored.url):
         # Never present one gateway's token to another.
-        raise NotLoggedInError(f"logged in to {stored.url}, not to {url} ({URL_ENV}): run "
-                          f"`ezspark login --url {url}` or set {TOKEN_ENV}")
-    return Credentials(url=url, token=stored.token, token_id=stored.token_id,
-                       username=stored.username)
+        raise NotLoggedInError(
+            f"logged in to {stored.url}, not to {url} ({URL_ENV}): run "
+            f"`ezspark login --url {url}` or set {TOKEN_ENV}"
+        )
+    return Credentials(
+        url=url, token=stored.token, token_id=stored.token_id, username=stored.username
+    )
 
 
 def path_part(value: str) -> str:
@@ -175,8 +179,11 @@ def _error_from(exc: urllib.error.HTTPError) -> ApiError:
     detail = data.get("detail")
     if not isinstance(detail, str):
         detail = str(exc.reason or "error")
-    errors = [(str(e.get("field", "?")), str(e.get("message", "invalid")))
-              for e in data.get("errors") or [] if isinstance(e, dict)]
+    errors = [
+        (str(e.get("field", "?")), str(e.get("message", "invalid")))
+        for e in data.get("errors") or []
+        if isinstance(e, dict)
+    ]
     return ApiError(exc.code, detail, errors)
 
 
@@ -188,17 +195,27 @@ class Gateway:
         self.token = token
         self.timeout = timeout
 
-    def request(self, method: str, path: str, *, json_body: Any = None,
-                raw_json: bytes | None = None, query: dict[str, Any] | None = None,
-                token: str | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        raw_json: bytes | None = None,
+        query: dict[str, Any] | None = None,
+        token: str | None = None,
+    ) -> Any:
         """Send one request; the decoded JSON answer (None when empty), or ClientError."""
         url = self.url + path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         bearer = token or self.token
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
-        body = raw_json if raw_json is not None else (
-            None if json_body is None else json.dumps(json_body).encode())
+        body = (
+            raw_json
+            if raw_json is not None
+            else (None if json_body is None else json.dumps(json_body).encode())
+        )
         if body is not None:
             headers["Content-Type"] = "application/json"
         req = urllib.request.Request(url, data=body, headers=headers, method=method)
@@ -209,20 +226,24 @@ class Gateway:
             raise _error_from(exc) from None
         except urllib.error.URLError as exc:
             raise UnreachableError(
-                f"cannot reach the gateway at {self.url}: {exc.reason}") from None
+                f"cannot reach the gateway at {self.url}: {exc.reason}"
+            ) from None
         except TimeoutError:
-            raise UnreachableError(f"the gateway at {self.url} did not answer within "
-                              f"{self.timeout:g} s") from None
+            raise UnreachableError(
+                f"the gateway at {self.url} did not answer within {self.timeout:g} s"
+            ) from None
         except (OSError, http.client.HTTPException) as exc:
-            raise UnreachableError(f"lost the connection to the gateway at {self.url}: "
-                              f"{exc or type(exc).__name__}") from None
+            raise UnreachableError(
+                f"lost the connection to the gateway at {self.url}: {exc or type(exc).__name__}"
+            ) from None
         if not raw.strip():
             return None
         try:
             return json.loads(raw)
         except ValueError:
-            raise ClientError(f"unexpected answer from {url}: not JSON; is {self.url} an "
-                              "EzSpark gateway?") from None
+            raise ClientError(
+                f"unexpected answer from {url}: not JSON; is {self.url} an EzSpark gateway?"
+            ) from None
 
     def get(self, path: str, **query: Any) -> Any:
         """GET ``path`` with query parameters."""

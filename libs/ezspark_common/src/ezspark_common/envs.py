@@ -101,11 +101,21 @@ def size_errors(config: TrainingConfig, info: EnvInfo) -> list[tuple[str, str]]:
     """``(key, message)`` for each of ``input_size``/``output_size`` that ``info`` contradicts."""
     errors = []
     if info.input_size != config.input_size:
-        errors.append(("input_size", f"is {config.input_size} but '{info.env_id}' observations "
-                       f"have {info.input_size} values"))
+        errors.append(
+            (
+                "input_size",
+                f"is {config.input_size} but '{info.env_id}' observations "
+                f"have {info.input_size} values",
+            )
+        )
     if info.output_size != config.output_size:
-        errors.append(("output_size", f"is {config.output_size} but '{info.env_id}' has "
-                       f"{info.output_size} discrete actions"))
+        errors.append(
+            (
+                "output_size",
+                f"is {config.output_size} but '{info.env_id}' has "
+                f"{info.output_size} discrete actions",
+            )
+        )
     return errors
 
 

@@ -50,8 +50,9 @@ class _Rollout:
     ``r % n``-th genome still playing; finished genomes are compacted away so late steps
     cost only what is still alive."""
 
-    def __init__(self, genomes: Sequence[Genome], n_games: int, n_inputs: int,
-                 n_outputs: int, games: Games) -> None:
+    def __init__(
+        self, genomes: Sequence[Genome], n_games: int, n_inputs: int, n_outputs: int, games: Games
+    ) -> None:
         self.n_total, self.n_games = len(genomes), n_games
         self.n_inputs, self.n_outputs = n_inputs, n_outputs
         self.plan = BatchPlan(genomes)
@@ -110,11 +111,17 @@ class _Rollout:
             self.active &= ~done
             obs = self.compact(obs)
 
-    def _check(self, obs: NDArray[np.float64], reward: NDArray[np.float64] | None,
-               errors: list[str | None] | None) -> NDArray[np.bool_]:
+    def _check(
+        self,
+        obs: NDArray[np.float64],
+        reward: NDArray[np.float64] | None,
+        errors: list[str | None] | None,
+    ) -> NDArray[np.bool_]:
         """Rows that failed this step; their genomes are failed as a side effect."""
-        if errors is None and np.isfinite(obs).all() and (
-            reward is None or np.isfinite(reward).all()
+        if (
+            errors is None
+            and np.isfinite(obs).all()
+            and (reward is None or np.isfinite(reward).all())
         ):
             return np.zeros(obs.shape[0], dtype=np.bool_)  # the common case, kept cheap
         bad = ~np.isfinite(obs).all(axis=1)

@@ -48,8 +48,13 @@ class Task:
     def run(self) -> list[Outcome]:
         """Evaluate the task here."""
         return evaluate_batch(
-            self.genomes, self.env_id, self.game_seeds, self.max_steps, self.reward_floor,
-            self.n_inputs, self.n_outputs,
+            self.genomes,
+            self.env_id,
+            self.game_seeds,
+            self.max_steps,
+            self.reward_floor,
+            self.n_inputs,
+            self.n_outputs,
         )
 
 
@@ -165,18 +170,23 @@ class LocalEvaluator:
         seeds = rngs.game_seeds(config.seed, gen, config.max_number_of_games)
         tasks = [_task(s, population, config, seeds) for s in specs + checks]
         assigned = [(i % n_workers, t) for i, t in enumerate(tasks[: len(specs)])]
-        assigned += [((i + 1) % n_workers, tasks[len(specs) + j])
-                     for j, i in enumerate(c.index for c in checks)]
+        assigned += [
+            ((i + 1) % n_workers, tasks[len(specs) + j])
+            for j, i in enumerate(c.index for c in checks)
+        ]
         results = pool.run(assigned) if pool else [t.run() for _, t in assigned]
         n_games, floor = config.max_number_of_games, config.reward_floor
         merged = merge_outcomes(zip(specs, results[: len(specs)], strict=True), n_games, floor)
-        rechecked = merge_outcomes(
-            zip(checks, results[len(specs):], strict=True), n_games, floor
-        ) if checks else {}
+        rechecked = (
+            merge_outcomes(zip(checks, results[len(specs) :], strict=True), n_games, floor)
+            if checks
+            else {}
+        )
         mismatches = [k for k, o in rechecked.items() if not agree(o, merged[k])]
         if mismatches:
-            log.warning("safeness_mismatch", generation=gen, genomes=mismatches[:10],
-                        count=len(mismatches))
+            log.warning(
+                "safeness_mismatch", generation=gen, genomes=mismatches[:10], count=len(mismatches)
+            )
         return GenerationOutcome(merged, len(rechecked), len(mismatches))
 
     def close(self) -> None:

@@ -40,14 +40,28 @@ def quota_errors(config: TrainingConfig, quotas: Quotas) -> list[tuple[str, str]
     errors: list[tuple[str, str]] = []
     population = population_cap(config)
     if population > quotas.population:
-        key = "max_population" if config.max_population >= config.initial_population \
+        key = (
+            "max_population"
+            if config.max_population >= config.initial_population
             else "initial_population"
-        errors.append((key, f"asks for {population:,} genomes, over the quota of "
-                       f"{quotas.population:,} (EZSPARK_QUOTA_POPULATION)"))
+        )
+        errors.append(
+            (
+                key,
+                f"asks for {population:,} genomes, over the quota of "
+                f"{quotas.population:,} (EZSPARK_QUOTA_POPULATION)",
+            )
+        )
     work = work_per_generation(config)
     if work > quotas.work_per_generation:
-        errors.append(("max_number_of_steps", (
-            f"population × games × steps = {population:,} × {config.max_number_of_games:,}"
-            f" × {config.max_number_of_steps:,} = {work:,} per generation, over the quota "
-            f"of {quotas.work_per_generation:,} (EZSPARK_QUOTA_WORK_PER_GENERATION)")))
+        errors.append(
+            (
+                "max_number_of_steps",
+                (
+                    f"population × games × steps = {population:,} × {config.max_number_of_games:,}"
+                    f" × {config.max_number_of_steps:,} = {work:,} per generation, over the quota "
+                    f"of {quotas.work_per_generation:,} (EZSPARK_QUOTA_WORK_PER_GENERATION)"
+                ),
+            )
+        )
     return errors

@@ -49,8 +49,13 @@ def load_checkpoint(out_dir: Path) -> TrainingState:
         return state_from_dict(json.load(fh))
 
 
-def save_generation(out_dir: Path, before: TrainingState, after: TrainingState,
-                    report: GenerationReport, returns: tuple[float, ...]) -> None:
+def save_generation(
+    out_dir: Path,
+    before: TrainingState,
+    after: TrainingState,
+    report: GenerationReport,
+    returns: tuple[float, ...],
+) -> None:
     """Checkpoint ``after``, then the saved genomes: the generation's best every ``saving``
     generations, and the best so far.  The embedded trainer and the evolver share it."""
     write_json(out_dir / CHECKPOINT, state_to_dict(after))
@@ -60,8 +65,10 @@ def save_generation(out_dir: Path, before: TrainingState, after: TrainingState,
         genome = before.population.genomes[report.best_genome_key]
         this_gen = BestGenome(genome, report.best_fitness, report.generation, returns)
         (out_dir / "genomes").mkdir(exist_ok=True)
-        write_json(out_dir / "genomes" / f"gen-{report.generation:06d}.json",
-                   genome_document(this_gen, config))
+        write_json(
+            out_dir / "genomes" / f"gen-{report.generation:06d}.json",
+            genome_document(this_gen, config),
+        )
     if (due or after.finished) and after.best is not None:
         write_json(out_dir / "best.json", genome_document(after.best, config))
 
@@ -84,7 +91,10 @@ def run_embedded(
         started = time.perf_counter()
         result = evaluator.evaluate(state.population, state.config)
         report = report_for(
-            state, result.outcomes, time.perf_counter() - started, result.checks,
+            state,
+            result.outcomes,
+            time.perf_counter() - started,
+            result.checks,
             result.mismatches,
         )
         before = state

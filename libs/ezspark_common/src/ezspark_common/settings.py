@@ -31,9 +31,11 @@ class CommonSettings(BaseSettings):
     @property
     def quotas(self) -> Quotas:
         """The operator's per-user quotas."""
-        return Quotas(active_trainings=self.quota_active_trainings,
-                      population=self.quota_population,
-                      work_per_generation=self.quota_work_per_generation)
+        return Quotas(
+            active_trainings=self.quota_active_trainings,
+            population=self.quota_population,
+            work_per_generation=self.quota_work_per_generation,
+        )
 
     @property
     def env_module_list(self) -> list[str]:

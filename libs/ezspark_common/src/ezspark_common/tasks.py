@@ -32,7 +32,10 @@ def game_groups(n_games: int, sub_games: int) -> list[tuple[int, ...]]:
 
 
 def split_tasks(
-    keys: Sequence[int], n_games: int, sub_games: int, batch_size: int | Sequence[int],
+    keys: Sequence[int],
+    n_games: int,
+    sub_games: int,
+    batch_size: int | Sequence[int],
     first_index: int = 0,
 ) -> list[TaskSpec]:
     """Every (genome chunk × game group) pair as a task; chunks of ``batch_size`` genomes,
@@ -125,4 +128,3 @@ def plan_chunks(
         sizes.append(size)
         left -= size
     return sizes
-

@@ -100,8 +100,11 @@ def start(config: TrainingConfig) -> TrainingState:
 
 
 def report_for(
-    state: TrainingState, outcomes: Mapping[int, Outcome], seconds: float,
-    checks: int = 0, mismatches: int = 0,
+    state: TrainingState,
+    outcomes: Mapping[int, Outcome],
+    seconds: float,
+    checks: int = 0,
+    mismatches: int = 0,
 ) -> GenerationReport:
     """Summarise one evaluated generation."""
     pop = state.population
@@ -123,8 +126,9 @@ def report_for(
     )
 
 
-def advance(state: TrainingState, outcomes: Mapping[int, Outcome], report: GenerationReport
-            ) -> TrainingState:
+def advance(
+    state: TrainingState, outcomes: Mapping[int, Outcome], report: GenerationReport
+) -> TrainingState:
     """Record a generation's outcomes; breed the next one unless the run is over."""
     pop, config = state.population, state.config
     best = state.best
@@ -140,7 +144,10 @@ def advance(state: TrainingState, outcomes: Mapping[int, Outcome], report: Gener
         return replace(state, history=history, best=best, finished=reason, last_outcomes=kept)
     fitness = {k: o.mean for k, o in kept.items()}
     return replace(
-        state, population=next_generation(pop, fitness, config), history=history, best=best,
+        state,
+        population=next_generation(pop, fitness, config),
+        history=history,
+        best=best,
         last_outcomes={},
     )
 
@@ -169,9 +176,13 @@ def state_to_dict(state: TrainingState) -> dict[str, Any]:
         "config": state.config.model_dump(),
         "population": population_to_dict(state.population),
         "history": [r.to_dict() for r in state.history],
-        "best": None if state.best is None else {
-            "genome": state.best.genome.to_wire(), "fitness": state.best.fitness,
-            "generation": state.best.generation, "returns": list(state.best.returns),
+        "best": None
+        if state.best is None
+        else {
+            "genome": state.best.genome.to_wire(),
+            "fitness": state.best.fitness,
+            "generation": state.best.generation,
+            "returns": list(state.best.returns),
         },
         "finished": state.finished,
         "last_outcomes": [
@@ -190,8 +201,12 @@ def state_from_dict(data: Mapping[str, Any]) -> TrainingState:
         config=parse_config(data["config"]),
         population=population_from_dict(data["population"]),
         history=tuple(GenerationReport.from_dict(r) for r in data["history"]),
-        best=None if best is None else BestGenome(
-            Genome.from_wire(best["genome"]), best["fitness"], best["generation"],
+        best=None
+        if best is None
+        else BestGenome(
+            Genome.from_wire(best["genome"]),
+            best["fitness"],
+            best["generation"],
             tuple(best["returns"]),
         ),
         finished=data.get("finished"),

@@ -11,8 +11,10 @@ def main() -> None:
     """Run one evaluator until SIGTERM/SIGINT."""
     settings = EvaluatorSettings()
     run_service(
-        settings, settings.metrics_host,
-        lambda broker, registry: EvaluatorService(settings, broker, registry), "ezspark_evaluator",
+        settings,
+        settings.metrics_host,
+        lambda broker, registry: EvaluatorService(settings, broker, registry),
+        "ezspark_evaluator",
     )
 
 

@@ -25,20 +25,35 @@ class EvaluatorMetrics:
     def create(registry: CollectorRegistry) -> EvaluatorMetrics:
         """Register the metrics in ``registry``."""
         return EvaluatorMetrics(
-            genomes=Counter("ezspark_evaluator_genomes_total",
-                            "Genomes evaluated (one genome on all games of a task).",
-                            registry=registry),
-            env_steps=Counter("ezspark_evaluator_env_steps_total",
-                              "Environment steps taken.", registry=registry),
-            task_seconds=Histogram("ezspark_evaluator_task_seconds",
-                                   "Wall time to evaluate one task.", buckets=TASK_BUCKETS,
-                                   registry=registry),
-            errors=Counter("ezspark_evaluator_errors_total",
-                           "Problems by kind: poison, env_not_allowed, genome_error, "
-                           "evaluation, publish, hung.", ["kind"], registry=registry),
-            in_flight=Gauge("ezspark_evaluator_tasks_in_flight",
-                            "Tasks being handled right now.", registry=registry),
-            declined=Counter("ezspark_evaluator_tasks_declined_total",
-                             "Tasks declined because they had to avoid this evaluator.",
-                             registry=registry),
+            genomes=Counter(
+                "ezspark_evaluator_genomes_total",
+                "Genomes evaluated (one genome on all games of a task).",
+                registry=registry,
+            ),
+            env_steps=Counter(
+                "ezspark_evaluator_env_steps_total", "Environment steps taken.", registry=registry
+            ),
+            task_seconds=Histogram(
+                "ezspark_evaluator_task_seconds",
+                "Wall time to evaluate one task.",
+                buckets=TASK_BUCKETS,
+                registry=registry,
+            ),
+            errors=Counter(
+                "ezspark_evaluator_errors_total",
+                "Problems by kind: poison, env_not_allowed, genome_error, "
+                "evaluation, publish, hung.",
+                ["kind"],
+                registry=registry,
+            ),
+            in_flight=Gauge(
+                "ezspark_evaluator_tasks_in_flight",
+                "Tasks being handled right now.",
+                registry=registry,
+            ),
+            declined=Counter(
+                "ezspark_evaluator_tasks_declined_total",
+                "Tasks declined because they had to avoid this evaluator.",
+                registry=registry,
+            ),
         )

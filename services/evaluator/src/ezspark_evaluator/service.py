@@ -41,8 +41,9 @@ def default_evaluator_id() -> str:
 class EvaluatorService:
     """Wires the task handler to the broker; ``run()`` blocks until ``stop()``."""
 
-    def __init__(self, settings: EvaluatorSettings, broker: Broker,
-                 registry: CollectorRegistry) -> None:
+    def __init__(
+        self, settings: EvaluatorSettings, broker: Broker, registry: CollectorRegistry
+    ) -> None:
         self.settings = settings
         self.evaluator_id = settings.evaluator_id or default_evaluator_id()
         self.metrics = EvaluatorMetrics.create(registry)
@@ -52,32 +53,43 @@ class EvaluatorService:
         missing = sorted(set(settings.env_list) - {e.env_id for e in self.envs})
         if missing:  # asked for but not runnable here: say so, serve the rest
             log.warning("envs_unavailable", envs=missing)
-        self.handler = TaskHandler(settings, broker, self.metrics, self.evaluator_id,
-                                   self._stopping, {e.env_id for e in self.envs})
+        self.handler = TaskHandler(
+            settings,
+            broker,
+            self.metrics,
+            self.evaluator_id,
+            self._stopping,
+            {e.env_id for e in self.envs},
+        )
         self.watchdog = Watchdog(self.handler, settings.task_hang_s)
         broker.declare(settings.results_queue)
         for env in self.envs:
             queue = settings.tasks_queue(env.env_id)
             broker.declare(queue)
             broker.consume(queue, self.handler, prefetch=settings.prefetch)
-        self._announcer = threading.Thread(target=self._announce_loop, name="announcer",
-                                           daemon=True)
+        self._announcer = threading.Thread(
+            target=self._announce_loop, name="announcer", daemon=True
+        )
         self._last_answer = -1e9
         broker.subscribe(settings.requests_exchange, self._on_request)
 
     def announcement(self, leaving: bool = False) -> EvaluatorAnnounced:
         """What this evaluator tells the evolver and the gateways about itself."""
         return EvaluatorAnnounced(
-            evaluator_id=self.evaluator_id, envs=[_space(e) for e in self.envs], slots=1,
-            prefetch=self.settings.prefetch, interval_s=self.settings.announce_interval_s,
+            evaluator_id=self.evaluator_id,
+            envs=[_space(e) for e in self.envs],
+            slots=1,
+            prefetch=self.settings.prefetch,
+            interval_s=self.settings.announce_interval_s,
             leaving=leaving,
         )
 
     def announce(self, leaving: bool = False) -> None:
         """Broadcast the announcement; a failure is only logged (the next one may pass)."""
         try:
-            self._broker.broadcast(self.settings.announce_exchange,
-                                   encode(self.announcement(leaving)))
+            self._broker.broadcast(
+                self.settings.announce_exchange, encode(self.announcement(leaving))
+            )
         except BrokerError as exc:
             log.warning("announce_failed", error=str(exc))
 
@@ -97,11 +109,15 @@ class EvaluatorService:
 
     def run(self) -> None:
         """Consume tasks until ``stop()``; raises BrokerError if RabbitMQ is lost for good."""
-        log.info("evaluator_started", evaluator_id=self.evaluator_id,
-                 envs=[e.env_id for e in self.envs], prefetch=self.settings.prefetch,
-                 env_modules=self.settings.env_module_list,
-                 fault_fitness_offset=self.settings.fault_fitness_offset or None,
-                 task_hang_s=self.settings.task_hang_s)
+        log.info(
+            "evaluator_started",
+            evaluator_id=self.evaluator_id,
+            envs=[e.env_id for e in self.envs],
+            prefetch=self.settings.prefetch,
+            env_modules=self.settings.env_module_list,
+            fault_fitness_offset=self.settings.fault_fitness_offset or None,
+            task_hang_s=self.settings.task_hang_s,
+        )
         self.watchdog.start()
         self._announcer.start()
         self._broker.run()
@@ -119,7 +135,11 @@ class EvaluatorService:
 
 
 def _space(info: EnvInfo) -> EnvSpace:
-    return EnvSpace(env_id=info.env_id, input_size=info.input_size,
-                    output_size=info.output_size, action_space=info.action_space,
-                    observation_space=info.observation_space,
-                    max_episode_steps=info.max_episode_steps)
+    return EnvSpace(
+        env_id=info.env_id,
+        input_size=info.input_size,
+        output_size=info.output_size,
+        action_space=info.action_space,
+        observation_space=info.observation_space,
+        max_episode_steps=info.max_episode_steps,
+    )

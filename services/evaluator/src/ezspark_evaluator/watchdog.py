@@ -29,14 +29,14 @@ ACK_GRACE_S = 1.0  # lets the IO thread put the ack on the wire before the proce
 class Watchdog:
     """A daemon thread that checks the evaluation in hand against ``limit_s``."""
 
-    def __init__(self, handler: TaskHandler, limit_s: float,
-                 exit_process: Callable[[int], None] = os._exit) -> None:
+    def __init__(
+        self, handler: TaskHandler, limit_s: float, exit_process: Callable[[int], None] = os._exit
+    ) -> None:
         self._handler = handler
         self.limit_s = limit_s
         self._exit = exit_process
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="evaluation-watchdog",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="evaluation-watchdog", daemon=True)
 
     def start(self) -> None:
         """Begin watching (keeps watching during a stop: a hang would block that too)."""

@@ -74,8 +74,15 @@ class InHand:
 class TaskHandler:
     """The broker handler for the tasks queue (runs on the broker's handler threads)."""
 
-    def __init__(self, settings: EvaluatorSettings, broker: Broker, metrics: EvaluatorMetrics,
-                 evaluator_id: str, stopping: threading.Event, served: set[str]) -> None:
+    def __init__(
+        self,
+        settings: EvaluatorSettings,
+        broker: Broker,
+        metrics: EvaluatorMetrics,
+        evaluator_id: str,
+        stopping: threading.Event,
+        served: set[str],
+    ) -> None:
         self._settings = settings
         self._broker = broker
         self._metrics = metrics
@@ -110,14 +117,20 @@ class TaskHandler:
         task = self._decode(delivery)
         if task is None:
             return
-        bound = log.bind(training_id=task.training_id, generation=task.generation,
-                         task_id=task.task_id, attempt=task.attempt,
-                         evaluator_id=self.evaluator_id)
+        bound = log.bind(
+            training_id=task.training_id,
+            generation=task.generation,
+            task_id=task.task_id,
+            attempt=task.attempt,
+            evaluator_id=self.evaluator_id,
+        )
         if not self._take():
             return
         try:
-            if (self.evaluator_id in task.avoid_evaluators
-                    or routing_id(task.env_id) not in self._served):
+            if (
+                self.evaluator_id in task.avoid_evaluators
+                or routing_id(task.env_id) not in self._served
+            ):
                 # Not ours to run (avoid list, or a task that reached the wrong queue): give
                 # it back unevaluated rather than answer floor fitness for every genome.
                 self._pass_on(task, delivery, bound)
@@ -175,8 +188,10 @@ class TaskHandler:
         seconds = time.monotonic() - hand.started
         hand.bound.error("evaluation_hung", seconds=round(seconds, 1), limit_s=limit_s)
         self._metrics.errors.labels(kind="hung").inc()
-        message = (f"evaluation hung: no result after {limit_s:g} s (task_hang_s); "
-                   "the environment stopped responding")
+        message = (
+            f"evaluation hung: no result after {limit_s:g} s (task_hang_s); "
+            "the environment stopped responding"
+        )
         try:
             self._publish(hand.task, error_outcomes(hand.task, message), seconds, hand.bound)
             hand.delivery.ack()
@@ -217,13 +232,18 @@ class TaskHandler:
             return None
 
     def _poison(self, delivery: Delivery, error: str) -> None:
-        log.warning("poison_task", error=error[:500], message_id=delivery.message_id,
-                    bytes=len(delivery.body))
+        log.warning(
+            "poison_task",
+            error=error[:500],
+            message_id=delivery.message_id,
+            bytes=len(delivery.body),
+        )
         self._metrics.errors.labels(kind="poison").inc()
         delivery.reject(requeue=False)
 
-    def _evaluate(self, task: EvaluationTask, genomes: Sequence[Genome], delivery: Delivery,
-                  bound: Any) -> list[Outcome] | None:
+    def _evaluate(
+        self, task: EvaluationTask, genomes: Sequence[Genome], delivery: Delivery, bound: Any
+    ) -> list[Outcome] | None:
         """Outcomes of every genome, or None if the delivery was requeued for another try."""
         try:
             check_env_id(task.env_id, self._allowed)
@@ -233,8 +253,13 @@ class TaskHandler:
             return error_outcomes(task, str(exc))
         try:
             outcomes = evaluate_batch(
-                genomes, task.env_id, task.game_seeds, task.max_steps, task.reward_floor,
-                task.input_size, task.output_size,
+                genomes,
+                task.env_id,
+                task.game_seeds,
+                task.max_steps,
+                task.reward_floor,
+                task.input_size,
+                task.output_size,
             )
         except Exception as exc:
             bound.exception("evaluation_failed", final_attempt=delivery.final_attempt)
@@ -248,22 +273,32 @@ class TaskHandler:
             self._metrics.errors.labels(kind="genome_error").inc(failed)
         return outcomes
 
-    def _publish(self, task: EvaluationTask, outcomes: Sequence[Outcome], seconds: float,
-                 bound: Any) -> None:
+    def _publish(
+        self, task: EvaluationTask, outcomes: Sequence[Outcome], seconds: float, bound: Any
+    ) -> None:
         """Publish the result and wait for RabbitMQ's confirm (raises BrokerError if none)."""
         offset = self._settings.fault_fitness_offset
         result = EvaluationResult(
-            task_id=task.task_id, training_id=task.training_id, generation=task.generation,
-            evaluator_id=self.evaluator_id, duration_s=seconds, attempt=task.attempt,
+            task_id=task.task_id,
+            training_id=task.training_id,
+            generation=task.generation,
+            evaluator_id=self.evaluator_id,
+            duration_s=seconds,
+            attempt=task.attempt,
             outcomes=[
-                GenomeOutcome(key=o.key, returns=[r + offset for r in o.returns] if offset
-                              else list(o.returns), steps=o.steps, error=o.error)
+                GenomeOutcome(
+                    key=o.key,
+                    returns=[r + offset for r in o.returns] if offset else list(o.returns),
+                    steps=o.steps,
+                    error=o.error,
+                )
                 for o in outcomes
             ],
         )
         try:
             self._broker.publish(
-                self._settings.results_queue, encode(result),
+                self._settings.results_queue,
+                encode(result),
                 message_id=f"{task.task_id}#{task.attempt}@{self.evaluator_id}",
             )
         except Exception:
@@ -282,11 +317,19 @@ class TaskHandler:
     def _decline(self, task: EvaluationTask, bound: Any) -> None:
         """Give an avoided task back to the evolver unevaluated."""
         result = EvaluationResult(
-            task_id=task.task_id, training_id=task.training_id, generation=task.generation,
-            evaluator_id=self.evaluator_id, outcomes=[], duration_s=0.0,
-            attempt=task.attempt, declined=True,
+            task_id=task.task_id,
+            training_id=task.training_id,
+            generation=task.generation,
+            evaluator_id=self.evaluator_id,
+            outcomes=[],
+            duration_s=0.0,
+            attempt=task.attempt,
+            declined=True,
         )
-        self._broker.publish(self._settings.results_queue, encode(result),
-                             message_id=f"{task.task_id}#{task.attempt}!{self.evaluator_id}")
+        self._broker.publish(
+            self._settings.results_queue,
+            encode(result),
+            message_id=f"{task.task_id}#{task.attempt}!{self.evaluator_id}",
+        )
         self._metrics.declined.inc()
         bound.debug("task_declined", avoid=task.avoid_evaluators)

@@ -80,9 +80,7 @@ class Context:
         if queue not in self._declared:  # evaluators declare it too; whoever comes first
             self.broker.declare(queue)
             self._declared.add(queue)
-        self.broker.publish_many(
-            queue, [(encode(t), f"{t.task_id}#{t.attempt}") for t in tasks]
-        )
+        self.broker.publish_many(queue, [(encode(t), f"{t.task_id}#{t.attempt}") for t in tasks])
 
     def publish_event(self, event: Event, message_id: str) -> None:
         """Publish one event for the gateway, confirmed."""

@@ -138,8 +138,11 @@ class Round(Verification):
                 self._land(slot)
             self.ctx.scheduler.leave(self.training_id)
         config = self.state.config
-        parts = [(p.spec, [p.outcomes[k] for k in p.spec.genome_keys])
-                 for p in self._primaries if p.outcomes is not None]
+        parts = [
+            (p.spec, [p.outcomes[k] for k in p.spec.genome_keys])
+            for p in self._primaries
+            if p.outcomes is not None
+        ]
         merged = merge_outcomes(parts, config.max_number_of_games, config.reward_floor)
         cost = statistics.median(self._costs) if self._costs else None
         return RoundOutcome(merged, self.checks, self.mismatches, self.skipped, cost)
@@ -165,16 +168,26 @@ class Round(Verification):
         if reason is not None:
             self.ctx.metrics.ignored.labels(reason=reason).inc()
             emit = self._log.debug if reason in _QUIET else self._log.warning
-            emit("result_ignored", reason=reason, task_id=result.task_id,
-                 evaluator_id=result.evaluator_id, attempt=result.attempt)
-            if (slot is not None and reason in _RETRY and slot.outcomes is None
-                    and result.attempt == slot.attempt):
+            emit(
+                "result_ignored",
+                reason=reason,
+                task_id=result.task_id,
+                evaluator_id=result.evaluator_id,
+                attempt=result.attempt,
+            )
+            if (
+                slot is not None
+                and reason in _RETRY
+                and slot.outcomes is None
+                and result.attempt == slot.attempt
+            ):
                 self._answer_consumed(slot)
             return
         assert slot is not None
         self._land(slot)
-        slot.outcomes = {o.key: Outcome(o.key, tuple(o.returns), o.steps, o.error)
-                         for o in result.outcomes}
+        slot.outcomes = {
+            o.key: Outcome(o.key, tuple(o.returns), o.steps, o.error) for o in result.outcomes
+        }
         slot.evaluator = result.evaluator_id
         self.ctx.scheduler.charge(self.training_id, result.duration_s)
         if result.outcomes and slot.kind is Kind.TASK:
@@ -199,8 +212,9 @@ class Round(Verification):
         if result.evaluator_id in slot.avoid:
             return "same_evaluator"
         n_games = len(slot.spec.game_indices)
-        if ([o.key for o in result.outcomes] != list(slot.spec.genome_keys)
-                or any(len(o.returns) != n_games for o in result.outcomes)):
+        if [o.key for o in result.outcomes] != list(slot.spec.genome_keys) or any(
+            len(o.returns) != n_games for o in result.outcomes
+        ):
             return "invalid"
         return None
 
@@ -259,15 +273,21 @@ class Round(Verification):
         if self._todo:
             return
         now = self.ctx.clock()
-        min_age = max(_MIN_SPECULATE_S, statistics.median(self._costs) * self._biggest
-                      if self._costs else _MIN_SPECULATE_S)
-        candidates = sorted((s for s in self._slots.values()
-                             if s.open and not s.speculated and now - s.sent_at >= min_age),
-                            key=lambda s: s.sent_at)
+        min_age = max(
+            _MIN_SPECULATE_S,
+            statistics.median(self._costs) * self._biggest if self._costs else _MIN_SPECULATE_S,
+        )
+        candidates = sorted(
+            (
+                s
+                for s in self._slots.values()
+                if s.open and not s.speculated and now - s.sent_at >= min_age
+            ),
+            key=lambda s: s.sent_at,
+        )
         if not candidates:
             return
-        for slot in candidates[:self.ctx.scheduler.speculate(self.training_id,
-                                                             len(candidates))]:
+        for slot in candidates[: self.ctx.scheduler.speculate(self.training_id, len(candidates))]:
             slot.speculated = True
             slot.attempt += 1
             self.ctx.metrics.speculative.inc()
@@ -280,8 +300,11 @@ class Round(Verification):
         ready = [s for s in live if s.not_before <= now]
         self._todo = [s for s in live if s.not_before > now]  # declined copies backing off
         fresh = [s for s in ready if not s.in_flight]
-        credit = self.ctx.scheduler.grant(self.training_id, len(fresh),
-                                          self._task_s(fresh)) if fresh else 0
+        credit = (
+            self.ctx.scheduler.grant(self.training_id, len(fresh), self._task_s(fresh))
+            if fresh
+            else 0
+        )
         tasks: list[EvaluationTask] = []
         for slot in ready:
             if not slot.in_flight:
@@ -329,8 +352,7 @@ class Round(Verification):
             return f"no evaluator serves {self.env_id}"
         ties = [s for s in self._slots.values() if s.kind is Kind.TIE and s.outcomes is None]
         if ties and not any(self._anyone_for(t) for t in ties):
-            return (f"a safeness tie-break needs a third evaluator of {self.env_id} "
-                    "(two disagreed)")
+            return f"a safeness tie-break needs a third evaluator of {self.env_id} (two disagreed)"
         return None
 
     def _task(self, slot: Slot) -> EvaluationTask:
@@ -339,12 +361,17 @@ class Round(Verification):
             if k not in self._wire:
                 self._wire[k] = WireGenome(**self.state.population.genomes[k].to_wire())
         return EvaluationTask(
-            task_id=slot.task_id, training_id=self.training_id, generation=self.generation,
-            attempt=slot.attempt, env_id=config.gym_game_name,
+            task_id=slot.task_id,
+            training_id=self.training_id,
+            generation=self.generation,
+            attempt=slot.attempt,
+            env_id=config.gym_game_name,
             game_indices=list(slot.spec.game_indices),
             game_seeds=[self._seeds[g] for g in slot.spec.game_indices],
-            max_steps=config.max_number_of_steps, reward_floor=config.reward_floor,
-            input_size=config.input_size, output_size=config.output_size,
+            max_steps=config.max_number_of_steps,
+            reward_floor=config.reward_floor,
+            input_size=config.input_size,
+            output_size=config.output_size,
             genomes=[self._wire[k] for k in slot.spec.genome_keys],
             avoid_evaluators=sorted(self._avoid(slot)),
         )

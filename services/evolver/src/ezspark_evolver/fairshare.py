@@ -32,15 +32,17 @@ K = TypeVar("K", bound=Hashable)
 USAGE_OFFSET_S = 5.0  # evaluator-seconds: how much recent usage halves a user's weight
 
 
-def water_fill(capacity: float, demands: Mapping[K, float],
-               weights: Mapping[K, float] | None = None) -> dict[K, float]:
+def water_fill(
+    capacity: float, demands: Mapping[K, float], weights: Mapping[K, float] | None = None
+) -> dict[K, float]:
     """Weighted max-min split of ``capacity``: each claim gets ``min(demand, weight × L)``
     with the level ``L`` that uses the capacity up (equal weights: equal shares)."""
     w = weights or {}
     out = dict.fromkeys(demands, 0.0)
     left = max(capacity, 0.0)
-    todo = sorted((k for k, d in demands.items() if d > 0),
-                  key=lambda k: demands[k] / w.get(k, 1.0))
+    todo = sorted(
+        (k for k, d in demands.items() if d > 0), key=lambda k: demands[k] / w.get(k, 1.0)
+    )
     total = sum(w.get(k, 1.0) for k in todo)
     for key in todo:
         weight = w.get(key, 1.0)
@@ -54,15 +56,17 @@ def water_fill(capacity: float, demands: Mapping[K, float],
 Claim = tuple[str, str]  # (user, training)
 
 
-def fair_shares(capacity: float, demands: Mapping[Claim, float],
-                user_weights: Mapping[str, float] | None = None) -> dict[Claim, float]:
+def fair_shares(
+    capacity: float, demands: Mapping[Claim, float], user_weights: Mapping[str, float] | None = None
+) -> dict[Claim, float]:
     """Split ``capacity`` between ``(user, training)`` demands: by user (weighted), then
     equally between each user's trainings."""
     per_user: dict[str, dict[Claim, float]] = {}
     for claim, demand in demands.items():
         per_user.setdefault(claim[0], {})[claim] = demand
-    user_caps = water_fill(capacity, {u: sum(c.values()) for u, c in per_user.items()},
-                           user_weights)
+    user_caps = water_fill(
+        capacity, {u: sum(c.values()) for u, c in per_user.items()}, user_weights
+    )
     out: dict[Claim, float] = {}
     for user, claims in per_user.items():
         out.update(water_fill(user_caps[user], claims))
@@ -72,8 +76,9 @@ def fair_shares(capacity: float, demands: Mapping[Claim, float],
 class Usage:
     """Evaluator-seconds used per user, decaying with ``half_life_s``."""
 
-    def __init__(self, half_life_s: float = 120.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, half_life_s: float = 120.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._half_life = half_life_s
         self._clock = clock
         self._used: dict[str, tuple[float, float]] = {}  # user → (seconds, as of)
@@ -110,8 +115,13 @@ class _Member:
 class Scheduler:
     """Grants publishing credit to the rounds of every running training."""
 
-    def __init__(self, registry: EvaluatorRegistry, per_slot: float = 1.5,
-                 min_window: int = 2, usage: Usage | None = None) -> None:
+    def __init__(
+        self,
+        registry: EvaluatorRegistry,
+        per_slot: float = 1.5,
+        min_window: int = 2,
+        usage: Usage | None = None,
+    ) -> None:
         self._registry = registry
         self._usage = usage or Usage()
         self._per_slot = per_slot
@@ -164,8 +174,7 @@ class Scheduler:
             known = [m.task_s for m in peers.values() if m.task_s]
             default = statistics.median(known) if known else 1.0
             cost = {t: m.task_s or default for t, m in peers.items()}
-            demand = {(m.owner, t): (m.in_flight + m.pending) * cost[t]
-                      for t, m in peers.items()}
+            demand = {(m.owner, t): (m.in_flight + m.pending) * cost[t] for t, m in peers.items()}
             busy = [cost[t] for (_, t), d in demand.items() if d > 0]
             capacity = window * (statistics.fmean(busy) if busy else default)
             weights = {m.owner: self._usage.weight(m.owner) for m in peers.values()}
@@ -174,8 +183,7 @@ class Scheduler:
             # user's next task.  But every user with work keeps at least one task in
             # flight, so nobody waits for ever (its trainings take turns for it).
             share = math.floor(share_s / cost[training_id] + 1e-9)
-            if share == 0 and not any(m.in_flight for m in peers.values()
-                                      if m.owner == me.owner):
+            if share == 0 and not any(m.in_flight for m in peers.values() if m.owner == me.owner):
                 share = 1
             granted = max(0, min(wanted, share - me.in_flight))
             me.in_flight += granted
@@ -211,7 +219,10 @@ class Scheduler:
 
     def _wake_others(self, env_id: str, training_id: str) -> None:
         with self._lock:
-            waiting = [m.wake for t, m in self._members.items()
-                       if t != training_id and m.env_id == env_id and m.pending > 0]
+            waiting = [
+                m.wake
+                for t, m in self._members.items()
+                if t != training_id and m.env_id == env_id and m.pending > 0
+            ]
         for wake in waiting:
             wake()

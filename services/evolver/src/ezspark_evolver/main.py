@@ -11,8 +11,10 @@ def main() -> None:
     """Run the evolver until SIGTERM/SIGINT; it resumes unfinished trainings on start."""
     settings = EvolverSettings()
     run_service(
-        settings, settings.metrics_host,
-        lambda broker, registry: EvolverService(settings, broker, registry), "ezspark_evolver",
+        settings,
+        settings.metrics_host,
+        lambda broker, registry: EvolverService(settings, broker, registry),
+        "ezspark_evolver",
     )
 
 

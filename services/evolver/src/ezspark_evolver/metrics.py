@@ -7,8 +7,22 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-GENERATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-                      600.0, 1800.0)
+GENERATION_BUCKETS = (
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+)
 
 
 @dataclass(frozen=True)
@@ -38,52 +52,98 @@ class EvolverMetrics:
         """Register the metrics in ``registry``."""
         r = registry
         return EvolverMetrics(
-            generations=Counter("ezspark_evolver_generations_total",
-                                "Generations evaluated and bred.", ["training"], registry=r),
-            generation_seconds=Histogram("ezspark_evolver_generation_seconds",
-                                         "Wall time of one generation's evaluation.",
-                                         buckets=GENERATION_BUCKETS, registry=r),
-            in_flight=Gauge("ezspark_evolver_tasks_in_flight",
-                            "Tasks published and not yet answered.", registry=r),
-            redispatched=Counter("ezspark_evolver_tasks_redispatched_total",
-                                 "Tasks published again (overdue, or answered by an "
-                                 "evaluator that may not answer it).", registry=r),
-            checks=Counter("ezspark_evolver_safeness_checks_total",
-                           "Genome results compared with a second evaluation.", registry=r),
-            mismatches=Counter("ezspark_evolver_safeness_mismatches_total",
-                               "Genome results that differed from their re-check.",
-                               registry=r),
-            population=Gauge("ezspark_evolver_population", "Genomes in the last generation.",
-                             ["training"], registry=r),
-            species=Gauge("ezspark_evolver_species", "Species in the last generation.",
-                          ["training"], registry=r),
-            best_fitness=Gauge("ezspark_evolver_best_fitness",
-                               "Best fitness of the last generation.", ["training"],
-                               registry=r),
-            ignored=Counter("ezspark_evolver_results_ignored_total",
-                            "Results not used, by reason: duplicate, stale, declined, "
-                            "quarantined, same_evaluator, invalid.", ["reason"],
-                            registry=r),
-            quarantined=Counter("ezspark_evolver_quarantined_evaluators_total",
-                                "Evaluators quarantined for a training after a safeness "
-                                "mismatch.", registry=r),
-            skipped_checks=Counter("ezspark_evolver_safeness_skipped_total",
-                                   "Sampled genomes not re-checked: no second evaluator "
-                                   "served the environment.", registry=r),
-            speculative=Counter("ezspark_evolver_tasks_speculative_total",
-                                "Tasks published once more while evaluators were idle "
-                                "at the end of a generation.", registry=r),
-            waiting=Gauge("ezspark_evolver_trainings_waiting",
-                          "Trainings waiting for an evaluator of their environment.",
-                          registry=r),
-            leader=Gauge("ezspark_evolver_leader",
-                         "1 while this evolver is the active one, 0 while standby.",
-                         registry=r),
-            bad_messages=Counter("ezspark_evolver_bad_messages_total",
-                                 "Undecodable or unexpected messages dead-lettered.",
-                                 ["queue"], registry=r),
-            active=Gauge("ezspark_evolver_trainings_active", "Trainings being run now.",
-                         registry=r),
+            generations=Counter(
+                "ezspark_evolver_generations_total",
+                "Generations evaluated and bred.",
+                ["training"],
+                registry=r,
+            ),
+            generation_seconds=Histogram(
+                "ezspark_evolver_generation_seconds",
+                "Wall time of one generation's evaluation.",
+                buckets=GENERATION_BUCKETS,
+                registry=r,
+            ),
+            in_flight=Gauge(
+                "ezspark_evolver_tasks_in_flight",
+                "Tasks published and not yet answered.",
+                registry=r,
+            ),
+            redispatched=Counter(
+                "ezspark_evolver_tasks_redispatched_total",
+                "Tasks published again (overdue, or answered by an "
+                "evaluator that may not answer it).",
+                registry=r,
+            ),
+            checks=Counter(
+                "ezspark_evolver_safeness_checks_total",
+                "Genome results compared with a second evaluation.",
+                registry=r,
+            ),
+            mismatches=Counter(
+                "ezspark_evolver_safeness_mismatches_total",
+                "Genome results that differed from their re-check.",
+                registry=r,
+            ),
+            population=Gauge(
+                "ezspark_evolver_population",
+                "Genomes in the last generation.",
+                ["training"],
+                registry=r,
+            ),
+            species=Gauge(
+                "ezspark_evolver_species",
+                "Species in the last generation.",
+                ["training"],
+                registry=r,
+            ),
+            best_fitness=Gauge(
+                "ezspark_evolver_best_fitness",
+                "Best fitness of the last generation.",
+                ["training"],
+                registry=r,
+            ),
+            ignored=Counter(
+                "ezspark_evolver_results_ignored_total",
+                "Results not used, by reason: duplicate, stale, declined, "
+                "quarantined, same_evaluator, invalid.",
+                ["reason"],
+                registry=r,
+            ),
+            quarantined=Counter(
+                "ezspark_evolver_quarantined_evaluators_total",
+                "Evaluators quarantined for a training after a safeness mismatch.",
+                registry=r,
+            ),
+            skipped_checks=Counter(
+                "ezspark_evolver_safeness_skipped_total",
+                "Sampled genomes not re-checked: no second evaluator served the environment.",
+                registry=r,
+            ),
+            speculative=Counter(
+                "ezspark_evolver_tasks_speculative_total",
+                "Tasks published once more while evaluators were idle at the end of a generation.",
+                registry=r,
+            ),
+            waiting=Gauge(
+                "ezspark_evolver_trainings_waiting",
+                "Trainings waiting for an evaluator of their environment.",
+                registry=r,
+            ),
+            leader=Gauge(
+                "ezspark_evolver_leader",
+                "1 while this evolver is the active one, 0 while standby.",
+                registry=r,
+            ),
+            bad_messages=Counter(
+                "ezspark_evolver_bad_messages_total",
+                "Undecodable or unexpected messages dead-lettered.",
+                ["queue"],
+                registry=r,
+            ),
+            active=Gauge(
+                "ezspark_evolver_trainings_active", "Trainings being run now.", registry=r
+            ),
         )
 
     def forget(self, training_id: str) -> None:

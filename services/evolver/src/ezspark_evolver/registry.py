@@ -51,8 +51,11 @@ class EvaluatorRegistry:
 
     def serving(self, env_id: str) -> dict[str, int]:
         """Live evaluators that serve ``env_id``, with their evaluation slots."""
-        out = {msg.evaluator_id: msg.slots for msg in self._announced.live()
-               if any(e.env_id == env_id for e in msg.envs)}
+        out = {
+            msg.evaluator_id: msg.slots
+            for msg in self._announced.live()
+            if any(e.env_id == env_id for e in msg.envs)
+        }
         now = self._clock()
         with self._lock:
             for (evaluator, env), until in self._seen.items():

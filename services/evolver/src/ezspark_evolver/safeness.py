@@ -52,13 +52,24 @@ class Verification:
         assert task.evaluator is not None
         self._follow_up(task, Kind.CHECK, keys, {task.evaluator})
 
-    def _follow_up(self, task: Slot, kind: Kind, keys: tuple[int, ...], avoid: set[str],
-                   second: Slot | None = None) -> None:
+    def _follow_up(
+        self,
+        task: Slot,
+        kind: Kind,
+        keys: tuple[int, ...],
+        avoid: set[str],
+        second: Slot | None = None,
+    ) -> None:
         """Schedule a check or tie-break of ``task``'s ``keys`` away from ``avoid``."""
         self._serial += 1
         spec = TaskSpec(task.spec.index, keys, task.spec.game_indices)
-        slot = Slot(f"{self._prefix}:{kind.value}{spec.index}.{self._serial}", spec, kind,
-                    of=task, avoid=avoid)
+        slot = Slot(
+            f"{self._prefix}:{kind.value}{spec.index}.{self._serial}",
+            spec,
+            kind,
+            of=task,
+            avoid=avoid,
+        )
         if second is not None:
             slot.second, slot.second_by = second.outcomes, second.evaluator
         task.check = slot
@@ -77,8 +88,11 @@ class Verification:
         task.check, task.done = None, True
         self.skipped += len(check.spec.genome_keys)
         self.ctx.metrics.skipped_checks.inc(len(check.spec.genome_keys))
-        self._log.debug("safeness_check_skipped", task_id=task.task_id,
-                        reason="no second evaluator serves the environment")
+        self._log.debug(
+            "safeness_check_skipped",
+            task_id=task.task_id,
+            reason="no second evaluator serves the environment",
+        )
 
     def _after_check(self, check: Slot) -> None:
         """Compare a re-check with its task; a mismatch goes to a third evaluator."""
@@ -95,8 +109,14 @@ class Verification:
             return
         self.mismatches += len(bad)
         self.ctx.metrics.mismatches.inc(len(bad))
-        self._log.warning("safeness_mismatch", task_id=task.task_id, genomes=list(bad[:10]),
-                          count=len(bad), first=task.evaluator, second=check.evaluator)
+        self._log.warning(
+            "safeness_mismatch",
+            task_id=task.task_id,
+            genomes=list(bad[:10]),
+            count=len(bad),
+            first=task.evaluator,
+            second=check.evaluator,
+        )
         assert task.evaluator is not None
         assert check.evaluator is not None
         self._follow_up(task, Kind.TIE, bad, {task.evaluator, check.evaluator}, second=check)

@@ -53,12 +53,16 @@ _JOIN_S = 15.0  # how long a stopping service waits for its training threads
 class EvolverService:
     """Owns the trainings; ``run()`` blocks until ``stop()`` (or RabbitMQ is lost)."""
 
-    def __init__(self, settings: EvolverSettings, broker: Broker,
-                 registry: CollectorRegistry) -> None:
+    def __init__(
+        self, settings: EvolverSettings, broker: Broker, registry: CollectorRegistry
+    ) -> None:
         evaluators = EvaluatorRegistry(settings.evaluator_liveness_s)
         self.ctx = Context(
-            settings=settings, broker=broker, store=TrainingStore(Path(settings.data_dir)),
-            metrics=EvolverMetrics.create(registry), registry=evaluators,
+            settings=settings,
+            broker=broker,
+            store=TrainingStore(Path(settings.data_dir)),
+            metrics=EvolverMetrics.create(registry),
+            registry=evaluators,
             scheduler=Scheduler(evaluators, settings.window_per_slot),
         )
         self._lock = threading.Lock()
@@ -74,8 +78,9 @@ class EvolverService:
         stopped."""
         leading = threading.Thread(target=self._lead, name="leader", daemon=True)
         leading.start()
-        ask_evaluators(self.ctx.broker, self.ctx.settings.requests_exchange, "evolver",
-                       self.ctx.stopping)
+        ask_evaluators(
+            self.ctx.broker, self.ctx.settings.requests_exchange, "evolver", self.ctx.stopping
+        )
         try:
             self.ctx.broker.run()
         finally:
@@ -97,12 +102,17 @@ class EvolverService:
         resumed = self.ctx.store.unfinished()
         with self._lock:
             self._pending.extend(resumed)
-        log.info("evolver_active", data_dir=str(self.ctx.store.root), resumed=len(resumed),
-                 max_concurrent_trainings=settings.max_concurrent_trainings)
+        log.info(
+            "evolver_active",
+            data_dir=str(self.ctx.store.root),
+            resumed=len(resumed),
+            max_concurrent_trainings=settings.max_concurrent_trainings,
+        )
         try:
             broker.consume(self.ctx.commands_queue, self._on_command, prefetch=1)
-            broker.consume(self.ctx.results_queue, self._on_result,
-                           prefetch=settings.results_prefetch)
+            broker.consume(
+                self.ctx.results_queue, self._on_result, prefetch=settings.results_prefetch
+            )
         except Exception as exc:  # the broker is stopping: nothing to lead
             log.info("evolver_not_started", error=str(exc))
             return
@@ -130,8 +140,9 @@ class EvolverService:
                     break
                 self._pending.remove(picked)
                 _, tid, owner = picked
-                thread = threading.Thread(target=self._train, args=(tid,), daemon=True,
-                                          name=f"training-{tid[:12]}")
+                thread = threading.Thread(
+                    target=self._train, args=(tid,), daemon=True, name=f"training-{tid[:12]}"
+                )
                 self._running[tid] = (owner, thread)
                 thread.start()
             self.ctx.metrics.active.set(len(self._running))
@@ -183,8 +194,12 @@ class EvolverService:
             if not isinstance(msg, kinds):
                 raise MessageError(f"unexpected {msg.kind} on {delivery.queue}")
         except MessageError as exc:
-            log.warning("poison_message", queue=delivery.queue, error=str(exc)[:500],
-                        message_id=delivery.message_id)
+            log.warning(
+                "poison_message",
+                queue=delivery.queue,
+                error=str(exc)[:500],
+                message_id=delivery.message_id,
+            )
             self.ctx.metrics.bad_messages.labels(queue=delivery.queue).inc()
             delivery.reject(requeue=False)
             return None
@@ -213,18 +228,27 @@ class EvolverService:
             bound.warning("training_refused", error=str(exc))
             self._refuse(tid, f"invalid config: {exc}")
             return
-        meta = {"training_id": tid, "owner": msg.owner, "requested_at": msg.requested_at,
-                "accepted_at": time.time()}
+        meta = {
+            "training_id": tid,
+            "owner": msg.owner,
+            "requested_at": msg.requested_at,
+            "accepted_at": time.time(),
+        }
         store.create(tid, meta, start(config))
-        bound.info("training_accepted", owner=msg.owner, env_id=config.gym_game_name,
-                   generations=config.generations)
+        bound.info(
+            "training_accepted",
+            owner=msg.owner,
+            env_id=config.gym_game_name,
+            generations=config.generations,
+        )
         with self._lock:
             self._pending.append((msg.requested_at, tid, msg.owner))
         self._admit()
 
     def _refuse(self, training_id: str, error: str) -> None:
-        self.ctx.publish_event(TrainingFailed(training_id=training_id, error=error),
-                               f"training_failed:{training_id}")
+        self.ctx.publish_event(
+            TrainingFailed(training_id=training_id, error=error), f"training_failed:{training_id}"
+        )
 
     def _stop_training(self, training_id: str) -> None:
         """Stop after the current generation (at once if it is still waiting to run)."""
@@ -251,10 +275,10 @@ class EvolverService:
         reason = self.ctx.route(msg)
         if reason is not None:
             self.ctx.metrics.ignored.labels(reason=reason).inc()
-            log.debug("result_ignored", reason=reason, task_id=msg.task_id,
-                      evaluator_id=msg.evaluator_id)
+            log.debug(
+                "result_ignored", reason=reason, task_id=msg.task_id, evaluator_id=msg.evaluator_id
+            )
         delivery.ack()
-
 
     def _on_announce(self, delivery: Delivery) -> None:
         """An evaluator said which environments it serves (or that it leaves)."""

@@ -68,8 +68,14 @@ class TrainingStore:
         """Checkpoint ``state``."""
         write_json(self.path(training_id) / CHECKPOINT, state_to_dict(state))
 
-    def save_generation(self, training_id: str, before: TrainingState, after: TrainingState,
-                        report: GenerationReport, returns: tuple[float, ...]) -> None:
+    def save_generation(
+        self,
+        training_id: str,
+        before: TrainingState,
+        after: TrainingState,
+        report: GenerationReport,
+        returns: tuple[float, ...],
+    ) -> None:
         """Checkpoint first, then the saved genomes (the embedded trainer's layout)."""
         save_generation(self.path(training_id), before, after, report, returns)
 

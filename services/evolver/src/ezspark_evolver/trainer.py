@@ -78,8 +78,12 @@ class TrainingRunner:
     def _loop(self) -> None:
         store, tid = self.ctx.store, self.training_id
         state = store.load(tid)
-        log.info("training_running", generation=state.generation, finished=state.finished,
-                 quarantined=sorted(self._quarantine) or None)
+        log.info(
+            "training_running",
+            generation=state.generation,
+            finished=state.finished,
+            quarantined=sorted(self._quarantine) or None,
+        )
         if state.history:
             self._report(state.history[-1])  # a crash may have hidden it; duplicates are fine
         while not state.finished:
@@ -103,24 +107,38 @@ class TrainingRunner:
         after = advance(state, result.outcomes, report)
         if not after.finished and self.ctx.store.stop_requested(self.training_id):
             after = replace(after, finished="stopped")
-        self.ctx.store.save_generation(self.training_id, state, after, report,
-                                       result.outcomes[report.best_genome_key].returns)
+        self.ctx.store.save_generation(
+            self.training_id, state, after, report, result.outcomes[report.best_genome_key].returns
+        )
         self._observe(report)
         self._report(report)
-        log.info("generation_done", best_fitness=report.best_fitness,
-                 mean_fitness=report.mean_fitness, species=report.species,
-                 population=report.population, seconds=round(seconds, 3),
-                 safeness_checks=report.safeness_checks,
-                 safeness_mismatches=report.safeness_mismatches)
+        log.info(
+            "generation_done",
+            best_fitness=report.best_fitness,
+            mean_fitness=report.mean_fitness,
+            species=report.species,
+            population=report.population,
+            seconds=round(seconds, 3),
+            safeness_checks=report.safeness_checks,
+            safeness_mismatches=report.safeness_mismatches,
+        )
         structlog.contextvars.unbind_contextvars("generation")
         return after
 
     def _evaluate(self, state: TrainingState) -> RoundOutcome:
         """Over the evaluators, retrying the generation if RabbitMQ refuses its tasks."""
         for attempt in itertools.count():
-            round_ = Round(self.ctx, self.training_id, self.owner, state,
-                           self._chunks(state), self._quarantine, self._quarantined,
-                           self._set_waiting, genome_s=self._cost)
+            round_ = Round(
+                self.ctx,
+                self.training_id,
+                self.owner,
+                state,
+                self._chunks(state),
+                self._quarantine,
+                self._quarantined,
+                self._set_waiting,
+                genome_s=self._cost,
+            )
             self.ctx.register(self.training_id, round_)
             try:
                 return round_.run()
@@ -141,8 +159,10 @@ class TrainingRunner:
             len(state.population.genomes),
             len(game_groups(config.max_number_of_games, config.sub_games)),
             self.ctx.registry.slots(routing_id(config.gym_game_name)),
-            factor=settings.tasks_per_slot, max_batch=settings.task_batch_size,
-            seconds_per_genome=self._cost, min_task_s=settings.min_task_s,
+            factor=settings.tasks_per_slot,
+            max_batch=settings.task_batch_size,
+            seconds_per_genome=self._cost,
+            min_task_s=settings.min_task_s,
             max_task_s=settings.max_task_s,
         )
 
@@ -154,8 +174,9 @@ class TrainingRunner:
             self.ctx.metrics.waiting.inc(1 if reason else -1)
         self._waiting = reason
         log.info("training_waiting" if reason else "training_resumed", reason=reason)
-        event = TrainingWaiting(training_id=self.training_id, waiting=reason is not None,
-                                reason=reason or "")
+        event = TrainingWaiting(
+            training_id=self.training_id, waiting=reason is not None, reason=reason or ""
+        )
         try:
             self.ctx.publish_event(event, f"waiting:{self.training_id}:{uuid.uuid4().hex}")
         except BrokerError as exc:
@@ -165,8 +186,9 @@ class TrainingRunner:
         """Persist a new quarantine so it outlives a restart."""
         self.ctx.store.save_quarantine(self.training_id, self._quarantine)
         self.ctx.metrics.quarantined.inc()
-        log.warning("evaluator_quarantined", evaluator_id=evaluator,
-                    quarantined=sorted(self._quarantine))
+        log.warning(
+            "evaluator_quarantined", evaluator_id=evaluator, quarantined=sorted(self._quarantine)
+        )
 
     def _observe(self, report: Report) -> None:
         m, tid = self.ctx.metrics, self.training_id
@@ -179,10 +201,14 @@ class TrainingRunner:
     def _report(self, report: Report) -> None:
         """Tell the gateway about a generation; a lost report is not worth a failure."""
         event = GenerationReport(
-            training_id=self.training_id, generation=report.generation,
-            best_fitness=report.best_fitness, mean_fitness=report.mean_fitness,
-            species=report.species, population=report.population,
-            evaluations_per_s=report.evaluations_per_s, best_genome_key=report.best_genome_key,
+            training_id=self.training_id,
+            generation=report.generation,
+            best_fitness=report.best_fitness,
+            mean_fitness=report.mean_fitness,
+            species=report.species,
+            population=report.population,
+            evaluations_per_s=report.evaluations_per_s,
+            best_genome_key=report.best_genome_key,
         )
         try:
             self.ctx.publish_event(event, f"report:{self.training_id}:{report.generation}")
@@ -194,14 +220,19 @@ class TrainingRunner:
     def _finish(self, state: TrainingState) -> None:
         best, reason = state.best, state.finished
         event = TrainingFinished(
-            training_id=self.training_id, generations=len(state.history),
+            training_id=self.training_id,
+            generations=len(state.history),
             best_fitness=best.fitness if best else 0.0,
             reason=reason if reason in _REASONS else "generations",
             best_genome=WireGenome(**best.genome.to_wire()) if best else None,
         )
         self._final(event)
-        log.info("training_finished", reason=event.reason, generations=event.generations,
-                 best_fitness=event.best_fitness)
+        log.info(
+            "training_finished",
+            reason=event.reason,
+            generations=event.generations,
+            best_fitness=event.best_fitness,
+        )
 
     def _fail(self, error: str) -> None:
         event = TrainingFailed(training_id=self.training_id, error=error[:_MAX_ERROR_CHARS])

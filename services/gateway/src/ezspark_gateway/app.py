@@ -59,18 +59,34 @@ def create_app(
     metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
     environments = environments if environments is not None else EnvironmentRegistry(clock)
     ctx = AppContext(
-        settings=settings, db=database, publisher=publisher, broker_ping=broker_ping,
-        passwords=passwords or Passwords(), metrics=metrics, clock=clock,
+        settings=settings,
+        db=database,
+        publisher=publisher,
+        broker_ping=broker_ping,
+        passwords=passwords or Passwords(),
+        metrics=metrics,
+        clock=clock,
         throttle=AuthThrottle(settings.auth_rate_limit, settings.auth_rate_window_s),
         environments=environments,
         admission=Admission(settings.quotas, EnvironmentCheck(environments)),
     )
-    app = FastAPI(title="EzSpark gateway", version="0.1.0", description=DESCRIPTION,
-                  docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="EzSpark gateway",
+        version="0.1.0",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
     app.state.ctx = ctx
     install_error_handlers(app)
-    for router in (routes_auth.router, routes_trainings.router, routes_environments.router,
-                   routes_ops.router, pages_auth.router, pages_trainings.router):
+    for router in (
+        routes_auth.router,
+        routes_trainings.router,
+        routes_environments.router,
+        routes_ops.router,
+        pages_auth.router,
+        pages_trainings.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added innermost first: the body limit sits closest to the handlers, the request

@@ -43,8 +43,9 @@ class BrokerPublisher:
         # A training is requested once, so its id dedupes redeliveries downstream; every
         # stop request is its own message.
         suffix = "" if isinstance(msg, TrainingRequested) else f":{uuid.uuid4().hex}"
-        self._broker.publish(self._queue, encode(msg),
-                             message_id=f"{msg.kind}:{msg.training_id}{suffix}")
+        self._broker.publish(
+            self._queue, encode(msg), message_id=f"{msg.kind}:{msg.training_id}{suffix}"
+        )
 
 
 def broker_ping(broker: Broker) -> None:
@@ -56,8 +57,9 @@ def broker_ping(broker: Broker) -> None:
 class EventConsumer:
     """Broker handler for ``EVENTS_QUEUE``: decode, apply through the sink, settle."""
 
-    def __init__(self, sink: EventSink, metrics: GatewayMetrics,
-                 stopping: threading.Event | None = None) -> None:
+    def __init__(
+        self, sink: EventSink, metrics: GatewayMetrics, stopping: threading.Event | None = None
+    ) -> None:
         self._sink = sink
         self._metrics = metrics
         self._stopping = stopping or threading.Event()
@@ -71,8 +73,9 @@ class EventConsumer:
             self._metrics.events.labels("invalid", "dead_lettered").inc()
             delivery.reject(requeue=False)
             return
-        if not isinstance(event, GenerationReport | TrainingFinished | TrainingFailed
-                          | TrainingWaiting):
+        if not isinstance(
+            event, GenerationReport | TrainingFinished | TrainingFailed | TrainingWaiting
+        ):
             log.warning("unexpected_message", kind=event.kind, message_id=delivery.message_id)
             self._metrics.events.labels(event.kind, "dead_lettered").inc()
             delivery.reject(requeue=False)
@@ -88,8 +91,12 @@ class EventConsumer:
             except OperationalError as exc:
                 if delay is None or self._stopping.is_set():
                     raise  # the broker requeues it (counts against the delivery limit)
-                log.warning("event_db_retry", training_id=event.training_id,
-                            error=str(exc)[:200], retry_in_s=delay)
+                log.warning(
+                    "event_db_retry",
+                    training_id=event.training_id,
+                    error=str(exc)[:200],
+                    retry_in_s=delay,
+                )
                 self._stopping.wait(delay)
         raise AssertionError("unreachable")
 
@@ -122,6 +129,10 @@ class AnnouncementConsumer:
         outcome = "leaving" if msg.leaving else "live"
         self._metrics.announcements.labels(outcome).inc()
         emit = log.info if changed else log.debug
-        emit("evaluator_" + outcome, evaluator_id=msg.evaluator_id,
-             envs=[e.env_id for e in msg.envs][:20], env_count=len(msg.envs))
+        emit(
+            "evaluator_" + outcome,
+            evaluator_id=msg.evaluator_id,
+            envs=[e.env_id for e in msg.envs][:20],
+            env_count=len(msg.envs),
+        )
         delivery.ack()

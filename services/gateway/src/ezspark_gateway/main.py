@@ -51,9 +51,14 @@ def build_runtime(settings: GatewaySettings, registry: CollectorRegistry) -> Run
     for queue in (COMMANDS_QUEUE, EVENTS_QUEUE):
         broker.declare(queue)
     environments = EnvironmentRegistry(time.time)
-    app = create_app(settings, publisher=BrokerPublisher(broker),
-                     broker_ping=lambda: broker_ping(broker), registry=registry, database=db,
-                     environments=environments)
+    app = create_app(
+        settings,
+        publisher=BrokerPublisher(broker),
+        broker_ping=lambda: broker_ping(broker),
+        registry=registry,
+        database=db,
+        environments=environments,
+    )
     runtime = Runtime(app=app, broker=broker, db=db)
     metrics = app.state.ctx.metrics
     consumer = EventConsumer(EventApplier(db.sessions), metrics, runtime.stopping)
@@ -91,18 +96,30 @@ def main() -> None:
         log.error("broker_unreachable", error=str(exc))
         raise SystemExit(1) from None
 
-    server = uvicorn.Server(uvicorn.Config(
-        rt.app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-        proxy_headers=True, server_header=False,
-    ))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            rt.app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            server_header=False,
+        )
+    )
     died = threading.Event()
-    thread = threading.Thread(target=_consume, args=(rt.broker, server, died),
-                              name="event-consumer", daemon=True)
+    thread = threading.Thread(
+        target=_consume, args=(rt.broker, server, died), name="event-consumer", daemon=True
+    )
     thread.start()
     # Validation needs the evaluators' spaces: ask for them now, not at their next interval.
     ask_evaluators(rt.broker, ANNOUNCE_REQUESTS_EXCHANGE, "gateway", rt.stopping)
-    log.info("gateway_starting", host=settings.host, port=settings.port,
-             database=rt.db.engine.url.render_as_string(hide_password=True))
+    log.info(
+        "gateway_starting",
+        host=settings.host,
+        port=settings.port,
+        database=rt.db.engine.url.render_as_string(hide_password=True),
+    )
     # uvicorn re-raises SIGTERM once it has drained; turn that into SystemExit so the
     # clean-up below runs instead of the process dying mid-way.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -42,8 +42,18 @@ IDS = ("Acrobot-v1",)
 RESET_BOUND = 0.1  # AcrobotEnv.reset draws each state value from ±0.1
 GRAVITY = 9.8  # a local of AcrobotEnv._dsdt, not an attribute, so it cannot be read
 _MIRRORED = ("reset", "step", "_dsdt", "_terminal", "_get_ob")
-_CONSTANTS = ("dt", "LINK_LENGTH_1", "LINK_LENGTH_2", "LINK_MASS_1", "LINK_MASS_2",
-              "LINK_COM_POS_1", "LINK_COM_POS_2", "LINK_MOI", "MAX_VEL_1", "MAX_VEL_2")
+_CONSTANTS = (
+    "dt",
+    "LINK_LENGTH_1",
+    "LINK_LENGTH_2",
+    "LINK_MASS_1",
+    "LINK_MASS_2",
+    "LINK_COM_POS_1",
+    "LINK_COM_POS_2",
+    "LINK_MOI",
+    "MAX_VEL_1",
+    "MAX_VEL_2",
+)
 _SPLIT = 134217729.0  # 2**27 + 1: Veltkamp's split of a double into two 26-bit halves
 _BELOW_ONE = 1.0 - 2.0**-53  # scales a power of two onto the binade below it
 # pow's result before its final rounding is within 0.041 ULP of the exact square (glibc's
@@ -70,9 +80,12 @@ def supports(env: Any) -> bool:
     if any(getattr(type(env), name) is not getattr(AcrobotEnv, name) for name in _MIRRORED):
         return False
     torques = env.AVAIL_TORQUE
-    return (all(_real(getattr(env, name)) for name in _CONSTANTS)
-            and isinstance(torques, (list, tuple)) and all(_real(t) for t in torques)
-            and env.torque_noise_max == 0)
+    return (
+        all(_real(getattr(env, name)) for name in _CONSTANTS)
+        and isinstance(torques, (list, tuple))
+        and all(_real(t) for t in torques)
+        and env.torque_noise_max == 0
+    )
 
 
 @functools.cache
@@ -125,16 +138,30 @@ class _Physics:
         dt = e.dt - 0  # rk4 takes t[1] - t[0] with t = [0, dt]
         torque = np.array([float(t) for t in e.AVAIL_TORQUE])  # np.append makes them float64
         return cls(
-            dt=dt, dt2=dt / 2.0, dt6=dt / 6.0, torque=torque,
+            dt=dt,
+            dt2=dt / 2.0,
+            dt6=dt / 6.0,
+            torque=torque,
             # rk4 also advances the torque slot by dt·0.0, which can only turn -0.0 into 0.0
-            torque_half=torque + dt / 2.0 * 0.0, torque_full=torque + dt * 0.0,
-            nips=e.book_or_nips == "nips", m2=m2, i1=i1, i2=i2,
-            d1_a=m1 * lc1**2, d1_b=l1**2 + lc2**2, d1_c=2 * l1 * lc2,
-            d2_a=lc2**2, d2_b=l1 * lc2, phi2_c=m2 * lc2 * GRAVITY,
-            phi1_a=-m2 * l1 * lc2, phi1_b=2 * m2 * l1 * lc2,
+            torque_half=torque + dt / 2.0 * 0.0,
+            torque_full=torque + dt * 0.0,
+            nips=e.book_or_nips == "nips",
+            m2=m2,
+            i1=i1,
+            i2=i2,
+            d1_a=m1 * lc1**2,
+            d1_b=l1**2 + lc2**2,
+            d1_c=2 * l1 * lc2,
+            d2_a=lc2**2,
+            d2_b=l1 * lc2,
+            phi2_c=m2 * lc2 * GRAVITY,
+            phi1_a=-m2 * l1 * lc2,
+            phi1_b=2 * m2 * l1 * lc2,
             phi1_c=(m1 * lc1 + m2 * l1) * GRAVITY,
-            book_c=m2 * l1 * lc2, den_c=m2 * lc2**2 + i2,
-            max_vel_1=e.MAX_VEL_1, max_vel_2=e.MAX_VEL_2,
+            book_c=m2 * l1 * lc2,
+            den_c=m2 * lc2**2 + i2,
+            max_vel_1=e.MAX_VEL_1,
+            max_vel_2=e.MAX_VEL_2,
         )
 
 
@@ -204,8 +231,9 @@ def _bound(x: NDArray[np.float64], low: float, high: float) -> NDArray[np.float6
 def _first_observation(state32: NDArray[np.float32]) -> NDArray[np.float64]:
     """``AcrobotEnv._get_ob`` on the float32 reset state, scalar by scalar as it runs."""
     s = state32
-    ob = np.array([np.cos(s[0]), np.sin(s[0]), np.cos(s[1]), np.sin(s[1]), s[2], s[3]],
-                  dtype=np.float32)
+    ob = np.array(
+        [np.cos(s[0]), np.sin(s[0]), np.cos(s[1]), np.sin(s[1]), s[2], s[3]], dtype=np.float32
+    )
     return ob.astype(np.float64)
 
 
@@ -244,16 +272,20 @@ class AcrobotGames(Games):
         k4 = _derivs(k, y0 + k.dt * k3, k.torque_full[actions])
         ns = y0 + k.dt6 * (k1 + 2 * k2 + 2 * k3 + k4)
         theta = _wrap(ns[:2], -math.pi, math.pi)
-        self.state = np.stack((
-            theta[0], theta[1],
-            _bound(ns[2], -k.max_vel_1, k.max_vel_1),
-            _bound(ns[3], -k.max_vel_2, k.max_vel_2),
-        ))
+        self.state = np.stack(
+            (
+                theta[0],
+                theta[1],
+                _bound(ns[2], -k.max_vel_1, k.max_vel_1),
+                _bound(ns[3], -k.max_vel_2, k.max_vel_2),
+            )
+        )
         theta1, theta2, dtheta1, dtheta2 = self.state
         cos1 = np.cos(theta1)
         terminated = -cos1 - np.cos(theta2 + theta1) > 1.0
-        obs = np.stack((cos1, np.sin(theta1), np.cos(theta2), np.sin(theta2), dtheta1, dtheta2),
-                       axis=1)
+        obs = np.stack(
+            (cos1, np.sin(theta1), np.cos(theta2), np.sin(theta2), dtheta1, dtheta2), axis=1
+        )
         self.steps += 1
         done = terminated if self.limit is None else terminated | (self.steps >= self.limit)
         # Gymnasium hands out float32 observations; the network sees exactly those values.

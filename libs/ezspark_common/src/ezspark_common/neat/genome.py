@@ -82,7 +82,13 @@ class Genome:
     def with_key(self, key: int) -> Genome:
         """The same genes under another key (columns shared, they are read-only)."""
         return Genome(
-            key, self.node_ids, self.biases, self.innov, self.src, self.dst, self.weight,
+            key,
+            self.node_ids,
+            self.biases,
+            self.innov,
+            self.src,
+            self.dst,
+            self.weight,
             self.enabled,
         )
 
@@ -92,27 +98,43 @@ class Genome:
             if column.flags.writeable:
                 frozen(column)
         return Genome(
-            self.key, self.node_ids, biases, self.innov, self.src, self.dst, weight,
+            self.key,
+            self.node_ids,
+            biases,
+            self.innov,
+            self.src,
+            self.dst,
+            weight,
             self.enabled,
         )
 
     def with_enabled(self, enabled: BoolArray) -> Genome:
         """The same genes with another enabled mask."""
         return Genome(
-            self.key, self.node_ids, self.biases, self.innov, self.src, self.dst, self.weight,
+            self.key,
+            self.node_ids,
+            self.biases,
+            self.innov,
+            self.src,
+            self.dst,
+            self.weight,
             frozen(enabled),
         )
 
     def same_genes(self, other: Genome) -> bool:
         """True when both genomes carry bit-identical genes (keys may differ)."""
         return all(
-            np.array_equal(a, b)
-            for a, b in zip(self._columns(), other._columns(), strict=True)
+            np.array_equal(a, b) for a, b in zip(self._columns(), other._columns(), strict=True)
         )
 
     def _columns(self) -> tuple[NDArray[Any], ...]:
         return (
-            self.node_ids, self.biases, self.innov, self.src, self.dst, self.weight,
+            self.node_ids,
+            self.biases,
+            self.innov,
+            self.src,
+            self.dst,
+            self.weight,
             self.enabled,
         )
 
@@ -133,8 +155,14 @@ class Genome:
     def from_wire(data: dict[str, Any]) -> Genome:
         """Rebuild a genome from :meth:`to_wire` output, checking its shape."""
         genome = Genome.build(
-            data["key"], data["node_ids"], data["biases"], data["innov"], data["src"],
-            data["dst"], data["weight"], data["enabled"],
+            data["key"],
+            data["node_ids"],
+            data["biases"],
+            data["innov"],
+            data["src"],
+            data["dst"],
+            data["weight"],
+            data["enabled"],
         )
         check_genome(genome)
         return genome
@@ -225,7 +253,7 @@ def crossover(fitter: Genome, other: Genome, key: int, rng: np.random.Generator)
     fi, oi = _matches(fitter.innov, other.innov)
     fn, on = _matches(fitter.node_ids, other.node_ids)
     take = rng.random(fi.shape[0] + fn.shape[0]) < 0.5
-    take_c, take_n = take[: fi.shape[0]], take[fi.shape[0]:]
+    take_c, take_n = take[: fi.shape[0]], take[fi.shape[0] :]
     weight = fitter.weight.copy()
     enabled = fitter.enabled.copy()
     weight[fi[take_c]] = other.weight[oi[take_c]]
@@ -233,6 +261,12 @@ def crossover(fitter: Genome, other: Genome, key: int, rng: np.random.Generator)
     biases = fitter.biases.copy()
     biases[fn[take_n]] = other.biases[on[take_n]]
     return Genome(
-        key, fitter.node_ids, frozen(biases), fitter.innov, fitter.src, fitter.dst,
-        frozen(weight), frozen(enabled),
+        key,
+        fitter.node_ids,
+        frozen(biases),
+        fitter.innov,
+        fitter.src,
+        fitter.dst,
+        frozen(weight),
+        frozen(enabled),
     )

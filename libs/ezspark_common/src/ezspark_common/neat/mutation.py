@@ -66,8 +66,12 @@ class StructuralRates:
 
 
 def mutate_structure(
-    genome: Genome, rates: StructuralRates, n_in: int, rng: np.random.Generator,
-    tracker: InnovationTracker, draws: Sequence[float] | None = None,
+    genome: Genome,
+    rates: StructuralRates,
+    n_in: int,
+    rng: np.random.Generator,
+    tracker: InnovationTracker,
+    draws: Sequence[float] | None = None,
 ) -> Genome:
     """Apply each structural mutation at most once, each with its own probability.
 
@@ -172,14 +176,24 @@ def add_connection(
         weight = float(rng.normal(0.0, WEIGHT_INIT_STD))
         if innov > int(genome.innov[-1]):  # the usual case: stays sorted without a sort
             return Genome(
-                genome.key, genome.node_ids, genome.biases, _push(genome.innov, innov),
-                _push(genome.src, a), _push(genome.dst, b), _push(genome.weight, weight),
+                genome.key,
+                genome.node_ids,
+                genome.biases,
+                _push(genome.innov, innov),
+                _push(genome.src, a),
+                _push(genome.dst, b),
+                _push(genome.weight, weight),
                 _push(genome.enabled, True),
             )
         return Genome.build(
-            genome.key, genome.node_ids, genome.biases, np.append(genome.innov, innov),
-            np.append(genome.src, a), np.append(genome.dst, b),
-            np.append(genome.weight, weight), np.append(genome.enabled, True),
+            genome.key,
+            genome.node_ids,
+            genome.biases,
+            np.append(genome.innov, innov),
+            np.append(genome.src, a),
+            np.append(genome.dst, b),
+            np.append(genome.weight, weight),
+            np.append(genome.enabled, True),
         )
     return genome
 
@@ -197,7 +211,10 @@ def toggle_connection(genome: Genome, rng: np.random.Generator, *, enable: bool)
 
 
 def mutate_weights(
-    genomes: list[Genome], rate: float, replace_rate: float, rng: np.random.Generator,
+    genomes: list[Genome],
+    rate: float,
+    replace_rate: float,
+    rng: np.random.Generator,
     first_key: int | None = None,
 ) -> list[Genome]:
     """Mutate every weight and bias of every genome in one vectorised pass.
@@ -226,7 +243,15 @@ def mutate_weights(
     keys = [g.key for g in genomes] if first_key is None else range(first_key, first_key + k)
     # Built directly rather than via with_weights: slices of a read-only buffer are read-only.
     return [
-        Genome(key, g.node_ids, values[starts[k + i] : ends[k + i]], g.innov, g.src, g.dst,
-               values[starts[i] : ends[i]], g.enabled)
+        Genome(
+            key,
+            g.node_ids,
+            values[starts[k + i] : ends[k + i]],
+            g.innov,
+            g.src,
+            g.dst,
+            values[starts[i] : ends[i]],
+            g.enabled,
+        )
         for i, (key, g) in enumerate(zip(keys, genomes, strict=True))
     ]

@@ -31,8 +31,13 @@ def softsign(z: NDArray[np.float64]) -> NDArray[np.float64]:
 def in_edges(genome: Genome) -> dict[int, list[tuple[int, float]]]:
     """Each non-input node's enabled in-connections ``(source, weight)`` in innovation order."""
     edges: dict[int, list[tuple[int, float]]] = {n: [] for n in genome.node_ids.tolist()}
-    for s, d, w, on in zip(genome.src.tolist(), genome.dst.tolist(), genome.weight.tolist(),
-                           genome.enabled.tolist(), strict=True):
+    for s, d, w, on in zip(
+        genome.src.tolist(),
+        genome.dst.tolist(),
+        genome.weight.tolist(),
+        genome.enabled.tolist(),
+        strict=True,
+    ):
         if on:
             edges[d].append((s, w))
     return edges
@@ -144,8 +149,7 @@ class BatchPlan:
         self.edge_src[hidden] = self._node_index(genome_of[hidden], src[hidden], genomes)
         self.node_level = self._levels(hidden, genomes)
 
-    def _node_index(self, genome: IntArray, node: IntArray, genomes: Sequence[Genome]
-                    ) -> IntArray:
+    def _node_index(self, genome: IntArray, node: IntArray, genomes: Sequence[Genome]) -> IntArray:
         """Row in the node table of ``(genome, node id)`` pairs."""
         span = int(self.node_id.max(initial=0)) + 1
         keys = self.node_genome * span + self.node_id  # sorted: genomes keep ids sorted
@@ -176,8 +180,11 @@ class BatchPlan:
         keep = position[self.node_genome] >= 0
         nodes = np.flatnonzero(keep)
         # Slots: by level, then genome position, then node id; a level's nodes are adjacent.
-        order = nodes[np.lexsort((self.node_id[nodes], position[self.node_genome[nodes]],
-                                  self.node_level[nodes]))]
+        order = nodes[
+            np.lexsort(
+                (self.node_id[nodes], position[self.node_genome[nodes]], self.node_level[nodes])
+            )
+        ]
         slot = np.zeros(self.node_id.shape[0], dtype=np.int64)
         first = 1 + alive.shape[0] * n_inputs
         slot[order] = first + np.arange(order.shape[0])
@@ -185,12 +192,23 @@ class BatchPlan:
         e_src, e_dst = self.edge_src[edges], self.edge_dst[edges]
         inputs = e_src < 0
         if int(e_src.min(initial=0)) < -n_inputs:  # would read another genome's inputs
-            raise ValueError(f"a connection starts at input {-int(e_src.min()) - 1}, "
-                             f"but networks have {n_inputs} inputs")
-        src_slot = np.where(inputs, 1 + position[self.node_genome[e_dst]] * n_inputs - e_src - 1,
-                            slot[np.maximum(e_src, 0)])
-        levels = _pack_levels(slot[order], self.node_level[order], self.node_bias[order],
-                              slot[e_dst], src_slot, self.edge_weight[edges])
+            raise ValueError(
+                f"a connection starts at input {-int(e_src.min()) - 1}, "
+                f"but networks have {n_inputs} inputs"
+            )
+        src_slot = np.where(
+            inputs,
+            1 + position[self.node_genome[e_dst]] * n_inputs - e_src - 1,
+            slot[np.maximum(e_src, 0)],
+        )
+        levels = _pack_levels(
+            slot[order],
+            self.node_level[order],
+            self.node_bias[order],
+            slot[e_dst],
+            src_slot,
+            self.edge_weight[edges],
+        )
         outputs = slot[order][self.node_id[order] < n_outputs]
         out_rows = order[self.node_id[order] < n_outputs]
         out_table = np.zeros((alive.shape[0], n_outputs), dtype=np.int64)
@@ -198,9 +216,14 @@ class BatchPlan:
         return BatchNetwork(alive.shape[0], n_inputs, first + order.shape[0], levels, out_table)
 
 
-def _pack_levels(node_slot: IntArray, node_level: IntArray, bias: FloatArray,
-                 edge_dst_slot: IntArray, edge_src_slot: IntArray, weight: FloatArray
-                 ) -> tuple[Level, ...]:
+def _pack_levels(
+    node_slot: IntArray,
+    node_level: IntArray,
+    bias: FloatArray,
+    edge_dst_slot: IntArray,
+    edge_src_slot: IntArray,
+    weight: FloatArray,
+) -> tuple[Level, ...]:
     """One Level per distinct level; node slots arrive sorted, so levels are slot ranges."""
     # Stable by destination: each node's edges keep innovation order; k is the rank within.
     if node_slot.shape[0] == 0:

@@ -65,7 +65,9 @@ def initial_population(config: TrainingConfig) -> Population:
 
 
 def _plans(
-    pop: Population, species: tuple[Species, ...], fitness: Mapping[int, float],
+    pop: Population,
+    species: tuple[Species, ...],
+    fitness: Mapping[int, float],
     config: TrainingConfig,
 ) -> list[rep.SpeciesPlan]:
     gen, floor = pop.generation, config.reward_floor
@@ -86,7 +88,9 @@ def _plans(
             survivors=survivors[i],
             children=counts[i],
             rates=stagnation.species_rates(
-                config, big=len(s.members) >= big_from, species_stale=s.stale(gen),
+                config,
+                big=len(s.members) >= big_from,
+                species_stale=s.stale(gen),
                 global_stale=global_stale,
             ),
         )
@@ -95,7 +99,9 @@ def _plans(
 
 
 def _elites(
-    plans: list[rep.SpeciesPlan], species: tuple[Species, ...], genomes: Mapping[int, Genome],
+    plans: list[rep.SpeciesPlan],
+    species: tuple[Species, ...],
+    genomes: Mapping[int, Genome],
     config: TrainingConfig,
 ) -> list[tuple[int, Genome]]:
     """Survivors carried over unchanged (with their species id), champions first, cut to fit."""
@@ -124,7 +130,10 @@ def next_generation(
     draws = rng.random((len(born), 4))
     shaped = _mutate_structures(born, plans, draws, config.input_size, rng, tracker)
     children = mutate_weights(
-        shaped, config.connection_mutation_rate, config.new_connection_assignment_rate, rng,
+        shaped,
+        config.connection_mutation_rate,
+        config.new_connection_assignment_rate,
+        rng,
         first_key=pop.next_key,
     )
     elites = _elites(plans, species, pop.genomes, config)
@@ -147,26 +156,42 @@ def next_generation(
 
 
 def _mutate_structures(
-    born: list[tuple[int, Genome]], plans: list[rep.SpeciesPlan], draws: NDArray[np.float64],
-    n_in: int, rng: np.random.Generator, tracker: InnovationTracker,
+    born: list[tuple[int, Genome]],
+    plans: list[rep.SpeciesPlan],
+    draws: NDArray[np.float64],
+    n_in: int,
+    rng: np.random.Generator,
+    tracker: InnovationTracker,
 ) -> list[Genome]:
     """Structural mutation of every child; most draw none, and those skip the call."""
-    table = np.array([[p.rates.add_node, p.rates.add_connection, p.rates.activate,
-                       p.rates.remove] for p in plans]).reshape(len(plans), 4)
+    table = np.array(
+        [
+            [p.rates.add_node, p.rates.add_connection, p.rates.activate, p.rates.remove]
+            for p in plans
+        ]
+    ).reshape(len(plans), 4)
     of = np.fromiter((s_idx for s_idx, _ in born), np.int64, len(born))
     hit: list[bool] = np.any(draws < table[of], axis=1).tolist()
     rolls = draws.tolist()  # plain floats: cheaper to compare than numpy scalars
     return [
         mutate_structure(child, plans[s_idx].rates, n_in, rng, tracker, rolls[i])
-        if hit[i] else child
+        if hit[i]
+        else child
         for i, (s_idx, child) in enumerate(born)
     ]
 
 
 def _with_best(pop: Population, best: float, last_improved: int) -> Population:
     return Population(
-        pop.generation, pop.genomes, pop.species, pop.next_key, pop.next_species_id,
-        pop.next_innov, pop.next_node, best, last_improved,
+        pop.generation,
+        pop.genomes,
+        pop.species,
+        pop.next_key,
+        pop.next_species_id,
+        pop.next_innov,
+        pop.next_node,
+        best,
+        last_improved,
     )
 
 
@@ -177,15 +202,21 @@ def population_to_dict(pop: Population) -> dict[str, Any]:
         "genomes": [g.to_wire() for g in pop.genomes.values()],
         "species": [
             {
-                "id": s.id, "representative": s.representative.to_wire(),
-                "members": list(s.members), "created": s.created,
-                "best_fitness": _num(s.best_fitness), "last_improved": s.last_improved,
+                "id": s.id,
+                "representative": s.representative.to_wire(),
+                "members": list(s.members),
+                "created": s.created,
+                "best_fitness": _num(s.best_fitness),
+                "last_improved": s.last_improved,
             }
             for s in pop.species
         ],
-        "next_key": pop.next_key, "next_species_id": pop.next_species_id,
-        "next_innov": pop.next_innov, "next_node": pop.next_node,
-        "best_fitness": _num(pop.best_fitness), "last_improved": pop.last_improved,
+        "next_key": pop.next_key,
+        "next_species_id": pop.next_species_id,
+        "next_innov": pop.next_innov,
+        "next_node": pop.next_node,
+        "best_fitness": _num(pop.best_fitness),
+        "last_improved": pop.last_improved,
     }
 
 
@@ -194,16 +225,25 @@ def population_from_dict(data: Mapping[str, Any]) -> Population:
     genomes = [Genome.from_wire(g) for g in data["genomes"]]
     species = tuple(
         Species(
-            s["id"], Genome.from_wire(s["representative"]), tuple(s["members"]), s["created"],
-            _float(s["best_fitness"]), s["last_improved"],
+            s["id"],
+            Genome.from_wire(s["representative"]),
+            tuple(s["members"]),
+            s["created"],
+            _float(s["best_fitness"]),
+            s["last_improved"],
         )
         for s in data["species"]
     )
     return Population(
-        generation=data["generation"], genomes={g.key: g for g in genomes}, species=species,
-        next_key=data["next_key"], next_species_id=data["next_species_id"],
-        next_innov=data["next_innov"], next_node=data["next_node"],
-        best_fitness=_float(data["best_fitness"]), last_improved=data["last_improved"],
+        generation=data["generation"],
+        genomes={g.key: g for g in genomes},
+        species=species,
+        next_key=data["next_key"],
+        next_species_id=data["next_species_id"],
+        next_innov=data["next_innov"],
+        next_node=data["next_node"],
+        best_fitness=_float(data["best_fitness"]),
+        last_improved=data["last_improved"],
     )
 
 

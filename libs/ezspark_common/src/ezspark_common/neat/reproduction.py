@@ -106,8 +106,7 @@ def breed(
                 other = int(rng.integers(len(plans) - 1))
                 other += other >= s_idx
                 key = first_key + len(out) + i
-                children[i] = _cross(champions[s_idx], champions[other], genomes, fitness,
-                                     key, rng)
+                children[i] = _cross(champions[s_idx], champions[other], genomes, fitness, key, rng)
         out.extend((s_idx, child) for child in children)
     return out
 

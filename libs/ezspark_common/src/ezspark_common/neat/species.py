@@ -70,8 +70,7 @@ class GeneMatrix:
         """Presence (0/1) of genes ``cols`` (sorted) in ``rows``, built from the genes the
         rows have (cheaper than looking up every row × column pair)."""
         sizes = self.sizes[rows]
-        starts = np.repeat(self.offsets[rows] - np.concatenate([[0], np.cumsum(sizes)[:-1]]),
-                           sizes)
+        starts = np.repeat(self.offsets[rows] - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
         genes = starts + np.arange(int(sizes.sum()))
         owner = np.repeat(np.arange(rows.shape[0]), sizes)
         col = np.minimum(np.searchsorted(cols, self.innov[genes]), cols.shape[0] - 1)
@@ -84,8 +83,9 @@ class GeneMatrix:
         """Distance from each genome of ``rows`` to ``rep``."""
         return self.pair_distances(rows, [rep], np.zeros(rows.shape[0], dtype=np.int64))
 
-    def pair_distances(self, gen_rows: NDArray[np.int64], reps: Sequence[Genome],
-                       rep_idx: NDArray[np.int64]) -> NDArray[np.float64]:
+    def pair_distances(
+        self, gen_rows: NDArray[np.int64], reps: Sequence[Genome], rep_idx: NDArray[np.int64]
+    ) -> NDArray[np.float64]:
         """Distance for each (genome row, rep) pair, looking up only each rep's own genes
         (a handful per pair) in one vectorised pass over all pairs."""
         out = np.empty(gen_rows.shape[0])
@@ -109,8 +109,9 @@ class GeneMatrix:
             sizes = self.sizes[g]
             norm = np.maximum(sizes, n_rep)
             norm = np.where(norm < SMALL_GENOME, 1, norm)
-            out[lo : lo + PAIR_CHUNK] = (MISMATCH_COEFF * (sizes + n_rep - 2 * matching) / norm
-                                         + WEIGHT_COEFF * (wsum / np.maximum(matching, 1)))
+            out[lo : lo + PAIR_CHUNK] = MISMATCH_COEFF * (
+                sizes + n_rep - 2 * matching
+            ) / norm + WEIGHT_COEFF * (wsum / np.maximum(matching, 1))
         return out
 
     def nearest(
@@ -131,8 +132,9 @@ class GeneMatrix:
         cols = np.unique(table.innov)
         g_present = self.dense(rows, cols)
         r_present = np.zeros((len(reps), cols.shape[0]), dtype=np.float32)
-        r_present[np.repeat(np.arange(len(reps)), table.sizes),
-                  np.searchsorted(cols, table.innov)] = 1.0
+        r_present[
+            np.repeat(np.arange(len(reps)), table.sizes), np.searchsorted(cols, table.innov)
+        ] = 1.0
         # float32 throughout: gene counts are small integers, exact in float32, and the
         # test is a conservative prefilter (the exact distance decides below).
         matching = g_present @ r_present.T
@@ -168,7 +170,9 @@ def distance(a: Genome, b: Genome) -> float:
 
 
 def _assign(
-    matrix: GeneMatrix, previous: Sequence[Species], threshold: float,
+    matrix: GeneMatrix,
+    previous: Sequence[Species],
+    threshold: float,
     hints: Sequence[int | None],
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Previous-species index per genome (-1 = none) and the distance to its rep.
@@ -180,8 +184,7 @@ def _assign(
     assign = np.full(n, -1, dtype=np.int64)
     dist = np.full(n, np.inf)
     index_of = {s.id: i for i, s in enumerate(previous)}
-    hinted = np.array([index_of.get(h, -1) if h is not None else -1 for h in hints],
-                      dtype=np.int64)
+    hinted = np.array([index_of.get(h, -1) if h is not None else -1 for h in hints], dtype=np.int64)
     rows = np.flatnonzero(hinted >= 0)
     if rows.shape[0]:
         d = matrix.pair_distances(rows, [s.representative for s in previous], hinted[rows])

@@ -35,9 +35,7 @@ def remove_stagnant(
     species: Sequence[Species], fitness: Mapping[int, float], generation: int, limit: int
 ) -> tuple[Species, ...]:
     """Drop species stale for ``limit`` generations, keeping the one with the best genome."""
-    champion = max(
-        species, key=lambda s: (max(fitness[k] for k in s.members), -s.id)
-    )
+    champion = max(species, key=lambda s: (max(fitness[k] for k in s.members), -s.id))
     return tuple(s for s in species if s is champion or s.stale(generation) < limit)
 
 

@@ -22,12 +22,17 @@ class _BodyTooLargeError(Exception):
 
 async def _send_json(send: Send, status: int, payload: dict[str, object]) -> None:
     body = json.dumps(payload).encode()
-    await send({
-        "type": "http.response.start", "status": status,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close")],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -140,6 +145,11 @@ class RequestContextMiddleware:
             # Probes and scrapes arrive every few seconds: keep them out of info logs.
             path = scope.get("path", "")
             emit = log.debug if path in _QUIET_PATHS else log.info
-            emit("http_request", method=scope.get("method"), path=path, status=status["code"],
-                 duration_ms=round((time.perf_counter() - start) * 1000, 1))
+            emit(
+                "http_request",
+                method=scope.get("method"),
+                path=path,
+                status=status["code"],
+                duration_ms=round((time.perf_counter() - start) * 1000, 1),
+            )
             structlog.contextvars.clear_contextvars()

@@ -34,37 +34,55 @@ def new_token_out(issued: IssuedToken) -> NewTokenOut:
 def set_session_cookie(response: Response, ctx: AppContext, plain: str) -> None:
     """HttpOnly (no script can read it) and SameSite=Lax (no cross-site POSTs carry it)."""
     response.set_cookie(
-        SESSION_COOKIE, plain, max_age=ctx.settings.session_ttl_s, httponly=True,
-        samesite="lax", secure=ctx.settings.cookie_secure, path="/",
+        SESSION_COOKIE,
+        plain,
+        max_age=ctx.settings.session_ttl_s,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.cookie_secure,
+        path="/",
     )
 
 
-def start_session(repo: Repository, ctx: AppContext, user: User, response: Response
-                  ) -> LoginOut:
+def start_session(repo: Repository, ctx: AppContext, user: User, response: Response) -> LoginOut:
     """Issue a session token, set it as cookie and return it in the body as well."""
     issued = accounts.issue_token(
-        repo, user, kind=accounts.SESSION, name="session", now=ctx.clock(),
+        repo,
+        user,
+        kind=accounts.SESSION,
+        name="session",
+        now=ctx.clock(),
         ttl_s=ctx.settings.session_ttl_s,
     )
     set_session_cookie(response, ctx, issued.plain)
     return LoginOut(user=UserOut.model_validate(user), token=new_token_out(issued))
 
 
-@router.post("/signup", status_code=201, response_model=LoginOut,
-             dependencies=[Depends(require_json)],
-             responses=error_responses(409, 415, 422, 429))
-def signup(body: Credentials, request: Request, response: Response, repo: Repo, ctx: Ctx
-           ) -> LoginOut:
+@router.post(
+    "/signup",
+    status_code=201,
+    response_model=LoginOut,
+    dependencies=[Depends(require_json)],
+    responses=error_responses(409, 415, 422, 429),
+)
+def signup(
+    body: Credentials, request: Request, response: Response, repo: Repo, ctx: Ctx
+) -> LoginOut:
     """Create an account and log it in (session token in the body and as a cookie)."""
     ctx.throttle.check("signup", client_ip(request), body.username)
     user = accounts.sign_up(repo, ctx.passwords, body.username, body.password, ctx.clock())
     return start_session(repo, ctx, user, response)
 
 
-@router.post("/login", response_model=LoginOut, dependencies=[Depends(require_json)],
-             responses=error_responses(401, 415, 422, 429))
-def login(body: Credentials, request: Request, response: Response, repo: Repo, ctx: Ctx
-          ) -> LoginOut:
+@router.post(
+    "/login",
+    response_model=LoginOut,
+    dependencies=[Depends(require_json)],
+    responses=error_responses(401, 415, 422, 429),
+)
+def login(
+    body: Credentials, request: Request, response: Response, repo: Repo, ctx: Ctx
+) -> LoginOut:
     """Check the password; return a session token and set the session cookie."""
     ctx.throttle.check("login", client_ip(request), body.username)
     user = accounts.log_in(repo, ctx.passwords, body.username, body.password)
@@ -85,12 +103,14 @@ def me(principal: CurrentPrincipal) -> UserOut:
 
 
 @router.post("/tokens", status_code=201, response_model=NewTokenOut, responses=error_responses(401))
-def create_token(principal: CurrentPrincipal, repo: Repo, ctx: Ctx,
-                 body: TokenCreate | None = None) -> NewTokenOut:
+def create_token(
+    principal: CurrentPrincipal, repo: Repo, ctx: Ctx, body: TokenCreate | None = None
+) -> NewTokenOut:
     """Mint an API token for scripts; its secret is shown in this response only."""
     name = body.name if body else "api"
-    issued = accounts.issue_token(repo, principal.user, kind=accounts.API, name=name,
-                                  now=ctx.clock())
+    issued = accounts.issue_token(
+        repo, principal.user, kind=accounts.API, name=name, now=ctx.clock()
+    )
     return new_token_out(issued)
 
 
@@ -100,9 +120,12 @@ def list_tokens(principal: CurrentPrincipal, repo: Repo) -> list[TokenOut]:
     return [TokenOut.model_validate(t) for t in accounts.list_tokens(repo, principal.user)]
 
 
-@router.delete("/tokens/{token_id}", status_code=204,
-               responses=error_responses(401, 404))
-def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-                 principal: CurrentPrincipal, repo: Repo, ctx: Ctx) -> None:
+@router.delete("/tokens/{token_id}", status_code=204, responses=error_responses(401, 404))
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    principal: CurrentPrincipal,
+    repo: Repo,
+    ctx: Ctx,
+) -> None:
     """Revoke one of the caller's tokens; it stops working immediately."""
     accounts.revoke_token(repo, principal.user, token_id, ctx.clock())

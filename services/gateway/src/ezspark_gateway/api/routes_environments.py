@@ -14,7 +14,9 @@ router = APIRouter(prefix="/api", tags=["environments"])
 def environments(_principal: CurrentPrincipal, ctx: Ctx) -> EnvironmentList:
     """Every environment announced since start-up, its sizes, and how many live
     evaluators serve it (a config naming one with 0 is accepted and waits)."""
-    return EnvironmentList(items=[
-        EnvironmentOut(**known.space.model_dump(), evaluators=known.evaluators)
-        for known in ctx.environments.known()
-    ])
+    return EnvironmentList(
+        items=[
+            EnvironmentOut(**known.space.model_dump(), evaluators=known.evaluators)
+            for known in ctx.environments.known()
+        ]
+    )

@@ -35,10 +35,13 @@ _BODY_ERRORS = error_responses(413, 415, 422)
 def summary(training: Training) -> TrainingSummary:
     """The list view of a training."""
     return TrainingSummary(
-        id=training.id, status=training.status,
+        id=training.id,
+        status=training.status,
         gym_game_name=str(training.config.get("gym_game_name", "")),
-        created_at=training.created_at, updated_at=training.updated_at,
-        generations=training.generations, best_fitness=training.best_fitness,
+        created_at=training.created_at,
+        updated_at=training.updated_at,
+        generations=training.generations,
+        best_fitness=training.best_fitness,
         waiting=training.waiting_reason,
     )
 
@@ -47,20 +50,28 @@ def detail(repo: Repository, training: Training) -> TrainingDetail:
     """The full view of a training, with its latest report."""
     latest = trainings.latest_report(repo, training)
     return TrainingDetail(
-        **summary(training).model_dump(), config=training.config,
-        finish_reason=training.finish_reason, error=training.error,
+        **summary(training).model_dump(),
+        config=training.config,
+        finish_reason=training.finish_reason,
+        error=training.error,
         has_best_genome=training.best_genome is not None,
         latest_report=ReportOut.model_validate(latest) if latest else None,
     )
 
 
-@router.post("/trainings", status_code=201, response_model=TrainingDetail,
-             openapi_extra=CONFIG_BODY_DOC,
-             responses=error_responses(401, 413, 415, 422, 429, 503))
+@router.post(
+    "/trainings",
+    status_code=201,
+    response_model=TrainingDetail,
+    openapi_extra=CONFIG_BODY_DOC,
+    responses=error_responses(401, 413, 415, 422, 429, 503),
+)
 def create_training(
     principal: CurrentPrincipal,
     config: Annotated[TrainingConfig, Depends(training_config_body)],
-    repo: Repo, ctx: Ctx, response: Response,
+    repo: Repo,
+    ctx: Ctx,
+    response: Response,
 ) -> TrainingDetail:
     """Queue a training from a JSON config (body, or a file uploaded as field ``file``).
 
@@ -69,17 +80,20 @@ def create_training(
     the gateway cannot describe; 429 when the caller already has
     ``EZSPARK_QUOTA_ACTIVE_TRAININGS`` trainings queued, running or stopping.
     """
-    training = trainings.create_training(repo, ctx.publisher, principal.user, config,
-                                         ctx.clock(), ctx.admission)
+    training = trainings.create_training(
+        repo, ctx.publisher, principal.user, config, ctx.clock(), ctx.admission
+    )
     ctx.metrics.commands.labels("training_requested").inc()
     response.headers["Location"] = f"/api/trainings/{training.id}"
     return detail(repo, training)
 
 
-@router.post("/validate", response_model=ValidationOut, openapi_extra=CONFIG_BODY_DOC,
-             responses=_BODY_ERRORS)
-def validate(config: Annotated[TrainingConfig, Depends(validation_body)], ctx: Ctx,
-             principal: MaybePrincipal) -> ValidationOut:
+@router.post(
+    "/validate", response_model=ValidationOut, openapi_extra=CONFIG_BODY_DOC, responses=_BODY_ERRORS
+)
+def validate(
+    config: Annotated[TrainingConfig, Depends(validation_body)], ctx: Ctx, principal: MaybePrincipal
+) -> ValidationOut:
     """Check a config (JSON, file or form fields) with the same rules as creation: the
     config rules, the per-user quotas and its environment (not the count of active
     trainings).  No credentials needed; an unknown environment's error lists the
@@ -90,52 +104,62 @@ def validate(config: Annotated[TrainingConfig, Depends(validation_body)], ctx: C
 
 @router.get("/trainings", response_model=TrainingList, responses=error_responses(401))
 def list_trainings(
-    principal: CurrentPrincipal, repo: Repo,
+    principal: CurrentPrincipal,
+    repo: Repo,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> TrainingList:
     """The caller's trainings, newest first."""
     items, total = trainings.list_trainings(repo, principal.user, limit, offset)
-    return TrainingList(items=[summary(t) for t in items], total=total, limit=limit,
-                        offset=offset)
+    return TrainingList(items=[summary(t) for t in items], total=total, limit=limit, offset=offset)
 
 
 @router.get("/trainings/{training_id}", response_model=TrainingDetail, responses=_OWNED)
-def get_training(training_id: str, principal: CurrentPrincipal, repo: Repo
-                 ) -> TrainingDetail:
+def get_training(training_id: str, principal: CurrentPrincipal, repo: Repo) -> TrainingDetail:
     """Status, config, outcome and latest report of one of the caller's trainings."""
     return detail(repo, trainings.get_training(repo, principal.user, training_id))
 
 
-@router.get("/trainings/{training_id}/generations", response_model=GenerationsOut,
-            responses=_OWNED)
+@router.get("/trainings/{training_id}/generations", response_model=GenerationsOut, responses=_OWNED)
 def generations(
-    training_id: str, principal: CurrentPrincipal, repo: Repo,
-    since: Annotated[int, Query(ge=0, le=MAX_INT, description="first generation to return")
-                     ] = 0,
+    training_id: str,
+    principal: CurrentPrincipal,
+    repo: Repo,
+    since: Annotated[int, Query(ge=0, le=MAX_INT, description="first generation to return")] = 0,
     limit: Annotated[int, Query(ge=1, le=trainings.MAX_HISTORY_PAGE)] = 1000,
 ) -> GenerationsOut:
     """Per-generation statistics in order; poll with ``since=next_since`` for new ones."""
     rows = trainings.history(repo, principal.user, training_id, since, limit)
     next_since = rows[-1].generation + 1 if rows else since
-    return GenerationsOut(training_id=training_id, next_since=next_since,
-                          items=[ReportOut.model_validate(r) for r in rows])
+    return GenerationsOut(
+        training_id=training_id,
+        next_since=next_since,
+        items=[ReportOut.model_validate(r) for r in rows],
+    )
 
 
-@router.get("/trainings/{training_id}/best", responses={
-    **_OWNED, 200: {"content": {"application/json": {}}, "description": "a WireGenome"}})
+@router.get(
+    "/trainings/{training_id}/best",
+    responses={**_OWNED, 200: {"content": {"application/json": {}}, "description": "a WireGenome"}},
+)
 def best_genome(training_id: str, principal: CurrentPrincipal, repo: Repo) -> Response:
     """Download the best genome as a JSON file; 404 until the training produced one."""
     genome = trainings.best_genome(repo, principal.user, training_id)
     filename = f"ezspark-{training_id}-best.json"
     return Response(
-        json.dumps(genome, indent=1), media_type="application/json",
+        json.dumps(genome, indent=1),
+        media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
-@router.get("/trainings/{training_id}/best.svg", responses={
-    **_OWNED, 200: {"content": {"image/svg+xml": {}}, "description": "the best network"}})
+@router.get(
+    "/trainings/{training_id}/best.svg",
+    responses={
+        **_OWNED,
+        200: {"content": {"image/svg+xml": {}}, "description": "the best network"},
+    },
+)
 def best_network_svg(training_id: str, principal: CurrentPrincipal, repo: Repo) -> Response:
     """The best genome drawn as SVG; 404 until the training produced one."""
     genome = trainings.best_genome(repo, principal.user, training_id)
@@ -147,12 +171,18 @@ def best_network_svg(training_id: str, principal: CurrentPrincipal, repo: Repo) 
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
 
 
-@router.post("/trainings/{training_id}/stop", status_code=202, response_model=TrainingDetail,
-             responses=error_responses(401, 404, 409, 503))
-def stop_training(training_id: str, principal: CurrentPrincipal, repo: Repo, ctx: Ctx
-                  ) -> TrainingDetail:
+@router.post(
+    "/trainings/{training_id}/stop",
+    status_code=202,
+    response_model=TrainingDetail,
+    responses=error_responses(401, 404, 409, 503),
+)
+def stop_training(
+    training_id: str, principal: CurrentPrincipal, repo: Repo, ctx: Ctx
+) -> TrainingDetail:
     """Ask the evolvers to stop; the status is ``stopping`` until they confirm."""
-    training = trainings.stop_training(repo, ctx.publisher, principal.user, training_id,
-                                       ctx.clock())
+    training = trainings.stop_training(
+        repo, ctx.publisher, principal.user, training_id, ctx.clock()
+    )
     ctx.metrics.commands.labels("stop_requested").inc()
     return detail(repo, training)

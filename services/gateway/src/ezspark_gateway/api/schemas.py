@@ -96,8 +96,10 @@ class TrainingSummary(_Out):
     generations: int
     best_fitness: float | None
     waiting: str | None = Field(
-        default=None, description="why the training waits (e.g. no evaluator serves its "
-        "environment); null while it runs or once it ended")
+        default=None,
+        description="why the training waits (e.g. no evaluator serves its "
+        "environment); null while it runs or once it ended",
+    )
 
 
 class TrainingDetail(TrainingSummary):
@@ -143,8 +145,10 @@ class EnvironmentOut(BaseModel):
     action_space: str = Field(description="Gymnasium's repr, e.g. Discrete(2)")
     observation_space: str
     max_episode_steps: int | None
-    evaluators: int = Field(description="live evaluators serving it now (0: trainings on "
-                            "it are accepted and wait for one)")
+    evaluators: int = Field(
+        description="live evaluators serving it now (0: trainings on "
+        "it are accepted and wait for one)"
+    )
 
 
 class EnvironmentList(BaseModel):

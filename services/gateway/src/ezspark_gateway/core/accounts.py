@@ -50,9 +50,7 @@ def normalize_username(raw: str) -> str:
 def _check_credentials(username: str, password: str) -> None:
     errors: list[tuple[str, str]] = []
     if not USERNAME_RE.fullmatch(username):
-        errors.append(
-            ("username", "must be 3-32 characters: letters, digits, '_', '.', '-'")
-        )
+        errors.append(("username", "must be 3-32 characters: letters, digits, '_', '.', '-'"))
     if len(password) < MIN_PASSWORD:
         errors.append(("password", f"must be at least {MIN_PASSWORD} characters"))
     elif len(password) > MAX_PASSWORD:
@@ -61,8 +59,9 @@ def _check_credentials(username: str, password: str) -> None:
         raise InvalidInputError(errors)
 
 
-def sign_up(repo: Repository, passwords: Passwords, username: str, password: str,
-            now: float) -> User:
+def sign_up(
+    repo: Repository, passwords: Passwords, username: str, password: str, now: float
+) -> User:
     """Create an account; ConflictError when the name is taken."""
     name = normalize_username(username)
     _check_credentials(name, password)
@@ -79,7 +78,7 @@ def log_in(repo: Repository, passwords: Passwords, username: str, password: str)
     user = repo.user_by_name(name) if USERNAME_RE.fullmatch(name) else None
     # Sign-up never accepts more than MAX_PASSWORD characters, so one extra keeps an
     # overlong guess wrong while capping the hashing work an attacker can ask for.
-    password = password[:MAX_PASSWORD + 1]
+    password = password[: MAX_PASSWORD + 1]
     if not passwords.verify(user.password_hash if user else None, password) or user is None:
         raise UnauthorizedError("wrong username or password")
     if passwords.needs_rehash(user.password_hash):
@@ -88,14 +87,19 @@ def log_in(repo: Repository, passwords: Passwords, username: str, password: str)
     return user
 
 
-def issue_token(repo: Repository, user: User, *, kind: str, name: str, now: float,
-                ttl_s: float | None = None) -> IssuedToken:
+def issue_token(
+    repo: Repository, user: User, *, kind: str, name: str, now: float, ttl_s: float | None = None
+) -> IssuedToken:
     """Mint and store (hashed) a new credential for ``user``."""
     minted = new_token()
     label = "".join(ch for ch in name if ch.isprintable()).strip()[:100] or kind
     row = ApiToken(
-        user_id=user.id, kind=kind, name=label, token_hash=minted.digest,
-        prefix=minted.prefix, created_at=now,
+        user_id=user.id,
+        kind=kind,
+        name=label,
+        token_hash=minted.digest,
+        prefix=minted.prefix,
+        created_at=now,
         expires_at=None if ttl_s is None else now + ttl_s,
     )
     repo.add_token(row)

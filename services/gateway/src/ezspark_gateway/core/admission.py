@@ -34,12 +34,14 @@ class Admission:
         self.environments = environments
         self._lock = threading.Lock()
 
-    def config_errors(self, config: TrainingConfig, *, detailed: bool = True
-                      ) -> list[tuple[str, str]]:
+    def config_errors(
+        self, config: TrainingConfig, *, detailed: bool = True
+    ) -> list[tuple[str, str]]:
         """``(field, message)`` for each quota the config exceeds and each environment fault
         (``detailed``: name the served environments, for authenticated callers)."""
-        return quota_errors(config, self.quotas) + \
-            self.environments.errors(config, detailed=detailed)
+        return quota_errors(config, self.quotas) + self.environments.errors(
+            config, detailed=detailed
+        )
 
     def check_config(self, config: TrainingConfig, *, detailed: bool = True) -> None:
         """Raise ConfigError (422, like any invalid config) listing ``config_errors``."""
@@ -65,5 +67,6 @@ class Admission:
                 raise QuotaExceededError(
                     f"you already have {count} active trainings (queued, running or "
                     f"stopping); the limit is {limit} per user "
-                    "(EZSPARK_QUOTA_ACTIVE_TRAININGS): wait for one to end or stop one")
+                    "(EZSPARK_QUOTA_ACTIVE_TRAININGS): wait for one to end or stop one"
+                )
             yield

@@ -31,16 +31,14 @@ Describe = Callable[[str], EnvInfo]
 class EnvironmentCheck:
     """``errors(config)``: the ``(field, message)`` pairs of an environment it cannot run."""
 
-    def __init__(self, registry: EnvironmentRegistry, describe_env: Describe = describe
-                 ) -> None:
+    def __init__(self, registry: EnvironmentRegistry, describe_env: Describe = describe) -> None:
         self._registry = registry
         self._describe = describe_env
         self._lock = threading.Lock()
         # Keyed by registered Gymnasium ids only, so its size is bounded by the registry.
         self._local: dict[str, EnvInfo | str] = {}
 
-    def errors(self, config: TrainingConfig, *, detailed: bool = True
-               ) -> list[tuple[str, str]]:
+    def errors(self, config: TrainingConfig, *, detailed: bool = True) -> list[tuple[str, str]]:
         """Size mismatches against the best-known space, or why the environment is unknown
         (naming close matches and the served environments only when ``detailed``: those
         are for authenticated callers, like ``GET /api/environments``)."""

@@ -34,9 +34,14 @@ class KnownEnv:
 
 def env_info(space: EnvSpace) -> EnvInfo:
     """The shared ``EnvInfo`` of an announced space (for ``envs.size_errors``)."""
-    return EnvInfo(env_id=space.env_id, input_size=space.input_size,
-                   output_size=space.output_size, max_episode_steps=space.max_episode_steps,
-                   action_space=space.action_space, observation_space=space.observation_space)
+    return EnvInfo(
+        env_id=space.env_id,
+        input_size=space.input_size,
+        output_size=space.output_size,
+        max_episode_steps=space.max_episode_steps,
+        action_space=space.action_space,
+        observation_space=space.observation_space,
+    )
 
 
 class EnvironmentRegistry:

@@ -53,10 +53,14 @@ def apply_event(repo: Repository, event: Event, now: float) -> str:
 
 def _apply_report(repo: Repository, event: GenerationReport, now: float) -> str:
     row = GenerationRow(
-        training_id=event.training_id, generation=event.generation,
-        best_fitness=event.best_fitness, mean_fitness=event.mean_fitness,
-        species=event.species, population=event.population,
-        evaluations_per_s=event.evaluations_per_s, best_genome_key=event.best_genome_key,
+        training_id=event.training_id,
+        generation=event.generation,
+        best_fitness=event.best_fitness,
+        mean_fitness=event.mean_fitness,
+        species=event.species,
+        population=event.population,
+        evaluations_per_s=event.evaluations_per_s,
+        best_genome_key=event.best_genome_key,
         received_at=now,
     )
     if not repo.add_generation(row):
@@ -72,8 +76,10 @@ def _apply_report(repo: Repository, event: GenerationReport, now: float) -> str:
 def _apply_waiting(repo: Repository, event: TrainingWaiting, now: float) -> str:
     reason = None
     if event.waiting:
-        reason = event.reason.replace("\x00", "").strip()[:MAX_REASON_CHARS] or \
-            "waiting for an evaluator"
+        reason = (
+            event.reason.replace("\x00", "").strip()[:MAX_REASON_CHARS]
+            or "waiting for an evaluator"
+        )
     changed = repo.set_waiting(event.training_id, ACTIVE, reason, now)
     return APPLIED if changed else DUPLICATE
 
@@ -94,9 +100,12 @@ def _apply_finished(repo: Repository, event: TrainingFinished, now: float) -> st
 
 def _apply_failed(repo: Repository, event: TrainingFailed, now: float) -> str:
     ok = repo.transition(
-        event.training_id, ACTIVE, status=FAILED,
+        event.training_id,
+        ACTIVE,
+        status=FAILED,
         error=event.error.replace("\x00", "")[:MAX_ERROR_CHARS],
-        waiting_reason=None, updated_at=now,
+        waiting_reason=None,
+        updated_at=now,
     )
     return APPLIED if ok else DUPLICATE
 
@@ -115,6 +124,10 @@ class EventApplier:
                 outcome = apply_event(Repository(session), event, self._clock())
             # One report per generation would flood the logs at info level.
             emit = log.debug if isinstance(event, GenerationReport) else log.info
-            emit("event_applied", kind=event.kind, outcome=outcome,
-                 generation=getattr(event, "generation", None))
+            emit(
+                "event_applied",
+                kind=event.kind,
+                outcome=outcome,
+                generation=getattr(event, "generation", None),
+            )
         return outcome

@@ -52,29 +52,42 @@ def network_svg(wire: dict[str, Any], n_in: int, n_out: int) -> str:
     """The SVG document for a genome in wire form (raises ValueError if it is not valid)."""
     genome = Genome.from_wire(wire)
     pos, width, height = _positions(_columns(genome, n_in, n_out))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="best network">']
-    for s, d, w, on in zip(genome.src.tolist(), genome.dst.tolist(), genome.weight.tolist(),
-                           genome.enabled.tolist(), strict=True):
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="best network">'
+    ]
+    for s, d, w, on in zip(
+        genome.src.tolist(),
+        genome.dst.tolist(),
+        genome.weight.tolist(),
+        genome.enabled.tolist(),
+        strict=True,
+    ):
         (x1, y1), (x2, y2) = pos[s], pos[d]
         if on:
             colour = POSITIVE if w >= 0 else NEGATIVE
             stroke = 0.6 + 2.4 * min(abs(w), 4.0) / 4.0
-            parts.append(f'<line class="edge" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" '
-                         f'y2="{y2:.1f}" stroke="{colour}" stroke-width="{stroke:.2f}">'
-                         f'<title>{w:.4g}</title></line>')
+            parts.append(
+                f'<line class="edge" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" '
+                f'y2="{y2:.1f}" stroke="{colour}" stroke-width="{stroke:.2f}">'
+                f"<title>{w:.4g}</title></line>"
+            )
         else:
-            parts.append(f'<line class="edge disabled" x1="{x1:.1f}" y1="{y1:.1f}" '
-                         f'x2="{x2:.1f}" y2="{y2:.1f}" stroke="{DISABLED}" stroke-width="1" '
-                         'stroke-dasharray="4 3"/>')
+            parts.append(
+                f'<line class="edge disabled" x1="{x1:.1f}" y1="{y1:.1f}" '
+                f'x2="{x2:.1f}" y2="{y2:.1f}" stroke="{DISABLED}" stroke-width="1" '
+                'stroke-dasharray="4 3"/>'
+            )
     biases = dict(zip(genome.node_ids.tolist(), genome.biases.tolist(), strict=True))
     for node, (x, y) in pos.items():
         fill = "#f2f4f7" if node < 0 else ("#101828" if node < n_out else "#ffffff")
         ink = "#ffffff" if 0 <= node < n_out else "#101828"
         title = f"bias {biases[node]:.4g}" if node >= 0 else "input"
-        parts.append(f'<g class="node"><circle cx="{x:.1f}" cy="{y:.1f}" r="{RADIUS}" '
-                     f'fill="{fill}" stroke="#101828"><title>{title}</title></circle>'
-                     f'<text x="{x:.1f}" y="{y + 4:.1f}" font-size="10" text-anchor="middle" '
-                     f'fill="{ink}">{_label(node, n_out)}</text></g>')
+        parts.append(
+            f'<g class="node"><circle cx="{x:.1f}" cy="{y:.1f}" r="{RADIUS}" '
+            f'fill="{fill}" stroke="#101828"><title>{title}</title></circle>'
+            f'<text x="{x:.1f}" y="{y + 4:.1f}" font-size="10" text-anchor="middle" '
+            f'fill="{ink}">{_label(node, n_out)}</text></g>'
+        )
     parts.append("</svg>")
     return "".join(parts)

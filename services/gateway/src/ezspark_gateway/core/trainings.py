@@ -29,8 +29,14 @@ _ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 log = structlog.get_logger(__name__)
 
 
-def create_training(repo: Repository, publisher: CommandPublisher, owner: User,
-                    config: TrainingConfig, now: float, admission: Admission) -> Training:
+def create_training(
+    repo: Repository,
+    publisher: CommandPublisher,
+    owner: User,
+    config: TrainingConfig,
+    now: float,
+    admission: Admission,
+) -> Training:
     """Admit, store a queued training, then ask the evolvers to run it.
 
     Over-quota configs and unknown environments (ConfigError) and users at their limit of
@@ -41,8 +47,13 @@ def create_training(repo: Repository, publisher: CommandPublisher, owner: User,
     admission.check_config(config)
     data: dict[str, Any] = config.model_dump(mode="json")
     training = Training(
-        id=str(uuid.uuid4()), owner_id=owner.id, status=QUEUED, config=data,
-        created_at=now, updated_at=now, generations=0,
+        id=str(uuid.uuid4()),
+        owner_id=owner.id,
+        status=QUEUED,
+        config=data,
+        created_at=now,
+        updated_at=now,
+        generations=0,
     )
     with admission.admit(repo, owner, ACTIVE):
         repo.add_training(training)
@@ -55,8 +66,13 @@ def create_training(repo: Repository, publisher: CommandPublisher, owner: User,
         publisher.publish(msg)
     except Exception as exc:
         log.error("publish_failed", command="training_requested", error=str(exc))
-        repo.transition(training.id, ACTIVE, status=FAILED, updated_at=now,
-                        error="could not queue the training: message broker unavailable")
+        repo.transition(
+            training.id,
+            ACTIVE,
+            status=FAILED,
+            updated_at=now,
+            error="could not queue the training: message broker unavailable",
+        )
         repo.commit()
         raise UnavailableError("message broker unavailable; try again") from exc
     log.info("training_requested", owner=owner.username)
@@ -76,14 +92,16 @@ def get_training(repo: Repository, owner: User, training_id: str) -> Training:
     return training
 
 
-def list_trainings(repo: Repository, owner: User, limit: int, offset: int
-                   ) -> tuple[Sequence[Training], int]:
+def list_trainings(
+    repo: Repository, owner: User, limit: int, offset: int
+) -> tuple[Sequence[Training], int]:
     """A page of the owner's trainings (newest first) and their total count."""
     return repo.trainings_of(owner.id, limit, offset), repo.count_trainings_of(owner.id)
 
 
-def stop_training(repo: Repository, publisher: CommandPublisher, owner: User,
-                  training_id: str, now: float) -> Training:
+def stop_training(
+    repo: Repository, publisher: CommandPublisher, owner: User, training_id: str, now: float
+) -> Training:
     """Mark an active training ``stopping`` and tell the evolvers.
 
     Asking again while ``stopping`` re-sends the command (harmless, helps after a broker
@@ -105,8 +123,9 @@ def stop_training(repo: Repository, publisher: CommandPublisher, owner: User,
     return training
 
 
-def history(repo: Repository, owner: User, training_id: str, since: int, limit: int
-            ) -> Sequence[GenerationRow]:
+def history(
+    repo: Repository, owner: User, training_id: str, since: int, limit: int
+) -> Sequence[GenerationRow]:
     """Generation reports from ``since`` on, in order."""
     get_training(repo, owner, training_id)
     return repo.generations(training_id, since, min(limit, MAX_HISTORY_PAGE))
@@ -123,5 +142,3 @@ def best_genome(repo: Repository, owner: User, training_id: str) -> dict[str, An
     if training.best_genome is None:
         raise NotFoundError("no best genome yet")
     return training.best_genome
-
-

@@ -106,8 +106,7 @@ class Repository:
         )
         return self.session.scalars(stmt).all()
 
-    def count_trainings_of(self, owner_id: int, statuses: Collection[str] | None = None
-                           ) -> int:
+    def count_trainings_of(self, owner_id: int, statuses: Collection[str] | None = None) -> int:
         """How many trainings a user has (only those in ``statuses`` when given)."""
         stmt = select(func.count()).select_from(Training).where(Training.owner_id == owner_id)
         if statuses is not None:
@@ -119,8 +118,9 @@ class Repository:
         row locks and serialises writers itself)."""
         self.session.execute(select(User.id).where(User.id == user_id).with_for_update())
 
-    def set_waiting(self, training_id: str, allowed_from: Collection[str],
-                    reason: str | None, now: float) -> bool:
+    def set_waiting(
+        self, training_id: str, allowed_from: Collection[str], reason: str | None, now: float
+    ) -> bool:
         """Set (or clear, with None) why an active training waits; False when unchanged."""
         stmt = (
             update(Training)
@@ -131,9 +131,7 @@ class Repository:
         )
         return bool(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
-    def transition(
-        self, training_id: str, allowed_from: Collection[str], **values: Any
-    ) -> bool:
+    def transition(self, training_id: str, allowed_from: Collection[str], **values: Any) -> bool:
         """Update a training only while its status is in ``allowed_from``.
 
         One conditional UPDATE, so a stop request and an event racing on the same row can

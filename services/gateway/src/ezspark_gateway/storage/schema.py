@@ -37,8 +37,9 @@ def _add_column_sql(engine: Engine, table: str, column: Column[Any]) -> str:
     prep = engine.dialect.identifier_preparer
     kind = column.type.compile(dialect=engine.dialect)
     if_missing = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
-    return (f"ALTER TABLE {prep.quote(table)} ADD COLUMN {if_missing}"
-            f"{prep.quote(column.name)} {kind}")
+    return (
+        f"ALTER TABLE {prep.quote(table)} ADD COLUMN {if_missing}{prep.quote(column.name)} {kind}"
+    )
 
 
 def add_missing_columns(engine: Engine) -> list[str]:

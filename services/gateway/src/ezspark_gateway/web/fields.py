@@ -13,16 +13,34 @@ from ezspark_common.config import EXTRA_KEYS, SPEC_KEYS
 
 # The spec's example config, value for value.
 EXAMPLE: dict[str, Any] = {
-    "gym_game_name": "CartPole-v0", "alone_training_iterations": 60, "input_size": 4,
-    "output_size": 2, "initial_population": 100, "species_threshold": 3,
-    "generations": 600000, "percentage_survivors_per_specie": 0.3,
-    "connection_mutation_rate": 0.8, "new_connection_assignment_rate": 0.1,
-    "add_connection_big_specie_rate": 0.3, "add_connection_small_specie_rate": 0.03,
-    "add_node_specie_rate": 0.05, "activate_connection_rate": 0.25,
-    "remove_connection_rate": 0.01, "children": 1, "crossover_rate": 0.1, "saving": 1,
-    "keep_parents": 1, "limiting_species": 15, "limiting_threshold": 5,
-    "max_population": 20000, "same_fitness_limit": 10, "age_significance": 0.3,
-    "max_number_of_games": 5, "max_number_of_steps": 200, "safeness": 0.5, "sub_games": 1,
+    "gym_game_name": "CartPole-v0",
+    "alone_training_iterations": 60,
+    "input_size": 4,
+    "output_size": 2,
+    "initial_population": 100,
+    "species_threshold": 3,
+    "generations": 600000,
+    "percentage_survivors_per_specie": 0.3,
+    "connection_mutation_rate": 0.8,
+    "new_connection_assignment_rate": 0.1,
+    "add_connection_big_specie_rate": 0.3,
+    "add_connection_small_specie_rate": 0.03,
+    "add_node_specie_rate": 0.05,
+    "activate_connection_rate": 0.25,
+    "remove_connection_rate": 0.01,
+    "children": 1,
+    "crossover_rate": 0.1,
+    "saving": 1,
+    "keep_parents": 1,
+    "limiting_species": 15,
+    "limiting_threshold": 5,
+    "max_population": 20000,
+    "same_fitness_limit": 10,
+    "age_significance": 0.3,
+    "max_number_of_games": 5,
+    "max_number_of_steps": 200,
+    "safeness": 0.5,
+    "sub_games": 1,
     "minimum_reward": 0,
 }
 
@@ -49,16 +67,11 @@ HELP: dict[str, str] = {
     "between 2 nodes of a genome that is in a species with a lot of other genomes.",
     "add_connection_small_specie_rate": "0<=p<=1: the probability to add a new connection "
     "between 2 nodes of a genome that is in a species with few other genomes.",
-    "add_node_specie_rate": "0<=p<=1: the probability to split a connection and add a "
-    "new node.",
-    "activate_connection_rate": "0<=p<=1: the probability to activate a deactivated "
-    "connection.",
-    "remove_connection_rate": "0<=p<=1: the probability to deactivate an activated "
-    "connection.",
-    "children": "Number of new genomes generated from each species (multiplied by "
-    "another factor).",
-    "crossover_rate": "0<=p<=1: the probability of inter-species crossover among the "
-    "best genomes.",
+    "add_node_specie_rate": "0<=p<=1: the probability to split a connection and add a new node.",
+    "activate_connection_rate": "0<=p<=1: the probability to activate a deactivated connection.",
+    "remove_connection_rate": "0<=p<=1: the probability to deactivate an activated connection.",
+    "children": "Number of new genomes generated from each species (multiplied by another factor).",
+    "crossover_rate": "0<=p<=1: the probability of inter-species crossover among the best genomes.",
     "saving": ">=1: every `saving` generations the best genome of the generation is saved.",
     "keep_parents": "Either 0 or 1: when 1, the best genomes of each species survive into "
     "the next generation.",
@@ -80,26 +93,54 @@ HELP: dict[str, str] = {
     "slower and more resource-hungry.",
     "sub_games": "1<=s<=max_number_of_games: the number of games each client plays in "
     "parallel for each assigned genome. Higher = faster = more resources needed.",
-    "minimum_reward": "The minimum reward your environment's step(action) function can "
-    "give.",
+    "minimum_reward": "The minimum reward your environment's step(action) function can give.",
     "seed": "Optional: random seed (>= 0) so a run can be repeated exactly. Default 0.",
     "fitness_threshold": "Optional: stop as soon as the best fitness reaches this value. "
     "Leave blank to run every generation.",
 }
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Environment", ("gym_game_name", "input_size", "output_size", "minimum_reward",
-                     "max_number_of_games", "max_number_of_steps", "sub_games")),
+    (
+        "Environment",
+        (
+            "gym_game_name",
+            "input_size",
+            "output_size",
+            "minimum_reward",
+            "max_number_of_games",
+            "max_number_of_steps",
+            "sub_games",
+        ),
+    ),
     ("Run", ("generations", "alone_training_iterations", "saving", "safeness")),
-    ("Population and species", (
-        "initial_population", "max_population", "species_threshold",
-        "percentage_survivors_per_specie", "children", "keep_parents", "limiting_species",
-        "limiting_threshold", "same_fitness_limit", "age_significance")),
-    ("Mutation and crossover", (
-        "connection_mutation_rate", "new_connection_assignment_rate",
-        "add_connection_big_specie_rate", "add_connection_small_specie_rate",
-        "add_node_specie_rate", "activate_connection_rate", "remove_connection_rate",
-        "crossover_rate")),
+    (
+        "Population and species",
+        (
+            "initial_population",
+            "max_population",
+            "species_threshold",
+            "percentage_survivors_per_specie",
+            "children",
+            "keep_parents",
+            "limiting_species",
+            "limiting_threshold",
+            "same_fitness_limit",
+            "age_significance",
+        ),
+    ),
+    (
+        "Mutation and crossover",
+        (
+            "connection_mutation_rate",
+            "new_connection_assignment_rate",
+            "add_connection_big_specie_rate",
+            "add_connection_small_specie_rate",
+            "add_node_specie_rate",
+            "activate_connection_rate",
+            "remove_connection_rate",
+            "crossover_rate",
+        ),
+    ),
     ("Optional", EXTRA_KEYS),
 )
 
@@ -117,11 +158,15 @@ class FormField:
 def form_groups() -> list[tuple[str, list[FormField]]]:
     """Every config key once, in its group, with help text and default value."""
     return [
-        (title, [
-            FormField(key=k, help=HELP[k], default=_text(EXAMPLE.get(k)),
-                      required=k in SPEC_KEYS)
-            for k in keys
-        ])
+        (
+            title,
+            [
+                FormField(
+                    key=k, help=HELP[k], default=_text(EXAMPLE.get(k)), required=k in SPEC_KEYS
+                )
+                for k in keys
+            ],
+        )
         for title, keys in GROUPS
     ]
 

@@ -25,8 +25,14 @@ router = APIRouter(include_in_schema=False)
 
 
 def _logged_in(repo: Repository, ctx: AppContext, user: User, target: str) -> Response:
-    issued = accounts.issue_token(repo, user, kind=accounts.SESSION, name="browser",
-                                  now=ctx.clock(), ttl_s=ctx.settings.session_ttl_s)
+    issued = accounts.issue_token(
+        repo,
+        user,
+        kind=accounts.SESSION,
+        name="browser",
+        now=ctx.clock(),
+        ttl_s=ctx.settings.session_ttl_s,
+    )
     response = see_other(safe_next(target))
     set_session_cookie(response, ctx, issued.plain)
     return response
@@ -39,11 +45,13 @@ def home(principal: MaybePrincipal) -> RedirectResponse:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, principal: MaybePrincipal,
-               next_url: Annotated[str, Query(alias="next")] = "") -> HTMLResponse:
+def login_page(
+    request: Request, principal: MaybePrincipal, next_url: Annotated[str, Query(alias="next")] = ""
+) -> HTMLResponse:
     """The log-in form."""
-    return render(request, "login.html", principal, next=safe_next(next_url), errors={},
-                  username="")
+    return render(
+        request, "login.html", principal, next=safe_next(next_url), errors={}, username=""
+    )
 
 
 @router.post("/login", response_model=None)
@@ -56,8 +64,15 @@ def login_submit(request: Request, form: Form, repo: Repo, ctx: Ctx) -> Response
         user = accounts.log_in(repo, ctx.passwords, username, password)
     except (UnauthorizedError, RateLimitedError) as exc:
         status = 429 if isinstance(exc, RateLimitedError) else 401
-        return render(request, "login.html", None, status=status, next=target,
-                      errors={"form": [str(exc)]}, username=username)
+        return render(
+            request,
+            "login.html",
+            None,
+            status=status,
+            next=target,
+            errors={"form": [str(exc)]},
+            username=username,
+        )
     return _logged_in(repo, ctx, user, target)
 
 
@@ -75,12 +90,24 @@ def signup_submit(request: Request, form: Form, repo: Repo, ctx: Ctx) -> Respons
         ctx.throttle.check("signup", client_ip(request), username)
         user = accounts.sign_up(repo, ctx.passwords, username, password, ctx.clock())
     except InvalidInputError as exc:
-        return render(request, "signup.html", None, status=422, username=username,
-                      errors=errors_by_field(exc.errors))
+        return render(
+            request,
+            "signup.html",
+            None,
+            status=422,
+            username=username,
+            errors=errors_by_field(exc.errors),
+        )
     except (ConflictError, RateLimitedError) as exc:
         status = 429 if isinstance(exc, RateLimitedError) else 409
-        return render(request, "signup.html", None, status=status, username=username,
-                      errors={"username": [str(exc)]})
+        return render(
+            request,
+            "signup.html",
+            None,
+            status=status,
+            username=username,
+            errors={"username": [str(exc)]},
+        )
     return _logged_in(repo, ctx, user, "/trainings")
 
 

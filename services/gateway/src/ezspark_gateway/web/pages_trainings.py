@@ -29,15 +29,30 @@ def list_page(request: Request, principal: MaybePrincipal, repo: Repo) -> Respon
     if principal is None:
         return to_login(request)
     items, total = trainings.list_trainings(repo, principal.user, 500, 0)
-    return render(request, "trainings.html", principal, items=[summary(t) for t in items],
-                  total=total)
+    return render(
+        request, "trainings.html", principal, items=[summary(t) for t in items], total=total
+    )
 
 
-def _form_page(request: Request, principal: Principal, ctx: Ctx, *, values: dict[str, str],
-               errors: dict[str, list[str]], status: int = 200) -> Response:
-    return render(request, "new_training.html", principal, status=status,
-                  groups=form_groups(), values=values, errors=errors,
-                  environments=ctx.environments.known())
+def _form_page(
+    request: Request,
+    principal: Principal,
+    ctx: Ctx,
+    *,
+    values: dict[str, str],
+    errors: dict[str, list[str]],
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "new_training.html",
+        principal,
+        status=status,
+        groups=form_groups(),
+        values=values,
+        errors=errors,
+        environments=ctx.environments.known(),
+    )
 
 
 def _file_errors(errors: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -53,60 +68,82 @@ def new_page(request: Request, principal: MaybePrincipal, ctx: Ctx) -> Response:
     return _form_page(request, principal, ctx, values={}, errors={})
 
 
-def _create(request: Request, principal: Principal, repo: Repo, ctx: Ctx,
-            config: TrainingConfig, values: dict[str, str], *, upload: bool) -> Response:
+def _create(
+    request: Request,
+    principal: Principal,
+    repo: Repo,
+    ctx: Ctx,
+    config: TrainingConfig,
+    values: dict[str, str],
+    *,
+    upload: bool,
+) -> Response:
     """Create and go to the training, or show the form again with why not."""
     top = "file" if upload else "config"
     try:
-        training = trainings.create_training(repo, ctx.publisher, principal.user, config,
-                                             ctx.clock(), ctx.admission)
+        training = trainings.create_training(
+            repo, ctx.publisher, principal.user, config, ctx.clock(), ctx.admission
+        )
     except ConfigError as exc:  # a quota or the environment
         errors = _file_errors(exc.errors) if upload else errors_by_field(exc.errors)
         return _form_page(request, principal, ctx, values=values, status=422, errors=errors)
     except QuotaExceededError as exc:
-        return _form_page(request, principal, ctx, values=values, status=429,
-                          errors={top: [str(exc)]})
+        return _form_page(
+            request, principal, ctx, values=values, status=429, errors={top: [str(exc)]}
+        )
     except UnavailableError as exc:
-        return _form_page(request, principal, ctx, values=values, status=503,
-                          errors={top: [str(exc)]})
+        return _form_page(
+            request, principal, ctx, values=values, status=503, errors={top: [str(exc)]}
+        )
     ctx.metrics.commands.labels("training_requested").inc()
     return see_other(f"/trainings/{training.id}")
 
 
 @router.post("/trainings/new", response_model=None)
-def new_submit(request: Request, principal: MaybePrincipal, form: Form, repo: Repo,
-               ctx: Ctx) -> Response:
+def new_submit(
+    request: Request, principal: MaybePrincipal, form: Form, repo: Repo, ctx: Ctx
+) -> Response:
     """Validate the form with the shared rules; errors go back next to their fields."""
     if principal is None:
         return to_login(request)
     try:
         config = config_from_form(form)
     except ConfigError as exc:
-        return _form_page(request, principal, ctx, values=form, status=422,
-                          errors=errors_by_field(exc.errors))
+        return _form_page(
+            request, principal, ctx, values=form, status=422, errors=errors_by_field(exc.errors)
+        )
     return _create(request, principal, repo, ctx, config, form, upload=False)
 
 
 @router.post("/trainings/upload", response_model=None)
-def upload_submit(request: Request, principal: MaybePrincipal, data: Upload, repo: Repo,
-                  ctx: Ctx) -> Response:
+def upload_submit(
+    request: Request, principal: MaybePrincipal, data: Upload, repo: Repo, ctx: Ctx
+) -> Response:
     """Create a training from an uploaded JSON file."""
     if principal is None:
         return to_login(request)
     if data is None:
-        return _form_page(request, principal, ctx, values={}, status=422,
-                          errors={"file": ["is required: choose a JSON config file"]})
+        return _form_page(
+            request,
+            principal,
+            ctx,
+            values={},
+            status=422,
+            errors={"file": ["is required: choose a JSON config file"]},
+        )
     try:
         config = config_from_json(data)
     except ConfigError as exc:
-        return _form_page(request, principal, ctx, values={}, status=422,
-                          errors=_file_errors(exc.errors))
+        return _form_page(
+            request, principal, ctx, values={}, status=422, errors=_file_errors(exc.errors)
+        )
     return _create(request, principal, repo, ctx, config, {}, upload=True)
 
 
 @router.get("/trainings/{training_id}", response_model=None)
-def training_page(training_id: str, request: Request, principal: MaybePrincipal,
-                  repo: Repo) -> Response:
+def training_page(
+    training_id: str, request: Request, principal: MaybePrincipal, repo: Repo
+) -> Response:
     """One training: status, live chart, stop button, best genome download."""
     if principal is None:
         return to_login(request)
@@ -114,19 +151,24 @@ def training_page(training_id: str, request: Request, principal: MaybePrincipal,
         training = trainings.get_training(repo, principal.user, training_id)
     except NotFoundError:
         return render(request, "not_found.html", principal, status=404)
-    return render(request, "training.html", principal, t=detail(repo, training),
-                  active=training.status in trainings.ACTIVE)
+    return render(
+        request,
+        "training.html",
+        principal,
+        t=detail(repo, training),
+        active=training.status in trainings.ACTIVE,
+    )
 
 
 @router.post("/trainings/{training_id}/stop", response_model=None)
-def stop_submit(training_id: str, request: Request, principal: MaybePrincipal, repo: Repo,
-                ctx: Ctx) -> Response:
+def stop_submit(
+    training_id: str, request: Request, principal: MaybePrincipal, repo: Repo, ctx: Ctx
+) -> Response:
     """Ask to stop, then show the training again."""
     if principal is None:
         return to_login(request)
     try:
-        trainings.stop_training(repo, ctx.publisher, principal.user, training_id,
-                                ctx.clock())
+        trainings.stop_training(repo, ctx.publisher, principal.user, training_id, ctx.clock())
         ctx.metrics.commands.labels("stop_requested").inc()
     except NotFoundError:
         return render(request, "not_found.html", principal, status=404)

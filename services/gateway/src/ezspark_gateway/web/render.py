@@ -19,13 +19,12 @@ STATIC_DIR = WEB_DIR / "static"
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
 
 
-def render(request: Request, name: str, principal: Principal | None, status: int = 200,
-           **context: Any) -> HTMLResponse:
+def render(
+    request: Request, name: str, principal: Principal | None, status: int = 200, **context: Any
+) -> HTMLResponse:
     """Render a page with the current user (if any) in the context."""
     user = principal.user.username if principal else None
-    return templates.TemplateResponse(
-        request, name, {"user": user, **context}, status_code=status
-    )
+    return templates.TemplateResponse(request, name, {"user": user, **context}, status_code=status)
 
 
 def safe_next(target: str | None) -> str:
