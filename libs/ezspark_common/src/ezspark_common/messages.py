@@ -116,6 +116,9 @@ class TrainingRequested(_Model):
     owner: str
     config: dict[str, Any]
     requested_at: float
+    # ``ezspark train --gateway``: the local run's checkpoint (``training.state_to_dict``)
+    # after its alone phase; the evolver continues from it instead of generation 0.
+    checkpoint: dict[str, Any] | None = None
 
 
 class StopRequested(_Model):
@@ -220,8 +223,21 @@ class TrainingWaiting(_Model):
     reason: str  # e.g. "no evaluator serves X"; empty when running again
 
 
+class SavedGenome(_Model):
+    """A genome as the embedded trainer saves it (``training.genome_document``)."""
+
+    generation: NonNegInt
+    fitness: float
+    returns: list[float]
+    genome: WireGenome
+
+
 class GenerationReport(_Model):
-    """Evolver → gateway: statistics of one finished generation."""
+    """Evolver → gateway: statistics of one finished generation.
+
+    Every ``saving`` generations it carries the generation's best genome, and then and at
+    the end the best so far, so ``ezspark train --gateway`` can save them locally.
+    """
 
     schema_version: Literal[1] = 1
     kind: Literal["generation_report"] = "generation_report"
@@ -233,6 +249,8 @@ class GenerationReport(_Model):
     population: NonNegInt
     evaluations_per_s: NonNegFloat
     best_genome_key: int
+    generation_best: SavedGenome | None = None
+    best_so_far: SavedGenome | None = None
 
 
 class TrainingFinished(_Model):
