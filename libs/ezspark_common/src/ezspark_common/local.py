@@ -142,17 +142,22 @@ class WorkerPool:
 class LocalEvaluator:
     """Evaluates generations in this process, or over ``workers`` processes.
 
-    The first ``alone_training_iterations`` generations always run in this process, as a
-    client would run them alone before joining others; later ones use the pool.
+    The first ``alone_training_iterations`` generations run in this process, as a client
+    would run them alone before joining others, unless ``pool_alone`` (``ezspark train
+    --gateway``, where the alone phase is the whole local run); later ones use the pool.
     """
 
-    def __init__(self, workers: int = 1, env_modules: Sequence[str] = ()) -> None:
+    def __init__(
+        self, workers: int = 1, env_modules: Sequence[str] = (), *, pool_alone: bool = False
+    ) -> None:
         self.workers = workers
         self._env_modules = list(env_modules)
+        self._pool_alone = pool_alone
         self._pool: WorkerPool | None = None
 
     def _pool_for(self, config: TrainingConfig, generation: int) -> WorkerPool | None:
-        if self.workers <= 1 or generation < config.alone_training_iterations:
+        alone = generation < config.alone_training_iterations and not self._pool_alone
+        if self.workers <= 1 or alone:
             return None
         if self._pool is None:
             self._pool = WorkerPool(self.workers, self._env_modules)

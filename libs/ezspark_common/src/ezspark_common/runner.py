@@ -78,8 +78,10 @@ def run_embedded(
     evaluator: LocalEvaluator,
     out_dir: Path,
     on_report: Callable[[GenerationReport], None] = lambda r: None,
+    stop_at: int | None = None,
 ) -> TrainingState:
-    """Evaluate and breed until the run finishes; Ctrl-C leaves a resumable checkpoint."""
+    """Evaluate and breed until the run finishes (or reaches generation ``stop_at``, e.g.
+    the end of the alone phase); Ctrl-C leaves a resumable checkpoint."""
     out_dir.mkdir(parents=True, exist_ok=True)
     history = out_dir / "history.jsonl"
     # Rewritten from the state, so a resumed run's history has no line the state lacks.
@@ -87,7 +89,7 @@ def run_embedded(
         "".join(json.dumps(r.to_dict()) + "\n" for r in state.history), encoding="utf-8"
     )
     write_json(out_dir / CHECKPOINT, state_to_dict(state))
-    while not state.finished:
+    while not state.finished and (stop_at is None or state.generation < stop_at):
         started = time.perf_counter()
         result = evaluator.evaluate(state.population, state.config)
         report = report_for(

@@ -23,7 +23,8 @@ from prometheus_client import CollectorRegistry
 
 from ezspark_common.announce import ask_evaluators
 from ezspark_common.broker import Broker, Delivery
-from ezspark_common.config import ConfigError, parse_config
+from ezspark_common.config import ConfigError, TrainingConfig, parse_config
+from ezspark_common.handoff import checkpoint_state
 from ezspark_common.messages import (
     EvaluationResult,
     EvaluatorAnnounced,
@@ -35,7 +36,7 @@ from ezspark_common.messages import (
     decode,
 )
 from ezspark_common.quotas import quota_errors
-from ezspark_common.training import start
+from ezspark_common.training import TrainingState, start
 from ezspark_evolver.context import Context
 from ezspark_evolver.fairshare import Scheduler
 from ezspark_evolver.leader import LeaderLock
@@ -224,6 +225,7 @@ class EvolverService:
             over = quota_errors(config, self.ctx.settings.quotas)
             if over:
                 raise ConfigError(over)
+            state = start(config) if msg.checkpoint is None else _handed_over(config, msg)
         except ConfigError as exc:
             bound.warning("training_refused", error=str(exc))
             self._refuse(tid, f"invalid config: {exc}")
@@ -234,12 +236,13 @@ class EvolverService:
             "requested_at": msg.requested_at,
             "accepted_at": time.time(),
         }
-        store.create(tid, meta, start(config))
+        store.create(tid, meta, state)
         bound.info(
             "training_accepted",
             owner=msg.owner,
             env_id=config.gym_game_name,
             generations=config.generations,
+            from_generation=state.generation,
         )
         with self._lock:
             self._pending.append((msg.requested_at, tid, msg.owner))
@@ -291,3 +294,12 @@ class EvolverService:
         if isinstance(msg, EvaluatorAnnounced):
             self.ctx.registry.announced(msg)
         delivery.ack()
+
+
+def _handed_over(config: TrainingConfig, msg: TrainingRequested) -> TrainingState:
+    """The state a user's local run handed over (``ezspark train --gateway``); it already
+    had its alone phase, so the training continues where it stopped."""
+    state, errors = checkpoint_state(config, msg.checkpoint)
+    if errors or state is None:
+        raise ConfigError(errors)
+    return state

@@ -20,6 +20,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ezspark_common.handoff import saved_genome
+from ezspark_common.messages import SavedGenome
 from ezspark_common.runner import CHECKPOINT, load_checkpoint, save_generation, write_json
 from ezspark_common.training import (
     GenerationReport,
@@ -78,6 +80,19 @@ class TrainingStore:
     ) -> None:
         """Checkpoint first, then the saved genomes (the embedded trainer's layout)."""
         save_generation(self.path(training_id), before, after, report, returns)
+
+    def saved_genomes(
+        self, training_id: str, generation: int, saving: int, final: bool
+    ) -> tuple[SavedGenome | None, SavedGenome | None]:
+        """The genomes ``save_generation`` wrote for ``generation``: its best (every
+        ``saving``-th one) and the best so far (then and at the end); None where absent."""
+        due = generation % saving == 0
+        this = self._read(training_id, f"genomes/gen-{generation:06d}.json") if due else None
+        best = self._read(training_id, "best.json") if due or final else None
+        return (
+            None if this is None else saved_genome(this),
+            None if best is None else saved_genome(best),
+        )
 
     def owner(self, training_id: str) -> str:
         """Who asked for the training ("" if unknown)."""

@@ -85,7 +85,8 @@ class TrainingRunner:
             quarantined=sorted(self._quarantine) or None,
         )
         if state.history:
-            self._report(state.history[-1])  # a crash may have hidden it; duplicates are fine
+            # A crash may have hidden it; duplicates are fine.
+            self._report(state.history[-1], state.config.saving, bool(state.finished))
         while not state.finished:
             if store.stop_requested(tid):
                 state = replace(state, finished="stopped")
@@ -111,7 +112,7 @@ class TrainingRunner:
             self.training_id, state, after, report, result.outcomes[report.best_genome_key].returns
         )
         self._observe(report)
-        self._report(report)
+        self._report(report, state.config.saving, bool(after.finished))
         log.info(
             "generation_done",
             best_fitness=report.best_fitness,
@@ -198,8 +199,12 @@ class TrainingRunner:
         m.species.labels(tid).set(report.species)
         m.best_fitness.labels(tid).set(report.best_fitness)
 
-    def _report(self, report: Report) -> None:
-        """Tell the gateway about a generation; a lost report is not worth a failure."""
+    def _report(self, report: Report, saving: int, final: bool) -> None:
+        """Tell the gateway about a generation, with the genomes saved for it (for
+        ``ezspark train --gateway``); a lost report is not worth a failure."""
+        generation_best, best_so_far = self.ctx.store.saved_genomes(
+            self.training_id, report.generation, saving, final
+        )
         event = GenerationReport(
             training_id=self.training_id,
             generation=report.generation,
@@ -209,6 +214,8 @@ class TrainingRunner:
             population=report.population,
             evaluations_per_s=report.evaluations_per_s,
             best_genome_key=report.best_genome_key,
+            generation_best=generation_best,
+            best_so_far=best_so_far,
         )
         try:
             self.ctx.publish_event(event, f"report:{self.training_id}:{report.generation}")
