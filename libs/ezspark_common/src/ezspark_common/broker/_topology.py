@@ -6,8 +6,12 @@ end.  If RabbitMQ refuses one (404/406), it closes the channel and ``done`` neve
 the channel's close callback reports the error.
 
 * Work queues: durable quorum queues with ``x-delivery-limit`` that dead-letter through
-  the default exchange into ``<name>.dead``.
-* Fanout exchanges: durable.
+  the default exchange into ``<name>.dead``.  A *fronted* queue also gets a durable direct
+  exchange of its own name, bound with the queue's name as routing key: publishers write
+  to that exchange, so RabbitMQ's write permission says who may feed the queue (the
+  default exchange would let anyone who may write to it reach every queue).
+* Fanout exchanges: durable.  A broker that does not own the topology (``passive``) only
+  checks that they exist: re-declaring needs the configure permission.
 * A subscription's private queue: a server-named, exclusive, auto-delete classic queue
   bound to its exchange, at most ``SUBSCRIBER_QUEUE_LIMIT`` messages, oldest dropped.
 """
@@ -28,13 +32,35 @@ _PRIVATE_QUEUE_ARGUMENTS = {
 
 
 def declare_queues(
-    ch: Any, queues: list[str], delivery_limit: int, done: Callable[[], None]
+    ch: Any,
+    queues: list[str],
+    delivery_limit: int,
+    done: Callable[[], None],
+    fronted: frozenset[str] = frozenset(),
 ) -> None:
-    """Declare each queue's dead-letter queue, then the queue, one after another."""
+    """Declare each queue's dead-letter queue, then the queue (and the exchange in front
+    of a fronted one), one after another."""
     if not queues:
         done()
         return
     queue, rest = queues[0], queues[1:]
+
+    def next_queue() -> None:
+        declare_queues(ch, rest, delivery_limit, done, fronted)
+
+    def front(_frame: Any) -> None:
+        if queue not in fronted:
+            next_queue()
+            return
+        ch.exchange_declare(
+            queue,
+            exchange_type="direct",
+            durable=True,
+            callback=lambda _f: ch.queue_bind(
+                queue, queue, queue, callback=lambda _b: next_queue()
+            ),
+        )
+
     arguments = {
         "x-queue-type": "quorum",
         "x-delivery-limit": delivery_limit,
@@ -49,13 +75,15 @@ def declare_queues(
             queue,
             durable=True,
             arguments=arguments,
-            callback=lambda _f: declare_queues(ch, rest, delivery_limit, done),
+            callback=front,
         ),
     )
 
 
-def declare_exchanges(ch: Any, exchanges: list[str], done: Callable[[], None]) -> None:
-    """Declare each durable fanout exchange, one after another."""
+def declare_exchanges(
+    ch: Any, exchanges: list[str], done: Callable[[], None], passive: bool = False
+) -> None:
+    """Declare (or, ``passive``, check) each durable fanout exchange, one after another."""
     if not exchanges:
         done()
         return
@@ -63,11 +91,14 @@ def declare_exchanges(ch: Any, exchanges: list[str], done: Callable[[], None]) -
         exchanges[0],
         exchange_type="fanout",
         durable=True,
-        callback=lambda _f: declare_exchanges(ch, exchanges[1:], done),
+        passive=passive,
+        callback=lambda _f: declare_exchanges(ch, exchanges[1:], done, passive),
     )
 
 
-def declare_private_queue(ch: Any, exchange: str, done: Callable[[str], None]) -> None:
+def declare_private_queue(
+    ch: Any, exchange: str, done: Callable[[str], None], passive: bool = False
+) -> None:
     """Declare ``exchange`` and a fresh private queue bound to it; ``done(queue_name)``."""
 
     def bind(frame: Any) -> None:
@@ -83,4 +114,4 @@ def declare_private_queue(ch: Any, exchange: str, done: Callable[[str], None]) -
             callback=bind,
         )
 
-    declare_exchanges(ch, [exchange], declare_queue)
+    declare_exchanges(ch, [exchange], declare_queue, passive)

@@ -75,6 +75,7 @@ class Delivery:
         "message_id",
         "queue",
         "redelivered",
+        "user_id",
     )
 
     def __init__(
@@ -87,6 +88,7 @@ class Delivery:
         redelivered: bool,
         final_attempt: bool,
         settle: SettleFn,
+        user_id: str | None = None,
     ) -> None:
         self.body = body
         self.queue = queue
@@ -96,6 +98,9 @@ class Delivery:
         self.redelivered = redelivered
         # True when reject(requeue=True) would dead-letter the message instead.
         self.final_attempt = final_attempt
+        # The broker user that published it, as RabbitMQ validated it (None: not stated,
+        # so nothing can be attributed to anyone).
+        self.user_id = user_id
         self._settle = settle
         self._settled = False
         self._lock = threading.Lock()

@@ -60,9 +60,19 @@ class InMemoryBroker(Broker):
     """A thread-safe in-process broker with RabbitMQ-like delivery-limit semantics."""
 
     def __init__(
-        self, *, delivery_limit: int = 5, registry: CollectorRegistry | None = None
+        self,
+        *,
+        delivery_limit: int = 5,
+        registry: CollectorRegistry | None = None,
+        user: str = "memory",
+        fronted: Iterable[str] = (),
+        declares: bool = True,
     ) -> None:
+        # ``fronted`` and ``declares`` shape RabbitMQ's exchanges and permissions; one
+        # process has neither, so they are accepted and change nothing here.
+        del fronted, declares
         self._delivery_limit = delivery_limit
+        self._user = user  # every delivery's user_id: one process, one trusted publisher
         self._metrics = broker_metrics(registry)
         self._cond = threading.Condition()
         self._queues: dict[str, deque[_Message]] = {}
@@ -219,4 +229,5 @@ class InMemoryBroker(Broker):
             redelivered=message.deliveries > 1,
             final_attempt=final,
             settle=settle,
+            user_id=self._user,
         )

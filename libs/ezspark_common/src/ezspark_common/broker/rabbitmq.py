@@ -18,7 +18,7 @@ channel is dropped, since RabbitMQ has already requeued that message.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from functools import partial
 from typing import Any
@@ -61,6 +61,8 @@ class RabbitBroker(ThreadedBroker):
         op_timeout: float = 30.0,
         max_outage: float = 300.0,
         registry: CollectorRegistry | None = None,
+        fronted: Iterable[str] = (),
+        declares: bool = True,
     ) -> None:
         self._ioloop = IOLoop()
         super().__init__(
@@ -73,6 +75,10 @@ class RabbitBroker(ThreadedBroker):
         self._params.heartbeat = heartbeat
         self._params.connection_attempts = 1  # retries are ours, with backoff and logs
         self._delivery_limit = delivery_limit
+        # Publishes to these queues go through their own exchange (``_topology``); a broker
+        # that ``declares`` nothing leaves the topology to the service that owns it.
+        self._fronted, self._declares = frozenset(fronted), declares
+        self._user = self._params.credentials.username  # stamped on every message
         self._max_outage = max_outage
         self._metrics = broker_metrics(registry)
         # Everything below is owned by the IO thread.
@@ -98,6 +104,8 @@ class RabbitBroker(ThreadedBroker):
 
     def declare(self, queue: str) -> None:
         """Create the quorum queue and its dead-letter queue if missing."""
+        if not self._declares:
+            return  # the topology's owner declares it (we may not: no configure permission)
 
         def op(fut: Future[Any]) -> None:
             self._declared[queue] = None
@@ -191,7 +199,7 @@ class RabbitBroker(ThreadedBroker):
         self._with_channel(
             Future(),
             lambda ch, done: self._declare_queues(
-                ch, queues, lambda: declare_exchanges(ch, exchanges, done)
+                ch, queues, lambda: declare_exchanges(ch, exchanges, done, not self._declares)
             ),
             on_closed=lambda: self._open_publisher(conn),
         )
@@ -303,7 +311,7 @@ class RabbitBroker(ThreadedBroker):
             self._conn.channel(on_open_callback=on_open)
 
     def _declare_queues(self, ch: Channel, queues: list[str], done: Callable[[], None]) -> None:
-        declare_queues(ch, queues, self._delivery_limit, done)
+        declare_queues(ch, queues, self._delivery_limit, done, self._fronted)
 
     # ----- IO thread: publishing ---------------------------------------------------------
 
@@ -322,7 +330,10 @@ class RabbitBroker(ThreadedBroker):
     def _declare_exchange(self, exchange: str) -> None:
         declared: Future[Any] = Future()
         declared.add_done_callback(partial(self._on_exchange_declared, exchange))
-        self._with_channel(declared, lambda ch, done: declare_exchanges(ch, [exchange], done))
+        self._with_channel(
+            declared,
+            lambda ch, done: declare_exchanges(ch, [exchange], done, not self._declares),
+        )
 
     def _on_exchange_declared(self, exchange: str, declared: Future[Any]) -> None:
         waiters = self._exchange_waiters.pop(exchange, [])
@@ -341,7 +352,9 @@ class RabbitBroker(ThreadedBroker):
         while self._ready and self._pub is not None and (next_item := self._confirms.take()):
             tag, item = next_item
             exchange = item.exchange if isinstance(item, PendingBroadcast) else None
+            # RabbitMQ refuses a user_id other than the connection's: consumers can trust it.
             properties = pika.BasicProperties(
+                user_id=self._user,
                 delivery_mode=pika.DeliveryMode.Persistent
                 if exchange is None
                 else pika.DeliveryMode.Transient,
@@ -349,8 +362,9 @@ class RabbitBroker(ThreadedBroker):
                 headers={_SEQ_HEADER: tag},
             )
             try:
+                front = item.queue if item.queue in self._fronted else ""
                 self._pub.basic_publish(
-                    exchange or "", item.queue, item.body, properties, mandatory=exchange is None
+                    exchange or front, item.queue, item.body, properties, mandatory=exchange is None
                 )
             except pika.exceptions.AMQPError as exc:
                 self._log.warning("publish deferred", error=str(exc))
@@ -405,7 +419,9 @@ class RabbitBroker(ThreadedBroker):
             if exchange is None:
                 self._basic_consume(consumer, ch, consumer.queue)
             else:  # a subscription: a fresh private queue on every (re)start
-                declare_private_queue(ch, exchange, partial(self._basic_consume, consumer, ch))
+                declare_private_queue(
+                    ch, exchange, partial(self._basic_consume, consumer, ch), not self._declares
+                )
 
         conn.channel(on_open_callback=on_open)
 
@@ -449,6 +465,7 @@ class RabbitBroker(ThreadedBroker):
             delivery_count=count,
             redelivered=bool(method.redelivered),
             final_attempt=final,
+            user_id=properties.user_id,
             settle=partial(
                 self._settle, ch, method.delivery_tag, consumer.queue, final, subscription
             ),
