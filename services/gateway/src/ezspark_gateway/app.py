@@ -9,7 +9,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
-from ezspark_gateway.api import routes_auth, routes_environments, routes_ops, routes_trainings
+from ezspark_gateway.api import (
+    routes_auth,
+    routes_environments,
+    routes_handoff,
+    routes_ops,
+    routes_trainings,
+)
 from ezspark_gateway.api.context import AppContext
 from ezspark_gateway.api.errors import install_error_handlers
 from ezspark_gateway.api.metrics import GatewayMetrics
@@ -81,6 +87,7 @@ def create_app(
     install_error_handlers(app)
     for router in (
         routes_auth.router,
+        routes_handoff.router,
         routes_trainings.router,
         routes_environments.router,
         routes_ops.router,
@@ -91,7 +98,16 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added innermost first: the body limit sits closest to the handlers, the request
     # context outermost so every log line of the request carries its id.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    checkpoint_limit = (
+        settings.max_checkpoint_bytes,
+        f"checkpoint too large: the request body exceeds {settings.max_checkpoint_bytes} "
+        "bytes (EZSPARK_MAX_CHECKPOINT_BYTES)",
+    )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        per_path={routes_handoff.HANDOFF_PATH: checkpoint_limit},
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -14,6 +14,9 @@ class GatewaySettings(CommonSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     database_url: str = "sqlite:///./ezspark-gateway.db"
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # A checkpoint handed over by ``ezspark train --gateway`` travels on to the evolver in
+    # one message: kept under RabbitMQ 4's default 16 MiB message limit.
+    max_checkpoint_bytes: int = Field(default=12_000_000, ge=1024)
     # Set behind HTTPS so browsers only send the session cookie over TLS.
     cookie_secure: bool = False
     session_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)

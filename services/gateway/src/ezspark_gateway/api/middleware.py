@@ -6,6 +6,7 @@ import contextlib
 import json
 import time
 import uuid
+from collections.abc import Mapping
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,21 +45,27 @@ class BodyLimitMiddleware:
     handler is reading, so nothing ever buffers more than the limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, tuple[int, str]] = {}
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Paths with their own limit and what its 413 says (e.g. an uploaded checkpoint).
+        self.per_path = dict(per_path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = f"request body exceeds {self.max_bytes} bytes"
+        max_bytes, detail = self.per_path.get(
+            scope["path"], (self.max_bytes, f"request body exceeds {self.max_bytes} bytes")
+        )
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
                 await _send_json(send, 400, {"detail": "invalid Content-Length header"})
                 return
-            if int(declared) > self.max_bytes:
+            if int(declared) > max_bytes:
                 await _send_json(send, 413, {"detail": detail})
                 return
         state = {"received": 0, "exceeded": False, "started": False}
@@ -67,7 +74,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 state["received"] += len(message.get("body", b""))
-                if state["received"] > self.max_bytes:
+                if state["received"] > max_bytes:
                     state["exceeded"] = True
                     raise _BodyTooLargeError
             return message

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ezspark_common.messages import (
     GenerationReport,
+    SavedGenome,
     TrainingFailed,
     TrainingFinished,
     TrainingWaiting,
@@ -25,7 +26,7 @@ from ezspark_gateway.core.trainings import (
     is_training_id,
 )
 from ezspark_gateway.storage import Repository
-from ezspark_gateway.storage.models import GenerationRow
+from ezspark_gateway.storage.models import GenerationRow, SavedGenomeRow
 
 APPLIED, DUPLICATE, UNKNOWN = "applied", "duplicate", "unknown"
 MAX_ERROR_CHARS = 4000
@@ -70,7 +71,22 @@ def _apply_report(repo: Repository, event: GenerationReport, now: float) -> str:
     repo.raise_progress(event.training_id, event.generation, event.best_fitness, now)
     # A generation went by, so the training is not waiting (any more).
     repo.set_waiting(event.training_id, ACTIVE, None, now)
+    if event.generation_best is not None or event.best_so_far is not None:
+        # Last: only the writer that inserted the report gets here (see add_generation).
+        repo.add_saved_genomes(
+            SavedGenomeRow(
+                training_id=event.training_id,
+                generation=event.generation,
+                generation_best=_dump(event.generation_best),
+                best_so_far=_dump(event.best_so_far),
+                received_at=now,
+            )
+        )
     return APPLIED
+
+
+def _dump(saved: SavedGenome | None) -> dict[str, Any] | None:
+    return None if saved is None else saved.model_dump(mode="json")
 
 
 def _apply_waiting(repo: Repository, event: TrainingWaiting, now: float) -> str:

@@ -11,6 +11,8 @@ import structlog
 
 from ezspark_common.config import TrainingConfig
 from ezspark_common.messages import StopRequested, TrainingRequested
+from ezspark_common.training import GenerationReport as Report
+from ezspark_common.training import TrainingState, state_to_dict
 from ezspark_gateway.core.admission import Admission
 from ezspark_gateway.core.errors import ConflictError, NotFoundError, UnavailableError
 from ezspark_gateway.core.ports import CommandPublisher
@@ -36,6 +38,7 @@ def create_training(
     config: TrainingConfig,
     now: float,
     admission: Admission,
+    handoff: TrainingState | None = None,
 ) -> Training:
     """Admit, store a queued training, then ask the evolvers to run it.
 
@@ -43,9 +46,11 @@ def create_training(
     active trainings (QuotaExceededError) are refused before anything is stored or sent.
     The row is committed before publishing so an early event always finds it; if the
     broker refuses, the row is marked failed and UnavailableError tells the client to retry.
+    ``handoff``: a checked local run to continue (its generations so far are stored too).
     """
     admission.check_config(config)
     data: dict[str, Any] = config.model_dump(mode="json")
+    done = handoff.history if handoff else ()
     training = Training(
         id=str(uuid.uuid4()),
         owner_id=owner.id,
@@ -53,14 +58,21 @@ def create_training(
         config=data,
         created_at=now,
         updated_at=now,
-        generations=0,
+        generations=len(done),
+        best_fitness=max((r.best_fitness for r in done), default=None),
     )
     with admission.admit(repo, owner, ACTIVE):
         repo.add_training(training)
+        for report in done:
+            repo.add_generation(_row(training.id, report, now))
         repo.commit()
     structlog.contextvars.bind_contextvars(training_id=training.id)
     msg = TrainingRequested(
-        training_id=training.id, owner=owner.username, config=data, requested_at=now
+        training_id=training.id,
+        owner=owner.username,
+        config=data,
+        requested_at=now,
+        checkpoint=state_to_dict(handoff) if handoff else None,
     )
     try:
         publisher.publish(msg)
@@ -77,6 +89,21 @@ def create_training(
         raise UnavailableError("message broker unavailable; try again") from exc
     log.info("training_requested", owner=owner.username)
     return training
+
+
+def _row(training_id: str, report: Report, now: float) -> GenerationRow:
+    """A generation a local run had before it was handed over, as a stored report."""
+    return GenerationRow(
+        training_id=training_id,
+        generation=report.generation,
+        best_fitness=report.best_fitness,
+        mean_fitness=report.mean_fitness,
+        species=report.species,
+        population=report.population,
+        evaluations_per_s=report.evaluations_per_s,
+        best_genome_key=report.best_genome_key,
+        received_at=now,
+    )
 
 
 def is_training_id(value: str) -> bool:

@@ -82,3 +82,22 @@ class GenerationRow(Base):
     evaluations_per_s: Mapped[float] = mapped_column(Float)
     best_genome_key: Mapped[int] = mapped_column(BigInteger)
     received_at: Mapped[float] = mapped_column(Float)
+
+
+class SavedGenomeRow(Base):
+    """The genomes a GenerationReport carried (every ``saving`` generations and at the end),
+    for ``ezspark train --gateway`` to save locally; the key makes redelivery a no-op."""
+
+    __tablename__ = "saved_genomes"
+    training_id: Mapped[str] = mapped_column(
+        ForeignKey("trainings.id", ondelete="CASCADE"), primary_key=True
+    )
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # ``messages.SavedGenome`` documents; none_as_null keeps "absent" SQL NULL.
+    generation_best: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True
+    )
+    best_so_far: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True
+    )
+    received_at: Mapped[float] = mapped_column(Float)

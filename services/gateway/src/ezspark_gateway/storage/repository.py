@@ -9,7 +9,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ezspark_gateway.storage.models import ApiToken, GenerationRow, Training, User
+from ezspark_gateway.storage.models import (
+    ApiToken,
+    GenerationRow,
+    SavedGenomeRow,
+    Training,
+    User,
+)
 
 
 class Repository:
@@ -198,3 +204,28 @@ class Repository:
             .limit(1)
         )
         return self.session.scalars(stmt).first()
+
+    # -- saved genomes ------------------------------------------------------------------------
+
+    def add_saved_genomes(self, row: SavedGenomeRow) -> bool:
+        """Insert one generation's saved genomes; False when that generation is known."""
+        if self.session.get(SavedGenomeRow, (row.training_id, row.generation)) is not None:
+            return False
+        self.session.add(row)
+        try:
+            self.session.flush()
+        except IntegrityError:
+            self.session.rollback()  # a concurrent redelivery won: same content
+            return False
+        return True
+
+    def saved_genomes(self, training_id: str, since: int, limit: int) -> Sequence[SavedGenomeRow]:
+        """Saved genomes of generations ``>= since`` in order, at most ``limit``."""
+        stmt = (
+            select(SavedGenomeRow)
+            .where(SavedGenomeRow.training_id == training_id)
+            .where(SavedGenomeRow.generation >= since)
+            .order_by(SavedGenomeRow.generation)
+            .limit(limit)
+        )
+        return self.session.scalars(stmt).all()
