@@ -23,7 +23,13 @@ from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec
 
 from ezspark_common import rng as rngs
-from ezspark_common.config import SPEC_KEYS, TrainingConfig, parse_config
+from ezspark_common.config import (
+    EXTRA_KEYS,
+    SPEC_KEYS,
+    TrainingConfig,
+    config_with,
+    parse_config,
+)
 from ezspark_common.games import scalar as scalar_games
 from ezspark_common.local import LocalEvaluator, WorkerPool
 from ezspark_common.neat import reproduction as rep
@@ -67,6 +73,7 @@ BASE: dict[str, Any] = {
     "safeness": 0.0,
     "sub_games": 1,
     "minimum_reward": 0.0,
+    "intraspecies_crossover_rate": 0.0,
 }
 
 
@@ -175,9 +182,11 @@ def test_base_is_quiet() -> None:
 
 
 def test_every_key_has_an_effect_test() -> None:
-    """This module has a test_<key>_… for each of the 29 spec keys and both extras."""
+    """This module has a test_<key>_… for each of the 29 spec keys and every engine extra."""
     names = [n for n in globals() if n.startswith("test_")]
-    for key in (*SPEC_KEYS, "seed", "fitness_threshold"):
+    extras = ("seed", "fitness_threshold", "target_species", "intraspecies_crossover_rate")
+    assert set(extras) <= set(EXTRA_KEYS)
+    for key in (*SPEC_KEYS, *extras):
         assert any(n.startswith(f"test_{key}_") for n in names), key
 
 
@@ -325,7 +334,8 @@ def test_add_connection_small_specie_rate_applies_to_small_species() -> None:
     """Species B (1 of 10 genomes, 2 species: below 10/2) uses the small rate, A the big one."""
     config = cfg(add_connection_small_specie_rate=1, children=3)
     pop = two_species(config, range(9), range(9, 10))
-    fitness = dict.fromkeys(range(9), 1.0) | {9: 9.0}  # B gets most children
+    # B gets most children; key 0 sets the low end of the range, so A's others get some.
+    fitness = {0: 1.0} | dict.fromkeys(range(1, 9), 5.0) | {9: 9.0}
     before, after = step(config, pop, fitness)
     by_parent: dict[int, list[Genome]] = {}
     for c in born(before, after):
@@ -434,6 +444,35 @@ def test_max_population_keeps_elites_and_cuts_children() -> None:
     before, after = step(cfg(children=3, keep_parents=1, max_population=12))
     assert sorted(kept(before, after)) == [7, 8, 9]
     assert len(born(before, after)) == 9
+
+
+def test_intraspecies_crossover_rate_one_crosses_two_survivors_zero_copies() -> None:
+    """Rate 1: every child mixes two survivors of its species; rate 0: every child is a copy."""
+    config = cfg(intraspecies_crossover_rate=1, percentage_survivors_per_specie=1)
+    before, after = step(config)
+    for c in born(before, after):
+        assert not any(g.same_genes(c) for g in before.genomes.values())
+        sources = {k for k, g in before.genomes.items() if np.isin(c.weight, g.weight).any()}
+        assert len(sources) == 2, f"child {c.key} mixes {sources}"
+    before, after = step(cfg(intraspecies_crossover_rate=0, percentage_survivors_per_specie=1))
+    assert all(any(g.same_genes(c) for g in before.genomes.values()) for c in born(before, after))
+
+
+def test_target_species_adapts_the_threshold_absent_keeps_it_fixed() -> None:
+    """With target_species the threshold moves toward the target count; without, it stays."""
+    config = cfg(initial_population=40, species_threshold=0.5, connection_mutation_rate=0.5)
+    pop = initial_population(config)
+    many = len(pop.species)
+    assert many > 2
+    fixed = next_generation(pop, ranked_fitness(pop), config)
+    assert fixed.species_threshold is None
+    assert fixed.threshold(config) == 0.5
+    targeted = config_with(config, target_species=2)
+    after = next_generation(pop, ranked_fitness(pop), targeted)
+    assert after.threshold(targeted) > 0.5  # too many species: raised
+    few = config_with(config, species_threshold=1e6, target_species=5)
+    one = initial_population(few)
+    assert next_generation(one, ranked_fitness(one), few).threshold(few) < 1e6  # too few
 
 
 # --- stagnation -----------------------------------------------------------------------------
@@ -620,20 +659,23 @@ def test_minimum_reward_sets_reward_floor(minimum: float, steps: int, floor: flo
     assert config.reward_floor == floor
 
 
-def test_minimum_reward_shifts_selection_fitness() -> None:
-    """Negative fitnesses: floor 0 clips both species to 0 (even split); a low floor ranks them."""
+def test_minimum_reward_marks_failures_left_out_of_the_share_range() -> None:
+    """A genome at reward_floor counts as failed: it does not stretch the range and flatten
+    the shares; with a lower floor the same fitness is a real result that does."""
 
     def split(minimum: float) -> Counter[int]:
         config = cfg(
             minimum_reward=minimum, max_number_of_steps=10, percentage_survivors_per_specie=1
         )
         pop = two_species(config, range(5), range(5, 10))
-        fitness = dict.fromkeys(range(5), -5.0) | dict.fromkeys(range(5, 10), -15.0)
+        fitness = {k: 10.0 + k for k in range(5)} | {k: float(k - 4) for k in range(5, 9)}
+        fitness[9] = -1000.0  # the floor with minimum_reward -100: a failed genome
         before, after = step(config, pop, fitness)
         return Counter(int(parent_of(c, before) >= 5) for c in born(before, after))
 
-    assert split(0.0) == Counter({0: 5, 1: 5})
-    assert split(-2.0) == Counter({0: 8, 1: 2})  # shares (−5+20) : (−15+20) = 15 : 5
+    failed, real = split(-100.0), split(-200.0)
+    assert failed[0] >= 8  # range 1 … 14: B's members sit near its bottom
+    assert real[1] >= 4  # range −1000 … 14: both species look alike
 
 
 class _RaisingEnv(gym.Env[np.ndarray, int]):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ezspark_common.neat.genome import check_genome, crossover, initial_genome
+from ezspark_common.neat.crossover import crossover
+from ezspark_common.neat.genome import check_genome, initial_genome
 from ezspark_common.neat.mutation import (
     InnovationTracker,
     StructuralRates,

@@ -47,8 +47,14 @@ SPEC_KEYS: tuple[str, ...] = (
     "minimum_reward",
 )
 
-# Keys beyond the spec; each default keeps the spec's behaviour.
-EXTRA_KEYS: tuple[str, ...] = ("seed", "fitness_threshold")
+# Keys beyond the spec.  Each default keeps the spec's behaviour, except
+# intraspecies_crossover_rate, whose default is the NEAT paper's (docs/config.md).
+EXTRA_KEYS: tuple[str, ...] = (
+    "seed",
+    "fitness_threshold",
+    "target_species",
+    "intraspecies_crossover_rate",
+)
 
 # Upper bounds keep a config inside what a database column, a message and memory can hold.
 BIG = 1_000_000_000
@@ -103,6 +109,8 @@ class TrainingConfig(BaseModel):
 
     seed: Annotated[int, Field(ge=0, lt=2**63, strict=True)] = 0
     fitness_threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None
+    target_species: Annotated[int | None, Field(ge=1, le=1_000_000, strict=True)] = None
+    intraspecies_crossover_rate: Rate = 0.75
 
     @field_validator(
         "species_threshold",
@@ -119,6 +127,7 @@ class TrainingConfig(BaseModel):
         "safeness",
         "minimum_reward",
         "fitness_threshold",
+        "intraspecies_crossover_rate",
         mode="before",
     )
     @classmethod

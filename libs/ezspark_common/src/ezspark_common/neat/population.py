@@ -19,7 +19,7 @@ from ezspark_common.neat import reproduction as rep
 from ezspark_common.neat import stagnation
 from ezspark_common.neat.genome import Genome, initial_genome
 from ezspark_common.neat.mutation import InnovationTracker, mutate_structure, mutate_weights
-from ezspark_common.neat.species import Species, speciate
+from ezspark_common.neat.species import Species, adapt_threshold, speciate
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class Population:
     next_node: int
     best_fitness: float
     last_improved: int
+    # The threshold this generation was speciated with; None = the config's (fixed).
+    species_threshold: float | None = None
 
     def species_of(self) -> dict[int, int]:
         """Genome key → species id."""
@@ -43,6 +45,12 @@ class Population:
     def global_stale(self) -> int:
         """Generations since the run's best fitness last improved."""
         return self.generation - self.last_improved
+
+    def threshold(self, config: TrainingConfig) -> float:
+        """The compatibility threshold in force for this generation."""
+        return (
+            config.species_threshold if self.species_threshold is None else self.species_threshold
+        )
 
 
 def initial_population(config: TrainingConfig) -> Population:
@@ -70,16 +78,20 @@ def _plans(
     fitness: Mapping[int, float],
     config: TrainingConfig,
 ) -> list[rep.SpeciesPlan]:
-    gen, floor = pop.generation, config.reward_floor
+    gen = pop.generation
     size = len(pop.genomes)
     ranked = [rep.rank(s.members, fitness) for s in species]
     survivors = [
         tuple(r[: rep.survivor_count(len(r), config.percentage_survivors_per_specie)])
         for r in ranked
     ]
-    means = [float(np.mean([max(0.0, fitness[k] - floor) for k in s.members])) for s in species]
+    keys = [k for s in species for k in s.members]
+    scaled = rep.selection_fitness(np.array([fitness[k] for k in keys]), config.reward_floor)
+    ends = np.cumsum([len(s.members) for s in species])
+    means = [float(v.mean()) for v in np.split(scaled, ends[:-1])]
     scores = rep.species_scores(means, [s.age(gen) for s in species], config.age_significance)
     elites = sum(len(s) for s in survivors) if config.keep_parents else 0
+    elites = min(elites, rep.elite_cap(config.max_population))
     counts = rep.allocate(rep.budget(config, size, elites), scores)
     big_from = size / max(1, len(pop.species))
     global_stale = gen - pop.last_improved
@@ -109,7 +121,8 @@ def _elites(
         return []
     champions = [(s.id, p.survivors[0]) for p, s in zip(plans, species, strict=True)]
     others = [(s.id, k) for p, s in zip(plans, species, strict=True) for k in p.survivors[1:]]
-    return [(sid, genomes[k]) for sid, k in (champions + others)[: config.max_population]]
+    cap = rep.elite_cap(config.max_population)
+    return [(sid, genomes[k]) for sid, k in (champions + others)[:cap]]
 
 
 def next_generation(
@@ -125,7 +138,8 @@ def next_generation(
     species = stagnation.remove_stagnant(species, fitness, gen, config.limiting_species)
     plans = _plans(pop, species, fitness, config)
     rng = rngs.generator(config.seed, rngs.REPRODUCE, gen)
-    born = rep.breed(plans, pop.genomes, fitness, config.crossover_rate, rng, pop.next_key)
+    crossing = rep.CrossoverRates(config.crossover_rate, config.intraspecies_crossover_rate)
+    born = rep.breed(plans, pop.genomes, fitness, crossing, rng, pop.next_key)
     tracker = InnovationTracker(pop.next_innov, pop.next_node)
     draws = rng.random((len(born), 4))
     shaped = _mutate_structures(born, plans, draws, config.input_size, rng, tracker)
@@ -139,8 +153,9 @@ def next_generation(
     elites = _elites(plans, species, pop.genomes, config)
     members = [g for _, g in elites] + children
     hints = [sid for sid, _ in elites] + [species[s_idx].id for s_idx, _ in born]
+    threshold = adapt_threshold(pop.threshold(config), len(pop.species), config.target_species)
     new_species, next_sid = speciate(
-        members, species, config.species_threshold, gen + 1, pop.next_species_id, hints
+        members, species, threshold, gen + 1, pop.next_species_id, hints
     )
     return Population(
         generation=gen + 1,
@@ -152,6 +167,7 @@ def next_generation(
         next_node=tracker.next_node,
         best_fitness=pop.best_fitness,
         last_improved=last_improved,
+        species_threshold=None if config.target_species is None else threshold,
     )
 
 
@@ -192,6 +208,7 @@ def _with_best(pop: Population, best: float, last_improved: int) -> Population:
         pop.next_node,
         best,
         last_improved,
+        pop.species_threshold,
     )
 
 
@@ -217,6 +234,7 @@ def population_to_dict(pop: Population) -> dict[str, Any]:
         "next_node": pop.next_node,
         "best_fitness": _num(pop.best_fitness),
         "last_improved": pop.last_improved,
+        "species_threshold": pop.species_threshold,
     }
 
 
@@ -244,6 +262,7 @@ def population_from_dict(data: Mapping[str, Any]) -> Population:
         next_node=data["next_node"],
         best_fitness=_float(data["best_fitness"]),
         last_improved=data["last_improved"],
+        species_threshold=data.get("species_threshold"),  # absent in older checkpoints
     )
 
 

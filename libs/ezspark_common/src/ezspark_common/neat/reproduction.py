@@ -1,18 +1,21 @@
 """Reproduction: how many children each species gets, who parents them, and elitism.
 
-- Selection fitness is ``max(0, fitness - reward_floor)`` where ``reward_floor`` is
-  ``min(0, minimum_reward) · max_number_of_steps``: the lowest return possible, so
-  environments with negative rewards still give non-negative shares.
+- Selection fitness comes from the generation's real fitness range, as neat-python's
+  adjusted fitness does: ``(fitness - lo) / (hi - lo)``, in [0, 1].  *lo* is the lowest
+  fitness of a genome that did not fail (genomes at ``reward_floor``, the fitness of failed
+  genomes, are left out so one crash cannot flatten everyone's shares), *hi* the highest.
 - A species' score is its members' mean selection fitness times ``1 + age_significance / age``
   (age 1 for a brand-new species), so young species get room to improve.
 - ``children · P`` children are made in total (P = current population size), split between
   species in proportion to their score (largest remainders break fractions, ties to the
   older species).  With ``keep_parents = 1`` each species' survivors are also carried over
-  unchanged.  The next population never exceeds ``max_population``: children are cut first.
+  unchanged, but never more than half of ``max_population``: elites cannot crowd out every
+  child.  The next population never exceeds ``max_population``: children are cut first.
 - Survivors are the top ``percentage_survivors_per_specie`` of a species (at least one);
   every child has a survivor as parent.  With probability ``crossover_rate`` (and at least
-  two species) a child is instead the crossover of its species' champion with the champion
-  of another species.
+  two species) a child is the crossover of its species' champion with the champion of
+  another species; otherwise, with probability ``intraspecies_crossover_rate`` (and at
+  least two survivors) it is the crossover of two distinct survivors; else a copy of one.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ezspark_common.config import TrainingConfig
-from ezspark_common.neat.genome import Genome, crossover
+from ezspark_common.neat.crossover import cross_many
+from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.mutation import StructuralRates
 
 
@@ -72,16 +76,41 @@ def allocate(total: int, scores: NDArray[np.float64]) -> list[int]:
     return [int(c) for c in counts]
 
 
+def selection_fitness(fitness: NDArray[np.float64], floor: float) -> NDArray[np.float64]:
+    """Fitness scaled to the generation's real range, [0, 1]; failed genomes (at ``floor``)
+    score 0 and do not stretch the range.  A flat generation scores 1 throughout."""
+    real = fitness > floor
+    if not real.any():
+        return np.zeros_like(fitness)
+    lo, hi = float(fitness[real].min()), float(fitness[real].max())
+    if hi == lo:  # all alike: equal shares, so age_significance still tells species apart
+        return real.astype(np.float64)
+    return np.clip((fitness - lo) / (hi - lo), 0.0, 1.0)
+
+
+def elite_cap(max_population: int) -> int:
+    """At most half the cap goes to carried-over parents, so children are always made."""
+    return max(1, max_population // 2)
+
+
 def budget(config: TrainingConfig, population: int, elites: int) -> int:
     """How many children fit: ``children · P``, cut so the population stays within the cap."""
     return max(0, min(config.children * population, config.max_population - elites))
+
+
+@dataclass(frozen=True)
+class CrossoverRates:
+    """Probabilities that a child is an interspecies or a within-species crossover."""
+
+    inter: float
+    intra: float
 
 
 def breed(
     plans: Sequence[SpeciesPlan],
     genomes: Mapping[int, Genome],
     fitness: Mapping[int, float],
-    crossover_rate: float,
+    rates: CrossoverRates,
     rng: np.random.Generator,
     first_key: int,
 ) -> list[tuple[int, Genome]]:
@@ -92,32 +121,37 @@ def breed(
     """
     champions = [p.survivors[0] for p in plans]
     out: list[tuple[int, Genome]] = []
+    crosses: list[tuple[int, int, int]] = []  # (child index, parent, parent)
     for s_idx, plan in enumerate(plans):
-        if plan.children == 0:
+        n, m = plan.children, len(plan.survivors)
+        if n == 0:
             continue
-        picks = rng.integers(len(plan.survivors), size=plan.children)
-        cross = rng.random(plan.children) < crossover_rate
-        survivors = [genomes[k] for k in plan.survivors]
-        children = [survivors[p] for p in picks.tolist()]
-        if len(plans) > 1:
-            # Clones draw nothing, so making the crossovers afterwards, in child order,
-            # draws exactly what a child-by-child loop would.
-            for i in np.flatnonzero(cross).tolist():
-                other = int(rng.integers(len(plans) - 1))
-                other += other >= s_idx
-                key = first_key + len(out) + i
-                children[i] = _cross(champions[s_idx], champions[other], genomes, fitness, key, rng)
-        out.extend((s_idx, child) for child in children)
+        # Fixed draws per species, whatever is chosen, keep the stream easy to reason about.
+        picks = rng.integers(m, size=n)
+        inter = rng.random(n) < rates.inter if len(plans) > 1 else np.zeros(n, dtype=np.bool_)
+        intra = (rng.random(n) < rates.intra) & ~inter & (m > 1)
+        mates = rng.integers(max(1, m - 1), size=n)
+        mates += mates >= picks
+        others = rng.integers(max(1, len(plans) - 1), size=n)
+        others += others >= s_idx
+        base = len(out)
+        out.extend((s_idx, genomes[plan.survivors[p]]) for p in picks.tolist())
+        for i in np.flatnonzero(inter).tolist():
+            crosses.append((base + i, champions[s_idx], champions[int(others[i])]))
+        for i in np.flatnonzero(intra).tolist():
+            crosses.append((base + i, plan.survivors[picks[i]], plan.survivors[mates[i]]))
+    crosses.sort()
+    pairs = [_ordered(a, b, genomes, fitness) for _, a, b in crosses]
+    made = cross_many(pairs, [first_key + i for i, _, _ in crosses], rng)
+    for (i, _, _), child in zip(crosses, made, strict=True):
+        out[i] = (out[i][0], child)
     return out
 
 
-def _cross(
-    a: int,
-    b: int,
-    genomes: Mapping[int, Genome],
-    fitness: Mapping[int, float],
-    key: int,
-    rng: np.random.Generator,
-) -> Genome:
-    fitter, other = (a, b) if fitness[a] >= fitness[b] else (b, a)
-    return crossover(genomes[fitter], genomes[other], key, rng)
+def _ordered(
+    a: int, b: int, genomes: Mapping[int, Genome], fitness: Mapping[int, float]
+) -> tuple[Genome, Genome, bool]:
+    """``(fitter, other, equal_fitness)``; with equal fitness ``a`` comes first."""
+    if fitness[b] > fitness[a]:
+        a, b = b, a
+    return genomes[a], genomes[b], fitness[a] == fitness[b]

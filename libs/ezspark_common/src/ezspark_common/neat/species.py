@@ -2,9 +2,13 @@
 
 Distance (Stanley & Miikkulainen 2002, with c1 = c2 = 1, c3 = 0.4):
 ``δ = mismatched / N + 0.4 · W̄`` where *mismatched* counts disjoint and excess genes,
-*N* is the larger genome's gene count (1 when both have fewer than 20 genes), and W̄ is
-the mean absolute weight difference of matching genes.  The spec's example threshold 3
-is the paper's δ_t = 3.0.
+``N = max(1, n / 20)`` for the larger genome's gene count *n*, and W̄ is the mean absolute
+weight difference of matching genes.  The paper sets N = 1 below 20 genes and N = n above,
+a cliff: one mismatched gene weighed 1.0 at 19 genes and 0.05 at 20.  Our N is the paper's
+below 20 and grows in proportion above, so the weight of a gene falls smoothly with size.
+The spec's example threshold 3 is the paper's δ_t = 3.0.
+
+With ``target_species`` set, the threshold adapts each generation (:func:`adapt_threshold`).
 
 All genomes are laid out once as a dense (genomes × innovations) matrix, so the distance
 from every genome to a representative is a handful of vectorised operations.
@@ -22,7 +26,9 @@ from ezspark_common.neat.genome import Genome
 
 MISMATCH_COEFF = 1.0
 WEIGHT_COEFF = 0.4
-SMALL_GENOME = 20
+SMALL_GENOME = 20  # gene count up to which a mismatched gene weighs 1.0
+THRESHOLD_STEP = 1.1  # factor per generation when adapting to target_species
+THRESHOLD_MIN, THRESHOLD_MAX = 1e-3, 1e9
 
 
 @dataclass(frozen=True)
@@ -107,8 +113,7 @@ class GeneMatrix:
             diff = np.abs(self.weights[pos] - table.weight[gene]) * shared
             wsum = np.bincount(pair, weights=diff, minlength=g.shape[0])
             sizes = self.sizes[g]
-            norm = np.maximum(sizes, n_rep)
-            norm = np.where(norm < SMALL_GENOME, 1, norm)
+            norm = np.maximum(1.0, np.maximum(sizes, n_rep) / SMALL_GENOME)
             out[lo : lo + PAIR_CHUNK] = MISMATCH_COEFF * (
                 sizes + n_rep - 2 * matching
             ) / norm + WEIGHT_COEFF * (wsum / np.maximum(matching, 1))
@@ -140,8 +145,7 @@ class GeneMatrix:
         matching = g_present @ r_present.T
         sizes = self.sizes[rows, None].astype(np.float32)
         r_sizes = table.sizes[None, :].astype(np.float32)
-        norm = np.maximum(sizes, r_sizes)
-        norm[norm < SMALL_GENOME] = 1.0
+        norm = np.maximum(np.float32(1.0), np.maximum(sizes, r_sizes) / np.float32(SMALL_GENOME))
         mismatched = (sizes + r_sizes) - 2.0 * matching
         ci, cj = np.nonzero(MISMATCH_COEFF * mismatched <= (threshold * (1 + 1e-6)) * norm)
         dist = self.pair_distances(rows[ci], reps, cj)
@@ -162,6 +166,15 @@ class RepGenes:
         self.offsets = np.cumsum(self.sizes) - self.sizes
         self.innov = np.concatenate([r.innov for r in reps])
         self.weight = np.concatenate([r.weight for r in reps])
+
+
+def adapt_threshold(threshold: float, species: int, target: int | None) -> float:
+    """The next generation's threshold: raised when there are more species than ``target``,
+    lowered when fewer (``None`` keeps it fixed)."""
+    if target is None or species == target:
+        return threshold
+    step = THRESHOLD_STEP if species > target else 1.0 / THRESHOLD_STEP
+    return min(THRESHOLD_MAX, max(THRESHOLD_MIN, threshold * step))
 
 
 def distance(a: Genome, b: Genome) -> float:

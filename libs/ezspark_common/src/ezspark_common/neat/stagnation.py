@@ -6,6 +6,7 @@
   swaps its add-connection and remove-connection rates, so it prunes instead of growing.
 - ``same_fitness_limit``: after every full period of that many generations without a new
   global best, the add-connection rates double (capped at 1) until the best improves.
+  The boost applies after the swap, to the rate the species adds connections with.
 """
 
 from __future__ import annotations
@@ -49,10 +50,12 @@ def species_rates(
 ) -> StructuralRates:
     """The structural mutation rates for children of one species this generation."""
     add = config.add_connection_big_specie_rate if big else config.add_connection_small_specie_rate
-    add = min(1.0, add * add_connection_boost(global_stale, config.same_fitness_limit))
     remove = config.remove_connection_rate
+    # Swap first, then boost: the boost raises whatever rate adds connections, and a stale
+    # species never prunes at a boosted rate.
     if species_stale >= config.limiting_threshold:
         add, remove = remove, add
+    add = min(1.0, add * add_connection_boost(global_stale, config.same_fitness_limit))
     return StructuralRates(
         add_connection=add,
         add_node=config.add_node_specie_rate,

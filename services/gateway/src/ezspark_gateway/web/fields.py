@@ -97,6 +97,10 @@ HELP: dict[str, str] = {
     "seed": "Optional: random seed (>= 0) so a run can be repeated exactly. Default 0.",
     "fitness_threshold": "Optional: stop as soon as the best fitness reaches this value. "
     "Leave blank to run every generation.",
+    "target_species": "Optional: adapt species_threshold each generation to keep about this "
+    "many species. Leave blank for a fixed threshold.",
+    "intraspecies_crossover_rate": "Optional, 0<=p<=1: the share of children bred by crossing "
+    "two survivors of the same species (the NEAT paper's 0.75 by default).",
 }
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
