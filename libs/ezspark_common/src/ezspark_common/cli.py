@@ -87,9 +87,8 @@ def _print_report(report: Any) -> None:
 @click.option(
     "--workers",
     type=click.IntRange(1, 256),
-    default=1,
-    show_default=True,
-    help="Worker processes evaluating genomes.",
+    default=None,
+    help="Worker processes evaluating genomes (default 1; with --gateway, every core).",
 )
 @click.option(
     "--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Override the config's seed."
@@ -101,16 +100,28 @@ def _print_report(report: Any) -> None:
     default=None,
     help="Continue the run checkpointed in this directory.",
 )
+@click.option(
+    "--gateway",
+    "gateway_url",
+    metavar="URL",
+    default=None,
+    help="Run the alone phase here, then continue in the cluster behind this gateway "
+    "(after `ezspark login --url URL`; see docs/byo-environment.md).",
+)
+@click.option("--interval", type=click.FloatRange(0.05, 3600), default=2.0, hidden=True)
 @click.pass_obj
 def train(
     settings: CommonSettings,
     config: str,
     out_dir: str,
-    workers: int,
+    workers: int | None,
     seed: int | None,
     resume_dir: str | None,
+    gateway_url: str | None,
+    interval: float,
 ) -> None:
-    """Train CONFIG in this process (no broker needed)."""
+    """Train CONFIG in this process (no broker needed), or start it here and continue it
+    in the cluster (--gateway)."""
     from ezspark_common.local import LocalEvaluator
     from ezspark_common.runner import load_checkpoint, run_embedded
     from ezspark_common.training import start
@@ -118,6 +129,21 @@ def train(
     cfg = _load(config, settings)
     if seed is not None:
         cfg = config_with(cfg, seed=seed)
+    if gateway_url is not None:
+        from ezspark_common.cli_hybrid import run_hybrid
+
+        run_hybrid(
+            cfg,
+            config,
+            gateway_url,
+            out_dir,
+            resume_dir,
+            workers,
+            interval,
+            _print_report,
+            settings.env_module_list,
+        )
+        return
     if resume_dir is not None:
         state = load_checkpoint(Path(resume_dir))
         _check_resume(state.config, cfg)
@@ -125,7 +151,7 @@ def train(
         click.echo(f"resuming {out} at generation {state.generation}")
     else:
         state, out = start(cfg), Path(out_dir)
-    evaluator = LocalEvaluator(workers, settings.env_module_list)
+    evaluator = LocalEvaluator(workers or 1, settings.env_module_list)
     try:
         state = run_embedded(state, evaluator, out, _print_report)
     except KeyboardInterrupt:
