@@ -102,7 +102,6 @@ def _print_report(report: Any) -> None:
 )
 @click.option(
     "--gateway",
-    "gateway_url",
     metavar="URL",
     default=None,
     help="Run the alone phase here, then continue in the cluster behind this gateway "
@@ -117,11 +116,10 @@ def train(
     workers: int | None,
     seed: int | None,
     resume_dir: str | None,
-    gateway_url: str | None,
+    gateway: str | None,
     interval: float,
 ) -> None:
-    """Train CONFIG in this process (no broker needed), or start it here and continue it
-    in the cluster (--gateway)."""
+    """Train CONFIG here (no broker needed), or start here and go on in a cluster (--gateway)."""
     from ezspark_common.local import LocalEvaluator
     from ezspark_common.runner import load_checkpoint, run_embedded
     from ezspark_common.training import start
@@ -129,19 +127,11 @@ def train(
     cfg = _load(config, settings)
     if seed is not None:
         cfg = config_with(cfg, seed=seed)
-    if gateway_url is not None:
+    if gateway is not None:
         from ezspark_common.cli_hybrid import run_hybrid
 
         run_hybrid(
-            cfg,
-            config,
-            gateway_url,
-            out_dir,
-            resume_dir,
-            workers,
-            interval,
-            _print_report,
-            settings.env_module_list,
+            settings, cfg, config, gateway, out_dir, resume_dir, workers, interval, _print_report
         )
         return
     if resume_dir is not None:

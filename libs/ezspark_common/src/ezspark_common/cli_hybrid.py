@@ -37,6 +37,7 @@ from ezspark_common.handoff import genome_file
 from ezspark_common.local import LocalEvaluator
 from ezspark_common.messages import SavedGenome
 from ezspark_common.runner import load_checkpoint, run_embedded, write_json
+from ezspark_common.settings import CommonSettings
 from ezspark_common.training import TrainingState, start, state_to_dict
 
 HANDOFF_FILE = "handoff.json"
@@ -200,6 +201,7 @@ class Hybrid:
 
 @handled
 def run_hybrid(
+    settings: CommonSettings,
     config: TrainingConfig,
     config_path: str,
     url: str,
@@ -208,7 +210,6 @@ def run_hybrid(
     workers: int | None,
     interval: float,
     report: Any,
-    env_modules: list[str],
 ) -> None:
     """The ``train --gateway`` command body (see the module docstring)."""
     gw = gateway_for(url)
@@ -221,7 +222,7 @@ def run_hybrid(
         if (out / HANDOFF_FILE).exists():  # else this run would follow that one's training
             _fail(f"{out} holds a handed-over run: follow it with --resume {out} or pick --out")
     hybrid = Hybrid(gw, config, out, config_path, workers or os.cpu_count() or 1)
-    hybrid.env_modules = env_modules
+    hybrid.env_modules = list(settings.env_module_list)
     hybrid.run(state, report, interval)
 
 

@@ -51,16 +51,7 @@ def create_training(
     admission.check_config(config)
     data: dict[str, Any] = config.model_dump(mode="json")
     done = handoff.history if handoff else ()
-    training = Training(
-        id=str(uuid.uuid4()),
-        owner_id=owner.id,
-        status=QUEUED,
-        config=data,
-        created_at=now,
-        updated_at=now,
-        generations=len(done),
-        best_fitness=max((r.best_fitness for r in done), default=None),
-    )
+    training = _new_training(owner, data, now, done)
     with admission.admit(repo, owner, ACTIVE):
         repo.add_training(training)
         for report in done:
@@ -89,6 +80,22 @@ def create_training(
         raise UnavailableError("message broker unavailable; try again") from exc
     log.info("training_requested", owner=owner.username)
     return training
+
+
+def _new_training(
+    owner: User, config: dict[str, Any], now: float, done: Sequence[Report]
+) -> Training:
+    """A queued training row; ``done``: the generations a handed-over run already had."""
+    return Training(
+        id=str(uuid.uuid4()),
+        owner_id=owner.id,
+        status=QUEUED,
+        config=config,
+        created_at=now,
+        updated_at=now,
+        generations=len(done),
+        best_fitness=max((r.best_fitness for r in done), default=None),
+    )
 
 
 def _row(training_id: str, report: Report, now: float) -> GenerationRow:
