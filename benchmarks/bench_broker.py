@@ -42,6 +42,7 @@ from ezspark_common.messages import (
 )
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.population import initial_population
+from ezspark_common.routing import fronted_queues
 from ezspark_common.tasks import plan_chunks, split_tasks
 
 BROKER_URL = os.environ.get("EZSPARK_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -127,7 +128,8 @@ class _Stack:
             )
             for i in range(evaluators)
         ]
-        self.broker = connect(BROKER_URL)
+        # Fronted like the evaluators' own broker: their results go through the exchange.
+        self.broker = connect(BROKER_URL, fronted=fronted_queues(self.prefix))
         self.tasks_q = tasks_queue(env_id, self.prefix)
         self.results_q = self.prefix + RESULTS_QUEUE
         for q in (self.tasks_q, self.results_q):

@@ -51,8 +51,8 @@ from ezspark_common.messages import (
     decode,
     encode,
 )
-from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.population import population_to_dict
+from ezspark_common.routing import fronted_queues
 from ezspark_common.runner import load_checkpoint, run_embedded
 from ezspark_common.training import TrainingState, start
 from ezspark_evaluator.service import EvaluatorService
@@ -178,6 +178,8 @@ def delete_queues(prefix: str, url: str = URL) -> None:
         if delete_exchange is not None:
             delete_exchange(prefix + ANNOUNCE_EXCHANGE)
             delete_exchange(prefix + ANNOUNCE_REQUESTS_EXCHANGE)
+            for name in QUEUES:  # the exchanges in front of them
+                delete_exchange(prefix + name)
 
 
 class Bus:
@@ -185,7 +187,7 @@ class Bus:
 
     def __init__(self, prefix: str, url: str = URL) -> None:
         self.prefix = prefix
-        self.broker = connect(url, registry=CollectorRegistry())
+        self.broker = connect(url, registry=CollectorRegistry(), fronted=fronted_queues(prefix))
         for name in (*QUEUES, CP_TASKS):
             self.broker.declare(prefix + name)
         self.events: list[Message] = []
@@ -336,7 +338,8 @@ def evolver_thread(
     cfg = EvolverSettings(
         broker_url=URL, queue_prefix=prefix, data_dir=str(data_dir), metrics_port=0, **options
     )
-    running = InThread(EvolverService(cfg, connect(URL, registry=registry), registry), registry)
+    broker = connect(URL, registry=registry, fronted=fronted_queues(prefix))
+    running = InThread(EvolverService(cfg, broker, registry), registry)
     try:
         yield running
     finally:
@@ -351,7 +354,8 @@ def evaluator_thread(prefix: str, **settings: Any) -> Iterator[InThread[Evaluato
     for env in str(options["envs"]).split(","):
         tasks(env.strip())
     cfg = EvaluatorSettings(broker_url=URL, queue_prefix=prefix, metrics_port=0, **options)
-    running = InThread(EvaluatorService(cfg, connect(URL, registry=registry), registry), registry)
+    broker = connect(URL, registry=registry, fronted=fronted_queues(prefix))
+    running = InThread(EvaluatorService(cfg, broker, registry), registry)
     try:
         yield running
     finally:
@@ -387,7 +391,7 @@ def make_task(
 
 def honest_result(task: EvaluationTask, evaluator_id: str, offset: float = 0.0) -> EvaluationResult:
     """What a correct evaluator answers to ``task`` (``offset`` added to every return)."""
-    genomes = [Genome.from_wire(g.model_dump()) for g in task.genomes]
+    genomes = task.genomes
     outcomes = evaluate_batch(
         genomes,
         task.env_id,

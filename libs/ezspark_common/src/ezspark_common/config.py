@@ -54,6 +54,7 @@ EXTRA_KEYS: tuple[str, ...] = (
     "fitness_threshold",
     "target_species",
     "intraspecies_crossover_rate",
+    "trusted_evaluators_only",
 )
 
 # Upper bounds keep a config inside what a database column, a message and memory can hold.
@@ -111,6 +112,9 @@ class TrainingConfig(BaseModel):
     fitness_threshold: Annotated[float | None, Field(allow_inf_nan=False)] = None
     target_species: Annotated[int | None, Field(ge=1, le=1_000_000, strict=True)] = None
     intraspecies_crossover_rate: Rate = 0.75
+    # In the service: only the owner's own machines and the operator's evaluators play
+    # this training's games, never other users' volunteers (no effect when embedded).
+    trusted_evaluators_only: Annotated[bool, Field(strict=True)] = False
 
     @field_validator(
         "species_threshold",

@@ -21,7 +21,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ezspark_common.messages import routing_id, tasks_queue
+from ezspark_common.messages import (
+    COMMANDS_QUEUE,
+    EVENTS_QUEUE,
+    RESULTS_QUEUE,
+    routing_id,
+    tasks_queue,
+)
 
 OWN_PREFIX = "evu"
 VOLUNTEER_PREFIX = "evv"
@@ -41,6 +47,13 @@ class EvaluatorIdentity:
     def is_user(self) -> bool:
         """A user's machine rather than the operator's."""
         return self.account is not None
+
+
+def fronted_queues(prefix: str = "") -> list[str]:
+    """Queues fed through an exchange of their own name, so that RabbitMQ's write
+    permission decides who may publish to them (the gateway commands, the evolver events,
+    evaluators results); task queues are fed by the evolver alone, straight."""
+    return [prefix + q for q in (COMMANDS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE)]
 
 
 def account_tag(username: str) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import FrameType
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, start_http_server
@@ -54,8 +54,11 @@ def run_service(
     metrics_host: str,
     build: Callable[[Broker, CollectorRegistry], Service],
     logger_name: str,
+    broker_options: Mapping[str, Any] | None = None,
 ) -> None:
-    """Run one service process to completion; exits the process on fatal errors."""
+    """Run one service process to completion; exits the process on fatal errors.
+
+    ``broker_options`` go to ``connect`` (e.g. ``fronted`` queues, ``declares``)."""
     configure_logging(settings.log_level, json_logs=settings.log_json)
     log = structlog.get_logger(logger_name)
     try:
@@ -67,7 +70,8 @@ def run_service(
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=metrics_host, registry=registry)
     try:
-        service = build(connect(settings.broker_url, registry=registry), registry)
+        broker = connect(settings.broker_url, registry=registry, **(broker_options or {}))
+        service = build(broker, registry)
     except BrokerError as exc:
         log.error("broker_unreachable", error=str(exc))
         sys.exit(1)

@@ -23,6 +23,10 @@ class CommonSettings(BaseSettings):
     # Comma-separated module names imported at start-up to register custom environments.
     env_modules: str = ""
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # False where this service's broker user may not configure anything (least privilege,
+    # docs/deploy.md): it then declares nothing and waits for the evolver, which owns the
+    # queues and exchanges.  The evolver itself always declares.
+    broker_declares: bool = True
     # Per-user quotas: the gateway and the evolver must be given the same values.
     quota_active_trainings: int = Field(default=4, ge=1)
     quota_population: int = Field(default=20_000, ge=2)

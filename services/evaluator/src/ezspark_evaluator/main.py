@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ezspark_common.routing import fronted_queues
 from ezspark_common.service_main import run_service
 from ezspark_evaluator.service import EvaluatorService
 from ezspark_evaluator.settings import EvaluatorSettings
@@ -15,6 +16,7 @@ def main() -> None:
         settings.metrics_host,
         lambda broker, registry: EvaluatorService(settings, broker, registry),
         "ezspark_evaluator",
+        {"fronted": fronted_queues(settings.queue_prefix), "declares": settings.broker_declares},
     )
 
 

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from ezspark_common.broker import Broker, BrokerError, Delivery
 from ezspark_common.envs import EnvInfo, catalogue
 from ezspark_common.messages import EnvSpace, EvaluatorAnnounced, encode
+from ezspark_common.routing import identify, queues_of
 from ezspark_evaluator.metrics import EvaluatorMetrics
 from ezspark_evaluator.settings import EvaluatorSettings
 from ezspark_evaluator.watchdog import Watchdog
@@ -63,15 +64,19 @@ class EvaluatorService:
         )
         self.watchdog = Watchdog(self.handler, settings.task_hang_s)
         broker.declare(settings.results_queue)
+        # A user's machine (its id is its broker user, see routing.py) reads its owner's
+        # queues, and the volunteers' if it volunteers; the operator's read the shared ones.
+        who = identify(self.evaluator_id)
         for env in self.envs:
-            queue = settings.tasks_queue(env.env_id)
-            broker.declare(queue)
-            broker.consume(queue, self.handler, prefetch=settings.prefetch)
+            for queue in queues_of(who, env.env_id, settings.queue_prefix):
+                broker.declare(queue)
+                broker.consume(queue, self.handler, prefetch=settings.prefetch)
         self._announcer = threading.Thread(
             target=self._announce_loop, name="announcer", daemon=True
         )
         self._last_answer = -1e9
-        broker.subscribe(settings.requests_exchange, self._on_request)
+        if not who.is_user:  # a user's machine may not subscribe: it announces on its timer
+            broker.subscribe(settings.requests_exchange, self._on_request)
 
     def announcement(self, leaving: bool = False) -> EvaluatorAnnounced:
         """What this evaluator tells the evolver and the gateways about itself."""

@@ -45,6 +45,7 @@ from ezspark_common.messages import (
     routing_id,
 )
 from ezspark_common.neat.genome import Genome
+from ezspark_common.routing import avoided
 from ezspark_evaluator.metrics import EvaluatorMetrics
 from ezspark_evaluator.settings import EvaluatorSettings
 
@@ -128,7 +129,7 @@ class TaskHandler:
             return
         try:
             if (
-                self.evaluator_id in task.avoid_evaluators
+                avoided(self.evaluator_id, task.avoid_evaluators)
                 or routing_id(task.env_id) not in self._served
             ):
                 # Not ours to run (avoid list, or a task that reached the wrong queue): give

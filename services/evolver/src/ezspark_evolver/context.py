@@ -8,13 +8,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ezspark_common.broker import Broker
+import structlog
+
+from ezspark_common.broker import Broker, BrokerError
 from ezspark_common.messages import (
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
     RESULTS_QUEUE,
     EvaluationResult,
     EvaluationTask,
+    EvaluatorAnnounced,
     GenerationReport,
     TrainingFailed,
     TrainingFinished,
@@ -22,6 +25,7 @@ from ezspark_common.messages import (
     encode,
     tasks_queue,
 )
+from ezspark_common.routing import identify, queues_of
 from ezspark_evolver.fairshare import Scheduler
 from ezspark_evolver.metrics import EvolverMetrics
 from ezspark_evolver.registry import EvaluatorRegistry
@@ -30,6 +34,8 @@ from ezspark_evolver.store import TrainingStore
 
 if TYPE_CHECKING:
     from ezspark_evolver.dispatch import Round
+
+log = structlog.get_logger("ezspark_evolver")
 
 Event = GenerationReport | TrainingFinished | TrainingFailed | TrainingWaiting
 
@@ -75,12 +81,30 @@ class Context:
         return self.settings.queue(RESULTS_QUEUE)
 
     def publish_tasks(self, env_id: str, tasks: Sequence[EvaluationTask]) -> None:
-        """Publish tasks to the environment's queue, confirmed (BrokerError otherwise)."""
-        queue = self.tasks_queue(env_id)
-        if queue not in self._declared:  # evaluators declare it too; whoever comes first
+        """Publish tasks to the operator's queue of the environment, confirmed."""
+        self.publish_to(self.tasks_queue(env_id), tasks)
+
+    def publish_to(self, queue: str, tasks: Sequence[EvaluationTask]) -> None:
+        """Publish tasks to one task queue, confirmed (BrokerError otherwise)."""
+        self.declare(queue)
+        self.broker.publish_many(queue, [(encode(t), f"{t.task_id}#{t.attempt}") for t in tasks])
+
+    def declare(self, queue: str) -> None:
+        """Declare a task queue once per process (the evolver owns the topology: evaluators
+        with least privilege may not declare, and wait for it to exist)."""
+        if queue not in self._declared:
             self.broker.declare(queue)
             self._declared.add(queue)
-        self.broker.publish_many(queue, [(encode(t), f"{t.task_id}#{t.attempt}") for t in tasks])
+
+    def declare_for(self, evaluator: EvaluatorAnnounced) -> None:
+        """Declare the task queues an announced evaluator reads, so it can start at once."""
+        who = identify(evaluator.evaluator_id)
+        try:
+            for env in evaluator.envs:
+                for queue in queues_of(who, env.env_id, self.settings.queue_prefix):
+                    self.declare(queue)
+        except BrokerError as exc:  # its next announcement tries again
+            log.warning("declare_failed", evaluator_id=evaluator.evaluator_id, error=str(exc))
 
     def publish_event(self, event: Event, message_id: str) -> None:
         """Publish one event for the gateway, confirmed."""

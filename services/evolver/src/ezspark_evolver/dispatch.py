@@ -16,6 +16,9 @@ environment.
 * Speculation: when every task is out, some are still unanswered and evaluators of the
   environment are idle, the oldest open tasks are published once more (evaluation is
   deterministic; the first answer wins).
+* Pools (``pools.py``): each copy goes to the task queue of the operator's evaluators,
+  the owner's machines or volunteers, as the training allows; an answer from an evaluator
+  that could not read any queue the task went to is ignored (``unauthorized``).
 * Safeness (``safeness.py``): a task's sampled genomes are re-checked by a different
   evaluator; on a mismatch a third one breaks the tie and whoever disagreed with the
   majority is quarantined.  With one evaluator serving the environment a re-check is
@@ -36,9 +39,11 @@ import structlog
 from ezspark_common import rng as rngs
 from ezspark_common.evaluation import Outcome
 from ezspark_common.messages import EvaluationResult, EvaluationTask, WireGenome, routing_id
+from ezspark_common.routing import avoided
 from ezspark_common.tasks import merge_outcomes, safeness_sample, split_tasks
 from ezspark_common.training import TrainingState
 from ezspark_evolver.context import Context, Interrupted
+from ezspark_evolver.pools import Pools
 from ezspark_evolver.safeness import Verification
 from ezspark_evolver.slots import Kind, Slot
 
@@ -97,6 +102,9 @@ class Round(Verification):
         pop, config = self.state.population, self.state.config
         self.generation = pop.generation
         self.env_id = routing_id(config.gym_game_name)  # queues and registry use this
+        self.pools = Pools(
+            self.env_id, self.owner, config.trusted_evaluators_only, self.ctx.settings.queue_prefix
+        )
         keys = list(pop.genomes)
         specs = split_tasks(keys, config.max_number_of_games, config.sub_games, self.chunks)
         self._sample = frozenset(safeness_sample(config, self.generation, keys))
@@ -203,13 +211,15 @@ class Round(Verification):
         """Why a result cannot be used, or None if it fills its slot."""
         if slot is None:
             return "stale"
+        if not self.pools.could_receive(result.evaluator_id, slot.queues):
+            return "unauthorized"
         if slot.outcomes is not None:
             return "duplicate"
         if result.declined:
             return "declined"
-        if result.evaluator_id in self.quarantine:
+        if avoided(result.evaluator_id, self.quarantine):
             return "quarantined"
-        if result.evaluator_id in slot.avoid:
+        if avoided(result.evaluator_id, slot.avoid):
             return "same_evaluator"
         n_games = len(slot.spec.game_indices)
         if [o.key for o in result.outcomes] != list(slot.spec.genome_keys) or any(
@@ -223,8 +233,12 @@ class Round(Verification):
     def _avoid(self, slot: Slot) -> set[str]:
         return self.quarantine | slot.avoid
 
+    def _live(self, avoid: set[str] | frozenset[str] = frozenset()) -> dict[str, dict[str, int]]:
+        """Live evaluators this training may use, outside ``avoid``, by pool."""
+        return self.pools.live(self.ctx.registry.serving(self.env_id), avoid)
+
     def _anyone_for(self, slot: Slot) -> bool:
-        return self.ctx.registry.any_alive(self.env_id, self._avoid(slot))
+        return bool(self._live(self._avoid(slot)))
 
     def _answer_consumed(self, slot: Slot) -> None:
         """The current copy of ``slot`` was used up without a usable answer: try again now
@@ -249,7 +263,7 @@ class Round(Verification):
     def _expire(self) -> None:
         """Re-dispatch overdue slots; nobody serving the environment is waiting, not failing."""
         now = self.ctx.clock()
-        served = self.ctx.registry.slots(self.env_id) > 0
+        served = bool(self._live())
         for slot in list(self._slots.values()):
             if not (slot.open and slot.deadline <= now):
                 continue
@@ -305,7 +319,8 @@ class Round(Verification):
             if fresh
             else 0
         )
-        tasks: list[EvaluationTask] = []
+        tasks: dict[str, list[EvaluationTask]] = {}
+        serving = self.ctx.registry.serving(self.env_id)
         for slot in ready:
             if not slot.in_flight:
                 if credit == 0:
@@ -316,9 +331,13 @@ class Round(Verification):
                 self.ctx.metrics.in_flight.inc()
             slot.deadline = now + self._timeout(slot)
             slot.sent_at = now
-            tasks.append(self._task(slot))
-        if tasks:
-            self.ctx.publish_tasks(self.env_id, tasks)
+            self._serial += 1
+            allowed = self.pools.live(serving, self._avoid(slot))
+            queue = self.pools.pick(allowed, self._serial, slot.kind is not Kind.TASK)
+            slot.queues.add(queue)
+            tasks.setdefault(queue, []).append(self._task(slot))
+        for queue, batch in tasks.items():
+            self.ctx.publish_to(queue, batch)
 
     def _task_s(self, slots: list[Slot]) -> float | None:
         """Expected evaluator time of the next of ``slots`` (None until a cost is known)."""
@@ -348,7 +367,7 @@ class Round(Verification):
         """Why the round cannot progress, for the user (None: it can)."""
         if self.ctx.clock() - self._started < self.ctx.settings.announce_grace_s:
             return None
-        if self.ctx.registry.slots(self.env_id) == 0:
+        if not self._live():
             return f"no evaluator serves {self.env_id}"
         ties = [s for s in self._slots.values() if s.kind is Kind.TIE and s.outcomes is None]
         if ties and not any(self._anyone_for(t) for t in ties):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ezspark_common.routing import fronted_queues
 from ezspark_common.service_main import run_service
 from ezspark_evolver.service import EvolverService
 from ezspark_evolver.settings import EvolverSettings
@@ -15,6 +16,7 @@ def main() -> None:
         settings.metrics_host,
         lambda broker, registry: EvolverService(settings, broker, registry),
         "ezspark_evolver",
+        {"fronted": fronted_queues(settings.queue_prefix)},  # it owns the topology
     )
 
 

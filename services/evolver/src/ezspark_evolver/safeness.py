@@ -14,11 +14,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ezspark_common.evaluation import agree
+from ezspark_common.routing import avoided
 from ezspark_common.tasks import TaskSpec
 from ezspark_evolver.slots import Kind, Slot
 
 if TYPE_CHECKING:
     from ezspark_evolver.context import Context
+    from ezspark_evolver.pools import Pools
 
 
 class Verification:
@@ -26,6 +28,7 @@ class Verification:
 
     if TYPE_CHECKING:  # provided by Round
         ctx: Context
+        pools: Pools
         quarantine: set[str]
         on_quarantine: Callable[[str], None]
         checks: int
@@ -50,7 +53,7 @@ class Verification:
             task.done = True
             return
         assert task.evaluator is not None
-        self._follow_up(task, Kind.CHECK, keys, {task.evaluator})
+        self._follow_up(task, Kind.CHECK, keys, self.pools.avoid_keys(task.evaluator))
 
     def _follow_up(
         self,
@@ -119,7 +122,8 @@ class Verification:
         )
         assert task.evaluator is not None
         assert check.evaluator is not None
-        self._follow_up(task, Kind.TIE, bad, {task.evaluator, check.evaluator}, second=check)
+        avoid = self.pools.avoid_keys(task.evaluator) | self.pools.avoid_keys(check.evaluator)
+        self._follow_up(task, Kind.TIE, bad, avoid, second=check)
 
     def _after_tie(self, tie: Slot) -> None:
         """Keep the majority's outcome; quarantine whoever disagreed with it."""
@@ -144,13 +148,14 @@ class Verification:
             self._quarantine(evaluator)
 
     def _quarantine(self, evaluator: str) -> None:
-        """Ignore ``evaluator`` from now on and redo whatever it answered in this round."""
+        """Ignore ``evaluator`` (and, for another user's machine, every machine of that
+        user) from now on, and redo whatever they answered in this round."""
         if evaluator in self.quarantine:
             return
-        self.quarantine.add(evaluator)
+        self.quarantine.update(self.pools.avoid_keys(evaluator))  # the trainer's set: saved
         self.on_quarantine(evaluator)
         for task in self._primaries:
-            if task.evaluator == evaluator:
+            if task.evaluator is not None and avoided(task.evaluator, self.quarantine):
                 self._reset(task)
 
     def _reset(self, task: Slot) -> None:

@@ -36,6 +36,7 @@ from ezspark_common.messages import (
     decode,
 )
 from ezspark_common.quotas import quota_errors
+from ezspark_common.routing import attributed
 from ezspark_common.training import TrainingState, start
 from ezspark_evolver.context import Context
 from ezspark_evolver.fairshare import Scheduler
@@ -275,7 +276,9 @@ class EvolverService:
         msg = self._decode(delivery, (EvaluationResult,))
         if not isinstance(msg, EvaluationResult):
             return
-        reason = self.ctx.route(msg)
+        # RabbitMQ vouches for user_id: a user's machine cannot answer as another evaluator.
+        unattributed = not attributed(delivery.user_id, msg.evaluator_id)
+        reason = "unattributed" if unattributed else self.ctx.route(msg)
         if reason is not None:
             self.ctx.metrics.ignored.labels(reason=reason).inc()
             log.debug(
@@ -292,7 +295,11 @@ class EvolverService:
             delivery.ack()  # a private broadcast queue: nothing to dead-letter it to
             return
         if isinstance(msg, EvaluatorAnnounced):
-            self.ctx.registry.announced(msg)
+            if attributed(delivery.user_id, msg.evaluator_id):
+                self.ctx.registry.announced(msg)
+                self.ctx.declare_for(msg)
+            else:
+                log.warning("unattributed_announcement", evaluator_id=msg.evaluator_id)
         delivery.ack()
 
 

@@ -39,6 +39,7 @@ class Slot:
     check: Slot | None = None  # TASK: its current check or tie-break
     done: bool = False  # TASK: answered and, if sampled, verified
     avoid: set[str] = field(default_factory=set)  # evaluators that must not answer it
+    queues: set[str] = field(default_factory=set)  # task queues its copies went to
     # TIE: the check's answer and who gave it (the task's own answer is on ``of``).
     second: dict[int, Outcome] | None = None
     second_by: str | None = None

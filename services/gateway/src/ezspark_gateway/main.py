@@ -22,6 +22,7 @@ from ezspark_common.messages import (
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
 )
+from ezspark_common.routing import fronted_queues
 from ezspark_gateway.app import create_app
 from ezspark_gateway.bus import AnnouncementConsumer, BrokerPublisher, EventConsumer, broker_ping
 from ezspark_gateway.core.environments import EnvironmentRegistry
@@ -47,7 +48,12 @@ def build_runtime(settings: GatewaySettings, registry: CollectorRegistry) -> Run
     subscribe to the evaluators' announcements."""
     db = Database(settings.database_url)
     db.create_schema()  # also adds columns newer than an existing database
-    broker = connect(settings.broker_url, registry=registry)
+    broker = connect(
+        settings.broker_url,
+        registry=registry,
+        fronted=fronted_queues(),
+        declares=settings.broker_declares,
+    )
     for queue in (COMMANDS_QUEUE, EVENTS_QUEUE):
         broker.declare(queue)
     environments = EnvironmentRegistry(time.time)

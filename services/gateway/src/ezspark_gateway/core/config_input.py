@@ -50,6 +50,8 @@ def coerce_form_value(key: str, raw: str) -> Any:
     text = raw.strip()
     if key in TEXT_KEYS:
         return text
+    if text.lower() in ("true", "false"):  # the optional switches (see docs/config.md)
+        return text.lower() == "true"
     if _INT.fullmatch(text):
         return int(text)
     try:

@@ -97,6 +97,8 @@ HELP: dict[str, str] = {
     "seed": "Optional: random seed (>= 0) so a run can be repeated exactly. Default 0.",
     "fitness_threshold": "Optional: stop as soon as the best fitness reaches this value. "
     "Leave blank to run every generation.",
+    "trusted_evaluators_only": "Optional, true/false: only your own machines and the "
+    "operator's evaluators play this training's games, never other users' volunteers.",
     "target_species": "Optional: adapt species_threshold each generation to keep about this "
     "many species. Leave blank for a fixed threshold.",
     "intraspecies_crossover_rate": "Optional, 0<=p<=1: the share of children bred by crossing "
