@@ -210,3 +210,8 @@ def test_target_species_and_crossover_keep_runs_deterministic() -> None:
     first, second = run(), run()
     assert [g.key for g in first] == [g.key for g in second]
     assert all(a.same_genes(b) for a, b in zip(first, second, strict=True))
+
+
+def test_equal_fitness_ranks_the_newer_genome_first() -> None:
+    """On a plateau the newest genomes survive, so offspring replace their parents (drift)."""
+    assert rep.rank([3, 7, 5, 1], {3: 2.0, 7: 1.0, 5: 2.0, 1: 1.0}) == [5, 3, 7, 1]

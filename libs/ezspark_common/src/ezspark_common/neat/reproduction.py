@@ -43,8 +43,9 @@ class SpeciesPlan:
 
 
 def rank(members: Sequence[int], fitness: Mapping[int, float]) -> list[int]:
-    """Members best first; equal fitness falls back to the older (smaller) key."""
-    return sorted(members, key=lambda k: (-fitness[k], k))
+    """Members best first; equal fitness ranks the newer (larger) key first, so on a fitness
+    plateau offspring replace their parents and the population drifts instead of freezing."""
+    return sorted(members, key=lambda k: (-fitness[k], -k))
 
 
 def survivor_count(size: int, fraction: float) -> int:

@@ -1,0 +1,258 @@
+"""``make bench-learn``: does evolution learn?  EzSpark beside neat-python 2.0, same run.
+
+For every task both sides get the same population, the same generation cap (so the same
+evaluation budget), the same games per genome with the same per-generation game seeds, the
+same threshold, and 10 seeds each.  Each run is one process on one core.  The table gives
+seeds solved, median evaluations to solve (an unsolved seed counts as never: the median is
+"—" when half or more fail) and median wall time of all runs; a progress line per run.
+
+EzSpark uses the spec's rates (``SPEC_RATES``, as in ``examples/spec-example.json``) with the
+per-task settings in ``TASKS``; neat-python the settings of its shipped examples
+(``neat_*.ini``).  ``python -m benchmarks.bench_learn --tasks xor parity3 --seeds 3 --jobs 2``
+runs a subset; results go to ``benchmarks/results/learn-<UTC time>.json``.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks import learn_envs  # noqa: E402
+from benchmarks.bench_solve import _play  # noqa: E402
+from ezspark_common import rng as rngs  # noqa: E402
+from ezspark_common.config import parse_config  # noqa: E402
+from ezspark_common.local import LocalEvaluator  # noqa: E402
+from ezspark_common.training import advance, report_for, start  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+# The spec example's rates and structure keys; each task sets sizes, budget and games.
+SPEC_RATES: dict[str, Any] = {
+    "alone_training_iterations": 0,
+    "species_threshold": 3,
+    "percentage_survivors_per_specie": 0.3,
+    "connection_mutation_rate": 0.8,
+    "new_connection_assignment_rate": 0.1,
+    "add_connection_big_specie_rate": 0.3,
+    "add_connection_small_specie_rate": 0.03,
+    "add_node_specie_rate": 0.05,
+    "activate_connection_rate": 0.25,
+    "remove_connection_rate": 0.01,
+    "children": 1,
+    "crossover_rate": 0.1,
+    "saving": 1,
+    "keep_parents": 1,
+    "limiting_species": 15,
+    "limiting_threshold": 5,
+    "same_fitness_limit": 10,
+    "age_significance": 0.3,
+    "safeness": 0.0,
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One environment of the comparison and both sides' settings for it."""
+
+    env_id: str
+    threshold: float
+    population: int
+    generations: int
+    games: int
+    max_steps: int
+    minimum_reward: float
+    neat_ini: str
+    ours: dict[str, Any] = field(default_factory=dict)  # overrides of SPEC_RATES
+
+
+TASKS: dict[str, Task] = {
+    "xor": Task(learn_envs.XOR_ID, 4.0, 150, 100, 1, 4, 0.0, "neat_xor.ini"),
+    "parity3": Task(learn_envs.PARITY3_ID, 8.0, 300, 200, 1, 8, 0.0, "neat_parity3.ini"),
+    "mountaincar": Task("MountainCar-v0", -110.0, 150, 100, 5, 200, -1.0, "neat_mountaincar.ini"),
+    "lunarlander": Task("LunarLander-v3", 200.0, 150, 150, 5, 1000, -100.0, "neat_lander.ini"),
+    "acrobot": Task("Acrobot-v1", -100.0, 150, 100, 5, 500, -1.0, "neat_acrobot.ini"),
+    "cartpole": Task("CartPole-v1", 475.0, 150, 100, 5, 500, 0.0, "neat_cartpole.ini"),
+}
+
+
+def ours_config(task: Task, seed: int) -> Any:
+    """The EzSpark config of ``task``: spec rates, the task's sizes and budget, overrides."""
+    info = gym.make(task.env_id)
+    n_in = int(gym.spaces.flatdim(info.observation_space))
+    n_out = int(info.action_space.n)  # type: ignore[attr-defined]
+    info.close()
+    data = {
+        **SPEC_RATES,
+        "gym_game_name": task.env_id,
+        "input_size": n_in,
+        "output_size": n_out,
+        "initial_population": task.population,
+        "max_population": task.population,
+        "generations": task.generations,
+        "max_number_of_games": task.games,
+        "sub_games": task.games,
+        "max_number_of_steps": task.max_steps,
+        "minimum_reward": task.minimum_reward,
+        "seed": seed,
+        "fitness_threshold": task.threshold,
+        **task.ours,
+    }
+    return parse_config(data)
+
+
+def ours(name: str, seed: int) -> dict[str, Any]:
+    """One EzSpark run in this process until the threshold or the generation cap."""
+    config = ours_config(TASKS[name], seed)
+    state, evaluator = start(config), LocalEvaluator(1)
+    started, evaluations = time.perf_counter(), 0
+    while not state.finished:
+        result = evaluator.evaluate(state.population, config)
+        evaluations += len(result.outcomes)
+        state = advance(state, result.outcomes, report_for(state, result.outcomes, 1.0))
+    best = state.best.fitness if state.best else float("nan")
+    return _result(
+        time.perf_counter() - started, evaluations, len(state.history), best, TASKS[name]
+    )
+
+
+def theirs(name: str, seed: int) -> dict[str, Any]:
+    """One neat-python run with its example settings, the same games and threshold."""
+    import random
+
+    import neat
+
+    task = TASKS[name]
+    random.seed(seed)
+    config = neat.Config(
+        neat.DefaultGenome,
+        neat.DefaultReproduction,
+        neat.DefaultSpeciesSet,
+        neat.DefaultStagnation,
+        str(HERE / task.neat_ini),
+    )
+    config.pop_size = task.population
+    config.fitness_threshold = task.threshold
+    config.no_fitness_termination = False
+    env = gym.make(task.env_id)
+    count = {"generation": 0, "evaluations": 0, "best": -math.inf}
+
+    def evaluate(genomes: list[tuple[int, Any]], cfg: Any) -> None:
+        seeds = rngs.game_seeds(seed, int(count["generation"]), task.games)
+        for _, genome in genomes:
+            net = neat.nn.FeedForwardNetwork.create(genome, cfg)
+            genome.fitness = float(np.mean([_play(env, net, s, task.max_steps) for s in seeds]))
+            count["best"] = max(count["best"], genome.fitness)
+        count["generation"] += 1
+        count["evaluations"] += len(genomes)
+
+    started = time.perf_counter()
+    with contextlib.suppress(neat.CompleteExtinctionException):  # counts as not solved
+        neat.Population(config).run(evaluate, task.generations)
+    seconds = time.perf_counter() - started
+    return _result(
+        seconds, int(count["evaluations"]), int(count["generation"]), count["best"], task
+    )
+
+
+def _result(seconds: float, evals: int, gens: int, best: float, task: Task) -> dict[str, Any]:
+    return {
+        "seconds": seconds,
+        "evaluations": evals,
+        "generations": gens,
+        "best": best,
+        "solved": best >= task.threshold,
+    }
+
+
+def _one(job: tuple[str, str, int]) -> tuple[str, str, int, dict[str, Any]]:
+    name, side, seed = job
+    from ezspark_common.logging import configure_logging
+
+    configure_logging("WARNING", json_logs=False)
+    return name, side, seed, (ours if side == "ezspark" else theirs)(name, seed)
+
+
+def run(names: list[str], seeds: int, jobs: int = 1) -> dict[str, Any]:
+    """Both sides on ``seeds`` seeds of each task, ``jobs`` runs at a time; progress lines."""
+    todo = [(n, side, s) for n in names for s in range(seeds) for side in ("ezspark", "neat")]
+    out: dict[str, Any] = {n: {"ezspark": {}, "neat": {}} for n in names}
+    with ProcessPoolExecutor(jobs) as pool:
+        for i, (name, side, seed, r) in enumerate(pool.map(_one, todo), 1):
+            out[name][side][seed] = r
+            print(
+                f"[{i}/{len(todo)}] {name} {side:7} seed {seed}: "
+                f"{'solved' if r['solved'] else 'not solved'}, best {r['best']:.1f}, "
+                f"{r['generations']} gens, {r['evaluations']} evals, {r['seconds']:.1f} s",
+                flush=True,
+            )
+    return {n: {side: [v[s] for s in sorted(v)] for side, v in out[n].items()} for n in out}
+
+
+def _median_evals(runs: list[dict[str, Any]]) -> float:
+    """Median evaluations to solve; an unsolved run counts as never (infinite)."""
+    return float(statistics.median(r["evaluations"] if r["solved"] else math.inf for r in runs))
+
+
+def rows(results: dict[str, Any]) -> list[str]:
+    """The markdown table: solved, median evaluations to solve, median wall time."""
+    lines = [
+        "| task (threshold, population × generations) | solved EzSpark / neat-python "
+        "| median evals to solve | ratio | median wall time | goal met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        task, a, b = TASKS[name], r["ezspark"], r["neat"]
+        ok_a, ok_b = sum(x["solved"] for x in a), sum(x["solved"] for x in b)
+        ev_a, ev_b = _median_evals(a), _median_evals(b)
+        ratio = ev_a / ev_b if math.isfinite(ev_a) and math.isfinite(ev_b) else math.nan
+        s_a = statistics.median(x["seconds"] for x in a)
+        s_b = statistics.median(x["seconds"] for x in b)
+        met = ok_a >= ok_b and (math.isfinite(ev_a) and (not math.isfinite(ev_b) or ratio <= 0.5))
+        lines.append(
+            f"| {name} ({task.threshold:g}, {task.population} × {task.generations}) "
+            f"| {ok_a}/{len(a)} / {ok_b}/{len(b)} | {_num(ev_a)} / {_num(ev_b)} "
+            f"| {'—' if math.isnan(ratio) else f'{ratio:.2f}×'} "
+            f"| {s_a:.1f} s / {s_b:.1f} s | {'yes' if met else 'no'} |"
+        )
+    return lines
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if math.isfinite(value) else "—"
+
+
+def main() -> None:
+    """Run the tasks, print the table, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS))
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (a core each)")
+    args = parser.parse_args()
+    started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    results = run(args.tasks, args.seeds, args.jobs)
+    print("\n".join(rows(results)))
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"learn-{started}.json"
+    path.write_text(json.dumps({"started": started, "seeds": args.seeds, "results": results}))
+    print(f"\nresults written to {path}")
+
+
+if __name__ == "__main__":
+    main()
