@@ -7,7 +7,7 @@ PKGS   := -e 'libs/ezspark_common[box2d]' -e services/evaluator -e services/evol
 PYPROJECTS := libs/ezspark_common/pyproject.toml services/evaluator/pyproject.toml \
               services/evolver/pyproject.toml services/gateway/pyproject.toml
 
-.PHONY: install test-deps lint test test-unit test-integration test-e2e test-faults demo bench bench-full up down clean
+.PHONY: install test-deps lint test test-unit test-integration test-e2e test-faults demo bench bench-full bench-learn up down clean
 
 install: $(STAMP)
 
@@ -56,6 +56,13 @@ bench: install
 bench-full: install
 	$(BIN)/pip install -q -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks.run --lander
+	$(BIN)/python -m benchmarks.bench_learn --jobs 2
+
+# Does evolution learn?  EzSpark beside neat-python on six tasks, 10 seeds each (long: see
+# docs/benchmarks.md); BENCH_LEARN_ARGS="--tasks xor parity3 --seeds 3" for a subset.
+bench-learn: install
+	$(BIN)/pip install -q -r benchmarks/requirements.txt
+	$(BIN)/python -m benchmarks.bench_learn --jobs 2 $(BENCH_LEARN_ARGS)
 
 # The whole stack as local processes (gateway :8000, evolver, 2 evaluators) for machines
 # without Docker; RabbitMQ must be reachable at EZSPARK_BROKER_URL (default: localhost).
