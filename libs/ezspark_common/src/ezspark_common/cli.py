@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ezspark_common.cli_evaluator import register as register_evaluator
 from ezspark_common.cli_remote import register as register_remote
 from ezspark_common.config import ConfigError, TrainingConfig, config_with, load_config
 from ezspark_common.envs import load_env_modules, resolve
@@ -214,3 +215,4 @@ def play(
 
 
 register_remote(main)
+register_evaluator(main)

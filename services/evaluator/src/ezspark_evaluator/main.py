@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
+import structlog
+
+from ezspark_common.client import ClientError
+from ezspark_common.logging import configure_logging
 from ezspark_common.routing import fronted_queues
 from ezspark_common.service_main import run_service
+from ezspark_evaluator import byo
 from ezspark_evaluator.service import EvaluatorService
 from ezspark_evaluator.settings import EvaluatorSettings
 
@@ -11,13 +18,27 @@ from ezspark_evaluator.settings import EvaluatorSettings
 def main() -> None:
     """Run one evaluator until SIGTERM/SIGINT."""
     settings = EvaluatorSettings()
-    run_service(
-        settings,
-        settings.metrics_host,
-        lambda broker, registry: EvaluatorService(settings, broker, registry),
-        "ezspark_evaluator",
-        {"fronted": fronted_queues(settings.queue_prefix), "declares": settings.broker_declares},
-    )
+    if settings.gateway:  # a user's own machine: a broker user of its own, from the gateway
+        configure_logging(settings.log_level, json_logs=settings.log_json)
+        try:
+            settings = byo.join(settings)
+        except ClientError as exc:
+            structlog.get_logger("ezspark_evaluator").error("join_failed", error=str(exc))
+            sys.exit(1)
+    try:
+        run_service(
+            settings,
+            settings.metrics_host,
+            lambda broker, registry: EvaluatorService(settings, broker, registry),
+            "ezspark_evaluator",
+            {
+                "fronted": fronted_queues(settings.queue_prefix),
+                "declares": settings.broker_declares,
+            },
+        )
+    finally:
+        if settings.gateway:
+            byo.leave(settings)
 
 
 if __name__ == "__main__":

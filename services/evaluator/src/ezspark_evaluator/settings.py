@@ -39,6 +39,11 @@ class EvaluatorSettings(CommonSettings):
     # An evaluation running longer is taken as hung: its genomes get the floor, the task is
     # settled, and the process exits for its supervisor to restart (see watchdog.py).
     task_hang_s: float = Field(default=600.0, ge=1.0)
+    # A user's own machine: the gateway to get its broker user from (with the token of
+    # ``ezspark login`` or $EZSPARK_TOKEN; see byo.py), and whether it also serves other
+    # users' trainings.  Empty: an operator's evaluator on ``broker_url``.
+    gateway: str = ""
+    volunteer: bool = False
 
     @property
     def env_list(self) -> list[str]:

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from ezspark_gateway.api import (
     routes_auth,
     routes_environments,
+    routes_evaluators,
     routes_handoff,
     routes_ops,
     routes_trainings,
@@ -27,6 +28,7 @@ from ezspark_gateway.api.middleware import (
 from ezspark_gateway.core.admission import Admission
 from ezspark_gateway.core.env_check import EnvironmentCheck
 from ezspark_gateway.core.environments import EnvironmentRegistry
+from ezspark_gateway.core.evaluators import EvaluatorIssuer
 from ezspark_gateway.core.ports import Clock, CommandPublisher
 from ezspark_gateway.core.security import AuthThrottle, Passwords
 from ezspark_gateway.settings import GatewaySettings
@@ -52,12 +54,14 @@ def create_app(
     passwords: Passwords | None = None,
     clock: Clock = time.time,
     environments: EnvironmentRegistry | None = None,
+    evaluators: EvaluatorIssuer | None = None,
 ) -> FastAPI:
     """Build the gateway app.
 
     ``broker_ping`` raises when the broker is unreachable (readiness).  Without
     ``database`` one is opened from ``settings.database_url`` and its tables created.
     ``environments`` is fed by the evaluators' announcements (an empty one if not given).
+    ``evaluators`` issues users' own evaluators broker users (None: refused with 503).
     """
     if database is None:
         database = Database(settings.database_url)
@@ -75,6 +79,7 @@ def create_app(
         throttle=AuthThrottle(settings.auth_rate_limit, settings.auth_rate_window_s),
         environments=environments,
         admission=Admission(settings.quotas, EnvironmentCheck(environments)),
+        evaluators=evaluators,
     )
     app = FastAPI(
         title="EzSpark gateway",
@@ -90,6 +95,7 @@ def create_app(
         routes_handoff.router,
         routes_trainings.router,
         routes_environments.router,
+        routes_evaluators.router,
         routes_ops.router,
         pages_auth.router,
         pages_trainings.router,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -24,8 +25,10 @@ from ezspark_common.messages import (
 )
 from ezspark_common.routing import fronted_queues
 from ezspark_gateway.app import create_app
+from ezspark_gateway.broker_admin import BrokerAdmin
 from ezspark_gateway.bus import AnnouncementConsumer, BrokerPublisher, EventConsumer, broker_ping
 from ezspark_gateway.core.environments import EnvironmentRegistry
+from ezspark_gateway.core.evaluators import EvaluatorIssuer
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.settings import GatewaySettings
 from ezspark_gateway.storage import Database
@@ -64,6 +67,7 @@ def build_runtime(settings: GatewaySettings, registry: CollectorRegistry) -> Run
         registry=registry,
         database=db,
         environments=environments,
+        evaluators=evaluator_issuer(settings),
     )
     runtime = Runtime(app=app, broker=broker, db=db)
     metrics = app.state.ctx.metrics
@@ -72,6 +76,20 @@ def build_runtime(settings: GatewaySettings, registry: CollectorRegistry) -> Run
     broker.consume(EVENTS_QUEUE, consumer, prefetch=1)
     broker.subscribe(ANNOUNCE_EXCHANGE, AnnouncementConsumer(environments, metrics))
     return runtime
+
+
+def evaluator_issuer(settings: GatewaySettings) -> EvaluatorIssuer | None:
+    """The issuer of users' evaluator credentials, if the management API is configured."""
+    if not settings.broker_admin_url:
+        return None
+    vhost = urllib.parse.unquote(urllib.parse.urlsplit(settings.evaluator_broker_url).path[1:])
+    admin = BrokerAdmin(
+        settings.broker_admin_url,
+        settings.broker_admin_user,
+        settings.broker_admin_password.get_secret_value(),
+        vhost or "/",
+    )
+    return EvaluatorIssuer(admin, settings.evaluator_broker_url, settings.max_user_evaluators)
 
 
 def _consume(broker: Broker, server: uvicorn.Server, died: threading.Event) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from ezspark_common.settings import CommonSettings
 
@@ -23,3 +23,12 @@ class GatewaySettings(CommonSettings):
     # Log-in / sign-up attempts allowed per (client IP, username) in each window.
     auth_rate_limit: int = Field(default=10, ge=1)
     auth_rate_window_s: float = Field(default=300.0, gt=0)
+    # Users' own evaluators (``ezspark evaluator``): RabbitMQ's management API and an
+    # administrator user of it, which never leave the gateway, and the AMQP URL (no
+    # credentials) those machines reach.  Empty admin URL: /api/evaluators answers 503.
+    broker_admin_url: str = ""
+    broker_admin_user: str = ""
+    broker_admin_password: SecretStr = SecretStr("")
+    evaluator_broker_url: str = ""
+    # Broker users one account's machines may hold at once.
+    max_user_evaluators: int = Field(default=16, ge=1, le=1000)

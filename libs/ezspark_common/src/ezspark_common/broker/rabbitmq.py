@@ -45,6 +45,7 @@ from ezspark_common.messages import dead_letter_queue
 _SEQ_HEADER = "ezspark-publish-seq"  # ties a basic.return to the publish it refers to
 _CONSUMER_RETRY_S = 1.0
 _CONNECT_GRACE_S = 10.0
+_REFUSED = (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError)
 
 
 class RabbitBroker(ThreadedBroker):
@@ -225,6 +226,8 @@ class RabbitBroker(ThreadedBroker):
             self._ioloop.stop()
             return
         attempts, delay = self._backoff.attempts, self._backoff.next_delay()
+        if isinstance(error, _REFUSED):  # credentials deleted or wrong: retrying cannot help
+            delay = None
         if delay is None:
             down = self._backoff.down_for()
             self._log.error("giving up on RabbitMQ", error=describe(error), attempts=attempts)

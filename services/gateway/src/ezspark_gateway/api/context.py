@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ezspark_gateway.api.metrics import GatewayMetrics
 from ezspark_gateway.core.admission import Admission
 from ezspark_gateway.core.environments import EnvironmentRegistry
+from ezspark_gateway.core.evaluators import EvaluatorIssuer
 from ezspark_gateway.core.ports import Clock, CommandPublisher
 from ezspark_gateway.core.security import AuthThrottle, Passwords
 from ezspark_gateway.settings import GatewaySettings
@@ -30,3 +31,5 @@ class AppContext:
     clock: Clock
     environments: EnvironmentRegistry
     admission: Admission
+    # Issues users' own evaluators broker users (None: this gateway does not).
+    evaluators: EvaluatorIssuer | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from ezspark_gateway.api.context import SESSION_COOKIE, AppContext
@@ -19,10 +20,12 @@ from ezspark_gateway.api.schemas import (
 )
 from ezspark_gateway.core import accounts
 from ezspark_gateway.core.accounts import IssuedToken
+from ezspark_gateway.core.errors import UnavailableError
 from ezspark_gateway.storage import Repository
 from ezspark_gateway.storage.models import User
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
+log = structlog.get_logger(__name__)
 
 
 def new_token_out(issued: IssuedToken) -> NewTokenOut:
@@ -93,6 +96,7 @@ def login(
 def logout(principal: CurrentPrincipal, response: Response, repo: Repo, ctx: Ctx) -> None:
     """Revoke the credential used for this request and clear the cookie."""
     accounts.revoke_token(repo, principal.user, principal.token.id, ctx.clock())
+    revoke_evaluators(ctx, principal.user, principal.token.id)
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
@@ -127,5 +131,20 @@ def revoke_token(
     repo: Repo,
     ctx: Ctx,
 ) -> None:
-    """Revoke one of the caller's tokens; it stops working immediately."""
+    """Revoke one of the caller's tokens; it stops working immediately, and so do the
+    evaluators started with it (their broker users are deleted)."""
     accounts.revoke_token(repo, principal.user, token_id, ctx.clock())
+    revoke_evaluators(ctx, principal.user, token_id)
+
+
+def revoke_evaluators(ctx: AppContext, user: User, token_id: int) -> None:
+    """Delete the broker users issued for a revoked token (RabbitMQ disconnects them)."""
+    if ctx.evaluators is None:
+        return
+    try:
+        gone = ctx.evaluators.revoke_token(user, token_id)
+    except UnavailableError as exc:  # the token is revoked; the broker users are not, yet
+        log.error("evaluator_revoke_failed", token_id=token_id, error=str(exc))
+        raise
+    if gone:
+        log.info("evaluators_revoked", token_id=token_id, count=gone)
