@@ -1,11 +1,11 @@
 """What RabbitMQ costs, and what a second evaluator buys.
 
-- Broker overhead: CartPole-v1, 1,000 genomes × 5 games, evaluated in this process in one
-  batch (as ``ezspark train`` does) versus by one ``ezspark-evaluator`` process over the
-  real RabbitMQ, cut as the evolver cuts a generation for one evaluator once it knows the
-  task cost (``tasks.plan_chunks``); timed from the first publish to the last result (the
-  evaluator is started and warmed up beforehand); best of 5 rounds each, the two sides
-  alternating.
+- Broker overhead: CartPole-v1, 1,000 genomes × 5 games, evaluated in this process from the
+  genomes themselves (as ``ezspark train`` does: no message, no copy) versus by one
+  ``ezspark-evaluator`` process over the real RabbitMQ, cut as the evolver cuts a
+  generation for one evaluator once it knows the task cost (``tasks.plan_chunks``); timed
+  from building the first task message to decoding the last result (the evaluator is
+  started and warmed up beforehand); best of 5 rounds each, the two sides alternating.
 - Scale-out: LunarLander-v3 tasks through 1 evaluator, then through 2; env-steps/s ratio.
 
 Queues get a unique prefix, so the benchmark never touches a running stack's queues.  Tasks
@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,12 @@ from ezspark_common.messages import (
     RESULTS_QUEUE,
     EvaluationResult,
     EvaluationTask,
-    WireGenome,
     decode,
     encode,
     tasks_queue,
 )
 from ezspark_common.neat.genome import Genome
+from ezspark_common.neat.packed import PackedGenomes
 from ezspark_common.neat.population import initial_population
 from ezspark_common.routing import fronted_queues
 from ezspark_common.tasks import plan_chunks, split_tasks
@@ -62,35 +63,42 @@ def _tasks(
     seeds = rngs.game_seeds(config.seed, 0, config.max_number_of_games)
     chunks = split_tasks(list(range(len(genomes))), 1, 1, batch)
     return [
-        EvaluationTask(
-            task_id=f"{prefix}{spec.index}",
-            training_id="bench",
-            generation=0,
-            env_id=config.gym_game_name,
-            game_indices=list(range(len(seeds))),
-            game_seeds=seeds,
-            max_steps=config.max_number_of_steps,
-            reward_floor=config.reward_floor,
-            input_size=config.input_size,
-            output_size=config.output_size,
-            genomes=[WireGenome(**genomes[k].to_wire()) for k in spec.genome_keys],
-        )
+        _task(config, f"{prefix}{spec.index}", seeds, [genomes[k] for k in spec.genome_keys])
         for spec in chunks
     ]
 
 
-def _in_process(tasks: list[EvaluationTask]) -> tuple[float, int]:
+def _task(config: Any, task_id: str, seeds: list[int], genomes: list[Genome]) -> EvaluationTask:
+    """One task as the evolver builds it (genomes packed into columns)."""
+    return EvaluationTask(
+        task_id=task_id,
+        training_id="bench",
+        generation=0,
+        env_id=config.gym_game_name,
+        game_indices=list(range(len(seeds))),
+        game_seeds=seeds,
+        max_steps=config.max_number_of_steps,
+        reward_floor=config.reward_floor,
+        input_size=config.input_size,
+        output_size=config.output_size,
+        genomes=PackedGenomes.pack(genomes),
+    )
+
+
+def _in_process(config: Any, genomes: list[Genome], batch: int | list[int]) -> tuple[float, int]:
+    """Evaluate the genomes themselves, cut like the tasks, as the embedded trainer does."""
+    seeds = rngs.game_seeds(config.seed, 0, config.max_number_of_games)
+    chunks = split_tasks(list(range(len(genomes))), 1, 1, batch)
     started, steps = time.perf_counter(), 0
-    for t in tasks:
-        genomes = [Genome.from_wire(g.model_dump()) for g in t.genomes]
+    for spec in chunks:
         out = evaluate_batch(
-            genomes,
-            t.env_id,
-            t.game_seeds,
-            t.max_steps,
-            t.reward_floor,
-            t.input_size,
-            t.output_size,
+            [genomes[k] for k in spec.genome_keys],
+            config.gym_game_name,
+            seeds,
+            config.max_number_of_steps,
+            config.reward_floor,
+            config.input_size,
+            config.output_size,
         )
         steps += sum(o.steps for o in out)
     return time.perf_counter() - started, steps
@@ -149,14 +157,22 @@ class _Stack:
 
     def run(self, tasks: list[EvaluationTask], timeout: float = 900) -> tuple[float, int]:
         """Publish the tasks and wait for every result; seconds and env steps."""
-        wanted = {t.task_id for t in tasks}
+        return self.run_built(lambda: tasks, timeout)
+
+    def run_built(
+        self, build: Callable[[], list[EvaluationTask]], timeout: float = 900
+    ) -> tuple[float, int]:
+        """Build the tasks (timed, as the evolver builds them), publish them and wait for
+        every result; seconds and env steps."""
         started = time.perf_counter()
+        tasks = build()
+        wanted = {t.task_id for t in tasks}
         self.broker.publish_many(self.tasks_q, [(encode(t), t.task_id) for t in tasks])
         with self.cond:
             if not self.cond.wait_for(lambda: wanted <= self.results.keys(), timeout):
                 raise TimeoutError("evaluators did not answer every task")
         seconds = time.perf_counter() - started
-        steps = sum(o.steps for tid in wanted for o in self.results[tid].outcomes)
+        steps = sum(int(self.results[tid].outcomes.steps.sum()) for tid in wanted)
         return seconds, steps
 
     def close(self) -> None:
@@ -185,14 +201,14 @@ def overhead(quick: bool) -> dict[str, Any]:
     remote, same_cut, one_batch = [], [], []
     try:
         stack.run(_tasks(genomes[:20], config, 20, "warm-"))
-        seconds, _ = _in_process(_tasks(genomes[:200], config, 200, "cost-"))
+        seconds, _ = _in_process(config, genomes[:200], 200)
         sizes = plan_chunks(len(genomes), 1, 1, seconds_per_genome=seconds / 200)
         # Interleaved rounds: this machine's speed drifts by tens of percent over minutes,
         # and every side must see the same drift.
         for i in range(2 if quick else 5):
-            remote.append(stack.run(_tasks(genomes, config, sizes, f"r{i}-"))[0])
-            same_cut.append(_in_process(_tasks(genomes, config, sizes, f"l{i}-"))[0])
-            one_batch.append(_in_process(_tasks(genomes, config, len(genomes), f"b{i}-"))[0])
+            remote.append(stack.run_built(lambda i=i: _tasks(genomes, config, sizes, f"r{i}-"))[0])
+            same_cut.append(_in_process(config, genomes, sizes)[0])
+            one_batch.append(_in_process(config, genomes, len(genomes))[0])
     finally:
         stack.close()
     best_remote, best_local = min(remote), min(same_cut)

@@ -28,6 +28,7 @@ from ezspark_common.messages import (
     dead_letter_queue,
     decode,
     encode,
+    to_json,
 )
 
 # Floats whose shortest decimal form is long or awkward: they must survive JSON exactly.
@@ -81,7 +82,7 @@ ALL_MESSAGES: list[Message] = [
         evaluator_id="eval-a",
         outcomes=[
             GenomeOutcome(key=1, returns=TRICKY, steps=42),
-            GenomeOutcome(key=2, returns=[], steps=0, error="env crashed"),
+            GenomeOutcome(key=2, returns=[-100.0] * len(TRICKY), steps=0, error="env crashed"),
         ],
         duration_s=0.75,
     ),
@@ -169,7 +170,7 @@ def test_queue_names() -> None:
 
 
 def _task_json(**changes: object) -> bytes:
-    data = json.loads(encode(task()))
+    data = json.loads(to_json(task()))
     data.update(changes)
     return json.dumps(data).encode()
 
@@ -219,7 +220,7 @@ def test_genome_columns_must_line_up() -> None:
         WireGenome.model_validate({**good, "biases": [0.0]})
     with pytest.raises(ValidationError, match="connection columns differ"):
         WireGenome.model_validate({**good, "enabled": [True]})
-    bad = json.loads(encode(task()))
+    bad = json.loads(to_json(task()))
     bad["genomes"][0]["weight"] = [1.0]
     with pytest.raises(MessageError, match="connection columns differ"):
         decode(json.dumps(bad).encode())

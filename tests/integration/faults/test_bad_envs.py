@@ -78,11 +78,11 @@ def test_raising_nan_and_endless_envs_get_floor_fitness_counted_and_evaluator_li
     for task in (raising, nan, endless, after):  # exactly what the embedded path computes
         assert by_id[task.task_id].outcomes == honest_result(task, "x").outcomes
     for outcome in by_id["raise"].outcomes:
-        assert outcome.returns == [floor, floor]
+        assert outcome.returns == (floor, floor)
         assert outcome.error is not None
         assert "step raised RuntimeError: boom" in outcome.error
     for outcome in by_id["nan"].outcomes:
-        assert outcome.returns == [floor, floor]
+        assert outcome.returns == (floor, floor)
         assert outcome.error is not None
     (forever,) = by_id["endless"].outcomes
     assert forever.error is None
@@ -157,7 +157,7 @@ def test_hung_env_settles_its_task_as_failed_and_the_evaluator_exits_for_a_resta
         assert fresh.stop() == 0
     by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}
     for outcome in by_id["hang"].outcomes:
-        assert outcome.returns == [floor, floor]
+        assert outcome.returns == (floor, floor)
         assert outcome.error is not None
         assert "hung" in outcome.error
     assert by_id["good"].outcomes == honest_result(good, "x").outcomes

@@ -122,7 +122,7 @@ def test_not_allowed_module_is_never_imported_by_gateway_evolver_or_evaluator(
         assert ev.stop() == 0
     by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}
     assert by_id["probe-task"].declined  # not an environment it serves
-    assert by_id["probe-task"].outcomes == []
+    assert len(by_id["probe-task"].outcomes) == 0
     # The served id behind the probe's module: declined, or refused with error outcomes.
     prefixed = by_id["probe-prefix"]
     assert prefixed.declined or (

@@ -106,7 +106,7 @@ def test_plugin_that_always_raises_is_tried_a_bounded_number_of_times(tmp_path: 
     by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}
     floor = cfg["max_number_of_steps"] * cfg["minimum_reward"]
     for outcome in by_id["broken"].outcomes:
-        assert outcome.returns == [floor, floor]
+        assert outcome.returns == (floor, floor)
         assert outcome.error is not None
         assert "constructor failed" in outcome.error
     assert by_id["good"].outcomes == honest_result(good, "x").outcomes

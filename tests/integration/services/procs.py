@@ -39,7 +39,8 @@ def free_port() -> int:
 def service_env(**values: Any) -> dict[str, str]:
     """The environment of a service process: ours minus EZSPARK_*, plus ``values``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EZSPARK_")}
-    env["PYTHONPATH"] = str(REPO)
+    # The repository (for test-only environment modules), after whatever the caller set.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p)
     env.update({"EZSPARK_BROKER_URL": URL, "EZSPARK_LOG_JSON": "true", "EZSPARK_LOG_LEVEL": "INFO"})
     env.update({f"EZSPARK_{k.upper()}": str(v) for k, v in values.items()})
     return env

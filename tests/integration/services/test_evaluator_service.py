@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from ezspark_common.messages import (
     dead_letter_queue,
     decode,
     encode,
+    to_json,
 )
 from tests.integration.services import slow_envs
 from tests.integration.services.harness import (
@@ -36,22 +38,25 @@ from tests.integration.services.procs import Proc, free_port, processes, service
 
 
 def test_poison_task_is_dead_lettered_counted_and_evaluator_keeps_going() -> None:
-    """Undecodable bodies, a wrong message kind and a malformed genome go to the DLQ, are
-    counted as poison, and the evaluator still answers the good task after them."""
+    """Undecodable bodies, a wrong message kind, a malformed genome and a binary frame cut
+    short go to the DLQ, are counted as poison, and the evaluator still answers the good task
+    after them."""
     prefix = new_prefix()
     cfg = config()
     good = make_task(cfg, keys=[0, 1, 2], games=[0, 1])
-    bad_genome = make_task(cfg, keys=[0], games=[0], task_id="bad").model_dump(mode="json")
+    bad_genome = json.loads(to_json(make_task(cfg, keys=[0], games=[0], task_id="bad")))
     bad_genome["genomes"][0]["dst"][0] = 999  # a connection to a node that does not exist
+    cut_short = encode(make_task(cfg, keys=[0, 1], games=[0], task_id="cut"))[:-40]
     with bus(prefix) as b, evaluator_thread(prefix, evaluator_id="ev-poison") as ev:
         results = b.collect(RESULTS_QUEUE)
         b.publish(CP_TASKS, b"{not json", message_id="junk")
         b.publish(CP_TASKS, encode(StopRequested(training_id="x")), message_id="kind")
-        b.publish(CP_TASKS, encode(type(good).model_validate(bad_genome)))
+        b.publish(CP_TASKS, json.dumps(bad_genome).encode(), message_id="genome")
+        b.publish(CP_TASKS, cut_short, message_id="cut")
         b.publish(CP_TASKS, encode(good), message_id="good")
         wait_until(lambda: results, 20, "the good task's result")
-        wait_until(lambda: b.depth(dead_letter_queue(CP_TASKS)) == 3, 10, "3 dead letters")
-        assert ev.metric("ezspark_evaluator_errors_total", {"kind": "poison"}) == 3
+        wait_until(lambda: b.depth(dead_letter_queue(CP_TASKS)) == 4, 10, "4 dead letters")
+        assert ev.metric("ezspark_evaluator_errors_total", {"kind": "poison"}) == 4
         assert ev.metric("ezspark_evaluator_genomes_total") == 3
     (result,) = results
     assert isinstance(result, EvaluationResult)
@@ -82,7 +87,7 @@ def test_env_outside_allow_list_is_neither_served_nor_evaluated() -> None:
         assert ev.metric("ezspark_evaluator_errors_total", {"kind": "env_not_allowed"}) == 0
     by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}
     assert by_id["evil"].declined
-    assert by_id["evil"].outcomes == []
+    assert len(by_id["evil"].outcomes) == 0
     assert by_id["evil"].evaluator_id == "ev-allow"
     assert not by_id["good"].declined
     assert by_id["good"].outcomes == honest_result(good, "x").outcomes

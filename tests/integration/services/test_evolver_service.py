@@ -8,6 +8,7 @@ config (``run_embedded`` with ``LocalEvaluator(1)``).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -46,9 +47,7 @@ from tests.integration.services.harness import (
 
 def tampered(result: EvaluationResult, **fields: Any) -> EvaluationResult:
     """The same result with every return off by 1000 (so using it would change the run)."""
-    outcomes = [
-        o.model_copy(update={"returns": [r + 1000.0 for r in o.returns]}) for o in result.outcomes
-    ]
+    outcomes = dataclasses.replace(result.outcomes, returns=result.outcomes.returns + 1000.0)
     return result.model_copy(update={"outcomes": outcomes, **fields})
 
 

@@ -24,7 +24,6 @@ from ezspark_common.messages import (
     decode,
     tasks_queue,
 )
-from ezspark_common.neat.genome import Genome
 from ezspark_common.training import TrainingState, start
 from ezspark_evolver.context import Context
 from ezspark_evolver.dispatch import Round, RoundOutcome
@@ -111,7 +110,7 @@ class Harness:
 
     def answer(self, task: EvaluationTask, evaluator: str, seconds: float = 0.1) -> None:
         """Deliver the honest result of ``task`` as ``evaluator``."""
-        genomes = [Genome.from_wire(g.model_dump()) for g in task.genomes]
+        genomes = task.genomes
         outcomes = evaluate_batch(
             genomes,
             task.env_id,

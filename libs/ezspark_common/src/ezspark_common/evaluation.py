@@ -14,8 +14,8 @@ the batch goes on.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from ezspark_common.games import Games, make_games
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import BatchPlan
+from ezspark_common.neat.packed import PackedGenomes
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,71 @@ class Outcome:
         return math.fsum(self.returns) / len(self.returns)
 
 
+@dataclass(frozen=True, eq=False)
+class OutcomeTable:
+    """Many genomes' outcomes as arrays: what a result carries, and what a batch yields.
+
+    Row ``i`` is genome ``keys[i]``: its return per game ``returns[i]``, its ``steps[i]``,
+    and ``errors.get(i)``.  Iterating gives :class:`Outcome` objects; equality is exact.
+    """
+
+    keys: NDArray[np.int64]
+    returns: NDArray[np.float64]  # (genomes, games)
+    steps: NDArray[np.int64]
+    errors: Mapping[int, str] = field(default_factory=dict)
+
+    @staticmethod
+    def of(outcomes: Sequence[Outcome], n_games: int | None = None) -> OutcomeTable:
+        """The table of ``outcomes`` (all with ``n_games`` returns, or as many as the first)."""
+        games = n_games if n_games is not None else (len(outcomes[0].returns) if outcomes else 0)
+        returns = np.array([o.returns for o in outcomes], dtype=np.float64)
+        return OutcomeTable(
+            keys=np.array([o.key for o in outcomes], dtype=np.int64),
+            returns=returns.reshape(len(outcomes), games),
+            steps=np.array([o.steps for o in outcomes], dtype=np.int64),
+            errors={i: o.error for i, o in enumerate(outcomes) if o.error is not None},
+        )
+
+    def check(self) -> None:
+        """Raise ValueError unless the columns line up, returns are finite, steps ≥ 0."""
+        n = self.keys.shape[0]
+        if self.keys.ndim != 1 or self.returns.ndim != 2 or self.returns.shape[0] != n:
+            raise ValueError(f"returns must be one row per genome ({n}), got {self.returns.shape}")
+        if self.steps.shape != (n,):
+            raise ValueError(f"steps must be one value per genome ({n}), got {self.steps.shape}")
+        if not np.isfinite(self.returns).all():
+            raise ValueError("returns must be finite")
+        if n and int(self.steps.min()) < 0:
+            raise ValueError("steps must be ≥ 0")
+        if any(not 0 <= i < n for i in self.errors):
+            raise ValueError(f"an error names a row outside 0..{n - 1}")
+
+    def __len__(self) -> int:
+        return int(self.keys.shape[0])
+
+    def __getitem__(self, row: int) -> Outcome:
+        key, steps = int(self.keys[row]), int(self.steps[row])
+        return Outcome(key, tuple(self.returns[row].tolist()), steps, self.errors.get(row))
+
+    def __iter__(self) -> Iterator[Outcome]:
+        returns = self.returns.tolist()
+        for i, (key, steps) in enumerate(zip(self.keys.tolist(), self.steps.tolist(), strict=True)):
+            yield Outcome(key, tuple(returns[i]), steps, self.errors.get(i))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OutcomeTable):
+            return NotImplemented
+        return (
+            np.array_equal(self.keys, other.keys)
+            and self.returns.shape == other.returns.shape
+            and self.returns.tobytes() == other.returns.tobytes()
+            and np.array_equal(self.steps, other.steps)
+            and dict(self.errors) == dict(other.errors)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def agree(a: Outcome, b: Outcome) -> bool:
     """Two evaluations of one genome are identical (as they must be: it is deterministic)."""
     return a.returns == b.returns and a.steps == b.steps and a.error == b.error
@@ -51,7 +117,7 @@ class _Rollout:
     cost only what is still alive."""
 
     def __init__(
-        self, genomes: Sequence[Genome], n_games: int, n_inputs: int, n_outputs: int, games: Games
+        self, genomes: PackedGenomes, n_games: int, n_inputs: int, n_outputs: int, games: Games
     ) -> None:
         self.n_total, self.n_games = len(genomes), n_games
         self.n_inputs, self.n_outputs = n_inputs, n_outputs
@@ -134,20 +200,38 @@ class _Rollout:
             self.fail(np.flatnonzero(bad), errors)
         return np.asarray(bad, dtype=np.bool_)
 
-    def outcomes(self, genomes: Sequence[Genome], reward_floor: float) -> list[Outcome]:
-        """One Outcome per genome, in input order."""
-        per_game = self.returns.reshape(self.n_games, self.n_total)
+    def table(self, keys: NDArray[np.int64], reward_floor: float) -> OutcomeTable:
+        """Every genome's outcome, in input order; failed genomes get the floor."""
+        returns = self.returns.reshape(self.n_games, self.n_total).T.copy()
         steps = self.steps.reshape(self.n_games, self.n_total).sum(axis=0)
-        out = []
-        for b, genome in enumerate(genomes):
-            error = self.errors.get(b)
-            returns = (reward_floor,) * self.n_games if error else tuple(per_game[:, b].tolist())
-            out.append(Outcome(genome.key, returns, int(steps[b]), error))
-        return out
+        for b in self.errors:
+            returns[b] = reward_floor
+        return OutcomeTable(keys, returns, steps, dict(sorted(self.errors.items())))
+
+
+def evaluate_table(
+    genomes: Sequence[Genome] | PackedGenomes,
+    env_id: str,
+    game_seeds: Sequence[int],
+    max_steps: int,
+    reward_floor: float,
+    n_inputs: int,
+    n_outputs: int,
+    *,
+    vector: bool | None = None,
+) -> OutcomeTable:
+    """Play every genome on every game seed; one row per genome, in input order."""
+    packed = genomes if isinstance(genomes, PackedGenomes) else PackedGenomes.pack(genomes)
+    if not len(packed):
+        return OutcomeTable(packed.keys, np.zeros((0, len(game_seeds))), packed.keys.copy())
+    games = make_games(env_id, len(packed) * len(game_seeds), n_inputs, vector=vector)
+    rollout = _Rollout(packed, len(game_seeds), n_inputs, n_outputs, games)
+    rollout.run(game_seeds, max_steps)
+    return rollout.table(packed.keys, reward_floor)
 
 
 def evaluate_batch(
-    genomes: Sequence[Genome],
+    genomes: Sequence[Genome] | PackedGenomes,
     env_id: str,
     game_seeds: Sequence[int],
     max_steps: int,
@@ -158,9 +242,7 @@ def evaluate_batch(
     vector: bool | None = None,
 ) -> list[Outcome]:
     """Play every genome on every game seed; one Outcome per genome, in input order."""
-    if not genomes:
-        return []
-    games = make_games(env_id, len(genomes) * len(game_seeds), n_inputs, vector=vector)
-    rollout = _Rollout(genomes, len(game_seeds), n_inputs, n_outputs, games)
-    rollout.run(game_seeds, max_steps)
-    return rollout.outcomes(genomes, reward_floor)
+    table = evaluate_table(
+        genomes, env_id, game_seeds, max_steps, reward_floor, n_inputs, n_outputs, vector=vector
+    )
+    return list(table)

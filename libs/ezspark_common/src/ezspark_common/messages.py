@@ -1,8 +1,12 @@
 """The wire messages exchanged between the gateway, the evolver and the evaluators.
 
 Every top-level message is a frozen pydantic model with ``schema_version`` (always 1 for
-now) and a ``kind`` discriminator; ``encode`` turns one into compact JSON bytes and
-``decode`` turns bytes back into the right class.  ``decode`` validates strictly (no
+now) and a ``kind`` discriminator; ``encode`` turns one into bytes and ``decode`` turns
+bytes back into the right class.  Most messages travel as compact JSON.  Tasks and results,
+which are mostly numbers, travel as binary frames (``frames``): the same JSON with their
+gene and return columns replaced by descriptors into raw little-endian arrays, which is
+several times cheaper to write and read (see docs/services.md, "Wire format").  ``decode``
+accepts both forms for every message.  ``decode`` validates strictly (no
 ``"1"`` → ``1`` coercion, no NaN/Infinity, no unknown fields) and raises ``MessageError``
 for anything else: that is how a consumer recognises a poison message and dead-letters it
 instead of requeueing it forever.  Python-side construction is lax on purpose, so numpy
@@ -27,8 +31,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic_core import ErrorDetails
+
+from ezspark_common import frames
+from ezspark_common.message_columns import GenomeOutcome, Genomes, Outcomes, WireGenome, WireModel
+
+__all__ = ["GenomeOutcome", "WireGenome"]  # re-exported: part of the message vocabulary
+
 
 TASKS_QUEUE = "ezspark.tasks"
 RESULTS_QUEUE = "ezspark.results"
@@ -65,49 +75,7 @@ class MessageError(ValueError):
     """A body is not a valid EzSpark message; the text says why (poison message)."""
 
 
-class _Model(BaseModel):
-    # allow_inf_nan=False: JSON cannot carry NaN/inf, so refuse them when building a message
-    # rather than silently sending ``null``.
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
-class WireGenome(_Model):
-    """A genome in column form: nodes (id, bias) and connections (innov, src, dst, ...)."""
-
-    key: int
-    node_ids: list[int]
-    biases: list[float]
-    innov: list[int]
-    src: list[int]
-    dst: list[int]
-    weight: list[float]
-    enabled: list[bool]
-
-    @model_validator(mode="after")
-    def _columns_line_up(self) -> Self:
-        if len(self.node_ids) != len(self.biases):
-            raise ValueError(
-                f"node columns differ in length: node_ids={len(self.node_ids)}, "
-                f"biases={len(self.biases)}"
-            )
-        lengths = {
-            name: len(getattr(self, name)) for name in ("innov", "src", "dst", "weight", "enabled")
-        }
-        if len(set(lengths.values())) > 1:
-            raise ValueError(f"connection columns differ in length: {lengths}")
-        return self
-
-
-class GenomeOutcome(_Model):
-    """How one genome did: one return per game played, steps taken, or why it failed."""
-
-    key: int
-    returns: list[float]
-    steps: NonNegInt
-    error: str | None = None
-
-
-class TrainingRequested(_Model):
+class TrainingRequested(WireModel):
     """Gateway → evolver: start a training run with this (already validated) config."""
 
     schema_version: Literal[1] = 1
@@ -121,7 +89,7 @@ class TrainingRequested(_Model):
     checkpoint: dict[str, Any] | None = None
 
 
-class StopRequested(_Model):
+class StopRequested(WireModel):
     """Gateway → evolver: stop a training run at the next generation boundary."""
 
     schema_version: Literal[1] = 1
@@ -129,8 +97,10 @@ class StopRequested(_Model):
     training_id: NonEmptyStr
 
 
-class EvaluationTask(_Model):
+class EvaluationTask(WireModel):
     """Evolver → evaluator: play every genome on the same games (index + seed pairs)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     schema_version: Literal[1] = 1
     kind: Literal["evaluation_task"] = "evaluation_task"
@@ -145,7 +115,7 @@ class EvaluationTask(_Model):
     reward_floor: float
     input_size: PosInt
     output_size: PosInt
-    genomes: Annotated[list[WireGenome], Field(min_length=1)]
+    genomes: Genomes
     # Safeness routing: evaluators listed here decline the task instead of running it
     # (a re-check must come from another evaluator; quarantined ones are kept away).
     avoid_evaluators: list[NonEmptyStr] = Field(default_factory=list)
@@ -160,8 +130,10 @@ class EvaluationTask(_Model):
         return self
 
 
-class EvaluationResult(_Model):
+class EvaluationResult(WireModel):
     """Evaluator → evolver: the outcome of every genome of one task."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     schema_version: Literal[1] = 1
     kind: Literal["evaluation_result"] = "evaluation_result"
@@ -169,7 +141,7 @@ class EvaluationResult(_Model):
     training_id: NonEmptyStr
     generation: NonNegInt
     evaluator_id: NonEmptyStr
-    outcomes: list[GenomeOutcome]
+    outcomes: Outcomes
     duration_s: NonNegFloat
     attempt: NonNegInt = 0  # echo of the task's attempt, for logs
     # True (with no outcomes) when the evaluator gave the task back unevaluated because
@@ -177,7 +149,7 @@ class EvaluationResult(_Model):
     declined: bool = False
 
 
-class EnvSpace(_Model):
+class EnvSpace(WireModel):
     """One environment an evaluator can run, with the sizes a config must match."""
 
     env_id: NonEmptyStr
@@ -188,7 +160,7 @@ class EnvSpace(_Model):
     max_episode_steps: PosInt | None = None
 
 
-class EvaluatorAnnounced(_Model):
+class EvaluatorAnnounced(WireModel):
     """Evaluator → evolver and gateways (fanout): I am alive and serve these environments.
 
     Sent at start, every ``interval_s`` seconds, and with ``leaving`` when it stops.
@@ -204,7 +176,7 @@ class EvaluatorAnnounced(_Model):
     leaving: bool = False
 
 
-class AnnounceRequested(_Model):
+class AnnounceRequested(WireModel):
     """Evolver or gateway → every evaluator (fanout): announce yourselves now (sent at
     start-up, so a restarted service need not wait a whole announce interval)."""
 
@@ -213,7 +185,7 @@ class AnnounceRequested(_Model):
     requester: NonEmptyStr
 
 
-class TrainingWaiting(_Model):
+class TrainingWaiting(WireModel):
     """Evolver → gateway: a training waits (``waiting``) or goes on again (not ``waiting``)."""
 
     schema_version: Literal[1] = 1
@@ -223,7 +195,7 @@ class TrainingWaiting(_Model):
     reason: str  # e.g. "no evaluator serves X"; empty when running again
 
 
-class SavedGenome(_Model):
+class SavedGenome(WireModel):
     """A genome as the embedded trainer saves it (``training.genome_document``)."""
 
     generation: NonNegInt
@@ -232,7 +204,7 @@ class SavedGenome(_Model):
     genome: WireGenome
 
 
-class GenerationReport(_Model):
+class GenerationReport(WireModel):
     """Evolver → gateway: statistics of one finished generation.
 
     Every ``saving`` generations it carries the generation's best genome, and then and at
@@ -253,7 +225,7 @@ class GenerationReport(_Model):
     best_so_far: SavedGenome | None = None
 
 
-class TrainingFinished(_Model):
+class TrainingFinished(WireModel):
     """Evolver → gateway: a run ended normally; carries the champion when there is one."""
 
     schema_version: Literal[1] = 1
@@ -265,7 +237,7 @@ class TrainingFinished(_Model):
     best_genome: WireGenome | None
 
 
-class TrainingFailed(_Model):
+class TrainingFailed(WireModel):
     """Evolver → gateway: a run died; ``error`` is meant for the user."""
 
     schema_version: Literal[1] = 1
@@ -295,16 +267,29 @@ _MAX_REPORTED_ERRORS = 3
 
 
 def encode(msg: Message) -> bytes:
-    """Serialise a message to compact JSON bytes (floats use the shortest exact repr)."""
+    """Serialise a message: a binary frame if it carries arrays, else compact JSON (floats
+    in the shortest exact repr)."""
+    payload = frames.Payload()
+    header = _ADAPTER.dump_json(msg, context={"payload": payload})
+    return frames.join(header, payload) if payload.chunks else header
+
+
+def to_json(msg: Message) -> bytes:
+    """A message as plain JSON, arrays spelled out (for logs, files and people)."""
     return _ADAPTER.dump_json(msg)
 
 
 def decode(body: bytes) -> Message:
     """Parse and strictly validate a body; raise ``MessageError`` saying why it is invalid."""
+    context: dict[str, Any] = {}
     try:
-        return _ADAPTER.validate_json(body, strict=True)
+        if frames.is_frame(body):
+            body, context["payload"] = frames.split(body)
+        return _ADAPTER.validate_json(body, strict=True, context=context)
     except ValidationError as exc:
         raise MessageError(_explain(exc.errors(include_url=False))) from None
+    except ValueError as exc:
+        raise MessageError(f"invalid message: {exc}") from None
 
 
 def _explain(errors: list[ErrorDetails]) -> str:

@@ -23,9 +23,9 @@ Settlement rules (the broker redelivers anything left unsettled):
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,17 +34,15 @@ import structlog
 
 from ezspark_common.broker import Broker, Delivery
 from ezspark_common.envs import EnvError, check_env_id
-from ezspark_common.evaluation import Outcome, evaluate_batch
+from ezspark_common.evaluation import OutcomeTable, evaluate_table
 from ezspark_common.messages import (
     EvaluationResult,
     EvaluationTask,
-    GenomeOutcome,
     MessageError,
     decode,
     encode,
     routing_id,
 )
-from ezspark_common.neat.genome import Genome
 from ezspark_common.routing import avoided
 from ezspark_evaluator.metrics import EvaluatorMetrics
 from ezspark_evaluator.settings import EvaluatorSettings
@@ -56,10 +54,15 @@ log = structlog.get_logger("ezspark_evaluator")
 _EVAL_LOCK = threading.Lock()
 
 
-def error_outcomes(task: EvaluationTask, message: str) -> list[Outcome]:
+def error_outcomes(task: EvaluationTask, message: str) -> OutcomeTable:
     """Every genome of ``task`` failed: reward floor on every game, as evaluate_batch does."""
-    floor = (task.reward_floor,) * len(task.game_indices)
-    return [Outcome(g.key, floor, 0, message) for g in task.genomes]
+    keys = task.genomes.keys
+    return OutcomeTable(
+        keys=keys,
+        returns=np.full((keys.shape[0], len(task.game_indices)), task.reward_floor),
+        steps=np.zeros(keys.shape[0], dtype=np.int64),
+        errors=dict.fromkeys(range(keys.shape[0]), message),
+    )
 
 
 @dataclass(frozen=True)
@@ -142,16 +145,10 @@ class TaskHandler:
                     # gives it to another evaluator once this connection closes.
                     bound.info("task_left_for_others", reason="stopping")
                     return
-                # Built here rather than on delivery: building genomes is most of a task's
-                # decoding, and beside another task's evaluation it would only fight that
-                # evaluation for the GIL (measured: +25 % per evaluation).
-                genomes = self._genomes(task, delivery)
-                if genomes is None:
-                    return
                 started = time.perf_counter()
                 with self._hand_lock:
                     self._in_hand = InHand(task, delivery, bound, time.monotonic())
-                outcomes = self._evaluate(task, genomes, delivery, bound)
+                outcomes = self._evaluate(task, delivery, bound)
                 seconds = time.perf_counter() - started
                 with self._hand_lock:
                     self._in_hand = None
@@ -165,7 +162,7 @@ class TaskHandler:
             self._release()
         self._metrics.task_seconds.observe(seconds)
         self._metrics.genomes.inc(len(outcomes))
-        self._metrics.env_steps.inc(sum(o.steps for o in outcomes))
+        self._metrics.env_steps.inc(int(outcomes.steps.sum()))
         bound.debug("task_done", genomes=len(outcomes), seconds=round(seconds, 4))
 
     def hung(self, limit_s: float) -> InHand | None:
@@ -224,14 +221,6 @@ class TaskHandler:
             return None
         return msg
 
-    def _genomes(self, task: EvaluationTask, delivery: Delivery) -> list[Genome] | None:
-        """The task's genomes, or None after dead-lettering it for a malformed one."""
-        try:
-            return [Genome.from_wire(g.model_dump()) for g in task.genomes]
-        except ValueError as exc:
-            self._poison(delivery, str(exc))
-            return None
-
     def _poison(self, delivery: Delivery, error: str) -> None:
         log.warning(
             "poison_task",
@@ -243,8 +232,8 @@ class TaskHandler:
         delivery.reject(requeue=False)
 
     def _evaluate(
-        self, task: EvaluationTask, genomes: Sequence[Genome], delivery: Delivery, bound: Any
-    ) -> list[Outcome] | None:
+        self, task: EvaluationTask, delivery: Delivery, bound: Any
+    ) -> OutcomeTable | None:
         """Outcomes of every genome, or None if the delivery was requeued for another try."""
         try:
             check_env_id(task.env_id, self._allowed)
@@ -253,8 +242,8 @@ class TaskHandler:
             self._metrics.errors.labels(kind="env_not_allowed").inc()
             return error_outcomes(task, str(exc))
         try:
-            outcomes = evaluate_batch(
-                genomes,
+            outcomes = evaluate_table(
+                task.genomes,
                 task.env_id,
                 task.game_seeds,
                 task.max_steps,
@@ -269,16 +258,18 @@ class TaskHandler:
                 delivery.reject(requeue=True)
                 return None
             outcomes = error_outcomes(task, f"evaluator failed: {type(exc).__name__}: {exc}")
-        failed = sum(1 for o in outcomes if o.error is not None)
+        failed = len(outcomes.errors)
         if failed:
             self._metrics.errors.labels(kind="genome_error").inc(failed)
         return outcomes
 
     def _publish(
-        self, task: EvaluationTask, outcomes: Sequence[Outcome], seconds: float, bound: Any
+        self, task: EvaluationTask, outcomes: OutcomeTable, seconds: float, bound: Any
     ) -> None:
         """Publish the result and wait for RabbitMQ's confirm (raises BrokerError if none)."""
         offset = self._settings.fault_fitness_offset
+        if offset:  # fault injection (tests of safeness): a lying evaluator
+            outcomes = dataclasses.replace(outcomes, returns=outcomes.returns + offset)
         result = EvaluationResult(
             task_id=task.task_id,
             training_id=task.training_id,
@@ -286,15 +277,7 @@ class TaskHandler:
             evaluator_id=self.evaluator_id,
             duration_s=seconds,
             attempt=task.attempt,
-            outcomes=[
-                GenomeOutcome(
-                    key=o.key,
-                    returns=[r + offset for r in o.returns] if offset else list(o.returns),
-                    steps=o.steps,
-                    error=o.error,
-                )
-                for o in outcomes
-            ],
+            outcomes=outcomes,
         )
         try:
             self._broker.publish(

@@ -38,7 +38,8 @@ import structlog
 
 from ezspark_common import rng as rngs
 from ezspark_common.evaluation import Outcome
-from ezspark_common.messages import EvaluationResult, EvaluationTask, WireGenome, routing_id
+from ezspark_common.messages import EvaluationResult, EvaluationTask, routing_id
+from ezspark_common.neat.packed import PackedGenomes
 from ezspark_common.routing import avoided
 from ezspark_common.tasks import merge_outcomes, safeness_sample, split_tasks
 from ezspark_common.training import TrainingState
@@ -95,7 +96,6 @@ class Round(Verification):
     skipped: int = 0
     _todo: list[Slot] = field(default_factory=list)
     _inbox: queue.Queue[EvaluationResult | None] = field(default_factory=queue.Queue)
-    _wire: dict[int, WireGenome] = field(default_factory=dict)
     _costs: list[float] = field(default_factory=list)  # seconds per genome, per answer
 
     def __post_init__(self) -> None:
@@ -193,9 +193,7 @@ class Round(Verification):
             return
         assert slot is not None
         self._land(slot)
-        slot.outcomes = {
-            o.key: Outcome(o.key, tuple(o.returns), o.steps, o.error) for o in result.outcomes
-        }
+        slot.outcomes = {o.key: o for o in result.outcomes}
         slot.evaluator = result.evaluator_id
         self.ctx.scheduler.charge(self.training_id, result.duration_s)
         if result.outcomes and slot.kind is Kind.TASK:
@@ -221,9 +219,9 @@ class Round(Verification):
             return "quarantined"
         if avoided(result.evaluator_id, slot.avoid):
             return "same_evaluator"
-        n_games = len(slot.spec.game_indices)
-        if [o.key for o in result.outcomes] != list(slot.spec.genome_keys) or any(
-            len(o.returns) != n_games for o in result.outcomes
+        table = result.outcomes
+        if table.returns.shape != (len(slot.spec.genome_keys), len(slot.spec.game_indices)) or (
+            table.keys.tolist() != list(slot.spec.genome_keys)
         ):
             return "invalid"
         return None
@@ -376,9 +374,7 @@ class Round(Verification):
 
     def _task(self, slot: Slot) -> EvaluationTask:
         config = self.state.config
-        for k in slot.spec.genome_keys:
-            if k not in self._wire:
-                self._wire[k] = WireGenome(**self.state.population.genomes[k].to_wire())
+        genomes = self.state.population.genomes
         return EvaluationTask(
             task_id=slot.task_id,
             training_id=self.training_id,
@@ -391,6 +387,6 @@ class Round(Verification):
             reward_floor=config.reward_floor,
             input_size=config.input_size,
             output_size=config.output_size,
-            genomes=[self._wire[k] for k in slot.spec.genome_keys],
+            genomes=PackedGenomes.pack([genomes[k] for k in slot.spec.genome_keys]),
             avoid_evaluators=sorted(self._avoid(slot)),
         )

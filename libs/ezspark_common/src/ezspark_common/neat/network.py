@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ezspark_common.neat.genome import BoolArray, FloatArray, Genome, IntArray
+from ezspark_common.neat.genome import FloatArray, Genome, IntArray
+from ezspark_common.neat.packed import PackedGenomes, longest_paths
 
 
 def softsign(z: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -127,51 +127,30 @@ class BatchPlan:
     are dropped) costs a few array operations too.
     """
 
-    def __init__(self, genomes: Sequence[Genome]) -> None:
-        n_nodes = np.array([g.node_ids.shape[0] for g in genomes], dtype=np.int64)
-        n_conns = np.array([g.src.shape[0] for g in genomes], dtype=np.int64)
-        self.n_genomes = len(genomes)
-        self.node_genome = np.repeat(np.arange(self.n_genomes), n_nodes)
-        self.node_id = _concat([g.node_ids for g in genomes], np.int64)
-        self.node_bias = _concat([g.biases for g in genomes], np.float64)
-        conn_genome = np.repeat(np.arange(self.n_genomes), n_conns)
-        on = _concat([g.enabled for g in genomes], np.bool_)
+    def __init__(self, genomes: Sequence[Genome] | PackedGenomes) -> None:
+        packed = genomes if isinstance(genomes, PackedGenomes) else PackedGenomes.pack(genomes)
+        self.keys = packed.keys
+        self.n_genomes = len(packed)
+        self.node_genome = packed.node_genome()
+        self.node_id = packed.node_ids
+        self.node_bias = packed.biases
+        on = packed.enabled
         # Edges stay in (genome, innovation) order: a stable sort by destination then gives
         # each node its in-edges in innovation order, the order its sum is taken in.
-        genome_of = conn_genome[on]
-        src = _concat([g.src for g in genomes], np.int64)[on]
-        dst = _concat([g.dst for g in genomes], np.int64)[on]
-        self.edge_weight = _concat([g.weight for g in genomes], np.float64)[on]
-        self.edge_dst = self._node_index(genome_of, dst, genomes)
+        genome_of = packed.conn_genome()[on]
+        src, dst = packed.src[on], packed.dst[on]
+        self.edge_weight = packed.weight[on]
+        unknown = "has a connection to an unknown node"
+        self.edge_dst = packed.node_rows(genome_of, dst, unknown)
         hidden = src >= 0
         # Sources: a node-table index, or for inputs -(input index) - 1 (kept negative).
         self.edge_src = src.copy()
-        self.edge_src[hidden] = self._node_index(genome_of[hidden], src[hidden], genomes)
-        self.node_level = self._levels(hidden, genomes)
-
-    def _node_index(self, genome: IntArray, node: IntArray, genomes: Sequence[Genome]) -> IntArray:
-        """Row in the node table of ``(genome, node id)`` pairs."""
-        span = int(self.node_id.max(initial=0)) + 1
-        keys = self.node_genome * span + self.node_id  # sorted: genomes keep ids sorted
-        wanted = genome * span + node
-        found = np.minimum(np.searchsorted(keys, wanted), max(keys.shape[0] - 1, 0))
-        if keys.shape[0] == 0 or not np.array_equal(keys[found], wanted):
-            bad = int(genome[keys[found] != wanted][0]) if keys.shape[0] else 0
-            raise ValueError(f"genome {genomes[bad].key} has a connection to an unknown node")
-        return np.asarray(found, dtype=np.int64)
-
-    def _levels(self, hidden: BoolArray, genomes: Sequence[Genome]) -> IntArray:
-        """Longest path from the inputs, relaxed for all genomes at once."""
-        level = np.ones(self.node_id.shape[0], dtype=np.int64)
-        src, dst = self.edge_src[hidden], self.edge_dst[hidden]
-        for _ in range(level.shape[0] + 1):  # a longest path has at most one step per node
-            relaxed = level.copy()
-            np.maximum.at(relaxed, dst, level[src] + 1)
-            if np.array_equal(relaxed, level):
-                return level
-            changed, level = relaxed != level, relaxed
-        culprit = int(self.node_genome[np.flatnonzero(changed)[0]])
-        raise ValueError(f"genome {genomes[culprit].key} has a cycle among enabled connections")
+        self.edge_src[hidden] = packed.node_rows(genome_of[hidden], src[hidden], unknown)
+        levels = longest_paths(self.node_id.shape[0], self.edge_src[hidden], self.edge_dst[hidden])
+        if levels is None:
+            packed.check()  # names the genome with the cycle
+            raise ValueError("a cycle among enabled connections")
+        self.node_level = levels
 
     def compile(self, alive: IntArray, n_inputs: int, n_outputs: int) -> BatchNetwork:
         """Lay out genomes ``alive`` (indices into this plan), in that order."""
@@ -244,10 +223,6 @@ def _pack_levels(
         wts[k[mine], d[mine] - start] = w[mine]
         levels.append(Level(start, stop, src, wts[:, :, None], bias[lo:hi, None].copy()))
     return tuple(levels)
-
-
-def _concat(columns: list[NDArray[Any]], dtype: type) -> NDArray[Any]:
-    return np.concatenate(columns).astype(dtype, copy=False) if columns else np.zeros(0, dtype)
 
 
 def compile_batch(genomes: Sequence[Genome], n_inputs: int, n_outputs: int) -> BatchNetwork:
