@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +20,17 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
+from ezspark_common.broker import Broker, connect
+from ezspark_common.messages import (
+    ANNOUNCE_EXCHANGE,
+    ANNOUNCE_REQUESTS_EXCHANGE,
+    AnnounceRequested,
+    encode,
+)
 from ezspark_common.permissions import SERVICE_PERMISSIONS, user_evaluator_permission
-from ezspark_common.routing import account_tag, user_evaluator_name
+from ezspark_common.routing import account_tag, fronted_queues, user_evaluator_name
 from ezspark_gateway.broker_admin import BrokerAdmin
 from tests.integration.services.harness import URL, require_rabbitmq
 
@@ -114,3 +123,41 @@ def secure_vhost(usernames: tuple[str, ...] = ()) -> Iterator[SecureVhost]:
             sv.admin.delete_user(name)
         api.delete(f"/vhosts/{vhost}")
         api.close()
+
+
+@contextmanager
+def broker(url: str, *, fronted: bool = True, declares: bool = False) -> Iterator[Broker]:
+    """A broker as the services connect it (fronted exchanges; declaring only if told)."""
+    b = connect(
+        url,
+        registry=CollectorRegistry(),
+        fronted=fronted_queues() if fronted else (),
+        declares=declares,
+        op_timeout=10.0,
+    )
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@contextmanager
+def running(b: Broker) -> Iterator[None]:
+    """Deliver to ``b``'s handlers on a thread until the block ends."""
+    thread = threading.Thread(target=b.run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        b.stop()
+        thread.join(15)
+
+
+def evolver_topology(sv: SecureVhost, *queues: str) -> None:
+    """Declare what the evolver owns: the fronted queues, ``queues`` and the announcement
+    exchanges (a broadcast declares its exchange; nobody listens yet, so it is dropped)."""
+    with broker(sv.url("evolver"), declares=True) as evo:
+        for queue in (*fronted_queues(), *queues):
+            evo.declare(queue)
+        for exchange in (ANNOUNCE_EXCHANGE, ANNOUNCE_REQUESTS_EXCHANGE):
+            evo.broadcast(exchange, encode(AnnounceRequested(requester="test")))

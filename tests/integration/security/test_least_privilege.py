@@ -9,21 +9,14 @@ absence of something within a time limit.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
-from prometheus_client import CollectorRegistry
 
-from ezspark_common.broker import Broker, BrokerError, Delivery, connect
+from ezspark_common.broker import BrokerError, Delivery
 from ezspark_common.messages import (
     ANNOUNCE_EXCHANGE,
-    ANNOUNCE_REQUESTS_EXCHANGE,
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
     RESULTS_QUEUE,
-    AnnounceRequested,
     StopRequested,
     TrainingFinished,
     TrainingWaiting,
@@ -33,52 +26,13 @@ from ezspark_common.messages import (
 )
 from ezspark_common.routing import (
     account_tag,
-    fronted_queues,
     user_tasks_queue,
     volunteer_tasks_queue,
 )
-from tests.integration.security.broker_users import SecureVhost, secure_vhost
+from tests.integration.security.broker_users import broker, evolver_topology, running, secure_vhost
 from tests.integration.services.harness import wait_until
 
 ENV = "CartPole-v1"
-
-
-@contextmanager
-def broker(url: str, *, fronted: bool = True, declares: bool = False) -> Iterator[Broker]:
-    """A broker as the services connect it (fronted exchanges; declaring only if told)."""
-    b = connect(
-        url,
-        registry=CollectorRegistry(),
-        fronted=fronted_queues() if fronted else (),
-        declares=declares,
-        op_timeout=10.0,
-    )
-    try:
-        yield b
-    finally:
-        b.stop()
-
-
-@contextmanager
-def running(b: Broker) -> Iterator[None]:
-    """Deliver to ``b``'s handlers on a thread until the block ends."""
-    thread = threading.Thread(target=b.run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        b.stop()
-        thread.join(15)
-
-
-def evolver_topology(sv: SecureVhost, *queues: str) -> None:
-    """Declare what the evolver owns: the fronted queues, ``queues`` and the announcement
-    exchanges (a broadcast declares its exchange; nobody listens yet, so it is dropped)."""
-    with broker(sv.url("evolver"), declares=True) as evo:
-        for queue in (*fronted_queues(), *queues):
-            evo.declare(queue)
-        for exchange in (ANNOUNCE_EXCHANGE, ANNOUNCE_REQUESTS_EXCHANGE):
-            evo.broadcast(exchange, encode(AnnounceRequested(requester="test")))
 
 
 def fake_finished() -> bytes:
