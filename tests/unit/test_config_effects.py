@@ -184,7 +184,13 @@ def test_base_is_quiet() -> None:
 def test_every_key_has_an_effect_test() -> None:
     """This module has a test_<key>_… for each of the 29 spec keys and every engine extra."""
     names = [n for n in globals() if n.startswith("test_")]
-    extras = ("seed", "fitness_threshold", "target_species", "intraspecies_crossover_rate")
+    extras = (
+        "seed",
+        "fitness_threshold",
+        "target_species",
+        "intraspecies_crossover_rate",
+        "trusted_evaluators_only",
+    )
     assert set(extras) <= set(EXTRA_KEYS)
     for key in (*SPEC_KEYS, *extras):
         assert any(n.startswith(f"test_{key}_") for n in names), key
@@ -868,3 +874,22 @@ def test_fitness_threshold_stops_early(
     assert len(state.history) == generations
     assert state.finished == reason
     assert math.isclose(state.history[-1].best_fitness, 4.0)
+
+
+# --- who evaluates (the service) ------------------------------------------------------------
+
+
+def test_trusted_evaluators_only_keeps_other_users_volunteers_away() -> None:
+    """Off (the default), another user's volunteer serves the training next to the owner's
+    machine and the operator's evaluator; on, only those two do, and the volunteer's
+    answers are refused even for a task it somehow saw."""
+    from ezspark_evolver.pools import Pools  # the service's rule; the embedded run has no pools
+
+    serving = {"op-1": 1, "evu.alice.x1y2": 1, "evv.bob.z3w4": 1}
+    for trusted, want in ((False, {"operator", "own", "volunteer"}), (True, {"operator", "own"})):
+        config = cfg(trusted_evaluators_only=trusted)
+        pools = Pools("CartPole-v1", "alice", config.trusted_evaluators_only)
+        assert set(pools.live(serving)) == want
+        everywhere = {pools.queue(p) for p in ("operator", "own", "volunteer")}
+        assert pools.could_receive("evv.bob.z3w4", everywhere) is not trusted
+    assert cfg().trusted_evaluators_only is False
