@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from ezspark_common.permissions import SERVICE_PERMISSIONS
+
 try:
     from . import deploy_helpers as dh
 except ImportError:  # tests/unit is not a package: pytest put it on sys.path
@@ -29,7 +31,14 @@ DERIVED_DOCKERFILE = dh.DEPLOY / "docker" / "evaluator-custom-env.Dockerfile"
 PROMETHEUS_CONFIG = dh.DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARD = dh.DEPLOY / "grafana" / "dashboards" / "ezspark.json"
 APP_SERVICES = tuple(dh.SERVICES)
-REQUIRED_SECRETS = ("RABBITMQ_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+REQUIRED_SECRETS = (
+    "RABBITMQ_PASSWORD",
+    "GRAFANA_ADMIN_PASSWORD",
+    "EZSPARK_EVOLVER_BROKER_PASSWORD",
+    "EZSPARK_GATEWAY_BROKER_PASSWORD",
+    "EZSPARK_EVALUATOR_BROKER_PASSWORD",
+    "EZSPARK_ISSUER_PASSWORD",
+)
 
 # Every metric the services export (docs of the metrics modules), and RabbitMQ's own.
 SERVICE_METRICS = {
@@ -297,9 +306,46 @@ def test_container_env_is_exactly_what_settings_read(
         assert url.hostname == "rabbitmq"
         assert url.port == 5672
         assert url.hostname in compose["services"]
-        assert unquote(url.username or "") == rabbit_env["RABBITMQ_DEFAULT_USER"]
-        assert unquote(url.password or "") == rabbit_env["RABBITMQ_DEFAULT_PASS"]
+        # Least privilege: each service connects as its own broker user (definitions below).
+        assert unquote(url.username or "") == f"ezspark-{name}"
+        password = rabbit_env[f"EZSPARK_{name.upper()}_BROKER_PASSWORD"]
+        assert unquote(url.password or "") == password
         assert unquote(url.path[1:]) == "/"
+        assert settings.broker_declares is (name == "evolver")  # the evolver owns the topology
+
+
+def test_broker_users_are_the_least_privilege_ones_of_the_code(compose: dict[str, Any]) -> None:
+    """The definitions RabbitMQ imports at boot give each service the permissions of
+    ``permissions.py``, the issuer (the gateway's management user) an admin tag and no
+    vhost access, and every password comes from .env (the template holds placeholders)."""
+    rmq = compose["services"]["rabbitmq"]
+    mounts = {t: Path(src) for src, t in _mounts(rmq)}
+    template_text = mounts["/etc/ezspark/definitions.template.json"].read_text()
+    script = mounts["/etc/ezspark/render-definitions.sh"].read_text()
+    conf = mounts["/etc/rabbitmq/conf.d/20-ezspark.conf"].read_text()
+    assert rmq["entrypoint"] == ["/bin/sh", "/etc/ezspark/render-definitions.sh"]
+    assert "load_definitions = /var/lib/rabbitmq/ezspark-definitions.json" in conf
+    assert "out=/var/lib/rabbitmq/ezspark-definitions.json" in script
+    raw_env = dh.load_yaml(COMPOSE_FILE)["services"]["rabbitmq"]["environment"]
+    for placeholder in set(re.findall(r"@([A-Z_]+)@", template_text)):
+        assert f"s/@{placeholder}@/${{{placeholder}:?}}/g" in script, placeholder
+        assert placeholder in raw_env, placeholder
+    definitions = json.loads(template_text)
+    perms = {p["user"]: p for p in definitions["permissions"]}
+    for kind, permission in SERVICE_PERMISSIONS.items():
+        assert perms[f"ezspark-{kind}"] == {
+            "user": f"ezspark-{kind}",
+            "vhost": "/",
+            **permission.as_dict(),
+        }
+    users = {u["name"]: u for u in definitions["users"]}
+    assert users["ezspark-issuer"]["tags"] == "administrator"
+    assert "ezspark-issuer" not in perms
+    assert all(re.fullmatch(r"@[A-Z_]+@", u["password"]) for u in users.values())
+    gateway = _env(compose["services"]["gateway"])
+    assert gateway["EZSPARK_BROKER_ADMIN_USER"] == "ezspark-issuer"
+    assert gateway["EZSPARK_BROKER_ADMIN_PASSWORD"] == _env(rmq)["EZSPARK_ISSUER_PASSWORD"]
+    assert urlsplit(gateway["EZSPARK_BROKER_ADMIN_URL"]).hostname == "rabbitmq"
 
 
 def test_ports_volumes_and_images_agree_with_settings(

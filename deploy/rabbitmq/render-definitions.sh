@@ -1,0 +1,20 @@
+#!/bin/sh
+# Compose entrypoint of the rabbitmq service: write the EzSpark broker users (one per
+# service, least privilege: libs/ezspark_common/src/ezspark_common/permissions.py) with the
+# passwords from .env into the definitions RabbitMQ imports at boot (20-ezspark.conf), then
+# start RabbitMQ as the image does.  Nothing secret is committed: the template has only
+# placeholders, and a changed password in .env applies at the next start.
+set -eu
+template=/etc/ezspark/definitions.template.json
+out=/var/lib/rabbitmq/ezspark-definitions.json
+umask 077
+sed \
+  -e "s/@RABBITMQ_USER@/${RABBITMQ_USER:?}/g" \
+  -e "s/@RABBITMQ_PASSWORD@/${RABBITMQ_PASSWORD:?}/g" \
+  -e "s/@EZSPARK_ISSUER_PASSWORD@/${EZSPARK_ISSUER_PASSWORD:?}/g" \
+  -e "s/@EZSPARK_EVOLVER_BROKER_PASSWORD@/${EZSPARK_EVOLVER_BROKER_PASSWORD:?}/g" \
+  -e "s/@EZSPARK_GATEWAY_BROKER_PASSWORD@/${EZSPARK_GATEWAY_BROKER_PASSWORD:?}/g" \
+  -e "s/@EZSPARK_EVALUATOR_BROKER_PASSWORD@/${EZSPARK_EVALUATOR_BROKER_PASSWORD:?}/g" \
+  "$template" > "$out"
+chown rabbitmq:rabbitmq "$out" 2>/dev/null || true
+exec docker-entrypoint.sh rabbitmq-server
