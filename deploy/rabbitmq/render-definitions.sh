@@ -1,9 +1,11 @@
 #!/bin/sh
-# Compose entrypoint of the rabbitmq service: write the EzSpark broker users (one per
-# service, least privilege: libs/ezspark_common/src/ezspark_common/permissions.py) with the
-# passwords from .env into the definitions RabbitMQ imports at boot (20-ezspark.conf), then
-# start RabbitMQ as the image does.  Nothing secret is committed: the template has only
-# placeholders, and a changed password in .env applies at the next start.
+# Write the EzSpark broker users (one per service, least privilege:
+# libs/ezspark_common/src/ezspark_common/permissions.py) with the passwords from the
+# environment into the definitions RabbitMQ imports at boot (20-ezspark.conf), then run
+# the arguments, if any.  Compose runs it as the rabbitmq entrypoint (arguments: the
+# image's own start), the dev Kubernetes base as an initContainer (no arguments).  Nothing
+# secret is committed: the template has only placeholders, and a changed password
+# applies at the next start.
 set -eu
 template=/etc/ezspark/definitions.template.json
 out=/var/lib/rabbitmq/ezspark-definitions.json
@@ -17,4 +19,6 @@ sed \
   -e "s/@EZSPARK_EVALUATOR_BROKER_PASSWORD@/${EZSPARK_EVALUATOR_BROKER_PASSWORD:?}/g" \
   "$template" > "$out"
 chown rabbitmq:rabbitmq "$out" 2>/dev/null || true
-exec docker-entrypoint.sh rabbitmq-server
+if [ "$#" -gt 0 ]; then
+  exec "$@"
+fi

@@ -240,6 +240,12 @@ class Cluster:
                 "ports": {"amqp": 5672, "management": 15672, "prometheus": 15692},
             }
             self.generated_pod_labels.append(labels)
+        # The Messaging Topology Operator generates each User's credentials Secret.
+        for name in self.of("User"):
+            self.generated_secrets[f"{name}-user-credentials"] = {
+                "username": f"{name}-Z2VuZXJhdGVk",
+                "password": f"{name}-cGFzc3dvcmQ",
+            }
 
     def of(self, kind: str) -> dict[str, dict[str, Any]]:
         return self.by_kind.get(kind, {})

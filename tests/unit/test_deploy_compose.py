@@ -324,6 +324,7 @@ def test_broker_users_are_the_least_privilege_ones_of_the_code(compose: dict[str
     script = mounts["/etc/ezspark/render-definitions.sh"].read_text()
     conf = mounts["/etc/rabbitmq/conf.d/20-ezspark.conf"].read_text()
     assert rmq["entrypoint"] == ["/bin/sh", "/etc/ezspark/render-definitions.sh"]
+    assert rmq["command"] == ["docker-entrypoint.sh", "rabbitmq-server"]  # the image's own
     assert "load_definitions = /var/lib/rabbitmq/ezspark-definitions.json" in conf
     assert "out=/var/lib/rabbitmq/ezspark-definitions.json" in script
     raw_env = dh.load_yaml(COMPOSE_FILE)["services"]["rabbitmq"]["environment"]

@@ -13,6 +13,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from ezspark_common.permissions import SERVICE_PERMISSIONS
+
 try:
     from . import deploy_helpers as dh
 except ImportError:  # tests/unit is not a package: pytest put it on sys.path
@@ -25,12 +27,18 @@ CUSTOM_KINDS = {
     "TriggerAuthentication",
     "ServiceMonitor",
     "PodMonitor",
+    "User",
+    "Permission",
 }
 NAMESPACE = "ezspark"
 APP = tuple(dh.SERVICES)
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 DURATION = re.compile(r"^(0|(\d+h)?(\d+m)?(\d+s)?(\d+ms)?)$")
 PASSWORD = secrets.token_hex(24)
+# One password per EzSpark broker user (least privilege), as broker.env holds them.
+SERVICE_PASSWORDS = {
+    k: secrets.token_hex(24) for k in ("evolver", "gateway", "evaluator", "issuer")
+}
 QUOTA_VARS = (
     "EZSPARK_QUOTA_ACTIVE_TRAININGS",
     "EZSPARK_QUOTA_WORK_PER_GENERATION",
@@ -49,6 +57,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     k8s = deploy / "k8s"
     (k8s / "base" / "rabbitmq" / "broker.env").write_text(
         f"username=ezspark\npassword={PASSWORD}\n"
+        + "".join(f"{k}-password={v}\n" for k, v in SERVICE_PASSWORDS.items())
     )
     hpa = k8s / "overlays" / "prod-hpa"
     hpa.mkdir()
@@ -183,7 +192,12 @@ def test_no_default_or_committed_credentials(clusters: dict[str, dh.Cluster]) ->
             assert secret.startswith("ezspark-broker-"), f"{name}: unexpected Secret {secret}"
     dev = clusters["dev"]
     (secret,) = dev.of("Secret")
-    assert dev.secret_data(secret) == {"username": "ezspark", "password": PASSWORD}
+    assert dev.secret_data(secret) == {
+        "username": "ezspark",
+        "password": PASSWORD,
+        **{f"{k}-password": v for k, v in SERVICE_PASSWORDS.items()},
+        **{f"{k}-username": f"ezspark-{k}" for k in SERVICE_PASSWORDS},
+    }
 
 
 # ------------------------------------------------------------------ settings and env
@@ -211,10 +225,12 @@ def test_container_env_is_exactly_what_settings_read(
     assert url.scheme == "amqp"
     assert url.port == 5672
     assert unquote(url.path[1:]) == "/"
+    # Least privilege: each service connects as its own broker user.
+    assert settings.broker_declares is (service == "evolver")
     if cluster.of("RabbitmqCluster"):
         (rmq,) = cluster.of("RabbitmqCluster")
         assert url.hostname == rmq
-        creds = cluster.generated_secrets[f"{rmq}-default-user"]
+        creds = cluster.generated_secrets[f"ezspark-{service}-user-credentials"]
         assert (url.username, url.password) == (creds["username"], creds["password"])
     else:
         service_obj = cluster.of("Service")[url.hostname]
@@ -228,8 +244,9 @@ def test_container_env_is_exactly_what_settings_read(
             )
         )
         broker_env = cluster.container_env(broker, f"{overlay}/rabbitmq")
-        assert url.username == broker_env["RABBITMQ_DEFAULT_USER"]
-        assert url.password == broker_env["RABBITMQ_DEFAULT_PASS"] == PASSWORD
+        assert broker_env["RABBITMQ_DEFAULT_PASS"] == PASSWORD
+        assert url.username == f"ezspark-{service}"
+        assert url.password == SERVICE_PASSWORDS[service]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -808,3 +825,31 @@ def test_networkpolicies_allow_exactly_the_needed_traffic(clusters: dict[str, dh
     assert not allowed(labels_of("evaluator"), 9101, None), "evaluator metrics must not be public"
     assert not allowed(rabbit, 5672, None), "AMQP must not be open to everyone"
     assert not allowed(rabbit, 5672, ("namespace", "default")), "AMQP open to other namespaces"
+
+
+# ------------------------------------------------------------------ broker users
+def test_broker_users_have_the_least_privilege_of_the_code(clusters: dict[str, dh.Cluster]) -> None:
+    """prod: a topology-operator User and Permission per service with the regexes of
+    permissions.py, the gateway's issuer an admin without vhost access; dev: the broker's
+    initContainer renders the shared definitions with every password from the Secret."""
+    prod = clusters["prod"]
+    for kind, permission in SERVICE_PERMISSIONS.items():
+        spec = prod.of("Permission")[f"ezspark-{kind}"]["spec"]
+        assert spec["userReference"] == {"name": f"ezspark-{kind}"}
+        assert (spec["vhost"], spec["permissions"]) == ("/", permission.as_dict())
+        assert spec["rabbitmqClusterReference"] == {"name": "ezspark-rabbitmq"}
+    assert prod.of("User")["ezspark-issuer"]["spec"]["tags"] == ["administrator"]
+    assert "ezspark-issuer" not in prod.of("Permission")
+    _, gateway = _app_container(prod, "gateway")
+    env = prod.container_env(gateway, "prod/gateway")
+    issuer = prod.generated_secrets["ezspark-issuer-user-credentials"]
+    assert env["EZSPARK_BROKER_ADMIN_USER"] == issuer["username"]
+    dev = clusters["dev"]
+    (init,) = dev.of("StatefulSet")["rabbitmq"]["spec"]["template"]["spec"]["initContainers"]
+    init_env = dev.container_env(init, "dev/rabbitmq-init")
+    (definitions,) = [n for n in dev.of("ConfigMap") if n.startswith("ezspark-rabbitmq-defin")]
+    files = dev.configmap_data(definitions) or {}
+    placeholders = set(re.findall(r"@([A-Z_]+)@", files["definitions.template.json"]))
+    assert placeholders <= set(init_env), placeholders - set(init_env)
+    assert init_env["EZSPARK_GATEWAY_BROKER_PASSWORD"] == SERVICE_PASSWORDS["gateway"]
+    assert "load_definitions" in files["20-ezspark.conf"]
