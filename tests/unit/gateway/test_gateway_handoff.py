@@ -78,6 +78,18 @@ def _finished() -> dict[str, Any]:
     return checkpoint(stop_at=99)
 
 
+def _foreign_input() -> dict[str, Any]:
+    data = checkpoint()
+    data["population"]["genomes"][0]["src"][0] = -99  # no such input in CartPole
+    return data
+
+
+def _stray_member() -> dict[str, Any]:
+    data = checkpoint()
+    data["population"]["species"][0]["members"].append(10**9)
+    return data
+
+
 @pytest.mark.parametrize(
     ("make_body", "field"),
     [
@@ -90,6 +102,14 @@ def _finished() -> dict[str, Any]:
             "checkpoint.population.generation",
         ),
         (lambda: {"config": CONFIG, "checkpoint": _finished()}, "checkpoint.finished"),
+        (
+            lambda: {"config": CONFIG, "checkpoint": _foreign_input()},
+            "checkpoint.population.genomes",
+        ),
+        (
+            lambda: {"config": CONFIG, "checkpoint": _stray_member()},
+            "checkpoint.population.species",
+        ),
         (
             lambda: {"config": {**CONFIG, "initial_population": 0}, "checkpoint": checkpoint()},
             "config.initial_population",

@@ -73,7 +73,26 @@ def _state_errors(config: TrainingConfig, state: TrainingState) -> list[tuple[st
                 f"holds {size} genomes; between 1 and max_population ({config.max_population})",
             )
         )
-    return errors
+    return errors + _population_errors(config, state)
+
+
+def _population_errors(config: TrainingConfig, state: TrainingState) -> list[tuple[str, str]]:
+    """Genomes that do not fit the config's inputs and outputs, or species naming genomes
+    the population lacks: such a state would fail in the evaluators or the breeder."""
+    pop, outputs = state.population, set(range(config.output_size))
+    for key, genome in pop.genomes.items():
+        src, nodes = genome.src.tolist(), set(genome.node_ids.tolist())
+        if not outputs <= nodes or any(s < -config.input_size for s in src) or min(nodes) < 0:
+            return [
+                (
+                    "checkpoint.population.genomes",
+                    f"genome {key} does not fit {config.input_size} inputs and "
+                    f"{config.output_size} outputs",
+                )
+            ]
+    if not {k for s in pop.species for k in s.members} <= set(pop.genomes):
+        return [("checkpoint.population.species", "name genomes the population lacks")]
+    return []
 
 
 def saved_genome(document: Mapping[str, Any]) -> SavedGenome:
