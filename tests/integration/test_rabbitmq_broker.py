@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker import BrokerError, Delivery, connect
 from ezspark_common.broker.rabbitmq import RabbitBroker
-from ezspark_common.messages import MessageError, dead_letter_queue, decode
+from ezspark_common.messages import RESULTS_QUEUE, MessageError, dead_letter_queue, decode
 
 URL = os.environ.get("EZSPARK_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
@@ -188,6 +188,35 @@ def test_poison_requeued_until_dead_lettered(
     assert [d.final_attempt for d in runner.deliveries] == [False, False, True]
     assert [d.redelivered for d in runner.deliveries] == [False, True, True]
     assert poison_count(rabbit_registry, rabbit_queue) == 1
+
+
+def test_results_queue_is_classic_and_gives_one_retry(
+    rabbit_broker: BrokerFactory, rabbit_registry: CollectorRegistry
+) -> None:
+    """A results queue is a classic queue (no fsync before delivery); a result requeued once
+    is dead-lettered on its redelivery, so a poison result cannot loop without a count."""
+    queue = f"test.{uuid.uuid4().hex[:12]}.{RESULTS_QUEUE}"
+    broker = rabbit_broker(queue, delivery_limit=5)
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "name", "type"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    types = dict(line.split()[:2] for line in listed.splitlines() if line.strip())
+    assert (types[queue], types[dead_letter_queue(queue)]) == ("classic", "quorum")
+    with Runner(broker) as runner:
+
+        def handle(d: Delivery) -> None:
+            runner.record(d)
+            d.reject(requeue=True)
+
+        broker.consume(queue, handle)
+        broker.publish(queue, b"{not json", message_id="poison")
+        wait_until(lambda: broker.queue_depth(dead_letter_queue(queue)) == 1, 15, "a dead letter")
+        time.sleep(0.5)  # a further (wrong) redelivery would show up here
+    assert [d.final_attempt for d in runner.deliveries] == [False, True]
+    assert poison_count(rabbit_registry, queue) == 1
 
 
 def test_poison_rejected_goes_straight_to_dlq(

@@ -60,6 +60,11 @@ def dead_letter_queue(name: str) -> str:
     return f"{name}.dead"
 
 
+def is_results_queue(name: str) -> bool:
+    """Whether ``name`` is a results queue (any prefix): a classic queue, for latency."""
+    return name.endswith(RESULTS_QUEUE)
+
+
 def routing_id(env_id: str) -> str:
     """The id tasks are routed by: the registry id, without a plug-in's ``module:`` prefix
     (``pkg.envs:Maze-v0`` and ``Maze-v0`` are one environment once ``pkg.envs`` is loaded)."""

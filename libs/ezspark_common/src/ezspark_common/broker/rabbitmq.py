@@ -40,7 +40,7 @@ from ezspark_common.broker._topology import (
 )
 from ezspark_common.broker.base import BrokerError, Delivery, dead_letters, run_handler
 from ezspark_common.broker.metrics import broker_metrics
-from ezspark_common.messages import dead_letter_queue
+from ezspark_common.messages import dead_letter_queue, is_results_queue
 
 _SEQ_HEADER = "ezspark-publish-seq"  # ties a basic.return to the publish it refers to
 _CONSUMER_RETRY_S = 1.0
@@ -459,6 +459,8 @@ class RabbitBroker(ThreadedBroker):
     ) -> None:
         previous = (properties.headers or {}).get("x-delivery-count", 0)
         count = (previous if isinstance(previous, int) else 0) + 1
+        if is_results_queue(consumer.queue) and method.redelivered:
+            count = self._delivery_limit + 1  # classic: no count kept, one retry only
         subscription = consumer.exchange is not None
         final = subscription or count > self._delivery_limit  # subscriptions never retry
         delivery = Delivery(
@@ -490,7 +492,8 @@ class RabbitBroker(ThreadedBroker):
         """Ack/reject from any thread; the channel call itself happens on the IO thread.
 
         A subscription's reject drops the broadcast: no requeue (a classic queue has no
-        delivery limit), no dead-letter queue, no poison count.
+        delivery limit), no dead-letter queue, no poison count.  A results queue (classic
+        too) dead-letters on its final attempt instead of requeueing.
         """
 
         def apply() -> None:
@@ -500,7 +503,10 @@ class RabbitBroker(ThreadedBroker):
             if requeue is None:
                 ch.basic_ack(tag)
             else:
-                ch.basic_reject(tag, requeue=requeue and not subscription)
+                # Quorum queues dead-letter a final requeue themselves (delivery limit); a
+                # classic results queue keeps no count, so its final attempt is rejected.
+                last = final and is_results_queue(queue)
+                ch.basic_reject(tag, requeue=requeue and not subscription and not last)
             if not subscription and dead_letters(requeue, final):
                 self._metrics.poison_messages.labels(queue=queue).inc()
 
