@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,13 +61,15 @@ def scrape_metric(url: str, name: str, labels: dict[str, str] | None = None) -> 
 class Proc:
     """A service as a real process (console script), logging to a file."""
 
-    def __init__(self, command: str, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, command: str, log_path: Path, env: dict[str, str], args: Sequence[str] = ()
+    ) -> None:
         self.command = command
         self.log_path = log_path
         self.metrics_port = int(env.get("EZSPARK_METRICS_PORT", "0"))
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         self.popen = subprocess.Popen(
-            [str(BIN / command)],
+            [str(BIN / command), *args],
             env=env,
             cwd=REPO,
             stdout=self._log,

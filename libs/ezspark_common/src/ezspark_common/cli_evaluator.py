@@ -29,7 +29,9 @@ def evaluator(url: str | None, volunteer: bool, envs: str) -> None:
     Log in first (`ezspark login`) or set EZSPARK_TOKEN; custom environments need their
     module in EZSPARK_ENV_MODULES.  Ctrl-C stops it and deletes its broker user.
     """
-    program = shutil.which("ezspark-evaluator")
+    # The service installed next to this interpreter (the same venv) first, then PATH.
+    search = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    program = shutil.which("ezspark-evaluator", path=search)
     if program is None:
         click.echo("ezspark-evaluator is not installed: pip install ezspark-evaluator", err=True)
         sys.exit(1)

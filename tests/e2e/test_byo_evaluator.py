@@ -1,0 +1,138 @@
+"""Bring your own machine, end to end: a user's own evaluator serves an environment the
+cluster's evaluators lack, and the training completes.
+
+The stack runs as real processes in a fresh vhost where every service has its own
+least-privilege broker user (``tests/integration/security/broker_users``): gateway (with
+the management-API issuer), evolver, and an operator evaluator that has only CartPole.
+The user signs up, mints an API token and starts ``ezspark evaluator --gateway URL`` with
+it and the custom environment's module installed; the gateway issues that machine a
+broker user, the training of the custom environment runs on it alone and equals the
+embedded run, and stopping the machine deletes its broker user again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from ezspark_common.runner import load_checkpoint
+from tests.integration.security.broker_users import MANAGEMENT_URL, secure_vhost
+from tests.integration.services import slow_envs
+from tests.integration.services.harness import (
+    SLOW_ENVS,
+    assert_same_run,
+    config,
+    embedded,
+    wait_until,
+)
+from tests.integration.services.procs import Proc, free_port, processes, service_env
+
+USERNAME = "ada"  # its own vhost: no clash with other runs
+CFG = config(gym_game_name=slow_envs.ENV_ID, generations=3, safeness=0.0)
+
+
+def _wait_ready(base: str) -> None:
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, 30, "the gateway to be ready")
+
+
+def _announced(api: httpx.Client, env_id: str) -> bool:
+    return any(
+        e["env_id"] == env_id and e["evaluators"] >= 1
+        for e in api.get("/api/environments").json()["items"]
+    )
+
+
+def test_own_machine_serves_an_environment_the_cluster_lacks(tmp_path: Path) -> None:
+    """Signed-up user, API token, `ezspark evaluator --gateway` with the custom env's module:
+    the gateway lists the environment, the training finishes on that machine only, equals
+    the embedded run, and the machine's broker user is gone once it stops."""
+    with secure_vhost((USERNAME,)) as sv, processes() as procs:
+        port = free_port()
+        evolver = Proc(
+            "ezspark-evolver",
+            tmp_path / "evolver.log",
+            service_env(broker_url=sv.url("evolver"), data_dir=tmp_path / "data", metrics_port=0),
+        )
+        operator = Proc(
+            "ezspark-evaluator",
+            tmp_path / "operator.log",
+            service_env(
+                broker_url=sv.url("evaluator"),
+                broker_declares="false",
+                evaluator_id="operator-cartpole",
+                envs="CartPole-v1",
+                env_modules="",
+                metrics_port=free_port(),
+                announce_interval_s=1.0,
+            ),
+        )
+        procs.extend([evolver, operator])
+        evolver.wait_log("evolver_active")
+        gateway = Proc(
+            "ezspark-gateway",
+            tmp_path / "gateway.log",
+            service_env(
+                broker_url=sv.url("gateway"),
+                broker_declares="false",
+                broker_admin_url=MANAGEMENT_URL,
+                broker_admin_user="guest",
+                broker_admin_password="guest",
+                evaluator_broker_url=sv.public_url,
+                host="127.0.0.1",
+                port=port,
+                metrics_port=0,
+                database_url=f"sqlite:///{tmp_path / 'gateway.db'}",
+            ),
+        )
+        procs.append(gateway)
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(base)
+        with httpx.Client(base_url=base, timeout=10) as api:
+            signup = api.post(
+                "/api/auth/signup", json={"username": USERNAME, "password": "pw-1234567"}
+            )
+            api.headers["Authorization"] = f"Bearer {signup.json()['token']['token']}"
+            token = api.post("/api/auth/tokens", json={"name": "laptop"}).json()["token"]
+            wait_until(lambda: _announced(api, "CartPole-v1"), 30, "the operator's evaluator")
+            assert not _announced(api, slow_envs.ENV_ID)  # the cluster lacks it
+            mine = Proc(
+                "ezspark",
+                tmp_path / "own-machine.log",
+                service_env(
+                    token=token,
+                    env_modules=SLOW_ENVS,
+                    envs=slow_envs.ENV_ID,
+                    log_json="true",
+                    announce_interval_s=1.0,
+                ),
+                args=("evaluator", "--gateway", base),
+            )
+            procs.append(mine)
+            issued = mine.wait_log("evaluator_credential_issued")
+            name = issued["evaluator_id"]
+            assert name.startswith(f"evu.{USERNAME}.")
+            wait_until(lambda: _announced(api, slow_envs.ENV_ID), 30, "the own machine's env")
+            created = api.post("/api/trainings", json=CFG)
+            assert created.status_code == 201, created.text
+            tid = created.json()["id"]
+            detail = wait_until(
+                lambda: (
+                    (d := api.get(f"/api/trainings/{tid}").json())["status"]
+                    in ("finished", "failed", "stopped")
+                    and d
+                ),
+                120,
+                "the training to end",
+            )
+            assert detail["status"] == "finished", detail
+            assert operator.metric("ezspark_evaluator_genomes_total") == 0
+            assert mine.stop() == 0
+            assert name not in sv.admin.users("evu.")  # it deleted its broker user
+    assert_same_run(load_checkpoint(tmp_path / "data" / tid), embedded(CFG))
