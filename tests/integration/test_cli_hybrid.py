@@ -84,7 +84,7 @@ def test_unreachable_gateway_keeps_the_checkpoint_and_resume_hands_it_over(
     assert result.exit_code == 1, result.output
     assert f"--gateway {down} --resume {out}" in result.output
     assert load_checkpoint(out).generation == 2
-    assert not (out / "handoff.json").exists()
+    assert "training_id" not in json.loads((out / "handoff.json").read_text())
     _stop_following(monkeypatch)
     result = _train(token, config, "--gateway", gateway.url, "--resume", str(out))
     assert result.exit_code == 130, result.output
@@ -148,3 +148,25 @@ def test_a_run_that_ends_in_the_alone_phase_is_not_handed_over(
     assert "nothing to hand over" in result.output
     assert (out / "best.json").is_file()
     assert api(gateway.url, "GET", "/api/trainings", token=token)["total"] == 0
+
+
+def test_a_retry_after_a_lost_answer_follows_the_training_already_created(
+    tmp_path: Path, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway created the training but its answer never arrived: the retry sends the
+    same hand-over id and follows that training instead of creating a second one."""
+    token, config, out = _token(gateway), _config(tmp_path), tmp_path / "run"
+    down = f"http://127.0.0.1:{free_port()}"
+    assert _train(token, config, "--gateway", down, "--out", str(out)).exit_code == 1
+    marker = json.loads((out / "handoff.json").read_text())
+    body = {
+        "config": CONFIG,
+        "checkpoint": json.loads((out / "checkpoint.json").read_text()),
+        "handoff_id": marker["handoff_id"],
+    }
+    first = api(gateway.url, "POST", "/api/trainings/handoff", body, token=token)
+    _stop_following(monkeypatch)
+    result = _train(token, config, "--gateway", gateway.url, "--resume", str(out))
+    assert result.exit_code == 130, result.output
+    assert json.loads((out / "handoff.json").read_text())["training_id"] == first["id"]
+    assert api(gateway.url, "GET", "/api/trainings", token=token)["total"] == 1

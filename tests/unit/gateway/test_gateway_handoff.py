@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from ezspark_common.config import parse_config
 from ezspark_common.local import LocalEvaluator
@@ -17,6 +18,7 @@ from ezspark_common.messages import GenerationReport, SavedGenome, TrainingReque
 from ezspark_common.runner import run_embedded
 from ezspark_common.training import start, state_to_dict
 from ezspark_gateway.core.events import EventApplier
+from ezspark_gateway.storage import Database
 
 CONFIG: dict[str, Any] = {
     **json.loads((Path(__file__).parents[3] / "examples" / "cartpole.json").read_text()),
@@ -205,3 +207,32 @@ def test_saved_genomes_from_reports_are_listed_for_their_owner_only(gw: Any) -> 
     later = gw.client.get(url, params={"since": 3}, headers=gw.auth(token)).json()
     assert [i["generation"] for i in later["items"]] == [4]
     assert gw.client.get(url, headers=gw.auth(gw.signup())).status_code == 404
+
+
+def test_a_retried_handoff_id_returns_the_same_training(gw: Any) -> None:
+    """The same ``handoff_id`` again (the first answer was lost) gets 200 and the training
+    already created; nothing is published twice.  A malformed id is a 422."""
+    token = gw.signup()
+    body = {"config": CONFIG, "checkpoint": checkpoint(), "handoff_id": "retry-0123456789"}
+    first = post(gw, token, body)
+    assert first.status_code == 201, first.text
+    again = post(gw, token, body)
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert len(gw.publisher.sent) == 1
+    bad = post(gw, token, {**body, "handoff_id": "no spaces allowed"})
+    assert bad.status_code == 422
+    assert [e["field"] for e in bad.json()["errors"]] == ["handoff_id"]
+
+
+def test_old_database_gains_handoff_id_at_start_up(make_gateway: Any) -> None:
+    """A database made before ``trainings.handoff_id`` existed gets it added, and takes
+    hand-overs afterwards."""
+    gw = make_gateway()
+    with gw.db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE trainings DROP COLUMN handoff_id"))
+    gw.db.dispose()
+    assert Database(gw.db.url).create_schema() == ["trainings.handoff_id"]
+    token = gw.signup()
+    body = {"config": CONFIG, "checkpoint": checkpoint(), "handoff_id": "after-upgrade-1"}
+    assert post(gw, token, body).status_code == 201

@@ -5,8 +5,9 @@ machine's cores (``--out`` gets the usual files).  The checkpoint is then handed
 gateway (``POST /api/trainings/handoff``), which continues the same training; this command
 follows it and writes the genomes the cluster saves every ``saving`` generations, and the
 final ``best.json``, into the same folder, under the embedded trainer's names.  The folder
-remembers the hand-over in ``handoff.json``, so ``--resume DIR`` either finishes the alone
-phase, retries a hand-over that did not get through, or follows the training again.
+remembers the hand-over in ``handoff.json`` (written before the request, with the id the
+gateway dedupes retries by), so ``--resume DIR`` either finishes the alone phase, retries a
+hand-over that did not get through (or whose answer was lost), or follows the training.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -77,7 +79,9 @@ class Hybrid:
             if state.finished:
                 click.echo(f"finished locally ({state.finished}); nothing to hand over")
                 return
-            marker = self._hand_over(state)
+            marker = {"gateway": self.gw.url, "handoff_id": uuid.uuid4().hex}
+        if "training_id" not in marker:  # not handed over yet, or the answer was lost
+            marker = self._hand_over(state, marker)
         self._follow(str(marker["training_id"]), int(marker["generation"]), interval)
 
     def _marker(self) -> dict[str, Any] | None:
@@ -86,7 +90,9 @@ class Hybrid:
         except FileNotFoundError:
             return None
         if normalise_url(str(data["gateway"])) != self.gw.url:
-            _fail(f"{self.out} was handed over to {data['gateway']}, not to {self.gw.url}")
+            if "training_id" in data:
+                _fail(f"{self.out} was handed over to {data['gateway']}, not to {self.gw.url}")
+            data["gateway"] = self.gw.url  # never got there: this gateway instead
         return data
 
     def _preflight(self) -> None:
@@ -109,8 +115,16 @@ class Hybrid:
         finally:
             evaluator.close()
 
-    def _hand_over(self, state: TrainingState) -> dict[str, Any]:
-        body = {"config": self.config.model_dump(mode="json"), "checkpoint": state_to_dict(state)}
+    def _hand_over(self, state: TrainingState, marker: dict[str, Any]) -> dict[str, Any]:
+        """POST the checkpoint; the marker (written first, with the request's id) gets the
+        training's id, so a retry after a lost answer finds the same training."""
+        marker["generation"] = state.generation
+        write_json(self.out / HANDOFF_FILE, marker)
+        body = {
+            "config": self.config.model_dump(mode="json"),
+            "checkpoint": state_to_dict(state),
+            "handoff_id": marker["handoff_id"],
+        }
         raw = json.dumps(body, separators=(",", ":")).encode()
         click.echo(f"handing generation {state.generation} over to {self.gw.url} ({len(raw):,} B)")
         try:
@@ -118,8 +132,7 @@ class Hybrid:
             created = uploader.request("POST", "/api/trainings/handoff", raw_json=raw)
         except ClientError as exc:
             self._not_handed_over(exc, state)
-        marker = {"training_id": created["id"], "gateway": self.gw.url}
-        marker["generation"] = state.generation
+        marker["training_id"] = created["id"]
         write_json(self.out / HANDOFF_FILE, marker)
         click.echo(
             f"training {created['id']} continues in the cluster; Ctrl-C stops following, "

@@ -9,7 +9,6 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ezspark_common.config import TrainingConfig
-from ezspark_common.training import TrainingState
 from ezspark_gateway.api.deps import Ctx, CurrentPrincipal, Repo, require_json
 from ezspark_gateway.api.routes_trainings import MAX_INT, detail
 from ezspark_gateway.api.schemas import TrainingDetail, error_responses
@@ -32,6 +31,11 @@ _HANDOFF_DOC: dict[str, Any] = {
                             "type": "object",
                             "description": "checkpoint.json of the local run",
                         },
+                        "handoff_id": {
+                            "type": "string",
+                            "description": "client-chosen id; a retry with it returns "
+                            "the training already created",
+                        },
                     },
                     "required": ["config", "checkpoint"],
                 }
@@ -41,7 +45,7 @@ _HANDOFF_DOC: dict[str, Any] = {
 }
 
 
-async def handoff_body(request: Request) -> tuple[TrainingConfig, TrainingState]:
+async def handoff_body(request: Request) -> handoff.Handoff:
     """Dependency: the checked config and checkpoint (parsed off the event loop: a large
     checkpoint takes a while)."""
     require_json(request)
@@ -58,7 +62,7 @@ async def handoff_body(request: Request) -> tuple[TrainingConfig, TrainingState]
 )
 def hand_over(
     principal: CurrentPrincipal,
-    body: Annotated[tuple[TrainingConfig, TrainingState], Depends(handoff_body)],
+    body: Annotated[handoff.Handoff, Depends(handoff_body)],
     repo: Repo,
     ctx: Ctx,
     response: Response,
@@ -68,10 +72,22 @@ def hand_over(
     422 names the field of a bad config or checkpoint (``config.<key>``,
     ``checkpoint.config``, ``checkpoint.population.generation``...); 413 for a body over
     ``EZSPARK_MAX_CHECKPOINT_BYTES``; quotas and environment as for ``POST /api/trainings``.
+    200 with the training already created when ``handoff_id`` was seen before (a retry).
     """
-    config, state = body
+    training = handoff.earlier(repo, principal.user, body.handoff_id)
+    if training is not None:  # a retry: the first answer was lost
+        response.status_code = 200
+        response.headers["Location"] = f"/api/trainings/{training.id}"
+        return detail(repo, training)
     training = trainings.create_training(
-        repo, ctx.publisher, principal.user, config, ctx.clock(), ctx.admission, handoff=state
+        repo,
+        ctx.publisher,
+        principal.user,
+        body.config,
+        ctx.clock(),
+        ctx.admission,
+        handoff=body.state,
+        handoff_id=body.handoff_id,
     )
     ctx.metrics.commands.labels("training_requested").inc()
     response.headers["Location"] = f"/api/trainings/{training.id}"

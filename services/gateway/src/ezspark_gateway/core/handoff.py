@@ -1,15 +1,19 @@
 """Continue a user's local run in the cluster (``ezspark train --gateway``).
 
-The body is ``{"config": {...}, "checkpoint": {...}}``: the training config and the local
-run's ``checkpoint.json`` after its alone phase.  Both are checked here, with every
-problem named by its field (``config.<key>``, ``checkpoint...``), before the ordinary
-admission of ``trainings.create_training`` (quotas, environment, active trainings).
+The body is ``{"config": {...}, "checkpoint": {...}, "handoff_id": "..."}``: the training
+config, the local run's ``checkpoint.json`` after its alone phase, and an optional id the
+client chose, so that retrying after a lost answer returns the training already created.
+They are checked here, each problem named by its field (``config.<key>``,
+``checkpoint...``), before the ordinary admission of ``trainings.create_training``
+(quotas, environment, active trainings).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ezspark_common.config import ConfigError, TrainingConfig, parse_config
@@ -17,14 +21,19 @@ from ezspark_common.handoff import checkpoint_state
 from ezspark_common.training import TrainingState
 from ezspark_gateway.core.config_input import MAX_JSON_DEPTH, json_depth
 from ezspark_gateway.core.errors import InvalidInputError
-from ezspark_gateway.core.trainings import get_training
+from ezspark_gateway.core.trainings import FAILED, get_training
 from ezspark_gateway.storage import Repository
-from ezspark_gateway.storage.models import SavedGenomeRow, User
+from ezspark_gateway.storage.models import SavedGenomeRow, Training, User
 
 
 def _refuse_constant(name: str) -> NoReturn:
     # Python's json accepts NaN and Infinity; a checkpoint never holds them.
     raise ValueError(f"{name} is not JSON")
+
+
+_KEYS = ("config", "checkpoint", "handoff_id")
+# A client-chosen id: bounded, and plain enough to log.
+_HANDOFF_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 def _document(raw: bytes) -> dict[str, Any]:
@@ -39,15 +48,27 @@ def _document(raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInputError([("body", 'must be {"config": {...}, "checkpoint": {...}}')])
     missing = [(k, "is required") for k in ("config", "checkpoint") if k not in data]
-    extra = [(k, "is not allowed") for k in data if k not in ("config", "checkpoint")]
+    extra = [(k, "is not allowed") for k in data if k not in _KEYS]
+    ref = data.get("handoff_id")
+    if ref is not None and not (isinstance(ref, str) and _HANDOFF_ID.fullmatch(ref)):
+        extra.append(("handoff_id", "must be 8-64 letters, digits, '_' or '-'"))
     if missing or extra:
         raise InvalidInputError(missing + extra)
     return data
 
 
-def parse_handoff(raw: bytes) -> tuple[TrainingConfig, TrainingState]:
-    """The config and the state to continue it from, or InvalidInputError naming each
-    broken rule (a bad config, or a checkpoint that is unreadable or does not fit it)."""
+@dataclass(frozen=True)
+class Handoff:
+    """A checked hand-over: the config, the state to continue it from, the client's id."""
+
+    config: TrainingConfig
+    state: TrainingState
+    handoff_id: str | None
+
+
+def parse_handoff(raw: bytes) -> Handoff:
+    """The checked hand-over, or InvalidInputError naming each broken rule (a bad config,
+    or a checkpoint that is unreadable or does not fit it)."""
     data = _document(raw)
     try:
         config = parse_config(data["config"])
@@ -58,7 +79,16 @@ def parse_handoff(raw: bytes) -> tuple[TrainingConfig, TrainingState]:
     state, errors = checkpoint_state(config, data["checkpoint"])
     if errors or state is None:
         raise InvalidInputError(errors)
-    return config, state
+    return Handoff(config, state, data.get("handoff_id"))
+
+
+def earlier(repo: Repository, owner: User, handoff_id: str | None) -> Training | None:
+    """The training an earlier request with this ``handoff_id`` created (not one that
+    failed to reach the broker), so a retry after a lost answer gets it back."""
+    if handoff_id is None:
+        return None
+    training = repo.training_by_handoff(owner.id, handoff_id)
+    return None if training is None or training.status == FAILED else training
 
 
 def saved_genomes(

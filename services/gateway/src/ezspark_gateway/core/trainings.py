@@ -39,6 +39,7 @@ def create_training(
     now: float,
     admission: Admission,
     handoff: TrainingState | None = None,
+    handoff_id: str | None = None,
 ) -> Training:
     """Admit, store a queued training, then ask the evolvers to run it.
 
@@ -46,12 +47,14 @@ def create_training(
     active trainings (QuotaExceededError) are refused before anything is stored or sent.
     The row is committed before publishing so an early event always finds it; if the
     broker refuses, the row is marked failed and UnavailableError tells the client to retry.
-    ``handoff``: a checked local run to continue (its generations so far are stored too).
+    ``handoff``: a checked local run to continue (its generations so far are stored too),
+    sent as the hand-over ``handoff_id``.
     """
     admission.check_config(config)
     data: dict[str, Any] = config.model_dump(mode="json")
     done = handoff.history if handoff else ()
     training = _new_training(owner, data, now, done)
+    training.handoff_id = handoff_id
     with admission.admit(repo, owner, ACTIVE):
         repo.add_training(training)
         for report in done:

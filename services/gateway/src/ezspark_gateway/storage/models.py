@@ -61,6 +61,9 @@ class Training(Base):
     # Why an active training waits (e.g. "no evaluator serves X"); NULL while it runs.
     # Added after the first release: ``storage.schema`` adds it to older databases.
     waiting_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The id ``ezspark train --gateway`` gave its hand-over, so a retried request after a
+    # lost answer finds this training instead of starting a second one.  Added later too.
+    handoff_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # none_as_null: "no genome yet" must be SQL NULL, not the JSON value null.
     best_genome: Mapped[dict[str, Any] | None] = mapped_column(
         JSON(none_as_null=True), nullable=True

@@ -101,6 +101,16 @@ class Repository:
             stmt = stmt.where(Training.owner_id == owner_id)
         return self.session.scalars(stmt).first()
 
+    def training_by_handoff(self, owner_id: int, handoff_id: str) -> Training | None:
+        """The owner's newest training created by the hand-over ``handoff_id``."""
+        stmt = (
+            select(Training)
+            .where(Training.owner_id == owner_id, Training.handoff_id == handoff_id)
+            .order_by(Training.created_at.desc())
+            .limit(1)
+        )
+        return self.session.scalars(stmt).first()
+
     def trainings_of(self, owner_id: int, limit: int, offset: int) -> Sequence[Training]:
         """A user's trainings, newest first."""
         stmt = (

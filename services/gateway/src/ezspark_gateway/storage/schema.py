@@ -18,7 +18,10 @@ from sqlalchemy.exc import DBAPIError
 from ezspark_gateway.storage.models import Base
 
 # (table, column) pairs added after their table first shipped, oldest first.
-ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("trainings", "waiting_reason"),)
+ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("trainings", "waiting_reason"),
+    ("trainings", "handoff_id"),
+)
 
 log = structlog.get_logger(__name__)
 
