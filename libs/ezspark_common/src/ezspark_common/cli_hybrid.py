@@ -151,7 +151,7 @@ class Hybrid:
 
     def _follow(self, training_id: str, since: int, interval: float) -> None:
         """Print new generations and save new genomes until the training ends."""
-        genomes_since, misses, status = since, 0, None
+        genomes_since, misses, status, waiting = since, 0, None, None
         try:
             while True:
                 try:
@@ -170,6 +170,9 @@ class Hybrid:
                 if t["status"] != status:
                     status = t["status"]
                     click.echo(f"-- training {training_id}: {status}")
+                if line := cli_remote._waiting_line(waiting, t.get("waiting"), t["status"]):
+                    click.echo(line)  # e.g. no evaluator serves the environment yet
+                waiting = t.get("waiting")
                 if status in TERMINAL:
                     break
                 cli_remote._sleep(interval)
