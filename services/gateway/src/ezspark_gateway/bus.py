@@ -21,6 +21,7 @@ from ezspark_common.messages import (
     decode,
     encode,
 )
+from ezspark_common.routing import attributed
 from ezspark_gateway.api.metrics import GatewayMetrics
 from ezspark_gateway.core.environments import EnvironmentRegistry
 from ezspark_gateway.core.ports import Command, Event, EventSink
@@ -118,6 +119,11 @@ class AnnouncementConsumer:
             msg = decode(delivery.body)
         except MessageError as exc:
             log.warning("bad_announcement", error=str(exc)[:300])
+            msg = None
+        if isinstance(msg, EvaluatorAnnounced) and not attributed(
+            delivery.user_id, msg.evaluator_id
+        ):  # a user's machine may announce only as itself (RabbitMQ validates user_id)
+            log.warning("unattributed_announcement", evaluator_id=msg.evaluator_id)
             msg = None
         if not isinstance(msg, EvaluatorAnnounced):
             if msg is not None:
