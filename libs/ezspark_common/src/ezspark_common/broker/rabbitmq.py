@@ -8,9 +8,12 @@ confirm mode for publishing and broadcasting, one per consumer or subscription (
 closes its channel) disturbs nothing else.
 
 What is declared is in ``_topology``.  Messages to queues are persistent and
-``mandatory``; broadcasts go to a fanout exchange (declared before the first one), are
-transient and not mandatory.  A subscription's channel declares its exchange and a fresh
-private queue each time it starts.  After a lost connection the IO thread reconnects
+``mandatory`` (through the queue's own exchange when it is ``fronted``); broadcasts go to
+a fanout exchange (declared before the first one, only checked when the broker does not
+``declare``), are transient and not mandatory.  Every message carries the connection's
+user as ``user_id``.  Refused credentials end the broker at once: retrying cannot help.
+A subscription's channel declares its exchange and a fresh private queue each time it
+starts.  After a lost connection the IO thread reconnects
 with backoff, redeclares the queues and exchanges, republishes unconfirmed messages (at
 least once) and restarts consumers and subscriptions; a settle for a delivery of the dead
 channel is dropped, since RabbitMQ has already requeued that message.
