@@ -27,7 +27,8 @@ test-deps: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict libs/ezspark_common/src
+	$(BIN)/mypy --strict libs/ezspark_common/src services/evaluator/src services/evolver/src \
+	    services/gateway/src
 
 test: test-deps
 	$(BIN)/python -m pytest tests -q
