@@ -14,7 +14,7 @@ from typing import Any
 from ezspark_common.config import TrainingConfig, config_with, load_config
 from ezspark_common.local import LocalEvaluator
 from ezspark_common.neat.population import population_to_dict
-from ezspark_common.runner import load_checkpoint, run_embedded
+from ezspark_common.runner import load_checkpoint, run_embedded, with_stopping_rules
 from ezspark_common.training import TrainingState, start, state_from_dict, state_to_dict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,6 +104,30 @@ def test_resume_from_mid_run_checkpoint_reaches_same_result(tmp_path: Path) -> N
         evaluator.close()
     assert resumed_state.population.generation == 2
     assert fingerprint(resumed) == fingerprint(full)
+
+
+def test_resume_with_more_generations_extends_a_finished_run_like_a_longer_run(
+    tmp_path: Path,
+) -> None:
+    """A finished run resumed with a larger ``generations`` goes on, and ends exactly where a
+    run with that many generations from the start ends; the same limit leaves it finished."""
+    config = small_config()
+    full = train(config, tmp_path / "full", workers=1)
+    train(config_with(config, generations=3), tmp_path / "short", workers=1)
+    same = with_stopping_rules(load_checkpoint(tmp_path / "short"), small_config(generations=3))
+    assert same.finished == "generations"
+    longer = with_stopping_rules(load_checkpoint(tmp_path / "short"), config)
+    assert (longer.finished, longer.generation) == (None, 3)
+    evaluator = LocalEvaluator(1)
+    try:
+        extended = run_embedded(longer, evaluator, tmp_path / "short")
+    finally:
+        evaluator.close()
+    assert extended.finished == "generations"
+    assert fingerprint(extended) == fingerprint(full)
+    assert [(r.generation, r.best_fitness, r.mean_fitness) for r in extended.history] == [
+        (r.generation, r.best_fitness, r.mean_fitness) for r in full.history
+    ]
 
 
 def _run_cli(*args: str) -> subprocess.Popen[str]:

@@ -122,7 +122,7 @@ def train(
 ) -> None:
     """Train CONFIG here (no broker needed), or start here and go on in a cluster (--gateway)."""
     from ezspark_common.local import LocalEvaluator
-    from ezspark_common.runner import load_checkpoint, run_embedded
+    from ezspark_common.runner import load_checkpoint, run_embedded, with_stopping_rules
     from ezspark_common.training import start
 
     cfg = _load(config, settings)
@@ -138,6 +138,7 @@ def train(
     if resume_dir is not None:
         state = load_checkpoint(Path(resume_dir))
         _check_resume(state.config, cfg)
+        state = with_stopping_rules(state, cfg)
         out = Path(resume_dir)
         click.echo(f"resuming {out} at generation {state.generation}")
     else:

@@ -15,10 +15,13 @@ import json
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ezspark_common.config import TrainingConfig, config_with
 from ezspark_common.local import LocalEvaluator
+from ezspark_common.neat.population import next_generation
 from ezspark_common.training import (
     BestGenome,
     GenerationReport,
@@ -71,6 +74,26 @@ def save_generation(
         )
     if (due or after.finished) and after.best is not None:
         write_json(out_dir / "best.json", genome_document(after.best, config))
+
+
+def with_stopping_rules(state: TrainingState, config: TrainingConfig) -> TrainingState:
+    """``state`` under ``config``'s ``generations`` and ``fitness_threshold`` (the only keys a
+    resumed run may change).  A run those rules no longer stop is reopened where it stopped,
+    bred from its last outcomes as if it had had them from the start."""
+    rules = config_with(
+        state.config, generations=config.generations, fitness_threshold=config.fitness_threshold
+    )
+    state = replace(state, config=rules)
+    if state.finished not in ("generations", "fitness_threshold") or not state.history:
+        return state
+    threshold = rules.fitness_threshold
+    if state.generation + 1 >= rules.generations or (
+        threshold is not None and state.history[-1].best_fitness >= threshold
+    ):
+        return state  # still over
+    fitness = {k: o.mean for k, o in state.last_outcomes.items()}
+    population = next_generation(state.population, fitness, rules)
+    return replace(state, population=population, finished=None, last_outcomes={})
 
 
 def run_embedded(
