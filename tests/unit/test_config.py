@@ -46,7 +46,7 @@ RATE_KEYS = (
 # Integer counts and the smallest value each accepts.
 COUNT_KEYS = {
     "input_size": 1,
-    "output_size": 2,
+    "output_size": 1,
     "initial_population": 2,
     "generations": 1,
     "children": 1,
@@ -622,11 +622,16 @@ def test_resolve_never_imports_a_named_module(
     assert importlib.util.find_spec(name) is not None
 
 
-def test_resolve_refuses_continuous_actions() -> None:
-    """Pendulum-v1 (Box action space) is refused under gym_game_name."""
+def test_resolve_accepts_a_bounded_box() -> None:
+    """Pendulum-v1 (Box action space, 1 value) is accepted with output_size 1."""
+    info = resolve(_cartpole(gym_game_name="Pendulum-v1", input_size=3, output_size=1))
+    assert (info.input_size, info.output_size) == (3, 1)
+
+
+def test_resolve_box_output_size_mismatch_names_the_dimension() -> None:
+    """A wrong output_size for a Box says it is the flattened action dimension."""
     with pytest.raises(ConfigError) as info:
-        resolve(_cartpole(gym_game_name="Pendulum-v1", input_size=3))
+        resolve(_cartpole(gym_game_name="Pendulum-v1", input_size=3, output_size=2))
     ((key, msg),) = info.value.errors
-    assert key == "gym_game_name"
-    assert "Box action space" in msg
-    assert "Discrete" in msg
+    assert key == "output_size"
+    assert "Box action space of 1 values" in msg

@@ -202,11 +202,19 @@ def play(
     if doc.get("format") != "ezspark-genome":
         raise click.ClickException(f"{genome_file} is not an EzSpark genome file")
     check_env_id(doc["env_id"], settings.env_module_list)
-    genome = Genome.from_wire(doc["genome"])
+    recurrent = doc.get("recurrent") is True  # each episode starts with a blank memory
+    genome = Genome.from_wire(doc["genome"], cycles=recurrent)
     steps = max_steps or int(doc["max_steps"])
     seeds = [seed + i for i in range(episodes)]
     (outcome,) = evaluate_batch(
-        [genome], doc["env_id"], seeds, steps, 0.0, doc["input_size"], doc["output_size"]
+        [genome],
+        doc["env_id"],
+        seeds,
+        steps,
+        0.0,
+        doc["input_size"],
+        doc["output_size"],
+        recurrent=recurrent,
     )
     for s, r in zip(seeds, outcome.returns, strict=True):
         click.echo(f"episode seed {s}: return {r:.2f}")

@@ -436,6 +436,7 @@ def best(training_id: str, output: str | None) -> None:
         "input_size": config["input_size"],
         "output_size": config["output_size"],
         "max_steps": config["max_number_of_steps"],
+        **({"recurrent": True} if config.get("recurrent") else {}),
         "generation": None,
         "fitness": t["best_fitness"],
         "returns": [],

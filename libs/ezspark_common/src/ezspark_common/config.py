@@ -55,6 +55,7 @@ EXTRA_KEYS: tuple[str, ...] = (
     "target_species",
     "intraspecies_crossover_rate",
     "trusted_evaluators_only",
+    "recurrent",
 )
 
 # Upper bounds keep a config inside what a database column, a message and memory can hold.
@@ -81,7 +82,8 @@ class TrainingConfig(BaseModel):
     gym_game_name: Annotated[str, Field(min_length=1, max_length=200, strict=True)]
     alone_training_iterations: NonNegInt
     input_size: Annotated[int, Field(ge=1, le=100_000, strict=True)]
-    output_size: Annotated[int, Field(ge=2, le=100_000, strict=True)]
+    # 1 is a one-dimensional Box (Pendulum); a Discrete space needs 2 (envs.action_size).
+    output_size: Annotated[int, Field(ge=1, le=100_000, strict=True)]
     initial_population: PopInt
     species_threshold: Annotated[float, Field(gt=0.0, le=1e9, allow_inf_nan=False)]
     generations: PosInt
@@ -115,6 +117,8 @@ class TrainingConfig(BaseModel):
     # In the service: only the owner's own machines and the operator's evaluators play
     # this training's games, never other users' volunteers (no effect when embedded).
     trusted_evaluators_only: Annotated[bool, Field(strict=True)] = False
+    # Networks with memory: cycles allowed, node values carried from step to step.
+    recurrent: Annotated[bool, Field(strict=True)] = False
 
     @field_validator(
         "species_threshold",

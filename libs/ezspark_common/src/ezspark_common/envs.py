@@ -19,6 +19,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from ezspark_common import masked_envs  # noqa: F401  (registers EzSpark's own ids)
+from ezspark_common.actions import ActionSpaceError, action_size
 from ezspark_common.config import ConfigError, TrainingConfig
 
 
@@ -78,17 +80,16 @@ def describe(env_id: str) -> EnvInfo:
     """Build one instance to read the observation and action sizes."""
     env = make_env(env_id)
     try:
-        if not isinstance(env.action_space, spaces.Discrete):
-            raise EnvError(
-                f"'{env_id}' has a {type(env.action_space).__name__} action space; "
-                "EzSpark needs a Discrete one"
-            )
+        try:
+            out_size = action_size(env.action_space)
+        except ActionSpaceError as exc:
+            raise EnvError(f"'{env_id}' {exc}") from None
         obs_size = int(spaces.flatdim(env.observation_space))
         spec = env.spec
         return EnvInfo(
             env_id=env_id,
             input_size=obs_size,
-            output_size=int(env.action_space.n),
+            output_size=out_size,
             max_episode_steps=spec.max_episode_steps if spec else None,
             action_space=repr(env.action_space)[:200],
             observation_space=repr(env.observation_space)[:200],
@@ -109,20 +110,21 @@ def size_errors(config: TrainingConfig, info: EnvInfo) -> list[tuple[str, str]]:
             )
         )
     if info.output_size != config.output_size:
-        errors.append(
-            (
-                "output_size",
-                f"is {config.output_size} but '{info.env_id}' has "
-                f"{info.output_size} discrete actions",
-            )
+        what = (
+            f"a Box action space of {info.output_size} values (output_size is its "
+            "flattened dimension)"
+            if info.action_space.startswith("Box")
+            else f"{info.output_size} discrete actions"
         )
+        errors.append(("output_size", f"is {config.output_size} but '{info.env_id}' has {what}"))
     return errors
 
 
 def catalogue(allowed_modules: Iterable[str] = (), only: Iterable[str] = ()) -> list[EnvInfo]:
     """The environments this process can run: ``only`` if given, else every registered id
-    it can build with a Discrete action space.  Ids are registry ids (``routing_id``: a
-    plug-in's ``module:`` prefix is dropped; the module must be allowed and loaded).
+    it can build with an action space EzSpark drives (Discrete or a bounded Box).  Ids are
+    registry ids (``routing_id``: a plug-in's ``module:`` prefix is dropped; the module must
+    be allowed and loaded).
 
     An id in ``only`` that cannot be built is left out with no error: the announcement
     then simply does not offer it (the log says why, see the evaluator).
@@ -137,7 +139,7 @@ def catalogue(allowed_modules: Iterable[str] = (), only: Iterable[str] = ()) -> 
                 check_env_id(env_id, modules)
                 info = describe(env_id)
                 found.append(dataclasses.replace(info, env_id=registered_id(env_id)))
-            except Exception:  # missing extra (box2d, mujoco), Box actions, broken plug-in
+            except Exception:  # missing extra (box2d, mujoco), unsupported actions, broken plug-in
                 continue
     return found
 

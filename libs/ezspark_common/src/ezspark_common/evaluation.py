@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +25,7 @@ from ezspark_common.games import Games, make_games
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import BatchPlan
 from ezspark_common.neat.packed import PackedGenomes
+from ezspark_common.neat.recurrent import carry
 
 
 @dataclass(frozen=True)
@@ -117,24 +119,46 @@ class _Rollout:
     cost only what is still alive."""
 
     def __init__(
-        self, genomes: PackedGenomes, n_games: int, n_inputs: int, n_outputs: int, games: Games
+        self,
+        genomes: PackedGenomes,
+        n_games: int,
+        n_inputs: int,
+        n_outputs: int,
+        games: Games,
+        recurrent: bool = False,
     ) -> None:
         self.n_total, self.n_games = len(genomes), n_games
         self.n_inputs, self.n_outputs = n_inputs, n_outputs
-        self.plan = BatchPlan(genomes)
+        self.recurrent = recurrent
+        self.plan = BatchPlan(genomes, recurrent=recurrent)
         self.games = games
+        if games.box is not None and games.box.size != n_outputs:
+            raise ValueError(f"networks have {n_outputs} outputs, the actions {games.box.size}")
         self.returns = np.zeros(n_games * self.n_total)  # flat (game, genome), original order
         self.steps = np.zeros(n_games * self.n_total, dtype=np.int64)
         self.errors: dict[int, str] = {}
         self.active: NDArray[np.bool_] = np.ones(n_games * self.n_total, dtype=np.bool_)
+        self.values: NDArray[np.float64] = np.zeros((0, n_games))
         self._use(np.arange(self.n_total))
 
     def _use(self, alive: NDArray[np.int64]) -> None:
         self.alive = alive
+        old = getattr(self, "net", None)
         self.net = self.plan.compile(alive, self.n_inputs, self.n_outputs)
         games = np.repeat(np.arange(self.n_games), alive.shape[0])
         self.flat = games * self.n_total + np.tile(alive, self.n_games)
-        self.values = self.net.new_values(self.n_games)
+        values = self.net.new_values(self.n_games)
+        if self.recurrent and old is not None:  # node values are the networks' memory
+            carry(old, self.values, self.net, values)
+        self.values = values
+
+    def _actions(self) -> NDArray[Any]:
+        """Argmax indices ``(rows,)``, or for a Box the squashed outputs ``(rows, n_out)``."""
+        box = self.games.box
+        if box is None:
+            return self.net.actions(self.values).ravel()
+        outputs = self.net.output_values(self.values)  # (games, genomes, n_out): row order
+        return box.squash(outputs.reshape(-1, self.n_outputs))
 
     def fail(self, rows: NDArray[np.int64], messages: list[str | None] | None) -> None:
         """End every game of the genomes owning ``rows`` (they get the floor later)."""
@@ -169,7 +193,7 @@ class _Rollout:
             n = self.alive.shape[0]
             self.net.set_inputs(self.values, obs.reshape(self.n_games, n * self.n_inputs))
             self.net.activate(self.values)
-            actions = self.net.actions(self.values).ravel()
+            actions = self._actions()
             obs, reward, done, errors = self.games.step(actions, self.active)
             live = self.active & ~self._check(obs, reward, errors)
             self.returns[self.flat[live]] += reward[live]
@@ -219,13 +243,17 @@ def evaluate_table(
     n_outputs: int,
     *,
     vector: bool | None = None,
+    recurrent: bool = False,
 ) -> OutcomeTable:
-    """Play every genome on every game seed; one row per genome, in input order."""
+    """Play every genome on every game seed; one row per genome, in input order.
+
+    ``recurrent``: networks keep their node values from step to step (``neat.recurrent``).
+    """
     packed = genomes if isinstance(genomes, PackedGenomes) else PackedGenomes.pack(genomes)
     if not len(packed):
         return OutcomeTable(packed.keys, np.zeros((0, len(game_seeds))), packed.keys.copy())
     games = make_games(env_id, len(packed) * len(game_seeds), n_inputs, vector=vector)
-    rollout = _Rollout(packed, len(game_seeds), n_inputs, n_outputs, games)
+    rollout = _Rollout(packed, len(game_seeds), n_inputs, n_outputs, games, recurrent)
     rollout.run(game_seeds, max_steps)
     return rollout.table(packed.keys, reward_floor)
 
@@ -240,9 +268,18 @@ def evaluate_batch(
     n_outputs: int,
     *,
     vector: bool | None = None,
+    recurrent: bool = False,
 ) -> list[Outcome]:
     """Play every genome on every game seed; one Outcome per genome, in input order."""
     table = evaluate_table(
-        genomes, env_id, game_seeds, max_steps, reward_floor, n_inputs, n_outputs, vector=vector
+        genomes,
+        env_id,
+        game_seeds,
+        max_steps,
+        reward_floor,
+        n_inputs,
+        n_outputs,
+        vector=vector,
+        recurrent=recurrent,
     )
     return list(table)

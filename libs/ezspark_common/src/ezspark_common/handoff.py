@@ -114,6 +114,7 @@ def genome_file(saved: SavedGenome, config: Mapping[str, Any]) -> dict[str, Any]
         "input_size": config["input_size"],
         "output_size": config["output_size"],
         "max_steps": config["max_number_of_steps"],
+        **({"recurrent": True} if config.get("recurrent") else {}),
         "generation": saved.generation,
         "fitness": saved.fitness,
         "returns": list(saved.returns),

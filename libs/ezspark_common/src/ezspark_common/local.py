@@ -44,6 +44,7 @@ class Task:
     reward_floor: float
     n_inputs: int
     n_outputs: int
+    recurrent: bool = False
 
     def run(self) -> list[Outcome]:
         """Evaluate the task here."""
@@ -55,6 +56,7 @@ class Task:
             self.reward_floor,
             self.n_inputs,
             self.n_outputs,
+            recurrent=self.recurrent,
         )
 
 
@@ -220,4 +222,5 @@ def _task(spec: TaskSpec, pop: Population, config: TrainingConfig, seeds: list[i
         reward_floor=config.reward_floor,
         n_inputs=config.input_size,
         n_outputs=config.output_size,
+        recurrent=config.recurrent,
     )

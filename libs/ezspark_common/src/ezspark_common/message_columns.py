@@ -82,6 +82,7 @@ def _genomes_in(value: Any, info: ValidationInfo) -> PackedGenomes:
     """Genomes from a frame's column descriptors, or from genome documents (JSON or
     Python: dicts, ``WireGenome`` or ``Genome``), checked and packed."""
     payload = _payload(info)
+    cycles = info.data.get("recurrent") is True  # a recurrent task's genomes may loop
     if isinstance(value, PackedGenomes):
         packed = value
     elif isinstance(value, dict) and payload is not None:
@@ -89,10 +90,10 @@ def _genomes_in(value: Any, info: ValidationInfo) -> PackedGenomes:
         if not isinstance(cols, dict):
             raise ValueError("expected {'columns': {name: [offset, dtype, count]}}")
         packed = PackedGenomes.from_columns(
-            {name: frames.read(payload, cols.get(name)) for name in COLUMNS}
+            {name: frames.read(payload, cols.get(name)) for name in COLUMNS}, cycles=cycles
         )
     elif isinstance(value, list):
-        packed = PackedGenomes.pack([_one_genome(g, info) for g in value])
+        packed = PackedGenomes.pack([_one_genome(g, info, cycles) for g in value])
     else:
         raise ValueError("expected a list of genomes")
     if not len(packed):
@@ -100,12 +101,12 @@ def _genomes_in(value: Any, info: ValidationInfo) -> PackedGenomes:
     return packed
 
 
-def _one_genome(value: Any, info: ValidationInfo) -> Genome:
+def _one_genome(value: Any, info: ValidationInfo, cycles: bool = False) -> Genome:
     if isinstance(value, Genome):
         return value
     if not isinstance(value, WireGenome):
         value = WireGenome.model_validate(value, strict=info.mode == "json")
-    return Genome.from_wire(value.model_dump())
+    return Genome.from_wire(value.model_dump(), cycles=cycles)
 
 
 def _genomes_out(value: PackedGenomes, info: SerializationInfo) -> Any:

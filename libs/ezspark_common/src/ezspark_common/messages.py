@@ -31,7 +31,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from ezspark_common import frames
@@ -120,6 +127,9 @@ class EvaluationTask(WireModel):
     reward_floor: float
     input_size: PosInt
     output_size: PosInt
+    # Recurrent networks (config key ``recurrent``): genomes may have cycles, and networks
+    # keep their node values from step to step.  Before ``genomes``: their check reads it.
+    recurrent: StrictBool = False
     genomes: Genomes
     # Safeness routing: evaluators listed here decline the task instead of running it
     # (a re-check must come from another evaluator; quarantined ones are kept away).

@@ -161,6 +161,7 @@ def genome_document(best: BestGenome, config: TrainingConfig) -> dict[str, Any]:
         "input_size": config.input_size,
         "output_size": config.output_size,
         "max_steps": config.max_number_of_steps,
+        **({"recurrent": True} if config.recurrent else {}),  # only then: older files stay
         "generation": best.generation,
         "fitness": best.fitness,
         "returns": list(best.returns),
@@ -197,14 +198,15 @@ def state_from_dict(data: Mapping[str, Any]) -> TrainingState:
     if data.get("format") != CHECKPOINT_FORMAT or data.get("version") != 1:
         raise ValueError("not an EzSpark checkpoint (format/version mismatch)")
     best = data.get("best")
+    config = parse_config(data["config"])
     return TrainingState(
-        config=parse_config(data["config"]),
-        population=population_from_dict(data["population"]),
+        config=config,
+        population=population_from_dict(data["population"], cycles=config.recurrent),
         history=tuple(GenerationReport.from_dict(r) for r in data["history"]),
         best=None
         if best is None
         else BestGenome(
-            Genome.from_wire(best["genome"]),
+            Genome.from_wire(best["genome"], cycles=config.recurrent),
             best["fitness"],
             best["generation"],
             tuple(best["returns"]),

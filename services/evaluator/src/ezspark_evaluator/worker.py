@@ -250,6 +250,7 @@ class TaskHandler:
                 task.reward_floor,
                 task.input_size,
                 task.output_size,
+                recurrent=task.recurrent,
             )
         except Exception as exc:
             bound.exception("evaluation_failed", final_attempt=delivery.final_attempt)

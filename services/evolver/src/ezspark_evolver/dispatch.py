@@ -387,6 +387,7 @@ class Round(Verification):
             reward_floor=config.reward_floor,
             input_size=config.input_size,
             output_size=config.output_size,
+            recurrent=config.recurrent,
             genomes=PackedGenomes.pack([genomes[k] for k in slot.spec.genome_keys]),
             avoid_evaluators=sorted(self._avoid(slot)),
         )

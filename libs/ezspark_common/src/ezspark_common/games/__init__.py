@@ -8,7 +8,7 @@ set of ordinary Gymnasium environments stepped in a loop.
 from __future__ import annotations
 
 from ezspark_common.envs import registered_id
-from ezspark_common.games import acrobot, cartpole
+from ezspark_common.games import acrobot, cartpole, mountaincar, pendulum
 from ezspark_common.games.base import Games, StepResult
 from ezspark_common.games.scalar import ScalarGames
 
@@ -17,7 +17,12 @@ __all__ = ["Games", "ScalarGames", "StepResult", "make_games", "vectorised"]
 
 def vectorised(env_id: str) -> bool:
     """True where a numpy-vectorised implementation is used for ``env_id``."""
-    return registered_id(env_id) in cartpole.IDS or acrobot.available(env_id)
+    return (
+        registered_id(env_id) in cartpole.IDS
+        or acrobot.available(env_id)
+        or pendulum.available(env_id)
+        or mountaincar.available(env_id)
+    )
 
 
 def make_games(env_id: str, rows: int, n_inputs: int, *, vector: bool | None = None) -> Games:
@@ -27,7 +32,12 @@ def make_games(env_id: str, rows: int, n_inputs: int, *, vector: bool | None = N
     """
     use_vector = vectorised(env_id) if vector is None else vector and vectorised(env_id)
     if use_vector:
-        if registered_id(env_id) in acrobot.IDS:
+        rid = registered_id(env_id)
+        if rid in acrobot.IDS:
             return acrobot.AcrobotGames(env_id, rows)
+        if rid in pendulum.IDS:
+            return pendulum.PendulumGames(env_id, rows)
+        if rid in mountaincar.IDS:
+            return mountaincar.MountainCarGames(env_id, rows)
         return cartpole.CartPoleGames(env_id, rows)
     return ScalarGames(env_id, rows, n_inputs)

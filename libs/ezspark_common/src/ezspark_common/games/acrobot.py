@@ -263,7 +263,7 @@ class AcrobotGames(Games):
         self.steps = np.zeros(len(seeds), dtype=np.int64)
         return np.stack([starts[s][1] for s in seeds]), None
 
-    def step(self, actions: NDArray[np.int64], active: NDArray[np.bool_]) -> StepResult:
+    def step(self, actions: NDArray[Any], active: NDArray[np.bool_]) -> StepResult:
         k, y0 = self.k, self.state
         # rk4 with t = [0, dt]: one step, stages combined exactly as Gymnasium writes them.
         k1 = _derivs(k, y0, k.torque[actions])

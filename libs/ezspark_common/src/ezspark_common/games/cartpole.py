@@ -18,11 +18,12 @@ import numpy as np
 from gymnasium.utils import seeding
 from numpy.typing import NDArray
 
-from ezspark_common.envs import make_env
+from ezspark_common.envs import make_env, registered_id
 from ezspark_common.games.base import Games, StepResult
+from ezspark_common.masked_envs import NO_VELOCITY_ID, VISIBLE
 
 RESET_BOUND = 0.05  # CartPoleEnv.reset draws each state value from ±0.05
-IDS = ("CartPole-v0", "CartPole-v1")
+IDS = ("CartPole-v0", "CartPole-v1", NO_VELOCITY_ID)
 
 
 class CartPoleGames(Games):
@@ -35,6 +36,8 @@ class CartPoleGames(Games):
         env.close()
         self.state = np.zeros((4, rows), dtype=np.float64)
         self.steps = np.zeros(rows, dtype=np.int64)
+        # The partially observed variant shows only some state values.
+        self.visible = list(VISIBLE) if registered_id(env_id) == NO_VELOCITY_ID else None
 
     def reset(self, seeds: Sequence[int]) -> tuple[NDArray[np.float64], list[str | None] | None]:
         starts: dict[int, NDArray[np.float64]] = {}
@@ -49,9 +52,10 @@ class CartPoleGames(Games):
 
     def _obs(self) -> NDArray[np.float64]:
         # Gymnasium hands out float32 observations; the network sees exactly those values.
-        return self.state.T.astype(np.float32).astype(np.float64)
+        state = self.state if self.visible is None else self.state[self.visible]
+        return state.T.astype(np.float32).astype(np.float64)
 
-    def step(self, actions: NDArray[np.int64], active: NDArray[np.bool_]) -> StepResult:
+    def step(self, actions: NDArray[Any], active: NDArray[np.bool_]) -> StepResult:
         p = self.p
         x, x_dot, theta, theta_dot = self.state
         force = np.where(actions == 1, p.force_mag, -p.force_mag)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ezspark_common.actions import box_of
 from ezspark_common.envs import flatten_obs, make_env
 from ezspark_common.games.base import Games, StepResult
 
@@ -17,6 +18,7 @@ class ScalarGames(Games):
 
     def __init__(self, env_id: str, rows: int, n_inputs: int) -> None:
         self.envs = _env_pool(env_id, rows)
+        self.box = box_of(self.envs[0].action_space) if self.envs else None
         self.obs = np.zeros((rows, n_inputs), dtype=np.float64)
 
     def reset(self, seeds: Sequence[int]) -> tuple[NDArray[np.float64], list[str | None] | None]:
@@ -29,14 +31,16 @@ class ScalarGames(Games):
                 errors[r] = f"reset raised {type(exc).__name__}: {exc}"
         return self.obs, errors if any(errors) else None
 
-    def step(self, actions: NDArray[np.int64], active: NDArray[np.bool_]) -> StepResult:
+    def step(self, actions: NDArray[Any], active: NDArray[np.bool_]) -> StepResult:
         rows = self.obs.shape[0]
         reward = np.zeros(rows)
         done = np.zeros(rows, dtype=np.bool_)
         errors: list[str | None] | None = None
+        box = self.box
         for r in np.flatnonzero(active).tolist():
             try:
-                obs, rew, term, trunc, _ = self.envs[r].step(int(actions[r]))
+                act = int(actions[r]) if box is None else box.for_env(actions[r])
+                obs, rew, term, trunc, _ = self.envs[r].step(act)
                 self.obs[r] = flatten_obs(obs)
                 reward[r] = float(rew)
                 done[r] = bool(term) or bool(trunc)

@@ -4,8 +4,8 @@ Node ids: inputs are ``-1 .. -n_in`` (implicit, never stored), outputs ``0 .. n_
 hidden nodes ``>= n_out``.  A genome is immutable (its arrays are read-only), so a child
 can share every column it did not change with its parent.
 
-Invariant kept by every operator: the graph of *all* connections, enabled or not, is
-acyclic, so re-enabling a connection can never create a cycle.
+Invariant kept by every operator unless the config is ``recurrent``: the graph of *all*
+connections, enabled or not, is acyclic, so re-enabling a connection never creates a cycle.
 """
 
 from __future__ import annotations
@@ -152,8 +152,9 @@ class Genome:
         }
 
     @staticmethod
-    def from_wire(data: dict[str, Any]) -> Genome:
-        """Rebuild a genome from :meth:`to_wire` output, checking its shape."""
+    def from_wire(data: dict[str, Any], *, cycles: bool = False) -> Genome:
+        """Rebuild a genome from :meth:`to_wire` output, checking its shape (cycles are
+        refused unless ``cycles``: genomes of a recurrent config)."""
         genome = Genome.build(
             data["key"],
             data["node_ids"],
@@ -164,12 +165,13 @@ class Genome:
             data["weight"],
             data["enabled"],
         )
-        check_genome(genome)
+        check_genome(genome, cycles=cycles)
         return genome
 
 
-def check_genome(genome: Genome) -> None:
-    """Raise ValueError unless the genome's columns are consistent and its graph acyclic."""
+def check_genome(genome: Genome, *, cycles: bool = False) -> None:
+    """Raise ValueError unless the genome's columns are consistent and its graph acyclic
+    (``cycles``: a recurrent network's genome, which may have cycles)."""
     n_nodes, n_conn = genome.node_ids.shape[0], genome.innov.shape[0]
     if genome.biases.shape[0] != n_nodes:
         raise ValueError("biases and node_ids differ in length")
@@ -185,7 +187,7 @@ def check_genome(genome: Genome) -> None:
         raise ValueError("a connection ends at an unknown node")
     if not {s for s in genome.src.tolist() if s >= 0} <= known:
         raise ValueError("a connection starts at an unknown node")
-    if has_cycle(genome.src, genome.dst):
+    if not cycles and has_cycle(genome.src, genome.dst):
         raise ValueError("connections form a cycle")
 
 

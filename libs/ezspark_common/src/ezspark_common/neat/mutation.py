@@ -63,6 +63,7 @@ class StructuralRates:
     add_node: float
     activate: float
     remove: float
+    recurrent: bool = False  # add-connection may close cycles (config key ``recurrent``)
 
 
 def mutate_structure(
@@ -82,7 +83,7 @@ def mutate_structure(
     if roll[0] < rates.add_node:
         genome = add_node(genome, rng, tracker)
     if roll[1] < rates.add_connection:
-        genome = add_connection(genome, n_in, rng, tracker)
+        genome = add_connection(genome, n_in, rng, tracker, recurrent=rates.recurrent)
     if roll[2] < rates.activate:
         genome = toggle_connection(genome, rng, enable=True)
     if roll[3] < rates.remove:
@@ -144,12 +145,18 @@ def _reaches(children: dict[int, list[int]], start: int, target: int) -> bool:
 
 
 def add_connection(
-    genome: Genome, n_in: int, rng: np.random.Generator, tracker: InnovationTracker
+    genome: Genome,
+    n_in: int,
+    rng: np.random.Generator,
+    tracker: InnovationTracker,
+    *,
+    recurrent: bool = False,
 ) -> Genome:
     """Connect a random source (input or hidden) to a random target (hidden or output).
 
     Pairs that already exist or would close a cycle are redrawn a few times; a genome with
-    no free pair is returned unchanged.
+    no free pair is returned unchanged.  With ``recurrent``, cycles and self-loops are
+    allowed (the same draws, so only the accepted pairs differ).
     """
     src, dst = genome.src.tolist(), genome.dst.tolist()
     nodes = genome.node_ids.tolist()
@@ -163,9 +170,9 @@ def add_connection(
         s_idx, d_idx = int(s_draw * n_src), int(d_draw * n_dst)
         a = -(s_idx + 1) if s_idx < n_in else nodes[s_idx - n_in]
         b = nodes[d_idx]
-        if a == b or (a, b) in existing:
+        if (a == b and not recurrent) or (a, b) in existing:
             continue
-        if a >= 0:  # an input can never close a cycle
+        if a >= 0 and not recurrent:  # an input can never close a cycle
             if children is None:
                 children = {}
                 for x, y in zip(src, dst, strict=True):

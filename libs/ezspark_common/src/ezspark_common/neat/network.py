@@ -73,6 +73,7 @@ class BatchNetwork:
     n_slots: int
     levels: tuple[Level, ...]
     outputs: NDArray[np.int64]  # (genomes, n_out) slots
+    node_slots: NDArray[np.int64]  # slot of every plan node row, 0 for genomes left out
 
     def input_slots(self) -> slice:
         """Where observations go: genome b's input i is slot ``1 + b · n_inputs + i``."""
@@ -125,9 +126,14 @@ class BatchPlan:
     Built once per batch with array operations only (no per-genome Python), so that laying
     the batch out again for a subset of its genomes (:meth:`compile`, after finished genomes
     are dropped) costs a few array operations too.
+
+    ``recurrent``: every node is put on level 1, so one activation reads every node's
+    value from the previous step (see ``neat.recurrent``); cycles are then allowed.
     """
 
-    def __init__(self, genomes: Sequence[Genome] | PackedGenomes) -> None:
+    def __init__(
+        self, genomes: Sequence[Genome] | PackedGenomes, *, recurrent: bool = False
+    ) -> None:
         packed = genomes if isinstance(genomes, PackedGenomes) else PackedGenomes.pack(genomes)
         self.keys = packed.keys
         self.n_genomes = len(packed)
@@ -146,6 +152,9 @@ class BatchPlan:
         # Sources: a node-table index, or for inputs -(input index) - 1 (kept negative).
         self.edge_src = src.copy()
         self.edge_src[hidden] = packed.node_rows(genome_of[hidden], src[hidden], unknown)
+        if recurrent:
+            self.node_level = np.ones(self.node_id.shape[0], dtype=np.int64)
+            return
         levels = longest_paths(self.node_id.shape[0], self.edge_src[hidden], self.edge_dst[hidden])
         if levels is None:
             packed.check()  # names the genome with the cycle
@@ -192,7 +201,8 @@ class BatchPlan:
         out_rows = order[self.node_id[order] < n_outputs]
         out_table = np.zeros((alive.shape[0], n_outputs), dtype=np.int64)
         out_table[position[self.node_genome[out_rows]], self.node_id[out_rows]] = outputs
-        return BatchNetwork(alive.shape[0], n_inputs, first + order.shape[0], levels, out_table)
+        n_slots = first + order.shape[0]
+        return BatchNetwork(alive.shape[0], n_inputs, n_slots, levels, out_table, slot)
 
 
 def _pack_levels(

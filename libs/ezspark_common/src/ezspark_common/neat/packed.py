@@ -65,7 +65,7 @@ class PackedGenomes:
         )
 
     @staticmethod
-    def from_columns(columns: Mapping[str, NDArray[Any]]) -> PackedGenomes:
+    def from_columns(columns: Mapping[str, NDArray[Any]], *, cycles: bool = False) -> PackedGenomes:
         """Rebuild from :meth:`columns` output (any integer width), then :meth:`check` it."""
         missing = sorted(set(COLUMNS) - set(columns))
         if missing:
@@ -77,7 +77,7 @@ class PackedGenomes:
                 for name, kind in COLUMNS.items()
             }
         )
-        packed.check()
+        packed.check(cycles=cycles)
         return packed
 
     def columns(self) -> dict[str, NDArray[Any]]:
@@ -127,10 +127,11 @@ class PackedGenomes:
         """For every connection row, the index of the genome it belongs to."""
         return np.repeat(np.arange(len(self)), self.conn_counts)
 
-    def check(self) -> None:
+    def check(self, *, cycles: bool = False) -> None:
         """Raise ValueError, naming a genome, unless every genome is well formed: columns of
         matching lengths, nodes and innovations strictly increasing, finite numbers,
-        connections between known nodes, and no cycle among all connections."""
+        connections between known nodes, and (unless ``cycles``: recurrent networks) no
+        cycle among all connections."""
         n = len(self)
         for name in ("node_counts", "conn_counts"):
             column = getattr(self, name)
@@ -152,6 +153,8 @@ class PackedGenomes:
         src = self.node_rows(
             conn_genome[hidden], self.src[hidden], "a connection starts at an unknown node"
         )
+        if cycles:
+            return
         levels = longest_paths(int(node_genome.shape[0]), src, dst[hidden])
         if levels is None:
             self._fail(conn_genome[hidden], "connections form a cycle", cycle=(src, dst[hidden]))

@@ -238,13 +238,13 @@ def population_to_dict(pop: Population) -> dict[str, Any]:
     }
 
 
-def population_from_dict(data: Mapping[str, Any]) -> Population:
-    """Inverse of :func:`population_to_dict`."""
-    genomes = [Genome.from_wire(g) for g in data["genomes"]]
+def population_from_dict(data: Mapping[str, Any], *, cycles: bool = False) -> Population:
+    """Inverse of :func:`population_to_dict` (``cycles``: a recurrent config's genomes)."""
+    genomes = [Genome.from_wire(g, cycles=cycles) for g in data["genomes"]]
     species = tuple(
         Species(
             s["id"],
-            Genome.from_wire(s["representative"]),
+            Genome.from_wire(s["representative"], cycles=cycles),
             tuple(s["members"]),
             s["created"],
             _float(s["best_fitness"]),

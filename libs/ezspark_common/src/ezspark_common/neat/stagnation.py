@@ -61,4 +61,5 @@ def species_rates(
         add_node=config.add_node_specie_rate,
         activate=config.activate_connection_rate,
         remove=remove,
+        recurrent=config.recurrent,
     )
