@@ -13,11 +13,12 @@ embedded run, and stopping the machine deletes its broker user again.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from ezspark_common.runner import load_checkpoint
-from tests.integration.security.broker_users import MANAGEMENT_URL, secure_vhost
+from tests.integration.security.broker_users import MANAGEMENT_URL, SecureVhost, secure_vhost
 from tests.integration.services import slow_envs
 from tests.integration.services.harness import (
     SLOW_ENVS,
@@ -49,35 +50,34 @@ def _announced(api: httpx.Client, env_id: str) -> bool:
     )
 
 
-def test_own_machine_serves_an_environment_the_cluster_lacks(tmp_path: Path) -> None:
-    """Signed-up user, API token, `ezspark evaluator --gateway` with the custom env's module:
-    the gateway lists the environment, the training finishes on that machine only, equals
-    the embedded run, and the machine's broker user is gone once it stops."""
-    with secure_vhost((USERNAME,)) as sv, processes() as procs:
-        port = free_port()
-        evolver = Proc(
-            "ezspark-evolver",
-            tmp_path / "evolver.log",
-            service_env(broker_url=sv.url("evolver"), data_dir=tmp_path / "data", metrics_port=0),
-        )
-        operator = Proc(
-            "ezspark-evaluator",
-            tmp_path / "operator.log",
-            service_env(
-                broker_url=sv.url("evaluator"),
-                broker_declares="false",
-                evaluator_id="operator-cartpole",
-                envs="CartPole-v1",
-                env_modules="",
-                metrics_port=free_port(),
-                announce_interval_s=1.0,
-            ),
-        )
-        procs.extend([evolver, operator])
-        evolver.wait_log("evolver_active")
-        gateway = Proc(
+def _start_cluster(sv: SecureVhost, tmp: Path, procs: list[Proc]) -> tuple[str, Proc]:
+    """Evolver, an operator evaluator with CartPole only, and the gateway with its issuer,
+    each on its own broker user; the gateway's URL once ready, and the operator evaluator."""
+    evolver = Proc(
+        "ezspark-evolver",
+        tmp / "evolver.log",
+        service_env(broker_url=sv.url("evolver"), data_dir=tmp / "data", metrics_port=0),
+    )
+    operator = Proc(
+        "ezspark-evaluator",
+        tmp / "operator.log",
+        service_env(
+            broker_url=sv.url("evaluator"),
+            broker_declares="false",
+            evaluator_id="operator-cartpole",
+            envs="CartPole-v1",
+            env_modules="",
+            metrics_port=free_port(),
+            announce_interval_s=1.0,
+        ),
+    )
+    procs.extend([evolver, operator])
+    evolver.wait_log("evolver_active")
+    port = free_port()
+    procs.append(
+        Proc(
             "ezspark-gateway",
-            tmp_path / "gateway.log",
+            tmp / "gateway.log",
             service_env(
                 broker_url=sv.url("gateway"),
                 broker_declares="false",
@@ -88,12 +88,44 @@ def test_own_machine_serves_an_environment_the_cluster_lacks(tmp_path: Path) -> 
                 host="127.0.0.1",
                 port=port,
                 metrics_port=0,
-                database_url=f"sqlite:///{tmp_path / 'gateway.db'}",
+                database_url=f"sqlite:///{tmp / 'gateway.db'}",
             ),
         )
-        procs.append(gateway)
-        base = f"http://127.0.0.1:{port}"
-        _wait_ready(base)
+    )
+    base = f"http://127.0.0.1:{port}"
+    _wait_ready(base)
+    return base, operator
+
+
+def _own_machine(tmp: Path, base: str, token: str) -> Proc:
+    """`ezspark evaluator --gateway` with the API token and the custom env's module."""
+    env = service_env(
+        token=token,
+        env_modules=SLOW_ENVS,
+        envs=slow_envs.ENV_ID,
+        log_json="true",
+        announce_interval_s=1.0,
+    )
+    return Proc("ezspark", tmp / "own-machine.log", env, args=("evaluator", "--gateway", base))
+
+
+def _finished(api: httpx.Client, training_id: str) -> dict[str, Any]:
+    """The training's detail once it ended."""
+
+    def ended() -> dict[str, Any] | None:
+        detail: dict[str, Any] = api.get(f"/api/trainings/{training_id}").json()
+        return detail if detail["status"] in ("finished", "failed", "stopped") else None
+
+    result: dict[str, Any] = wait_until(ended, 120, "the training to end")
+    return result
+
+
+def test_own_machine_serves_an_environment_the_cluster_lacks(tmp_path: Path) -> None:
+    """Signed-up user, API token, `ezspark evaluator --gateway` with the custom env's module:
+    the gateway lists the environment, the training finishes on that machine only, equals
+    the embedded run, and the machine's broker user is gone once it stops."""
+    with secure_vhost((USERNAME,)) as sv, processes() as procs:
+        base, operator = _start_cluster(sv, tmp_path, procs)
         with httpx.Client(base_url=base, timeout=10) as api:
             signup = api.post(
                 "/api/auth/signup", json={"username": USERNAME, "password": "pw-1234567"}
@@ -102,35 +134,15 @@ def test_own_machine_serves_an_environment_the_cluster_lacks(tmp_path: Path) -> 
             token = api.post("/api/auth/tokens", json={"name": "laptop"}).json()["token"]
             wait_until(lambda: _announced(api, "CartPole-v1"), 30, "the operator's evaluator")
             assert not _announced(api, slow_envs.ENV_ID)  # the cluster lacks it
-            mine = Proc(
-                "ezspark",
-                tmp_path / "own-machine.log",
-                service_env(
-                    token=token,
-                    env_modules=SLOW_ENVS,
-                    envs=slow_envs.ENV_ID,
-                    log_json="true",
-                    announce_interval_s=1.0,
-                ),
-                args=("evaluator", "--gateway", base),
-            )
+            mine = _own_machine(tmp_path, base, token)
             procs.append(mine)
-            issued = mine.wait_log("evaluator_credential_issued")
-            name = issued["evaluator_id"]
+            name = mine.wait_log("evaluator_credential_issued")["evaluator_id"]
             assert name.startswith(f"evu.{USERNAME}.")
             wait_until(lambda: _announced(api, slow_envs.ENV_ID), 30, "the own machine's env")
             created = api.post("/api/trainings", json=CFG)
             assert created.status_code == 201, created.text
             tid = created.json()["id"]
-            detail = wait_until(
-                lambda: (
-                    (d := api.get(f"/api/trainings/{tid}").json())["status"]
-                    in ("finished", "failed", "stopped")
-                    and d
-                ),
-                120,
-                "the training to end",
-            )
+            detail = _finished(api, tid)
             assert detail["status"] == "finished", detail
             assert operator.metric("ezspark_evaluator_genomes_total") == 0
             assert mine.stop() == 0

@@ -9,6 +9,7 @@ evaluators as real processes or threads with the broker users they were issued.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from ezspark_common.broker import connect
+from ezspark_common.broker import BrokerError, connect
 from ezspark_common.messages import COMMANDS_QUEUE, TrainingRequested, encode
 from ezspark_common.routing import fronted_queues
 from ezspark_evaluator.service import EvaluatorService
@@ -84,12 +85,21 @@ def test_revoked_token_disconnects_its_evaluator(tmp_path: Path) -> None:
             bus = connect(
                 cfg.broker_url, registry=registry, fronted=fronted_queues(), declares=False
             )
-            evaluator = InThread(EvaluatorService(cfg, bus, registry), registry)
+            service, ended = EvaluatorService(cfg, bus, registry), []
+
+            def serve() -> None:
+                try:
+                    service.run()
+                except BrokerError as exc:  # what revocation must cause
+                    ended.append(exc)
+
+            threading.Thread(target=serve, daemon=True).start()
             wait_until(lambda: sv.connections(name), 20, "the machine to connect")
             assert api.get("/api/evaluators", headers=session).json()["items"] == [name]
             revoked = api.delete(f"/api/auth/tokens/{token['id']}", headers=session)
             assert revoked.status_code == 204
-            wait_until(lambda: not evaluator.thread.is_alive(), 30, "the evaluator to stop")
+            wait_until(lambda: ended, 30, "the evaluator to stop")
+            assert "ACCESS_REFUSED" in str(ended[0])  # refused, not retried
             wait_until(lambda: not sv.connections(name), 20, "its connection to be gone")
             assert api.get("/api/evaluators", headers=session).json()["items"] == []
 
