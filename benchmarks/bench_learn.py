@@ -189,20 +189,33 @@ def _one(job: tuple[str, str, int]) -> tuple[str, str, int, dict[str, Any]]:
     return name, side, seed, (ours if side == "ezspark" else theirs)(name, seed)
 
 
-def run(names: list[str], seeds: int, jobs: int = 1) -> dict[str, Any]:
-    """Both sides on ``seeds`` seeds of each task, ``jobs`` runs at a time; progress lines."""
+def run(names: list[str], seeds: int, jobs: int = 1, save: Path | None = None) -> dict[str, Any]:
+    """Both sides on ``seeds`` seeds of each task, ``jobs`` runs at a time; progress lines.
+    With ``save``, the runs so far are rewritten there after each one (a cut-short run
+    keeps its figures)."""
     todo = [(n, side, s) for n in names for s in range(seeds) for side in ("ezspark", "neat")]
     out: dict[str, Any] = {n: {"ezspark": {}, "neat": {}} for n in names}
     with ProcessPoolExecutor(jobs) as pool:
         for i, (name, side, seed, r) in enumerate(pool.map(_one, todo), 1):
             out[name][side][seed] = r
+            if save is not None:
+                save.write_text(json.dumps({"seeds": seeds, "results": _lists(out)}))
             print(
                 f"[{i}/{len(todo)}] {name} {side:7} seed {seed}: "
                 f"{'solved' if r['solved'] else 'not solved'}, best {r['best']:.1f}, "
                 f"{r['generations']} gens, {r['evaluations']} evals, {r['seconds']:.1f} s",
                 flush=True,
             )
-    return {n: {side: [v[s] for s in sorted(v)] for side, v in out[n].items()} for n in out}
+    return _lists(out)
+
+
+def _lists(out: dict[str, Any]) -> dict[str, Any]:
+    """Per task and side, the runs in seed order (tasks with no run left out)."""
+    return {
+        n: {side: [v[s] for s in sorted(v)] for side, v in sides.items()}
+        for n, sides in out.items()
+        if all(sides.values())
+    }
 
 
 def _median_evals(runs: list[dict[str, Any]]) -> float:
@@ -244,13 +257,18 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS))
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (a core each)")
+    parser.add_argument("--table", nargs="+", type=Path, help="only print the table of these")
     args = parser.parse_args()
-    started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    results = run(args.tasks, args.seeds, args.jobs)
-    print("\n".join(rows(results)))
+    if args.table:
+        merged: dict[str, Any] = {}
+        for path in args.table:
+            merged |= json.loads(path.read_text())["results"]
+        print("\n".join(rows(merged)))
+        return
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"learn-{started}.json"
-    path.write_text(json.dumps({"started": started, "seeds": args.seeds, "results": results}))
+    path = RESULTS / f"learn-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    results = run(args.tasks, args.seeds, args.jobs, save=path)
+    print("\n".join(rows(results)))
     print(f"\nresults written to {path}")
 
 
