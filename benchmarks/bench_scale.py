@@ -102,9 +102,9 @@ class Stack:
             if time.monotonic() > deadline:
                 raise TimeoutError("gateway not ready")
             time.sleep(0.2)
-        signup = self.api.post(
-            "/api/auth/signup", json={"username": "bench", "password": "a long bench password"}
-        )
+        body = {"username": "bench", "password": "a long bench password"}
+        self.api.post("/api/auth/signup", json=body).raise_for_status()
+        signup = self.api.post("/api/auth/login", json=body)
         signup.raise_for_status()
         self.api.headers["Authorization"] = f"Bearer {signup.json()['token']['token']}"
         # Announcements every 2 s: after this, the gateway and the evolver know them all.

@@ -127,9 +127,9 @@ def test_own_machine_serves_an_environment_the_cluster_lacks(tmp_path: Path) -> 
     with secure_vhost((USERNAME,)) as sv, processes() as procs:
         base, operator = _start_cluster(sv, tmp_path, procs)
         with httpx.Client(base_url=base, timeout=10) as api:
-            signup = api.post(
-                "/api/auth/signup", json={"username": USERNAME, "password": "pw-1234567"}
-            )
+            body = {"username": USERNAME, "password": "byo-laptop-pass"}
+            api.post("/api/auth/signup", json=body).raise_for_status()
+            signup = api.post("/api/auth/login", json=body)
             api.headers["Authorization"] = f"Bearer {signup.json()['token']['token']}"
             token = api.post("/api/auth/tokens", json={"name": "laptop"}).json()["token"]
             wait_until(lambda: _announced(api, "CartPole-v1"), 30, "the operator's evaluator")

@@ -49,7 +49,7 @@ def test_hybrid_run_equals_the_embedded_run_and_saves_genomes_locally(
         signup = httpx.post(
             f"{base}/api/auth/signup", json={"username": "ada", "password": PASSWORD}
         )
-        assert signup.status_code == 201, signup.text
+        assert signup.status_code == 202, signup.text
         runner = CliRunner()
         login = runner.invoke(
             main,

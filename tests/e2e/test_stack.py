@@ -128,10 +128,10 @@ def test_stack_trains_spec_example_like_the_embedded_trainer(
     with processes() as procs:
         base = start_stack(tmp_path, vhost_broker_url, procs, cfg["gym_game_name"])
         with httpx.Client(base_url=base, timeout=10) as api:
-            signup = api.post(
-                "/api/auth/signup", json={"username": "ada", "password": "correct horse battery"}
-            )
-            assert signup.status_code == 201, signup.text
+            body = {"username": "ada", "password": "correct horse battery"}
+            assert api.post("/api/auth/signup", json=body).status_code == 202
+            signup = api.post("/api/auth/login", json=body)
+            assert signup.status_code == 200, signup.text
             api.headers["Authorization"] = f"Bearer {signup.json()['token']['token']}"
             wait_until(
                 lambda: any(

@@ -150,8 +150,10 @@ def api(url: str, method: str, path: str, body: Any = None, token: str | None = 
 
 
 def sign_up(url: str, username: str, password: str) -> str:
-    """Create an account through the API; its session token."""
-    answer = api(url, "POST", "/api/auth/signup", {"username": username, "password": password})
+    """Create an account through the API and log in; its session token."""
+    body = {"username": username, "password": password}
+    api(url, "POST", "/api/auth/signup", body)
+    answer = api(url, "POST", "/api/auth/login", body)
     return str(answer["token"]["token"])
 
 

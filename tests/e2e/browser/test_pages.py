@@ -47,12 +47,16 @@ def posted(path: str) -> Callable[[Response], bool]:
 
 
 def sign_up(page: Page) -> str:
-    """Create an account through the sign-up page; the username."""
+    """Create an account through the sign-up page, then log in; the username."""
     username = f"b{uuid.uuid4().hex[:10]}"
     page.goto("/signup")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
     page.click("form[action='/signup'] button[type=submit]")
+    page.wait_for_url("**/login?signed_up=1")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
     page.wait_for_url("**/trainings")
     return username
 

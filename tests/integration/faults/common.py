@@ -176,10 +176,13 @@ class GatewayProc:
         return httpx.Client(base_url=self.base, timeout=timeout, headers=headers)
 
     def signup(self, username: str) -> str:
-        """Sign up ``username``; its session token."""
+        """Sign up ``username`` and log in; its session token."""
+        body = {"username": username, "password": PASSWORD}
         with self.client() as api:
-            resp = api.post("/api/auth/signup", json={"username": username, "password": PASSWORD})
-        assert resp.status_code == 201, resp.text
+            resp = api.post("/api/auth/signup", json=body)
+            assert resp.status_code == 202, resp.text
+            resp = api.post("/api/auth/login", json=body)
+        assert resp.status_code == 200, resp.text
         token: str = resp.json()["token"]["token"]
         return token
 

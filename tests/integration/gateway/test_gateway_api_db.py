@@ -42,7 +42,9 @@ def test_full_flow(database: Database) -> None:
     """Example config → 201 → reports and finish applied → history and genome download."""
     recorder = _Recorder()
     with TestClient(_app(database, recorder)) as client:
-        signup = client.post("/api/auth/signup", json={"username": "ada", "password": "pw-12345"})
+        body = {"username": "ada", "password": "pw-12345"}
+        client.post("/api/auth/signup", json=body)
+        signup = client.post("/api/auth/login", json=body)
         headers = {"Authorization": f"Bearer {signup.json()['token']['token']}"}
         client.cookies.clear()
         created = client.post(
@@ -92,7 +94,9 @@ def test_hostile_inputs_never_500(database: Database) -> None:
     """NUL bytes, huge numbers and junk ids get 4xx answers on every database, never 500."""
     recorder = _Recorder()
     with TestClient(_app(database, recorder), raise_server_exceptions=False) as client:
-        signup = client.post("/api/auth/signup", json={"username": "eve", "password": "pw-12345"})
+        body = {"username": "eve", "password": "pw-12345"}
+        client.post("/api/auth/signup", json=body)
+        signup = client.post("/api/auth/login", json=body)
         h = {"Authorization": f"Bearer {signup.json()['token']['token']}"}
         client.cookies.clear()
         config = json.loads(EXAMPLE.read_bytes()) | {"gym_game_name": "Cart\x00Pole"}

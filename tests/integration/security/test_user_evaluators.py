@@ -63,9 +63,9 @@ def test_revoked_token_disconnects_its_evaluator(tmp_path: Path) -> None:
             evaluators=EvaluatorIssuer(sv.admin, sv.public_url, 4),
         )
         with TestClient(app) as api:
-            signup = api.post(
-                "/api/auth/signup", json={"username": username, "password": "pw-123456"}
-            )
+            body = {"username": username, "password": "pw-123456"}
+            api.post("/api/auth/signup", json=body)
+            signup = api.post("/api/auth/login", json=body)
             session = {"Authorization": f"Bearer {signup.json()['token']['token']}"}
             token = api.post("/api/auth/tokens", headers=session, json={"name": "laptop"}).json()
             issued = api.post(

@@ -31,6 +31,8 @@ DATA = Path(__file__).parent / "data"
 # Cheap Argon2 parameters: the tests check behaviour, not hashing cost.
 FAST_PASSWORDS = Passwords(PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
 PASSWORD = "s3cret-password"
+# What a browser on the test client's base URL sends with every POST.
+ORIGIN = "http://testserver"
 
 
 @dataclass
@@ -84,13 +86,25 @@ class Gateway:
     _names: Iterator[int] = field(default_factory=itertools.count)
 
     def signup(self, username: str | None = None) -> str:
-        """Create a user; return a bearer token for it (no cookie kept)."""
+        """Create a user and log in; return a bearer token for it (no cookie kept)."""
         name = username or f"user{next(self._names)}"
-        resp = self.client.post("/api/auth/signup", json={"username": name, "password": PASSWORD})
-        assert resp.status_code == 201, resp.text
+        body = {"username": name, "password": PASSWORD}
+        resp = self.client.post("/api/auth/signup", json=body)
+        assert resp.status_code == 202, resp.text
+        resp = self.client.post("/api/auth/login", json=body)
+        assert resp.status_code == 200, resp.text
         self.client.cookies.clear()
         token: str = resp.json()["token"]["token"]
         return token
+
+    def browser_login(self, username: str = "web", password: str = PASSWORD) -> None:
+        """Sign up and log in through the pages, so the client holds the session cookie."""
+        form = {"username": username, "password": password}
+        resp = self.client.post("/signup", data=form, follow_redirects=False)
+        assert resp.status_code == 303, resp.text
+        assert resp.headers["location"] == "/login?signed_up=1"
+        resp = self.client.post("/login", data=form, follow_redirects=False)
+        assert resp.status_code == 303, resp.text
 
     def create(self, token: str, config: bytes | None = None) -> str:
         """Create a training from ``config`` (default: the spec example); return its id."""
@@ -150,7 +164,7 @@ def make_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
         )
         gw = Gateway(
             app=app,
-            client=TestClient(app),
+            client=TestClient(app, headers={"Origin": ORIGIN}),
             db=db,
             publisher=publisher,
             broker=broker,
@@ -205,9 +219,10 @@ def memory_runtime(tmp_path: Path) -> Iterator[MemoryRuntime]:
     rt = build_runtime(settings, CollectorRegistry())
     assert isinstance(rt.broker, InMemoryBroker)
     try:
-        client = TestClient(rt.app)
-        signup = client.post("/api/auth/signup", json={"username": "ada", "password": "password1"})
-        assert signup.status_code == 201
+        client = TestClient(rt.app, headers={"Origin": ORIGIN})
+        body = {"username": "ada", "password": PASSWORD}
+        assert client.post("/api/auth/signup", json=body).status_code == 202
+        assert client.post("/api/auth/login", json=body).status_code == 200
         yield MemoryRuntime(rt.broker, client)
     finally:
         rt.broker.stop()

@@ -17,8 +17,8 @@ from ezspark_gateway.core.config_input import (
 from ezspark_gateway.core.errors import RateLimitedError
 from ezspark_gateway.core.security import (
     AuthThrottle,
+    MemoryAttempts,
     Passwords,
-    RateLimiter,
     hash_token,
     new_token,
 )
@@ -77,23 +77,32 @@ def test_random_bytes_never_escape_as_other_errors() -> None:
             config_from_json(raw)
 
 
-def test_rate_limiter_window_slides() -> None:
-    """Over the limit waits; once the window passes, attempts are allowed again."""
+def test_attempt_window_starts_afresh_after_it_passes() -> None:
+    """Attempts count up inside a window; once it passes, the count starts again."""
+    store = MemoryAttempts()
+    assert store.hit("k", 0.0, 10.0) == (1, 0.0)
+    assert store.hit("k", 5.0, 10.0) == (2, 0.0)
+    assert store.hit("other", 5.0, 10.0) == (1, 5.0)
+    assert store.hit("k", 10.5, 10.0) == (1, 10.5)
+
+
+def test_auth_throttle_raises_rate_limited_with_the_wait() -> None:
+    """The throttle turns an exhausted budget into RateLimitedError with the rest of the window."""
     now = [0.0]
-    limiter = RateLimiter(2, 10.0, clock=lambda: now[0])
-    assert limiter.hit("k") is None
-    assert limiter.hit("k") is None
-    wait = limiter.hit("k")
-    assert wait is not None
-    assert wait == pytest.approx(10.0)
-    assert limiter.hit("other") is None
+    throttle = AuthThrottle(2, 10.0, MemoryAttempts(), clock=lambda: now[0])
+    throttle.check("login", "1.2.3.4", "ada")
+    throttle.check("login", "1.2.3.4", "ada")
+    now[0] = 4.0
+    with pytest.raises(RateLimitedError) as caught:
+        throttle.check("login", "1.2.3.4", "ada")
+    assert caught.value.retry_after == pytest.approx(6.0)
     now[0] = 10.5
-    assert limiter.hit("k") is None
+    throttle.check("login", "1.2.3.4", "ada")
 
 
 def test_auth_throttle_raises_rate_limited() -> None:
     """The throttle turns an exhausted budget into RateLimitedError."""
-    throttle = AuthThrottle(1, 60.0, clock=lambda: 0.0)
+    throttle = AuthThrottle(1, 60.0, MemoryAttempts(), clock=lambda: 0.0)
     throttle.check("login", "1.2.3.4", "Ada")
     with pytest.raises(RateLimitedError):
         throttle.check("login", "1.2.3.4", " ada ")

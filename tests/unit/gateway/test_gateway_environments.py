@@ -283,7 +283,7 @@ def test_web_form_shows_environment_errors_next_to_the_field(
     name = "EzCustom/Grid-v0" if source == "announced" else "CartPole-v1"
     if source == "announced":
         gw.app.state.ctx.environments.announce(announced("ev-1", GRID))
-    gw.client.post("/signup", data={"username": "webby", "password": "pw-12345"})
+    gw.browser_login("webby")
     data = {k: str(v) for k, v in example_dict.items()} | {"gym_game_name": name, "input_size": "7"}
     if source == "announced":  # the form offers the announced envs as suggestions
         assert (

@@ -36,10 +36,10 @@ class Runtime:
 
     def signup(self, username: str) -> dict[str, str]:
         """A new user's bearer header."""
-        resp = self.client.post(
-            "/api/auth/signup", json={"username": username, "password": PASSWORD}
-        )
-        assert resp.status_code == 201, resp.text
+        body = {"username": username, "password": PASSWORD}
+        assert self.client.post("/api/auth/signup", json=body).status_code == 202
+        resp = self.client.post("/api/auth/login", json=body)
+        assert resp.status_code == 200, resp.text
         self.client.cookies.clear()
         return {"Authorization": f"Bearer {resp.json()['token']['token']}"}
 
@@ -176,7 +176,7 @@ def test_web_form_and_upload_show_quota_errors(
 ) -> None:
     """The form shows quota errors next to their fields, the upload under the file input."""
     gw = make_gateway(quota_population=1000)
-    gw.client.post("/signup", data={"username": "web", "password": PASSWORD})
+    gw.browser_login("web")
     form = gw.client.post("/trainings/new", data=_form(example_dict))
     assert form.status_code == 422
     page = html.unescape(form.text)
@@ -195,7 +195,7 @@ def test_web_form_at_the_active_limit_says_so(
 ) -> None:
     """At the active-training limit the form comes back (429) with the reason on top."""
     gw = make_gateway(quota_active_trainings=1)
-    gw.client.post("/signup", data={"username": "web", "password": PASSWORD})
+    gw.browser_login("web")
     first = gw.client.post("/trainings/new", data=_form(example_dict), follow_redirects=False)
     assert first.status_code == 303
     second = gw.client.post("/trainings/new", data=_form(example_dict))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
@@ -19,6 +20,7 @@ from ezspark_gateway.api import (
 )
 from ezspark_gateway.api.context import AppContext
 from ezspark_gateway.api.errors import install_error_handlers
+from ezspark_gateway.api.headers import SecurityHeadersMiddleware
 from ezspark_gateway.api.metrics import GatewayMetrics
 from ezspark_gateway.api.middleware import (
     BodyLimitMiddleware,
@@ -30,9 +32,10 @@ from ezspark_gateway.core.env_check import EnvironmentCheck
 from ezspark_gateway.core.environments import EnvironmentRegistry
 from ezspark_gateway.core.evaluators import EvaluatorIssuer
 from ezspark_gateway.core.ports import Clock, CommandPublisher
-from ezspark_gateway.core.security import AuthThrottle, Passwords
+from ezspark_gateway.core.security import DEFAULT_TIME_COST, AuthThrottle, Passwords
 from ezspark_gateway.settings import GatewaySettings
 from ezspark_gateway.storage import Database
+from ezspark_gateway.storage.attempts import DbAttempts
 from ezspark_gateway.web import pages_auth, pages_trainings
 from ezspark_gateway.web.render import STATIC_DIR
 
@@ -42,6 +45,14 @@ Authenticate with `Authorization: Bearer <token>`: get a session token from
 `POST /api/auth/login` (or sign up), or a long-lived one from `POST /api/auth/tokens`.
 Browsers use the HttpOnly session cookie set at log-in instead.
 """
+
+
+def settings_passwords(settings: GatewaySettings) -> Passwords:
+    """Argon2id with the configured memory per hash and number of concurrent hashes."""
+    hasher = PasswordHasher(
+        time_cost=DEFAULT_TIME_COST, memory_cost=settings.argon2_memory_kib, parallelism=1
+    )
+    return Passwords(hasher, concurrency=settings.hash_concurrency)
 
 
 def create_app(
@@ -73,10 +84,12 @@ def create_app(
         db=database,
         publisher=publisher,
         broker_ping=broker_ping,
-        passwords=passwords or Passwords(),
+        passwords=passwords or settings_passwords(settings),
         metrics=metrics,
         clock=clock,
-        throttle=AuthThrottle(settings.auth_rate_limit, settings.auth_rate_window_s),
+        throttle=AuthThrottle(
+            settings.auth_rate_limit, settings.auth_rate_window_s, DbAttempts(database), clock
+        ),
         environments=environments,
         admission=Admission(settings.quotas, EnvironmentCheck(environments)),
         evaluators=evaluators,
@@ -114,6 +127,7 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         per_path={routes_handoff.HANDOFF_PATH: checkpoint_limit},
     )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestContextMiddleware)
     return app

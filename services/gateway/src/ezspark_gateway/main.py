@@ -30,6 +30,7 @@ from ezspark_gateway.bus import AnnouncementConsumer, BrokerPublisher, EventCons
 from ezspark_gateway.core.environments import EnvironmentRegistry
 from ezspark_gateway.core.evaluators import EvaluatorIssuer
 from ezspark_gateway.core.events import EventApplier
+from ezspark_gateway.server import server_config
 from ezspark_gateway.settings import GatewaySettings
 from ezspark_gateway.storage import Database
 
@@ -120,17 +121,7 @@ def main() -> None:
         log.error("broker_unreachable", error=str(exc))
         raise SystemExit(1) from None
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            rt.app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            proxy_headers=True,
-            server_header=False,
-        )
-    )
+    server = uvicorn.Server(server_config(settings, rt.app))
     died = threading.Event()
     thread = threading.Thread(
         target=_consume, args=(rt.broker, server, died), name="event-consumer", daemon=True

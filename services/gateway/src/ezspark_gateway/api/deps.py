@@ -40,13 +40,31 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def same_origin(request: Request) -> bool:
-    """False when the browser says the request comes from another site."""
+def _own_origins(request: Request, ctx: AppContext) -> set[str]:
+    """This gateway's origin as the browser sees it (scheme included), plus the
+    configured ``allowed_origins``."""
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+    extra = (o.strip().rstrip("/").lower() for o in ctx.settings.allowed_origins.split(","))
+    return {own, *filter(None, extra)}
+
+
+def same_origin(request: Request, ctx: AppContext, *, missing_ok: bool) -> bool:
+    """True when the ``Origin`` header names this gateway, scheme included.
+
+    Every current browser sends ``Origin`` on POST, PUT, PATCH and DELETE, so a missing
+    one means a non-browser client: ``missing_ok`` says whether that is acceptable.
+    """
     origin = request.headers.get("origin")
     if origin is None:
-        return True
-    host = request.headers.get("host", "")
-    return origin.split("://", 1)[-1].rstrip("/") == host
+        return missing_ok
+    return origin.rstrip("/").lower() in _own_origins(request, ctx)
+
+
+def require_same_origin(request: Request, ctx: Ctx) -> None:
+    """403 for a log-in or sign-up posted from another site (login CSRF).  Without an
+    ``Origin`` the client is not a browser, so nobody else's session can be planted."""
+    if not same_origin(request, ctx, missing_ok=True):
+        raise ForbiddenError("cross-site request refused")
 
 
 def bearer_token(request: Request) -> tuple[str | None, bool]:
@@ -68,8 +86,13 @@ def optional_principal(request: Request, repo: Repo, ctx: Ctx) -> Principal | No
         principal = accounts.authenticate(repo, token, ctx.clock())
     except UnauthorizedError:
         return None
-    # A cookie rides along on cross-site requests; refuse those that change state.
-    if from_cookie and request.method not in SAFE_METHODS and not same_origin(request):
+    # A cookie rides along on cross-site requests; refuse those that change state.  A
+    # cookie means a browser, and browsers send Origin on such requests: none is refused.
+    if (
+        from_cookie
+        and request.method not in SAFE_METHODS
+        and not same_origin(request, ctx, missing_ok=False)
+    ):
         raise ForbiddenError("cross-site request refused")
     return principal
 

@@ -15,6 +15,9 @@ from ezspark_gateway.api.metrics import GatewayMetrics
 
 log = structlog.get_logger(__name__)
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Methods get a label of their own; anything else a client invents is "other", so
+# made-up methods cannot grow /metrics.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class _BodyTooLargeError(Exception):
@@ -118,6 +121,7 @@ class MetricsMiddleware:
             # Raw paths would put every training id in a label: use the template instead.
             label = getattr(route, "path", None) or "<unmatched>"
             method = scope.get("method", "GET")
+            method = method if method in _METHODS else "other"
             self.metrics.requests.labels(method, label, str(status["code"])).inc()
             self.metrics.latency.labels(method, label).observe(time.perf_counter() - start)
 
@@ -154,7 +158,7 @@ class RequestContextMiddleware:
             emit = log.debug if path in _QUIET_PATHS else log.info
             emit(
                 "http_request",
-                method=scope.get("method"),
+                method=str(scope.get("method", ""))[:16],
                 path=path,
                 status=status["code"],
                 duration_ms=round((time.perf_counter() - start) * 1000, 1),

@@ -8,11 +8,20 @@ import structlog
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from ezspark_gateway.api.context import SESSION_COOKIE, AppContext
-from ezspark_gateway.api.deps import Ctx, CurrentPrincipal, Repo, client_ip, require_json
+from ezspark_gateway.api.deps import (
+    Ctx,
+    CurrentPrincipal,
+    Repo,
+    client_ip,
+    require_json,
+    require_same_origin,
+)
 from ezspark_gateway.api.schemas import (
     Credentials,
     LoginOut,
     NewTokenOut,
+    SessionOut,
+    SignupOut,
     TokenCreate,
     TokenOut,
     UserOut,
@@ -63,25 +72,25 @@ def start_session(repo: Repository, ctx: AppContext, user: User, response: Respo
 
 @router.post(
     "/signup",
-    status_code=201,
-    response_model=LoginOut,
-    dependencies=[Depends(require_json)],
-    responses=error_responses(409, 415, 422, 429),
+    status_code=202,
+    response_model=SignupOut,
+    dependencies=[Depends(require_json), Depends(require_same_origin)],
+    responses=error_responses(403, 415, 422, 429),
 )
-def signup(
-    body: Credentials, request: Request, response: Response, repo: Repo, ctx: Ctx
-) -> LoginOut:
-    """Create an account and log it in (session token in the body and as a cookie)."""
+def signup(body: Credentials, request: Request, repo: Repo, ctx: Ctx) -> SignupOut:
+    """Create an account, then log in with ``/login``.  A taken name gets the same answer
+    (and costs the same hash), so sign-up does not tell which names exist."""
     ctx.throttle.check("signup", client_ip(request), body.username)
     user = accounts.sign_up(repo, ctx.passwords, body.username, body.password, ctx.clock())
-    return start_session(repo, ctx, user, response)
+    log.info("signup", created=user is not None)
+    return SignupOut()
 
 
 @router.post(
     "/login",
     response_model=LoginOut,
-    dependencies=[Depends(require_json)],
-    responses=error_responses(401, 415, 422, 429),
+    dependencies=[Depends(require_json), Depends(require_same_origin)],
+    responses=error_responses(401, 403, 415, 422, 429),
 )
 def login(
     body: Credentials, request: Request, response: Response, repo: Repo, ctx: Ctx
@@ -110,18 +119,43 @@ def me(principal: CurrentPrincipal) -> UserOut:
 def create_token(
     principal: CurrentPrincipal, repo: Repo, ctx: Ctx, body: TokenCreate | None = None
 ) -> NewTokenOut:
-    """Mint an API token for scripts; its secret is shown in this response only."""
-    name = body.name if body else "api"
+    """Mint an API token for scripts; its secret is shown in this response only.  It
+    expires after ``expires_in_days`` (default: the gateway's EZSPARK_API_TOKEN_TTL_S)."""
+    body = body or TokenCreate()
+    days = body.expires_in_days
+    ttl = days * 86400.0 if days is not None else float(ctx.settings.api_token_ttl_s)
     issued = accounts.issue_token(
-        repo, principal.user, kind=accounts.API, name=name, now=ctx.clock()
+        repo, principal.user, kind=accounts.API, name=body.name, now=ctx.clock(), ttl_s=ttl
     )
     return new_token_out(issued)
 
 
 @router.get("/tokens", response_model=list[TokenOut], responses=error_responses(401))
-def list_tokens(principal: CurrentPrincipal, repo: Repo) -> list[TokenOut]:
+def list_tokens(principal: CurrentPrincipal, repo: Repo, ctx: Ctx) -> list[TokenOut]:
     """The caller's live API tokens (metadata only)."""
-    return [TokenOut.model_validate(t) for t in accounts.list_tokens(repo, principal.user)]
+    live = accounts.list_tokens(repo, principal.user, ctx.clock())
+    return [TokenOut.model_validate(t) for t in live]
+
+
+@router.get("/sessions", response_model=list[SessionOut], responses=error_responses(401))
+def list_sessions(principal: CurrentPrincipal, repo: Repo, ctx: Ctx) -> list[SessionOut]:
+    """The caller's live log-in sessions; ``current`` marks the one of this request."""
+    live = accounts.list_tokens(repo, principal.user, ctx.clock(), accounts.SESSION)
+    return [
+        SessionOut.model_validate(t).model_copy(update={"current": t.id == principal.token.id})
+        for t in live
+    ]
+
+
+@router.delete("/sessions/{session_id}", status_code=204, responses=error_responses(401, 404))
+def revoke_session(
+    session_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    principal: CurrentPrincipal,
+    repo: Repo,
+    ctx: Ctx,
+) -> None:
+    """Log one of the caller's sessions out (e.g. a lost laptop's)."""
+    accounts.revoke_session(repo, principal.user, session_id, ctx.clock())
 
 
 @router.delete("/tokens/{token_id}", status_code=204, responses=error_responses(401, 404))

@@ -25,6 +25,9 @@ class ErrorOut(BaseModel):
     errors: list[FieldError] | None = None
 
 
+SIGNUP_DETAIL = "If this username was free, the account now exists: log in to continue."
+
+
 class Credentials(BaseModel):
     """Username and password for sign-up and log-in."""
 
@@ -41,9 +44,30 @@ class UserOut(_Out):
 
 
 class TokenCreate(BaseModel):
-    """A label to recognise the new API token by."""
+    """A label to recognise the new API token by, and its lifetime."""
 
     name: str = Field(default="api", min_length=1, max_length=100)
+    # None: the gateway's EZSPARK_API_TOKEN_TTL_S.  Every API token expires.
+    expires_in_days: int | None = Field(default=None, ge=1, le=366)
+
+
+class SignupOut(BaseModel):
+    """The same answer whether the name was free or taken, so sign-up reveals no names."""
+
+    status: Literal["accepted"] = "accepted"
+    detail: str = SIGNUP_DETAIL
+
+
+class SessionOut(_Out):
+    """A browser or API log-in session (never its secret)."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: float
+    expires_at: float | None
+    last_used_at: float | None
+    current: bool = False
 
 
 class TokenOut(_Out):

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ezspark_gateway.core.errors import (
-    ConflictError,
     InvalidInputError,
     NotFoundError,
     UnauthorizedError,
 )
+from ezspark_gateway.core.password_policy import weakness
 from ezspark_gateway.core.security import Passwords, hash_token, new_token
 from ezspark_gateway.storage import Repository
 from ezspark_gateway.storage.models import ApiToken, User
@@ -55,20 +55,23 @@ def _check_credentials(username: str, password: str) -> None:
         errors.append(("password", f"must be at least {MIN_PASSWORD} characters"))
     elif len(password) > MAX_PASSWORD:
         errors.append(("password", f"must be at most {MAX_PASSWORD} characters"))
+    elif (why := weakness(password, username)) is not None:
+        errors.append(("password", f"is too easy to guess: it {why}"))
     if errors:
         raise InvalidInputError(errors)
 
 
 def sign_up(
     repo: Repository, passwords: Passwords, username: str, password: str, now: float
-) -> User:
-    """Create an account; ConflictError when the name is taken."""
+) -> User | None:
+    """Create an account; None when the name is taken.
+
+    Both outcomes cost one hash and the callers answer them alike, so sign-up does not
+    tell whether a name exists: only a log-in (braked like any guess) can.
+    """
     name = normalize_username(username)
     _check_credentials(name, password)
-    user = repo.add_user(name, passwords.hash(password), now)
-    if user is None:
-        raise ConflictError("username is already taken")
-    return user
+    return repo.add_user(name, passwords.hash(password), now)
 
 
 def log_in(repo: Repository, passwords: Passwords, username: str, password: str) -> User:
@@ -123,9 +126,9 @@ def authenticate(repo: Repository, plain: str, now: float) -> Principal:
     return Principal(user=user, token=token)
 
 
-def list_tokens(repo: Repository, user: User) -> Sequence[ApiToken]:
-    """The user's live API tokens (sessions are not listed)."""
-    return repo.tokens_of(user.id, API)
+def list_tokens(repo: Repository, user: User, now: float, kind: str = API) -> Sequence[ApiToken]:
+    """The user's live (unrevoked, unexpired) credentials of one kind."""
+    return [t for t in repo.tokens_of(user.id, kind) if t.expires_at is None or t.expires_at > now]
 
 
 def revoke_token(repo: Repository, user: User, token_id: int, now: float) -> None:
@@ -133,4 +136,12 @@ def revoke_token(repo: Repository, user: User, token_id: int, now: float) -> Non
     if not repo.revoke_token(user.id, token_id, now):
         repo.rollback()
         raise NotFoundError("no such token")
+    repo.commit()
+
+
+def revoke_session(repo: Repository, user: User, session_id: int, now: float) -> None:
+    """Revoke one of the user's sessions; NotFoundError for API tokens and anyone else's."""
+    if not repo.revoke_token(user.id, session_id, now, kind=SESSION):
+        repo.rollback()
+        raise NotFoundError("no such session")
     repo.commit()

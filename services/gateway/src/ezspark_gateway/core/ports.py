@@ -33,3 +33,11 @@ class EventSink(Protocol):
 
     def handle(self, event: Event) -> str:
         """Apply ``event``; return an outcome label ("applied", "duplicate", "unknown")."""
+
+
+class AttemptStore(Protocol):
+    """Counts log-in and sign-up attempts in fixed windows, shared by every process."""
+
+    def hit(self, key: str, now: float, window_s: float) -> tuple[int, float]:
+        """Count one attempt; return the window's count (this one included) and its start.
+        A window older than ``window_s`` starts afresh."""

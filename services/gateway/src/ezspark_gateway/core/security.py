@@ -6,34 +6,55 @@ import hashlib
 import secrets
 import threading
 import time
-from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ezspark_gateway.core.errors import RateLimitedError
-from ezspark_gateway.core.ports import Clock
+from ezspark_gateway.core.ports import AttemptStore, Clock
 
 TOKEN_PREFIX = "ezs_"
 
 
-class Passwords:
-    """Argon2id password hashing (memory-hard, salted, parameters stored in the hash)."""
+# OWASP's Argon2id minimum (19 MiB, 2 passes): argon2-cffi's default 64 MiB per hash let
+# a burst of log-ins take the gateway past its memory limit.
+DEFAULT_MEMORY_KIB = 19 * 1024
+DEFAULT_TIME_COST = 2
 
-    def __init__(self, hasher: PasswordHasher | None = None) -> None:
-        self._hasher = hasher or PasswordHasher()
+
+class Passwords:
+    """Argon2id password hashing (memory-hard, salted, parameters stored in the hash).
+
+    Hashes run on a pool of ``concurrency`` threads of their own, whatever the number of
+    request threads: extra log-ins queue, and memory stays under ``concurrency`` x the
+    hash's memory.  Only those threads allocate Argon2 blocks, so glibc keeps at most
+    their few malloc arenas' worth, not one 19 MiB block per request thread.
+    """
+
+    def __init__(self, hasher: PasswordHasher | None = None, concurrency: int = 2) -> None:
+        self._hasher = hasher or PasswordHasher(
+            time_cost=DEFAULT_TIME_COST, memory_cost=DEFAULT_MEMORY_KIB, parallelism=1
+        )
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="argon2")
         # Verified when the user does not exist, so response time does not reveal names.
-        self._dummy = self._hasher.hash(secrets.token_hex(16))
+        self._dummy = self.hash(secrets.token_hex(16))
+
+    @property
+    def memory_kib(self) -> int:
+        """Memory one hash takes, in KiB."""
+        return int(self._hasher.memory_cost)
 
     def hash(self, password: str) -> str:
         """A self-describing Argon2id hash of ``password``."""
-        return self._hasher.hash(password)
+        return self._pool.submit(self._hasher.hash, password).result()
 
     def verify(self, stored: str | None, password: str) -> bool:
         """True when ``password`` matches ``stored``; always costs one hash computation."""
         try:
-            return self._hasher.verify(stored or self._dummy, password) and stored is not None
+            ok = self._pool.submit(self._hasher.verify, stored or self._dummy, password)
+            return ok.result() and stored is not None
         except (VerificationError, InvalidHashError):
             return False
 
@@ -62,55 +83,50 @@ def new_token() -> NewToken:
     return NewToken(plain=plain, digest=hash_token(plain), prefix=plain[:10])
 
 
-class RateLimiter:
-    """Sliding-window counter per key, in memory (one gateway process).
+class MemoryAttempts:
+    """An ``AttemptStore`` in one process's memory (tests, and a single-process embed)."""
 
-    Good enough against password guessing from one place; a multi-replica deployment
-    would move this to a shared store.
-    """
-
-    def __init__(self, limit: int, window_s: float, clock: Clock = time.monotonic) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
-    def hit(self, key: str) -> float | None:
-        """Record an attempt; return seconds to wait when over the limit, else None."""
-        now = self._clock()
+    def hit(self, key: str, now: float, window_s: float) -> tuple[int, float]:
+        """Count one attempt in ``key``'s fixed window; return (count, window start)."""
         with self._lock:
-            if len(self._hits) > 100_000:
-                self._purge(now)
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window_s:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return max(1.0, hits[0] + self.window_s - now)
-            hits.append(now)
-            return None
-
-    def _purge(self, now: float) -> None:
-        # Bounds memory when many distinct keys (e.g. random usernames) are tried.
-        stale = [k for k, h in self._hits.items() if not h or h[-1] <= now - self.window_s]
-        for key in stale:
-            del self._hits[key]
+            start, count = self._buckets.get(key, (now, 0))
+            if start <= now - window_s:
+                start, count = now, 0
+            self._buckets[key] = (start, count + 1)
+            return count + 1, start
 
 
 class AuthThrottle:
-    """Brute-force brake for log-in and sign-up: per (IP, username) and per IP."""
+    """Brute-force brake for log-in and sign-up: per (client, username) and per client.
 
-    def __init__(self, limit: int, window_s: float, clock: Clock = time.monotonic) -> None:
-        self._per_name = RateLimiter(limit, window_s, clock)
-        # Wider per-IP budget: a household behind one NAT can still log in, while one
-        # client spraying many usernames is still stopped.
-        self._per_ip = RateLimiter(limit * 5, window_s, clock)
+    The counts live in an ``AttemptStore`` (the database in production), so every worker
+    process and replica spends the same budget.
+    """
+
+    def __init__(
+        self, limit: int, window_s: float, store: AttemptStore, clock: Clock = time.time
+    ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._store = store
+        self._clock = clock
+
+    def _wait(self, key: str, limit: int, now: float) -> float | None:
+        count, start = self._store.hit(key[:200], now, self.window_s)
+        return max(1.0, start + self.window_s - now) if count > limit else None
 
     def check(self, action: str, ip: str, username: str) -> None:
         """Count one attempt; raise RateLimitedError when either budget is spent."""
-        name = username.strip().lower()[:64]
-        wait = self._per_name.hit(f"{action}:{ip}:{name}")
+        name = username.strip().lower()[:64].replace("\x00", "")  # PostgreSQL text has no NUL
+        now = self._clock()
+        wait = self._wait(f"{action}:{ip}:{name}", self.limit, now)
         if wait is None:
-            wait = self._per_ip.hit(f"{action}:{ip}")
+            # Wider per-client budget: a household behind one NAT can still log in, while
+            # one client spraying many usernames is still stopped.
+            wait = self._wait(f"{action}:{ip}", self.limit * 5, now)
         if wait is not None:
             raise RateLimitedError(wait)

@@ -104,3 +104,13 @@ class SavedGenomeRow(Base):
         JSON(none_as_null=True), nullable=True
     )
     received_at: Mapped[float] = mapped_column(Float)
+
+
+class AuthBucket(Base):
+    """Log-in / sign-up attempts of one (action, client[, username]) key in a fixed window;
+    in the database so every worker process and replica brakes the same budget."""
+
+    __tablename__ = "auth_buckets"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[float] = mapped_column(Float, index=True)
+    count: Mapped[int] = mapped_column(Integer)

@@ -76,14 +76,18 @@ class Repository:
         )
         return self.session.scalars(stmt).all()
 
-    def revoke_token(self, user_id: int, token_id: int, now: float) -> bool:
-        """Revoke one of the user's live tokens; False when there is no such token."""
+    def revoke_token(
+        self, user_id: int, token_id: int, now: float, kind: str | None = None
+    ) -> bool:
+        """Revoke one of the user's live tokens (of ``kind`` if given); False when none."""
         stmt = (
             update(ApiToken)
             .where(ApiToken.id == token_id, ApiToken.user_id == user_id)
             .where(ApiToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        if kind is not None:
+            stmt = stmt.where(ApiToken.kind == kind)
         return bool(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
     # -- trainings --------------------------------------------------------------------------

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ezspark_gateway.api.context import SESSION_COOKIE, AppContext
-from ezspark_gateway.api.deps import Ctx, MaybePrincipal, Repo, client_ip
+from ezspark_gateway.api.deps import Ctx, MaybePrincipal, Repo, client_ip, require_same_origin
 from ezspark_gateway.api.routes_auth import set_session_cookie
 from ezspark_gateway.core import accounts
 from ezspark_gateway.core.errors import (
-    ConflictError,
     InvalidInputError,
     RateLimitedError,
     UnauthorizedError,
@@ -22,6 +21,7 @@ from ezspark_gateway.storage.models import User
 from ezspark_gateway.web.render import Form, errors_by_field, render, safe_next, see_other
 
 router = APIRouter(include_in_schema=False)
+SIGNED_UP = "If this username was free, your account now exists: log in."
 
 
 def _logged_in(repo: Repository, ctx: AppContext, user: User, target: str) -> Response:
@@ -46,15 +46,25 @@ def home(principal: MaybePrincipal) -> RedirectResponse:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(
-    request: Request, principal: MaybePrincipal, next_url: Annotated[str, Query(alias="next")] = ""
+    request: Request,
+    principal: MaybePrincipal,
+    next_url: Annotated[str, Query(alias="next")] = "",
+    signed_up: bool = False,
 ) -> HTMLResponse:
-    """The log-in form."""
+    """The log-in form (with a notice after sign-up)."""
+    notice = SIGNED_UP if signed_up else ""
     return render(
-        request, "login.html", principal, next=safe_next(next_url), errors={}, username=""
+        request,
+        "login.html",
+        principal,
+        next=safe_next(next_url),
+        errors={},
+        username="",
+        notice=notice,
     )
 
 
-@router.post("/login", response_model=None)
+@router.post("/login", response_model=None, dependencies=[Depends(require_same_origin)])
 def login_submit(request: Request, form: Form, repo: Repo, ctx: Ctx) -> Response:
     """Check the password; set the session cookie and go on, or show the error."""
     username, password = form.get("username", ""), form.get("password", "")
@@ -82,13 +92,14 @@ def signup_page(request: Request, principal: MaybePrincipal) -> HTMLResponse:
     return render(request, "signup.html", principal, errors={}, username="")
 
 
-@router.post("/signup", response_model=None)
+@router.post("/signup", response_model=None, dependencies=[Depends(require_same_origin)])
 def signup_submit(request: Request, form: Form, repo: Repo, ctx: Ctx) -> Response:
-    """Create the account and log it in, or show what is wrong next to each field."""
+    """Create the account and go to the log-in page, or show what is wrong next to each
+    field.  A taken name goes to the log-in page too: sign-up reveals no names."""
     username, password = form.get("username", ""), form.get("password", "")
     try:
         ctx.throttle.check("signup", client_ip(request), username)
-        user = accounts.sign_up(repo, ctx.passwords, username, password, ctx.clock())
+        accounts.sign_up(repo, ctx.passwords, username, password, ctx.clock())
     except InvalidInputError as exc:
         return render(
             request,
@@ -98,17 +109,16 @@ def signup_submit(request: Request, form: Form, repo: Repo, ctx: Ctx) -> Respons
             username=username,
             errors=errors_by_field(exc.errors),
         )
-    except (ConflictError, RateLimitedError) as exc:
-        status = 429 if isinstance(exc, RateLimitedError) else 409
+    except RateLimitedError as exc:
         return render(
             request,
             "signup.html",
             None,
-            status=status,
+            status=429,
             username=username,
             errors={"username": [str(exc)]},
         )
-    return _logged_in(repo, ctx, user, "/trainings")
+    return see_other("/login?signed_up=1")
 
 
 @router.post("/logout", response_model=None)
