@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy import text
 
 from ezspark_gateway.storage import Database
 from ezspark_gateway.storage.models import Base
@@ -61,6 +62,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         url = request.getfixturevalue("pg_url")
     db = Database(url)
     Base.metadata.drop_all(db.engine)  # each test starts from empty tables
+    with db.engine.begin() as conn:  # ... and an unmigrated database
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     db.create_schema()
     yield db
     db.dispose()

@@ -1,4 +1,5 @@
-"""The start-up step that adds newer columns, on SQLite and on a real PostgreSQL."""
+"""The start-up step that adds newer columns to pre-migration databases, on SQLite and on
+a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def _old_database_with_a_training(db: Database) -> str:
         repo.commit()
     with db.engine.begin() as conn:
         conn.execute(text("ALTER TABLE trainings DROP COLUMN waiting_reason"))
+        conn.execute(text("DROP TABLE alembic_version"))  # made before migrations, too
     db.dispose()  # forget cached metadata of pooled connections
     assert "waiting_reason" not in _columns(db)
     return "00000000-0000-4000-8000-000000000001"
