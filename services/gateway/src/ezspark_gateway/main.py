@@ -72,7 +72,8 @@ def build_runtime(settings: GatewaySettings, registry: CollectorRegistry) -> Run
     )
     runtime = Runtime(app=app, broker=broker, db=db)
     metrics = app.state.ctx.metrics
-    consumer = EventConsumer(EventApplier(db.sessions), metrics, runtime.stopping)
+    applier = EventApplier(db.sessions, history_recent=settings.history_recent)
+    consumer = EventConsumer(applier, metrics, runtime.stopping)
     # prefetch=1: events of one training are applied in the order they were sent.
     broker.consume(EVENTS_QUEUE, consumer, prefetch=1)
     broker.subscribe(ANNOUNCE_EXCHANGE, AnnouncementConsumer(environments, metrics))

@@ -29,19 +29,45 @@ from ezspark_gateway.storage import Repository
 from ezspark_gateway.storage.models import GenerationRow, SavedGenomeRow
 
 APPLIED, DUPLICATE, UNKNOWN = "applied", "duplicate", "unknown"
+# Reports kept as they came, per training (EZSPARK_HISTORY_RECENT in production).
+HISTORY_RECENT = 1000
+# Older history is thinned every this many generations, not at every report.
+_THIN_EVERY = 16
 MAX_ERROR_CHARS = 4000
 MAX_REASON_CHARS = 500
 
 log = structlog.get_logger(__name__)
 
 
-def apply_event(repo: Repository, event: Event, now: float) -> str:
+def history_stride(generation: int, recent: int) -> int:
+    """The power of two that keeps at most ``recent`` reports older than the newest
+    ``recent``: powers of two nest, so thinning never brings back a deleted report."""
+    older = generation - recent
+    stride = 1
+    while older > stride * recent:
+        stride *= 2
+    return stride
+
+
+def thin_history(repo: Repository, training_id: str, generation: int, recent: int) -> None:
+    """Keep the newest ``recent`` reports and about ``recent`` evenly spread older ones,
+    so a long run's history stops growing (at most about 2 x ``recent`` rows)."""
+    stride = history_stride(generation, recent)
+    if stride > 1 and generation % _THIN_EVERY == 0:
+        repo.thin_generations(training_id, generation - recent, stride)
+
+
+def apply_event(
+    repo: Repository, event: Event, now: float, history_recent: int = HISTORY_RECENT
+) -> str:
     """Apply one event and commit; return "applied", "duplicate" or "unknown"."""
     if not is_training_id(event.training_id) or repo.training(event.training_id) is None:
         # Not ours (another gateway's database, or deleted): nothing to update.
         return UNKNOWN
     if isinstance(event, GenerationReport):
         outcome = _apply_report(repo, event, now)
+        if outcome == APPLIED:
+            thin_history(repo, event.training_id, event.generation, history_recent)
     elif isinstance(event, TrainingFinished):
         outcome = _apply_finished(repo, event, now)
     elif isinstance(event, TrainingWaiting):
@@ -129,15 +155,23 @@ def _apply_failed(repo: Repository, event: TrainingFailed, now: float) -> str:
 class EventApplier:
     """The production EventSink: one short transaction per event."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock = time.time,
+        history_recent: int = HISTORY_RECENT,
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._history_recent = history_recent
 
     def handle(self, event: Event) -> str:
         """Apply ``event`` in its own session; exceptions propagate (caller requeues)."""
         with structlog.contextvars.bound_contextvars(training_id=event.training_id):
             with self._sessions() as session:
-                outcome = apply_event(Repository(session), event, self._clock())
+                outcome = apply_event(
+                    Repository(session), event, self._clock(), self._history_recent
+                )
             # One report per generation would flood the logs at info level.
             emit = log.debug if isinstance(event, GenerationReport) else log.info
             emit(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -198,6 +198,18 @@ class Repository:
             self.session.rollback()
             return False
         return True
+
+    def thin_generations(self, training_id: str, before: int, stride: int) -> int:
+        """Delete the reports older than ``before`` whose generation is not a multiple of
+        ``stride``; return how many went."""
+        g = GenerationRow
+        stmt = (
+            delete(g)
+            .where(g.training_id == training_id, g.generation < before)
+            .where(g.generation % stride != 0)
+            .execution_options(synchronize_session=False)
+        )
+        return int(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
     def generations(self, training_id: str, since: int, limit: int) -> Sequence[GenerationRow]:
         """Reports with ``generation >= since`` in order, at most ``limit``."""
