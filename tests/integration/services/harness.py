@@ -127,7 +127,7 @@ def generations_done(data_dir: Path, training_id: str) -> int:
         data = json.loads((data_dir / training_id / "checkpoint.json").read_text())
     except (FileNotFoundError, ValueError):
         return 0
-    return len(data["history"])
+    return int(data.get("history_length", len(data.get("history", []))))
 
 
 def config(**overrides: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ Output directory layout (documented in docs/embedded.md):
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -34,6 +35,7 @@ from ezspark_common.training import (
 )
 
 CHECKPOINT = "checkpoint.json"
+HISTORY = "history.jsonl"
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -46,10 +48,26 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def read_history(out_dir: Path, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` reports of ``history.jsonl`` (later lines were appended before a
+    crash kept their checkpoint from being written: they do not count)."""
+    reports = []
+    with open(out_dir / HISTORY, encoding="utf-8") as fh:
+        for line in itertools.islice(fh, count):
+            reports.append(json.loads(line))
+    if len(reports) != count:
+        raise ValueError(f"{HISTORY} has {len(reports)} reports, the checkpoint counts {count}")
+    return reports
+
+
 def load_checkpoint(out_dir: Path) -> TrainingState:
-    """Read a run directory's checkpoint."""
+    """Read a run directory's checkpoint: history inline, or (the evolver's, which appends
+    it) the first ``history_length`` lines of ``history.jsonl``."""
     with open(out_dir / CHECKPOINT, encoding="utf-8") as fh:
-        return state_from_dict(json.load(fh))
+        data = json.load(fh)
+    if "history_length" in data:
+        data["history"] = read_history(out_dir, int(data["history_length"]))
+    return state_from_dict(data)
 
 
 def save_generation(
@@ -59,9 +77,20 @@ def save_generation(
     report: GenerationReport,
     returns: tuple[float, ...],
 ) -> None:
-    """Checkpoint ``after``, then the saved genomes: the generation's best every ``saving``
-    generations, and the best so far.  The embedded trainer and the evolver share it."""
+    """Checkpoint ``after``, then the saved genomes (``save_genomes``)."""
     write_json(out_dir / CHECKPOINT, state_to_dict(after))
+    save_genomes(out_dir, before, after, report, returns)
+
+
+def save_genomes(
+    out_dir: Path,
+    before: TrainingState,
+    after: TrainingState,
+    report: GenerationReport,
+    returns: tuple[float, ...],
+) -> None:
+    """The generation's best every ``saving`` generations, and the best so far.  The
+    embedded trainer and the evolver share it."""
     config = before.config
     due = report.generation % config.saving == 0
     if due:

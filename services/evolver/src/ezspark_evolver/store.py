@@ -4,7 +4,10 @@
 
 - ``training.json``: who asked and when (written before the request is acked).
 - ``checkpoint.json``: the state at the start of the generation being evaluated, or the
-  final state (``runner.write_json`` + ``training.state_to_dict``, atomic).
+  final state (``runner.write_json`` + ``training.state_to_dict``, atomic), without its
+  history: ``history_length`` counts the valid lines of
+- ``history.jsonl``: one generation report per line, appended (and fsynced) before the
+  checkpoint that counts it, so a checkpoint costs the same at generation 5 and 5,000.
 - ``best.json``, ``genomes/gen-NNNNNN.json``: as the embedded trainer writes them.
 - ``quarantine.json``: evaluators caught disagreeing; their results stay ignored.
 - ``stop-requested``: a StopRequested arrived (survives a restart).
@@ -16,13 +19,15 @@ A directory with a checkpoint and no ``final.json`` is resumed at start-up.
 from __future__ import annotations
 
 import json
+import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ezspark_common.handoff import saved_genome
 from ezspark_common.messages import SavedGenome
-from ezspark_common.runner import CHECKPOINT, load_checkpoint, save_generation, write_json
+from ezspark_common.runner import CHECKPOINT, HISTORY, load_checkpoint, save_genomes, write_json
 from ezspark_common.training import (
     GenerationReport,
     TrainingState,
@@ -44,6 +49,8 @@ class TrainingStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        # history.jsonl lines known valid per training, since this process wrote them.
+        self._history_lines: dict[str, int] = {}
 
     def path(self, training_id: str) -> Path:
         """The training's directory (the id must be valid)."""
@@ -60,7 +67,7 @@ class TrainingStore:
         out = self.path(training_id)
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "training.json", meta)
-        write_json(out / CHECKPOINT, state_to_dict(state))
+        self._checkpoint(training_id, state)
 
     def load(self, training_id: str) -> TrainingState:
         """The last checkpoint."""
@@ -68,7 +75,7 @@ class TrainingStore:
 
     def save(self, training_id: str, state: TrainingState) -> None:
         """Checkpoint ``state``."""
-        write_json(self.path(training_id) / CHECKPOINT, state_to_dict(state))
+        self._checkpoint(training_id, state)
 
     def save_generation(
         self,
@@ -79,7 +86,33 @@ class TrainingStore:
         returns: tuple[float, ...],
     ) -> None:
         """Checkpoint first, then the saved genomes (the embedded trainer's layout)."""
-        save_generation(self.path(training_id), before, after, report, returns)
+        self._checkpoint(training_id, after)
+        save_genomes(self.path(training_id), before, after, report, returns)
+
+    def _checkpoint(self, training_id: str, state: TrainingState) -> None:
+        """Append the new reports to ``history.jsonl``, then write the checkpoint that
+        counts them; the first write of a process rewrites the file (dropping any line a
+        crash left without its checkpoint)."""
+        out = self.path(training_id)
+        history = [r.to_dict() for r in state.history]
+        known = self._history_lines.get(training_id)
+        if known is None or known > len(history):
+            tmp = out / (HISTORY + ".tmp")
+            self._write_lines(tmp, history, "w")
+            os.replace(tmp, out / HISTORY)
+        else:
+            self._write_lines(out / HISTORY, history[known:], "a")
+        self._history_lines[training_id] = len(history)
+        document = state_to_dict(replace(state, history=()))
+        document["history_length"] = len(history)
+        write_json(out / CHECKPOINT, document)
+
+    @staticmethod
+    def _write_lines(path: Path, reports: list[dict[str, Any]], mode: str) -> None:
+        with open(path, mode, encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in reports)
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def saved_genomes(
         self, training_id: str, generation: int, saving: int, final: bool
