@@ -190,6 +190,7 @@ def test_every_key_has_an_effect_test() -> None:
         "target_species",
         "intraspecies_crossover_rate",
         "trusted_evaluators_only",
+        "recurrent",
     )
     assert set(extras) <= set(EXTRA_KEYS)
     for key in (*SPEC_KEYS, *extras):
@@ -893,3 +894,34 @@ def test_trusted_evaluators_only_keeps_other_users_volunteers_away() -> None:
         everywhere = {pools.queue(p) for p in ("operator", "own", "volunteer")}
         assert pools.could_receive("evv.bob.z3w4", everywhere) is not trusted
     assert cfg().trusted_evaluators_only is False
+
+
+# --- networks with memory -------------------------------------------------------------------
+
+
+def test_recurrent_lets_add_connection_close_loops_and_evaluation_remember() -> None:
+    """Off (the default), add-connection never closes a loop; on, children get loops, and
+    the run's evaluation (checked by ``tests/unit/test_recurrent.py``) keeps node values."""
+    from ezspark_common.neat.genome import has_cycle
+
+    def loops(recurrent: bool) -> int:
+        config = cfg(
+            recurrent=recurrent,
+            add_connection_big_specie_rate=1.0,
+            add_node_specie_rate=0.5,
+            initial_population=30,
+        )
+        pop = initial_population(config)
+        for _ in range(6):
+            pop = next_generation(pop, ranked_fitness(pop), config)
+        return sum(has_cycle(g.src, g.dst) for g in pop.genomes.values())
+
+    assert loops(False) == 0
+    assert loops(True) > 0
+    assert cfg().recurrent is False
+    from ezspark_common.local import _task
+
+    spec = split_tasks([0], 1, 1, 1)[0]
+    for on in (False, True):  # every task of the run evaluates with (or without) memory
+        pop = initial_population(cfg(recurrent=on))
+        assert _task(spec, pop, cfg(recurrent=on), [1]).recurrent is on

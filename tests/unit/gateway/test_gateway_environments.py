@@ -155,11 +155,27 @@ def test_plugin_module_ids_are_never_imported(example_dict: dict[str, Any]) -> N
 
 
 def test_registered_but_unusable_env_says_why(example_dict: dict[str, Any]) -> None:
-    """A Gymnasium id the gateway can build but EzSpark cannot use is refused with the reason."""
+    """A Gymnasium id the gateway can build but EzSpark cannot use is refused with the reason;
+    a bounded Box (Pendulum) is usable and its sizes are checked."""
+    import gymnasium as gym
+    from gymnasium import spaces
+
+    class Switches(gym.Env[Any, Any]):
+        observation_space = spaces.Box(-1.0, 1.0, (4,))
+        action_space = spaces.MultiBinary(2)
+
     check = EnvironmentCheck(EnvironmentRegistry(Clock()))
-    [(key, message)] = check.errors(_config(example_dict, gym_game_name="Pendulum-v1"))
+    gym.register("EzTestSwitches-v0", entry_point=Switches)
+    try:
+        [(key, message)] = check.errors(_config(example_dict, gym_game_name="EzTestSwitches-v0"))
+    finally:
+        del gym.registry["EzTestSwitches-v0"]
     assert key == "gym_game_name"
-    assert "Box action space" in message
+    assert "MultiBinary action space, which EzSpark does not support" in message
+    errors = dict(check.errors(_config(example_dict, gym_game_name="Pendulum-v1")))
+    assert "Box action space of 1 values" in errors["output_size"]
+    ok = _config(example_dict, gym_game_name="Pendulum-v1", input_size=3, output_size=1)
+    assert check.errors(ok) == []
 
 
 def test_api_refuses_wrong_sizes_and_unknown_envs(gw: Any, example_dict: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ def test_inputs_left_outputs_right() -> None:
 
 
 def test_invalid_genome_is_refused() -> None:
-    """A genome whose connections form a cycle cannot be drawn (ValueError, not a crash)."""
+    """A malformed genome cannot be drawn (ValueError, not a crash); a cycle can (arcs)."""
     wire: dict[str, Any] = {
         "key": 0,
         "node_ids": [0, 1, 2, 3],
@@ -50,8 +50,9 @@ def test_invalid_genome_is_refused() -> None:
         "weight": [1.0, 1.0],
         "enabled": [True, True],
     }
-    with pytest.raises(ValueError, match="cycle"):
-        network_svg(wire, 1, 2)
+    assert 'class="edge recurrent"' in network_svg(wire, 1, 2)  # recurrent genomes loop
+    with pytest.raises(ValueError, match="unknown node"):
+        network_svg({**wire, "dst": [3, 9]}, 1, 2)
 
 
 def test_best_svg_endpoint_is_owner_only_and_404_until_a_best_exists(gw: Any) -> None:
@@ -76,3 +77,17 @@ def test_best_svg_endpoint_is_owner_only_and_404_until_a_best_exists(gw: Any) ->
     assert ET.fromstring(resp.content).tag == f"{SVG}svg"
     other = gw.signup()
     assert gw.client.get(url, headers=gw.auth(other)).status_code == 404
+
+
+def test_recurrent_links_are_drawn_as_arcs() -> None:
+    """A recurrent genome's loop-closing links (self-loops too) are arcs, the rest lines."""
+    from tests.unit.test_recurrent import GENOMES
+
+    genome = next(g for g in GENOMES if (g.src == g.dst).any())
+    root = ET.fromstring(network_svg(genome.to_wire(), 2, 2))
+    arcs = root.findall(f".//{SVG}path")
+    lines = root.findall(f".//{SVG}line")
+    assert arcs
+    assert all(a.get("class") == "edge recurrent" for a in arcs)
+    assert len(arcs) + len(lines) == genome.num_connections
+    assert len(root.findall(f".//{SVG}circle")) == 2 + len(genome.node_ids)

@@ -1,5 +1,7 @@
 """Draw a genome as an SVG picture: inputs on the left, outputs on the right, hidden nodes
-in between by level; edge colour is the weight's sign, edge width its size.
+in between by level; edge colour is the weight's sign, edge width its size.  In a recurrent
+genome the links that close a loop (taken in innovation order) are drawn as arcs, class
+``recurrent``; levels come from the other links.
 
 Pure: genome columns in, SVG text out.  Every value written into the SVG is a number or a
 fixed word, so no user text can reach the markup.
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import node_levels
 
@@ -16,9 +20,47 @@ COLUMN_GAP, ROW_GAP, MARGIN, RADIUS = 140, 44, 40, 13
 POSITIVE, NEGATIVE, DISABLED = "#2563eb", "#dc2626", "#d0d5dd"
 
 
-def _columns(genome: Genome, n_in: int, n_out: int) -> dict[int, int]:
+def loop_links(genome: Genome) -> list[bool]:
+    """For each connection, whether it closes a loop among the earlier (by innovation)
+    links that do not: self-loops and back links of a recurrent genome."""
+    children: dict[int, list[int]] = {}
+    out = []
+    for s, d in zip(genome.src.tolist(), genome.dst.tolist(), strict=True):
+        back = s >= 0 and (s == d or _reaches(children, d, s))
+        if not back:
+            children.setdefault(s, []).append(d)
+        out.append(back)
+    return out
+
+
+def _reaches(children: dict[int, list[int]], start: int, target: int) -> bool:
+    frontier, seen = [start], {start}
+    while frontier:
+        node = frontier.pop()
+        if node == target:
+            return True
+        for nxt in children.get(node, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+    return False
+
+
+def _columns(genome: Genome, n_in: int, n_out: int, loops: list[bool]) -> dict[int, int]:
     """Column of every node: inputs 0, hidden nodes by level, outputs in the last column."""
-    levels = node_levels(genome)
+    fwd = ~np.array(loops, dtype=np.bool_)
+    levels = node_levels(
+        Genome.build(
+            genome.key,
+            genome.node_ids,
+            genome.biases,
+            genome.innov[fwd],
+            genome.src[fwd],
+            genome.dst[fwd],
+            genome.weight[fwd],
+            genome.enabled[fwd],
+        )
+    )
     hidden = {n: lvl for n, lvl in levels.items() if n >= n_out}
     last = max(hidden.values(), default=0) + 1
     cols = {-(i + 1): 0 for i in range(n_in)}
@@ -42,6 +84,27 @@ def _positions(cols: dict[int, int]) -> tuple[dict[int, tuple[float, float]], in
     return pos, width, height
 
 
+def _loop(x1: float, y1: float, x2: float, y2: float, w: float, on: bool) -> str:
+    """A recurrent link: an arc above the nodes (a small circle for a self-loop)."""
+    colour = DISABLED if not on else (POSITIVE if w >= 0 else NEGATIVE)
+    stroke = 0.6 + 2.4 * min(abs(w), 4.0) / 4.0 if on else 1.0
+    if (x1, y1) == (x2, y2):
+        top = max(2.0, y1 - 42)  # stays inside the picture
+        path = (
+            f"M {x1 - 6:.1f} {y1 - RADIUS:.1f} C {x1 - 22:.1f} {top:.1f} "
+            f"{x1 + 22:.1f} {top:.1f} {x1 + 6:.1f} {y1 - RADIUS:.1f}"
+        )
+    else:
+        lift = 30.0 + 0.25 * abs(x2 - x1)
+        cx, cy = (x1 + x2) / 2, max(2.0, min(y1, y2) - lift)
+        path = f"M {x1:.1f} {y1:.1f} Q {cx:.1f} {cy:.1f} {x2:.1f} {y2:.1f}"
+    dash = "" if on else ' stroke-dasharray="4 3"'
+    return (
+        f'<path class="edge recurrent" d="{path}" fill="none" stroke="{colour}" '
+        f'stroke-width="{stroke:.2f}"{dash}><title>recurrent {w:.4g}</title></path>'
+    )
+
+
 def _label(node: int, n_out: int) -> str:
     if node < 0:
         return f"x{-node - 1}"
@@ -50,21 +113,25 @@ def _label(node: int, n_out: int) -> str:
 
 def network_svg(wire: dict[str, Any], n_in: int, n_out: int) -> str:
     """The SVG document for a genome in wire form (raises ValueError if it is not valid)."""
-    genome = Genome.from_wire(wire)
-    pos, width, height = _positions(_columns(genome, n_in, n_out))
+    genome = Genome.from_wire(wire, cycles=True)  # a drawing only: a loop is no harm here
+    loops = loop_links(genome)
+    pos, width, height = _positions(_columns(genome, n_in, n_out, loops))
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="best network">'
     ]
-    for s, d, w, on in zip(
+    for s, d, w, on, loop in zip(
         genome.src.tolist(),
         genome.dst.tolist(),
         genome.weight.tolist(),
         genome.enabled.tolist(),
+        loops,
         strict=True,
     ):
         (x1, y1), (x2, y2) = pos[s], pos[d]
-        if on:
+        if loop:
+            parts.append(_loop(x1, y1, x2, y2, w, on))
+        elif on:
             colour = POSITIVE if w >= 0 else NEGATIVE
             stroke = 0.6 + 2.4 * min(abs(w), 4.0) / 4.0
             parts.append(

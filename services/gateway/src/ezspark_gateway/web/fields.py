@@ -51,7 +51,9 @@ HELP: dict[str, str] = {
     "local machine before connecting with other users.",
     "input_size": "The number of values of your observation (the length of the array "
     "returned by your environment's step and reset functions).",
-    "output_size": "The number of all the possible discrete actions you can take.",
+    "output_size": "The number of all the possible discrete actions you can take; for a "
+    "continuous (Box) action space, the number of action values (outputs are mapped onto "
+    "the action bounds).",
     "initial_population": "The initial number of genomes generated at the first generation.",
     "species_threshold": "The higher the threshold, the fewer species will be created "
     "during the genetic algorithm.",
@@ -103,6 +105,9 @@ HELP: dict[str, str] = {
     "many species. Leave blank for a fixed threshold.",
     "intraspecies_crossover_rate": "Optional, 0<=p<=1: the share of children bred by crossing "
     "two survivors of the same species (the NEAT paper's 0.75 by default).",
+    "recurrent": "Optional, true/false: networks with memory. Connections may form loops and "
+    "every node keeps its value from one step to the next (reset for each game), for "
+    "environments whose observations do not tell everything. Default false.",
 }
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -1,0 +1,41 @@
+"""CartPole with the velocities hidden: solved with ``recurrent``, never feed-forward."""
+
+from __future__ import annotations
+
+import pytest
+
+from ezspark_common.config import TrainingConfig, config_with, load_config
+from ezspark_common.local import LocalEvaluator
+from ezspark_common.masked_envs import NO_VELOCITY_ID
+from ezspark_common.training import advance, report_for, start
+
+
+def _config(recurrent: bool, seed: int) -> TrainingConfig:
+    """examples/cartpole.json on the velocity-free variant, population capped at 150."""
+    return config_with(
+        load_config("examples/cartpole.json"),
+        gym_game_name=NO_VELOCITY_ID,
+        input_size=2,
+        max_population=150,
+        generations=50,
+        alone_training_iterations=0,
+        safeness=0.0,
+        seed=seed,
+        recurrent=recurrent,
+    )
+
+
+def _best(config: TrainingConfig) -> float:
+    state, evaluator = start(config), LocalEvaluator(1)
+    while not state.finished:
+        result = evaluator.evaluate(state.population, config)
+        state = advance(state, result.outcomes, report_for(state, result.outcomes, 1.0))
+    assert state.best is not None
+    return state.best.fitness
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_recurrent_reaches_475_feed_forward_does_not(seed: int) -> None:
+    """Within 50 generations memory reaches the 475 threshold; without it, far from it."""
+    assert _best(_config(True, seed)) >= 475.0
+    assert _best(_config(False, seed)) < 200.0
