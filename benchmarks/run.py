@@ -75,7 +75,7 @@ def main() -> None:
         help="wall-time budget per LunarLander run (default: generation cap)",
     )
     args = parser.parse_args()
-    from benchmarks import bench_broker, bench_eval, bench_repro
+    from benchmarks import bench_broker, bench_eval, bench_eval_box, bench_repro
     from ezspark_common.logging import configure_logging
 
     configure_logging("WARNING", json_logs=False)
@@ -90,13 +90,15 @@ def main() -> None:
     }
     print("measuring evaluation throughput …", flush=True)
     results["eval"] = bench_eval.run(args.quick)
+    results["eval_box"] = bench_eval_box.run(args.quick)
     print("measuring speciate + reproduce …", flush=True)
     results["repro"] = bench_repro.run(args.quick)
     lines = [
         "| benchmark | EzSpark | baseline (neat-python 2.0.0) | ratio | goal | |",
         "|---|---|---|---|---|---|",
     ]
-    lines += _eval_rows(results["eval"]) + _repro_rows(results["repro"])
+    lines += _eval_rows(results["eval"]) + bench_eval_box.rows(results["eval_box"])
+    lines += _repro_rows(results["repro"])
     from benchmarks import bench_solve
 
     print("solve-quality runs: CartPole-v1, Acrobot-v1 …", flush=True)
