@@ -7,7 +7,7 @@ PKGS   := -e 'libs/ezspark_common[box2d]' -e services/evaluator -e services/evol
 PYPROJECTS := libs/ezspark_common/pyproject.toml services/evaluator/pyproject.toml \
               services/evolver/pyproject.toml services/gateway/pyproject.toml
 
-.PHONY: install test-deps lint test test-unit test-integration test-e2e test-faults demo bench bench-full bench-learn up down clean
+.PHONY: install test-deps lint test test-unit test-integration test-e2e test-faults demo bench bench-full bench-learn up down clean images
 
 install: $(STAMP)
 
@@ -72,6 +72,16 @@ up: install
 
 down:
 	scripts/stack.sh down
+
+# The three container images, ezspark/<service>:$(IMAGE_TAG), from the one Dockerfile
+# (docker or any CLI that takes the same flags: DOCKER=podman, DOCKER="nerdctl").  CI
+# without a builder skips this; push with e.g. IMAGE_TAG=0.1.0 and your registry's tag.
+IMAGE_TAG ?= dev
+DOCKER    ?= docker
+images:
+	for s in gateway evolver evaluator; do \
+	  $(DOCKER) build --target $$s -t ezspark/$$s:$(IMAGE_TAG) . || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

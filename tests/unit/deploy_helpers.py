@@ -71,6 +71,9 @@ OTHER_QUEUES = (
 )
 # Real settings that deployment files must never set (test-only fault injection).
 TEST_ONLY_VARS = frozenset({"EZSPARK_FAULT_FITNESS_OFFSET"})
+# Variables that are not settings but that a service's runtime reads: the BLAS thread
+# pools of numpy (one evaluator per core must not start a pool per core).
+RUNTIME_VARS = frozenset({"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"})
 
 
 def gateway_routes() -> set[str]:
@@ -162,7 +165,11 @@ def settings_class(service: str) -> type[Any]:
 def settings_env_names(cls: type[Any]) -> set[str]:
     """Every environment variable name the settings class reads."""
     prefix = cls.model_config.get("env_prefix", "")
-    return {f"{prefix}{name}".upper() for name in cls.model_fields}
+    names = {f"{prefix}{name}".upper() for name in cls.model_fields}
+    for field in cls.model_fields.values():  # e.g. FORWARDED_ALLOW_IPS, uvicorn's name
+        choices = getattr(field.validation_alias, "choices", [])
+        names |= {c.upper() for c in choices if isinstance(c, str)}
+    return names
 
 
 def load_settings(cls: type[Any], env: Mapping[str, str]) -> Any:
@@ -175,7 +182,7 @@ def check_service_env(service: str, env: Mapping[str, str], where: str) -> Any:
     """Assert every EZSPARK_* variable in ``env`` is a real field; return the parsed settings."""
     cls = settings_class(service)
     known = settings_env_names(cls)
-    given = {k for k in env if k.upper().startswith("EZSPARK_")}
+    given = {k for k in env if k.upper().startswith("EZSPARK_") or k in known}
     unknown = sorted(given - known)
     assert not unknown, (
         f"{where}: {unknown} set but {cls.__name__} has no such field (it reads: {sorted(known)})"
@@ -240,6 +247,16 @@ class Cluster:
                 "ports": {"amqp": 5672, "management": 15672, "prometheus": 15692},
             }
             self.generated_pod_labels.append(labels)
+        # CloudNativePG makes `<name>-app` (the application user's URI) and labels the
+        # instances' pods with the cluster name.
+        for name in self.of("Cluster"):
+            ns = self.of("Cluster")[name]["metadata"].get("namespace", "default")
+            self.generated_secrets[f"{name}-app"] = {
+                "username": "ezspark",
+                "password": "Y25wZy1nZW5lcmF0ZWQ",
+                "uri": f"postgresql://ezspark:Y25wZy1nZW5lcmF0ZWQ@{name}-rw.{ns}:5432/ezspark",
+            }
+            self.generated_pod_labels.append({"cnpg.io/cluster": name})
         # The Messaging Topology Operator generates each User's credentials Secret.
         for name in self.of("User"):
             self.generated_secrets[f"{name}-user-credentials"] = {
@@ -256,7 +273,11 @@ class Cluster:
 
     def pod_labels(self) -> list[dict[str, str]]:
         found = [w["spec"]["template"]["metadata"].get("labels", {}) for w in self.workloads()]
-        return found + self.generated_pod_labels
+        jobs = [
+            c["spec"]["jobTemplate"]["spec"]["template"]["metadata"].get("labels", {})
+            for c in self.of("CronJob").values()
+        ]
+        return found + jobs + self.generated_pod_labels
 
     def secret_data(self, name: str) -> dict[str, str] | None:
         import base64

@@ -57,8 +57,16 @@ SERVICE_METRICS = {
     "ezspark_evolver_species",
     "ezspark_evolver_best_fitness",
     "ezspark_broker_poison_messages_total",
+    "ezspark_broker_reconnects_total",
+    "ezspark_evolver_quarantined_evaluators_total",
+    "ezspark_gateway_http_requests_total",
+    "ezspark_gateway_http_request_duration_seconds",
 }
-HISTOGRAMS = {"ezspark_evaluator_task_seconds", "ezspark_evolver_generation_seconds"}
+HISTOGRAMS = {
+    "ezspark_evaluator_task_seconds",
+    "ezspark_evolver_generation_seconds",
+    "ezspark_gateway_http_request_duration_seconds",
+}
 RABBITMQ_METRICS = {
     "rabbitmq_detailed_queue_messages_ready",
     "rabbitmq_queue_messages_ready",
@@ -297,7 +305,11 @@ def test_container_env_is_exactly_what_settings_read(
     for name in APP_SERVICES:
         env = _container_env(compose, stages, name)
         extra = sorted(
-            k for k in env if not k.startswith("EZSPARK_") and not k.startswith("PYTHON")
+            k
+            for k in env
+            if not k.startswith(("EZSPARK_", "PYTHON"))
+            and k not in dh.RUNTIME_VARS
+            and k not in dh.settings_env_names(dh.settings_class(name))
         )
         assert not extra, f"{name}: variables no service reads: {extra}"
         settings = dh.check_service_env(name, env, f"compose service {name}")

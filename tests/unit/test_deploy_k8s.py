@@ -29,6 +29,8 @@ CUSTOM_KINDS = {
     "PodMonitor",
     "User",
     "Permission",
+    "Cluster",
+    "PrometheusRule",
 }
 NAMESPACE = "ezspark"
 APP = tuple(dh.SERVICES)
@@ -116,8 +118,10 @@ def _port_number(container: dict[str, Any], port: int | str) -> int:
 def test_every_overlay_renders_with_kustomize(clusters: dict[str, dh.Cluster]) -> None:
     """dev, prod and prod+HPA render offline and hold the objects each variant promises."""
     for name, cluster in clusters.items():
-        for kind in ("Namespace", "ConfigMap", "Deployment", "PersistentVolumeClaim", "Service"):
+        for kind in ("ConfigMap", "Deployment", "PersistentVolumeClaim", "Service"):
             assert cluster.of(kind), f"{name}: no {kind}"
+        # `kubectl delete -k` must never take the namespace, and its volumes, with it.
+        assert not cluster.of("Namespace"), f"{name}: the Namespace belongs in namespace.yaml"
         assert {d["metadata"].get("namespace", NAMESPACE) for d in cluster.docs} == {NAMESPACE}
     dev = clusters["dev"]
     assert "rabbitmq" in dev.of("StatefulSet")
@@ -215,7 +219,12 @@ def test_container_env_is_exactly_what_settings_read(
     used = set().union(
         *(dh.k8s_refs(str(item.get("value", ""))) for item in container.get("env", []))
     )
-    helpers = set(env) - set(ezspark)
+    helpers = (
+        set(env)
+        - set(ezspark)
+        - dh.RUNTIME_VARS
+        - dh.settings_env_names(dh.settings_class(service))
+    )
     assert helpers <= used, f"{where}: variables nobody reads: {sorted(helpers - used)}"
     unresolved = {k: v for k, v in ezspark.items() if dh.k8s_refs(v)}
     assert not unresolved, f"{where}: unresolved $(VAR) in {unresolved}"
@@ -362,14 +371,17 @@ def test_evolver_runs_active_and_standby_on_one_shared_claim(
     service = cluster.of("Service")["ezspark-evolver"]
     assert service["spec"]["clusterIP"] == "None"
     gateway = _settings(cluster, "gateway", overlay)
-    _, gw = _app_container(cluster, "gateway")
-    gw_mounts = {m["mountPath"]: m["name"] for m in gw["volumeMounts"]}
-    db_dir = str(Path(gateway.database_url.removeprefix("sqlite:///")).parent)
-    pod_volumes = {
-        v["name"]: v
-        for v in _app_container(cluster, "gateway")[0]["spec"]["template"]["spec"]["volumes"]
-    }
-    assert "persistentVolumeClaim" in pod_volumes[gw_mounts[db_dir]], "gateway DB must persist"
+    if overlay == "dev":  # SQLite on a claim; prod keeps its database in PostgreSQL
+        _, gw = _app_container(cluster, "gateway")
+        gw_mounts = {m["mountPath"]: m["name"] for m in gw["volumeMounts"]}
+        db_dir = str(Path(gateway.database_url.removeprefix("sqlite:///")).parent)
+        pod_volumes = {
+            v["name"]: v
+            for v in _app_container(cluster, "gateway")[0]["spec"]["template"]["spec"]["volumes"]
+        }
+        assert "persistentVolumeClaim" in pod_volumes[gw_mounts[db_dir]], "gateway DB persists"
+    else:
+        assert gateway.database_url.startswith("postgresql://")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -813,7 +825,8 @@ def test_networkpolicies_allow_exactly_the_needed_traffic(clusters: dict[str, dh
     rabbit = prod.generated_services[rmq]["labels"]
     monitoring = ("namespace", "monitoring")
     keda = ("namespace", "keda")
-    assert allowed(labels_of("gateway"), 8000, None)
+    assert allowed(labels_of("gateway"), 8000, ("namespace", "ingress-nginx"))
+    assert not allowed(labels_of("gateway"), 8000, None), "only the ingress controller"
     for service in APP:
         assert allowed(rabbit, 5672, ("pod", labels_of(service))), service
     assert allowed(rabbit, 15672, keda), "KEDA reads the task queues over the management API"

@@ -17,7 +17,9 @@ class EvaluatorSettings(CommonSettings):
     """How one evaluator consumes tasks."""
 
     metrics_port: int = Field(default=9101, ge=0, le=65535)
-    metrics_host: str = "0.0.0.0"  # scraped from other hosts/pods
+    # Loopback unless the deployment says otherwise: compose and Kubernetes set
+    # EZSPARK_METRICS_HOST=0.0.0.0 for Prometheus, behind their network isolation.
+    metrics_host: str = "127.0.0.1"
     # Tasks held at once per environment.  1: a busy evaluator holds no task that an idle
     # one could run (the evolver's speculative copies then reach the idle ones).
     prefetch: int = Field(default=1, ge=1, le=1000)

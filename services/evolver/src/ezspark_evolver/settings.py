@@ -18,7 +18,9 @@ class EvolverSettings(CommonSettings):
     """Where the evolver keeps checkpoints and how it cuts work into tasks."""
 
     metrics_port: int = Field(default=9102, ge=0, le=65535)
-    metrics_host: str = "0.0.0.0"  # scraped from other hosts/pods
+    # Loopback unless the deployment says otherwise: compose and Kubernetes set
+    # EZSPARK_METRICS_HOST=0.0.0.0 for Prometheus, behind their network isolation.
+    metrics_host: str = "127.0.0.1"
     data_dir: str = "./ezspark-data"
     # Only one evolver is active per data directory: it holds this file's lock (default
     # ``<data_dir>/.leader.lock``); another one waits as a hot standby.
