@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ezspark_common.config import TrainingConfig, config_with, load_config
 from ezspark_common.local import LocalEvaluator
 from ezspark_common.masked_envs import NO_VELOCITY_ID
+from ezspark_common.neat.genome import has_cycle
 from ezspark_common.training import advance, report_for, start
 
 
@@ -39,3 +42,14 @@ def test_recurrent_reaches_475_feed_forward_does_not(seed: int) -> None:
     """Within 50 generations memory reaches the 475 threshold; without it, far from it."""
     assert _best(_config(True, seed)) >= 475.0
     assert _best(_config(False, seed)) < 200.0
+
+
+def test_recurrent_run_is_the_same_with_one_or_two_workers(tmp_path: Path) -> None:
+    """Same config and seed: the same recurrent population, loops included, for 1 or 2 workers."""
+    from tests.unit.test_training import fingerprint, train
+
+    config = config_with(_config(True, 3), generations=12, fitness_threshold=None, safeness=0.5)
+    one = train(config, tmp_path / "w1", workers=1)
+    two = train(config, tmp_path / "w2", workers=2)
+    assert fingerprint(one) == fingerprint(two)
+    assert any(has_cycle(g.src, g.dst) for g in one.population.genomes.values())
