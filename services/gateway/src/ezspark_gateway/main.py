@@ -33,6 +33,7 @@ from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.server import server_config
 from ezspark_gateway.settings import GatewaySettings
 from ezspark_gateway.storage import Database
+from ezspark_gateway.workers import serve_workers
 
 log = structlog.get_logger("ezspark_gateway")
 
@@ -110,9 +111,21 @@ def _exit_on_sigterm(_sig: int, _frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    """Start the gateway and block until SIGINT/SIGTERM."""
+    """Start the gateway (one process, or ``workers`` of them) until SIGINT/SIGTERM."""
     settings = GatewaySettings()
     configure_logging(settings.log_level, json_logs=settings.log_json)
+    if settings.workers > 1:
+        # Migrate once, before any worker starts (they then find the newest revision).
+        db = Database(settings.database_url)
+        db.create_schema()
+        db.dispose()
+        serve_workers(settings)
+        return
+    serve_one(settings)
+
+
+def serve_one(settings: GatewaySettings) -> None:
+    """The gateway in this process: HTTP server, event consumer and announcements."""
     registry = CollectorRegistry()
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.host, registry=registry)

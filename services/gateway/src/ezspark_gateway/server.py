@@ -53,11 +53,6 @@ class HeaderTimeoutH11Protocol(H11Protocol):
             self.transport.close()
 
 
-def header_timeout_protocol(timeout_s: float) -> type[HeaderTimeoutH11Protocol]:
-    """The protocol class with ``timeout_s`` baked in (uvicorn takes a class)."""
-    return type("HeaderTimeoutH11", (HeaderTimeoutH11Protocol,), {"header_timeout_s": timeout_s})
-
-
 def server_options(settings: GatewaySettings) -> dict[str, Any]:
     """Keyword arguments of ``uvicorn.Config`` that harden the server.
 
@@ -66,12 +61,15 @@ def server_options(settings: GatewaySettings) -> dict[str, Any]:
     brute-force bucket.
     """
     trusted = settings.forwarded_allow_ips.strip()
+    # A class attribute, not a subclass made here: worker processes get the configuration
+    # pickled, and only module-level classes pickle.  One server per process.
+    HeaderTimeoutH11Protocol.header_timeout_s = settings.header_timeout_s
     return {
         "host": settings.host,
         "port": settings.port,
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted or None,
-        "http": header_timeout_protocol(settings.header_timeout_s),
+        "http": HeaderTimeoutH11Protocol,
         "timeout_keep_alive": settings.keep_alive_s,
         "limit_concurrency": settings.max_connections,
         "h11_max_incomplete_event_size": 16 * 1024,

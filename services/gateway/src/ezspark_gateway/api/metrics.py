@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 
 class GatewayMetrics:
@@ -10,6 +13,13 @@ class GatewayMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # What /metrics shows: this registry, or with several workers (prometheus_client's
+        # multiprocess mode, set up by ``workers.serve_workers``) the sum over all of them.
+        self.exposed = registry
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if directory:
+            self.exposed = CollectorRegistry()
+            MultiProcessCollector(self.exposed, path=directory)  # type: ignore[no-untyped-call]
         self.requests = Counter(
             "ezspark_gateway_http_requests_total",
             "HTTP requests by route and status",

@@ -51,4 +51,4 @@ async def readyz(ctx: Ctx) -> JSONResponse:
 @router.get("/metrics", include_in_schema=False)
 def metrics(ctx: Ctx) -> Response:
     """Prometheus text exposition of this app's registry."""
-    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(ctx.metrics.exposed), media_type=CONTENT_TYPE_LATEST)
