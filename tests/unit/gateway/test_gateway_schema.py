@@ -25,6 +25,7 @@ def test_old_sqlite_database_gets_waiting_reason_and_keeps_its_rows(
     tid = gw.create(token)
     with gw.db.engine.begin() as conn:  # back to the schema of the previous release
         conn.execute(text("ALTER TABLE trainings DROP COLUMN waiting_reason"))
+        conn.execute(text("DROP TABLE alembic_version"))  # it predates migrations
     gw.db.dispose()
     old = Database(gw.db.url)
     assert "waiting_reason" not in _columns(old)
