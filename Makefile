@@ -7,7 +7,7 @@ PKGS   := -e 'libs/ezspark_common[box2d]' -e services/evaluator -e services/evol
 PYPROJECTS := libs/ezspark_common/pyproject.toml services/evaluator/pyproject.toml \
               services/evolver/pyproject.toml services/gateway/pyproject.toml
 
-.PHONY: install test-deps lint test test-unit test-integration test-e2e test-faults demo bench bench-full bench-learn up down clean images
+.PHONY: install test-deps lint test test-unit test-integration test-e2e test-faults demo bench bench-full bench-learn bench-gateway up down clean images
 
 install: $(STAMP)
 
@@ -58,6 +58,11 @@ bench-full: install
 	$(BIN)/pip install -q -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks.run --lander
 	$(BIN)/python -m benchmarks.bench_learn --jobs 2
+
+# Gateway reads against a bare FastAPI app, same multi-process load client, same run
+# (also part of `make bench`); BENCH_GATEWAY_ARGS="--database-url postgresql://..." etc.
+bench-gateway: install
+	$(BIN)/python -m benchmarks.bench_gateway $(BENCH_GATEWAY_ARGS)
 
 # Does evolution learn?  EzSpark beside neat-python on six tasks, 10 seeds each (long: see
 # docs/benchmarks.md); BENCH_LEARN_ARGS="--tasks xor parity3 --seeds 3" for a subset.

@@ -104,6 +104,11 @@ def main() -> None:
     print("solve-quality runs: CartPole-v1, Acrobot-v1 …", flush=True)
     results["solve"] = bench_solve.run(("cartpole", "acrobot"))
     lines += bench_solve.rows(results["solve"])
+    from benchmarks import bench_gateway
+
+    print("measuring gateway reads against a bare FastAPI app (about 1 min) …", flush=True)
+    results["gateway"] = bench_gateway.run(args.quick)
+    lines += bench_gateway.rows(results["gateway"])
     print("measuring broker overhead and evaluator scale-out (RabbitMQ) …", flush=True)
     results["broker"] = bench_broker.run(args.quick)
     lines += bench_broker.rows(results["broker"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -45,6 +47,11 @@ Authenticate with `Authorization: Bearer <token>`: get a session token from
 `POST /api/auth/login` (or sign up), or a long-lived one from `POST /api/auth/tokens`.
 Browsers use the HttpOnly session cookie set at log-in instead.
 """
+
+
+def limit_threads(threads: int) -> None:
+    """Cap the thread pool that runs sync handlers (call it on the event loop)."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = threads
 
 
 def settings_passwords(settings: GatewaySettings) -> Passwords:
@@ -94,7 +101,14 @@ def create_app(
         admission=Admission(settings.quotas, EnvironmentCheck(environments)),
         evaluators=evaluators,
     )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        limit_threads(settings.threads)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="EzSpark gateway",
         version="0.1.0",
         description=DESCRIPTION,

@@ -47,8 +47,12 @@ class GatewaySettings(CommonSettings):
     header_timeout_s: float = Field(default=10.0, gt=0)
     keep_alive_s: int = Field(default=5, ge=1)
     max_connections: int = Field(default=1000, ge=1)
-    # Worker processes serving HTTP (the event consumer runs once, in the parent).
+    # Worker processes serving HTTP, each a whole gateway (see ``workers``).
     workers: int = Field(default=1, ge=1, le=64)
+    # Threads per process for sync handlers (database work); FastAPI's default is 40.
+    # Fewer cut the slowest reads' wait, but at 8 some connections stalled in a 6 s load
+    # run (not understood yet: docs/production.md), so the default stays.
+    threads: int = Field(default=40, ge=1, le=200)
     # Per-generation history: the newest rows are kept as they come, older ones thinned
     # so that at most about as many again remain, evenly spread.
     history_recent: int = Field(default=1000, ge=10)

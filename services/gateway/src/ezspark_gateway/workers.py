@@ -25,6 +25,7 @@ from uvicorn.supervisors import Multiprocess
 from ezspark_common.announce import ask_evaluators
 from ezspark_common.logging import configure_logging
 from ezspark_common.messages import ANNOUNCE_REQUESTS_EXCHANGE
+from ezspark_gateway.app import limit_threads
 from ezspark_gateway.server import server_options
 from ezspark_gateway.settings import GatewaySettings
 
@@ -74,6 +75,7 @@ def worker_app() -> ASGIApp:
     thread = threading.Thread(target=consume, name="event-consumer", daemon=True)
 
     def _start() -> None:
+        limit_threads(settings.threads)
         thread.start()
         ask_evaluators(runtime.broker, ANNOUNCE_REQUESTS_EXCHANGE, "gateway", runtime.stopping)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -17,7 +17,11 @@ from ezspark_gateway.storage import Repository
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_ctx(request: Request) -> AppContext:
+# Dependencies that do no I/O are ``async def``: FastAPI would otherwise run each on its
+# thread pool, and those hand-offs cost more than the work (profile in docs/production.md).
+
+
+async def get_ctx(request: Request) -> AppContext:
     """The app's context object."""
     ctx: AppContext = request.app.state.ctx
     return ctx
@@ -26,10 +30,16 @@ def get_ctx(request: Request) -> AppContext:
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 
-def get_repo(ctx: Ctx) -> Iterator[Repository]:
-    """A repository over a fresh session, closed when the request ends."""
-    with ctx.db.session() as session:
+async def get_repo(ctx: Ctx) -> AsyncIterator[Repository]:
+    """A repository over a fresh session (no connection until its first query), closed
+    when the request ends.  Closing stays on the event loop: it only hands the connection
+    back, and waiting for a thread there while holding a pooled connection could starve
+    the pool (requests holding threads would wait for connections, and vice versa)."""
+    session = ctx.db.session()
+    try:
         yield Repository(session)
+    finally:
+        session.close()
 
 
 Repo = Annotated[Repository, Depends(get_repo)]
@@ -86,6 +96,11 @@ def optional_principal(request: Request, repo: Repo, ctx: Ctx) -> Principal | No
         principal = accounts.authenticate(repo, token, ctx.clock())
     except UnauthorizedError:
         return None
+    finally:
+        # End the transaction: the connection goes back to the pool before the handler's
+        # own thread hop.  Held across it, requests waiting for a thread would hold every
+        # connection while the threads wait for one (sessions keep their objects loaded).
+        repo.commit()
     # A cookie rides along on cross-site requests; refuse those that change state.  A
     # cookie means a browser, and browsers send Origin on such requests: none is refused.
     if (
@@ -100,7 +115,7 @@ def optional_principal(request: Request, repo: Repo, ctx: Ctx) -> Principal | No
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def current_principal(principal: MaybePrincipal) -> Principal:
+async def current_principal(principal: MaybePrincipal) -> Principal:
     """The caller; 401 when no valid credential was presented."""
     if principal is None:
         raise UnauthorizedError("missing or invalid credentials")

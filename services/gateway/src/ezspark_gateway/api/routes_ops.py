@@ -18,7 +18,7 @@ log = structlog.get_logger(__name__)
 
 
 @router.get("/healthz", response_model=Status)
-def healthz() -> Status:
+async def healthz() -> Status:
     """The process is up and serving requests."""
     return Status(status="ok")
 

@@ -112,14 +112,12 @@ def issue_token(
 
 def authenticate(repo: Repository, plain: str, now: float) -> Principal:
     """The owner of a live token; UnauthorizedError when unknown, revoked or expired."""
-    token = repo.token_by_hash(hash_token(plain))
-    if token is None or token.revoked_at is not None:
+    found = repo.token_and_user(hash_token(plain))  # one query on every request
+    if found is None or found[0].revoked_at is not None:
         raise UnauthorizedError("invalid or revoked token")
+    token, user = found
     if token.expires_at is not None and token.expires_at <= now:
         raise UnauthorizedError("token expired")
-    user = repo.user(token.user_id)
-    if user is None:
-        raise UnauthorizedError("invalid or revoked token")
     if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY_S:
         token.last_used_at = now
         repo.commit()

@@ -133,7 +133,7 @@ def list_trainings(
     repo: Repository, owner: User, limit: int, offset: int
 ) -> tuple[Sequence[Training], int]:
     """A page of the owner's trainings (newest first) and their total count."""
-    return repo.trainings_of(owner.id, limit, offset), repo.count_trainings_of(owner.id)
+    return repo.trainings_page(owner.id, limit, offset)
 
 
 def stop_training(

@@ -66,6 +66,16 @@ class Repository:
         stmt = select(ApiToken).where(ApiToken.token_hash == token_hash)
         return self.session.scalars(stmt).first()
 
+    def token_and_user(self, token_hash: str) -> tuple[ApiToken, User] | None:
+        """The credential whose SHA-256 is ``token_hash`` and its owner, in one query."""
+        stmt = (
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == token_hash)
+        )
+        row = self.session.execute(stmt).first()
+        return None if row is None else (row[0], row[1])
+
     def tokens_of(self, user_id: int, kind: str) -> Sequence[ApiToken]:
         """A user's live (unrevoked) credentials of one kind, newest first."""
         stmt = (
@@ -125,6 +135,24 @@ class Repository:
             .offset(offset)
         )
         return self.session.scalars(stmt).all()
+
+    def trainings_page(
+        self, owner_id: int, limit: int, offset: int
+    ) -> tuple[Sequence[Training], int]:
+        """A page of the user's trainings (newest first) and their total, in one query
+        (a window count) unless the page is empty."""
+        total = func.count().over().label("total")
+        stmt = (
+            select(Training, total)
+            .where(Training.owner_id == owner_id)
+            .order_by(Training.created_at.desc(), Training.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = self.session.execute(stmt).all()
+        if rows:
+            return [row[0] for row in rows], int(rows[0][1])
+        return [], self.count_trainings_of(owner_id) if offset else 0
 
     def count_trainings_of(self, owner_id: int, statuses: Collection[str] | None = None) -> int:
         """How many trainings a user has (only those in ``statuses`` when given)."""

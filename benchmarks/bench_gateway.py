@@ -1,0 +1,170 @@
+"""Gateway reads against a bare FastAPI app: same load client, same machine, same run.
+
+Starts the bare app (``bare_app.py``) and the gateway (in-memory broker, SQLite or
+PostgreSQL) with the same number of uvicorn worker processes, then loads each endpoint in
+turn with ``load_client`` (several processes of raw keep-alive connections, so the client
+is not the ceiling).  ``python -m benchmarks.bench_gateway`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from benchmarks.load_client import LoadResult, run_load
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PASSWORD = "bench-gateway-secret"
+GOAL_RATIO, GOAL_P99_MS = 0.8, 100.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _call(port: int, method: str, path: str, body: Any = None, token: str = "") -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data, headers, method=method)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            _call(port, "GET", "/healthz")
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError("server not ready")
+
+
+@contextmanager
+def _server(cmd: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+    proc = subprocess.Popen(
+        cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_ready(port, proc)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _gateway_env(port: int, workers: int, database_url: str) -> dict[str, str]:
+    return {
+        "EZSPARK_PORT": str(port),
+        "EZSPARK_BROKER_URL": "memory://",
+        "EZSPARK_DATABASE_URL": database_url,
+        "EZSPARK_WORKERS": str(workers),
+        "EZSPARK_LOG_LEVEL": "WARNING",
+        "EZSPARK_MAX_CONNECTIONS": "4096",
+        "EZSPARK_AUTH_RATE_LIMIT": "1000",
+        "PYTHONPATH": str(REPO),
+    }
+
+
+def _token(port: int) -> str:
+    body = {"username": "reader", "password": PASSWORD}
+    _call(port, "POST", "/api/auth/signup", body)
+    token: str = _call(port, "POST", "/api/auth/login", body)["token"]["token"]
+    config = json.loads((REPO / "examples" / "spec-example.json").read_text())
+    for _ in range(3):  # a list with rows in it (creation may be refused: still a read)
+        try:
+            _call(port, "POST", "/api/trainings", config, token)
+        except OSError:
+            break
+    return token
+
+
+def _stage(name: str, result: LoadResult) -> dict[str, Any]:
+    return {
+        "name": name,
+        "requests": result.requests,
+        "errors": result.errors,
+        "unfinished": result.unfinished,
+        "per_s": round(result.per_s, 1),
+        "p50_ms": round(result.quantile(0.5), 2),
+        "p99_ms": round(result.quantile(0.99), 2),
+    }
+
+
+def run(
+    quick: bool = False, workers: int = 2, clients: int = 32, database_url: str = ""
+) -> dict[str, Any]:
+    """Measure the bare app's endpoints and the gateway's; figures per stage."""
+    seconds = 3.0 if quick else 6.0
+    bare_port, gw_port = _free_port(), _free_port()
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"ezspark-bench-gw-{os.getpid()}.db"
+    url = database_url or f"sqlite:///{tmp}"
+    bare = [str(BIN / "python"), "-m", "uvicorn", "benchmarks.bare_app:app"]
+    bare += ["--port", str(bare_port), "--workers", str(workers), "--log-level", "warning"]
+    stages = []
+    load = {"clients": clients, "seconds": seconds}
+    with _server(bare, {"PYTHONPATH": str(REPO)}, bare_port):
+        for path in ("/healthz", "/healthz-sync"):
+            stages.append(_stage(f"bare FastAPI {path}", run_load(bare_port, path, {}, **load)))
+    with _server([str(BIN / "ezspark-gateway")], _gateway_env(gw_port, workers, url), gw_port):
+        auth = {"Authorization": f"Bearer {_token(gw_port)}"}
+        stages.append(_stage("gateway /healthz", run_load(gw_port, "/healthz", {}, **load)))
+        read = run_load(gw_port, "/api/trainings", auth, **load)
+        stages.append(_stage("gateway GET /api/trainings (authenticated)", read))
+    tmp.unlink(missing_ok=True)
+    return {"workers": workers, "clients": clients, "database": url.split(":")[0], "stages": stages}
+
+
+def rows(result: dict[str, Any]) -> list[str]:
+    """Table rows for ``benchmarks.run``: the read against the faster bare endpoint."""
+    by_name = {s["name"]: s for s in result["stages"]}
+    read = by_name["gateway GET /api/trainings (authenticated)"]
+    bare = max(
+        (s for s in result["stages"] if s["name"].startswith("bare")), key=lambda s: s["per_s"]
+    )
+    ratio = read["per_s"] / bare["per_s"]
+    met = ratio >= GOAL_RATIO and read["p99_ms"] < GOAL_P99_MS
+    met = met and read["errors"] == read["unfinished"] == 0
+    where = f"{result['clients']} clients, {result['workers']} workers, {result['database']}"
+    return [
+        f"| gateway authenticated read ({where}) | {read['per_s']:.0f} req/s, p99 "
+        f"{read['p99_ms']:.0f} ms | {bare['name']}: {bare['per_s']:.0f} req/s | {ratio:.2f}× | "
+        f"≥ {GOAL_RATIO}× and p99 < {GOAL_P99_MS:.0f} ms | {'met' if met else 'NOT met'} |"
+    ]
+
+
+def main() -> None:
+    """Run alone and print every stage."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
+    args = parser.parse_args()
+    result = run(args.quick, args.workers, args.clients, args.database_url)
+    for stage in result["stages"]:
+        print(json.dumps(stage))
+    print("\n".join(rows(result)))
+
+
+if __name__ == "__main__":
+    main()
