@@ -133,17 +133,13 @@ async def client_session(
 
 
 async def signups(base: str) -> list[str]:
-    """Sign up the users (concurrently: Argon2 is part of the load); their tokens."""
+    """Sign up and log in the users (concurrently: Argon2 is part of the load); their tokens."""
+    bodies = [{"username": f"load{n:03d}", "password": PASSWORD} for n in range(USERS)]
     async with httpx.AsyncClient(base_url=base, timeout=60) as api:
-        answers = await asyncio.gather(
-            *(
-                api.post(
-                    "/api/auth/signup", json={"username": f"load{n:03d}", "password": PASSWORD}
-                )
-                for n in range(USERS)
-            )
-        )
-    assert [a.status_code for a in answers] == [201] * USERS, [a.text for a in answers][:3]
+        created = await asyncio.gather(*(api.post("/api/auth/signup", json=b) for b in bodies))
+        assert [a.status_code for a in created] == [202] * USERS, [a.text for a in created][:3]
+        answers = await asyncio.gather(*(api.post("/api/auth/login", json=b) for b in bodies))
+    assert [a.status_code for a in answers] == [200] * USERS, [a.text for a in answers][:3]
     return [a.json()["token"]["token"] for a in answers]
 
 

@@ -44,7 +44,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 SEED = os.environ.get("EZSPARK_FUZZ_SEED", "20261125")
 MAX_EXAMPLES = os.environ.get("EZSPARK_FUZZ_EXAMPLES", "30")
-REVOKING = ("/api/auth/tokens/{token_id}", "/api/auth/logout")  # deleting first: log-out
+# Each may revoke the fuzzer's own credential: run alone, with a token of their own.
+REVOKING = ("/api/auth/tokens/{token_id}", "/api/auth/sessions/{session_id}", "/api/auth/logout")
 HOOKS = "tests.integration.faults.schemathesis_hooks"
 
 
