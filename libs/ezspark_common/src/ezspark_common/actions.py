@@ -3,8 +3,8 @@
 * ``Discrete(n)``: ``output_size = n``; the action is the argmax of the outputs (lowest index
   on ties), computed by ``BatchNetwork.actions``.
 * ``Box(low, high)``: ``output_size`` is the flattened action dimension. Output ``y`` (a
-  softsign value in (−1, 1)) becomes ``clip(low + (y + 1) · (high − low) / 2, low, high)``
-  per dimension, then is cast to the space's dtype and shape. Only IEEE-exact operations,
+  softsign value in (−1, 1)) becomes ``clip((y + 1) · ((high − low) / 2) + low, low,
+  high)`` per dimension, then is cast to the space's dtype and shape. Only IEEE-exact operations,
   so actions are as deterministic as the outputs. A Box with an infinite bound is refused:
   a squashing needs both ends.
 * ``MultiDiscrete``, ``MultiBinary`` and anything else are refused with a message saying so.

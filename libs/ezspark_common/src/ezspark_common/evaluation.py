@@ -3,7 +3,9 @@
 Pure compute shared by the embedded trainer and the evaluator service.  A genome's returns
 depend only on its genes and the game seeds, never on which other genomes share its batch:
 networks are evaluated with batch-independent operation order (see ``neat.network``) and
-each game is seeded on its own.
+each game is seeded on its own.  Actions are argmax indices for a Discrete space and the
+squashed outputs for a Box (``ezspark_common.actions``); with ``recurrent`` the value array
+is the networks' memory, zero at the start of every game (``neat.recurrent``).
 
 A game ends when the environment terminates or truncates it, or after ``max_steps`` steps.
 An environment that raises, or yields a NaN/inf observation or reward, ends all of that
