@@ -13,8 +13,11 @@ from ezspark_gateway.settings import GatewaySettings
 
 
 class HeaderTimeoutH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, closing connections that do not finish their request
-    headers within ``header_timeout_s`` (uvicorn itself waits for ever: slowloris)."""
+    """uvicorn's h11 protocol, closing connections that do not finish their first
+    request's headers within ``header_timeout_s`` (uvicorn itself waits for ever:
+    slowloris).  Later requests on a kept-alive connection are not timed: re-arming the
+    clock between requests stalled busy connections under load (bench_gateway), and
+    ``max_connections`` still bounds what such a client can hold."""
 
     header_timeout_s = 10.0
 
@@ -28,12 +31,9 @@ class HeaderTimeoutH11Protocol(H11Protocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        """Stop the clock once the headers are in; start it again for the next request."""
+        """Stop the clock once the first request's headers are in."""
         super().data_received(data)
-        if self.conn.their_state is h11.IDLE:
-            if self._header_timer is None and data:
-                self._arm()
-        elif self._header_timer is not None:
+        if self._header_timer is not None and self.conn.their_state is not h11.IDLE:
             self._header_timer.cancel()
             self._header_timer = None
 

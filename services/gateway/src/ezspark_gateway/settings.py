@@ -50,8 +50,7 @@ class GatewaySettings(CommonSettings):
     # Worker processes serving HTTP, each a whole gateway (see ``workers``).
     workers: int = Field(default=1, ge=1, le=64)
     # Threads per process for sync handlers (database work); FastAPI's default is 40.
-    # Fewer cut the slowest reads' wait, but at 8 some connections stalled in a 6 s load
-    # run (not understood yet: docs/production.md), so the default stays.
+    # Fewer did not reliably shorten the slowest reads on 2 cores (docs/production.md).
     threads: int = Field(default=40, ge=1, le=200)
     # Per-generation history: the newest rows are kept as they come, older ones thinned
     # so that at most about as many again remain, evenly spread.
