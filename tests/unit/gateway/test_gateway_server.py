@@ -58,6 +58,11 @@ def served() -> Iterator[tuple[int, list[str]]]:
         seen.append(request.client.host if request.client else "")
         return {}
 
+    @app.get("/slow")
+    def slow() -> dict[str, Any]:
+        time.sleep(0.5)  # longer than the header timeout
+        return {}
+
     port = _free_port()
     settings = GatewaySettings(port=port, header_timeout_s=0.3)
     server = uvicorn.Server(server_config(settings, app))
@@ -90,3 +95,27 @@ def test_forged_forwarded_for_from_loopback_is_ignored(served: tuple[int, list[s
         )
         assert sock.recv(1024).startswith(b"HTTP/1.1 200")
     assert seen == ["127.0.0.1"]
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """One whole response with an empty JSON object body."""
+    data = b""
+    while not data.endswith(b"{}"):
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    return data
+
+
+def test_kept_alive_connection_outlives_the_header_timeout(
+    served: tuple[int, list[str]],
+) -> None:
+    """A kept-alive connection whose handler and idle time exceed the header timeout goes
+    on serving: only unfinished headers are cut."""
+    port, _ = served
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _answer(sock).startswith(b"HTTP/1.1 200")
+        time.sleep(0.5)
+        sock.sendall(b"GET /who HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _answer(sock).startswith(b"HTTP/1.1 200")
