@@ -37,6 +37,7 @@ from tests.integration.faults.common import (
     require_tool,
     start_gateway,
 )
+from tests.integration.security.broker_users import ADMIN, MANAGEMENT_URL, secure_vhost
 from tests.integration.services.harness import REPO
 from tests.integration.services.procs import processes
 
@@ -103,7 +104,10 @@ def require_tool_in_venv(name: str) -> str:
 
 def test_schemathesis_finds_no_server_error_in_the_gateway_api(tmp_path: Path) -> None:
     """Schemathesis (all phases, real token) gets no 5xx from a real gateway on PostgreSQL."""
-    with private_database() as db_url, processes() as procs:
+    fuzzers = ("fuzzer", *(f"fuzzer-{n}" for n in range(len(REVOKING))))
+    # /api/evaluators issues broker users through RabbitMQ's management API: a throw-away
+    # vhost, whose users (those the fuzzer's accounts got included) are deleted afterwards.
+    with private_database() as db_url, processes() as procs, secure_vhost(fuzzers) as sv:
         # Fuzz the handlers, not the brakes: no log-in limit, no limit of active trainings.
         gw = start_gateway(
             tmp_path,
@@ -112,11 +116,15 @@ def test_schemathesis_finds_no_server_error_in_the_gateway_api(tmp_path: Path) -
             database_url=db_url,
             auth_rate_limit=1_000_000,
             quota_active_trainings=1_000_000,
+            broker_admin_url=MANAGEMENT_URL,
+            broker_admin_user=ADMIN[0],
+            broker_admin_password=ADMIN[1],
+            evaluator_broker_url=sv.public_url,
         )
         started = time.monotonic()
         code, output = schemathesis(
             gw.base,
-            gw.signup("fuzzer"),
+            gw.signup(fuzzers[0]),
             tmp_path / "main.xml",
             *(arg for path in REVOKING for arg in ("--exclude-path", path)),
         )
@@ -126,7 +134,7 @@ def test_schemathesis_finds_no_server_error_in_the_gateway_api(tmp_path: Path) -
         for n, path in enumerate(REVOKING):
             code, out = schemathesis(
                 gw.base,
-                gw.signup(f"fuzzer-{n}"),
+                gw.signup(fuzzers[n + 1]),
                 tmp_path / f"revoking-{n}.xml",
                 "--include-path",
                 path,
@@ -142,6 +150,7 @@ def test_schemathesis_finds_no_server_error_in_the_gateway_api(tmp_path: Path) -
             "POST /api/trainings",
             "GET /api/trainings/{training_id}",
             "GET /api/trainings/{training_id}/generations",
+            "POST /api/evaluators",
         ):
             assert reached.get(operation, 0) >= 1, (operation, reached)
         errors = [

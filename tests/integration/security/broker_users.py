@@ -35,14 +35,14 @@ from ezspark_gateway.broker_admin import BrokerAdmin
 from tests.integration.services.harness import URL, require_rabbitmq
 
 MANAGEMENT_URL = os.environ.get("EZSPARK_TEST_MANAGEMENT_URL", "http://127.0.0.1:15672")
-_ADMIN = (unquote(urlsplit(URL).username or "guest"), unquote(urlsplit(URL).password or "guest"))
+ADMIN = (unquote(urlsplit(URL).username or "guest"), unquote(urlsplit(URL).password or "guest"))
 
 
 def require_management() -> None:
     """Fail (never skip) unless RabbitMQ's management API answers."""
     require_rabbitmq()
     try:
-        httpx.get(f"{MANAGEMENT_URL}/api/overview", auth=_ADMIN, timeout=5).raise_for_status()
+        httpx.get(f"{MANAGEMENT_URL}/api/overview", auth=ADMIN, timeout=5).raise_for_status()
     except httpx.HTTPError as exc:
         pytest.fail(
             f"RabbitMQ's management API is not reachable at {MANAGEMENT_URL} ({exc}): "
@@ -63,7 +63,7 @@ class SecureVhost:
     @property
     def admin(self) -> BrokerAdmin:
         """The management API, as the gateway's issuer uses it."""
-        return BrokerAdmin(MANAGEMENT_URL, *_ADMIN, self.vhost)
+        return BrokerAdmin(MANAGEMENT_URL, *ADMIN, self.vhost)
 
     @property
     def public_url(self) -> str:
@@ -104,12 +104,12 @@ def secure_vhost(usernames: tuple[str, ...] = ()) -> Iterator[SecureVhost]:
     require_management()
     tag = uuid.uuid4().hex[:8]
     sv = SecureVhost(vhost=f"ezspark-sec-{tag}", tag=tag)
-    api = httpx.Client(base_url=f"{MANAGEMENT_URL}/api", auth=_ADMIN, timeout=10)
+    api = httpx.Client(base_url=f"{MANAGEMENT_URL}/api", auth=ADMIN, timeout=10)
     vhost = quote(sv.vhost, safe="")
     try:
         api.put(f"/vhosts/{vhost}").raise_for_status()
         full = {"configure": ".*", "write": ".*", "read": ".*"}
-        api.put(f"/permissions/{vhost}/{quote(_ADMIN[0], safe='')}", json=full).raise_for_status()
+        api.put(f"/permissions/{vhost}/{quote(ADMIN[0], safe='')}", json=full).raise_for_status()
         for kind, permission in SERVICE_PERMISSIONS.items():
             sv.passwords[kind] = secrets.token_urlsafe(16)
             sv.admin.create_user(sv.user(kind), sv.passwords[kind], permission)
