@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -102,7 +103,8 @@ class Stack:
             if time.monotonic() > deadline:
                 raise TimeoutError("gateway not ready")
             time.sleep(0.2)
-        body = {"username": "bench", "password": "a long bench password"}
+        # A fresh random password: the gateway refuses weak or name-like ones.
+        body = {"username": "bench", "password": secrets.token_urlsafe(18)}
         self.api.post("/api/auth/signup", json=body).raise_for_status()
         signup = self.api.post("/api/auth/login", json=body)
         signup.raise_for_status()
