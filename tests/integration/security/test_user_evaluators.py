@@ -19,13 +19,14 @@ from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker import BrokerError, connect
 from ezspark_common.messages import COMMANDS_QUEUE, TrainingRequested, encode
-from ezspark_common.routing import fronted_queues
+from ezspark_common.routing import account_tag, fronted_queues
 from ezspark_evaluator.service import EvaluatorService
 from ezspark_evaluator.settings import EvaluatorSettings
 from ezspark_evolver.service import EvolverService
 from ezspark_evolver.settings import EvolverSettings
 from ezspark_gateway.app import create_app
 from ezspark_gateway.core.evaluators import EvaluatorIssuer
+from ezspark_gateway.main import sweep_once
 from ezspark_gateway.settings import GatewaySettings
 from tests.integration.security.broker_users import broker, evolver_topology, secure_vhost
 from tests.integration.services.harness import (
@@ -102,6 +103,53 @@ def test_revoked_token_disconnects_its_evaluator(tmp_path: Path) -> None:
             assert "ACCESS_REFUSED" in str(ended[0])  # refused, not retried
             wait_until(lambda: not sv.connections(name), 20, "its connection to be gone")
             assert api.get("/api/evaluators", headers=session).json()["items"] == []
+
+
+def test_expired_token_loses_its_machines_at_the_next_sweep(tmp_path: Path) -> None:
+    """A token that expires (nobody revokes it) loses its machines' broker users at the
+    gateway's next sweep, and RabbitMQ closes their connections; a live token's machine
+    is left alone."""
+    username = f"erin{uuid.uuid4().hex[:6]}"
+    with secure_vhost((username,)) as sv:
+        evolver_topology(sv)
+        settings = GatewaySettings(database_url=f"sqlite:///{tmp_path / 'gateway.db'}")
+        issuer = EvaluatorIssuer(sv.admin, sv.public_url, 4)
+        app = create_app(
+            settings, publisher=_NoCommands(), broker_ping=lambda: None, evaluators=issuer
+        )
+        with TestClient(app) as api:
+            body = {"username": username, "password": "pw-123456"}
+            api.post("/api/auth/signup", json=body)
+            login = api.post("/api/auth/login", json=body)
+            session = {"Authorization": f"Bearer {login.json()['token']['token']}"}
+            short, long = (
+                api.post(
+                    "/api/auth/tokens", headers=session, json={"name": n, "expires_in_days": d}
+                ).json()
+                for n, d in (("short", 1), ("long", 30))
+            )
+            names = [
+                api.post(
+                    "/api/evaluators", headers={"Authorization": f"Bearer {t['token']}"}
+                ).json()
+                for t in (short, long)
+            ]
+            buses = [
+                connect(n["broker_url"], fronted=fronted_queues(), declares=False) for n in names
+            ]
+            try:
+                for n in names:
+                    wait_until(lambda n=n: sv.connections(n["evaluator_id"]), 20, "a connection")
+                assert sweep_once(issuer, app.state.ctx.db, time.time()) == 0  # both live
+                two_days = time.time() + 2 * 24 * 3600
+                assert sweep_once(issuer, app.state.ctx.db, two_days) == 1
+                expired, live = (n["evaluator_id"] for n in names)
+                wait_until(lambda: not sv.connections(expired), 20, "its connection to close")
+                assert sv.admin.users(f"evu.{account_tag(username)}.") == [live]
+                assert sv.connections(live)
+            finally:
+                for bus in buses:
+                    bus.stop()
 
 
 def _evaluator(tmp: Path, name: str, url: str, **settings: object) -> Proc:

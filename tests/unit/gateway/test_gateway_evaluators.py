@@ -99,3 +99,22 @@ def test_limits_and_a_gateway_without_issuer(gw: Gateway) -> None:
     assert gw.client.post("/api/evaluators").status_code == 401
     gw.app.state.ctx.evaluators = None
     assert gw.client.post("/api/evaluators", headers=gw.auth(session)).status_code == 503
+
+
+def test_sweep_deletes_the_machines_of_tokens_no_longer_live() -> None:
+    """A sweep keeps the broker users of live tokens and deletes the others, including a
+    name that names no token; it asks about each token id once."""
+    broker = FakeBrokerUsers()
+    for name in ("evu.ada.t1xaa", "evv.ada.t2xbb", "evu.bob.t3xcc", "evu.bob.stray"):
+        broker.create_user(name, "pw", user_evaluator_permission("ada", False))
+    asked: list[set[int]] = []
+
+    def live(ids: set[int]) -> set[int]:
+        asked.append(ids)
+        return {1, 3}
+
+    issuer = EvaluatorIssuer(broker, PUBLIC, 4)
+    assert issuer.sweep(live) == 2
+    assert sorted(broker.created) == ["evu.ada.t1xaa", "evu.bob.t3xcc"]
+    assert asked == [{1, 2, 3}]
+    assert issuer.sweep(live) == 0

@@ -32,7 +32,7 @@ from ezspark_gateway.core.evaluators import EvaluatorIssuer
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.server import server_config
 from ezspark_gateway.settings import GatewaySettings
-from ezspark_gateway.storage import Database
+from ezspark_gateway.storage import Database, Repository
 from ezspark_gateway.workers import serve_workers
 
 log = structlog.get_logger("ezspark_gateway")
@@ -95,6 +95,39 @@ def evaluator_issuer(settings: GatewaySettings) -> EvaluatorIssuer | None:
     return EvaluatorIssuer(admin, settings.evaluator_broker_url, settings.max_user_evaluators)
 
 
+def sweep_once(issuer: EvaluatorIssuer, db: Database, now: float) -> int:
+    """Delete the broker users of tokens not live at ``now``; how many."""
+    with db.session() as session:
+        repo = Repository(session)
+        return issuer.sweep(lambda ids: repo.live_token_ids(ids, now))
+
+
+def sweep_evaluators(
+    issuer: EvaluatorIssuer, db: Database, stopping: threading.Event, every_s: float
+) -> None:
+    """Every ``every_s``, delete the broker users of tokens that expired (or died any other
+    way), until ``stopping``; a failed sweep is logged and tried again next time."""
+    while not stopping.wait(every_s):
+        try:
+            gone = sweep_once(issuer, db, time.time())
+            if gone:
+                log.info("evaluator_credentials_swept", deleted=gone)
+        except Exception as exc:  # the management API or the database away for a while
+            log.warning("evaluator_sweep_failed", error=str(exc))
+
+
+def start_sweeper(rt: Runtime, settings: GatewaySettings) -> None:
+    """Sweep expired tokens' broker users in the background, if this gateway issues any."""
+    issuer = rt.app.state.ctx.evaluators
+    if issuer is not None:
+        threading.Thread(
+            target=sweep_evaluators,
+            args=(issuer, rt.db, rt.stopping, settings.evaluator_sweep_s),
+            name="evaluator-sweep",
+            daemon=True,
+        ).start()
+
+
 def _consume(broker: Broker, server: uvicorn.Server, died: threading.Event) -> None:
     """Run the broker's delivery loop; if the broker is lost for good, stop the server."""
     try:
@@ -141,6 +174,7 @@ def serve_one(settings: GatewaySettings) -> None:
         target=_consume, args=(rt.broker, server, died), name="event-consumer", daemon=True
     )
     thread.start()
+    start_sweeper(rt, settings)
     # Validation needs the evaluators' spaces: ask for them now, not at their next interval.
     ask_evaluators(rt.broker, ANNOUNCE_REQUESTS_EXCHANGE, "gateway", rt.stopping)
     log.info(

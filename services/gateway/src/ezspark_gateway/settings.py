@@ -64,3 +64,6 @@ class GatewaySettings(CommonSettings):
     evaluator_broker_url: str = ""
     # Broker users one account's machines may hold at once.
     max_user_evaluators: int = Field(default=16, ge=1, le=1000)
+    # How often the broker users of expired (or otherwise dead) tokens are deleted: an
+    # expired token's machine loses its access within this many seconds.
+    evaluator_sweep_s: float = Field(default=60.0, gt=0.0, le=3600.0)

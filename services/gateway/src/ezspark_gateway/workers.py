@@ -51,7 +51,7 @@ def serve_workers(settings: GatewaySettings) -> None:
 
 def worker_app() -> ASGIApp:
     """One worker's gateway (uvicorn calls this in the worker process)."""
-    from ezspark_gateway.main import build_runtime  # main imports this module
+    from ezspark_gateway.main import build_runtime, start_sweeper  # main imports this module
 
     settings = GatewaySettings()
     configure_logging(settings.log_level, json_logs=settings.log_json)
@@ -77,6 +77,7 @@ def worker_app() -> ASGIApp:
     def _start() -> None:
         limit_threads(settings.threads)
         thread.start()
+        start_sweeper(runtime, settings)
         ask_evaluators(runtime.broker, ANNOUNCE_REQUESTS_EXCHANGE, "gateway", runtime.stopping)
 
     def _stop() -> None:

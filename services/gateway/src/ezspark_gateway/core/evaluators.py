@@ -6,13 +6,16 @@ permissions (``permissions.user_evaluator_permission``) let it read only its own
 queues (and the volunteers' ones) and publish only results and announcements, and
 returns its password once.  No credential of the cluster's own leaves the gateway.
 Revoking the token deletes every broker user issued for it; RabbitMQ then closes their
-connections at once.
+connections at once.  A token can also just expire: ``sweep`` (run by every gateway every
+``evaluator_sweep_s``) deletes the broker users of tokens that are no longer live.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -82,6 +85,25 @@ class EvaluatorIssuer:
         marker = f".t{token_id}x"
         doomed = [name for name in self.of_user(user) if marker in name]
         return sum(self.users.delete_user(name) for name in doomed)
+
+
+    def sweep(self, live: Callable[[set[int]], set[int]]) -> int:
+        """Delete every issued broker user whose token ``live`` no longer vouches for
+        (revoked, expired or deleted; a name with no token id is never vouched for).
+        ``live`` maps token ids to those still live.  How many were deleted."""
+        names = self.users.users(f"{OWN_PREFIX}.") + self.users.users(f"{VOLUNTEER_PREFIX}.")
+        ids = {t for t in map(token_of, names) if t is not None}
+        alive = live(ids) if ids else set()
+        return sum(self.users.delete_user(n) for n in names if token_of(n) not in alive)
+
+
+_TOKEN_ID = re.compile(r"\.t(\d+)x")
+
+
+def token_of(name: str) -> int | None:
+    """The id of the token a broker user was issued for (``…t<id>x…``), if it names one."""
+    match = _TOKEN_ID.search(name)
+    return int(match.group(1)) if match else None
 
 
 def _with_credentials(url: str, user: str, password: str) -> str:

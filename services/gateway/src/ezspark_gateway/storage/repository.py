@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,6 +75,15 @@ class Repository:
         )
         row = self.session.execute(stmt).first()
         return None if row is None else (row[0], row[1])
+
+    def live_token_ids(self, ids: Collection[int], now: float) -> set[int]:
+        """Those of ``ids`` that name an unrevoked, unexpired credential."""
+        stmt = (
+            select(ApiToken.id)
+            .where(ApiToken.id.in_(list(ids)), ApiToken.revoked_at.is_(None))
+            .where(or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now))
+        )
+        return set(self.session.scalars(stmt).all())
 
     def tokens_of(self, user_id: int, kind: str) -> Sequence[ApiToken]:
         """A user's live (unrevoked) credentials of one kind, newest first."""
