@@ -86,7 +86,6 @@ class EvaluatorIssuer:
         doomed = [name for name in self.of_user(user) if marker in name]
         return sum(self.users.delete_user(name) for name in doomed)
 
-
     def sweep(self, live: Callable[[set[int]], set[int]]) -> int:
         """Delete every issued broker user whose token ``live`` no longer vouches for
         (revoked, expired or deleted; a name with no token id is never vouched for).
