@@ -257,11 +257,11 @@ def run(names: list[str], seeds: int, jobs: int = 1, save: Path | None = None) -
 
 
 def _lists(out: dict[str, Any]) -> dict[str, Any]:
-    """Per task and side, the runs in seed order (tasks with no run left out)."""
+    """Per task and side, the runs in seed order (tasks with no run at all left out)."""
     return {
         n: {side: [v[s] for s in sorted(v)] for side, v in sides.items()}
         for n, sides in out.items()
-        if all(sides.values())
+        if any(sides.values())
     }
 
 
@@ -278,7 +278,13 @@ def rows(results: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
-        task, a, b = TASKS[name], r["ezspark"], r["neat"]
+        task, a, b = TASKS[name], r.get("ezspark", []), r.get("neat", [])
+        if not (a and b):  # one side not run (yet): say so rather than compare
+            lines.append(
+                f"| {name} ({task.threshold:g}, {task.population} × {task.generations}) "
+                f"| {_solved(a)} / {_solved(b)} | — | — | — | not compared |"
+            )
+            continue
         ok_a, ok_b = sum(x["solved"] for x in a), sum(x["solved"] for x in b)
         ev_a, ev_b = _median_evals(a), _median_evals(b)
         ratio = ev_a / ev_b if math.isfinite(ev_a) and math.isfinite(ev_b) else math.nan
@@ -292,6 +298,10 @@ def rows(results: dict[str, Any]) -> list[str]:
             f"| {s_a:.1f} s / {s_b:.1f} s | {'yes' if met else 'no'} |"
         )
     return lines
+
+
+def _solved(runs: list[dict[str, Any]]) -> str:
+    return f"{sum(x['solved'] for x in runs)}/{len(runs)}" if runs else "not run"
 
 
 def _num(value: float) -> str:

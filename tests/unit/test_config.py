@@ -129,7 +129,7 @@ def test_spec_example_passes_cli_validate(monkeypatch: pytest.MonkeyPatch) -> No
     path = SPEC_EXAMPLE if SPEC_EXAMPLE.exists() else REPO_EXAMPLE
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 0, result.output
-    assert "ok: CartPole-v0, 4 inputs, 2 actions" in result.output
+    assert "ok: CartPole-v0, 4 inputs, 2 outputs" in result.output
 
 
 def test_cli_validate_refuses_bad_config_naming_key(

@@ -55,7 +55,7 @@ def validate(settings: CommonSettings, config: str) -> None:
     """Check CONFIG against every rule and against its environment."""
     cfg = _load(config, settings)
     click.echo(
-        f"ok: {cfg.gym_game_name}, {cfg.input_size} inputs, {cfg.output_size} actions, "
+        f"ok: {cfg.gym_game_name}, {cfg.input_size} inputs, {cfg.output_size} outputs, "
         f"{cfg.generations} generations, seed {cfg.seed}"
     )
 
