@@ -7,7 +7,7 @@ PKGS   := -e 'libs/ezspark_common[box2d]' -e services/evaluator -e services/evol
 PYPROJECTS := libs/ezspark_common/pyproject.toml services/evaluator/pyproject.toml \
               services/evolver/pyproject.toml services/gateway/pyproject.toml
 
-.PHONY: install test-deps lint test test-unit test-integration test-e2e test-faults demo bench bench-full bench-learn bench-gateway up down clean images
+.PHONY: install test-deps lint test test-unit test-integration test-deploy test-e2e test-faults demo bench bench-full bench-learn bench-gateway up down clean images
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ test-unit: install
 
 test-integration: install
 	$(BIN)/python -m pytest tests/integration -q
+
+# The compose file and the Kubernetes manifests, validated offline.
+test-deploy: test-deps
+	$(BIN)/python -m pytest tests/deploy -q
 
 test-e2e: install
 	$(BIN)/python -m pytest tests/e2e -q

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the programs the deployment tests drive (tests/unit/test_deploy_*.py):
+# Installs the programs the deployment tests drive (tests/deploy/test_deploy_*.py):
 #   docker-compose  Debian's docker-compose 1.29 (a real Compose implementation; `config`
 #                   validates docker-compose.yml without a Docker engine)
 #   kubectl         for `kubectl kustomize`; normally already on the machine.  Fallback: the

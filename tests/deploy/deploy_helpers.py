@@ -1,4 +1,4 @@
-"""Shared helpers for the deployment tests (tests/unit/test_deploy_*.py).
+"""Shared helpers for the deployment tests (tests/deploy/test_deploy_*.py).
 
 The tools these tests drive are real programs, found on PATH: `kubectl kustomize` (or
 `kustomize`), `docker-compose` 1.x (or the `docker compose` v2 plugin).  Python tools
