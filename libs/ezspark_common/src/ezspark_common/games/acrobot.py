@@ -35,8 +35,9 @@ from gymnasium.envs.classic_control.acrobot import AcrobotEnv
 from gymnasium.utils import seeding
 from numpy.typing import NDArray
 
-from ezspark_common.envs import make_env, registered_id
+from ezspark_common.envs import make_env
 from ezspark_common.games.base import Games, StepResult
+from ezspark_common.games.exact import may_stand_in
 
 IDS = ("Acrobot-v1",)
 RESET_BOUND = 0.1  # AcrobotEnv.reset draws each state value from ±0.1
@@ -91,15 +92,7 @@ def supports(env: Any) -> bool:
 @functools.cache
 def available(env_id: str) -> bool:
     """Whether :class:`AcrobotGames` may stand in for ``env_id`` on this machine."""
-    if registered_id(env_id) not in IDS:
-        return False
-    env = make_env(env_id)
-    try:
-        if not supports(env.unwrapped):
-            return False
-    finally:
-        env.close()
-    return _agrees(env_id)
+    return may_stand_in(env_id, IDS, supports) and _agrees(env_id)
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,20 @@
 
 * :func:`square32`: ``u**2`` on a numpy float32 *scalar* is the C library's ``powf``, which
   is not always the correctly rounded square.
-* :func:`agrees`: a short step-by-step comparison with Gymnasium on this machine, the
-  guard every lockstep set passes before it stands in for an environment.
+* :func:`may_stand_in` and :func:`agrees`: the guards every lockstep set passes before it
+  stands in for an environment (the right registered environment, its physics not
+  overridden, and a short step-by-step comparison with Gymnasium on this machine).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ezspark_common.envs import make_env
+from ezspark_common.envs import make_env, registered_id
 from ezspark_common.games.base import Games
 
 # powf's result before its final rounding was measured within 0.0017 ULP of the exact
@@ -34,6 +36,22 @@ def square32(u: NDArray[np.float32]) -> NDArray[np.float32]:
     if unsure.any():
         out[unsure] = [np.float32(v) ** 2 for v in u[unsure].tolist()]
     return out
+
+
+def unchanged(env: Any, cls: type, methods: Sequence[str]) -> bool:
+    """``env`` is a ``cls`` whose ``methods`` no subclass has overridden."""
+    return isinstance(env, cls) and all(getattr(type(env), n) is getattr(cls, n) for n in methods)
+
+
+def may_stand_in(env_id: str, ids: Sequence[str], supports: Callable[[Any], bool]) -> bool:
+    """Whether ``env_id`` is one of ``ids`` and its unwrapped environment passes ``supports``."""
+    if registered_id(env_id) not in ids:
+        return False
+    env = make_env(env_id)
+    try:
+        return supports(env.unwrapped)
+    finally:
+        env.close()
 
 
 def agrees(

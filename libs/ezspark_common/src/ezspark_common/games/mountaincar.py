@@ -24,9 +24,9 @@ from gymnasium.utils import seeding
 from numpy.typing import NDArray
 
 from ezspark_common.actions import box_actions
-from ezspark_common.envs import make_env, registered_id
+from ezspark_common.envs import make_env
 from ezspark_common.games.base import Games, StepResult
-from ezspark_common.games.exact import agrees
+from ezspark_common.games.exact import agrees, may_stand_in, unchanged
 
 IDS = ("MountainCarContinuous-v0",)
 _MIRRORED = ("reset", "step")
@@ -36,17 +36,8 @@ _F32 = np.float32
 @functools.cache
 def available(env_id: str) -> bool:
     """Whether :class:`MountainCarGames` may stand in for ``env_id`` on this machine."""
-    if registered_id(env_id) not in IDS:
+    if not may_stand_in(env_id, IDS, lambda e: unchanged(e, Continuous_MountainCarEnv, _MIRRORED)):
         return False
-    env = make_env(env_id)
-    try:
-        e = env.unwrapped
-        if not isinstance(e, Continuous_MountainCarEnv) or any(
-            getattr(type(e), n) is not getattr(Continuous_MountainCarEnv, n) for n in _MIRRORED
-        ):
-            return False
-    finally:
-        env.close()
     seeds = (0, 1, 2)
     games = MountainCarGames(env_id, len(seeds))
     return agrees(

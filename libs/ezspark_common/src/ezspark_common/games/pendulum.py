@@ -21,10 +21,10 @@ from gymnasium.utils import seeding
 from numpy.typing import NDArray
 
 from ezspark_common.actions import box_actions
-from ezspark_common.envs import make_env, registered_id
+from ezspark_common.envs import make_env
 from ezspark_common.games.acrobot import _square
 from ezspark_common.games.base import Games, StepResult
-from ezspark_common.games.exact import agrees, square32
+from ezspark_common.games.exact import agrees, may_stand_in, square32, unchanged
 
 IDS = ("Pendulum-v1",)
 _MIRRORED = ("reset", "step", "_get_obs")
@@ -33,9 +33,7 @@ _CONSTANTS = ("max_speed", "max_torque", "dt", "g", "m", "l")
 
 def supports(env: Any) -> bool:
     """True when ``env`` (unwrapped) is Gymnasium's PendulumEnv with plain constants."""
-    if not isinstance(env, PendulumEnv):
-        return False
-    if any(getattr(type(env), name) is not getattr(PendulumEnv, name) for name in _MIRRORED):
+    if not unchanged(env, PendulumEnv, _MIRRORED):
         return False
     return all(
         isinstance(v := getattr(env, n), int | float) and math.isfinite(v) for n in _CONSTANTS
@@ -45,14 +43,8 @@ def supports(env: Any) -> bool:
 @functools.cache
 def available(env_id: str) -> bool:
     """Whether :class:`PendulumGames` may stand in for ``env_id`` on this machine."""
-    if registered_id(env_id) not in IDS:
+    if not may_stand_in(env_id, IDS, supports):
         return False
-    env = make_env(env_id)
-    try:
-        if not supports(env.unwrapped):
-            return False
-    finally:
-        env.close()
     seeds = (0, 1, 2, 3)
     games = PendulumGames(env_id, len(seeds))
     return agrees(games, env_id, seeds, 60, lambda t, r: np.array([math.sin(t * 0.7 + r) * 2.5]))
