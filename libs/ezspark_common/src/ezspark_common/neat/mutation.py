@@ -130,7 +130,7 @@ def add_node(genome: Genome, rng: np.random.Generator, tracker: InnovationTracke
     )
 
 
-def _reaches(children: dict[int, list[int]], start: int, target: int) -> bool:
+def reaches(children: dict[int, list[int]], start: int, target: int) -> bool:
     """True when ``target`` is reachable from ``start`` in the adjacency map."""
     frontier, seen = [start], {start}
     while frontier:
@@ -177,7 +177,7 @@ def add_connection(
                 children = {}
                 for x, y in zip(src, dst, strict=True):
                     children.setdefault(x, []).append(y)
-            if _reaches(children, b, a):
+            if reaches(children, b, a):
                 continue
         innov = tracker.connection(a, b)
         weight = float(rng.normal(0.0, WEIGHT_INIT_STD))

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ezspark_common.neat.genome import Genome
+from ezspark_common.neat.mutation import reaches
 from ezspark_common.neat.network import node_levels
 
 COLUMN_GAP, ROW_GAP, MARGIN, RADIUS = 140, 44, 40, 13
@@ -26,24 +27,11 @@ def loop_links(genome: Genome) -> list[bool]:
     children: dict[int, list[int]] = {}
     out = []
     for s, d in zip(genome.src.tolist(), genome.dst.tolist(), strict=True):
-        back = s >= 0 and (s == d or _reaches(children, d, s))
+        back = s >= 0 and (s == d or reaches(children, d, s))
         if not back:
             children.setdefault(s, []).append(d)
         out.append(back)
     return out
-
-
-def _reaches(children: dict[int, list[int]], start: int, target: int) -> bool:
-    frontier, seen = [start], {start}
-    while frontier:
-        node = frontier.pop()
-        if node == target:
-            return True
-        for nxt in children.get(node, ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                frontier.append(nxt)
-    return False
 
 
 def _columns(genome: Genome, n_in: int, n_out: int, loops: list[bool]) -> dict[int, int]:
