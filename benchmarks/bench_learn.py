@@ -45,26 +45,31 @@ from ezspark_common.training import advance, report_for, start  # noqa: E402
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
-# The spec example's rates and structure keys; each task sets sizes, budget and games.
+# The spec example's rates and structure keys, read from the example itself; each task sets
+# sizes, budget and games, and runs with no alone phase and no safeness re-checks.
+_EXAMPLE = json.loads((HERE.parent / "examples" / "spec-example.json").read_text())
+_RATE_KEYS = (
+    "species_threshold",
+    "percentage_survivors_per_specie",
+    "connection_mutation_rate",
+    "new_connection_assignment_rate",
+    "add_connection_big_specie_rate",
+    "add_connection_small_specie_rate",
+    "add_node_specie_rate",
+    "activate_connection_rate",
+    "remove_connection_rate",
+    "children",
+    "crossover_rate",
+    "saving",
+    "keep_parents",
+    "limiting_species",
+    "limiting_threshold",
+    "same_fitness_limit",
+    "age_significance",
+)
 SPEC_RATES: dict[str, Any] = {
     "alone_training_iterations": 0,
-    "species_threshold": 3,
-    "percentage_survivors_per_specie": 0.3,
-    "connection_mutation_rate": 0.8,
-    "new_connection_assignment_rate": 0.1,
-    "add_connection_big_specie_rate": 0.3,
-    "add_connection_small_specie_rate": 0.03,
-    "add_node_specie_rate": 0.05,
-    "activate_connection_rate": 0.25,
-    "remove_connection_rate": 0.01,
-    "children": 1,
-    "crossover_rate": 0.1,
-    "saving": 1,
-    "keep_parents": 1,
-    "limiting_species": 15,
-    "limiting_threshold": 5,
-    "same_fitness_limit": 10,
-    "age_significance": 0.3,
+    **{k: _EXAMPLE[k] for k in _RATE_KEYS},
     "safeness": 0.0,
 }
 
