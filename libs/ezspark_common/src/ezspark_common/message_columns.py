@@ -146,9 +146,10 @@ def _outcomes_in(value: Any, info: ValidationInfo) -> OutcomeTable:
         docs = [
             v if isinstance(v, GenomeOutcome) else GenomeOutcome.model_validate(v) for v in value
         ]
-        table = OutcomeTable.of([Outcome(d.key, tuple(d.returns), d.steps, d.error) for d in docs])
+        # Checked before the table is built: numpy would refuse ragged rows less clearly.
         if len({len(d.returns) for d in docs}) > 1:
             raise ValueError("every outcome of a result must have one return per game")
+        table = OutcomeTable.of([Outcome(d.key, tuple(d.returns), d.steps, d.error) for d in docs])
     else:
         raise ValueError("expected a list of outcomes")
     table.check()
