@@ -9,6 +9,7 @@ metrics registry directly) or as real processes (to kill them).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -30,7 +31,6 @@ from ezspark_common import rng as rngs
 from ezspark_common.broker import Delivery, connect
 from ezspark_common.broker.rabbitmq import RabbitBroker
 from ezspark_common.config import parse_config
-from ezspark_common.evaluation import evaluate_batch
 from ezspark_common.local import LocalEvaluator
 from ezspark_common.messages import (
     ANNOUNCE_EXCHANGE,
@@ -43,7 +43,6 @@ from ezspark_common.messages import (
     EvaluationResult,
     EvaluationTask,
     EvaluatorAnnounced,
-    GenomeOutcome,
     Message,
     StopRequested,
     TrainingRequested,
@@ -54,6 +53,7 @@ from ezspark_common.messages import (
 from ezspark_common.neat.population import population_to_dict
 from ezspark_common.routing import fronted_queues
 from ezspark_common.runner import load_checkpoint, run_embedded
+from ezspark_common.tasks import evaluate_task
 from ezspark_common.training import TrainingState, start
 from ezspark_evaluator.service import EvaluatorService
 from ezspark_evaluator.settings import EvaluatorSettings
@@ -391,16 +391,7 @@ def make_task(
 
 def honest_result(task: EvaluationTask, evaluator_id: str, offset: float = 0.0) -> EvaluationResult:
     """What a correct evaluator answers to ``task`` (``offset`` added to every return)."""
-    genomes = task.genomes
-    outcomes = evaluate_batch(
-        genomes,
-        task.env_id,
-        task.game_seeds,
-        task.max_steps,
-        task.reward_floor,
-        task.input_size,
-        task.output_size,
-    )
+    outcomes = evaluate_task(task)
     return EvaluationResult(
         task_id=task.task_id,
         training_id=task.training_id,
@@ -408,10 +399,5 @@ def honest_result(task: EvaluationTask, evaluator_id: str, offset: float = 0.0) 
         evaluator_id=evaluator_id,
         duration_s=0.0,
         attempt=task.attempt,
-        outcomes=[
-            GenomeOutcome(
-                key=o.key, returns=[r + offset for r in o.returns], steps=o.steps, error=o.error
-            )
-            for o in outcomes
-        ],
+        outcomes=dataclasses.replace(outcomes, returns=outcomes.returns + offset),
     )

@@ -13,17 +13,16 @@ from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker.memory import InMemoryBroker
 from ezspark_common.config import config_with, load_config
-from ezspark_common.evaluation import evaluate_batch
 from ezspark_common.local import LocalEvaluator
 from ezspark_common.messages import (
     EnvSpace,
     EvaluationResult,
     EvaluationTask,
     EvaluatorAnnounced,
-    GenomeOutcome,
     decode,
     tasks_queue,
 )
+from ezspark_common.tasks import evaluate_task
 from ezspark_common.training import TrainingState, start
 from ezspark_evolver.context import Context
 from ezspark_evolver.dispatch import Round, RoundOutcome
@@ -110,16 +109,7 @@ class Harness:
 
     def answer(self, task: EvaluationTask, evaluator: str, seconds: float = 0.1) -> None:
         """Deliver the honest result of ``task`` as ``evaluator``."""
-        genomes = task.genomes
-        outcomes = evaluate_batch(
-            genomes,
-            task.env_id,
-            task.game_seeds,
-            task.max_steps,
-            task.reward_floor,
-            task.input_size,
-            task.output_size,
-        )
+        outcomes = evaluate_task(task)
         self.round.deliver(
             EvaluationResult(
                 task_id=task.task_id,
@@ -128,10 +118,7 @@ class Harness:
                 evaluator_id=evaluator,
                 duration_s=seconds,
                 attempt=task.attempt,
-                outcomes=[
-                    GenomeOutcome(key=o.key, returns=list(o.returns), steps=o.steps, error=o.error)
-                    for o in outcomes
-                ],
+                outcomes=outcomes,
             )
         )
 

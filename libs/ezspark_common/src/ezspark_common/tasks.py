@@ -14,7 +14,8 @@ import numpy as np
 
 from ezspark_common import rng as rngs
 from ezspark_common.config import TrainingConfig
-from ezspark_common.evaluation import Outcome
+from ezspark_common.evaluation import Outcome, OutcomeTable, evaluate_table
+from ezspark_common.messages import EvaluationTask
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,20 @@ class TaskSpec:
     index: int
     genome_keys: tuple[int, ...]
     game_indices: tuple[int, ...]
+
+
+def evaluate_task(task: EvaluationTask) -> OutcomeTable:
+    """Play a task's genomes on its games, as an evaluator does (one row per genome)."""
+    return evaluate_table(
+        task.genomes,
+        task.env_id,
+        task.game_seeds,
+        task.max_steps,
+        task.reward_floor,
+        task.input_size,
+        task.output_size,
+        recurrent=task.recurrent,
+    )
 
 
 def game_groups(n_games: int, sub_games: int) -> list[tuple[int, ...]]:

@@ -34,7 +34,7 @@ import structlog
 
 from ezspark_common.broker import Broker, Delivery
 from ezspark_common.envs import EnvError, check_env_id
-from ezspark_common.evaluation import OutcomeTable, evaluate_table
+from ezspark_common.evaluation import OutcomeTable
 from ezspark_common.messages import (
     EvaluationResult,
     EvaluationTask,
@@ -44,6 +44,7 @@ from ezspark_common.messages import (
     routing_id,
 )
 from ezspark_common.routing import avoided
+from ezspark_common.tasks import evaluate_task
 from ezspark_evaluator.metrics import EvaluatorMetrics
 from ezspark_evaluator.settings import EvaluatorSettings
 
@@ -242,16 +243,7 @@ class TaskHandler:
             self._metrics.errors.labels(kind="env_not_allowed").inc()
             return error_outcomes(task, str(exc))
         try:
-            outcomes = evaluate_table(
-                task.genomes,
-                task.env_id,
-                task.game_seeds,
-                task.max_steps,
-                task.reward_floor,
-                task.input_size,
-                task.output_size,
-                recurrent=task.recurrent,
-            )
+            outcomes = evaluate_task(task)
         except Exception as exc:
             bound.exception("evaluation_failed", final_attempt=delivery.final_attempt)
             self._metrics.errors.labels(kind="evaluation").inc()
