@@ -194,7 +194,7 @@ def test_training_page_of_someone_else_is_404(gw: Any) -> None:
 
 def test_static_assets_are_vendored(gw: Any) -> None:
     """The stylesheet and scripts are served from the package itself."""
-    for asset in ("style.css", "form.js", "training.js", "time.js"):
+    for asset in ("style.css", "form.js", "training.js", "charts.js", "time.js"):
         assert gw.client.get(f"/static/{asset}").status_code == 200
 
 

@@ -107,6 +107,20 @@ class ReportOut(_Out):
     evaluations_per_s: float
     best_genome_key: int
     received_at: float
+    species_sizes: list[int] | None = Field(
+        default=None, description="members of each species, largest first (newer evolvers)"
+    )
+    mean_nodes: float | None = Field(default=None, description="mean node genes per genome")
+    mean_connections: float | None = Field(
+        default=None, description="mean enabled connection genes per genome"
+    )
+    best_nodes: int | None = Field(default=None, description="node genes of the best genome")
+    best_connections: int | None = Field(
+        default=None, description="enabled connection genes of the best genome"
+    )
+    phase: Literal["local", "distributed"] | None = Field(
+        default=None, description="where the generation ran: the owner's machine or the service"
+    )
 
 
 class TrainingSummary(_Out):

@@ -68,6 +68,20 @@ class Training(Base):
     best_genome: Mapped[dict[str, Any] | None] = mapped_column(
         JSON(none_as_null=True), nullable=True
     )
+    # Added by migration 0003 (the training page).  What the user calls the run:
+    name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    tags: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    archived_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Run health: "local" (``alone_training_iterations``) or "distributed"; when the last
+    # event of the evolver arrived; when the run ended; tasks done of the current
+    # generation's total, and how many evaluators returned them.
+    phase: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    last_event_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    progress_done: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    progress_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    progress_evaluators: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class GenerationRow(Base):
@@ -85,6 +99,13 @@ class GenerationRow(Base):
     evaluations_per_s: Mapped[float] = mapped_column(Float)
     best_genome_key: Mapped[int] = mapped_column(BigInteger)
     received_at: Mapped[float] = mapped_column(Float)
+    # Added by migration 0003: members per species (largest first), genome sizes, phase.
+    species_sizes: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    mean_nodes: Mapped[float | None] = mapped_column(Float, nullable=True)
+    mean_connections: Mapped[float | None] = mapped_column(Float, nullable=True)
+    best_nodes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    best_connections: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    phase: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class SavedGenomeRow(Base):
