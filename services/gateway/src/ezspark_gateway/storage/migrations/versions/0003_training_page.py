@@ -12,6 +12,8 @@ Revises: 0002
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,7 +22,7 @@ down_revision: str | None = "0002"
 branch_labels = None
 depends_on = None
 
-TRAINING_COLUMNS: tuple[tuple[str, sa.types.TypeEngine[object]], ...] = (
+TRAINING_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("name", sa.String(100)),
     ("tags", sa.JSON(none_as_null=True)),
     ("notes", sa.Text()),
@@ -32,7 +34,7 @@ TRAINING_COLUMNS: tuple[tuple[str, sa.types.TypeEngine[object]], ...] = (
     ("progress_total", sa.Integer()),
     ("progress_evaluators", sa.Integer()),
 )
-GENERATION_COLUMNS: tuple[tuple[str, sa.types.TypeEngine[object]], ...] = (
+GENERATION_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("species_sizes", sa.JSON(none_as_null=True)),
     ("mean_nodes", sa.Float()),
     ("mean_connections", sa.Float()),
@@ -42,7 +44,7 @@ GENERATION_COLUMNS: tuple[tuple[str, sa.types.TypeEngine[object]], ...] = (
 )
 
 
-def _add(table: str, columns: tuple[tuple[str, sa.types.TypeEngine[object]], ...]) -> None:
+def _add(table: str, columns: tuple[tuple[str, Any], ...]) -> None:
     # A development database made by ``create_all`` of this build has them already.
     present = {c["name"] for c in sa.inspect(op.get_bind()).get_columns(table)}
     with op.batch_alter_table(table) as batch:
