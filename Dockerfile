@@ -44,7 +44,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # The shared library first: every service depends on it.
 COPY libs/ezspark_common/ libs/ezspark_common/
-RUN pip install ./libs/ezspark_common
+RUN pip install "./libs/ezspark_common[broker]"
 
 FROM build-base AS build-gateway
 COPY services/gateway/ services/gateway/
@@ -59,11 +59,11 @@ FROM build-base AS build-evaluator
 # manylinux wheels for x86_64 only; on other platforms pip compiles it, which needs a C++
 # compiler and SWIG.  They are installed only then, and only in this build stage: the
 # runtime image gets the built virtualenv, never the toolchain.
-RUN pip install --only-binary=box2d "./libs/ezspark_common[box2d]" \
+RUN pip install --only-binary=box2d "./libs/ezspark_common[box2d,broker]" \
     || { apt-get update \
          && apt-get install -y --no-install-recommends g++ swig \
          && rm -rf /var/lib/apt/lists/* \
-         && pip install "./libs/ezspark_common[box2d]"; }
+         && pip install "./libs/ezspark_common[box2d,broker]"; }
 COPY services/evaluator/ services/evaluator/
 RUN pip install ./services/evaluator
 # Space-separated pip requirement specifiers for user environment packages

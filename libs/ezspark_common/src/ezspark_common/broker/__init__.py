@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+try:
+    import prometheus_client  # noqa: F401  (the broker extra's marker)
+except ImportError as exc:  # the embedded trainer's install: say what to install
+    raise ImportError(
+        "ezspark_common.broker needs the broker extra: pip install 'ezspark-common[broker]'"
+    ) from exc
+
 from ezspark_common.broker.base import Broker, BrokerError, Delivery, Handler
 from ezspark_common.broker.memory import InMemoryBroker
 from ezspark_common.broker.metrics import BrokerMetrics, broker_metrics
