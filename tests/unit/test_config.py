@@ -473,6 +473,25 @@ def test_unknown_key_suggests_the_right_one(typo: str, suggestion: str) -> None:
     assert errors == [(typo, f"unknown key; did you mean '{suggestion}'?")]
 
 
+@pytest.mark.parametrize(
+    ("typo", "suggestions"),
+    [
+        ("populaton_size", ["max_population", "initial_population"]),
+        ("population_size", ["max_population", "initial_population"]),
+        ("max_pop", ["max_population"]),
+        ("inputsize", ["input_size"]),
+        ("mutation_rate", ["connection_mutation_rate"]),
+        ("survivors", ["percentage_survivors_per_specie"]),
+    ],
+)
+def test_did_you_mean_ranks_by_the_meaningful_word(typo: str, suggestions: list[str]) -> None:
+    """The long word typed counts more than a shared suffix: populaton_size is no output_size."""
+    ((key, msg),) = _errors(_with(**{typo: 1}))
+    assert key == typo
+    assert [part for part in msg.split("'")[1::2]] == suggestions
+    assert "output_size" not in msg
+
+
 @pytest.mark.parametrize("name", ["add_node_big_specie_rate", "add_node_small_specie_rate"])
 def test_spec_prose_misnamed_rate_suggests_a_real_rate(name: str) -> None:
     """The spec's add_node_big/small_specie_rate bullets are refused with a real-key suggestion."""

@@ -6,13 +6,14 @@ inputs with the same messages.  A message always names the key and the rule it b
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ezspark_common.suggest import did_you_mean
 
 # The spec's own names, in the spec's order: the form, the docs and the tests iterate this.
 SPEC_KEYS: tuple[str, ...] = (
@@ -166,17 +167,12 @@ class TrainingConfig(BaseModel):
         return min(0.0, self.minimum_reward) * self.max_number_of_steps
 
 
-def _suggest(key: str) -> str:
-    match = difflib.get_close_matches(key, SPEC_KEYS + EXTRA_KEYS, n=1, cutoff=0.6)
-    return f"unknown key; did you mean '{match[0]}'?" if match else "unknown key"
-
-
 def _describe(err: dict[str, Any]) -> tuple[str, str]:
     loc = err.get("loc", ())
     key = str(loc[0]) if loc else "config"
     kind = err.get("type", "")
     if kind == "extra_forbidden":
-        return key, _suggest(key)
+        return key, did_you_mean(key, SPEC_KEYS + EXTRA_KEYS)
     if kind == "missing":
         return key, "is required"
     msg = str(err.get("msg", "invalid"))
