@@ -488,7 +488,7 @@ def test_did_you_mean_ranks_by_the_meaningful_word(typo: str, suggestions: list[
     """The long word typed counts more than a shared suffix: populaton_size is no output_size."""
     ((key, msg),) = _errors(_with(**{typo: 1}))
     assert key == typo
-    assert [part for part in msg.split("'")[1::2]] == suggestions
+    assert msg.split("'")[1::2] == suggestions
     assert "output_size" not in msg
 
 
