@@ -17,8 +17,12 @@ Queues (all created with ``Broker.declare``):
 * ``TASKS_QUEUE``    evolver → evaluators: ``EvaluationTask``
 * ``RESULTS_QUEUE``  evaluators → evolver: ``EvaluationResult``
 * ``COMMANDS_QUEUE`` gateway → evolver: ``TrainingRequested``, ``StopRequested``
-* ``EVENTS_QUEUE``   evolver → gateway: ``GenerationReport``, ``TrainingFinished``,
-  ``TrainingFailed``, ``TrainingWaiting``
+* ``EVENTS_QUEUE``   evolver → gateway: ``GenerationReport``, ``GenerationProgressed``,
+  ``TrainingFinished``, ``TrainingFailed``, ``TrainingWaiting``
+
+New optional fields keep old messages valid (they decode with the field absent); a
+consumer refuses fields and kinds it does not know, so gateways are upgraded before the
+evolvers that send them.
 
 Tasks are routed by environment: each environment has its own task queue,
 ``tasks_queue(env_id)``, consumed only by evaluators that serve it.  Evaluators announce
@@ -219,11 +223,17 @@ class SavedGenome(WireModel):
     genome: WireGenome
 
 
+Phase = Literal["local", "distributed"]
+
+
 class GenerationReport(WireModel):
     """Evolver → gateway: statistics of one finished generation.
 
     Every ``saving`` generations it carries the generation's best genome, and then and at
     the end the best so far, so ``ezspark train --gateway`` can save them locally.
+    ``champion`` is the best so far whenever this generation improved it, so the gateway
+    can show and serve the best network while the run goes on.  The population's shape
+    (species sizes, genome sizes) and the ``phase`` came later: None from older evolvers.
     """
 
     schema_version: Literal[1] = 1
@@ -238,6 +248,34 @@ class GenerationReport(WireModel):
     best_genome_key: int
     generation_best: SavedGenome | None = None
     best_so_far: SavedGenome | None = None
+    species_sizes: list[NonNegInt] | None = None  # members per species, largest first
+    mean_nodes: NonNegFloat | None = None  # node genes per genome (outputs and hidden)
+    mean_connections: NonNegFloat | None = None  # enabled connection genes per genome
+    best_nodes: NonNegInt | None = None
+    best_connections: NonNegInt | None = None
+    phase: Phase | None = None  # "local": within alone_training_iterations
+    champion: SavedGenome | None = None
+
+
+class GenerationProgressed(WireModel):
+    """Evolver → gateway: how far the running generation is (at most about once a second,
+    and only when something changed): primary tasks answered of the total, and how many
+    evaluators answered them.  ``generation`` is 0-based, like the reports'."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["generation_progressed"] = "generation_progressed"
+    training_id: NonEmptyStr
+    generation: NonNegInt
+    done: NonNegInt
+    total: NonNegInt
+    evaluators: NonNegInt
+    phase: Phase | None = None
+
+    @model_validator(mode="after")
+    def _done_within_total(self) -> Self:
+        if self.done > self.total:
+            raise ValueError(f"done ({self.done}) exceeds total ({self.total})")
+        return self
 
 
 class TrainingFinished(WireModel):
@@ -267,6 +305,7 @@ Message = Annotated[
     | EvaluationTask
     | EvaluationResult
     | GenerationReport
+    | GenerationProgressed
     | TrainingFinished
     | TrainingFailed
     | TrainingWaiting

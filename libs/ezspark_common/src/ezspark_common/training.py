@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
 
 from ezspark_common.config import TrainingConfig, parse_config
 from ezspark_common.evaluation import Outcome
@@ -42,6 +44,13 @@ class GenerationReport:
     seconds: float
     safeness_checks: int = 0
     safeness_mismatches: int = 0
+    # Shape of the population (absent, i.e. empty or None, in reports of older versions):
+    # members per species, largest first; node genes and enabled connection genes.
+    species_sizes: tuple[int, ...] = ()
+    mean_nodes: float | None = None
+    mean_connections: float | None = None
+    best_nodes: int | None = None
+    best_connections: int | None = None
 
     @property
     def evaluations_per_s(self) -> float:
@@ -64,7 +73,9 @@ class GenerationReport:
     def from_dict(data: Mapping[str, Any]) -> GenerationReport:
         """Inverse of :meth:`to_dict` (derived rates are recomputed)."""
         fields = GenerationReport.__dataclass_fields__
-        return GenerationReport(**{k: v for k, v in data.items() if k in fields})
+        kept = {k: v for k, v in data.items() if k in fields}
+        kept["species_sizes"] = tuple(kept.get("species_sizes") or ())  # JSON gives a list
+        return GenerationReport(**kept)
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,9 @@ def report_for(
     pop = state.population
     fitness = {k: outcomes[k].mean for k in pop.genomes}
     best_key = min(fitness, key=lambda k: (-fitness[k], k))
+    nodes = [len(g.node_ids) for g in pop.genomes.values()]
+    links = [int(np.count_nonzero(g.enabled)) for g in pop.genomes.values()]
+    best = pop.genomes[best_key]
     return GenerationReport(
         generation=pop.generation,
         best_fitness=fitness[best_key],
@@ -123,7 +137,18 @@ def report_for(
         seconds=seconds,
         safeness_checks=checks,
         safeness_mismatches=mismatches,
+        species_sizes=tuple(sorted((len(s.members) for s in pop.species), reverse=True)),
+        mean_nodes=math.fsum(nodes) / len(nodes),
+        mean_connections=math.fsum(links) / len(links),
+        best_nodes=len(best.node_ids),
+        best_connections=int(np.count_nonzero(best.enabled)),
     )
+
+
+def phase_of(config: TrainingConfig, generation: int) -> Literal["local", "distributed"]:
+    """Where generation ``generation`` (0-based) belongs: ``"local"`` for the alone phase
+    (the first ``alone_training_iterations``), ``"distributed"`` after it."""
+    return "local" if generation < config.alone_training_iterations else "distributed"
 
 
 def advance(

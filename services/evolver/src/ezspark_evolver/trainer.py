@@ -22,6 +22,7 @@ from dataclasses import replace
 import structlog
 
 from ezspark_common.broker import BrokerError
+from ezspark_common.handoff import saved_genome
 from ezspark_common.messages import (
     GenerationReport,
     TrainingFailed,
@@ -32,7 +33,13 @@ from ezspark_common.messages import (
 )
 from ezspark_common.tasks import game_groups, plan_chunks
 from ezspark_common.training import GenerationReport as Report
-from ezspark_common.training import TrainingState, advance, report_for
+from ezspark_common.training import (
+    TrainingState,
+    advance,
+    genome_document,
+    phase_of,
+    report_for,
+)
 from ezspark_evolver.context import Context, Event, Interrupted
 from ezspark_evolver.dispatch import Round, RoundOutcome
 
@@ -86,7 +93,7 @@ class TrainingRunner:
         )
         if state.history:
             # A crash may have hidden it; duplicates are fine.
-            self._report(state.history[-1], state.config.saving, bool(state.finished))
+            self._report(state, state.history[-1])
         while not state.finished:
             if store.stop_requested(tid):
                 state = replace(state, finished="stopped")
@@ -112,7 +119,7 @@ class TrainingRunner:
             self.training_id, state, after, report, result.outcomes[report.best_genome_key].returns
         )
         self._observe(report)
-        self._report(report, state.config.saving, bool(after.finished))
+        self._report(after, report)
         log.info(
             "generation_done",
             best_fitness=report.best_fitness,
@@ -199,12 +206,16 @@ class TrainingRunner:
         m.species.labels(tid).set(report.species)
         m.best_fitness.labels(tid).set(report.best_fitness)
 
-    def _report(self, report: Report, saving: int, final: bool) -> None:
-        """Tell the gateway about a generation, with the genomes saved for it (for
-        ``ezspark train --gateway``); a lost report is not worth a failure."""
+    def _report(self, after: TrainingState, report: Report) -> None:
+        """Tell the gateway about a generation (``after``: the state it led to), with the
+        genomes saved for it (for ``ezspark train --gateway``) and the champion if it
+        improved; a lost report is not worth a failure."""
+        config = after.config
         generation_best, best_so_far = self.ctx.store.saved_genomes(
-            self.training_id, report.generation, saving, final
+            self.training_id, report.generation, config.saving, bool(after.finished)
         )
+        best = after.best
+        improved = best is not None and best.generation == report.generation
         event = GenerationReport(
             training_id=self.training_id,
             generation=report.generation,
@@ -216,6 +227,13 @@ class TrainingRunner:
             best_genome_key=report.best_genome_key,
             generation_best=generation_best,
             best_so_far=best_so_far,
+            species_sizes=list(report.species_sizes) or None,
+            mean_nodes=report.mean_nodes,
+            mean_connections=report.mean_connections,
+            best_nodes=report.best_nodes,
+            best_connections=report.best_connections,
+            phase=phase_of(config, report.generation),
+            champion=saved_genome(genome_document(best, config)) if best and improved else None,
         )
         try:
             self.ctx.publish_event(event, f"report:{self.training_id}:{report.generation}")

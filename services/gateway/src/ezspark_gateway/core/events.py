@@ -89,6 +89,12 @@ def _apply_report(repo: Repository, event: GenerationReport, now: float) -> str:
         evaluations_per_s=event.evaluations_per_s,
         best_genome_key=event.best_genome_key,
         received_at=now,
+        species_sizes=event.species_sizes,
+        mean_nodes=event.mean_nodes,
+        mean_connections=event.mean_connections,
+        best_nodes=event.best_nodes,
+        best_connections=event.best_connections,
+        phase=event.phase,
     )
     if not repo.add_generation(row):
         return DUPLICATE

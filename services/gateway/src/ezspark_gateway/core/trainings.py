@@ -12,7 +12,7 @@ import structlog
 from ezspark_common.config import TrainingConfig
 from ezspark_common.messages import StopRequested, TrainingRequested
 from ezspark_common.training import GenerationReport as Report
-from ezspark_common.training import TrainingState, state_to_dict
+from ezspark_common.training import TrainingState, phase_of, state_to_dict
 from ezspark_gateway.core.admission import Admission
 from ezspark_gateway.core.errors import ConflictError, NotFoundError, UnavailableError
 from ezspark_gateway.core.ports import CommandPublisher
@@ -58,7 +58,7 @@ def create_training(
     with admission.admit(repo, owner, ACTIVE):
         repo.add_training(training)
         for report in done:
-            repo.add_generation(_row(training.id, report, now))
+            repo.add_generation(_row(training.id, report, now, phase_of(config, report.generation)))
         repo.commit()
     structlog.contextvars.bind_contextvars(training_id=training.id)
     msg = TrainingRequested(
@@ -101,8 +101,9 @@ def _new_training(
     )
 
 
-def _row(training_id: str, report: Report, now: float) -> GenerationRow:
-    """A generation a local run had before it was handed over, as a stored report."""
+def _row(training_id: str, report: Report, now: float, phase: str) -> GenerationRow:
+    """A generation a local run had before it was handed over, as a stored report (its
+    shape fields are None when the local run's version did not record them)."""
     return GenerationRow(
         training_id=training_id,
         generation=report.generation,
@@ -113,6 +114,12 @@ def _row(training_id: str, report: Report, now: float) -> GenerationRow:
         evaluations_per_s=report.evaluations_per_s,
         best_genome_key=report.best_genome_key,
         received_at=now,
+        species_sizes=list(report.species_sizes) or None,
+        mean_nodes=report.mean_nodes,
+        mean_connections=report.mean_connections,
+        best_nodes=report.best_nodes,
+        best_connections=report.best_connections,
+        phase=phase,
     )
 
 
