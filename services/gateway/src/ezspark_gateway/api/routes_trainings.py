@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from ezspark_common.config import TrainingConfig
 from ezspark_gateway.api.body import CONFIG_BODY_DOC, training_config_body, validation_body
-from ezspark_gateway.api.deps import Ctx, CurrentPrincipal, MaybePrincipal, Repo
+from ezspark_gateway.api.deps import Ctx, CurrentPrincipal, MaybePrincipal, Repo, require_json
 from ezspark_gateway.api.schemas import (
     GenerationsOut,
     ReportOut,
     TrainingDetail,
     TrainingList,
+    TrainingPatch,
     TrainingSummary,
     ValidationOut,
     error_responses,
 )
-from ezspark_gateway.core import trainings
+from ezspark_gateway.core import manage, trainings
 from ezspark_gateway.core.errors import NotFoundError
 from ezspark_gateway.core.network_svg import network_svg
 from ezspark_gateway.storage import Repository
+from ezspark_gateway.storage.listing import Archived, Sort, TrainingFilter
 from ezspark_gateway.storage.models import Training
 
 router = APIRouter(prefix="/api", tags=["trainings"])
@@ -43,6 +45,10 @@ def summary(training: Training) -> TrainingSummary:
         generations=training.generations,
         best_fitness=training.best_fitness,
         waiting=training.waiting_reason,
+        name=training.name,
+        tags=training.tags,
+        notes=training.notes,
+        archived_at=training.archived_at,
     )
 
 
@@ -102,16 +108,81 @@ def validate(
     return ValidationOut(config=config.model_dump(mode="json"))
 
 
-@router.get("/trainings", response_model=TrainingList, responses=error_responses(401))
+StatusName = Literal["queued", "running", "stopping", "finished", "failed", "stopped"]
+
+
+@router.get("/trainings", response_model=TrainingList, responses=error_responses(401, 422))
 def list_trainings(
     principal: CurrentPrincipal,
     repo: Repo,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    status: Annotated[
+        list[StatusName] | None, Query(description="only these statuses (repeatable)")
+    ] = None,
+    env: Annotated[str | None, Query(max_length=200, description="environment id")] = None,
+    tag: Annotated[str | None, Query(max_length=64, description="one tag")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="part of the name, or the id's start")
+    ] = None,
+    archived: Annotated[
+        Archived, Query(description="hide (default), only, or include archived runs")
+    ] = "hide",
+    sort: Annotated[
+        Sort, Query(description="newest (default), oldest, best (fitness), name")
+    ] = "newest",
 ) -> TrainingList:
-    """The caller's trainings, newest first."""
-    items, total = trainings.list_trainings(repo, principal.user, limit, offset)
+    """The caller's trainings matching every filter given, newest first by default."""
+    flt = TrainingFilter(
+        statuses=tuple(status or ()),
+        env=env or None,
+        tag=(tag or "").strip().lower() or None,
+        text=(q or "").strip() or None,
+        archived=archived,
+        sort=sort,
+    )
+    items, total = manage.list_filtered(repo, principal.user, flt, limit, offset)
     return TrainingList(items=[summary(t) for t in items], total=total, limit=limit, offset=offset)
+
+
+@router.patch(
+    "/trainings/{training_id}",
+    response_model=TrainingDetail,
+    dependencies=[Depends(require_json)],
+    responses=error_responses(401, 404, 409, 415, 422),
+)
+def patch_training(
+    training_id: str, body: TrainingPatch, principal: CurrentPrincipal, repo: Repo, ctx: Ctx
+) -> TrainingDetail:
+    """Rename, tag, annotate or (un)archive one of the caller's trainings.
+
+    Only the fields sent change; null or "" clears one.  422 names the field that breaks
+    a rule; 409 when archiving a run that has not ended.
+    """
+    sent = body.model_fields_set
+    training = manage.update_meta(
+        repo,
+        principal.user,
+        training_id,
+        ctx.clock(),
+        name=body.name if "name" in sent else manage.UNSET,
+        tags=body.tags if "tags" in sent else manage.UNSET,
+        notes=body.notes if "notes" in sent else manage.UNSET,
+        archived=body.archived,
+    )
+    return detail(repo, training)
+
+
+@router.delete(
+    "/trainings/{training_id}", status_code=204, responses=error_responses(401, 404, 409)
+)
+def delete_training(training_id: str, principal: CurrentPrincipal, repo: Repo) -> None:
+    """Delete one of the caller's ended trainings with its history and best genome.
+
+    409 while it is queued, running or stopping: stop it first and delete it once its
+    status is stopped, finished or failed.
+    """
+    manage.delete_training(repo, principal.user, training_id)
 
 
 @router.get("/trainings/{training_id}", response_model=TrainingDetail, responses=_OWNED)

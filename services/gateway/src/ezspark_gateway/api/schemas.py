@@ -138,6 +138,12 @@ class TrainingSummary(_Out):
         description="why the training waits (e.g. no evaluator serves its "
         "environment); null while it runs or once it ended",
     )
+    name: str | None = Field(default=None, description="what the owner calls the run")
+    tags: list[str] | None = Field(default=None, description="the owner's labels, lower-case")
+    notes: str | None = Field(default=None, description="the owner's free-text notes")
+    archived_at: float | None = Field(
+        default=None, description="when the run was archived (hidden from the default list)"
+    )
 
 
 class TrainingDetail(TrainingSummary):
@@ -148,6 +154,23 @@ class TrainingDetail(TrainingSummary):
     error: str | None
     has_best_genome: bool
     latest_report: ReportOut | None
+
+
+class TrainingPatch(BaseModel):
+    """Fields to change on a training; absent ones stay, null or "" clears one.
+
+    ``name``: at most 100 characters, one line.  ``tags``: at most 10, each up to 32
+    characters of letters, digits, ``_ . : -`` (stored lower-case, duplicates dropped).
+    ``notes``: at most 10,000 characters.  ``archived``: hide an ended run from the
+    default list (true) or show it again (false).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, examples=["baseline, seed 1"])
+    tags: list[str] | None = Field(default=None, examples=[["cartpole", "baseline"]])
+    notes: str | None = Field(default=None, examples=["first try with the spec's rates"])
+    archived: bool | None = None
 
 
 class TrainingList(BaseModel):

@@ -9,6 +9,8 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ezspark_gateway.storage import listing
+from ezspark_gateway.storage.listing import Facets, TrainingFilter
 from ezspark_gateway.storage.models import (
     ApiToken,
     GenerationRow,
@@ -162,6 +164,20 @@ class Repository:
         if rows:
             return [row[0] for row in rows], int(rows[0][1])
         return [], self.count_trainings_of(owner_id) if offset else 0
+
+    def trainings_filtered(
+        self, owner_id: int, flt: TrainingFilter, limit: int, offset: int
+    ) -> tuple[Sequence[Training], int]:
+        """A page of the user's trainings matching ``flt``, in its order, and their total."""
+        return listing.filtered_page(self.session, owner_id, flt, limit, offset)
+
+    def training_facets(self, owner_id: int) -> Facets:
+        """The environments and tags the user's trainings use."""
+        return listing.facets(self.session, owner_id)
+
+    def delete_training(self, training_id: str, statuses: Collection[str]) -> bool:
+        """Delete a training in one of ``statuses`` with everything stored about it."""
+        return listing.delete_training(self.session, training_id, statuses)
 
     def count_trainings_of(self, owner_id: int, statuses: Collection[str] | None = None) -> int:
         """How many trainings a user has (only those in ``statuses`` when given)."""
