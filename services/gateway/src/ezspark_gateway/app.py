@@ -16,6 +16,7 @@ from ezspark_gateway.api import (
     routes_auth,
     routes_environments,
     routes_evaluators,
+    routes_exports,
     routes_handoff,
     routes_ops,
     routes_trainings,
@@ -38,7 +39,7 @@ from ezspark_gateway.core.security import DEFAULT_TIME_COST, AuthThrottle, Passw
 from ezspark_gateway.settings import GatewaySettings
 from ezspark_gateway.storage import Database
 from ezspark_gateway.storage.attempts import DbAttempts
-from ezspark_gateway.web import pages_auth, pages_trainings
+from ezspark_gateway.web import pages_auth, pages_compare, pages_trainings
 from ezspark_gateway.web.render import STATIC_DIR
 
 DESCRIPTION = """Create and follow NEAT trainings.
@@ -124,7 +125,9 @@ def create_app(
         routes_environments.router,
         routes_evaluators.router,
         routes_ops.router,
+        routes_exports.router,
         pages_auth.router,
+        pages_compare.router,  # before pages_trainings: /trainings/{id} would take "compare"
         pages_trainings.router,
     ):
         app.include_router(router)
