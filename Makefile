@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PKGS   := -e 'libs/ezspark_common[box2d,broker]' -e services/evaluator -e services/evolver -e services/gateway
+PKGS   := -e 'libs/ezspark_common[box2d,broker,render]' -e services/evaluator -e services/evolver -e services/gateway
 PYPROJECTS := libs/ezspark_common/pyproject.toml services/evaluator/pyproject.toml \
               services/evolver/pyproject.toml services/gateway/pyproject.toml
 

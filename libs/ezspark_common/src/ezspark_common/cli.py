@@ -15,6 +15,13 @@ from ezspark_common.cli_remote import register as register_remote
 from ezspark_common.config import ConfigError, TrainingConfig, config_with, load_config
 from ezspark_common.envs import load_env_modules, resolve
 from ezspark_common.logging import configure_logging
+from ezspark_common.replay import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_SCALE,
+    DEFAULT_STRIDE,
+    Player,
+    RecordOptions,
+)
 from ezspark_common.settings import CommonSettings
 
 EXIT_INVALID = 2
@@ -189,38 +196,96 @@ def _check_resume(saved: TrainingConfig, given: TrainingConfig) -> None:
     default=None,
     help="Step limit per episode (default: the one the genome was trained with).",
 )
+@click.option(
+    "--record",
+    "record_path",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Also save the first episode (seed --seed) as an animated GIF here.",
+)
+@click.option(
+    "--frame-stride",
+    type=click.IntRange(1, 1000),
+    default=DEFAULT_STRIDE,
+    show_default=True,
+    help="With --record: keep a frame every N steps.",
+)
+@click.option(
+    "--max-frames",
+    type=click.IntRange(2, 10_000),
+    default=DEFAULT_MAX_FRAMES,
+    show_default=True,
+    help="With --record: at most this many frames (a longer game keeps every other one).",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(0.05, 1.0),
+    default=DEFAULT_SCALE,
+    show_default=True,
+    help="With --record: shrink frames by this factor.",
+)
 @click.pass_obj
 def play(
-    settings: CommonSettings, genome_file: str, episodes: int, seed: int, max_steps: int | None
+    settings: CommonSettings,
+    genome_file: str,
+    episodes: int,
+    seed: int,
+    max_steps: int | None,
+    record_path: str | None,
+    frame_stride: int,
+    max_frames: int,
+    scale: float,
 ) -> None:
-    """Replay a saved genome and print its returns."""
-    from ezspark_common.envs import check_env_id
-    from ezspark_common.evaluation import evaluate_batch
-    from ezspark_common.neat.genome import Genome
+    """Replay a saved genome and print its returns (--record: save a GIF of the first)."""
+    from ezspark_common.envs import EnvError, check_env_id
+    from ezspark_common.evaluation import GameSetup, evaluate_batch
 
     doc = json.loads(Path(genome_file).read_text(encoding="utf-8"))
-    if doc.get("format") != "ezspark-genome":
-        raise click.ClickException(f"{genome_file} is not an EzSpark genome file")
-    check_env_id(doc["env_id"], settings.env_module_list)
-    recurrent = doc.get("recurrent") is True  # each episode starts with a blank memory
-    genome = Genome.from_wire(doc["genome"], cycles=recurrent)
-    steps = max_steps or int(doc["max_steps"])
+    try:
+        player = Player.from_document(doc, max_steps)
+        check_env_id(player.env_id, settings.env_module_list)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"{genome_file} is not an EzSpark genome file ({exc})") from None
+    except EnvError as exc:
+        raise click.ClickException(str(exc)) from None
     seeds = [seed + i for i in range(episodes)]
-    (outcome,) = evaluate_batch(
-        [genome],
-        doc["env_id"],
-        seeds,
-        steps,
+    setup = GameSetup(
+        player.env_id,
+        player.max_steps,
         0.0,
-        doc["input_size"],
-        doc["output_size"],
-        recurrent=recurrent,
+        player.n_inputs,
+        player.n_outputs,
+        recurrent=player.recurrent,
     )
+    (outcome,) = evaluate_batch([player.genome], setup, seeds)
     for s, r in zip(seeds, outcome.returns, strict=True):
         click.echo(f"episode seed {s}: return {r:.2f}")
     if outcome.error:
         click.echo(f"error: {outcome.error}", err=True)
     click.echo(f"mean return {outcome.mean:.2f} over {episodes} episodes")
+    if record_path is not None:
+        options = RecordOptions(frame_stride, max_frames, scale)
+        _record(settings, player, seed, options, Path(record_path))
+
+
+def _record(
+    settings: CommonSettings, player: Player, seed: int, options: RecordOptions, out: Path
+) -> None:
+    """Save the game with ``seed`` as an animated GIF at ``out``."""
+    from ezspark_common.replay import ReplayError, record_gif
+
+    try:
+        gif, rec = record_gif(player, seed, options, settings.env_module_list)
+    except ReplayError as exc:
+        raise click.ClickException(f"cannot record: {exc}") from None
+    try:
+        out.write_bytes(gif)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(
+        f"recorded episode seed {seed}: return {rec.episode_return:.2f} in {rec.steps} steps, "
+        f"{len(rec.frames)} frames ({rec.frame_ms} ms each), {len(gif) / 1024:.0f} KiB -> {out}"
+    )
 
 
 register_remote(main)
