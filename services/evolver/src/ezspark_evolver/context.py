@@ -18,6 +18,7 @@ from ezspark_common.messages import (
     EvaluationResult,
     EvaluationTask,
     EvaluatorAnnounced,
+    GenerationProgressed,
     GenerationReport,
     TrainingFailed,
     TrainingFinished,
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("ezspark_evolver")
 
-Event = GenerationReport | TrainingFinished | TrainingFailed | TrainingWaiting
+Event = (
+    GenerationReport | GenerationProgressed | TrainingFinished | TrainingFailed | TrainingWaiting
+)
 
 
 class Interrupted(Exception):  # noqa: N818 - a signal, not an error

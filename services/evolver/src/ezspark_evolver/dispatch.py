@@ -90,6 +90,9 @@ class Round(Verification):
     quarantine: set[str]
     on_quarantine: Callable[[str], None]
     on_waiting: Callable[[str | None], None] = lambda _reason: None
+    # Run health: (tasks done, tasks in the generation, evaluators that answered them),
+    # told after every pass of the loop; the callee throttles.
+    on_progress: Callable[[int, int, int], None] = lambda _done, _total, _evaluators: None
     genome_s: float | None = None  # evaluator seconds per genome per task, measured before
     checks: int = 0
     mismatches: int = 0
@@ -141,6 +144,7 @@ class Round(Verification):
                 self._speculate()
                 self._flush()
                 self.on_waiting(self._waiting_reason())
+                self.on_progress(*self._progress())
         finally:
             for slot in self._slots.values():
                 self._land(slot)
@@ -371,6 +375,11 @@ class Round(Verification):
         if ties and not any(self._anyone_for(t) for t in ties):
             return f"a safeness tie-break needs a third evaluator of {self.env_id} (two disagreed)"
         return None
+
+    def _progress(self) -> tuple[int, int, int]:
+        """Tasks done (answered and verified), tasks in all, evaluators that answered."""
+        done = [p for p in self._primaries if p.done]
+        return len(done), len(self._primaries), len({p.evaluator for p in done})
 
     def _task(self, slot: Slot) -> EvaluationTask:
         config = self.state.config

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import time
 import uuid
 from dataclasses import replace
@@ -24,6 +25,7 @@ import structlog
 from ezspark_common.broker import BrokerError
 from ezspark_common.handoff import saved_genome
 from ezspark_common.messages import (
+    GenerationProgressed,
     GenerationReport,
     TrainingFailed,
     TrainingFinished,
@@ -48,6 +50,7 @@ log = structlog.get_logger("ezspark_evolver")
 _REASONS = ("generations", "fitness_threshold", "stopped")
 _MAX_RETRY_S = 30.0
 _MAX_ERROR_CHARS = 2000
+PROGRESS_EVERY_S = 1.0  # at most one GenerationProgressed per training per second
 
 
 class TrainingRunner:
@@ -60,6 +63,10 @@ class TrainingRunner:
         self.owner = ctx.store.owner(training_id)
         self._cost: float | None = None  # seconds per genome per task, last generation
         self._waiting: str | None = None
+        # Progress events: the running generation, what was last told and when.
+        self._state: TrainingState | None = None
+        self._told: tuple[int, int, int] | None = None
+        self._told_at = -math.inf
 
     def run(self) -> None:
         """Thread target; never raises."""
@@ -135,6 +142,7 @@ class TrainingRunner:
 
     def _evaluate(self, state: TrainingState) -> RoundOutcome:
         """Over the evaluators, retrying the generation if RabbitMQ refuses its tasks."""
+        self._state, self._told, self._told_at = state, None, -math.inf
         for attempt in itertools.count():
             round_ = Round(
                 self.ctx,
@@ -145,6 +153,7 @@ class TrainingRunner:
                 self._quarantine,
                 self._quarantined,
                 self._set_waiting,
+                on_progress=self._progress,
                 genome_s=self._cost,
             )
             self.ctx.register(self.training_id, round_)
@@ -189,6 +198,29 @@ class TrainingRunner:
             self.ctx.publish_event(event, f"waiting:{self.training_id}:{uuid.uuid4().hex}")
         except BrokerError as exc:
             log.warning("waiting_not_published", error=str(exc))
+
+    def _progress(self, done: int, total: int, evaluators: int) -> None:
+        """Tell the gateway how far the generation is: at once when it starts, then at
+        most every ``PROGRESS_EVERY_S`` and only when something changed."""
+        now, told = time.monotonic(), (done, total, evaluators)
+        if self._state is None or told == self._told:
+            return
+        if self._told is not None and now - self._told_at < PROGRESS_EVERY_S:
+            return
+        self._told, self._told_at = told, now
+        gen = self._state.population.generation
+        event = GenerationProgressed(
+            training_id=self.training_id,
+            generation=gen,
+            done=done,
+            total=total,
+            evaluators=evaluators,
+            phase=phase_of(self._state.config, gen),
+        )
+        try:
+            self.ctx.publish_event(event, f"progress:{self.training_id}:{gen}:{uuid.uuid4().hex}")
+        except BrokerError as exc:  # the next report or progress says it again
+            log.warning("progress_not_published", error=str(exc))
 
     def _quarantined(self, evaluator: str) -> None:
         """Persist a new quarantine so it outlives a restart."""

@@ -12,6 +12,7 @@ from ezspark_common.broker import Broker, BrokerError, Delivery
 from ezspark_common.messages import (
     COMMANDS_QUEUE,
     EvaluatorAnnounced,
+    GenerationProgressed,
     GenerationReport,
     MessageError,
     TrainingFailed,
@@ -75,7 +76,12 @@ class EventConsumer:
             delivery.reject(requeue=False)
             return
         if not isinstance(
-            event, GenerationReport | TrainingFinished | TrainingFailed | TrainingWaiting
+            event,
+            GenerationReport
+            | GenerationProgressed
+            | TrainingFinished
+            | TrainingFailed
+            | TrainingWaiting,
         ):
             log.warning("unexpected_message", kind=event.kind, message_id=delivery.message_id)
             self._metrics.events.labels(event.kind, "dead_lettered").inc()

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from ezspark_common.config import TrainingConfig
+from ezspark_common.messages import routing_id
 from ezspark_gateway.api.body import CONFIG_BODY_DOC, training_config_body, validation_body
+from ezspark_gateway.api.context import AppContext
 from ezspark_gateway.api.deps import Ctx, CurrentPrincipal, MaybePrincipal, Repo, require_json
 from ezspark_gateway.api.schemas import (
     GenerationsOut,
+    HealthOut,
     ReportOut,
     TrainingDetail,
     TrainingList,
@@ -22,6 +27,7 @@ from ezspark_gateway.api.schemas import (
 )
 from ezspark_gateway.core import manage, trainings
 from ezspark_gateway.core.errors import NotFoundError
+from ezspark_gateway.core.health import run_health
 from ezspark_gateway.core.network_svg import network_svg
 from ezspark_gateway.storage import Repository
 from ezspark_gateway.storage.listing import Archived, Sort, TrainingFilter
@@ -52,9 +58,17 @@ def summary(training: Training) -> TrainingSummary:
     )
 
 
-def detail(repo: Repository, training: Training) -> TrainingDetail:
-    """The full view of a training, with its latest report."""
-    latest = trainings.latest_report(repo, training)
+def detail(repo: Repository, training: Training, ctx: AppContext | None = None) -> TrainingDetail:
+    """The full view of a training, with its latest report and run health (``ctx``: the
+    clock and the evaluators announced; the wall clock and no evaluators without it)."""
+    recent = trainings.recent_reports(repo, training)
+    latest = recent[-1] if recent else None
+    now = ctx.clock() if ctx else time.time()
+    serving = None
+    if ctx is not None:
+        env = routing_id(str(training.config.get("gym_game_name", "")))
+        serving = ctx.environments.live_counts().get(env, 0)
+    health = run_health(training, recent, now, serving)
     return TrainingDetail(
         **summary(training).model_dump(),
         config=training.config,
@@ -62,6 +76,7 @@ def detail(repo: Repository, training: Training) -> TrainingDetail:
         error=training.error,
         has_best_genome=training.best_genome is not None,
         latest_report=ReportOut.model_validate(latest) if latest else None,
+        health=HealthOut(**dataclasses.asdict(health)),
     )
 
 
@@ -186,9 +201,13 @@ def delete_training(training_id: str, principal: CurrentPrincipal, repo: Repo) -
 
 
 @router.get("/trainings/{training_id}", response_model=TrainingDetail, responses=_OWNED)
-def get_training(training_id: str, principal: CurrentPrincipal, repo: Repo) -> TrainingDetail:
-    """Status, config, outcome and latest report of one of the caller's trainings."""
-    return detail(repo, trainings.get_training(repo, principal.user, training_id))
+def get_training(
+    training_id: str, principal: CurrentPrincipal, repo: Repo, ctx: Ctx
+) -> TrainingDetail:
+    """Status, config, outcome, latest report and run health (``health``: phase,
+    generations done of the total, tasks of the running generation, ETA, the age of the
+    evolver's last event, stalled) of one of the caller's trainings."""
+    return detail(repo, trainings.get_training(repo, principal.user, training_id), ctx)
 
 
 @router.get("/trainings/{training_id}/generations", response_model=GenerationsOut, responses=_OWNED)

@@ -146,6 +146,43 @@ class TrainingSummary(_Out):
     )
 
 
+class HealthOut(BaseModel):
+    """How a run is doing, computed when asked (rules: docs/services.md, "Run health")."""
+
+    state: Literal[
+        "queued", "running", "waiting", "stalled", "stopping", "finished", "failed", "stopped"
+    ] = Field(description="the status, but 'stalled' or 'waiting' when an active run is")
+    stalled: bool = Field(description="active, and no evolver event for stalled_after_s")
+    stalled_after_s: float = Field(description="max(60 s, 5 x the typical generation time)")
+    phase: Literal["local", "distributed"] | None = Field(
+        description="local: within alone_training_iterations; null before any event"
+    )
+    generations_done: int = Field(description="finished generations (as in the list)")
+    generations_total: int | None = Field(description="the config's generations")
+    running_generation: int | None = Field(
+        description="1-based number of the generation being evaluated; null once ended"
+    )
+    tasks_done: int | None = Field(description="tasks of the running generation answered")
+    tasks_total: int | None = Field(description="tasks of the running generation")
+    evaluators_answering: int | None = Field(
+        description="evaluators that answered the running generation's tasks"
+    )
+    evaluators_serving: int | None = Field(
+        description="live evaluators announcing the run's environment (this gateway's view)"
+    )
+    generation_s: float | None = Field(description="typical seconds per generation, recently")
+    eta_s: float | None = Field(
+        description="seconds until the last generation; an upper bound with a "
+        "fitness_threshold; null while stalled or waiting or before two reports"
+    )
+    last_event_at: float | None = Field(description="when the evolver last told us anything")
+    last_event_age_s: float | None
+    created_at: float
+    finished_at: float | None
+    elapsed_s: float = Field(description="from creation to the end (or to now)")
+    finish_reason_text: str | None = Field(description="why the run ended, in words")
+
+
 class TrainingDetail(TrainingSummary):
     """A training with its config, outcome and latest report."""
 
@@ -154,6 +191,7 @@ class TrainingDetail(TrainingSummary):
     error: str | None
     has_best_genome: bool
     latest_report: ReportOut | None
+    health: HealthOut | None = Field(default=None, description="run health (newer gateways)")
 
 
 class TrainingPatch(BaseModel):

@@ -9,6 +9,7 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from ezspark_common.messages import (
+    GenerationProgressed,
     GenerationReport,
     SavedGenome,
     TrainingFailed,
@@ -70,6 +71,8 @@ def apply_event(
             thin_history(repo, event.training_id, event.generation, history_recent)
     elif isinstance(event, TrainingFinished):
         outcome = _apply_finished(repo, event, now)
+    elif isinstance(event, GenerationProgressed):
+        outcome = _apply_progress(repo, event, now)
     elif isinstance(event, TrainingWaiting):
         outcome = _apply_waiting(repo, event, now)
     else:
@@ -103,6 +106,15 @@ def _apply_report(repo: Repository, event: GenerationReport, now: float) -> str:
     repo.raise_progress(event.training_id, event.generation, event.best_fitness, now)
     # A generation went by, so the training is not waiting (any more).
     repo.set_waiting(event.training_id, ACTIVE, None, now)
+    # The next generation's progress starts afresh (its first progress event follows).
+    health: dict[str, Any] = {"last_event_at": now, "progress_done": None, "progress_total": None}
+    if event.phase is not None:
+        health["phase"] = event.phase
+    repo.transition(event.training_id, ACTIVE, **health)
+    champion = event.champion or event.best_so_far
+    if champion is not None:
+        genome = champion.genome.model_dump(mode="json")
+        repo.set_champion(event.training_id, ACTIVE, genome, champion.fitness)
     if event.generation_best is not None or event.best_so_far is not None:
         # Last: only the writer that inserted the report gets here (see add_generation).
         repo.add_saved_genomes(
@@ -121,6 +133,23 @@ def _dump(saved: SavedGenome | None) -> dict[str, Any] | None:
     return None if saved is None else saved.model_dump(mode="json")
 
 
+def _apply_progress(repo: Repository, event: GenerationProgressed, now: float) -> str:
+    """How far the running generation is; ignored once a later generation was reported."""
+    values: dict[str, Any] = {
+        "last_event_at": now,
+        "progress_done": event.done,
+        "progress_total": event.total,
+        "progress_evaluators": event.evaluators,
+    }
+    if event.phase is not None:
+        values["phase"] = event.phase
+    if not repo.set_progress(event.training_id, ACTIVE, event.generation, **values):
+        return DUPLICATE
+    # Tasks are being answered: the training runs, whether or not a report came yet.
+    repo.transition(event.training_id, {QUEUED}, status=RUNNING, updated_at=now)
+    return APPLIED
+
+
 def _apply_waiting(repo: Repository, event: TrainingWaiting, now: float) -> str:
     reason = None
     if event.waiting:
@@ -129,6 +158,8 @@ def _apply_waiting(repo: Repository, event: TrainingWaiting, now: float) -> str:
             or "waiting for an evaluator"
         )
     changed = repo.set_waiting(event.training_id, ACTIVE, reason, now)
+    if changed:
+        repo.transition(event.training_id, ACTIVE, last_event_at=now)
     return APPLIED if changed else DUPLICATE
 
 
@@ -140,6 +171,8 @@ def _apply_finished(repo: Repository, event: TrainingFinished, now: float) -> st
         "best_fitness": event.best_fitness,
         "waiting_reason": None,
         "updated_at": now,
+        "finished_at": now,
+        "last_event_at": now,
     }
     if event.best_genome is not None:
         values["best_genome"] = event.best_genome.model_dump(mode="json")
@@ -154,6 +187,8 @@ def _apply_failed(repo: Repository, event: TrainingFailed, now: float) -> str:
         error=event.error.replace("\x00", "")[:MAX_ERROR_CHARS],
         waiting_reason=None,
         updated_at=now,
+        finished_at=now,
+        last_event_at=now,
     )
     return APPLIED if ok else DUPLICATE
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ezspark_common.messages import (
+    GenerationProgressed,
     GenerationReport,
     StopRequested,
     TrainingFailed,
@@ -15,7 +16,9 @@ from ezspark_common.messages import (
 )
 
 Command = TrainingRequested | StopRequested
-Event = GenerationReport | TrainingFinished | TrainingFailed | TrainingWaiting
+Event = (
+    GenerationReport | GenerationProgressed | TrainingFinished | TrainingFailed | TrainingWaiting
+)
 
 # Seconds since the epoch; injected so tests can move time.
 Clock = Callable[[], float]

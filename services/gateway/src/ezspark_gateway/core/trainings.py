@@ -15,6 +15,7 @@ from ezspark_common.training import GenerationReport as Report
 from ezspark_common.training import TrainingState, phase_of, state_to_dict
 from ezspark_gateway.core.admission import Admission
 from ezspark_gateway.core.errors import ConflictError, NotFoundError, UnavailableError
+from ezspark_gateway.core.health import RECENT
 from ezspark_gateway.core.ports import CommandPublisher
 from ezspark_gateway.storage import Repository
 from ezspark_gateway.storage.models import GenerationRow, Training, User
@@ -178,6 +179,13 @@ def history(
 def latest_report(repo: Repository, training: Training) -> GenerationRow | None:
     """The most recent generation report of a training."""
     return repo.latest_generation(training.id)
+
+
+def recent_reports(repo: Repository, training: Training) -> Sequence[GenerationRow]:
+    """The newest ``health.RECENT`` reports of a training, oldest first."""
+    since = max(0, training.generations - RECENT)
+    rows = repo.generations(training.id, since, RECENT)
+    return rows if rows else [r for r in [repo.latest_generation(training.id)] if r is not None]
 
 
 def best_genome(repo: Repository, owner: User, training_id: str) -> dict[str, Any]:

@@ -235,6 +235,38 @@ class Repository:
             .execution_options(synchronize_session=False)
         )
 
+    def set_progress(
+        self, training_id: str, allowed_from: Collection[str], generation: int, **values: Any
+    ) -> bool:
+        """Record how far 0-based ``generation`` is, unless a later one was reported."""
+        stmt = (
+            update(Training)
+            .where(Training.id == training_id, Training.status.in_(list(allowed_from)))
+            .where(Training.generations <= generation)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+    def set_champion(
+        self,
+        training_id: str,
+        allowed_from: Collection[str],
+        genome: dict[str, Any],
+        fitness: float,
+    ) -> bool:
+        """Store the best genome so far of a running training, unless a fitter one is
+        stored (reports may be applied out of order)."""
+        t = Training
+        stmt = (
+            update(t)
+            .where(t.id == training_id, t.status.in_(list(allowed_from)))
+            .where(t.best_genome.is_(None) | t.best_fitness.is_(None) | (t.best_fitness <= fitness))
+            .values(best_genome=genome)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
     # -- generations ------------------------------------------------------------------------
 
     def add_generation(self, row: GenerationRow) -> bool:
