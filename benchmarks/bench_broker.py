@@ -29,7 +29,7 @@ from typing import Any
 from ezspark_common import rng as rngs
 from ezspark_common.broker import Delivery, connect
 from ezspark_common.config import config_with, load_config
-from ezspark_common.evaluation import evaluate_batch
+from ezspark_common.evaluation import GameSetup, evaluate_batch
 from ezspark_common.messages import (
     ANNOUNCE_EXCHANGE,
     ANNOUNCE_REQUESTS_EXCHANGE,
@@ -91,15 +91,7 @@ def _in_process(config: Any, genomes: list[Genome], batch: int | list[int]) -> t
     chunks = split_tasks(list(range(len(genomes))), 1, 1, batch)
     started, steps = time.perf_counter(), 0
     for spec in chunks:
-        out = evaluate_batch(
-            [genomes[k] for k in spec.genome_keys],
-            config.gym_game_name,
-            seeds,
-            config.max_number_of_steps,
-            config.reward_floor,
-            config.input_size,
-            config.output_size,
-        )
+        out = evaluate_batch([genomes[k] for k in spec.genome_keys], GameSetup.of(config), seeds)
         steps += sum(o.steps for o in out)
     return time.perf_counter() - started, steps
 

@@ -14,8 +14,8 @@ import gymnasium as gym
 
 from ezspark_common import rng as rngs
 from ezspark_common.config import config_with, load_config
-from ezspark_common.evaluation import evaluate_batch
-from ezspark_common.local import LocalEvaluator
+from ezspark_common.evaluation import GameSetup, evaluate_batch
+from ezspark_common.evaluators import InProcessEvaluator
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import in_edges, node_levels
 from ezspark_common.training import advance, report_for, start
@@ -83,7 +83,7 @@ def evolved_genomes(count: int, generations: int) -> list[Genome]:
         safeness=0.0,
     )
     state = start(config)
-    evaluator = LocalEvaluator(1)
+    evaluator = InProcessEvaluator()
     for _ in range(generations):
         result = evaluator.evaluate(state.population, config)
         state = advance(state, result.outcomes, report_for(state, result.outcomes, 1.0))
@@ -93,9 +93,11 @@ def evolved_genomes(count: int, generations: int) -> list[Genome]:
 def measure(genomes: list[Genome], label: str, baseline_sample: int) -> dict[str, Any]:
     """Steps/s of ours on all genomes and of neat-python on a sample of them."""
     seeds = rngs.game_seeds(0, 0, GAMES)
-    evaluate_batch(genomes[:8], ENV, seeds, MAX_STEPS, 0.0, 4, 2)  # warm-up: imports, env
+    evaluate_batch(
+        genomes[:8], GameSetup(ENV, MAX_STEPS, 0.0, 4, 2), seeds
+    )  # warm-up: imports, env
     started = time.perf_counter()
-    ours = evaluate_batch(genomes, ENV, seeds, MAX_STEPS, 0.0, 4, 2)
+    ours = evaluate_batch(genomes, GameSetup(ENV, MAX_STEPS, 0.0, 4, 2), seeds)
     ours_s = time.perf_counter() - started
     ours_steps = sum(o.steps for o in ours)
     sample = genomes[:baseline_sample]

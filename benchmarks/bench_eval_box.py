@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmarks.bench_eval import to_neat_python
 from ezspark_common import rng as rngs
-from ezspark_common.evaluation import evaluate_batch
+from ezspark_common.evaluation import GameSetup, evaluate_batch
 from ezspark_common.neat.genome import Genome, initial_genome
 from ezspark_common.neat.mutation import InnovationTracker, add_connection, add_node
 
@@ -64,9 +64,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     """One row: steps per second on each side, and whether the returns agree."""
     population = genomes(1000)
     seeds = rngs.game_seeds(0, 0, GAMES)
-    evaluate_batch(population[:8], ENV, seeds, MAX_STEPS, -1e5, N_IN, 1)  # warm-up
+    evaluate_batch(population[:8], GameSetup(ENV, MAX_STEPS, -1e5, N_IN, 1), seeds)  # warm-up
     started = time.perf_counter()
-    ours = evaluate_batch(population, ENV, seeds, MAX_STEPS, -1e5, N_IN, 1)
+    ours = evaluate_batch(population, GameSetup(ENV, MAX_STEPS, -1e5, N_IN, 1), seeds)
     ours_s = time.perf_counter() - started
     sample = population[: 30 if quick else 100]
     started = time.perf_counter()

@@ -38,7 +38,7 @@ from benchmarks.bench_solve import _play  # noqa: E402
 from ezspark_common import rng as rngs  # noqa: E402
 from ezspark_common.actions import action_size, box_of  # noqa: E402
 from ezspark_common.config import parse_config  # noqa: E402
-from ezspark_common.local import LocalEvaluator  # noqa: E402
+from ezspark_common.evaluators import InProcessEvaluator  # noqa: E402
 from ezspark_common.masked_envs import NO_VELOCITY_ID  # noqa: E402
 from ezspark_common.training import advance, report_for, start  # noqa: E402
 
@@ -148,7 +148,7 @@ def ours_config(task: Task, seed: int) -> Any:
 def ours(name: str, seed: int) -> dict[str, Any]:
     """One EzSpark run in this process until the threshold or the generation cap."""
     config = ours_config(TASKS[name], seed)
-    state, evaluator = start(config), LocalEvaluator(1)
+    state, evaluator = start(config), InProcessEvaluator()
     started, evaluations = time.perf_counter(), 0
     while not state.finished:
         result = evaluator.evaluate(state.population, config)

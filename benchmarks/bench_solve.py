@@ -20,7 +20,7 @@ import numpy as np
 
 from ezspark_common import rng as rngs
 from ezspark_common.config import config_with, load_config
-from ezspark_common.local import LocalEvaluator
+from ezspark_common.evaluators import InProcessEvaluator
 from ezspark_common.training import advance, report_for, start
 
 HERE = Path(__file__).resolve().parent
@@ -65,7 +65,7 @@ def ours(case: Case, seed: int, budget_s: float | None = None) -> dict[str, Any]
         max_number_of_steps=case.max_steps,
         safeness=0.0,
     )
-    state, evaluator = start(config), LocalEvaluator(1)
+    state, evaluator = start(config), InProcessEvaluator()
     started, evaluations, out_of_time = time.perf_counter(), 0, False
     while not state.finished:
         result = evaluator.evaluate(state.population, config)

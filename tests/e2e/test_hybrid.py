@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 from click.testing import CliRunner
 
+from ezspark_common.checkpoints import load_checkpoint
 from ezspark_common.cli import main
 from ezspark_common.config import parse_config
-from ezspark_common.local import LocalEvaluator
-from ezspark_common.runner import load_checkpoint, run_embedded
+from ezspark_common.embedded import run_embedded
+from ezspark_common.evaluators import InProcessEvaluator
 from ezspark_common.training import start
 from tests.e2e.test_stack import spec_config, start_stack, vhost_broker_url
 from tests.integration.services.harness import assert_same_run, embedded
@@ -68,7 +69,7 @@ def test_hybrid_run_equals_the_embedded_run_and_saves_genomes_locally(
     assert "finished after 5 generations (generations)" in result.output
     assert_same_run(load_checkpoint(tmp_path / "evolver" / tid), embedded(cfg))
     reference = tmp_path / "reference"
-    run_embedded(start(parse_config(cfg)), LocalEvaluator(1), reference)
+    run_embedded(start(parse_config(cfg)), InProcessEvaluator(), reference)
     names = sorted(p.name for p in (out / "genomes").iterdir())
     assert names == ["gen-000000.json", "gen-000002.json", "gen-000004.json"]
     for name in names:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from ezspark_common.config import config_with, load_config
-from ezspark_common.local import LocalEvaluator
-from ezspark_common.runner import run_embedded
+from ezspark_common.embedded import run_embedded
+from ezspark_common.evaluators import InProcessEvaluator
 from ezspark_common.training import TrainingState, start
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _solve(example: str, tmp_path: Path, label: str, **overrides: Any) -> TrainingState:
     """Train ``examples/<example>`` embedded on one worker; print generations and time."""
     config = config_with(load_config(REPO / "examples" / example), **overrides)
-    evaluator = LocalEvaluator(1)
+    evaluator = InProcessEvaluator()
     started = time.perf_counter()
     try:
         state = run_embedded(start(config), evaluator, tmp_path)

@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from ezspark_common.actions import ActionSpaceError, action_size, box_actions
 from ezspark_common.envs import EnvError, describe
-from ezspark_common.evaluation import evaluate_batch
+from ezspark_common.evaluation import GameSetup, evaluate_batch
 from ezspark_common.neat.genome import initial_genome
 from ezspark_common.neat.recurrent import ReferenceNetwork
 
@@ -85,7 +85,7 @@ def test_box_game_equals_a_hand_written_loop(vector: bool) -> None:
     rng = np.random.default_rng(4)
     genomes = [initial_genome(k, 3, 1, rng) for k in range(6)]
     seeds = [11, 12]
-    got = evaluate_batch(genomes, "Pendulum-v1", seeds, 200, -1e5, 3, 1, vector=vector)
+    got = evaluate_batch(genomes, GameSetup("Pendulum-v1", 200, -1e5, 3, 1), seeds, vector=vector)
     env = gym.make("Pendulum-v1", disable_env_checker=True)
     for genome, outcome in zip(genomes, got, strict=True):
         net = ReferenceNetwork(genome, 1)  # no hidden nodes: the same as feed-forward

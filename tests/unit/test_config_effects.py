@@ -30,17 +30,17 @@ from ezspark_common.config import (
     config_with,
     parse_config,
 )
-from ezspark_common.games import scalar as scalar_games
-from ezspark_common.local import LocalEvaluator, WorkerPool
+from ezspark_common.embedded import run_embedded
+from ezspark_common.evaluators import EmbeddedEvaluator, InProcessEvaluator, ProcessPoolEvaluator
+from ezspark_common.generations import NoSink, run_generations
 from ezspark_common.neat import reproduction as rep
 from ezspark_common.neat import stagnation
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import compile_batch
 from ezspark_common.neat.population import Population, initial_population, next_generation
 from ezspark_common.neat.species import Species
-from ezspark_common.runner import run_embedded
 from ezspark_common.tasks import split_tasks
-from ezspark_common.training import TrainingState, advance, report_for, start
+from ezspark_common.training import TrainingState, start
 
 # A quiet base: one species (huge threshold), no mutation, no crossover, no elitism.
 BASE: dict[str, Any] = {
@@ -157,19 +157,13 @@ def with_genes(
 
 def train(config: TrainingConfig) -> TrainingState:
     """A whole run in this process, as ``ezspark train --workers 1`` does it."""
-    state = start(config)
-    evaluator = LocalEvaluator(workers=1)
-    while not state.finished:
-        result = evaluator.evaluate(state.population, config)
-        report = report_for(state, result.outcomes, 0.0, result.checks, result.mismatches)
-        state = advance(state, result.outcomes, report)
-    return state
+    return run_generations(start(config), InProcessEvaluator(), NoSink(), clock=lambda: 0.0)
 
 
 def evaluate(config: TrainingConfig, pop: Population | None = None) -> Any:
     """One generation evaluated in this process."""
     pop = pop if pop is not None else initial_population(config)
-    return LocalEvaluator(workers=1).evaluate(pop, config)
+    return InProcessEvaluator().evaluate(pop, config)
 
 
 def test_base_is_quiet() -> None:
@@ -705,7 +699,6 @@ def test_minimum_reward_is_what_a_failing_genome_scores(monkeypatch: pytest.Monk
     """A genome whose environment raises gets reward_floor for every game, with the error."""
     env_id = "EzConfigEffects/Raise-v0"
     monkeypatch.setitem(gym.registry, env_id, EnvSpec(id=env_id, entry_point=_RaisingEnv))
-    monkeypatch.setattr(scalar_games, "_ENV_POOLS", {})
     for minimum, expected in ((0.0, 0.0), (-1.5, -6.0)):
         config = cfg(
             gym_game_name=env_id,
@@ -790,7 +783,7 @@ def test_saving_writes_a_genome_every_saving_generations(
         max_number_of_steps=20,
         max_number_of_games=1,
     )
-    evaluator = LocalEvaluator(workers=1)
+    evaluator = InProcessEvaluator()
     try:
         run_embedded(start(config), evaluator, tmp_path)
     finally:
@@ -808,24 +801,26 @@ def test_alone_training_iterations_pool_only_after(monkeypatch: pytest.MonkeyPat
     """Generations before alone_training_iterations run in-process; later ones use the pool."""
     monkeypatch.delenv("EZSPARK_ENV_MODULES", raising=False)
     config = cfg(alone_training_iterations=2, initial_population=4)
-    assert LocalEvaluator(workers=1)._pool_for(config, 5) is None
-    evaluator = LocalEvaluator(workers=2)
+    one = EmbeddedEvaluator(workers=1)
+    assert isinstance(one.evaluator_for(config, 5), InProcessEvaluator)
+    evaluator = EmbeddedEvaluator(workers=2)
     try:
-        assert evaluator._pool_for(config, 0) is None
-        assert evaluator._pool_for(config, 1) is None
-        assert evaluator._pool is None
+        assert evaluator.evaluator_for(config, 0) is evaluator.here
+        assert evaluator.evaluator_for(config, 1) is evaluator.here
         later = cfg(alone_training_iterations=5, initial_population=4)
-        assert evaluator._pool_for(later, 2) is None
-        pool = evaluator._pool_for(config, 2)
-        assert isinstance(pool, WorkerPool)
-        assert pool.size == 2
+        assert evaluator.evaluator_for(later, 2) is evaluator.here
+        pool = evaluator.evaluator_for(config, 2)
+        assert isinstance(pool, ProcessPoolEvaluator)
+        assert pool.workers == 2
+        assert not pool.started
         # The pool gives exactly what this process computes.
         pop = dataclasses.replace(initial_population(config), generation=2)
         pooled = evaluator.evaluate(pop, config).outcomes
+        assert pool.started
         assert pooled == evaluate(config, pop).outcomes
     finally:
         evaluator.close()
-    assert evaluator._pool is None
+    assert not evaluator.pool.started
 
 
 # --- extras ---------------------------------------------------------------------------------
@@ -919,9 +914,7 @@ def test_recurrent_lets_add_connection_close_loops_and_evaluation_remember() -> 
     assert loops(False) == 0
     assert loops(True) > 0
     assert cfg().recurrent is False
-    from ezspark_common.local import _task
+    from ezspark_common.evaluation import GameSetup
 
-    spec = split_tasks([0], 1, 1, 1)[0]
     for on in (False, True):  # every task of the run evaluates with (or without) memory
-        pop = initial_population(cfg(recurrent=on))
-        assert _task(spec, pop, cfg(recurrent=on), [1]).recurrent is on
+        assert GameSetup.of(cfg(recurrent=on)).recurrent is on

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from ezspark_common.evaluation import evaluate_batch
+from ezspark_common.evaluation import GameSetup, evaluate_batch
 from ezspark_common.games import make_games, vectorised
 from ezspark_common.games.acrobot import AcrobotGames, _square, supports
 from ezspark_common.games.scalar import ScalarGames
@@ -112,8 +112,8 @@ def test_evaluate_batch_equals_ordinary_envs() -> None:
     """Through the batched evaluator, returns equal those with ordinary environments."""
     genomes = [random_genome(k, 6, 3, seed=70 + k, steps=8) for k in range(24)]
     seeds = [1, 2, 3]
-    fast = evaluate_batch(genomes, ENV_ID, seeds, 500, 0.0, 6, 3)
-    slow = evaluate_batch(genomes, ENV_ID, seeds, 500, 0.0, 6, 3, vector=False)
+    fast = evaluate_batch(genomes, GameSetup(ENV_ID, 500, 0.0, 6, 3), seeds)
+    slow = evaluate_batch(genomes, GameSetup(ENV_ID, 500, 0.0, 6, 3), seeds, vector=False)
     assert [(o.returns, o.steps) for o in fast] == [(o.returns, o.steps) for o in slow]
     assert all(o.error is None for o in fast)
 

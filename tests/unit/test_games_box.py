@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from ezspark_common.evaluation import evaluate_batch
+from ezspark_common.evaluation import GameSetup, evaluate_batch
 from ezspark_common.games import Games, make_games, vectorised
 from ezspark_common.games.exact import square32
 from ezspark_common.games.mountaincar import MountainCarGames
@@ -108,8 +108,8 @@ def test_select_keeps_selected_futures(env_id: str, cls: type[Games]) -> None:
 def test_evaluate_batch_equals_ordinary_envs(env_id: str, n_in: int) -> None:
     """Through the batched evaluator, returns equal those with ordinary environments."""
     genomes = [random_genome(k, n_in, 1, seed=90 + k, steps=8) for k in range(20)]
-    fast = evaluate_batch(genomes, env_id, [1, 2, 3], 300, -1e6, n_in, 1)
-    slow = evaluate_batch(genomes, env_id, [1, 2, 3], 300, -1e6, n_in, 1, vector=False)
+    fast = evaluate_batch(genomes, GameSetup(env_id, 300, -1e6, n_in, 1), [1, 2, 3])
+    slow = evaluate_batch(genomes, GameSetup(env_id, 300, -1e6, n_in, 1), [1, 2, 3], vector=False)
     assert [(o.returns, o.steps) for o in fast] == [(o.returns, o.steps) for o in slow]
     assert all(o.error is None for o in fast)
 

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ezspark_common.evaluation import evaluate_batch
+from ezspark_common.evaluation import GameSetup, evaluate_batch
 from ezspark_common.messages import EvaluationTask, decode, encode
 from ezspark_common.neat.genome import Genome, check_genome, has_cycle
 from ezspark_common.neat.mutation import InnovationTracker, add_connection, add_node
@@ -62,7 +62,7 @@ def test_genomes_under_test_have_cycles() -> None:
 def test_batched_equals_step_by_step_reference() -> None:
     """Every return equals the one-node-at-a-time reference, compaction included."""
     seeds = [3, 4, 5]
-    got = evaluate_batch(GENOMES, ENV, seeds, 500, 0.0, 2, 2, recurrent=True)
+    got = evaluate_batch(GENOMES, GameSetup(ENV, 500, 0.0, 2, 2, recurrent=True), seeds)
     for genome, outcome in zip(GENOMES, got, strict=True):
         assert list(outcome.returns) == reference_returns(genome, ENV, seeds, 500)
     assert len({o.returns for o in got}) > 5  # the genomes do differ
@@ -71,17 +71,17 @@ def test_batched_equals_step_by_step_reference() -> None:
 def test_bit_identical_whatever_the_batch() -> None:
     """A genome's returns do not depend on the genomes beside it nor on their order."""
     seeds = [7, 8]
-    together = evaluate_batch(GENOMES, ENV, seeds, 500, 0.0, 2, 2, recurrent=True)
-    backwards = evaluate_batch(GENOMES[::-1], ENV, seeds, 500, 0.0, 2, 2, recurrent=True)
+    together = evaluate_batch(GENOMES, GameSetup(ENV, 500, 0.0, 2, 2, recurrent=True), seeds)
+    backwards = evaluate_batch(GENOMES[::-1], GameSetup(ENV, 500, 0.0, 2, 2, recurrent=True), seeds)
     assert together == backwards[::-1]
     for g, o in zip(GENOMES[:8], together[:8], strict=True):
-        assert evaluate_batch([g], ENV, seeds, 500, 0.0, 2, 2, recurrent=True) == [o]
+        assert evaluate_batch([g], GameSetup(ENV, 500, 0.0, 2, 2, recurrent=True), seeds) == [o]
 
 
 def test_memory_resets_for_each_game() -> None:
     """A game's return is the same whichever games come before it in the task."""
-    alone = evaluate_batch(GENOMES, ENV, [9], 500, 0.0, 2, 2, recurrent=True)
-    after = evaluate_batch(GENOMES, ENV, [2, 1, 9], 500, 0.0, 2, 2, recurrent=True)
+    alone = evaluate_batch(GENOMES, GameSetup(ENV, 500, 0.0, 2, 2, recurrent=True), [9])
+    after = evaluate_batch(GENOMES, GameSetup(ENV, 500, 0.0, 2, 2, recurrent=True), [2, 1, 9])
     assert [o.returns[0] for o in alone] == [o.returns[2] for o in after]
 
 

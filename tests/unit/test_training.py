@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ezspark_common.checkpoints import load_checkpoint
 from ezspark_common.config import TrainingConfig, config_with, load_config
-from ezspark_common.local import LocalEvaluator
+from ezspark_common.embedded import run_embedded, with_stopping_rules
+from ezspark_common.evaluators import EmbeddedEvaluator, InProcessEvaluator
 from ezspark_common.neat.population import population_to_dict
-from ezspark_common.runner import load_checkpoint, run_embedded, with_stopping_rules
 from ezspark_common.training import TrainingState, start, state_from_dict, state_to_dict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ def fingerprint(state: TrainingState) -> str:
 
 def train(config: TrainingConfig, out: Path, workers: int) -> TrainingState:
     """Run the embedded trainer to the end."""
-    evaluator = LocalEvaluator(workers)
+    evaluator = EmbeddedEvaluator(workers)
     try:
         return run_embedded(start(config), evaluator, out)
     finally:
@@ -88,7 +89,7 @@ def test_resume_from_mid_run_checkpoint_reaches_same_result(tmp_path: Path) -> N
     resumed_state = TrainingState(
         config=config, population=partial.population, history=partial.history, best=partial.best
     )
-    evaluator = LocalEvaluator(1)
+    evaluator = InProcessEvaluator()
     try:
         # Resuming from the last checkpoint re-evaluates that generation first.
         ckpt = load_checkpoint(tmp_path / "part")
@@ -118,7 +119,7 @@ def test_resume_with_more_generations_extends_a_finished_run_like_a_longer_run(
     assert same.finished == "generations"
     longer = with_stopping_rules(load_checkpoint(tmp_path / "short"), config)
     assert (longer.finished, longer.generation) == (None, 3)
-    evaluator = LocalEvaluator(1)
+    evaluator = InProcessEvaluator()
     try:
         extended = run_embedded(longer, evaluator, tmp_path / "short")
     finally:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ezspark_common import frames
-from ezspark_common.evaluation import OutcomeTable, evaluate_batch, evaluate_table
+from ezspark_common.evaluation import GameSetup, OutcomeTable, evaluate_batch, evaluate_table
 from ezspark_common.messages import (
     EvaluationResult,
     EvaluationTask,
@@ -98,8 +98,8 @@ def test_decoded_task_evaluates_like_the_genomes_themselves() -> None:
     gs = genomes(12)
     back = decode(encode(task(gs)))
     assert isinstance(back, EvaluationTask)
-    table = evaluate_table(back.genomes, "CartPole-v1", [5, 6], 60, -3.0, 4, 2)
-    assert list(table) == evaluate_batch(gs, "CartPole-v1", [5, 6], 60, -3.0, 4, 2)
+    table = evaluate_table(back.genomes, GameSetup("CartPole-v1", 60, -3.0, 4, 2), [5, 6])
+    assert list(table) == evaluate_batch(gs, GameSetup("CartPole-v1", 60, -3.0, 4, 2), [5, 6])
 
 
 def _corrupt_column(doc: dict[str, Any], name: str, descriptor: Any) -> None:

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 import tests.integration.faults.fault_envs  # noqa: F401 - registers EzFault/* here too
+from ezspark_common.checkpoints import load_checkpoint
 from ezspark_common.messages import (
     RESULTS_QUEUE,
     EvaluationResult,
     dead_letter_queue,
     encode,
 )
-from ezspark_common.runner import load_checkpoint
 from ezspark_evaluator.watchdog import HUNG_EXIT_CODE
 from tests.integration.faults.common import alive, evaluator_proc, evolver_proc, logged
 from tests.integration.services.harness import (

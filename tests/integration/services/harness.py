@@ -30,8 +30,10 @@ from prometheus_client import CollectorRegistry
 from ezspark_common import rng as rngs
 from ezspark_common.broker import Delivery, connect
 from ezspark_common.broker.rabbitmq import RabbitBroker
+from ezspark_common.checkpoints import load_checkpoint
 from ezspark_common.config import parse_config
-from ezspark_common.local import LocalEvaluator
+from ezspark_common.embedded import run_embedded
+from ezspark_common.evaluators import InProcessEvaluator
 from ezspark_common.messages import (
     ANNOUNCE_EXCHANGE,
     ANNOUNCE_REQUESTS_EXCHANGE,
@@ -52,7 +54,6 @@ from ezspark_common.messages import (
 )
 from ezspark_common.neat.population import population_to_dict
 from ezspark_common.routing import fronted_queues
-from ezspark_common.runner import load_checkpoint, run_embedded
 from ezspark_common.tasks import evaluate_task
 from ezspark_common.training import TrainingState, start
 from ezspark_evaluator.service import EvaluatorService
@@ -139,7 +140,7 @@ def config(**overrides: Any) -> dict[str, Any]:
 def _embedded(config_json: str) -> TrainingState:
     with tempfile.TemporaryDirectory() as tmp:
         state = start(parse_config(json.loads(config_json)))
-        return run_embedded(state, LocalEvaluator(1), Path(tmp))
+        return run_embedded(state, InProcessEvaluator(), Path(tmp))
 
 
 def embedded(cfg: dict[str, Any]) -> TrainingState:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ezspark_common.config import parse_config
-from ezspark_common.local import LocalEvaluator
+from ezspark_common.embedded import run_embedded
+from ezspark_common.evaluators import InProcessEvaluator
 from ezspark_common.messages import COMMANDS_QUEUE, SavedGenome, TrainingRequested, encode
-from ezspark_common.runner import run_embedded
 from ezspark_common.training import start, state_to_dict
 from tests.integration.services.harness import (
     Bus,
@@ -35,7 +35,7 @@ def alone_phase(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     """The checkpoint a local run leaves after its alone phase."""
     config_ = parse_config(cfg)
     state = run_embedded(
-        start(config_), LocalEvaluator(1), out, stop_at=config_.alone_training_iterations
+        start(config_), InProcessEvaluator(), out, stop_at=config_.alone_training_iterations
     )
     return state_to_dict(state)
 
@@ -65,7 +65,7 @@ def test_evolver_continues_a_handed_over_run_to_the_embedded_result(tmp_path: Pa
     # Generation 1 is the alone phase's last report, published again on start; 0 never is.
     assert sorted(reports) == [1, 2, 3, 4]
     reference = tmp_path / "reference"
-    run_embedded(start(parse_config(cfg)), LocalEvaluator(1), reference)
+    run_embedded(start(parse_config(cfg)), InProcessEvaluator(), reference)
     for gen in (2, 4):
         saved = reports[gen].generation_best
         assert saved is not None

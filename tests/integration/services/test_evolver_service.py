@@ -3,7 +3,7 @@
 The evolver runs on a thread of the test (so its metrics registry can be read); the
 evaluator is either a real evaluator service on a thread or a scripted one that misbehaves
 on purpose.  Every finished run is compared with the embedded trainer's run of the same
-config (``run_embedded`` with ``LocalEvaluator(1)``).
+config (``run_embedded`` with ``InProcessEvaluator()``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker.memory import InMemoryBroker
 from ezspark_common.config import config_with, load_config
-from ezspark_common.local import LocalEvaluator
+from ezspark_common.evaluators import InProcessEvaluator
 from ezspark_common.messages import (
     EnvSpace,
     EvaluationResult,
@@ -137,7 +137,7 @@ def running(
 
 
 def _reference() -> dict[int, object]:
-    return dict(LocalEvaluator(1).evaluate(start(CONFIG).population, CONFIG).outcomes)
+    return dict(InProcessEvaluator().evaluate(start(CONFIG).population, CONFIG).outcomes)
 
 
 def test_round_keeps_a_bounded_window_in_flight_and_equals_local_evaluation(tmp_path: Path) -> None:

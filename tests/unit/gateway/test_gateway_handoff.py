@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import text
 
 from ezspark_common.config import parse_config
-from ezspark_common.local import LocalEvaluator
+from ezspark_common.embedded import run_embedded
+from ezspark_common.evaluators import InProcessEvaluator
 from ezspark_common.messages import GenerationReport, SavedGenome, TrainingRequested, WireGenome
-from ezspark_common.runner import run_embedded
 from ezspark_common.training import start, state_to_dict
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.storage import Database
@@ -38,7 +38,7 @@ URL = "/api/trainings/handoff"
 def _alone(config_json: str, stop_at: int) -> str:
     cfg = parse_config(json.loads(config_json))
     with tempfile.TemporaryDirectory() as tmp:
-        state = run_embedded(start(cfg), LocalEvaluator(1), Path(tmp), stop_at=stop_at)
+        state = run_embedded(start(cfg), InProcessEvaluator(), Path(tmp), stop_at=stop_at)
     return json.dumps(state_to_dict(state))
 
 

@@ -128,8 +128,9 @@ def train(
     interval: float,
 ) -> None:
     """Train CONFIG here (no broker needed), or start here and go on in a cluster (--gateway)."""
-    from ezspark_common.local import LocalEvaluator
-    from ezspark_common.runner import load_checkpoint, run_embedded, with_stopping_rules
+    from ezspark_common.checkpoints import load_checkpoint
+    from ezspark_common.embedded import run_embedded, with_stopping_rules
+    from ezspark_common.evaluators import EmbeddedEvaluator
     from ezspark_common.training import start
 
     cfg = _load(config, settings)
@@ -150,7 +151,7 @@ def train(
         click.echo(f"resuming {out} at generation {state.generation}")
     else:
         state, out = start(cfg), Path(out_dir)
-    evaluator = LocalEvaluator(workers or 1, settings.env_module_list)
+    evaluator = EmbeddedEvaluator(workers or 1, settings.env_module_list)
     try:
         state = run_embedded(state, evaluator, out, _print_report)
     except KeyboardInterrupt:

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import click
 
 from ezspark_common import cli_remote
+from ezspark_common.checkpoints import load_checkpoint, write_json
 from ezspark_common.cli_remote import EXIT_INTERRUPTED, TERMINAL, _fail, _training, handled
 from ezspark_common.client import (
     TOKEN_ENV,
@@ -35,10 +36,10 @@ from ezspark_common.client import (
     path_part,
 )
 from ezspark_common.config import TrainingConfig
+from ezspark_common.embedded import run_embedded
+from ezspark_common.evaluators import EmbeddedEvaluator
 from ezspark_common.handoff import genome_file
-from ezspark_common.local import LocalEvaluator
 from ezspark_common.messages import SavedGenome
-from ezspark_common.runner import load_checkpoint, run_embedded, write_json
 from ezspark_common.settings import CommonSettings
 from ezspark_common.training import TrainingState, start, state_to_dict
 
@@ -106,7 +107,7 @@ class Hybrid:
     def _alone(self, state: TrainingState, report: Any) -> TrainingState:
         alone = self.config.alone_training_iterations
         click.echo(f"alone phase: generations {state.generation}-{alone - 1} on this machine")
-        evaluator = LocalEvaluator(self.workers, self.env_modules, pool_alone=True)
+        evaluator = EmbeddedEvaluator(self.workers, self.env_modules, pool_alone=True)
         try:
             return run_embedded(state, evaluator, self.out, report, stop_at=alone)
         except KeyboardInterrupt:

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ezspark_common.games import Games, make_games
+from ezspark_common.config import TrainingConfig
+from ezspark_common.games import EnvPool, Games, make_games
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import BatchPlan
 from ezspark_common.neat.packed import PackedGenomes
@@ -235,53 +236,64 @@ class _Rollout:
         return OutcomeTable(keys, returns, steps, dict(sorted(self.errors.items())))
 
 
+@dataclass(frozen=True)
+class GameSetup:
+    """What playing a game needs besides the networks and the seeds: the environment, the
+    step limit, the reward a failing genome gets, the network sizes, and whether networks
+    keep their node values from step to step (``neat.recurrent``)."""
+
+    env_id: str
+    max_steps: int
+    reward_floor: float
+    n_inputs: int
+    n_outputs: int
+    recurrent: bool = False
+
+    @staticmethod
+    def of(config: TrainingConfig) -> GameSetup:
+        """The setup a training config asks for."""
+        return GameSetup(
+            env_id=config.gym_game_name,
+            max_steps=config.max_number_of_steps,
+            reward_floor=config.reward_floor,
+            n_inputs=config.input_size,
+            n_outputs=config.output_size,
+            recurrent=config.recurrent,
+        )
+
+
 def evaluate_table(
     genomes: Sequence[Genome] | PackedGenomes,
-    env_id: str,
+    setup: GameSetup,
     game_seeds: Sequence[int],
-    max_steps: int,
-    reward_floor: float,
-    n_inputs: int,
-    n_outputs: int,
     *,
     vector: bool | None = None,
-    recurrent: bool = False,
+    envs: EnvPool | None = None,
 ) -> OutcomeTable:
     """Play every genome on every game seed; one row per genome, in input order.
 
-    ``recurrent``: networks keep their node values from step to step (``neat.recurrent``).
+    ``envs``: the caller's reusable environment instances (a fresh set if None); only
+    environments without vectorised physics use them.
     """
     packed = genomes if isinstance(genomes, PackedGenomes) else PackedGenomes.pack(genomes)
     if not len(packed):
         return OutcomeTable(packed.keys, np.zeros((0, len(game_seeds))), packed.keys.copy())
-    games = make_games(env_id, len(packed) * len(game_seeds), n_inputs, vector=vector)
-    rollout = _Rollout(packed, len(game_seeds), n_inputs, n_outputs, games, recurrent)
-    rollout.run(game_seeds, max_steps)
-    return rollout.table(packed.keys, reward_floor)
+    rows = len(packed) * len(game_seeds)
+    games = make_games(setup.env_id, rows, setup.n_inputs, vector=vector, envs=envs)
+    rollout = _Rollout(
+        packed, len(game_seeds), setup.n_inputs, setup.n_outputs, games, setup.recurrent
+    )
+    rollout.run(game_seeds, setup.max_steps)
+    return rollout.table(packed.keys, setup.reward_floor)
 
 
 def evaluate_batch(
     genomes: Sequence[Genome] | PackedGenomes,
-    env_id: str,
+    setup: GameSetup,
     game_seeds: Sequence[int],
-    max_steps: int,
-    reward_floor: float,
-    n_inputs: int,
-    n_outputs: int,
     *,
     vector: bool | None = None,
-    recurrent: bool = False,
+    envs: EnvPool | None = None,
 ) -> list[Outcome]:
     """Play every genome on every game seed; one Outcome per genome, in input order."""
-    table = evaluate_table(
-        genomes,
-        env_id,
-        game_seeds,
-        max_steps,
-        reward_floor,
-        n_inputs,
-        n_outputs,
-        vector=vector,
-        recurrent=recurrent,
-    )
-    return list(table)
+    return list(evaluate_table(genomes, setup, game_seeds, vector=vector, envs=envs))

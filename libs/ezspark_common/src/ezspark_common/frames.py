@@ -14,6 +14,8 @@ is bounds-checked, so a corrupt frame fails with ``ValueError``, never a crash.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -23,12 +25,14 @@ from numpy.typing import NDArray
 MAGIC = b"\x00EZB"
 _LENGTH = struct.Struct("<I")
 _ALIGN = 8
-DTYPES: dict[str, np.dtype[Any]] = {
-    "i4": np.dtype("<i4"),
-    "i8": np.dtype("<i8"),
-    "f8": np.dtype("<f8"),
-    "b1": np.dtype("u1"),
-}
+DTYPES: Mapping[str, np.dtype[Any]] = MappingProxyType(
+    {
+        "i4": np.dtype("<i4"),
+        "i8": np.dtype("<i8"),
+        "f8": np.dtype("<f8"),
+        "b1": np.dtype("u1"),
+    }
+)
 
 
 def is_frame(body: bytes) -> bool:

@@ -16,7 +16,9 @@ credential issuer use these; a unit test keeps the definitions equal to them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 _PRIVATE = r"amq\.gen-.*"
 
@@ -41,23 +43,25 @@ def _any(*patterns: str) -> str:
 NOTHING = "^$"
 
 # The services' own broker users (one per kind of process, shared by its replicas).
-SERVICE_PERMISSIONS: dict[str, Permission] = {
-    "evolver": Permission(
-        configure=_any(r"ezspark\..*", _PRIVATE),
-        write=_any(r"amq\.default", r"ezspark\..*", _PRIVATE),
-        read=_any(r"ezspark\..*", _PRIVATE),
-    ),
-    "gateway": Permission(
-        configure=_any(_PRIVATE),
-        write=_any(r"ezspark\.commands", r"ezspark\.evaluators\.requests", _PRIVATE),
-        read=_any(r"ezspark\.events", r"ezspark\.evaluators", _PRIVATE),
-    ),
-    "evaluator": Permission(  # the operator's evaluators
-        configure=_any(_PRIVATE),
-        write=_any(r"ezspark\.results", r"ezspark\.evaluators", _PRIVATE),
-        read=_any(r"ezspark\.tasks\..+", r"ezspark\.evaluators\.requests", _PRIVATE),
-    ),
-}
+SERVICE_PERMISSIONS: Mapping[str, Permission] = MappingProxyType(
+    {
+        "evolver": Permission(
+            configure=_any(r"ezspark\..*", _PRIVATE),
+            write=_any(r"amq\.default", r"ezspark\..*", _PRIVATE),
+            read=_any(r"ezspark\..*", _PRIVATE),
+        ),
+        "gateway": Permission(
+            configure=_any(_PRIVATE),
+            write=_any(r"ezspark\.commands", r"ezspark\.evaluators\.requests", _PRIVATE),
+            read=_any(r"ezspark\.events", r"ezspark\.evaluators", _PRIVATE),
+        ),
+        "evaluator": Permission(  # the operator's evaluators
+            configure=_any(_PRIVATE),
+            write=_any(r"ezspark\.results", r"ezspark\.evaluators", _PRIVATE),
+            read=_any(r"ezspark\.tasks\..+", r"ezspark\.evaluators\.requests", _PRIVATE),
+        ),
+    }
+)
 
 
 def user_evaluator_permission(account: str, volunteer: bool) -> Permission:

@@ -14,31 +14,38 @@ import numpy as np
 
 from ezspark_common import rng as rngs
 from ezspark_common.config import TrainingConfig
-from ezspark_common.evaluation import Outcome, OutcomeTable, evaluate_table
+from ezspark_common.evaluation import GameSetup, Outcome, OutcomeTable, evaluate_table
+from ezspark_common.games import EnvPool
 from ezspark_common.messages import EvaluationTask
 
 
 @dataclass(frozen=True)
-class TaskSpec:
-    """Which genomes play which games."""
+class TaskPlan:
+    """Which genomes play which games: one task of a generation, before anyone runs it
+    (the evolver sends it as an ``EvaluationTask``; the embedded trainer runs it as an
+    ``evaluators.Batch``)."""
 
     index: int
     genome_keys: tuple[int, ...]
     game_indices: tuple[int, ...]
 
 
-def evaluate_task(task: EvaluationTask) -> OutcomeTable:
-    """Play a task's genomes on its games, as an evaluator does (one row per genome)."""
-    return evaluate_table(
-        task.genomes,
-        task.env_id,
-        task.game_seeds,
-        task.max_steps,
-        task.reward_floor,
-        task.input_size,
-        task.output_size,
+def task_setup(task: EvaluationTask) -> GameSetup:
+    """The game setup a task message carries."""
+    return GameSetup(
+        env_id=task.env_id,
+        max_steps=task.max_steps,
+        reward_floor=task.reward_floor,
+        n_inputs=task.input_size,
+        n_outputs=task.output_size,
         recurrent=task.recurrent,
     )
+
+
+def evaluate_task(task: EvaluationTask, envs: EnvPool | None = None) -> OutcomeTable:
+    """Play a task's genomes on its games, as an evaluator does (one row per genome);
+    ``envs`` is the caller's environment pool."""
+    return evaluate_table(task.genomes, task_setup(task), task.game_seeds, envs=envs)
 
 
 def game_groups(n_games: int, sub_games: int) -> list[tuple[int, ...]]:
@@ -52,7 +59,7 @@ def split_tasks(
     sub_games: int,
     batch_size: int | Sequence[int],
     first_index: int = 0,
-) -> list[TaskSpec]:
+) -> list[TaskPlan]:
     """Every (genome chunk × game group) pair as a task; chunks of ``batch_size`` genomes,
     or of the given sizes in order (the last chunk takes whatever is left)."""
     if isinstance(batch_size, int):
@@ -67,8 +74,8 @@ def split_tasks(
         if start < len(keys):
             chunks.append(tuple(keys[start:]))
     groups = game_groups(n_games, sub_games)
-    specs = [(chunk, group) for chunk in chunks for group in groups]
-    return [TaskSpec(first_index + i, c, g) for i, (c, g) in enumerate(specs)]
+    pairs = [(chunk, group) for chunk in chunks for group in groups]
+    return [TaskPlan(first_index + i, c, g) for i, (c, g) in enumerate(pairs)]
 
 
 def safeness_sample(config: TrainingConfig, generation: int, keys: Sequence[int]) -> list[int]:
@@ -82,16 +89,16 @@ def safeness_sample(config: TrainingConfig, generation: int, keys: Sequence[int]
 
 
 def merge_outcomes(
-    parts: Iterable[tuple[TaskSpec, Sequence[Outcome]]], n_games: int, reward_floor: float
+    parts: Iterable[tuple[TaskPlan, Sequence[Outcome]]], n_games: int, reward_floor: float
 ) -> dict[int, Outcome]:
     """Assemble per-task outcomes into one Outcome per genome over all its games."""
     returns: dict[int, list[float]] = {}
     steps: dict[int, int] = {}
     errors: dict[int, str] = {}
-    for spec, outcomes in parts:
+    for plan, outcomes in parts:
         for outcome in outcomes:
             row = returns.setdefault(outcome.key, [float("nan")] * n_games)
-            for game, value in zip(spec.game_indices, outcome.returns, strict=True):
+            for game, value in zip(plan.game_indices, outcome.returns, strict=True):
                 row[game] = value
             steps[outcome.key] = steps.get(outcome.key, 0) + outcome.steps
             if outcome.error is not None:

@@ -35,6 +35,7 @@ import structlog
 from ezspark_common.broker import Broker, Delivery
 from ezspark_common.envs import EnvError, check_env_id
 from ezspark_common.evaluation import OutcomeTable
+from ezspark_common.games import EnvPool
 from ezspark_common.messages import (
     EvaluationResult,
     EvaluationTask,
@@ -50,13 +51,9 @@ from ezspark_evaluator.settings import EvaluatorSettings
 
 log = structlog.get_logger("ezspark_evaluator")
 
-# evaluate_batch reuses module-level environment instances, so two handler threads must not
-# run it at once; prefetch > 1 overlaps one task's result publish with the next evaluation.
-_EVAL_LOCK = threading.Lock()
-
 
 def error_outcomes(task: EvaluationTask, message: str) -> OutcomeTable:
-    """Every genome of ``task`` failed: reward floor on every game, as evaluate_batch does."""
+    """Every genome of ``task`` failed: reward floor on every game, as evaluation does."""
     keys = task.genomes.keys
     return OutcomeTable(
         keys=keys,
@@ -101,6 +98,10 @@ class TaskHandler:
         self._abandoned = False  # set by the watchdog: the stuck evaluation settles nothing
         self._hand_lock = threading.Lock()
         self._rng = np.random.default_rng()  # timing jitter only, never training results
+        # One evaluation at a time, with this handler's own environments; prefetch > 1
+        # overlaps one task's result publish with the next evaluation.
+        self._evaluating = threading.Lock()
+        self._envs = EnvPool()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no task is in hand (evaluated or being published); False on timeout.
@@ -140,7 +141,7 @@ class TaskHandler:
                 # it back unevaluated rather than answer floor fitness for every genome.
                 self._pass_on(task, delivery, bound)
                 return
-            with _EVAL_LOCK:
+            with self._evaluating:
                 if self._stopping.is_set():
                     # Waited for the lock while a stop began: leave it unsettled, RabbitMQ
                     # gives it to another evaluator once this connection closes.
@@ -243,7 +244,7 @@ class TaskHandler:
             self._metrics.errors.labels(kind="env_not_allowed").inc()
             return error_outcomes(task, str(exc))
         try:
-            outcomes = evaluate_task(task)
+            outcomes = evaluate_task(task, self._envs)
         except Exception as exc:
             bound.exception("evaluation_failed", final_attempt=delivery.final_attempt)
             self._metrics.errors.labels(kind="evaluation").inc()

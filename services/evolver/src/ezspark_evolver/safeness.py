@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ezspark_common.evaluation import agree
 from ezspark_common.routing import avoided
-from ezspark_common.tasks import TaskSpec
+from ezspark_common.tasks import TaskPlan
 from ezspark_evolver.slots import Kind, Slot
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class Verification:
     ) -> None:
         """Schedule a check or tie-break of ``task``'s ``keys`` away from ``avoid``."""
         self._serial += 1
-        spec = TaskSpec(task.spec.index, keys, task.spec.game_indices)
+        spec = TaskPlan(task.spec.index, keys, task.spec.game_indices)
         slot = Slot(
             f"{self._prefix}:{kind.value}{spec.index}.{self._serial}",
             spec,

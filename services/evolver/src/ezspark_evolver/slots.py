@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ezspark_common.evaluation import Outcome
-from ezspark_common.tasks import TaskSpec
+from ezspark_common.tasks import TaskPlan
 
 
 class Kind(Enum):
@@ -23,7 +23,7 @@ class Slot:
     """One unit of work of the round and what came back for it."""
 
     task_id: str
-    spec: TaskSpec
+    spec: TaskPlan
     kind: Kind = Kind.TASK
     of: Slot | None = None  # CHECK/TIE: the task they verify
     attempt: int = 0

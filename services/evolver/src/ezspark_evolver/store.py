@@ -25,9 +25,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ezspark_common.checkpoints import (
+    CHECKPOINT,
+    HISTORY,
+    load_checkpoint,
+    save_genomes,
+    write_json,
+)
 from ezspark_common.handoff import saved_genome
 from ezspark_common.messages import SavedGenome
-from ezspark_common.runner import CHECKPOINT, HISTORY, load_checkpoint, save_genomes, write_json
 from ezspark_common.training import (
     GenerationReport,
     TrainingState,

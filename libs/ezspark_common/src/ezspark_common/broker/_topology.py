@@ -25,16 +25,19 @@ the channel's close callback reports the error.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from ezspark_common.broker.base import SUBSCRIBER_QUEUE_LIMIT
 from ezspark_common.messages import dead_letter_queue, is_results_queue
 
-_PRIVATE_QUEUE_ARGUMENTS = {
-    "x-queue-type": "classic",
-    "x-max-length": SUBSCRIBER_QUEUE_LIMIT,
-    "x-overflow": "drop-head",
-}
+_PRIVATE_QUEUE_ARGUMENTS = MappingProxyType(
+    {
+        "x-queue-type": "classic",
+        "x-max-length": SUBSCRIBER_QUEUE_LIMIT,
+        "x-overflow": "drop-head",
+    }
+)
 
 
 def declare_queues(
@@ -118,7 +121,7 @@ def declare_private_queue(
             "",
             exclusive=True,
             auto_delete=True,
-            arguments=_PRIVATE_QUEUE_ARGUMENTS,
+            arguments=dict(_PRIVATE_QUEUE_ARGUMENTS),
             callback=bind,
         )
 

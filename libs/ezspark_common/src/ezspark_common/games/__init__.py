@@ -10,9 +10,9 @@ from __future__ import annotations
 from ezspark_common.envs import registered_id
 from ezspark_common.games import acrobot, cartpole, mountaincar, pendulum
 from ezspark_common.games.base import Games, StepResult
-from ezspark_common.games.scalar import ScalarGames
+from ezspark_common.games.scalar import EnvPool, ScalarGames
 
-__all__ = ["Games", "ScalarGames", "StepResult", "make_games", "vectorised"]
+__all__ = ["EnvPool", "Games", "ScalarGames", "StepResult", "make_games", "vectorised"]
 
 
 def vectorised(env_id: str) -> bool:
@@ -25,10 +25,18 @@ def vectorised(env_id: str) -> bool:
     )
 
 
-def make_games(env_id: str, rows: int, n_inputs: int, *, vector: bool | None = None) -> Games:
+def make_games(
+    env_id: str,
+    rows: int,
+    n_inputs: int,
+    *,
+    vector: bool | None = None,
+    envs: EnvPool | None = None,
+) -> Games:
     """The fastest lockstep implementation available for ``env_id``.
 
-    ``vector=False`` forces ordinary environments (the reference the tests compare with).
+    ``vector=False`` forces ordinary environments (the reference the tests compare with);
+    those come from ``envs`` (the caller's pool) when given.
     """
     use_vector = vectorised(env_id) if vector is None else vector and vectorised(env_id)
     if use_vector:
@@ -40,4 +48,4 @@ def make_games(env_id: str, rows: int, n_inputs: int, *, vector: bool | None = N
         if rid in mountaincar.IDS:
             return mountaincar.MountainCarGames(env_id, rows)
         return cartpole.CartPoleGames(env_id, rows)
-    return ScalarGames(env_id, rows, n_inputs)
+    return ScalarGames(env_id, rows, n_inputs, envs)

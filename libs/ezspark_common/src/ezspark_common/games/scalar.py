@@ -1,4 +1,9 @@
-"""Ordinary Gymnasium environments, one per game, stepped one after another."""
+"""Ordinary Gymnasium environments, one per game, stepped one after another.
+
+Building an environment is slower than resetting one, so instances are reused between
+batches from an :class:`EnvPool`.  The pool belongs to whoever evaluates (one per
+evaluating thread or process): nothing here is shared between callers.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,8 @@ from ezspark_common.games.base import Games, StepResult
 class ScalarGames(Games):
     """Any environment: a pool of instances, one per row, stepped in a Python loop."""
 
-    def __init__(self, env_id: str, rows: int, n_inputs: int) -> None:
-        self.envs = _env_pool(env_id, rows)
+    def __init__(self, env_id: str, rows: int, n_inputs: int, envs: EnvPool | None = None) -> None:
+        self.envs = (envs if envs is not None else EnvPool()).take(env_id, rows)
         self.box = box_of(self.envs[0].action_space) if self.envs else None
         self.obs = np.zeros((rows, n_inputs), dtype=np.float64)
 
@@ -54,12 +59,20 @@ class ScalarGames(Games):
         self.obs = self.obs[rows]
 
 
-_ENV_POOLS: dict[str, list[Any]] = {}
+class EnvPool:
+    """Reusable environment instances by id, for one evaluating thread at a time.
 
+    ``take`` lends the first ``rows`` instances; they are reset before use, so a batch
+    never sees what the previous one left.  Not thread-safe: two batches evaluated at once
+    need two pools.
+    """
 
-def _env_pool(env_id: str, rows: int) -> list[Any]:
-    """Reusable environment instances: building them is slower than resetting them."""
-    pool = _ENV_POOLS.setdefault(env_id, [])
-    while len(pool) < rows:
-        pool.append(make_env(env_id))
-    return pool[:rows]
+    def __init__(self) -> None:
+        self._envs: dict[str, list[Any]] = {}
+
+    def take(self, env_id: str, rows: int) -> list[Any]:
+        """``rows`` instances of ``env_id``, building only the ones still missing."""
+        pool = self._envs.setdefault(env_id, [])
+        while len(pool) < rows:
+            pool.append(make_env(env_id))
+        return pool[:rows]
