@@ -46,6 +46,11 @@ class ReplayError(Exception):
     """The replay cannot be made (environment missing, crashing, too slow); says why."""
 
 
+class EnvironmentMissingError(ReplayError):
+    """The environment cannot be built in this process (unknown id, module not allowed,
+    a missing extra): another machine, with the environment installed, could draw it."""
+
+
 @dataclass(frozen=True)
 class Player:
     """A genome and the game it plays: what an ``ezspark-genome`` file holds."""
@@ -147,14 +152,16 @@ def make_render_env(env_id: str, allowed_modules: Iterable[str] = ()) -> gym.Env
     try:
         check_env_id(env_id, allowed_modules)
     except EnvError as exc:
-        raise ReplayError(str(exc)) from None
+        raise EnvironmentMissingError(str(exc)) from None
     _quiet_display()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # deprecation notes of old ids
             env = gym.make(registered_id(env_id), render_mode="rgb_array", disable_env_checker=True)
     except Exception as exc:  # a missing extra (box2d, mujoco) or a broken environment
-        raise ReplayError(f"cannot start '{env_id}' here: {type(exc).__name__}: {exc}") from None
+        raise EnvironmentMissingError(
+            f"cannot start '{env_id}' here: {type(exc).__name__}: {exc}"
+        ) from None
     return env
 
 

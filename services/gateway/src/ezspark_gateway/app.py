@@ -19,6 +19,7 @@ from ezspark_gateway.api import (
     routes_exports,
     routes_handoff,
     routes_ops,
+    routes_replay,
     routes_trainings,
 )
 from ezspark_gateway.api.context import AppContext
@@ -122,6 +123,7 @@ def create_app(
         routes_auth.router,
         routes_handoff.router,
         routes_trainings.router,
+        routes_replay.router,
         routes_environments.router,
         routes_evaluators.router,
         routes_ops.router,
