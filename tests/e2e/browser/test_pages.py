@@ -205,6 +205,7 @@ def test_stop_training(page: Page, shot: Shot, live: Live) -> None:
     stop = page.locator("#stop-form button")
     expect(stop).to_be_enabled()
     shot(page, "1-before-stop")
+    page.once("dialog", lambda dialog: dialog.accept())  # Stop asks first (test_manage.py)
     stop.click()
     page.wait_for_url(f"**/trainings/{training_id}")
     expect(page.locator("#status")).to_have_text("stopping")

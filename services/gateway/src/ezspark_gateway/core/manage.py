@@ -167,19 +167,6 @@ def facets(repo: Repository, owner: User) -> Facets:
     return repo.training_facets(owner.id)
 
 
-def form_values(training: Training) -> dict[str, str]:
-    """A run's config as the new-training form's text values (for clone and resubmit)."""
-    return {k: _form_text(v) for k, v in training.config.items()}
-
-
-def _form_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def clone_source(repo: Repository, owner: User, training_id: str) -> Training | None:
     """The owner's run to clone, or None when there is no such run (the form then
     starts from its defaults instead of failing)."""

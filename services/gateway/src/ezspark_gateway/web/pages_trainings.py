@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ezspark_common.config import ConfigError, TrainingConfig
 from ezspark_gateway.api.deps import Ctx, MaybePrincipal, Repo
-from ezspark_gateway.api.routes_trainings import detail, summary
-from ezspark_gateway.core import trainings
+from ezspark_gateway.api.routes_trainings import detail
+from ezspark_gateway.core import manage, trainings
 from ezspark_gateway.core.accounts import Principal
 from ezspark_gateway.core.config_input import config_from_form, config_from_json
 from ezspark_gateway.core.errors import (
@@ -17,21 +19,26 @@ from ezspark_gateway.core.errors import (
     QuotaExceededError,
     UnavailableError,
 )
+from ezspark_gateway.web import pages_manage, pages_tokens
 from ezspark_gateway.web.fields import form_groups
+from ezspark_gateway.web.pages_manage import canonical_list_url, list_context
 from ezspark_gateway.web.render import Form, Upload, errors_by_field, render, see_other, to_login
 
 router = APIRouter(include_in_schema=False)
+router.include_router(pages_manage.router)  # run management
+router.include_router(pages_tokens.router)  # the API tokens page
 
 
 @router.get("/trainings", response_model=None)
 def list_page(request: Request, principal: MaybePrincipal, repo: Repo) -> Response:
-    """The caller's trainings with their status."""
+    """The caller's trainings, filtered and sorted by the query (``pages_manage``)."""
     if principal is None:
         return to_login(request)
-    items, total = trainings.list_trainings(repo, principal.user, 500, 0)
-    return render(
-        request, "trainings.html", principal, items=[summary(t) for t in items], total=total
-    )
+    tidy = canonical_list_url(request.url.query)
+    if tidy is not None:
+        return see_other(tidy)
+    query = dict(request.query_params)
+    return render(request, "trainings.html", principal, **list_context(repo, principal, query))
 
 
 def _form_page(
@@ -61,11 +68,31 @@ def _file_errors(errors: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 @router.get("/trainings/new", response_model=None)
-def new_page(request: Request, principal: MaybePrincipal, ctx: Ctx) -> Response:
-    """The training form, pre-filled with the spec's example."""
+def new_page(
+    request: Request,
+    principal: MaybePrincipal,
+    ctx: Ctx,
+    repo: Repo,
+    from_id: Annotated[str | None, Query(alias="from", max_length=64)] = None,
+) -> Response:
+    """The training form, pre-filled with the spec's example, or with the config of the
+    caller's run ``?from=<id>`` (clone and edit)."""
     if principal is None:
         return to_login(request)
+    source = manage.clone_source(repo, principal.user, from_id) if from_id else None
+    if source is not None:
+        values = {k: _text(v) for k, v in source.config.items()}
+        return _form_page(request, principal, ctx, values=values, errors={})
     return _form_page(request, principal, ctx, values={}, errors={})
+
+
+def _text(value: object) -> str:
+    """A config value as the form shows it (JSON spelling for booleans, blank for None)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _create(
