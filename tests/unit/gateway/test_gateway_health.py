@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -211,5 +212,43 @@ def test_champion_makes_the_best_genome_available_during_the_run(gw: Any) -> Non
     )
     best = gw.client.get(f"/api/trainings/{tid}/best", headers=gw.auth(token)).json()
     assert best["key"] == 9
+    svg = gw.client.get(f"/api/trainings/{tid}/best.svg", headers=gw.auth(token))
+    assert svg.status_code == 200
+
+
+def test_list_and_page_count_generations_alike(gw: Any) -> None:
+    """After reports of generations 0-9 the list says 10 and the page '10 of 600000'
+    (finished generations, counted from 1), and the health panel is on the page."""
+    token = gw.signup("counter")
+    gw.browser_login("counter")
+    tid = gw.create(token)
+    sink = EventApplier(gw.db.sessions, clock=gw.clock)
+    for gen in range(10):
+        gw.clock.now += 1
+        sink.handle(_report(tid, gen))
+    listing = gw.client.get("/trainings").text
+    assert re.search(r'<td data-label="Generations[^"]*">10</td>', listing)
+    page = gw.client.get(f"/trainings/{tid}").text
+    assert '<span id="s-generation">10 of 600000</span>' in page
+    assert '<dd id="h-generations">10 done of 600000</dd>' in page
+    assert '<dd id="h-running">generation 11</dd>' in page
+
+
+def test_a_handover_shows_its_local_generations_and_champion_at_once(gw: Any) -> None:
+    """The local run's generations are stored with phase 'local' and their shape, and
+    its champion is the best network before the cluster reports anything."""
+    from tests.unit.gateway.test_gateway_handoff import CONFIG, checkpoint, post
+
+    token = gw.signup("handy")
+    resp = post(gw, token, {"config": CONFIG, "checkpoint": checkpoint()})
+    assert resp.status_code == 201, resp.text
+    tid = resp.json()["id"]
+    items = gw.client.get(f"/api/trainings/{tid}/generations", headers=gw.auth(token)).json()[
+        "items"
+    ]
+    assert len(items) == CONFIG["alone_training_iterations"]
+    assert {i["phase"] for i in items} == {"local"}
+    assert all(sum(i["species_sizes"]) == i["population"] for i in items)
+    assert resp.json()["has_best_genome"] is True
     svg = gw.client.get(f"/api/trainings/{tid}/best.svg", headers=gw.auth(token))
     assert svg.status_code == 200

@@ -91,3 +91,25 @@ def test_recurrent_links_are_drawn_as_arcs() -> None:
     assert all(a.get("class") == "edge recurrent" for a in arcs)
     assert len(arcs) + len(lines) == genome.num_connections
     assert len(root.findall(f".//{SVG}circle")) == 2 + len(genome.node_ids)
+
+
+def test_inputs_and_outputs_are_named_and_a_legend_explains_the_picture() -> None:
+    """CartPole's observation and action names sit beside their nodes; an environment
+    without documented names (or other sizes) gets x0…/a0…; the legend is in the SVG."""
+    from ezspark_gateway.core.io_names import io_names
+
+    genome = random_genome(4, 4, 2, seed=4, steps=8)
+    names = io_names("CartPole-v1", 4, 2)
+    root = ET.fromstring(network_svg(genome.to_wire(), 4, 2, names))
+    texts = {t.text: t for t in root.findall(f".//{SVG}text")}
+    assert "pole angular velocity" in texts
+    assert "push right" in texts
+    assert float(texts["cart position"].get("x", "0")) < float(texts["x0"].get("x", "0"))
+    assert float(texts["push left"].get("x", "0")) > float(texts["a0"].get("x", "0"))
+    legend = root.find(f".//{SVG}g[@class='legend']")
+    assert legend is not None
+    words = {t.text for t in legend.findall(f"{SVG}text")}
+    assert {"positive weight", "negative weight", "disabled link", "hidden node"} <= words
+    assert min(float(t.get("x", "0")) for t in root.findall(f".//{SVG}text")) >= 0
+    assert io_names("my.pkg:Maze-v0", 3, 2).inputs == ("x0", "x1", "x2")
+    assert io_names("CartPole-v1", 5, 2).outputs == ("a0", "a1")  # sizes differ: generic

@@ -65,6 +65,7 @@ class GenerationReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, with the derived rates included."""
         data = dict(self.__dict__)
+        data["species_sizes"] = list(self.species_sizes)  # as JSON reads it back
         data["evaluations_per_s"] = self.evaluations_per_s
         data["steps_per_s"] = self.steps_per_s
         return data

@@ -28,6 +28,7 @@ from ezspark_gateway.api.schemas import (
 from ezspark_gateway.core import manage, trainings
 from ezspark_gateway.core.errors import NotFoundError
 from ezspark_gateway.core.health import run_health
+from ezspark_gateway.core.io_names import io_names
 from ezspark_gateway.core.network_svg import network_svg
 from ezspark_gateway.storage import Repository
 from ezspark_gateway.storage.listing import Archived, Sort, TrainingFilter
@@ -233,7 +234,8 @@ def generations(
     responses={**_OWNED, 200: {"content": {"application/json": {}}, "description": "a WireGenome"}},
 )
 def best_genome(training_id: str, principal: CurrentPrincipal, repo: Repo) -> Response:
-    """Download the best genome as a JSON file; 404 until the training produced one."""
+    """Download the best genome so far as a JSON file (during the run too: it is the
+    champion of the latest report that improved it); 404 until there is one."""
     genome = trainings.best_genome(repo, principal.user, training_id)
     filename = f"ezspark-{training_id}-best.json"
     return Response(
@@ -251,11 +253,15 @@ def best_genome(training_id: str, principal: CurrentPrincipal, repo: Repo) -> Re
     },
 )
 def best_network_svg(training_id: str, principal: CurrentPrincipal, repo: Repo) -> Response:
-    """The best genome drawn as SVG; 404 until the training produced one."""
+    """The best genome so far drawn as SVG, inputs and outputs named (the environment's
+    observation and action names when known, else x0…/a0…), with a legend; 404 until the
+    training reported a best genome (the first generation's report usually does)."""
     genome = trainings.best_genome(repo, principal.user, training_id)
     config = trainings.get_training(repo, principal.user, training_id).config
     try:
-        svg = network_svg(genome, int(config["input_size"]), int(config["output_size"]))
+        n_in, n_out = int(config["input_size"]), int(config["output_size"])
+        names = io_names(str(config.get("gym_game_name", "")), n_in, n_out)
+        svg = network_svg(genome, n_in, n_out, names)
     except (ValueError, KeyError) as exc:  # a genome that does not fit its own config
         raise NotFoundError(f"the best genome cannot be drawn: {exc}") from None
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})

@@ -1,10 +1,14 @@
 """Draw a genome as an SVG picture: inputs on the left, outputs on the right, hidden nodes
 in between by level; edge colour is the weight's sign, edge width its size.  In a recurrent
 genome the links that close a loop (taken in innovation order) are drawn as arcs, class
-``recurrent``; levels come from the other links.
+``recurrent``; levels come from the other links.  Inputs and outputs carry their names
+(``io_names``: the observation and action names when the environment's are documented,
+else ``x0 …``/``a0 …``) and a legend under the network explains colours, widths and shapes,
+so a downloaded picture explains itself.
 
-Pure: genome columns in, SVG text out.  Every value written into the SVG is a number or a
-fixed word, so no user text can reach the markup.
+Pure: genome columns in, SVG text out.  Every value written into the SVG is a number, a
+fixed word or a name from the fixed table in ``io_names``, so no user text reaches the
+markup.
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ import numpy as np
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.mutation import reaches
 from ezspark_common.neat.network import node_levels
+from ezspark_gateway.core.io_names import IoNames, generic
 
 COLUMN_GAP, ROW_GAP, MARGIN, RADIUS = 140, 44, 40, 13
-POSITIVE, NEGATIVE, DISABLED = "#2563eb", "#dc2626", "#d0d5dd"
+POSITIVE, NEGATIVE, DISABLED = "#2563eb", "#dc2626", "#98a2b3"
+INPUT_FILL, HIDDEN_FILL, OUTPUT_FILL = "#f2f4f7", "#ffffff", "#101828"
+NAME_PX, CHAR_PX = 11, 6.6  # name font size, and a generous average glyph width for it
+LEGEND_H, LEGEND_W = 64, 600
 
 
 def loop_links(genome: Genome) -> list[bool]:
@@ -57,7 +65,10 @@ def _columns(genome: Genome, n_in: int, n_out: int, loops: list[bool]) -> dict[i
     return cols
 
 
-def _positions(cols: dict[int, int]) -> tuple[dict[int, tuple[float, float]], int, int]:
+def _positions(
+    cols: dict[int, int], left: float = 0.0
+) -> tuple[dict[int, tuple[float, float]], int, int]:
+    """Node centres (columns shifted right by ``left``), and the network's width, height."""
     by_col: dict[int, list[int]] = {}
     for node in sorted(cols, key=lambda n: (n >= 0, abs(n) if n < 0 else n)):
         by_col.setdefault(cols[node], []).append(node)
@@ -67,8 +78,8 @@ def _positions(cols: dict[int, int]) -> tuple[dict[int, tuple[float, float]], in
     for col, nodes in by_col.items():
         top = (height - (len(nodes) - 1) * ROW_GAP) / 2
         for row, node in enumerate(nodes):
-            pos[node] = (float(MARGIN + col * COLUMN_GAP), top + row * ROW_GAP)
-    width = 2 * MARGIN + max(by_col) * COLUMN_GAP
+            pos[node] = (left + MARGIN + col * COLUMN_GAP, top + row * ROW_GAP)
+    width = int(left) + 2 * MARGIN + max(by_col) * COLUMN_GAP
     return pos, width, height
 
 
@@ -99,14 +110,89 @@ def _label(node: int, n_out: int) -> str:
     return f"a{node}" if node < n_out else f"h{node}"
 
 
-def network_svg(wire: dict[str, Any], n_in: int, n_out: int) -> str:
+def _text_px(names: tuple[str, ...]) -> float:
+    """Room the longest of ``names`` needs beside its node."""
+    return max((len(n) for n in names), default=0) * CHAR_PX + RADIUS + 8
+
+
+def _names(pos: dict[int, tuple[float, float]], names: IoNames) -> list[str]:
+    """Input names left of the inputs, output names right of the outputs."""
+    parts = []
+    for i, name in enumerate(names.inputs):
+        x, y = pos[-(i + 1)]
+        parts.append(
+            f'<text class="io-name input-name" x="{x - RADIUS - 6:.1f}" y="{y + 4:.1f}" '
+            f'font-size="{NAME_PX}" text-anchor="end" fill="#344054">{name}</text>'
+        )
+    for o, name in enumerate(names.outputs):
+        x, y = pos[o]
+        parts.append(
+            f'<text class="io-name output-name" x="{x + RADIUS + 6:.1f}" y="{y + 4:.1f}" '
+            f'font-size="{NAME_PX}" text-anchor="start" fill="#344054">{name}</text>'
+        )
+    return parts
+
+
+def _legend(top: float) -> str:
+    """What the colours, widths and shapes mean (polylines and rects: the network's own
+    ``line``, ``path`` and ``circle`` elements stay one per link and node)."""
+    y1, y2 = top + 18, top + 44
+    swatches = [
+        (
+            f'<polyline points="10,{y1} 36,{y1}" stroke="{POSITIVE}" stroke-width="2.5"/>',
+            "positive weight",
+        ),
+        (
+            f'<polyline points="150,{y1} 176,{y1}" stroke="{NEGATIVE}" stroke-width="2.5"/>',
+            "negative weight",
+        ),
+        (
+            f'<polyline points="290,{y1} 316,{y1}" stroke="{DISABLED}" stroke-width="1" '
+            'stroke-dasharray="4 3"/>',
+            "disabled link",
+        ),
+        (
+            f'<polyline points="420,{y1} 433,{y1 - 8} 446,{y1}" fill="none" stroke="#344054"/>',
+            "recurrent link (arc)",
+        ),
+        (
+            f'<rect x="10" y="{y2 - 7}" width="14" height="14" rx="7" fill="{INPUT_FILL}" '
+            'stroke="#101828"/>',
+            "input (observation)",
+        ),
+        (
+            f'<rect x="150" y="{y2 - 7}" width="14" height="14" rx="7" fill="{HIDDEN_FILL}" '
+            'stroke="#101828"/>',
+            "hidden node",
+        ),
+        (
+            f'<rect x="290" y="{y2 - 7}" width="14" height="14" rx="7" fill="{OUTPUT_FILL}" '
+            'stroke="#101828"/>',
+            "output (action)",
+        ),
+        ("", "line width: |weight|"),
+    ]
+    xs = [42, 182, 322, 452, 30, 170, 310, 420]
+    parts = ['<g class="legend" font-size="11" fill="#344054">']
+    for (mark, words), x, y in zip(swatches, xs, [y1] * 4 + [y2] * 4, strict=True):
+        parts.append(f'{mark}<text x="{x}" y="{y + 4}">{words}</text>')
+    parts.append("</g>")
+    return "".join(parts)
+
+
+def network_svg(wire: dict[str, Any], n_in: int, n_out: int, names: IoNames | None = None) -> str:
     """The SVG document for a genome in wire form (raises ValueError if it is not valid)."""
+    names = names or generic(n_in, n_out)
     genome = Genome.from_wire(wire, cycles=True)  # a drawing only: a loop is no harm here
     loops = loop_links(genome)
-    pos, width, height = _positions(_columns(genome, n_in, n_out, loops))
+    left = _text_px(names.inputs)
+    pos, width, height = _positions(_columns(genome, n_in, n_out, loops), left)
+    width = int(max(width + _text_px(names.outputs), LEGEND_W))
+    total = height + LEGEND_H
+    label = "best network: " + ", ".join(names.inputs) + " in; " + ", ".join(names.outputs)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="best network">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{total}" '
+        f'viewBox="0 0 {width} {total}" role="img" aria-label="{label} out">'
     ]
     for s, d, w, on, loop in zip(
         genome.src.tolist(),
@@ -135,14 +221,24 @@ def network_svg(wire: dict[str, Any], n_in: int, n_out: int) -> str:
             )
     biases = dict(zip(genome.node_ids.tolist(), genome.biases.tolist(), strict=True))
     for node, (x, y) in pos.items():
-        fill = "#f2f4f7" if node < 0 else ("#101828" if node < n_out else "#ffffff")
+        fill = INPUT_FILL if node < 0 else (OUTPUT_FILL if node < n_out else HIDDEN_FILL)
         ink = "#ffffff" if 0 <= node < n_out else "#101828"
-        title = f"bias {biases[node]:.4g}" if node >= 0 else "input"
+        title = _title(node, n_out, names, biases)
         parts.append(
             f'<g class="node"><circle cx="{x:.1f}" cy="{y:.1f}" r="{RADIUS}" '
             f'fill="{fill}" stroke="#101828"><title>{title}</title></circle>'
             f'<text x="{x:.1f}" y="{y + 4:.1f}" font-size="10" text-anchor="middle" '
             f'fill="{ink}">{_label(node, n_out)}</text></g>'
         )
+    parts.extend(_names(pos, names))
+    parts.append(_legend(height))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _title(node: int, n_out: int, names: IoNames, biases: dict[int, float]) -> str:
+    """A node's tooltip: its name (inputs, outputs) and its bias."""
+    if node < 0:
+        return f"input {names.inputs[-node - 1]}"
+    bias = f"bias {biases[node]:.4g}"
+    return f"output {names.outputs[node]}, {bias}" if node < n_out else f"hidden, {bias}"

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 
 from ezspark_common.config import TrainingConfig
-from ezspark_common.messages import StopRequested, TrainingRequested
+from ezspark_common.messages import StopRequested, TrainingRequested, WireGenome
 from ezspark_common.training import GenerationReport as Report
 from ezspark_common.training import TrainingState, phase_of, state_to_dict
 from ezspark_gateway.core.admission import Admission
@@ -56,6 +56,9 @@ def create_training(
     done = handoff.history if handoff else ()
     training = _new_training(owner, data, now, done)
     training.handoff_id = handoff_id
+    if handoff is not None and handoff.best is not None:
+        # The local run's champion: the network is shown and downloadable at once.
+        training.best_genome = WireGenome(**handoff.best.genome.to_wire()).model_dump(mode="json")
     with admission.admit(repo, owner, ACTIVE):
         repo.add_training(training)
         for report in done:
