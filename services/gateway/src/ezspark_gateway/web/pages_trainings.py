@@ -169,7 +169,7 @@ def upload_submit(
 
 @router.get("/trainings/{training_id}", response_model=None)
 def training_page(
-    training_id: str, request: Request, principal: MaybePrincipal, repo: Repo
+    training_id: str, request: Request, principal: MaybePrincipal, repo: Repo, ctx: Ctx
 ) -> Response:
     """One training: status, live chart, stop button, best genome download."""
     if principal is None:
@@ -182,7 +182,7 @@ def training_page(
         request,
         "training.html",
         principal,
-        t=detail(repo, training),
+        t=detail(repo, training, ctx),
         active=training.status in trainings.ACTIVE,
     )
 
