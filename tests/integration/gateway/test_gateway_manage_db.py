@@ -91,6 +91,8 @@ def test_filters_and_sorts(database: Database) -> None:
         assert _names(repo, owner, text="%") == ["100%_sure"]
         assert _names(repo, owner, text="00000002") == ["Beta"]
         assert _names(repo, other, tag="x") == [None]
+        for field in ("env", "tag", "text"):  # PostgreSQL would refuse the NUL with an error
+            assert _names(repo, owner, **{field: "x\x00"}) == []
         page, total = repo.trainings_filtered(owner, TrainingFilter(), 2, 2)
         assert ([t.name for t in page], total) == (["Beta", "alpha"], 4)
         empty, total = repo.trainings_filtered(owner, TrainingFilter(), 2, 10)

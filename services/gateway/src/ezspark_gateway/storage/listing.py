@@ -88,6 +88,9 @@ def filtered_page(
     session: Session, owner_id: int, flt: TrainingFilter, limit: int, offset: int
 ) -> tuple[Sequence[Training], int]:
     """A page of the matching trainings and how many match (a window count)."""
+    if any("\x00" in (v or "") for v in (flt.env, flt.tag, flt.text)):
+        # Nothing stored holds a NUL, and PostgreSQL refuses one in a query with an error.
+        return [], 0
     conds = _conditions(owner_id, flt)
     total = func.count().over().label("total")
     stmt = select(Training, total).where(*conds).order_by(*_order(flt.sort))
