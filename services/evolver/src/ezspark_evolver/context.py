@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import structlog
 
@@ -33,14 +33,22 @@ from ezspark_evolver.registry import EvaluatorRegistry
 from ezspark_evolver.settings import EvolverSettings
 from ezspark_evolver.store import TrainingStore
 
-if TYPE_CHECKING:
-    from ezspark_evolver.dispatch import Round
-
 log = structlog.get_logger("ezspark_evolver")
 
 Event = (
     GenerationReport | GenerationProgressed | TrainingFinished | TrainingFailed | TrainingWaiting
 )
+
+
+class Collector(Protocol):
+    """Collects one generation's results for a training (``dispatch.Round``)."""
+
+    generation: int
+    env_id: str
+
+    def deliver(self, result: EvaluationResult) -> None:
+        """Hand over a result (called from the broker's handler threads)."""
+        ...
 
 
 class Interrupted(Exception):  # noqa: N818 - a signal, not an error
@@ -61,7 +69,7 @@ class Context:
     # Rounds read time only through this, so their deadline rules can be driven by hand.
     clock: Callable[[], float] = time.monotonic
     _declared: set[str] = field(default_factory=set)
-    _rounds: dict[str, Round] = field(default_factory=dict)
+    _rounds: dict[str, Collector] = field(default_factory=dict)
     _rounds_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -113,12 +121,12 @@ class Context:
         """Publish one event for the gateway, confirmed."""
         self.broker.publish(self.events_queue, encode(event), message_id=message_id)
 
-    def register(self, training_id: str, round_: Round) -> None:
+    def register(self, training_id: str, round_: Collector) -> None:
         """Route the training's results to ``round_`` from now on."""
         with self._rounds_lock:
             self._rounds[training_id] = round_
 
-    def unregister(self, training_id: str, round_: Round) -> None:
+    def unregister(self, training_id: str, round_: Collector) -> None:
         """Stop routing results to ``round_`` (if it is still the current one)."""
         with self._rounds_lock:
             if self._rounds.get(training_id) is round_:

@@ -1,172 +1,114 @@
-"""One distributed generation: publish its tasks, collect results, re-check, re-dispatch.
+"""The distributed evaluator: a generation's rules (``rules.RoundRules``) driven over the broker.
 
-The generation is cut with ``split_tasks`` (a batch size planned for the live evaluators)
-and put back with ``merge_outcomes``, so the outcomes equal ``LocalEvaluator``'s bit for
-bit whoever evaluated what.  The evolver evaluates nothing itself: it never builds an
-environment.
-
-* Task ids are ``<training>:<generation>:<round>:<kind><index>``, ``<round>`` random per
-  round, so answers to an earlier round are stale.  The first usable answer for a task id
-  wins; a later one is a duplicate.
-* Publishing is windowed: the ``Scheduler`` grants credit, so a round never has more
-  tasks in flight than its fair share of the environment's evaluators.
-* A task unanswered after ``task_timeout_s · 2^min(attempt, 3)`` goes out again; one
-  that passes its deadline more than ``max_task_attempts`` times fails the training —
-  unless nobody serves the environment, in which case the round waits.
-* Speculation: when every task is out, some are still unanswered and evaluators of the
-  environment are idle, the oldest open tasks are published once more (evaluation is
-  deterministic; the first answer wins).
-* Pools (``pools.py``): each copy goes to the task queue of the operator's evaluators,
-  the owner's machines or volunteers, as the training allows; an answer from an evaluator
-  that could not read any queue the task went to is ignored (``unauthorized``).
-* Safeness (``safeness.py``): a task's sampled genomes are re-checked by a different
-  evaluator; on a mismatch a third one breaks the tie and whoever disagreed with the
-  majority is quarantined.  With one evaluator serving the environment a re-check is
-  impossible and is skipped (counted).
+``Round`` is the I/O half of one generation: it publishes what the rules decide, hands
+them the answers the evolver's result consumer delivers (``deliver``, any thread), and
+between the two waits at most ``wait_s``.  ``DistributedEvaluator`` is the
+``generations.Evaluator`` of the evolver: one ``Round`` per generation, with the task cost
+it measured carried over to size the next one, and the generation retried if RabbitMQ
+refuses its tasks.  The evolver evaluates nothing itself: it never builds an environment.
 """
 
 from __future__ import annotations
 
-import math
+import itertools
 import queue
-import statistics
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import structlog
 
-from ezspark_common import rng as rngs
-from ezspark_common.evaluation import Outcome
-from ezspark_common.messages import EvaluationResult, EvaluationTask, routing_id
-from ezspark_common.neat.packed import PackedGenomes
-from ezspark_common.routing import avoided
-from ezspark_common.tasks import merge_outcomes, safeness_sample, split_tasks
-from ezspark_common.training import TrainingState
+from ezspark_common.broker import BrokerError
+from ezspark_common.config import TrainingConfig
+from ezspark_common.generations import GenerationOutcome
+from ezspark_common.messages import EvaluationResult, routing_id
+from ezspark_common.neat.population import Population
+from ezspark_common.tasks import game_groups, plan_chunks
 from ezspark_evolver.context import Context, Interrupted
-from ezspark_evolver.pools import Pools
-from ezspark_evolver.safeness import Verification
-from ezspark_evolver.slots import Kind, Slot
+from ezspark_evolver.rules import Publish, RoundRules
 
 log = structlog.get_logger("ezspark_evolver")
 
-_MAX_BACKOFF = 3
-_POLL_S = 0.5  # longest wait between looks at the stop flag and the evaluators
 _BATCH = 1000  # results handled between two deadline checks
-_MIN_SPECULATE_S = 0.1  # a task is never duplicated sooner than this after it went out
-# A declined copy goes out again after 50 ms · 2^declines (at most 0.25 s), ±50 % jitter: with
-# two evaluators each holding the check the other must run, re-publishing at once lets
-# RabbitMQ hand each its own check back, in lock-step, for ever.
-_DECLINE_BACKOFF_S = (0.05, 0.25)
-# Reasons a result is unusable although the evaluator consumed the current copy of the task.
-_RETRY = frozenset({"declined", "quarantined", "same_evaluator", "invalid"})
-_QUIET = frozenset({"duplicate", "stale", "declined"})  # routine: logged at debug level
+_MAX_RETRY_S = 30.0
+
+Waiting = Callable[[str | None], None]  # why the round cannot progress (None: it can)
+# Run health: (tasks done, tasks in the generation, evaluators that answered them), told
+# after every pass of the loop; the callee throttles.
+Progress = Callable[[int, int, int], None]
 
 
-class TaskAbandonedError(RuntimeError):
-    """A task passed its deadline ``max_task_attempts + 1`` times: the training fails."""
+class Round:
+    """Evaluates one generation of one training over the evaluators; ``run()`` blocks.
 
+    ``begin``, ``pump`` and ``finish`` are ``run()`` in steps, for a driver that delivers
+    the broker's messages itself (``InMemoryBroker.drain``) instead of waiting for them.
+    """
 
-@dataclass(frozen=True)
-class RoundOutcome:
-    """A generation's merged outcomes, safeness counts and measured task cost."""
-
-    outcomes: dict[int, Outcome]
-    checks: int
-    mismatches: int
-    skipped_checks: int
-    seconds_per_genome: float | None  # one genome on one game group, from the answers
-
-
-@dataclass(eq=False)
-class Round(Verification):
-    """Evaluates one generation of one training over the evaluators; ``run()`` blocks."""
-
-    ctx: Context
-    training_id: str
-    owner: str
-    state: TrainingState
-    chunks: list[int]  # genome chunk sizes (``tasks.plan_chunks``)
-    quarantine: set[str]
-    on_quarantine: Callable[[str], None]
-    on_waiting: Callable[[str | None], None] = lambda _reason: None
-    # Run health: (tasks done, tasks in the generation, evaluators that answered them),
-    # told after every pass of the loop; the callee throttles.
-    on_progress: Callable[[int, int, int], None] = lambda _done, _total, _evaluators: None
-    genome_s: float | None = None  # evaluator seconds per genome per task, measured before
-    checks: int = 0
-    mismatches: int = 0
-    skipped: int = 0
-    _todo: list[Slot] = field(default_factory=list)
-    _inbox: queue.Queue[EvaluationResult | None] = field(default_factory=queue.Queue)
-    _costs: list[float] = field(default_factory=list)  # seconds per genome, per answer
-
-    def __post_init__(self) -> None:
-        pop, config = self.state.population, self.state.config
-        self.generation = pop.generation
-        self.env_id = routing_id(config.gym_game_name)  # queues and registry use this
-        self.pools = Pools(
-            self.env_id, self.owner, config.trusted_evaluators_only, self.ctx.settings.queue_prefix
-        )
-        keys = list(pop.genomes)
-        specs = split_tasks(keys, config.max_number_of_games, config.sub_games, self.chunks)
-        self._sample = frozenset(safeness_sample(config, self.generation, keys))
-        self._seeds = rngs.game_seeds(config.seed, self.generation, config.max_number_of_games)
-        self._prefix = f"{self.training_id}:{self.generation}:{uuid.uuid4().hex[:8]}"
-        self._primaries = [Slot(f"{self._prefix}:t{s.index}", s) for s in specs]
-        self._slots = {s.task_id: s for s in self._primaries}
-        self._biggest = max((len(s.genome_keys) for s in specs), default=1)  # genomes
-        self._serial = 0
-        self._started = self.ctx.clock()
-        self._jitter = rngs.generator(config.seed, rngs.DISPATCH, self.generation)
-        self._log = log.bind(training_id=self.training_id, generation=self.generation)
+    def __init__(
+        self,
+        ctx: Context,
+        rules: RoundRules,
+        on_waiting: Waiting = lambda _reason: None,
+        on_progress: Progress = lambda _done, _total, _evaluators: None,
+    ) -> None:
+        self.ctx = ctx
+        self.rules = rules
+        self.generation = rules.generation
+        self.env_id = rules.env_id
+        self.on_waiting = on_waiting
+        self.on_progress = on_progress
+        self._inbox: queue.Queue[EvaluationResult | None] = queue.Queue()
 
     def deliver(self, result: EvaluationResult) -> None:
-        """Hand over a result (any thread); ``run()`` processes it."""
+        """Hand over a result (any thread); the round's thread processes it."""
         self._inbox.put(result)
 
     def wake(self) -> None:
         """Publishing credit may have freed up (any thread)."""
         self._inbox.put(None)
 
-    def run(self) -> RoundOutcome:
+    def run(self) -> GenerationOutcome:
         """Publish, collect and check until every genome has its outcome."""
-        self.ctx.scheduler.join(self.training_id, self.owner, self.env_id, self.wake)
-        self._todo.extend(self._primaries)
+        self.begin()
         try:
-            self._flush()
-            while not all(p.done for p in self._primaries):
-                if self.ctx.stopping.is_set():
-                    raise Interrupted
-                for result in self._next_results():
-                    self._on_result(result)
-                self._expire()
-                self._speculate()
-                self._flush()
-                self.on_waiting(self._waiting_reason())
-                self.on_progress(*self._progress())
+            while not self.rules.done:
+                self.pump(wait=True)
         finally:
-            for slot in self._slots.values():
-                self._land(slot)
-            self.ctx.scheduler.leave(self.training_id)
-        config = self.state.config
-        parts = [
-            (p.spec, [p.outcomes[k] for k in p.spec.genome_keys])
-            for p in self._primaries
-            if p.outcomes is not None
-        ]
-        merged = merge_outcomes(parts, config.max_number_of_games, config.reward_floor)
-        cost = statistics.median(self._costs) if self._costs else None
-        return RoundOutcome(merged, self.checks, self.mismatches, self.skipped, cost)
+            self.finish()
+        return self.rules.outcome()
 
-    # ----- results ------------------------------------------------------------------------
-
-    def _next_results(self) -> list[EvaluationResult]:
-        """Whatever arrived, waiting until the next deadline at most."""
+    def begin(self) -> None:
+        """Take part in the fair share and publish the first tasks."""
+        self.ctx.scheduler.join(self.rules.training_id, self.rules.owner, self.env_id, self.wake)
         try:
-            batch = [self._inbox.get(timeout=self._wait_s())]
+            self._publish(self.rules.start())
+        except BaseException:
+            self.finish()
+            raise
+
+    def pump(self, *, wait: bool = False) -> None:
+        """Hand the rules what arrived (waiting up to ``wait_s`` for it if ``wait``), then
+        publish what they decide and tell the callbacks."""
+        if self.ctx.stopping.is_set():
+            raise Interrupted
+        for result in self._arrived(self.rules.wait_s() if wait else None):
+            self.rules.receive(result)
+        self._publish(self.rules.tick())
+        self.on_waiting(self.rules.waiting_reason())
+        self.on_progress(*self.rules.progress())
+
+    def finish(self) -> None:
+        """Give back the publishing credit and leave the fair share."""
+        self.rules.release()
+        self.ctx.scheduler.leave(self.rules.training_id)
+
+    def _arrived(self, timeout: float | None) -> list[EvaluationResult]:
+        """Whatever arrived, waiting up to ``timeout`` for the first (None: no wait)."""
+        try:
+            first = self._inbox.get_nowait() if timeout is None else self._inbox.get(True, timeout)
         except queue.Empty:
             return []
+        batch = [first]
         while len(batch) < _BATCH:
             try:
                 batch.append(self._inbox.get_nowait())
@@ -174,229 +116,82 @@ class Round(Verification):
                 break
         return [r for r in batch if r is not None]
 
-    def _on_result(self, result: EvaluationResult) -> None:
-        slot = self._slots.get(result.task_id)
-        reason = self._why_not(slot, result)
-        if reason is not None:
-            self.ctx.metrics.ignored.labels(reason=reason).inc()
-            emit = self._log.debug if reason in _QUIET else self._log.warning
-            emit(
-                "result_ignored",
-                reason=reason,
-                task_id=result.task_id,
-                evaluator_id=result.evaluator_id,
-                attempt=result.attempt,
-            )
-            if (
-                slot is not None
-                and reason in _RETRY
-                and slot.outcomes is None
-                and result.attempt == slot.attempt
-            ):
-                self._answer_consumed(slot)
-            return
-        assert slot is not None
-        self._land(slot)
-        slot.outcomes = {o.key: o for o in result.outcomes}
-        slot.evaluator = result.evaluator_id
-        self.ctx.scheduler.charge(self.training_id, result.duration_s)
-        if result.outcomes and slot.kind is Kind.TASK:
-            self._costs.append(result.duration_s / len(result.outcomes))
-        if slot.kind is Kind.TASK:
-            self._after_task(slot)
-        elif slot.kind is Kind.CHECK:
-            self._after_check(slot)
-        else:
-            self._after_tie(slot)
+    def _publish(self, tasks: Publish) -> None:
+        for queue_name, batch in tasks.items():
+            self.ctx.publish_to(queue_name, batch)
 
-    def _why_not(self, slot: Slot | None, result: EvaluationResult) -> str | None:
-        """Why a result cannot be used, or None if it fills its slot."""
-        if slot is None:
-            return "stale"
-        if not self.pools.could_receive(result.evaluator_id, slot.queues):
-            return "unauthorized"
-        if slot.outcomes is not None:
-            return "duplicate"
-        if result.declined:
-            return "declined"
-        if avoided(result.evaluator_id, self.quarantine):
-            return "quarantined"
-        if avoided(result.evaluator_id, slot.avoid):
-            return "same_evaluator"
-        table = result.outcomes
-        if table.returns.shape != (len(slot.spec.genome_keys), len(slot.spec.game_indices)) or (
-            table.keys.tolist() != list(slot.spec.genome_keys)
-        ):
-            return "invalid"
-        return None
 
-    # ----- dispatch -----------------------------------------------------------------------
+class DistributedEvaluator:
+    """The evolver's ``generations.Evaluator``: each generation a ``Round``, its tasks sized
+    for the evaluators alive when it starts, using the cost measured the generation before.
+    """
 
-    def _avoid(self, slot: Slot) -> set[str]:
-        return self.quarantine | slot.avoid
+    def __init__(
+        self,
+        ctx: Context,
+        training_id: str,
+        owner: str,
+        quarantine: set[str],
+        on_quarantine: Callable[[str], None],
+        on_waiting: Waiting,
+        on_progress: Callable[[Population, TrainingConfig], Progress],
+    ) -> None:
+        self.ctx = ctx
+        self.training_id = training_id
+        self.owner = owner
+        self.quarantine = quarantine  # the training's: quarantines outlive a generation
+        self._on_quarantine = on_quarantine
+        self._on_waiting = on_waiting
+        self._on_progress = on_progress
+        self.cost: float | None = None  # seconds per genome per task, last generation
 
-    def _live(self, avoid: set[str] | frozenset[str] = frozenset()) -> dict[str, dict[str, int]]:
-        """Live evaluators this training may use, outside ``avoid``, by pool."""
-        return self.pools.live(self.ctx.registry.serving(self.env_id), avoid)
+    def evaluate(self, population: Population, config: TrainingConfig) -> GenerationOutcome:
+        """Over the evaluators, retrying the generation if RabbitMQ refuses its tasks."""
+        if self.ctx.stopping.is_set():
+            raise Interrupted
+        progress = self._on_progress(population, config)
+        for attempt in itertools.count():
+            round_ = Round(self.ctx, self.rules(population, config), self._on_waiting, progress)
+            self.ctx.register(self.training_id, round_)
+            try:
+                result = round_.run()
+                self.cost = result.seconds_per_genome or self.cost
+                return result
+            except BrokerError as exc:
+                if self.ctx.stopping.is_set():
+                    raise Interrupted from exc
+                delay = min(2.0**attempt, _MAX_RETRY_S)
+                log.warning("generation_retry", error=str(exc), retry_in_s=delay)
+                self.ctx.stopping.wait(delay)
+            finally:
+                self.ctx.unregister(self.training_id, round_)
+        raise AssertionError("unreachable")
 
-    def _anyone_for(self, slot: Slot) -> bool:
-        return bool(self._live(self._avoid(slot)))
-
-    def _answer_consumed(self, slot: Slot) -> None:
-        """The current copy of ``slot`` was used up without a usable answer: try again now
-        if someone may take it; otherwise a check is skipped and anything else waits for
-        its deadline (with back-off), so a set of avoided evaluators is not kept spinning."""
-        if not self._anyone_for(slot):
-            if slot.kind is Kind.CHECK:
-                self._skip_check(slot)
-            return
-        slot.declines += 1
-        base, cap = _DECLINE_BACKOFF_S
-        delay = min(cap, base * 2 ** (slot.declines - 1)) * self._jitter.uniform(0.5, 1.5)
-        slot.not_before = self.ctx.clock() + delay
-        self._retry(slot)
-
-    def _retry(self, slot: Slot) -> None:
-        slot.attempt += 1
-        slot.deadline = math.inf
-        self.ctx.metrics.redispatched.inc()
-        self._todo.append(slot)
-
-    def _expire(self) -> None:
-        """Re-dispatch overdue slots; nobody serving the environment is waiting, not failing."""
-        now = self.ctx.clock()
-        served = bool(self._live())
-        for slot in list(self._slots.values()):
-            if not (slot.open and slot.deadline <= now):
-                continue
-            if not served:
-                slot.deadline = now + self._timeout(slot)
-                continue
-            self._log.info("task_overdue", task_id=slot.task_id, attempt=slot.attempt)
-            if slot.kind is Kind.CHECK and not self._anyone_for(slot):
-                self._skip_check(slot)
-                continue
-            slot.expiries += 1
-            if slot.kind is Kind.TASK and slot.expiries > self.ctx.settings.max_task_attempts:
-                raise TaskAbandonedError(
-                    f"task {slot.task_id} got no result in {slot.expiries} attempts; its "
-                    "genomes crash or hang every evaluator that takes them"
-                )
-            self._retry(slot)
-
-    def _speculate(self) -> None:
-        """Evaluators idle while the last tasks run: send the oldest ones out once more."""
-        if self._todo:
-            return
-        now = self.ctx.clock()
-        min_age = max(
-            _MIN_SPECULATE_S,
-            statistics.median(self._costs) * self._biggest if self._costs else _MIN_SPECULATE_S,
+    def rules(self, population: Population, config: TrainingConfig) -> RoundRules:
+        """The rules of a new round of ``population``'s generation."""
+        return RoundRules(
+            self.ctx,
+            self.training_id,
+            self.owner,
+            population,
+            config,
+            self._chunks(population, config),
+            self.quarantine,
+            self._on_quarantine,
+            round_id=uuid.uuid4().hex[:8],
+            genome_s=self.cost,
         )
-        candidates = sorted(
-            (
-                s
-                for s in self._slots.values()
-                if s.open and not s.speculated and now - s.sent_at >= min_age
-            ),
-            key=lambda s: s.sent_at,
-        )
-        if not candidates:
-            return
-        for slot in candidates[: self.ctx.scheduler.speculate(self.training_id, len(candidates))]:
-            slot.speculated = True
-            slot.attempt += 1
-            self.ctx.metrics.speculative.inc()
-            self._todo.append(slot)
 
-    def _flush(self) -> None:
-        """Publish what is scheduled, as far as the fair-share credit allows."""
-        now = self.ctx.clock()
-        live = [s for s in self._todo if s.outcomes is None and self._slots.get(s.task_id) is s]
-        ready = [s for s in live if s.not_before <= now]
-        self._todo = [s for s in live if s.not_before > now]  # declined copies backing off
-        fresh = [s for s in ready if not s.in_flight]
-        credit = (
-            self.ctx.scheduler.grant(self.training_id, len(fresh), self._task_s(fresh))
-            if fresh
-            else 0
-        )
-        tasks: dict[str, list[EvaluationTask]] = {}
-        serving = self.ctx.registry.serving(self.env_id)
-        for slot in ready:
-            if not slot.in_flight:
-                if credit == 0:
-                    self._todo.append(slot)
-                    continue
-                credit -= 1
-                slot.in_flight = True
-                self.ctx.metrics.in_flight.inc()
-            slot.deadline = now + self._timeout(slot)
-            slot.sent_at = now
-            self._serial += 1
-            allowed = self.pools.live(serving, self._avoid(slot))
-            queue = self.pools.pick(allowed, self._serial, slot.kind is not Kind.TASK)
-            slot.queues.add(queue)
-            tasks.setdefault(queue, []).append(self._task(slot))
-        for queue, batch in tasks.items():
-            self.ctx.publish_to(queue, batch)
-
-    def _task_s(self, slots: list[Slot]) -> float | None:
-        """Expected evaluator time of the next of ``slots`` (None until a cost is known)."""
-        per_genome = statistics.median(self._costs) if self._costs else self.genome_s
-        if per_genome is None or not slots:
-            return None
-        return per_genome * len(slots[0].spec.genome_keys)
-
-    def _timeout(self, slot: Slot) -> float:
-        return float(self.ctx.settings.task_timeout_s * 2 ** min(slot.attempt, _MAX_BACKOFF))
-
-    def _land(self, slot: Slot) -> None:
-        if slot.in_flight:
-            slot.in_flight = False
-            self.ctx.metrics.in_flight.dec()
-            self.ctx.scheduler.release(self.training_id, speculated=slot.speculated)
-            slot.speculated = False
-
-    def _wait_s(self) -> float:
-        pending = [s.deadline for s in self._slots.values() if s.open]
-        pending += [s.not_before for s in self._todo if s.not_before > 0]
-        if not pending:
-            return _POLL_S
-        return min(_POLL_S, max(0.005, min(pending) - self.ctx.clock()))
-
-    def _waiting_reason(self) -> str | None:
-        """Why the round cannot progress, for the user (None: it can)."""
-        if self.ctx.clock() - self._started < self.ctx.settings.announce_grace_s:
-            return None
-        if not self._live():
-            return f"no evaluator serves {self.env_id}"
-        ties = [s for s in self._slots.values() if s.kind is Kind.TIE and s.outcomes is None]
-        if ties and not any(self._anyone_for(t) for t in ties):
-            return f"a safeness tie-break needs a third evaluator of {self.env_id} (two disagreed)"
-        return None
-
-    def _progress(self) -> tuple[int, int, int]:
-        """Tasks done (answered and verified), tasks in all, evaluators that answered."""
-        done = [p for p in self._primaries if p.done]
-        return len(done), len(self._primaries), len({p.evaluator for p in done})
-
-    def _task(self, slot: Slot) -> EvaluationTask:
-        config = self.state.config
-        genomes = self.state.population.genomes
-        return EvaluationTask(
-            task_id=slot.task_id,
-            training_id=self.training_id,
-            generation=self.generation,
-            attempt=slot.attempt,
-            env_id=config.gym_game_name,
-            game_indices=list(slot.spec.game_indices),
-            game_seeds=[self._seeds[g] for g in slot.spec.game_indices],
-            max_steps=config.max_number_of_steps,
-            reward_floor=config.reward_floor,
-            input_size=config.input_size,
-            output_size=config.output_size,
-            recurrent=config.recurrent,
-            genomes=PackedGenomes.pack([genomes[k] for k in slot.spec.genome_keys]),
-            avoid_evaluators=sorted(self._avoid(slot)),
+    def _chunks(self, population: Population, config: TrainingConfig) -> list[int]:
+        """Genome chunk sizes for the evaluators alive now (see ``tasks.plan_chunks``)."""
+        settings = self.ctx.settings
+        return plan_chunks(
+            len(population.genomes),
+            len(game_groups(config.max_number_of_games, config.sub_games)),
+            self.ctx.registry.slots(routing_id(config.gym_game_name)),
+            factor=settings.tasks_per_slot,
+            max_batch=settings.task_batch_size,
+            seconds_per_genome=self.cost,
+            min_task_s=settings.min_task_s,
+            max_task_s=settings.max_task_s,
         )

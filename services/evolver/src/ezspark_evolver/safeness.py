@@ -11,7 +11,7 @@ re-check is impossible and is skipped (counted).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ezspark_common.evaluation import agree
 from ezspark_common.routing import avoided
@@ -19,15 +19,19 @@ from ezspark_common.tasks import TaskPlan
 from ezspark_evolver.slots import Kind, Slot
 
 if TYPE_CHECKING:
-    from ezspark_evolver.context import Context
+    from ezspark_evolver.metrics import EvolverMetrics
     from ezspark_evolver.pools import Pools
+
+    class _Counted(Protocol):
+        @property
+        def metrics(self) -> EvolverMetrics: ...
 
 
 class Verification:
-    """The safeness half of ``dispatch.Round`` (a mixin: it works on the round's state)."""
+    """The safeness half of ``rules.RoundRules`` (a mixin: it works on the round's state)."""
 
-    if TYPE_CHECKING:  # provided by Round
-        ctx: Context
+    if TYPE_CHECKING:  # provided by RoundRules
+        ctx: _Counted
         pools: Pools
         quarantine: set[str]
         on_quarantine: Callable[[str], None]
@@ -48,7 +52,7 @@ class Verification:
 
     def _after_task(self, task: Slot) -> None:
         """A task answered: re-check its sampled genomes on another evaluator, if any."""
-        keys = tuple(k for k in task.spec.genome_keys if k in self._sample)
+        keys = tuple(k for k in task.plan.genome_keys if k in self._sample)
         if not keys:
             task.done = True
             return
@@ -65,10 +69,10 @@ class Verification:
     ) -> None:
         """Schedule a check or tie-break of ``task``'s ``keys`` away from ``avoid``."""
         self._serial += 1
-        spec = TaskPlan(task.spec.index, keys, task.spec.game_indices)
+        plan = TaskPlan(task.plan.index, keys, task.plan.game_indices)
         slot = Slot(
-            f"{self._prefix}:{kind.value}{spec.index}.{self._serial}",
-            spec,
+            f"{self._prefix}:{kind.value}{plan.index}.{self._serial}",
+            plan,
             kind,
             of=task,
             avoid=avoid,
@@ -89,8 +93,8 @@ class Verification:
         self._slots.pop(check.task_id, None)
         self._land(check)
         task.check, task.done = None, True
-        self.skipped += len(check.spec.genome_keys)
-        self.ctx.metrics.skipped_checks.inc(len(check.spec.genome_keys))
+        self.skipped += len(check.plan.genome_keys)
+        self.ctx.metrics.skipped_checks.inc(len(check.plan.genome_keys))
         self._log.debug(
             "safeness_check_skipped",
             task_id=task.task_id,
@@ -103,7 +107,7 @@ class Verification:
         assert task is not None
         assert task.outcomes is not None
         assert check.outcomes is not None
-        keys = check.spec.genome_keys
+        keys = check.plan.genome_keys
         bad = tuple(k for k in keys if not agree(task.outcomes[k], check.outcomes[k]))
         self.checks += len(keys)
         self.ctx.metrics.checks.inc(len(keys))
@@ -134,7 +138,7 @@ class Verification:
         second, second_by = tie.second, tie.second_by or ""
         assert second is not None
         losers: set[str] = set()
-        for k in tie.spec.genome_keys:
+        for k in tie.plan.genome_keys:
             third = tie.outcomes[k]
             if agree(third, task.outcomes[k]):
                 losers.add(second_by)

@@ -5,9 +5,8 @@ as a hot standby (``leader.py``) and only then starts consuming.  Threads: the b
 handler threads run ``_on_command`` (prefetch 1, so commands are applied in order),
 ``_on_result`` (decode and hand over) and ``_on_announce`` (the evaluator registry); each
 running training has its own thread (``TrainingRunner``), at most
-``max_concurrent_trainings`` at once and ``user_max_running`` per user.  Waiting trainings
-are admitted by user: the next one belongs to the user with the fewest running, so one
-user's many trainings never hold every slot.  A training is accepted (its directory and
+``max_concurrent_trainings`` at once and ``user_max_running`` per user, admitted fairly
+between users (``admission.py``).  A training is accepted (its directory and
 generation-0 checkpoint written) before its request is acked, so a crash never loses one,
 and every unfinished training on disk is resumed when the evolver becomes active.
 """
@@ -38,6 +37,7 @@ from ezspark_common.messages import (
 from ezspark_common.quotas import quota_errors
 from ezspark_common.routing import attributed
 from ezspark_common.training import TrainingState, start
+from ezspark_evolver.admission import Admissions
 from ezspark_evolver.context import Context
 from ezspark_evolver.fairshare import Scheduler
 from ezspark_evolver.leader import LeaderLock
@@ -67,9 +67,9 @@ class EvolverService:
             registry=evaluators,
             scheduler=Scheduler(evaluators, settings.window_per_slot),
         )
-        self._lock = threading.Lock()
-        self._pending: list[tuple[float, str, str]] = []  # (requested_at, id, owner)
-        self._running: dict[str, tuple[str, threading.Thread]] = {}  # id → (owner, thread)
+        self._lock = threading.Lock()  # guards the admissions and the threads
+        self._admissions = Admissions(settings.max_concurrent_trainings, settings.user_max_running)
+        self._threads: dict[str, threading.Thread] = {}  # running training id → its thread
         self.leader = LeaderLock(settings.leader_lock_path)
         for queue in settings.queues:
             broker.declare(queue)
@@ -103,7 +103,8 @@ class EvolverService:
         settings, broker = self.ctx.settings, self.ctx.broker
         resumed = self.ctx.store.unfinished()
         with self._lock:
-            self._pending.extend(resumed)
+            for requested_at, tid, owner in resumed:
+                self._admissions.add(requested_at, tid, owner)
         log.info(
             "evolver_active",
             data_dir=str(self.ctx.store.root),
@@ -128,50 +129,36 @@ class EvolverService:
     def active(self) -> list[str]:
         """Trainings running now (for tests and logs)."""
         with self._lock:
-            return list(self._running)
+            return list(self._admissions.running)
 
     # ----- scheduling ---------------------------------------------------------------------
 
     def _admit(self) -> None:
         """Start waiting trainings while there is room, fairly between users."""
         with self._lock:
-            limit = self.ctx.settings.max_concurrent_trainings
-            while len(self._running) < limit and not self.ctx.stopping.is_set():
-                picked = self._next_pending()
-                if picked is None:
-                    break
-                self._pending.remove(picked)
-                _, tid, owner = picked
-                thread = threading.Thread(
-                    target=self._train, args=(tid,), daemon=True, name=f"training-{tid[:12]}"
-                )
-                self._running[tid] = (owner, thread)
-                thread.start()
-            self.ctx.metrics.active.set(len(self._running))
-
-    def _next_pending(self) -> tuple[float, str, str] | None:
-        """The oldest waiting training of the user with the fewest running (under _lock)."""
-        running: dict[str, int] = {}
-        for owner, _ in self._running.values():
-            running[owner] = running.get(owner, 0) + 1
-        cap = self.ctx.settings.user_max_running
-        allowed = [p for p in self._pending if running.get(p[2], 0) < cap]
-        if not allowed:
-            return None
-        return min(allowed, key=lambda p: (running.get(p[2], 0), p[0]))
+            if not self.ctx.stopping.is_set():
+                for picked in self._admissions.admit():
+                    tid = picked.training_id
+                    thread = threading.Thread(
+                        target=self._train, args=(tid,), daemon=True, name=f"training-{tid[:12]}"
+                    )
+                    self._threads[tid] = thread
+                    thread.start()
+            self.ctx.metrics.active.set(len(self._admissions.running))
 
     def _train(self, training_id: str) -> None:
         try:
             TrainingRunner(self.ctx, training_id).run()
         finally:
             with self._lock:
-                self._running.pop(training_id, None)
+                self._admissions.ended(training_id)
+                self._threads.pop(training_id, None)
             self._admit()
 
     def _join(self) -> None:
         deadline = time.monotonic() + _JOIN_S
         with self._lock:
-            threads = [thread for _, thread in self._running.values()]
+            threads = list(self._threads.values())
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         if any(t.is_alive() for t in threads):
@@ -215,7 +202,7 @@ class EvolverService:
             self._refuse(tid, "invalid training id: use 1-128 letters, digits, '.', '_', '-'")
             return
         with self._lock:
-            known = tid in self._running or any(p[1] == tid for p in self._pending)
+            known = self._admissions.knows(tid)
         if known or store.exists(tid):
             bound.info("duplicate_training_request")
             return
@@ -246,7 +233,7 @@ class EvolverService:
             from_generation=state.generation,
         )
         with self._lock:
-            self._pending.append((msg.requested_at, tid, msg.owner))
+            self._admissions.add(msg.requested_at, tid, msg.owner)
         self._admit()
 
     def _refuse(self, training_id: str, error: str) -> None:
@@ -262,10 +249,7 @@ class EvolverService:
             return
         store.request_stop(training_id)
         with self._lock:
-            entry = next((p for p in self._pending if p[1] == training_id), None)
-            waiting = entry is not None
-            if entry is not None:
-                self._pending.remove(entry)
+            waiting = self._admissions.withdraw(training_id)
         log.info("stop_requested", training_id=training_id, waiting=waiting)
         if waiting:
             TrainingRunner(self.ctx, training_id).run()  # only marks it stopped and reports

@@ -23,7 +23,7 @@ class Slot:
     """One unit of work of the round and what came back for it."""
 
     task_id: str
-    spec: TaskPlan
+    plan: TaskPlan
     kind: Kind = Kind.TASK
     of: Slot | None = None  # CHECK/TIE: the task they verify
     attempt: int = 0

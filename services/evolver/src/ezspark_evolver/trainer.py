@@ -1,11 +1,10 @@
-"""One training's loop on its own thread: evaluate, ``advance``, checkpoint, report.
+"""One training on its own thread: ``generations.run_generations`` over the evaluators.
 
-The loop is the embedded trainer's (``runner.run_embedded``) with the evaluation swapped
-for a ``Round`` over the evaluators (the evolver never builds an environment, so every
-generation, the alone ones included, is evaluated there).  A round gives the embedded
-trainer's outcomes, so the run is the embedded run, generation by generation.  Each round's
-tasks are sized for the evaluators alive when it starts, using the task cost measured in
-the previous generation.
+The loop is the embedded trainer's; the evaluator is ``dispatch.DistributedEvaluator``
+(the evolver never builds an environment, so every generation, the alone ones included,
+is evaluated over the broker) and the sink is this ``TrainingRunner``: the store keeps
+each generation, then a report event tells the gateway.  A round gives the embedded
+trainer's outcomes, so the run is the embedded run, generation by generation.
 
 The checkpoint is written before the generation's report is published; after a restart
 the last report is published again (the gateway ignores duplicates), so none is lost.
@@ -14,15 +13,17 @@ the last report is published again (the gateway ignores duplicates), so none is 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import time
 import uuid
-from dataclasses import replace
 
 import structlog
 
 from ezspark_common.broker import BrokerError
+from ezspark_common.config import TrainingConfig
+from ezspark_common.generations import run_generations
 from ezspark_common.handoff import saved_genome
 from ezspark_common.messages import (
     GenerationProgressed,
@@ -31,24 +32,17 @@ from ezspark_common.messages import (
     TrainingFinished,
     TrainingWaiting,
     WireGenome,
-    routing_id,
 )
-from ezspark_common.tasks import game_groups, plan_chunks
+from ezspark_common.neat.population import Population
 from ezspark_common.training import GenerationReport as Report
-from ezspark_common.training import (
-    TrainingState,
-    advance,
-    genome_document,
-    phase_of,
-    report_for,
-)
+from ezspark_common.training import TrainingState, genome_document, phase_of
 from ezspark_evolver.context import Context, Event, Interrupted
-from ezspark_evolver.dispatch import Round, RoundOutcome
+from ezspark_evolver.dispatch import DistributedEvaluator, Progress
 
 log = structlog.get_logger("ezspark_evolver")
 
 _REASONS = ("generations", "fitness_threshold", "stopped")
-_MAX_RETRY_S = 30.0
+_MAX_RETRY_S = 30.0  # longest wait between two tries of the final event
 _MAX_ERROR_CHARS = 2000
 PROGRESS_EVERY_S = 1.0  # at most one GenerationProgressed per training per second
 
@@ -61,12 +55,19 @@ class TrainingRunner:
         self.training_id = training_id
         self._quarantine = ctx.store.quarantined(training_id)
         self.owner = ctx.store.owner(training_id)
-        self._cost: float | None = None  # seconds per genome per task, last generation
         self._waiting: str | None = None
-        # Progress events: the running generation, what was last told and when.
-        self._state: TrainingState | None = None
+        # Progress events of the running generation: what was last told and when.
         self._told: tuple[int, int, int] | None = None
         self._told_at = -math.inf
+        self.evaluator = DistributedEvaluator(
+            ctx,
+            training_id,
+            self.owner,
+            self._quarantine,
+            self._quarantined,
+            self._set_waiting,
+            self._generation_started,
+        )
 
     def run(self) -> None:
         """Thread target; never raises."""
@@ -90,8 +91,7 @@ class TrainingRunner:
                 self.ctx.metrics.waiting.dec()
 
     def _loop(self) -> None:
-        store, tid = self.ctx.store, self.training_id
-        state = store.load(tid)
+        state = self.ctx.store.load(self.training_id)
         log.info(
             "training_running",
             generation=state.generation,
@@ -101,30 +101,30 @@ class TrainingRunner:
         if state.history:
             # A crash may have hidden it; duplicates are fine.
             self._report(state, state.history[-1])
-        while not state.finished:
-            if store.stop_requested(tid):
-                state = replace(state, finished="stopped")
-                store.save(tid, state)
-                break
-            if self.ctx.stopping.is_set():
-                raise Interrupted
-            state = self._generation(state)
+        state = run_generations(state, self.evaluator, self)
         self._finish(state)
 
-    def _generation(self, state: TrainingState) -> TrainingState:
-        """Evaluate one generation and move to the next; checkpoint first, then report."""
-        structlog.contextvars.bind_contextvars(generation=state.generation)
-        started = time.perf_counter()
-        result = self._evaluate(state)
-        seconds = time.perf_counter() - started
-        report = report_for(state, result.outcomes, seconds, result.checks, result.mismatches)
-        self._cost = result.seconds_per_genome or self._cost
-        after = advance(state, result.outcomes, report)
-        if not after.finished and self.ctx.store.stop_requested(self.training_id):
-            after = replace(after, finished="stopped")
-        self.ctx.store.save_generation(
-            self.training_id, state, after, report, result.outcomes[report.best_genome_key].returns
-        )
+    # ----- generations.GenerationSink ----------------------------------------------------
+
+    def stop_reason(self) -> str | None:
+        """``"stopped"`` once the user asked for a stop."""
+        return "stopped" if self.ctx.store.stop_requested(self.training_id) else None
+
+    def keep(
+        self,
+        before: TrainingState,
+        after: TrainingState,
+        report: Report | None,
+        returns: tuple[float, ...],
+    ) -> None:
+        """Checkpoint ``after`` (with the generation's saved genomes, if one led to it)."""
+        if report is None:
+            self.ctx.store.save(self.training_id, after)
+        else:
+            self.ctx.store.save_generation(self.training_id, before, after, report, returns)
+
+    def tell(self, before: TrainingState, after: TrainingState, report: Report) -> None:
+        """Metrics, the report event and the log line of a kept generation."""
         self._observe(report)
         self._report(after, report)
         log.info(
@@ -133,55 +133,19 @@ class TrainingRunner:
             mean_fitness=report.mean_fitness,
             species=report.species,
             population=report.population,
-            seconds=round(seconds, 3),
+            seconds=round(report.seconds, 3),
             safeness_checks=report.safeness_checks,
             safeness_mismatches=report.safeness_mismatches,
         )
         structlog.contextvars.unbind_contextvars("generation")
-        return after
 
-    def _evaluate(self, state: TrainingState) -> RoundOutcome:
-        """Over the evaluators, retrying the generation if RabbitMQ refuses its tasks."""
-        self._state, self._told, self._told_at = state, None, -math.inf
-        for attempt in itertools.count():
-            round_ = Round(
-                self.ctx,
-                self.training_id,
-                self.owner,
-                state,
-                self._chunks(state),
-                self._quarantine,
-                self._quarantined,
-                self._set_waiting,
-                on_progress=self._progress,
-                genome_s=self._cost,
-            )
-            self.ctx.register(self.training_id, round_)
-            try:
-                return round_.run()
-            except BrokerError as exc:
-                if self.ctx.stopping.is_set():
-                    raise Interrupted from exc
-                delay = min(2.0**attempt, _MAX_RETRY_S)
-                log.warning("generation_retry", error=str(exc), retry_in_s=delay)
-                self.ctx.stopping.wait(delay)
-            finally:
-                self.ctx.unregister(self.training_id, round_)
-        raise AssertionError("unreachable")
+    # ----- the distributed evaluator's callbacks -----------------------------------------
 
-    def _chunks(self, state: TrainingState) -> list[int]:
-        """Genome chunk sizes for the evaluators alive now (see ``tasks.plan_chunks``)."""
-        config, settings = state.config, self.ctx.settings
-        return plan_chunks(
-            len(state.population.genomes),
-            len(game_groups(config.max_number_of_games, config.sub_games)),
-            self.ctx.registry.slots(routing_id(config.gym_game_name)),
-            factor=settings.tasks_per_slot,
-            max_batch=settings.task_batch_size,
-            seconds_per_genome=self._cost,
-            min_task_s=settings.min_task_s,
-            max_task_s=settings.max_task_s,
-        )
+    def _generation_started(self, population: Population, config: TrainingConfig) -> Progress:
+        """Log lines name the generation; its progress is told afresh."""
+        structlog.contextvars.bind_contextvars(generation=population.generation)
+        self._told, self._told_at = None, -math.inf
+        return functools.partial(self._progress, population.generation, config)
 
     def _set_waiting(self, reason: str | None) -> None:
         """Tell the gateway when the training starts or stops waiting for evaluators."""
@@ -199,23 +163,24 @@ class TrainingRunner:
         except BrokerError as exc:
             log.warning("waiting_not_published", error=str(exc))
 
-    def _progress(self, done: int, total: int, evaluators: int) -> None:
-        """Tell the gateway how far the generation is: at once when it starts, then at
+    def _progress(
+        self, gen: int, config: TrainingConfig, done: int, total: int, evaluators: int
+    ) -> None:
+        """Tell the gateway how far generation ``gen`` is: at once when it starts, then at
         most every ``PROGRESS_EVERY_S`` and only when something changed."""
         now, told = time.monotonic(), (done, total, evaluators)
-        if self._state is None or told == self._told:
+        if told == self._told:
             return
         if self._told is not None and now - self._told_at < PROGRESS_EVERY_S:
             return
         self._told, self._told_at = told, now
-        gen = self._state.population.generation
         event = GenerationProgressed(
             training_id=self.training_id,
             generation=gen,
             done=done,
             total=total,
             evaluators=evaluators,
-            phase=phase_of(self._state.config, gen),
+            phase=phase_of(config, gen),
         )
         try:
             self.ctx.publish_event(event, f"progress:{self.training_id}:{gen}:{uuid.uuid4().hex}")
