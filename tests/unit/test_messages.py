@@ -16,7 +16,7 @@ from ezspark_common.messages import (
     TASKS_QUEUE,
     EvaluationResult,
     EvaluationTask,
-    GenerationReport,
+    GenerationFinished,
     GenomeOutcome,
     Message,
     MessageError,
@@ -86,7 +86,7 @@ ALL_MESSAGES: list[Message] = [
         ],
         duration_s=0.75,
     ),
-    GenerationReport(
+    GenerationFinished(
         training_id="run-1",
         generation=3,
         best_fitness=TRICKY[1],
@@ -238,3 +238,17 @@ def test_long_error_lists_are_summarised() -> None:
     """A body with many errors names the first few and counts the rest."""
     with pytest.raises(MessageError, match=r"and \d+ more error\(s\)"):
         decode(b'{"kind": "evaluation_task"}')
+
+
+def test_a_generation_report_of_an_older_evolver_decodes_as_generation_finished() -> None:
+    """The event's kind stayed ``generation_report`` when the class was renamed: an old
+    message decodes to GenerationFinished, and a new one is sent with the old kind."""
+    old = (
+        b'{"schema_version": 1, "kind": "generation_report", "training_id": "run-1", '
+        b'"generation": 3, "best_fitness": 1.5, "mean_fitness": 0.5, "species": 2, '
+        b'"population": 10, "evaluations_per_s": 100.0, "best_genome_key": 7}'
+    )
+    msg = decode(old)
+    assert isinstance(msg, GenerationFinished)
+    assert (msg.generation, msg.best_genome_key, msg.champion) == (3, 7, None)
+    assert json.loads(encode(msg))["kind"] == "generation_report"

@@ -17,7 +17,7 @@ Queues (all created with ``Broker.declare``):
 * ``TASKS_QUEUE``    evolver → evaluators: ``EvaluationTask``
 * ``RESULTS_QUEUE``  evaluators → evolver: ``EvaluationResult``
 * ``COMMANDS_QUEUE`` gateway → evolver: ``TrainingRequested``, ``StopRequested``
-* ``EVENTS_QUEUE``   evolver → gateway: ``GenerationReport``, ``GenerationProgressed``,
+* ``EVENTS_QUEUE``   evolver → gateway: ``GenerationFinished``, ``GenerationProgressed``,
   ``TrainingFinished``, ``TrainingFailed``, ``TrainingWaiting``
 
 New optional fields keep old messages valid (they decode with the field absent); a
@@ -226,8 +226,11 @@ class SavedGenome(WireModel):
 Phase = Literal["local", "distributed"]
 
 
-class GenerationReport(WireModel):
+class GenerationFinished(WireModel):
     """Evolver → gateway: statistics of one finished generation.
+
+    Its ``kind`` is still ``generation_report`` (the class's name until events were all
+    named in the past tense), so messages of older evolvers decode unchanged.
 
     Every ``saving`` generations it carries the generation's best genome, and then and at
     the end the best so far, so ``ezspark train --gateway`` can save them locally.
@@ -255,6 +258,10 @@ class GenerationReport(WireModel):
     best_connections: NonNegInt | None = None
     phase: Phase | None = None  # "local": within alone_training_iterations
     champion: SavedGenome | None = None
+
+
+# The wire event's former name, kept while importers move to GenerationFinished.
+GenerationReport = GenerationFinished
 
 
 class GenerationProgressed(WireModel):
@@ -304,7 +311,7 @@ Message = Annotated[
     | StopRequested
     | EvaluationTask
     | EvaluationResult
-    | GenerationReport
+    | GenerationFinished
     | GenerationProgressed
     | TrainingFinished
     | TrainingFailed

@@ -18,8 +18,8 @@ from ezspark_common.messages import (
     EvaluationResult,
     EvaluationTask,
     EvaluatorAnnounced,
+    GenerationFinished,
     GenerationProgressed,
-    GenerationReport,
     TrainingFailed,
     TrainingFinished,
     TrainingWaiting,
@@ -36,7 +36,7 @@ from ezspark_evolver.store import TrainingStore
 log = structlog.get_logger("ezspark_evolver")
 
 Event = (
-    GenerationReport | GenerationProgressed | TrainingFinished | TrainingFailed | TrainingWaiting
+    GenerationFinished | GenerationProgressed | TrainingFinished | TrainingFailed | TrainingWaiting
 )
 
 

@@ -26,16 +26,15 @@ from ezspark_common.config import TrainingConfig
 from ezspark_common.generations import run_generations
 from ezspark_common.handoff import saved_genome
 from ezspark_common.messages import (
+    GenerationFinished,
     GenerationProgressed,
-    GenerationReport,
     TrainingFailed,
     TrainingFinished,
     TrainingWaiting,
     WireGenome,
 )
 from ezspark_common.neat.population import Population
-from ezspark_common.training import GenerationReport as Report
-from ezspark_common.training import TrainingState, genome_document, phase_of
+from ezspark_common.training import GenerationReport, TrainingState, genome_document, phase_of
 from ezspark_evolver.context import Context, Event, Interrupted
 from ezspark_evolver.dispatch import DistributedEvaluator, Progress
 
@@ -114,7 +113,7 @@ class TrainingRunner:
         self,
         before: TrainingState,
         after: TrainingState,
-        report: Report | None,
+        report: GenerationReport | None,
         returns: tuple[float, ...],
     ) -> None:
         """Checkpoint ``after`` (with the generation's saved genomes, if one led to it)."""
@@ -123,7 +122,7 @@ class TrainingRunner:
         else:
             self.ctx.store.save_generation(self.training_id, before, after, report, returns)
 
-    def tell(self, before: TrainingState, after: TrainingState, report: Report) -> None:
+    def tell(self, before: TrainingState, after: TrainingState, report: GenerationReport) -> None:
         """Metrics, the report event and the log line of a kept generation."""
         self._observe(report)
         self._report(after, report)
@@ -195,7 +194,7 @@ class TrainingRunner:
             "evaluator_quarantined", evaluator_id=evaluator, quarantined=sorted(self._quarantine)
         )
 
-    def _observe(self, report: Report) -> None:
+    def _observe(self, report: GenerationReport) -> None:
         m, tid = self.ctx.metrics, self.training_id
         m.generations.labels(tid).inc()
         m.generation_seconds.observe(report.seconds)
@@ -203,7 +202,7 @@ class TrainingRunner:
         m.species.labels(tid).set(report.species)
         m.best_fitness.labels(tid).set(report.best_fitness)
 
-    def _report(self, after: TrainingState, report: Report) -> None:
+    def _report(self, after: TrainingState, report: GenerationReport) -> None:
         """Tell the gateway about a generation (``after``: the state it led to), with the
         genomes saved for it (for ``ezspark train --gateway``) and the champion if it
         improved; a lost report is not worth a failure."""
@@ -213,7 +212,7 @@ class TrainingRunner:
         )
         best = after.best
         improved = best is not None and best.generation == report.generation
-        event = GenerationReport(
+        event = GenerationFinished(
             training_id=self.training_id,
             generation=report.generation,
             best_fitness=report.best_fitness,
