@@ -30,10 +30,13 @@ import pytest
 from ezspark_common.broker import Broker, BrokerError, connect
 from ezspark_common.messages import (
     EVENTS_QUEUE,
+    GenerationProgressed,
     GenerationReport,
     Message,
+    SavedGenome,
     TrainingFailed,
     TrainingFinished,
+    TrainingWaiting,
     WireGenome,
     encode,
 )
@@ -218,6 +221,54 @@ class EventFeed:
         """Report that the run died."""
         self._send(
             TrainingFailed(training_id=training_id, error=error), f"training_failed:{training_id}"
+        )
+
+    def progress(
+        self, training_id: str, generation: int, done: int, total: int, evaluators: int = 1
+    ) -> None:
+        """Report how far the running generation is, as the evolver does (run health)."""
+        phase = "local" if generation < 60 else "distributed"  # the spec example's 60
+        self._send(
+            GenerationProgressed(
+                training_id=training_id,
+                generation=generation,
+                done=done,
+                total=total,
+                evaluators=evaluators,
+                phase=phase,
+            ),
+            f"progress:{training_id}:{generation}:{done}",
+        )
+
+    def champion(self, training_id: str, generation: int, best: float) -> None:
+        """A report whose generation improved the best: it carries CHAMPION (run health)."""
+        saved = SavedGenome(generation=generation, fitness=best, returns=[best], genome=CHAMPION)
+        self._send(
+            GenerationReport(
+                training_id=training_id,
+                generation=generation,
+                best_fitness=best,
+                mean_fitness=best / 2,
+                species=2,
+                population=100,
+                evaluations_per_s=39.8,
+                best_genome_key=CHAMPION.key,
+                species_sizes=[60, 40],
+                mean_nodes=2.0,
+                mean_connections=4.0,
+                best_nodes=2,
+                best_connections=4,
+                phase="local" if generation < 60 else "distributed",
+                champion=saved,
+            ),
+            f"generation_report:{training_id}:{generation}",
+        )
+
+    def waiting(self, training_id: str, reason: str) -> None:
+        """Say the training waits (e.g. for an evaluator of its environment)."""
+        self._send(
+            TrainingWaiting(training_id=training_id, waiting=True, reason=reason),
+            f"waiting:{training_id}:{reason}",
         )
 
     def close(self) -> None:

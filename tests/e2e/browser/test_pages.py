@@ -180,7 +180,8 @@ def test_chart_grows_as_generations_arrive(page: Page, shot: Shot, live: Live) -
     shot(page, "1-no-generation")
     for gen, best in enumerate((10.0, 12.0)):
         feed.generation(training_id, gen, best=best, mean=best / 2)
-    expect(page.locator("#s-generation")).to_have_text("1")
+    # Finished generations, counted as the list counts them (was the 0-based index).
+    expect(page.locator("#s-generation")).to_have_text("2 of 100")
     expect(page.locator("#status")).to_have_text("running")
     expect(chart).to_be_visible()
     expect(page.locator("#chart-empty")).to_be_hidden()
@@ -189,7 +190,7 @@ def test_chart_grows_as_generations_arrive(page: Page, shot: Shot, live: Live) -
     shot(page, "2-two-generations")
     for gen, best in enumerate((15.0, 21.0, 26.0, 30.0), start=2):
         feed.generation(training_id, gen, best=best, mean=best / 2)
-    expect(page.locator("#s-generation")).to_have_text("5")
+    expect(page.locator("#s-generation")).to_have_text("6 of 100")
     expect(page.locator("#s-best")).to_have_text("30.00")
     assert chart.evaluate("c => c.toDataURL()") != first
     shot(page, "3-six-generations")

@@ -21,6 +21,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
+from ezspark_common.cli_health import HealthPrinter, detail_rows, duration
 from ezspark_common.client import (
     TOKEN_ENV,
     ApiError,
@@ -263,6 +264,7 @@ def _show_detail(t: dict[str, Any]) -> None:
         rows.append(("finish reason", t["finish_reason"]))
     if t.get("error"):
         rows.append(("error", t["error"]))
+    rows += detail_rows(t)
     latest = t.get("latest_report")
     if latest:
         rows.append(("latest", _report_line(latest)))
@@ -324,11 +326,12 @@ def _waiting_line(before: Any, now: Any, status: str) -> str | None:
 def _follow(gw: Gateway, training_id: str, since: int, interval: float) -> dict[str, Any]:
     """Poll until the training ends and return its final state."""
     last_status, last_waiting, misses = None, None, 0
+    health = HealthPrinter(click.echo)
     while True:
         try:
             # Status first: once it is final, every report has been stored before it.
             t = _training(gw, training_id)
-            since = _print_new(gw, training_id, since)
+            before, since = since, _print_new(gw, training_id, since)
             misses = 0
         except UnreachableError as exc:
             misses += 1
@@ -346,6 +349,7 @@ def _follow(gw: Gateway, training_id: str, since: int, interval: float) -> dict[
         last_waiting = t.get("waiting")
         if last_status in TERMINAL:
             return t
+        health.update(t, since != before)
         _sleep(interval)
 
 
@@ -377,6 +381,8 @@ def watch(training_id: str, interval: float, since: int) -> None:
             err=True,
         )
         sys.exit(EXIT_INTERRUPTED)
+    if h := t.get("health"):
+        click.echo(f"-- ended after {duration(h['elapsed_s'])}: {h['finish_reason_text']}")
     if t["status"] == "failed":
         _fail(f"training failed: {t.get('error') or 'no reason given'}")
     reason = f" ({t['finish_reason']})" if t.get("finish_reason") else ""

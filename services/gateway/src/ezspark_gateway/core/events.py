@@ -108,6 +108,7 @@ def _apply_report(repo: Repository, event: GenerationReport, now: float) -> str:
     repo.set_waiting(event.training_id, ACTIVE, None, now)
     # The next generation's progress starts afresh (its first progress event follows).
     health: dict[str, Any] = {"last_event_at": now, "progress_done": None, "progress_total": None}
+    health["progress_evaluators"] = None
     if event.phase is not None:
         health["phase"] = event.phase
     repo.transition(event.training_id, ACTIVE, **health)

@@ -28,7 +28,14 @@
   var networkBest = null;
   function showNetwork(t) {
     var img = document.getElementById("network");
-    if (!img || !t.has_best_genome || t.best_fitness === networkBest) { return; }
+    if (!img) { return; }
+    if (!t.has_best_genome) {
+      if (["finished", "failed", "stopped"].indexOf(t.status) >= 0) {
+        text("network-empty", "This training ended without a best genome.");
+      }
+      return;
+    }
+    if (t.best_fitness === networkBest) { return; }
     networkBest = t.best_fitness;
     img.src = "/api/trainings/" + id + "/best.svg?t=" + Date.now();
     document.getElementById("network-figure").hidden = false;
