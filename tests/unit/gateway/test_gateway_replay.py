@@ -91,6 +91,8 @@ def test_drawn_once_then_served_from_the_cache(gw: Any, tmp_path: Path) -> None:
     assert second.headers["x-replay-cache"] == "hit"
     assert second.content == first.content
     assert second.headers["etag"] == first.headers["etag"]
+    again = {**gw.auth(token), "If-None-Match": first.headers["etag"]}
+    assert gw.client.get(url, headers=again).status_code == 304
     facts = gw.client.get(f"/api/trainings/{tid}/replay", headers=gw.auth(token)).json()
     (outcome,) = evaluate_batch(
         [Genome.from_wire(BALANCER)], GameSetup("CartPole-v0", 200, 0.0, 4, 2), [0]
@@ -208,3 +210,17 @@ def test_training_page_has_the_replay_section(gw: Any, tmp_path: Path) -> None:
     assert "training's seed (0)" in page
     assert '<script src="/static/replay.js" defer></script>' in page
     assert gw.client.get("/static/replay.js").status_code == 200
+
+
+def test_an_unwritable_cache_still_serves_the_replay(gw: Any, tmp_path: Path) -> None:
+    """A cache directory that cannot be created costs a redraw per request, never an error."""
+    token, tid = started(gw, tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    use_cache(gw, blocker / "replays")
+    finish(gw, tid)
+    url = f"/api/trainings/{tid}/replay.gif"
+    for _ in range(2):
+        resp = gw.client.get(url, headers=gw.auth(token))
+        assert resp.status_code == 200
+        assert resp.headers["x-replay-cache"] == "miss"

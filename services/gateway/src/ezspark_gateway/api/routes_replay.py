@@ -67,10 +67,9 @@ def _replay(training: Training, repo: Repo, replays: Replays) -> tuple[ReplayInf
     subject = ReplaySubject.of(training)
     repo.commit()  # hand the connection back: drawing may take seconds
     try:
-        info, path, cached = replays.get(subject)
+        return replays.get(subject)
     except ReplayBusyError as exc:
         raise HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
-    return info, path.read_bytes(), cached
 
 
 @router.get("/trainings/{training_id}/replay", response_model=ReplayOut, responses=_ERRORS)
@@ -107,18 +106,28 @@ def replay_facts(
     responses={**_ERRORS, 200: {"content": {"image/gif": {}}, "description": "the replay"}},
 )
 def replay_gif(
-    training_id: str, principal: CurrentPrincipal, repo: Repo, replays: ReplaysDep
+    training_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    repo: Repo,
+    replays: ReplaysDep,
 ) -> Response:
-    """The replay as an animated GIF (see ``GET .../replay`` for what it shows)."""
+    """The replay as an animated GIF (see ``GET .../replay`` for what it shows); 304 when
+    ``If-None-Match`` names it."""
     training = trainings.get_training(repo, principal.user, training_id)
     info, data, cached = _replay(training, repo, replays)
+    etag = f'"{info.digest}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(
+            status_code=304, headers={"ETag": etag, "Cache-Control": "private, no-cache"}
+        )
     return Response(
         data,
         media_type="image/gif",
         headers={
             # The URL stays while the best genome changes: revalidate by ETag.
             "Cache-Control": "private, no-cache",
-            "ETag": f'"{info.digest}"',
+            "ETag": etag,
             "X-Replay-Cache": "hit" if cached else "miss",
             "X-Replay-Seed": str(info.seed),
             "X-Replay-Return": repr(info.episode_return),

@@ -76,10 +76,8 @@ class ReplaySettings(BaseSettings):
     retry_after_s: int = Field(default=3, ge=1, le=600)
 
     def directory(self) -> Path:
-        """The cache directory (created, private to this user)."""
-        path = Path(self.cache_dir or Path(tempfile.gettempdir()) / "ezspark-replays")
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return path
+        """The cache directory (created private to this user when first written)."""
+        return Path(self.cache_dir or Path(tempfile.gettempdir()) / "ezspark-replays")
 
 
 class ReplayUnavailableError(ConflictError):
@@ -132,7 +130,7 @@ class Replays:
 
     def __init__(self, settings: ReplaySettings) -> None:
         self.settings = settings
-        self.dir = settings.directory()
+        self.dir = settings.directory()  # created when the first replay is stored
         self.options = RecordOptions(
             settings.stride, settings.max_frames, settings.scale, settings.timeout_s
         )
@@ -141,8 +139,8 @@ class Replays:
         self._failures: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, subject: ReplaySubject) -> tuple[ReplayInfo, Path, bool]:
-        """The replay's facts, its GIF file and whether it came from the cache.
+    def get(self, subject: ReplaySubject) -> tuple[ReplayInfo, bytes, bool]:
+        """The replay's facts, its GIF and whether it came from the cache.
 
         ReplayUnavailableError when it cannot be drawn here, ReplayBusyError when every
         slot is taken.  Never anything else: a crashing environment is "unavailable".
@@ -150,7 +148,7 @@ class Replays:
         digest = self._digest(subject)
         found = self._load(subject.training_id, digest)
         if found is not None:
-            return found[0], found[1], True
+            return *found, True
         with self._lock:
             failure = self._failures.get(digest)
         if failure is not None:
@@ -160,9 +158,8 @@ class Replays:
         try:
             found = self._load(subject.training_id, digest)  # drawn while we waited?
             if found is not None:
-                return found[0], found[1], True
-            info, path = self._make(subject, digest)
-            return info, path, False
+                return *found, True
+            return *self._make(subject, digest), False
         finally:
             self.slots.release()
 
@@ -191,15 +188,16 @@ class Replays:
         stem = self.dir / f"{training_id}-{digest}"
         return stem.with_suffix(".gif"), stem.with_suffix(".json")
 
-    def _load(self, training_id: str, digest: str) -> tuple[ReplayInfo, Path] | None:
+    def _load(self, training_id: str, digest: str) -> tuple[ReplayInfo, bytes] | None:
+        """The cached replay, or None (absent, pruned meanwhile, or another version's)."""
         gif, facts = self._paths(training_id, digest)
         try:
             info = ReplayInfo(**json.loads(facts.read_text(encoding="utf-8")))
+            return info, gif.read_bytes()
         except (OSError, ValueError, TypeError):
-            return None  # absent, or written by another drawing version
-        return (info, gif) if gif.exists() else None
+            return None
 
-    def _make(self, subject: ReplaySubject, digest: str) -> tuple[ReplayInfo, Path]:
+    def _make(self, subject: ReplaySubject, digest: str) -> tuple[ReplayInfo, bytes]:
         try:
             player = self._player(subject)
             # No plug-in modules: the gateway never imports a module a user names.
@@ -224,7 +222,11 @@ class Replays:
             size_bytes=len(gif),
             digest=digest,
         )
-        return info, self._store(info, gif)
+        try:
+            self._store(info, gif)
+        except OSError as exc:  # served anyway; the next request draws it again
+            log.warning("replay_cache_unwritable", directory=str(self.dir), error=str(exc))
+        return info, gif
 
     def _player(self, subject: ReplaySubject) -> Player:
         c = subject.config
@@ -251,8 +253,9 @@ class Replays:
                 self._failures.popitem(last=False)
         return ReplayUnavailableError(message)
 
-    def _store(self, info: ReplayInfo, data: bytes) -> Path:
+    def _store(self, info: ReplayInfo, data: bytes) -> None:
         """Write the GIF, then its facts (their presence means "complete"); prune."""
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         gif, facts = self._paths(info.training_id, info.digest)
         _write_atomic(gif, data)
         _write_atomic(facts, json.dumps(asdict(info)).encode())
@@ -260,7 +263,6 @@ class Replays:
             if old not in (gif, facts):  # the previous best genome's replay
                 old.unlink(missing_ok=True)
         self._prune()
-        return gif
 
     def _prune(self) -> None:
         """Keep the newest ``cache_entries`` replays."""
