@@ -154,8 +154,8 @@ def labels_page(
         "training_labels.html",
         principal,
         t=summary(training),
-        values=_label_values(training),
-        errors={},
+        label_values=_label_values(training),
+        label_errors={},
     )
 
 
@@ -189,8 +189,8 @@ def labels_submit(
             principal,
             status=422,
             t=summary(training),
-            values=values,
-            errors=errors_by_field(exc.errors),
+            label_values=values,
+            label_errors=errors_by_field(exc.errors),
         )
     return see_other(f"/trainings/{training_id}")
 
