@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from ezspark_common.evaluation import GameSetup, evaluate_batch
@@ -16,7 +17,7 @@ from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.core.replays import Replays, ReplaySettings
 from ezspark_gateway.storage.models import Training
 from tests.unit.gateway.conftest import example_bytes
-from tests.unit.test_replay import BALANCER  # also registers the EzReplay/* environments
+from tests.unit.test_replay import BALANCER, dense_genome  # also registers EzReplay/*
 
 
 def use_cache(gw: Any, path: Path, **settings: Any) -> Replays:
@@ -224,3 +225,27 @@ def test_an_unwritable_cache_still_serves_the_replay(gw: Any, tmp_path: Path) ->
         resp = gw.client.get(url, headers=gw.auth(token))
         assert resp.status_code == 200
         assert resp.headers["x-replay-cache"] == "miss"
+
+
+@pytest.mark.parametrize(
+    ("env_id", "n_in", "n_out"), [("LunarLander-v3", 8, 4), ("Pendulum-v1", 3, 1)]
+)
+def test_box2d_and_continuous_actions_replay_too(
+    gw: Any, tmp_path: Path, env_id: str, n_in: int, n_out: int
+) -> None:
+    """LunarLander (Box2D, installed here) and Pendulum (a Box action) are drawn, with the
+    return evaluation gives for seed 0."""
+    token, tid = started(gw, tmp_path)
+    genome = dense_genome(n_in, n_out, seed=3)
+    finish(gw, tid, genome.to_wire())
+    config = gw.client.get(f"/api/trainings/{tid}", headers=gw.auth(token)).json()["config"]
+    sizes = {"input_size": n_in, "output_size": n_out, "max_number_of_steps": 300}
+    change(gw, tid, config={**config, "gym_game_name": env_id, **sizes})
+    resp = gw.client.get(f"/api/trainings/{tid}/replay", headers=gw.auth(token))
+    assert resp.status_code == 200, resp.text
+    facts = resp.json()
+    (outcome,) = evaluate_batch([genome], GameSetup(env_id, 300, 0.0, n_in, n_out), [0])
+    assert (facts["env_id"], facts["episode_return"]) == (env_id, outcome.returns[0])
+    gif = gw.client.get(facts["url"], headers=gw.auth(token))
+    with Image.open(io.BytesIO(gif.content)) as im:
+        assert im.is_animated
