@@ -16,7 +16,6 @@ import contextlib
 import functools
 import itertools
 import math
-import time
 import uuid
 
 import structlog
@@ -167,7 +166,7 @@ class TrainingRunner:
     ) -> None:
         """Tell the gateway how far generation ``gen`` is: at once when it starts, then at
         most every ``PROGRESS_EVERY_S`` and only when something changed."""
-        now, told = time.monotonic(), (done, total, evaluators)
+        now, told = self.ctx.clock(), (done, total, evaluators)
         if told == self._told:
             return
         if self._told is not None and now - self._told_at < PROGRESS_EVERY_S:
