@@ -16,9 +16,10 @@ from ezspark_common import rng as rngs
 from ezspark_common.config import config_with, load_config
 from ezspark_common.evaluation import GameSetup, evaluate_batch
 from ezspark_common.evaluators import InProcessEvaluator
+from ezspark_common.generations import NoSink, run_generations
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import in_edges, node_levels
-from ezspark_common.training import advance, report_for, start
+from ezspark_common.training import start
 
 ENV = "CartPole-v1"
 GAMES = 5
@@ -82,11 +83,7 @@ def evolved_genomes(count: int, generations: int) -> list[Genome]:
         fitness_threshold=None,
         safeness=0.0,
     )
-    state = start(config)
-    evaluator = InProcessEvaluator()
-    for _ in range(generations):
-        result = evaluator.evaluate(state.population, config)
-        state = advance(state, result.outcomes, report_for(state, result.outcomes, 1.0))
+    state = run_generations(start(config), InProcessEvaluator(), NoSink(), stop_at=generations)
     return list(state.population.genomes.values())
 
 

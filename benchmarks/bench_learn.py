@@ -39,8 +39,9 @@ from ezspark_common import rng as rngs  # noqa: E402
 from ezspark_common.actions import action_size, box_of  # noqa: E402
 from ezspark_common.config import parse_config  # noqa: E402
 from ezspark_common.evaluators import InProcessEvaluator  # noqa: E402
+from ezspark_common.generations import NoSink, run_generations  # noqa: E402
 from ezspark_common.masked_envs import NO_VELOCITY_ID  # noqa: E402
-from ezspark_common.training import advance, report_for, start  # noqa: E402
+from ezspark_common.training import start  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -148,12 +149,9 @@ def ours_config(task: Task, seed: int) -> Any:
 def ours(name: str, seed: int) -> dict[str, Any]:
     """One EzSpark run in this process until the threshold or the generation cap."""
     config = ours_config(TASKS[name], seed)
-    state, evaluator = start(config), InProcessEvaluator()
-    started, evaluations = time.perf_counter(), 0
-    while not state.finished:
-        result = evaluator.evaluate(state.population, config)
-        evaluations += len(result.outcomes)
-        state = advance(state, result.outcomes, report_for(state, result.outcomes, 1.0))
+    started = time.perf_counter()
+    state = run_generations(start(config), InProcessEvaluator(), NoSink())
+    evaluations = sum(r.evaluations for r in state.history)
     best = state.best.fitness if state.best else float("nan")
     return _result(
         time.perf_counter() - started, evaluations, len(state.history), best, TASKS[name]

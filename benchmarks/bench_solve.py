@@ -21,7 +21,8 @@ import numpy as np
 from ezspark_common import rng as rngs
 from ezspark_common.config import config_with, load_config
 from ezspark_common.evaluators import InProcessEvaluator
-from ezspark_common.training import advance, report_for, start
+from ezspark_common.generations import NoSink, run_generation
+from ezspark_common.training import start
 
 HERE = Path(__file__).resolve().parent
 GAMES = 5
@@ -68,9 +69,8 @@ def ours(case: Case, seed: int, budget_s: float | None = None) -> dict[str, Any]
     state, evaluator = start(config), InProcessEvaluator()
     started, evaluations, out_of_time = time.perf_counter(), 0, False
     while not state.finished:
-        result = evaluator.evaluate(state.population, config)
-        evaluations += len(result.outcomes)
-        state = advance(state, result.outcomes, report_for(state, result.outcomes, 1.0))
+        state = run_generation(state, evaluator, NoSink())
+        evaluations += state.history[-1].evaluations
         if budget_s is not None and time.perf_counter() - started > budget_s:
             out_of_time = not state.finished
             break

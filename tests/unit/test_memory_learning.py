@@ -8,9 +8,10 @@ import pytest
 
 from ezspark_common.config import TrainingConfig, config_with, load_config
 from ezspark_common.evaluators import InProcessEvaluator
+from ezspark_common.generations import NoSink, run_generations
 from ezspark_common.masked_envs import NO_VELOCITY_ID
 from ezspark_common.neat.genome import has_cycle
-from ezspark_common.training import advance, report_for, start
+from ezspark_common.training import start
 
 
 def _config(recurrent: bool, seed: int) -> TrainingConfig:
@@ -29,10 +30,7 @@ def _config(recurrent: bool, seed: int) -> TrainingConfig:
 
 
 def _best(config: TrainingConfig) -> float:
-    state, evaluator = start(config), InProcessEvaluator()
-    while not state.finished:
-        result = evaluator.evaluate(state.population, config)
-        state = advance(state, result.outcomes, report_for(state, result.outcomes, 1.0))
+    state = run_generations(start(config), InProcessEvaluator(), NoSink())
     assert state.best is not None
     return state.best.fitness
 
