@@ -202,6 +202,10 @@ class EventFeed:
             f"generation_report:{training_id}:{generation}",
         )
 
+    def report(self, report: GenerationReport) -> None:
+        """Publish a generation report built by the test (species and genome sizes, …)."""
+        self._send(report, f"generation_report:{report.training_id}:{report.generation}")
+
     def finished(
         self, training_id: str, generations: int, best: float, reason: str = "generations"
     ) -> None:
