@@ -405,6 +405,10 @@ def test_compare_overlays_the_runs_of_its_owner_only(
     expect(tip).to_contain_text("Generation 9")
     expect(tip).to_contain_text(": –")  # run b ended at generation 5
     shot(page, "1-compare")
+    page.locator("#compare-chart-figure details summary").click()
+    table = page.locator("#compare-chart-table")
+    expect(table.locator("thead th")).to_have_count(3)  # generation and one column per run
+    expect(table.locator("tbody tr")).to_have_count(10)
     url = page.url
 
     other = browser.new_context(base_url=live[0].url)

@@ -1,8 +1,8 @@
 // Charts on canvases, no library: the training page's fitness (best, mean, threshold),
 // species sizes stacked by rank (neat-python's speciation plot) and genome size per
-// generation, and the compare page's overlaid runs.  Every chart has round-valued ticks,
-// axis titles, a read-out under the pointer or the arrow keys, an aria-label summary and
-// a data table.  EzCharts.model() returns what was drawn, so tests can check it.
+// generation; compare.js overlays runs with EzCharts.show.  Every chart has round-valued
+// ticks, axis titles, a read-out under the pointer or the arrow keys, an aria-label summary
+// and a data table.  EzCharts.model() returns what was drawn, so tests can check it.
 "use strict";
 window.EzCharts = (function () {
   var FONT_PX = 12, FONT = FONT_PX + "px system-ui, sans-serif";
@@ -235,9 +235,16 @@ window.EzCharts = (function () {
       li.appendChild(key); li.appendChild(document.createTextNode(s.name)); c.legend.appendChild(li);
     });
   }
+  // The spec's table, or by default one row per generation and a column per series.
+  function tableOf(spec) {
+    if (spec.table) { return spec.table; }
+    return { columns: [spec.xTitle].concat(spec.series.map(function (s) { return s.name; })),
+      rows: union(spec.series).map(function (x) {
+        return [x].concat(spec.series.map(function (s) { return valueAt(s, x); })); }) };
+  }
   function table(c) {
     if (!c.table) { return; }
-    var t = c.spec.table, rows = t.rows.slice(-TABLE_ROWS), el = c.table;
+    var t = tableOf(c.spec), rows = t.rows.slice(-TABLE_ROWS), el = c.table;
     el.textContent = "";
     var cap = el.createCaption();
     cap.textContent = rows.length < t.rows.length
@@ -318,9 +325,7 @@ window.EzCharts = (function () {
       summary: "Line chart of best and mean fitness, " + span(data) + ". Latest: best " +
         fmt(last.best_fitness) + ", mean " + fmt(last.mean_fitness) + ". Highest best " +
         fmt(top.best_fitness) + " at generation " + top.generation +
-        (t ? ". Threshold " + fmt(threshold) : "") + ".",
-      table: { columns: ["generation", "best", "mean"], rows: data.map(function (r) {
-        return [r.generation, r.best_fitness, r.mean_fitness]; }) } };
+        (t ? ". Threshold " + fmt(threshold) : "") + "." };
   }
   function speciesSpec(data) {
     var sized = col(data, "species_sizes");
@@ -399,29 +404,6 @@ window.EzCharts = (function () {
     if (items.length > 0) { drawTraining(); }
   }
 
-  // -- the compare page ---------------------------------------------------------------------
-  // `runs`: [{label, reports}], reports as from GET /api/trainings/{id}/generations.
-  function overlay(id, runs, limit) {
-    var series = runs.filter(function (r) { return r.reports.length > 0; }).map(function (r, i) {
-      return { name: r.label, color: RUNS[i % RUNS.length], dash: i < RUNS.length ? null : [6, 3],
-        points: pts(r.reports, "best_fitness") };
-    });
-    if (series.length === 0) { return false; }
-    var t = limit === null ? null : { value: limit, label: "threshold " + fmt(limit) };
-    var rows = [];
-    union(series).forEach(function (x) {
-      rows.push([x].concat(series.map(function (s) { return valueAt(s, x); })));
-    });
-    show(id, { kind: "lines", xTitle: "generation", yTitle: "best fitness", series: series, threshold: t,
-      table: { columns: ["generation"].concat(series.map(function (s) { return s.name; })), rows: rows },
-      summary: "Line chart of the best fitness of " + series.length + " trainings. " +
-        series.map(function (s) {
-          var p = s.points[s.points.length - 1];
-          return s.name + ": " + fmt(p[1]) + " at generation " + p[0];
-        }).join("; ") + "." });
-    return true;
-  }
-
   // -- for tests ----------------------------------------------------------------------------
   function snapshot(c) {
     var L = c.layout;
@@ -439,5 +421,5 @@ window.EzCharts = (function () {
   // CSS pixel position of (generation, value) on chart `id`, relative to its canvas.
   function toPixel(id, x, y) { var L = charts[id].layout; return { x: sx(L, x), y: sy(L, y) }; }
 
-  return { add: add, overlay: overlay, model: model, toPixel: toPixel, fmt: fmt };
+  return { add: add, show: show, model: model, toPixel: toPixel, fmt: fmt, colours: RUNS };
 })();
