@@ -357,8 +357,9 @@ def test_csv_download_holds_every_generation(page: Page, live: Live) -> None:
 def test_compare_overlays_the_runs_of_its_owner_only(
     page: Page, browser: Browser, shot: Shot, live: Live
 ) -> None:
-    """Ticking runs in the picker overlays their best-fitness curves, one colour each; the
-    read-out gives each run's value; another user gets 404 for those ids."""
+    """The list links to a picker of the user's runs; ticked runs get their best-fitness
+    curves overlaid, one colour each, with a read-out of each run's value and a table;
+    another user gets 404 for those ids."""
     feed = live[1]
     sign_up(page)
     a, b = create(page, fitness_threshold=150), create(page, fitness_threshold=150)
@@ -367,6 +368,11 @@ def test_compare_overlays_the_runs_of_its_owner_only(
         feed.report(full_report(a, gen))
     for gen in range(6):
         feed.report(old_report(b, gen, 2))
+    page.goto("/trainings")
+    page.click("#compare-trainings")
+    page.wait_for_url("**/trainings/compare")
+    expect(page.locator("#compare-pick input[type=checkbox]")).to_have_count(3)
+    shot(page, "1-picker")
     page.goto(f"/trainings/{a}")
     wait_drawn(page, "chart", 10)
     wait_stored(page, b, 6)  # the compare page draws what is stored when it loads
@@ -404,7 +410,7 @@ def test_compare_overlays_the_runs_of_its_owner_only(
     page.keyboard.press("End")
     expect(tip).to_contain_text("Generation 9")
     expect(tip).to_contain_text(": –")  # run b ended at generation 5
-    shot(page, "1-compare")
+    shot(page, "2-compare")
     page.locator("#compare-chart-figure details summary").click()
     table = page.locator("#compare-chart-table")
     expect(table.locator("thead th")).to_have_count(3)  # generation and one column per run
