@@ -303,7 +303,7 @@ def test_web_form_shows_environment_errors_next_to_the_field(
     data = {k: str(v) for k, v in example_dict.items()} | {"gym_game_name": name, "input_size": "7"}
     if source == "announced":  # the form offers the announced envs as suggestions
         assert (
-            f'<option value="{name}">2 inputs, 3 actions, 1 evaluator</option>'
+            f'<option value="{name}">2 inputs, 3 outputs, 1 evaluator</option>'
             in gw.client.get("/trainings/new").text
         )
     resp = gw.client.post("/trainings/new", data=data)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import html
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ezspark_common.config import EXTRA_KEYS, SPEC_KEYS
-from ezspark_gateway.web.fields import EXAMPLE, HELP, form_groups
+from ezspark_gateway.web.fields import EXAMPLE, HELP, form_groups, form_text
 
 PASSWORD = "s3cret-password"
+CARTPOLE_FILE = Path(__file__).parents[3] / "examples" / "cartpole.json"
+CARTPOLE: dict[str, Any] = json.loads(CARTPOLE_FILE.read_text())
 
 
 def _browser_login(gw: Any, username: str = "web") -> None:
@@ -72,30 +75,39 @@ def test_empty_list_has_a_clear_empty_state(gw: Any) -> None:
 
 
 def test_form_page_prefills_every_field_with_help(gw: Any) -> None:
-    """The form has an input per key pre-filled with the example, and the spec's help text."""
+    """The form has an input per key pre-filled from the CartPole template, with help text."""
     _browser_login(gw)
     page = gw.client.get("/trainings/new").text
     for key in SPEC_KEYS:
-        match = re.search(rf'name="{key}" value="([^"]*)"', page)
-        assert match, key
-        assert match.group(1) == str(EXAMPLE[key])
+        assert _shown_value(page, key) == form_text(CARTPOLE[key]), key
         assert html.escape(HELP[key], quote=True) in page or HELP[key] in html.unescape(page)
     assert 'enctype="multipart/form-data"' in page
 
 
+def _shown_value(page: str, key: str) -> str | None:
+    """The value an input shows, or a select's selected option."""
+    field = re.search(rf'name="{key}" value="([^"]*)"', page)
+    if field:
+        return field.group(1)
+    select = re.search(rf'<select id="f-{key}".*?</select>', page, re.S)
+    chosen = select and re.search(r'<option value="([^"]*)" selected>', select.group(0))
+    return chosen.group(1) if chosen else None
+
+
 def _defaults() -> dict[str, str]:
-    return {k: str(v) for k, v in EXAMPLE.items()}
+    """What the untouched form sends: the CartPole template (examples/cartpole.json)."""
+    return {k: form_text(v) for k, v in CARTPOLE.items()}
 
 
 def test_form_with_defaults_creates_training(gw: Any) -> None:
-    """Submitting the untouched form creates the training and redirects to its page."""
+    """Submitting the untouched form creates the CartPole training and shows its page."""
     _browser_login(gw)
     resp = gw.client.post("/trainings/new", data=_defaults(), follow_redirects=False)
     assert resp.status_code == 303
     assert resp.headers["location"].startswith("/trainings/")
     [msg] = gw.publisher.sent
-    assert msg.config["gym_game_name"] == "CartPole-v0"
-    assert msg.config["species_threshold"] == 3
+    assert msg.config["gym_game_name"] == "CartPole-v1"
+    assert msg.config["fitness_threshold"] == 475
     page = gw.client.get(resp.headers["location"]).text
     assert "No generation reported yet" in page
     assert 'id="chart"' in page
@@ -149,13 +161,13 @@ def test_form_and_api_agree(gw: Any, example_dict: dict[str, Any], field: str, v
     assert form.json()["errors"] == api.json()["errors"]
 
 
-def test_upload_form_creates_training(gw: Any, example: bytes) -> None:
-    """The page's file upload alternative accepts the spec example file."""
+def test_upload_form_creates_training(gw: Any) -> None:
+    """The page's file upload alternative accepts the CartPole example file."""
     _browser_login(gw)
     resp = gw.client.post(
         "/trainings/upload",
         follow_redirects=False,
-        files={"file": ("config.json", example, "application/json")},
+        files={"file": ("config.json", CARTPOLE_FILE.read_bytes(), "application/json")},
     )
     assert resp.status_code == 303
     assert len(gw.publisher.sent) == 1
@@ -201,7 +213,7 @@ def test_static_assets_are_vendored(gw: Any) -> None:
 def test_blank_required_field_stays_blank_with_its_error(gw: Any) -> None:
     """A field cleared by the user comes back blank with "is required" next to it."""
     _browser_login(gw)
-    resp = gw.client.post("/trainings/new", data=_defaults() | {"input_size": ""})
+    resp = gw.client.post("/trainings/new", data=_defaults() | {"generations": ""})
     assert resp.status_code == 422
-    assert 'name="input_size" value=""' in resp.text
-    assert 'data-error-for="input_size" aria-live="polite">is required</p>' in resp.text
+    assert 'name="generations" value=""' in resp.text
+    assert 'data-error-for="generations" aria-live="polite">is required</p>' in resp.text

@@ -23,6 +23,7 @@ from ezspark_gateway.api import (
     routes_trainings,
 )
 from ezspark_gateway.api.context import AppContext
+from ezspark_gateway.api.docs import install_docs
 from ezspark_gateway.api.errors import install_error_handlers
 from ezspark_gateway.api.headers import SecurityHeadersMiddleware
 from ezspark_gateway.api.metrics import GatewayMetrics
@@ -114,7 +115,8 @@ def create_app(
         title="EzSpark gateway",
         version="0.1.0",
         description=DESCRIPTION,
-        docs_url="/docs",
+        # /docs and /redoc are served by install_docs, from local files (no CDN).
+        docs_url=None,
         redoc_url=None,
     )
     app.state.ctx = ctx
@@ -134,6 +136,7 @@ def create_app(
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_docs(app)
     # Added innermost first: the body limit sits closest to the handlers, the request
     # context outermost so every log line of the request carries its id.
     checkpoint_limit = (

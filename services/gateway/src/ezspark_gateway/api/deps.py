@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ezspark_gateway.api.body import JSON_MEDIA, media_type
 from ezspark_gateway.api.context import SESSION_COOKIE, AppContext
@@ -87,7 +88,20 @@ def bearer_token(request: Request) -> tuple[str | None, bool]:
     return (cookie, True) if cookie else (None, False)
 
 
-def optional_principal(request: Request, repo: Repo, ctx: Ctx) -> Principal | None:
+# Declares the bearer scheme in the OpenAPI document, on every operation that reads the
+# caller (Swagger UI's "Authorize"); the token itself is read by ``bearer_token``.
+BEARER_SCHEME = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerAuth",
+    description="A session token from `POST /api/auth/login`, or an API token from "
+    "`POST /api/auth/tokens` (`ezspark login` makes one).",
+)
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)]
+
+
+def optional_principal(
+    request: Request, repo: Repo, ctx: Ctx, _scheme: Bearer = None
+) -> Principal | None:
     """The caller, or None when no valid credential was presented."""
     token, from_cookie = bearer_token(request)
     if token is None:

@@ -9,11 +9,12 @@ PAGE_CSP = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-# FastAPI's /docs page is Swagger UI from a CDN with an inline bootstrap script.
+# /docs and /redoc (api/docs.py): scripts from the gateway only, never inline; ReDoc
+# injects <style> elements and runs its search in a blob: worker.
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
 )
 HSTS = b"max-age=31536000; includeSubDomains"
 # Answers carrying secrets (tokens, broker credentials) must not sit in any cache.
@@ -31,7 +32,7 @@ class SecurityHeadersMiddleware:
 
     def _headers(self, scope: Scope, existing: set[bytes]) -> list[tuple[bytes, bytes]]:
         path: str = scope.get("path", "")
-        csp = DOCS_CSP if path in ("/docs", "/docs/oauth2-redirect") else PAGE_CSP
+        csp = DOCS_CSP if path in ("/docs", "/redoc") else PAGE_CSP
         extra = [
             (b"content-security-policy", csp.encode()),
             (b"x-content-type-options", b"nosniff"),

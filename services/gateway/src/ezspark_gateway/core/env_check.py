@@ -15,7 +15,8 @@ from __future__ import annotations
 import difflib
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import gymnasium as gym
 
@@ -26,6 +27,17 @@ from ezspark_gateway.core.environments import EnvironmentRegistry, env_info
 # How many served environments an error message lists before pointing at the endpoint.
 MAX_LISTED = 15
 Describe = Callable[[str], EnvInfo]
+
+
+@dataclass(frozen=True)
+class EnvChoice:
+    """An environment the form offers, with the sizes a config for it must have.
+    ``evaluators`` is None for one no evaluator announced (the gateway described it)."""
+
+    env_id: str
+    input_size: int
+    output_size: int
+    evaluators: int | None
 
 
 class EnvironmentCheck:
@@ -50,6 +62,28 @@ class EnvironmentCheck:
         if isinstance(local, EnvInfo):
             return size_errors(config, local)
         return [("gym_game_name", self._unknown(env_id, local, detailed))]
+
+    def sizes(self, env_id: str) -> tuple[int, int] | None:
+        """``(input_size, output_size)`` of ``env_id`` from the same sources as ``errors``."""
+        space = self._registry.space(env_id)
+        if space is not None:
+            return space.input_size, space.output_size
+        local = self.local_info(env_id)
+        return (local.input_size, local.output_size) if isinstance(local, EnvInfo) else None
+
+    def choices(self, also: Iterable[str] = ()) -> list[EnvChoice]:
+        """Every announced environment, then those of ``also`` (e.g. the presets' ids)
+        that nobody announced but this gateway can describe: all a config may name."""
+        found = [
+            EnvChoice(k.space.env_id, k.space.input_size, k.space.output_size, k.evaluators)
+            for k in self._registry.known()
+        ]
+        seen = {c.env_id for c in found}
+        for env_id in dict.fromkeys(also):
+            local = None if env_id in seen else self.local_info(env_id)
+            if isinstance(local, EnvInfo):
+                found.append(EnvChoice(env_id, local.input_size, local.output_size, None))
+        return found
 
     def local_info(self, env_id: str) -> EnvInfo | str | None:
         """What this process can tell about ``env_id``: its sizes, why it cannot build it

@@ -105,6 +105,10 @@ HELP: dict[str, str] = {
     "many species. Leave blank for a fixed threshold.",
     "intraspecies_crossover_rate": "Optional, 0<=p<=1: the share of children bred by crossing "
     "two survivors of the same species (the NEAT paper's 0.75 by default).",
+    "weight_init_std": "Optional, >0: the spread of fresh weights and biases (normal, mean 0). "
+    "Default 1.",
+    "weight_mutation_power": "Optional, >=0: the spread of the small shifts applied to a "
+    "weight when it changes by a little. Default 0.5.",
     "recurrent": "Optional, true/false: networks with memory. Connections may form loops and "
     "every node keeps its value from one step to the next (reset for each game), for "
     "environments whose observations do not tell everything. Default false.",
@@ -156,14 +160,23 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+# Inputs that are not free text: the allowed values, as (value, label).
+CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
+    "keep_parents": (("1", "1: the best genomes survive"), ("0", "0: only new genomes")),
+    "trusted_evaluators_only": (("false", "false"), ("true", "true")),
+    "recurrent": (("false", "false"), ("true", "true")),
+}
+
+
 @dataclass(frozen=True)
 class FormField:
-    """One input of the training form."""
+    """One input of the training form (``choices``: a select instead of a text box)."""
 
     key: str
     help: str
     default: str
     required: bool
+    choices: tuple[tuple[str, str], ...] = ()
 
 
 def form_groups() -> list[tuple[str, list[FormField]]]:
@@ -173,7 +186,11 @@ def form_groups() -> list[tuple[str, list[FormField]]]:
             title,
             [
                 FormField(
-                    key=k, help=HELP[k], default=_text(EXAMPLE.get(k)), required=k in SPEC_KEYS
+                    key=k,
+                    help=HELP[k],
+                    default=form_text(EXAMPLE.get(k)),
+                    required=k in SPEC_KEYS,
+                    choices=CHOICES.get(k, ()),
                 )
                 for k in keys
             ],
@@ -182,5 +199,15 @@ def form_groups() -> list[tuple[str, list[FormField]]]:
     ]
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+def field_order() -> list[str]:
+    """The form's keys in the order they appear on the page."""
+    return [k for _, keys in GROUPS for k in keys]
+
+
+def form_text(value: Any) -> str:
+    """A config value as the form shows it (JSON spelling for booleans, blank for None)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

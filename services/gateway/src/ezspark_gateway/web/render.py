@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -13,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from ezspark_gateway.api.body import MULTIPART, URLENCODED, media_type
 from ezspark_gateway.core.accounts import Principal
+from ezspark_gateway.web.fields import field_order
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -50,6 +52,31 @@ def errors_by_field(errors: list[tuple[str, str]]) -> dict[str, list[str]]:
     for key, message in errors:
         grouped[key].append(message)
     return dict(grouped)
+
+
+@dataclass(frozen=True)
+class SummaryItem:
+    """One line of a page's error summary: what is wrong, linking to where (``#anchor``)."""
+
+    anchor: str
+    label: str
+    message: str
+
+
+# Errors not about one config field: where their summary line points to.
+_PLACES = {"file": ("file", "Config file"), "config": ("config-form", "")}
+
+
+def error_summary(errors: dict[str, list[str]]) -> list[SummaryItem]:
+    """Every message of ``errors``, in the order of the page (the form's fields first, then
+    the upload), each linking to its input ``#f-<key>`` (or the upload's ``#file``)."""
+    rank = {k: i for i, k in enumerate(field_order())}
+    keys = sorted(errors, key=lambda k: (k not in rank, rank.get(k, 0), k))
+    items: list[SummaryItem] = []
+    for key in keys:
+        anchor, label = _PLACES.get(key) or (f"f-{key}" if key in rank else "config-form", key)
+        items.extend(SummaryItem(anchor, label, m) for m in errors[key])
+    return items
 
 
 async def form_fields(request: Request) -> dict[str, str]:
