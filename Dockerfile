@@ -91,9 +91,12 @@ ENTRYPOINT ["/usr/bin/tini", "--"]
 # ---------------------------------------------------------------- gateway
 FROM runtime AS gateway
 COPY --from=build-gateway /opt/venv /opt/venv
+# The example configs the training form offers as templates (web/presets.py).
+COPY examples/ /opt/ezspark/examples/
 # Listen on every interface inside the container; keep the SQLite file on /data.
 ENV EZSPARK_HOST=0.0.0.0 \
-    EZSPARK_DATABASE_URL=sqlite:////data/gateway.db
+    EZSPARK_DATABASE_URL=sqlite:////data/gateway.db \
+    EZSPARK_EXAMPLES_DIR=/opt/ezspark/examples
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('EZSPARK_PORT', '8000'), timeout=4)"]
