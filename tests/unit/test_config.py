@@ -130,6 +130,8 @@ def test_spec_example_passes_cli_validate(monkeypatch: pytest.MonkeyPatch) -> No
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 0, result.output
     assert "ok: CartPole-v0, 4 inputs, 2 outputs" in result.output
+    # Valid, but 600,000 generations and no fitness_threshold: said, not refused.
+    assert "warning: this run has no stopping point: 600,000 generations" in result.stderr
 
 
 def test_cli_validate_refuses_bad_config_naming_key(

@@ -12,7 +12,13 @@ import click
 
 from ezspark_common.cli_evaluator import register as register_evaluator
 from ezspark_common.cli_remote import register as register_remote
-from ezspark_common.config import ConfigError, TrainingConfig, config_with, load_config
+from ezspark_common.config import (
+    ConfigError,
+    TrainingConfig,
+    config_with,
+    load_config,
+    stopping_warning,
+)
 from ezspark_common.envs import load_env_modules, resolve
 from ezspark_common.logging import configure_logging
 from ezspark_common.replay import (
@@ -65,6 +71,9 @@ def validate(settings: CommonSettings, config: str) -> None:
         f"ok: {cfg.gym_game_name}, {cfg.input_size} inputs, {cfg.output_size} outputs, "
         f"{cfg.generations} generations, seed {cfg.seed}"
     )
+    warning = stopping_warning(cfg)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _print_report(report: Any) -> None:

@@ -37,7 +37,7 @@ from ezspark_common.client import (
     path_part,
     save,
 )
-from ezspark_common.config import ConfigError, load_config
+from ezspark_common.config import ConfigError, TrainingConfig, load_config, stopping_warning
 from ezspark_common.messages import WireGenome
 from ezspark_common.training import GENOME_FORMAT
 
@@ -217,14 +217,21 @@ def logout() -> None:
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @handled
 def submit(config: str) -> None:
-    """Validate CONFIG here, send it to the gateway and print the new training's id."""
+    """Validate CONFIG here, send it to the gateway and print the new training's id.
+
+    The gateway checks what ``ezspark validate`` checks here, the environment and its
+    sizes included, against the environments its evaluators serve (which this machine
+    may not have installed): its refusal is listed field by field."""
     try:
-        load_config(config)
+        cfg = load_config(config)
         raw = Path(config).read_bytes()
     except ConfigError as exc:
         _fail_fields(f"{config} is invalid", exc.errors)
     except OSError as exc:
         _fail(f"cannot read {config}: {exc.strerror or exc}")
+    warning = stopping_warning(cfg) if isinstance(cfg, TrainingConfig) else None
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     training = _gateway().request("POST", "/api/trainings", raw_json=raw)
     training_id = str(_dig(training, "id"))
     click.echo(training_id)
