@@ -242,6 +242,28 @@ def test_fitness_chart_has_ticks_titles_threshold_and_hover_values(
     shot(page, "3-keyboard")
 
 
+def test_one_generation_of_negative_fitness_is_drawn(page: Page, shot: Shot, live: Live) -> None:
+    """A first generation with negative fitness (Acrobot-like) and a negative threshold
+    gets a visible point, negative round ticks and an x axis from generation 0."""
+    sign_up(page)
+    tid = create(page, fitness_threshold=-100)
+    report = old_report(tid, 0, 1).model_copy(
+        update={"best_fitness": -312.5, "mean_fitness": -480.0}
+    )
+    open_with_reports(page, live[1], [report])
+    fit = model(page, "chart")
+    assert fit["y"]["lo"] <= -480
+    assert fit["y"]["hi"] >= -100
+    assert all(re.fullmatch(r"-?\d+", t["label"]) for t in fit["y"]["ticks"])
+    assert any(t["label"].startswith("-") for t in fit["y"]["ticks"])
+    assert fit["x"]["ticks"][0]["label"] == "0"
+    assert near(pixel(page, "chart", 0, -312.5), "#2563eb", 40)  # the best point
+    assert dashed_line_at(page, "chart", 0.3, -100, THRESHOLD_GREEN)
+    page.locator("#chart").focus()
+    expect(page.locator("#chart-tip")).to_have_text("Generation 0best: -312.5mean: -480")
+    shot(page, "1-one-generation")
+
+
 def test_species_are_stacked_and_genome_size_drawn(page: Page, shot: Shot, live: Live) -> None:
     """Species sizes stack by rank up to the population (largest at the bottom) on integer
     ticks; genome sizes get four lines."""
