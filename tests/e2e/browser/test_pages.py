@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page, Response
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "spec-example.json"
+CARTPOLE = EXAMPLE.with_name("cartpole.json")
 PASSWORD = "browser-pass-42"
 TRAINING_URL = re.compile(r"/trainings/[0-9a-f-]{36}$")
 Live = tuple[Gateway, EventFeed]
@@ -101,11 +102,11 @@ def test_sign_up(page: Page, shot: Shot) -> None:
 
 
 def test_create_training_by_form(page: Page, shot: Shot) -> None:
-    """The form starts at the example config; a submitted form becomes a queued training."""
+    """The form starts at the CartPole template; a submitted form becomes a queued training."""
     sign_up(page)
     page.goto("/trainings/new")
-    expect(page.locator("#f-gym_game_name")).to_have_value("CartPole-v0")
-    expect(page.locator("#f-max_number_of_steps")).to_have_value("200")
+    expect(page.locator("#f-gym_game_name")).to_have_value("CartPole-v1")
+    expect(page.locator("#f-max_number_of_steps")).to_have_value("500")
     shot(page, "1-form")
     training_id = create_by_form(page, generations="25", seed="7")
     expect(page.locator("#status")).to_have_text("queued")
@@ -122,20 +123,20 @@ def test_create_training_by_form(page: Page, shot: Shot) -> None:
 
 
 def test_create_training_by_upload(page: Page, shot: Shot) -> None:
-    """Uploading examples/spec-example.json creates a training with exactly that config."""
+    """Uploading examples/cartpole.json creates a training with exactly that config."""
     sign_up(page)
     page.goto("/trainings/new")
-    page.set_input_files("#file", str(EXAMPLE))
+    page.set_input_files("#file", str(CARTPOLE))
     shot(page, "1-file-chosen")
     page.click("form[action='/trainings/upload'] button[type=submit]")
     page.wait_for_url(TRAINING_URL)
-    expect(page.locator("h1")).to_contain_text("CartPole-v0")
+    expect(page.locator("h1")).to_contain_text("CartPole-v1")
     expect(page.locator("#status")).to_have_text("queued")
     page.click("details summary")
     shot(page, "2-training")
     training_id = page.url.rsplit("/", 1)[1]
     stored = page.request.get(f"/api/trainings/{training_id}").json()["config"]
-    example = json.loads(EXAMPLE.read_text())
+    example = json.loads(CARTPOLE.read_text())
     assert {k: stored[k] for k in example} == example
 
 
