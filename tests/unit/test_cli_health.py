@@ -43,7 +43,7 @@ def test_health_line_says_phase_progress_eta_and_age() -> None:
     """A running run: phase, X of Y, tasks, evaluators, ETA, last update."""
     line = health_line(_training())
     assert line == (
-        "-- running | local phase (alone_training_iterations 60) | 10 of 600 generations "
+        "-- health: running | local phase (alone_training_iterations 60) | 10 of 600 generations "
         "done | generation 11: 35/80 tasks | evaluators 2 answering, 3 serving | "
         "ETA 12 min 34 s | last update 3 s ago"
     )
@@ -53,7 +53,7 @@ def test_a_stalled_run_shouts_and_says_how_long() -> None:
     """Stalled is upper-case and names the silence threshold; no ETA is invented."""
     line = health_line(_training(state="stalled", stalled=True, eta_s=None, last_event_age_s=95))
     assert line is not None
-    assert line.startswith("-- STALLED |")
+    assert line.startswith("-- health: STALLED |")
     assert "ETA" not in line
     assert line.endswith("last update 1 min 35 s ago | stalled: silent for more than 1 min 0 s")
 

@@ -181,7 +181,12 @@ def test_watch_prints_when_the_training_waits_and_goes_on(
     result = CliRunner().invoke(cli_remote.watch, [tid])
     assert result.exit_code == 0, result.output
     # Only the command's own lines (the app under test logs to the same stdout).
-    lines = [line for line in result.output.splitlines() if line.startswith("-- ")]
+    # Health lines (tests/unit/test_cli_health.py) are set apart by their prefix.
+    lines = [
+        line
+        for line in result.output.splitlines()
+        if line.startswith("-- ") and not line.startswith("-- health: ")
+    ]
     head = f"-- CartPole-v0 training {tid}:"
     assert lines == [
         f"{head} queued",

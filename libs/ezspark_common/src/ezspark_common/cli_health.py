@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 QUIET_S = 30.0
+PREFIX = "-- health: "  # set apart from watch's status lines ("-- <env> training …")
 
 
 def duration(seconds: float | None) -> str:
@@ -51,9 +52,10 @@ def health_line(t: dict[str, Any]) -> str | None:
             running += f": {h['tasks_done']}/{h['tasks_total']} tasks"
         parts.append(running)
     if h.get("evaluators_answering") is not None or h.get("evaluators_serving") is not None:
+        answering, serving = h.get("evaluators_answering"), h.get("evaluators_serving")
         parts.append(
-            f"evaluators {h.get('evaluators_answering', '–')} answering, "
-            f"{h.get('evaluators_serving', '–')} serving"
+            f"evaluators {'–' if answering is None else answering} answering, "
+            f"{'–' if serving is None else serving} serving"
         )
     if h.get("eta_s") is not None:
         parts.append(f"ETA {duration(h['eta_s'])}")
@@ -61,7 +63,7 @@ def health_line(t: dict[str, Any]) -> str | None:
     parts.append("no update yet" if age is None else f"last update {duration(age)} ago")
     if h["stalled"]:
         parts.append(f"stalled: silent for more than {duration(h['stalled_after_s'])}")
-    return "-- " + " | ".join(parts)
+    return PREFIX + " | ".join(parts)
 
 
 def detail_rows(t: dict[str, Any]) -> list[tuple[str, str]]:
@@ -75,7 +77,7 @@ def detail_rows(t: dict[str, Any]) -> list[tuple[str, str]]:
     if phase := _phase(h, t.get("config", {})):
         rows.append(("phase", phase))
     if line := health_line(t):
-        rows.append(("progress", line.removeprefix("-- ")))
+        rows.append(("progress", line.removeprefix(PREFIX)))
     rows.append(("elapsed", duration(h["elapsed_s"])))
     if h.get("finish_reason_text"):
         rows.append(("ended", h["finish_reason_text"]))

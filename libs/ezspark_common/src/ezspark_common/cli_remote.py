@@ -21,7 +21,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from ezspark_common.cli_health import HealthPrinter, detail_rows, duration
+from ezspark_common.cli_health import PREFIX, HealthPrinter, detail_rows, duration
 from ezspark_common.client import (
     TOKEN_ENV,
     ApiError,
@@ -389,7 +389,7 @@ def watch(training_id: str, interval: float, since: int) -> None:
         )
         sys.exit(EXIT_INTERRUPTED)
     if h := t.get("health"):
-        click.echo(f"-- ended after {duration(h['elapsed_s'])}: {h['finish_reason_text']}")
+        click.echo(f"{PREFIX}ended after {duration(h['elapsed_s'])}: {h['finish_reason_text']}")
     if t["status"] == "failed":
         _fail(f"training failed: {t.get('error') or 'no reason given'}")
     reason = f" ({t['finish_reason']})" if t.get("finish_reason") else ""
