@@ -228,3 +228,17 @@ def test_openapi_declares_the_bearer_scheme_per_operation(gw: Any) -> None:
     assert paths["/api/trainings/{training_id}"]["get"]["security"] == [{"bearerAuth": []}]
     assert paths["/api/validate"]["post"]["security"] == [{}, {"bearerAuth": []}]
     assert "security" not in paths["/api/auth/login"]["post"]
+
+
+def test_api_validate_lists_the_warning_but_creation_goes_on(gw: Any) -> None:
+    """/api/validate accepts a run with no stopping point and says why it may never end;
+    POST /api/trainings creates it (only the web form asks)."""
+    unbounded = CARTPOLE | {"generations": 20_000, "fitness_threshold": None}
+    resp = gw.client.post("/api/validate", json=unbounded)
+    assert resp.status_code == 200
+    [warning] = resp.json()["warnings"]
+    assert "no stopping point: 20,000 generations" in warning
+    assert gw.client.post("/api/validate", json=CARTPOLE).json()["warnings"] == []
+    token = gw.signup()
+    created = gw.client.post("/api/trainings", json=unbounded, headers=gw.auth(token))
+    assert created.status_code == 201

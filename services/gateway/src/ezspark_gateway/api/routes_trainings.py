@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from ezspark_common.config import TrainingConfig
+from ezspark_common.config import TrainingConfig, stopping_warning
 from ezspark_common.messages import routing_id
 from ezspark_gateway.api.body import CONFIG_BODY_DOC, training_config_body, validation_body
 from ezspark_gateway.api.context import AppContext
@@ -121,7 +121,10 @@ def validate(
     trainings).  No credentials needed; an unknown environment's error lists the
     environments served now only for an authenticated caller."""
     ctx.admission.check_config(config, detailed=principal is not None)
-    return ValidationOut(config=config.model_dump(mode="json"))
+    warning = stopping_warning(config)
+    return ValidationOut(
+        config=config.model_dump(mode="json"), warnings=[warning] if warning else []
+    )
 
 
 StatusName = Literal["queued", "running", "stopping", "finished", "failed", "stopped"]

@@ -233,6 +233,11 @@ class ValidationOut(BaseModel):
 
     valid: Literal[True] = True
     config: dict[str, Any]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="valid, but worth a second look: e.g. a run with no stopping point "
+        "(the web form asks before creating it; the API does not)",
+    )
 
 
 class EnvironmentOut(BaseModel):
