@@ -116,7 +116,8 @@ def test_upload_error_beside_the_upload(page: Page, shot: Shot, tmp_path: Path) 
 
 def test_templates_and_environment_list_fill_the_form(page: Page, shot: Shot) -> None:
     """The form starts at CartPole with a threshold; Acrobot's template swaps the values;
-    picking an environment in the custom template fills in its sizes."""
+    picking an environment in the custom template fills in its sizes, and a wrong size is
+    flagged as you type."""
     sign_up(page)
     page.goto("/trainings/new")
     expect(page.locator("#f-gym_game_name")).to_have_value("CartPole-v1")
@@ -135,8 +136,15 @@ def test_templates_and_environment_list_fill_the_form(page: Page, shot: Shot) ->
     page.fill("#f-gym_game_name", "Acrobot-v1")
     expect(page.locator("#f-input_size")).to_have_value("6")
     expect(page.locator("#f-output_size")).to_have_value("3")
-    page.select_option("#f-keep_parents", "0")
     shot(page, "2-custom-acrobot-sizes-filled")
+    page.fill("#f-input_size", "7")  # the inline check knows the environment's sizes too
+    expect(page.locator("#e-input_size")).to_contain_text("'Acrobot-v1' observations have 6")
+    expect(page.locator("#f-input_size")).to_have_attribute("aria-invalid", "true")
+    shot(page, "3-inline-size-error")
+    page.fill("#f-input_size", "6")
+    expect(page.locator("#e-input_size")).to_have_text("")
+    expect(page.locator("#f-input_size")).not_to_have_attribute("aria-invalid", "true")
+    page.select_option("#f-keep_parents", "0")
     page.click("#config-form button[type=submit]")
     page.wait_for_url(TRAINING_URL)
     config = created_config(page)
