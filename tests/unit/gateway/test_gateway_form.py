@@ -242,3 +242,13 @@ def test_api_validate_lists_the_warning_but_creation_goes_on(gw: Any) -> None:
     token = gw.signup()
     created = gw.client.post("/api/trainings", json=unbounded, headers=gw.auth(token))
     assert created.status_code == 201
+
+
+def test_without_the_examples_only_the_custom_template_is_offered(tmp_path: Path) -> None:
+    """An installed gateway with no examples directory still offers a form that stops."""
+    assert find_examples(str(tmp_path / "missing")) is None
+    (only,) = presets(None)
+    assert only.slug == "custom"
+    assert int(only.values["generations"]) <= UNBOUNDED_GENERATIONS
+    (tmp_path / "acrobot.json").write_text((EXAMPLES / "acrobot.json").read_text())
+    assert [p.slug for p in presets(find_examples(str(tmp_path)))] == ["acrobot", "custom"]
