@@ -354,6 +354,8 @@ def test_charts_are_images_with_a_summary_and_a_table(page: Page, shot: Shot, li
             colours.append((f"{chart} {s['name']}", s["color"]))
         colours += [(f"{chart} text", drawn["colors"]["text"])]
     colours.append(("threshold", model(page, "chart")["colors"]["threshold"]))
+    # Bands and run colours not drawn here (more species, the compare page) count too.
+    colours += [(f"palette {c}", c) for c in model(page, "chart")["colors"]["palette"]]
     ratios = {name: round(contrast(c, background), 2) for name, c in colours}
     assert min(ratios.values()) >= 3.0, ratios
     # The colours checked are the colours drawn: the mean line at generation 12.

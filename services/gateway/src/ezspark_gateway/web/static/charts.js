@@ -411,7 +411,8 @@ window.EzCharts = (function () {
       width: L.width, height: L.height, backing: [c.canvas.width, c.canvas.height], plot: L.plot,
       x: L.x, y: L.y, threshold: c.spec.threshold || null, cursor: c.cursor,
       series: c.spec.series.map(function (s) { return { name: s.name, color: s.color, dash: s.dash || null, points: s.points }; }),
-      colors: { background: BG, text: INK, threshold: THRESHOLD } };
+      colors: { background: BG, text: INK, threshold: THRESHOLD,
+        palette: BANDS.concat([OTHERS, BEST, MEAN, NODES, CONNS], RUNS) } };
   }
   function model() {
     var out = {};
