@@ -74,6 +74,8 @@ BASE: dict[str, Any] = {
     "sub_games": 1,
     "minimum_reward": 0.0,
     "intraspecies_crossover_rate": 0.0,
+    "weight_init_std": 1.0,
+    "weight_mutation_power": 0.5,
 }
 
 
@@ -185,6 +187,8 @@ def test_every_key_has_an_effect_test() -> None:
         "intraspecies_crossover_rate",
         "trusted_evaluators_only",
         "recurrent",
+        "weight_init_std",
+        "weight_mutation_power",
     )
     assert set(extras) <= set(EXTRA_KEYS)
     for key in (*SPEC_KEYS, *extras):
@@ -316,6 +320,56 @@ def test_new_connection_assignment_rate_needs_connection_mutation() -> None:
     base = with_genes(initial_population(cfg()), weight=20.0)
     before, after = step(cfg(new_connection_assignment_rate=1), base)
     assert all(np.all(c.weight == 20.0) for c in born(before, after))
+
+
+def test_weight_init_std_scales_initial_fresh_and_new_connection_weights() -> None:
+    """weight_init_std is the spread of generation 0's weights, of replaced weights and of a
+    new connection's weight: 4 gives values about four times as spread as 1."""
+
+    def spreads(std: float) -> tuple[float, float, float]:
+        config = cfg(weight_init_std=std, children=20)
+        initial = np.concatenate([g.weight for g in initial_population(config).genomes.values()])
+        zeroed = with_genes(initial_population(config), weight=0.0)
+        config = config_with(config, connection_mutation_rate=1, new_connection_assignment_rate=1)
+        before, after = step(config, zeroed)
+        fresh = np.concatenate([c.weight for c in born(before, after)])
+        config = cfg(weight_init_std=std, children=20, add_connection_big_specie_rate=1)
+        config = config_with(config, add_node_specie_rate=1)  # a hidden node: room to connect
+        before, after = step(config, zeroed)
+        added = [c.weight[-1] for c in born(before, after) if c.num_connections > 10]
+        return float(np.std(initial)), float(np.std(fresh)), float(np.std(added))
+
+    small, big = spreads(1.0), spreads(4.0)
+    assert all(0.6 < s < 1.5 for s in small), small
+    assert all(2.4 < b < 6.0 for b in big), big
+
+
+def test_weight_init_std_default_is_steep_feed_forward_and_gentle_recurrent() -> None:
+    """Left out, the scale is 2.5 (nudges 1.25) feed-forward and 1 (0.5) with recurrent;
+    set, it is used either way."""
+    data = {k: v for k, v in BASE.items() if not k.startswith("weight_")}
+    plain, memory = parse_config(data), parse_config({**data, "recurrent": True})
+    assert (plain.initial_weight_std, plain.weight_nudge_std) == (2.5, 1.25)
+    assert (memory.initial_weight_std, memory.weight_nudge_std) == (1.0, 0.5)
+    both = parse_config({**data, "recurrent": True, "weight_init_std": 3.0})
+    assert (both.initial_weight_std, both.weight_nudge_std) == (3.0, 0.5)
+    spread = np.std([g.weight for g in initial_population(plain).genomes.values()])
+    assert 1.5 < spread < 4.0
+
+
+def test_weight_mutation_power_sets_the_nudge_size() -> None:
+    """Nudges are N(0, weight_mutation_power): 0 leaves weights as they are, 2 spreads them
+    four times as far as 0.5."""
+    zeroed = with_genes(initial_population(cfg()), weight=0.0)
+
+    def nudges(power: float) -> Any:
+        config = cfg(connection_mutation_rate=1, weight_mutation_power=power, children=20)
+        before, after = step(config, zeroed)
+        return np.concatenate([c.weight for c in born(before, after)])
+
+    assert np.all(nudges(0.0) == 0.0)
+    assert 0.35 < float(np.std(nudges(0.5))) < 0.65
+    assert 1.4 < float(np.std(nudges(2.0))) < 2.6
 
 
 def _gained_connection(before: Population, after: Population) -> list[bool]:

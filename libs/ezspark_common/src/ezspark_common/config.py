@@ -49,7 +49,7 @@ SPEC_KEYS: tuple[str, ...] = (
 )
 
 # Keys beyond the spec.  Each default keeps the spec's behaviour, except
-# intraspecies_crossover_rate, whose default is the NEAT paper's (docs/config.md).
+# intraspecies_crossover_rate (the NEAT paper's) and the weight scale (docs/config.md).
 EXTRA_KEYS: tuple[str, ...] = (
     "seed",
     "fitness_threshold",
@@ -57,6 +57,8 @@ EXTRA_KEYS: tuple[str, ...] = (
     "intraspecies_crossover_rate",
     "trusted_evaluators_only",
     "recurrent",
+    "weight_init_std",
+    "weight_mutation_power",
 )
 
 # Upper bounds keep a config inside what a database column, a message and memory can hold.
@@ -120,6 +122,14 @@ class TrainingConfig(BaseModel):
     trusted_evaluators_only: Annotated[bool, Field(strict=True)] = False
     # Networks with memory: cycles allowed, node values carried from step to step.
     recurrent: Annotated[bool, Field(strict=True)] = False
+    # The scale of weights and biases, i.e. the networks' steepness (docs/config.md): fresh
+    # values ~ N(0, weight_init_std), nudges ~ N(0, weight_mutation_power), clipped to ±30.
+    # None: 2.5 and 1.25 feed-forward (softsign networks at the spec era's 1 and 0.5 are
+    # nearly linear), 1 and 0.5 recurrent (a steep memory saturates); see the properties.
+    weight_init_std: Annotated[float | None, Field(gt=0.0, le=30.0, allow_inf_nan=False)] = None
+    weight_mutation_power: Annotated[float | None, Field(ge=0.0, le=30.0, allow_inf_nan=False)] = (
+        None
+    )
 
     @field_validator(
         "species_threshold",
@@ -137,6 +147,8 @@ class TrainingConfig(BaseModel):
         "minimum_reward",
         "fitness_threshold",
         "intraspecies_crossover_rate",
+        "weight_init_std",
+        "weight_mutation_power",
         mode="before",
     )
     @classmethod
@@ -160,6 +172,20 @@ class TrainingConfig(BaseModel):
         if errors:
             raise ConfigError(errors)
         return self
+
+    @property
+    def initial_weight_std(self) -> float:
+        """``weight_init_std``, or its default: 2.5 feed-forward, 1 recurrent."""
+        if self.weight_init_std is not None:
+            return self.weight_init_std
+        return 1.0 if self.recurrent else 2.5
+
+    @property
+    def weight_nudge_std(self) -> float:
+        """``weight_mutation_power``, or its default: 1.25 feed-forward, 0.5 recurrent."""
+        if self.weight_mutation_power is not None:
+            return self.weight_mutation_power
+        return 0.5 if self.recurrent else 1.25
 
     @property
     def reward_floor(self) -> float:

@@ -20,7 +20,7 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-WEIGHT_INIT_STD = 1.0
+WEIGHT_INIT_STD = 1.0  # the functions' default; a training uses config.weight_init_std
 
 
 def frozen(array: NDArray[Any]) -> NDArray[Any]:
@@ -216,8 +216,11 @@ def has_cycle(src: IntArray, dst: IntArray) -> bool:
     return False
 
 
-def initial_genome(key: int, n_in: int, n_out: int, rng: np.random.Generator) -> Genome:
-    """A fully connected inputs→outputs genome with normal(0, 1) weights and zero biases.
+def initial_genome(
+    key: int, n_in: int, n_out: int, rng: np.random.Generator, weight_std: float = WEIGHT_INIT_STD
+) -> Genome:
+    """A fully connected inputs→outputs genome with normal(0, ``weight_std``) weights and zero
+    biases.
 
     Innovation ``i * n_out + o`` always means input ``-(i+1)`` → output ``o``.
     """
@@ -231,6 +234,6 @@ def initial_genome(key: int, n_in: int, n_out: int, rng: np.random.Generator) ->
         np.arange(n_conn),
         src,
         dst,
-        rng.normal(0.0, WEIGHT_INIT_STD, n_conn),
+        rng.normal(0.0, weight_std, n_conn),
         np.ones(n_conn, dtype=np.bool_),
     )

@@ -64,6 +64,7 @@ class StructuralRates:
     activate: float
     remove: float
     recurrent: bool = False  # add-connection may close cycles (config key ``recurrent``)
+    weight_std: float = WEIGHT_INIT_STD  # a new connection's weight ~ N(0, weight_std)
 
 
 def mutate_structure(
@@ -83,7 +84,9 @@ def mutate_structure(
     if roll[0] < rates.add_node:
         genome = add_node(genome, rng, tracker)
     if roll[1] < rates.add_connection:
-        genome = add_connection(genome, n_in, rng, tracker, recurrent=rates.recurrent)
+        genome = add_connection(
+            genome, n_in, rng, tracker, recurrent=rates.recurrent, weight_std=rates.weight_std
+        )
     if roll[2] < rates.activate:
         genome = toggle_connection(genome, rng, enable=True)
     if roll[3] < rates.remove:
@@ -151,8 +154,10 @@ def add_connection(
     tracker: InnovationTracker,
     *,
     recurrent: bool = False,
+    weight_std: float = WEIGHT_INIT_STD,
 ) -> Genome:
-    """Connect a random source (input or hidden) to a random target (hidden or output).
+    """Connect a random source (input or hidden) to a random target (hidden or output); the
+    new weight is drawn from N(0, ``weight_std``).
 
     Pairs that already exist or would close a cycle are redrawn a few times; a genome with
     no free pair is returned unchanged.  With ``recurrent``, cycles and self-loops are
@@ -180,7 +185,7 @@ def add_connection(
             if reaches(children, b, a):
                 continue
         innov = tracker.connection(a, b)
-        weight = float(rng.normal(0.0, WEIGHT_INIT_STD))
+        weight = float(rng.normal(0.0, weight_std))
         if innov > int(genome.innov[-1]):  # the usual case: stays sorted without a sort
             return Genome(
                 genome.key,
@@ -223,12 +228,15 @@ def mutate_weights(
     replace_rate: float,
     rng: np.random.Generator,
     first_key: int | None = None,
+    *,
+    init_std: float = WEIGHT_INIT_STD,
+    power: float = WEIGHT_PERTURB_STD,
 ) -> list[Genome]:
     """Mutate every weight and bias of every genome in one vectorised pass.
 
     Each value changes with probability ``rate``; a changing value is replaced by a fresh
-    normal(0, 1) draw with probability ``replace_rate``, else nudged by normal(0, 0.5).
-    With ``first_key`` the results are keyed ``first_key, first_key + 1, …``.
+    normal(0, ``init_std``) draw with probability ``replace_rate``, else nudged by
+    normal(0, ``power``).  With ``first_key`` the results are keyed ``first_key, …``.
     """
     if not genomes:
         return []
@@ -239,8 +247,8 @@ def mutate_weights(
     change = rng.random(n) < rate
     replace = rng.random(n) < replace_rate
     noise = rng.normal(0.0, 1.0, n)
-    fresh = noise * WEIGHT_INIT_STD
-    nudged = values + noise * WEIGHT_PERTURB_STD
+    fresh = noise * init_std
+    nudged = values + noise * power
     values = np.where(change, np.where(replace, fresh, nudged), values)
     np.clip(values, -WEIGHT_LIMIT, WEIGHT_LIMIT, out=values)
     values.flags.writeable = False  # the slices below share this buffer, read-only too

@@ -57,7 +57,10 @@ def initial_population(config: TrainingConfig) -> Population:
     """Generation 0: ``initial_population`` fully connected genomes, speciated."""
     rng = rngs.generator(config.seed, rngs.INIT)
     n_in, n_out = config.input_size, config.output_size
-    genomes = {k: initial_genome(k, n_in, n_out, rng) for k in range(config.initial_population)}
+    std = config.initial_weight_std
+    genomes = {
+        k: initial_genome(k, n_in, n_out, rng, std) for k in range(config.initial_population)
+    }
     species, next_sid = speciate(list(genomes.values()), (), config.species_threshold, 0, 0)
     return Population(
         generation=0,
@@ -149,6 +152,8 @@ def next_generation(
         config.new_connection_assignment_rate,
         rng,
         first_key=pop.next_key,
+        init_std=config.initial_weight_std,
+        power=config.weight_nudge_std,
     )
     elites = _elites(plans, species, pop.genomes, config)
     members = [g for _, g in elites] + children

@@ -62,4 +62,5 @@ def species_rates(
         activate=config.activate_connection_rate,
         remove=remove,
         recurrent=config.recurrent,
+        weight_std=config.initial_weight_std,
     )
