@@ -121,7 +121,7 @@ def create_app(
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    for router in (
+    for api in (
         routes_auth.router,
         routes_handoff.router,
         routes_trainings.router,
@@ -130,11 +130,18 @@ def create_app(
         routes_evaluators.router,
         routes_ops.router,
         routes_exports.router,
+    ):
+        # The API's routes go on the app itself, in the same order.  include_router keeps
+        # a router as one nested route that FastAPI matches route by route in Python, and
+        # again to dispatch: that cost a read more than the bare app's whole request
+        # (docs/production.md, "Speed").  Each route already carries its prefix and tags.
+        app.router.routes.extend(api.routes)
+    for pages in (
         pages_auth.router,
         pages_compare.router,  # before pages_trainings: /trainings/{id} would take "compare"
         pages_trainings.router,
     ):
-        app.include_router(router)
+        app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_docs(app)
     # Added innermost first: the body limit sits closest to the handlers, the request

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from typing import Annotated, TypeVar
 
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from ezspark_gateway.api.body import JSON_MEDIA, media_type
 from ezspark_gateway.api.context import SESSION_COOKIE, AppContext
 from ezspark_gateway.core import accounts
 from ezspark_gateway.core.accounts import Principal
 from ezspark_gateway.core.errors import ForbiddenError, UnauthorizedError
-from ezspark_gateway.storage import Repository
+from ezspark_gateway.core.security import hash_token
+from ezspark_gateway.storage import Repository, reads
+
+T = TypeVar("T")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -88,33 +93,37 @@ def bearer_token(request: Request) -> tuple[str | None, bool]:
     return (cookie, True) if cookie else (None, False)
 
 
-# Declares the bearer scheme in the OpenAPI document, on every operation that reads the
-# caller (Swagger UI's "Authorize"); the token itself is read by ``bearer_token``.
-BEARER_SCHEME = HTTPBearer(
-    auto_error=False,
-    scheme_name="bearerAuth",
-    description="A session token from `POST /api/auth/login`, or an API token from "
-    "`POST /api/auth/tokens` (`ezspark login` makes one).",
-)
-Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)]
+async def run_read(ctx: AppContext, call: Callable[[], T]) -> T:
+    """``call()`` (a database read): on the event loop for a local SQLite file (a read
+    takes microseconds there, less than the hop to a thread and back, and WAL readers
+    never wait for writers), on a thread for a database across a network."""
+    if ctx.db.inline_reads:
+        return call()
+    return await anyio.to_thread.run_sync(call)
 
 
-def optional_principal(
-    request: Request, repo: Repo, ctx: Ctx, _scheme: Bearer = None
-) -> Principal | None:
-    """The caller, or None when no valid credential was presented."""
+async def optional_principal(request: Request, ctx: AppContext) -> Principal | None:
+    """The caller, or None when no valid credential was presented.
+
+    Looked up in the database on every request (one query for the token and its owner;
+    nothing cached), so a revoked or expired credential is refused on the very next
+    request, whichever worker process or replica serves it.
+    """
     token, from_cookie = bearer_token(request)
     if token is None:
         return None
+    now = ctx.clock()
+    lookup = partial(reads.credential_raw, token_hash=hash_token(token))
+    found = await run_read(ctx, partial(ctx.db.read_raw, lookup))
     try:
-        principal = accounts.authenticate(repo, token, ctx.clock())
+        principal = accounts.check_credential(found, now)
     except UnauthorizedError:
         return None
-    finally:
-        # End the transaction: the connection goes back to the pool before the handler's
-        # own thread hop.  Held across it, requests waiting for a thread would hold every
-        # connection while the threads wait for one (sessions keep their objects loaded).
-        repo.commit()
+    if accounts.needs_touch(principal.token, now):
+        # A write (once a minute per credential) may wait for SQLite's lock: on a thread.
+        touch = partial(reads.touch_token, token_id=principal.token.id, now=now)
+        await anyio.to_thread.run_sync(ctx.db.read, touch)
+        principal.token.last_used_at = now
     # A cookie rides along on cross-site requests; refuse those that change state.  A
     # cookie means a browser, and browsers send Origin on such requests: none is refused.
     if (
@@ -126,17 +135,34 @@ def optional_principal(
     return principal
 
 
-MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
+class PrincipalScheme(HTTPBearer):
+    """The caller, as one dependency that is also the bearer scheme of the OpenAPI
+    document (Swagger UI's "Authorize") on every operation that reads the caller.
+
+    One dependency instead of four (scheme, context, optional and required caller):
+    FastAPI spends more resolving each dependency than the credential's query costs.
+    ``required``: 401 without a valid credential, else None.
+    """
+
+    def __init__(self, *, required: bool) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name="bearerAuth",
+            description="A session token from `POST /api/auth/login`, or an API token "
+            "from `POST /api/auth/tokens` (`ezspark login` makes one).",
+        )
+        self.required = required
+
+    async def __call__(self, request: Request) -> Principal | None:  # type: ignore[override]
+        """The caller (None, or 401 when ``required``, without a valid credential)."""
+        principal = await optional_principal(request, request.app.state.ctx)
+        if principal is None and self.required:
+            raise UnauthorizedError("missing or invalid credentials")
+        return principal
 
 
-async def current_principal(principal: MaybePrincipal) -> Principal:
-    """The caller; 401 when no valid credential was presented."""
-    if principal is None:
-        raise UnauthorizedError("missing or invalid credentials")
-    return principal
-
-
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+MaybePrincipal = Annotated[Principal | None, Depends(PrincipalScheme(required=False))]
+CurrentPrincipal = Annotated[Principal, Depends(PrincipalScheme(required=True))]
 
 
 def require_json(request: Request) -> None:

@@ -4,7 +4,7 @@ The script and style files come from the ``fastapi-offline`` package and are ser
 under ``/docs-assets``; the pages have no inline script (Swagger UI starts from
 ``static/docs.js``), so they work without internet access and under a strict CSP
 (``headers.DOCS_CSP``).  The OpenAPI document declares the bearer token scheme
-(``deps.BEARER_SCHEME``) on each operation that needs or accepts a token, so Swagger UI
+(``deps.PrincipalScheme``) on each operation that needs or accepts a token, so Swagger UI
 shows "Authorize".
 """
 
@@ -55,7 +55,7 @@ _REDOC = f"""<!doctype html>
 
 
 def secured_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """``app.openapi`` where the bearer scheme (declared by ``deps.BEARER_SCHEME`` on each
+    """``app.openapi`` where the bearer scheme (declared by ``deps.PrincipalScheme`` on each
     operation that reads the caller) is optional on operations that never answer 401."""
 
     def build() -> dict[str, Any]:

@@ -110,18 +110,29 @@ def issue_token(
     return IssuedToken(row=row, plain=minted.plain)
 
 
-def authenticate(repo: Repository, plain: str, now: float) -> Principal:
-    """The owner of a live token; UnauthorizedError when unknown, revoked or expired."""
-    found = repo.token_and_user(hash_token(plain))  # one query on every request
+def check_credential(found: tuple[ApiToken, User] | None, now: float) -> Principal:
+    """The principal of a looked-up credential and its owner; UnauthorizedError when
+    unknown (None), revoked or expired at ``now``."""
     if found is None or found[0].revoked_at is not None:
         raise UnauthorizedError("invalid or revoked token")
     token, user = found
     if token.expires_at is not None and token.expires_at <= now:
         raise UnauthorizedError("token expired")
-    if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY_S:
-        token.last_used_at = now
-        repo.commit()
     return Principal(user=user, token=token)
+
+
+def needs_touch(token: ApiToken, now: float) -> bool:
+    """Whether the credential's last-used time is stale enough to rewrite at ``now``."""
+    return token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY_S
+
+
+def authenticate(repo: Repository, plain: str, now: float) -> Principal:
+    """The owner of a live token; UnauthorizedError when unknown, revoked or expired."""
+    principal = check_credential(repo.token_and_user(hash_token(plain)), now)
+    if needs_touch(principal.token, now):
+        principal.token.last_used_at = now
+        repo.commit()
+    return principal
 
 
 def list_tokens(repo: Repository, user: User, now: float, kind: str = API) -> Sequence[ApiToken]:

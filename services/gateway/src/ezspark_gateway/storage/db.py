@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Dialect, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 
 from ezspark_gateway.storage.schema import create_schema
+
+T = TypeVar("T")
+# Pooled connections per process: at least the request threads (40 by default), so
+# requests never wait for one nor open and close overflow connections under load.
+POOL_SIZE = 48
 
 
 def normalize_url(url: str) -> str:
@@ -34,16 +43,27 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_url(url)
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
-        if make_url(self.url).get_backend_name() == "sqlite":
+        sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        # A file has no server to lose the connection: no ping before every checkout.
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not sqlite}
+        if sqlite:
             # Handlers run on a thread pool, so a connection may change threads.
             kwargs["connect_args"] = {"check_same_thread": False}
+            if make_url(self.url).database not in (None, "", ":memory:"):
+                kwargs.update(pool_size=POOL_SIZE, max_overflow=8)
         else:
             kwargs["connect_args"] = {"connect_timeout": 5}
+        # Short reads of a local file take microseconds, less than a hop to a thread and
+        # back, so the hot reads run them on the event loop (``read``); a network
+        # database's round trip goes to a thread instead (api.deps.run_read).
+        self.inline_reads = sqlite
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite: each thread's own connection for ``read_raw`` (by thread id).
+        self._own: dict[int, PoolProxiedConnection] = {}
+        self._own_lock = threading.Lock()
 
     def create_schema(self) -> list[str]:
         """Create missing tables and add columns newer than the database (see ``schema``);
@@ -59,6 +79,38 @@ class Database:
         """A new session; the caller closes it (``with db.session() as s``)."""
         return self.sessions()
 
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        """``fn`` on a pooled connection, handed back (rolled back) afterwards."""
+        with self.engine.connect() as conn:
+            return fn(conn)
+
+    def read_raw(self, fn: Callable[[DBAPIConnection, Dialect], T]) -> T:
+        """``fn`` on a DBAPI connection and the dialect: for SQLite the calling thread's
+        own connection (kept open: checking one out of the pool costs more than a short
+        read), else a pooled one, handed back (rolled back) afterwards.
+
+        ``fn`` must read every row it asks for: a statement left open would keep its
+        read snapshot, and later reads on the connection would not see newer commits.
+        """
+        dialect = self.engine.dialect
+        if not self.inline_reads:
+            pooled = self.engine.raw_connection()
+            try:
+                return fn(pooled, dialect)
+            finally:
+                pooled.close()
+        own = self._own.get(threading.get_ident())
+        if own is None:
+            own = self.engine.raw_connection()
+            own.detach()  # out of the pool: this thread's for good, closed by dispose()
+            with self._own_lock:
+                self._own[threading.get_ident()] = own
+        return fn(own, dialect)
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the threads' own)."""
+        with self._own_lock:
+            own, self._own = list(self._own.values()), {}
+        for conn in own:
+            conn.close()
         self.engine.dispose()
