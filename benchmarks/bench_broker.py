@@ -29,8 +29,12 @@ from typing import Any
 from ezspark_common import rng as rngs
 from ezspark_common.broker import Delivery, connect
 from ezspark_common.config import config_with, load_config
-from ezspark_common.evaluation import GameSetup, evaluate_batch
-from ezspark_common.messages import (
+from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
+from ezspark_common.neat.genome import Genome
+from ezspark_common.neat.packed import PackedGenomes
+from ezspark_common.neat.population import initial_population
+from ezspark_common.trainer.tasks import plan_chunks, split_tasks
+from ezspark_common.wire.messages import (
     ANNOUNCE_EXCHANGE,
     ANNOUNCE_REQUESTS_EXCHANGE,
     RESULTS_QUEUE,
@@ -40,11 +44,7 @@ from ezspark_common.messages import (
     encode,
     tasks_queue,
 )
-from ezspark_common.neat.genome import Genome
-from ezspark_common.neat.packed import PackedGenomes
-from ezspark_common.neat.population import initial_population
-from ezspark_common.routing import fronted_queues
-from ezspark_common.tasks import plan_chunks, split_tasks
+from ezspark_common.wire.routing import fronted_queues
 
 BROKER_URL = os.environ.get("EZSPARK_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 BIN = Path(sys.executable).parent

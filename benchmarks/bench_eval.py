@@ -14,12 +14,12 @@ import gymnasium as gym
 
 from ezspark_common import rng as rngs
 from ezspark_common.config import config_with, load_config
-from ezspark_common.evaluation import GameSetup, evaluate_batch
-from ezspark_common.evaluators import InProcessEvaluator
-from ezspark_common.generations import NoSink, run_generations
+from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import in_edges, node_levels
-from ezspark_common.training import start
+from ezspark_common.trainer.evaluators import InProcessEvaluator
+from ezspark_common.trainer.generations import NoSink, run_generations
+from ezspark_common.trainer.training import start
 
 ENV = "CartPole-v1"
 GAMES = 5

@@ -4,7 +4,7 @@ Both sides play the *same* 1,000 genomes (grown by a few random structural mutat
 the *same* 5 game seeds.  Ours run through ``evaluate_batch`` on the lockstep Pendulum;
 theirs are neat-python ``FeedForwardNetwork`` translations (``bench_eval.to_neat_python``)
 in a plain Gymnasium loop on the bare environment, the output squashed onto the torque
-bounds exactly as EzSpark does (``ezspark_common.actions``), on a sample of the genomes.
+bounds exactly as EzSpark does (``ezspark_common.evaluation.actions``), on a sample of the genomes.
 The returns must agree exactly; the check is part of the figure.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmarks.bench_eval import to_neat_python
 from ezspark_common import rng as rngs
-from ezspark_common.evaluation import GameSetup, evaluate_batch
+from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.neat.genome import Genome, initial_genome
 from ezspark_common.neat.mutation import InnovationTracker, add_connection, add_node
 

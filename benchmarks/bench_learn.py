@@ -36,12 +36,12 @@ import numpy as np  # noqa: E402
 from benchmarks import learn_envs  # noqa: E402
 from benchmarks.bench_solve import _play  # noqa: E402
 from ezspark_common import rng as rngs  # noqa: E402
-from ezspark_common.actions import action_size, box_of  # noqa: E402
 from ezspark_common.config import parse_config  # noqa: E402
-from ezspark_common.evaluators import InProcessEvaluator  # noqa: E402
-from ezspark_common.generations import NoSink, run_generations  # noqa: E402
-from ezspark_common.masked_envs import NO_VELOCITY_ID  # noqa: E402
-from ezspark_common.training import start  # noqa: E402
+from ezspark_common.evaluation.actions import action_size, box_of  # noqa: E402
+from ezspark_common.evaluation.masked_envs import NO_VELOCITY_ID  # noqa: E402
+from ezspark_common.trainer.evaluators import InProcessEvaluator  # noqa: E402
+from ezspark_common.trainer.generations import NoSink, run_generations  # noqa: E402
+from ezspark_common.trainer.training import start  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

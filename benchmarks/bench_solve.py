@@ -20,9 +20,9 @@ import numpy as np
 
 from ezspark_common import rng as rngs
 from ezspark_common.config import config_with, load_config
-from ezspark_common.evaluators import InProcessEvaluator
-from ezspark_common.generations import NoSink, run_generation
-from ezspark_common.training import start
+from ezspark_common.trainer.evaluators import InProcessEvaluator
+from ezspark_common.trainer.generations import NoSink, run_generation
+from ezspark_common.trainer.training import start
 
 HERE = Path(__file__).resolve().parent
 GAMES = 5

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Write the EzSpark broker users (one per service, least privilege:
-# libs/ezspark_common/src/ezspark_common/permissions.py) with the passwords from the
+# libs/ezspark_common/src/ezspark_common/wire/permissions.py) with the passwords from the
 # environment into the definitions RabbitMQ imports at boot (20-ezspark.conf), then run
 # the arguments, if any.  Compose runs it as the rabbitmq entrypoint (arguments: the
 # image's own start), the dev Kubernetes base as an initContainer (no arguments).  Nothing

@@ -21,7 +21,7 @@ from unittest import mock
 
 import pytest
 
-from ezspark_common import messages
+from ezspark_common.wire import messages
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from ezspark_common.permissions import SERVICE_PERMISSIONS
+from ezspark_common.wire.permissions import SERVICE_PERMISSIONS
 
 try:
     from . import deploy_helpers as dh

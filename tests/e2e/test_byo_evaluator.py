@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from ezspark_common.checkpoints import load_checkpoint
+from ezspark_common.trainer.checkpoints import load_checkpoint
 from tests.integration.security.broker_users import MANAGEMENT_URL, SecureVhost, secure_vhost
 from tests.integration.services import slow_envs
 from tests.integration.services.harness import (

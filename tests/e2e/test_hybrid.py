@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 from click.testing import CliRunner
 
-from ezspark_common.checkpoints import load_checkpoint
-from ezspark_common.cli import main
+from ezspark_common.cli.app import main
 from ezspark_common.config import parse_config
-from ezspark_common.embedded import run_embedded
-from ezspark_common.evaluators import InProcessEvaluator
-from ezspark_common.training import start
+from ezspark_common.trainer.checkpoints import load_checkpoint
+from ezspark_common.trainer.embedded import run_embedded
+from ezspark_common.trainer.evaluators import InProcessEvaluator
+from ezspark_common.trainer.training import start
 from tests.e2e.test_stack import spec_config, start_stack, vhost_broker_url
 from tests.integration.services.harness import assert_same_run, embedded
 from tests.integration.services.procs import processes

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ezspark_common.checkpoints import load_checkpoint
+from ezspark_common.trainer.checkpoints import load_checkpoint
 from tests.integration.services.harness import (
     REPO,
     assert_same_run,

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from ezspark_common import cli, cli_remote
-from ezspark_common.checkpoints import load_checkpoint
-from ezspark_common.cli import main
+from ezspark_common.cli import app as cli
+from ezspark_common.cli import remote as cli_remote
+from ezspark_common.cli.app import main
+from ezspark_common.trainer.checkpoints import load_checkpoint
 from tests.e2e.browser.gateway_process import Gateway, api, free_port, running_gateway, sign_up
 
 CONFIG: dict[str, Any] = {

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from ezspark_common import cli_remote
-from ezspark_common.cli import main
+from ezspark_common.cli import remote as cli_remote
+from ezspark_common.cli.app import main
 from tests.e2e.browser.gateway_process import (
     EventFeed,
     Gateway,

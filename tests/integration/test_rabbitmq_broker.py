@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker import BrokerError, Delivery, connect
 from ezspark_common.broker.rabbitmq import RabbitBroker
-from ezspark_common.messages import RESULTS_QUEUE, MessageError, dead_letter_queue, decode
+from ezspark_common.wire.messages import RESULTS_QUEUE, MessageError, dead_letter_queue, decode
 
 URL = os.environ.get("EZSPARK_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from ezspark_common.config import config_with, load_config
-from ezspark_common.embedded import run_embedded
-from ezspark_common.evaluators import InProcessEvaluator
-from ezspark_common.training import TrainingState, start
+from ezspark_common.trainer.embedded import run_embedded
+from ezspark_common.trainer.evaluators import InProcessEvaluator
+from ezspark_common.trainer.training import TrainingState, start
 
 REPO = Path(__file__).resolve().parents[2]
 

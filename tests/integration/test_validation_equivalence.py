@@ -20,7 +20,7 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from ezspark_common.cli import main
+from ezspark_common.cli.app import main
 from ezspark_gateway.web.fields import form_text
 from tests.e2e.browser.gateway_process import Gateway, running_gateway, sign_up
 

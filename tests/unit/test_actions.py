@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from ezspark_common.actions import ActionSpaceError, action_size, box_actions
-from ezspark_common.envs import EnvError, describe
-from ezspark_common.evaluation import GameSetup, evaluate_batch
+from ezspark_common.evaluation.actions import ActionSpaceError, action_size, box_actions
+from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
+from ezspark_common.evaluation.envs import EnvError, describe
 from ezspark_common.neat.genome import initial_genome
 from ezspark_common.neat.recurrent import ReferenceNetwork
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from ezspark_common.announce import ask_evaluators
 from ezspark_common.broker import Delivery
 from ezspark_common.broker.memory import InMemoryBroker
-from ezspark_common.messages import AnnounceRequested, decode
+from ezspark_common.service.announce import ask_evaluators
+from ezspark_common.wire.messages import AnnounceRequested, decode
 
 
 def test_requests_go_out_at_each_time_and_stop_when_told() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ezspark_common.cli_health import HealthPrinter, detail_rows, duration, health_line
+from ezspark_common.cli.health import HealthPrinter, detail_rows, duration, health_line
 
 
 def _training(**health: Any) -> dict[str, Any]:

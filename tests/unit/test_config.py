@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ezspark_common.cli import main
+from ezspark_common.cli.app import main
 from ezspark_common.config import (
     EXTRA_KEYS,
     SPEC_KEYS,
@@ -25,7 +25,7 @@ from ezspark_common.config import (
     loads_config,
     parse_config,
 )
-from ezspark_common.envs import resolve
+from ezspark_common.evaluation.envs import resolve
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_EXAMPLE = Path(__file__).resolve().parents[3] / "shared/spec/example-config.json"

@@ -30,17 +30,21 @@ from ezspark_common.config import (
     config_with,
     parse_config,
 )
-from ezspark_common.embedded import run_embedded
-from ezspark_common.evaluators import EmbeddedEvaluator, InProcessEvaluator, ProcessPoolEvaluator
-from ezspark_common.generations import NoSink, run_generations
 from ezspark_common.neat import reproduction as rep
 from ezspark_common.neat import stagnation
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import compile_batch
 from ezspark_common.neat.population import Population, initial_population, next_generation
 from ezspark_common.neat.species import Species
-from ezspark_common.tasks import split_tasks
-from ezspark_common.training import TrainingState, start
+from ezspark_common.trainer.embedded import run_embedded
+from ezspark_common.trainer.evaluators import (
+    EmbeddedEvaluator,
+    InProcessEvaluator,
+    ProcessPoolEvaluator,
+)
+from ezspark_common.trainer.generations import NoSink, run_generations
+from ezspark_common.trainer.tasks import split_tasks
+from ezspark_common.trainer.training import TrainingState, start
 
 # A quiet base: one species (huge threshold), no mutation, no crossover, no elitism.
 BASE: dict[str, Any] = {
@@ -968,7 +972,7 @@ def test_recurrent_lets_add_connection_close_loops_and_evaluation_remember() -> 
     assert loops(False) == 0
     assert loops(True) > 0
     assert cfg().recurrent is False
-    from ezspark_common.evaluation import GameSetup
+    from ezspark_common.evaluation.batch import GameSetup
 
     for on in (False, True):  # every task of the run evaluates with (or without) memory
         assert GameSetup.of(cfg(recurrent=on)).recurrent is on

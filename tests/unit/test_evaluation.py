@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ezspark_common.evaluation import GameSetup, Outcome, evaluate_batch
+from ezspark_common.evaluation.batch import GameSetup, Outcome, evaluate_batch
 from ezspark_common.neat.genome import Genome
 from tests.unit.faulty_envs import register
 from tests.unit.genomes import random_genome

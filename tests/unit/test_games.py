@@ -9,8 +9,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ezspark_common.games import ScalarGames, make_games, vectorised
-from ezspark_common.games.cartpole import CartPoleGames
+from ezspark_common.evaluation.games import ScalarGames, make_games, vectorised
+from ezspark_common.evaluation.games.cartpole import CartPoleGames
 
 Policy = Callable[[np.ndarray, np.random.Generator], int]
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from ezspark_common.evaluation import GameSetup, evaluate_batch
-from ezspark_common.games import make_games, vectorised
-from ezspark_common.games.acrobot import AcrobotGames, _square, supports
-from ezspark_common.games.scalar import ScalarGames
+from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
+from ezspark_common.evaluation.games import make_games, vectorised
+from ezspark_common.evaluation.games.acrobot import AcrobotGames, _square, supports
+from ezspark_common.evaluation.games.scalar import ScalarGames
 from tests.unit.genomes import random_genome
 
 ENV_ID = "Acrobot-v1"

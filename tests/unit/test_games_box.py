@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from ezspark_common.evaluation import GameSetup, evaluate_batch
-from ezspark_common.games import Games, make_games, vectorised
-from ezspark_common.games.exact import square32
-from ezspark_common.games.mountaincar import MountainCarGames
-from ezspark_common.games.pendulum import PendulumGames
-from ezspark_common.games.scalar import ScalarGames
+from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
+from ezspark_common.evaluation.games import Games, make_games, vectorised
+from ezspark_common.evaluation.games.exact import square32
+from ezspark_common.evaluation.games.mountaincar import MountainCarGames
+from ezspark_common.evaluation.games.pendulum import PendulumGames
+from ezspark_common.evaluation.games.scalar import ScalarGames
 from tests.unit.genomes import random_genome
 
 Policy = Callable[[NDArray[np.float64], np.random.Generator], float]

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker import Broker, BrokerError, Delivery, InMemoryBroker, connect
-from ezspark_common.messages import dead_letter_queue
+from ezspark_common.wire.messages import dead_letter_queue
 
 Q = "unit.q"
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from ezspark_common.config import TrainingConfig, config_with, load_config
-from ezspark_common.evaluators import InProcessEvaluator
-from ezspark_common.generations import NoSink, run_generations
-from ezspark_common.masked_envs import NO_VELOCITY_ID
+from ezspark_common.evaluation.masked_envs import NO_VELOCITY_ID
 from ezspark_common.neat.genome import has_cycle
-from ezspark_common.training import start
+from ezspark_common.trainer.evaluators import InProcessEvaluator
+from ezspark_common.trainer.generations import NoSink, run_generations
+from ezspark_common.trainer.training import start
 
 
 def _config(recurrent: bool, seed: int) -> TrainingConfig:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
     RESULTS_QUEUE,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     GenerationProgressed,
     GenerationReport,
     MessageError,

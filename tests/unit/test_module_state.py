@@ -32,15 +32,15 @@ import ezspark_common
 _CACHE = "functools.cache of a pure function of the environment id (same answer every time)"
 # (module, name) → why the value may stay at module level.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("ezspark_common.games.acrobot", "available"): _CACHE,
-    ("ezspark_common.games.mountaincar", "available"): _CACHE,
-    ("ezspark_common.games.pendulum", "available"): _CACHE,
+    ("ezspark_common.evaluation.games.acrobot", "available"): _CACHE,
+    ("ezspark_common.evaluation.games.mountaincar", "available"): _CACHE,
+    ("ezspark_common.evaluation.games.pendulum", "available"): _CACHE,
     ("ezspark_common.broker.metrics", "_cache"): (
         "metric objects per CollectorRegistry, keyed weakly by the registry that owns them "
         "(prometheus refuses a second registration of a name in one registry)"
     ),
     ("ezspark_common.broker.metrics", "_lock"): "guards _cache above",
-    ("ezspark_common.messages", "_ADAPTER"): "pydantic's compiled validator: read-only",
+    ("ezspark_common.wire.messages", "_ADAPTER"): "pydantic's compiled validator: read-only",
     ("ezspark_common.neat.packed", "COLUMNS"): (
         "column names and kinds, only read; the NEAT engine is another change's to edit"
     ),

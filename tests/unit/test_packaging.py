@@ -13,12 +13,9 @@ import ezspark_common
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_ONLY = ("pika", "prometheus_client")
-# Library modules only the services use: they talk to the broker, so they need the extra.
-SERVICE_MODULES = (
-    "ezspark_common.__main__",  # runs the CLI on import
-    "ezspark_common.announce",  # evaluators announce their environments over the broker
-    "ezspark_common.service_main",  # a service's process: broker connection, metrics port
-)
+# Library packages only the services use: they talk to the broker, so they need the extra.
+SERVICE_PACKAGES = ("ezspark_common.broker", "ezspark_common.service")
+MAIN = "ezspark_common.__main__"  # runs the CLI on import
 # Runs the code after it in an interpreter where importing pika or prometheus_client fails,
 # as in an install of the library without its `broker` extra.
 BLOCK = "import sys\nfor name in {names!r}:\n    sys.modules[name] = None\n"
@@ -61,12 +58,12 @@ def test_every_service_asks_for_the_broker_extra() -> None:
 
 
 def test_library_modules_import_without_the_extra() -> None:
-    """Every library module but the broker package and the service-only ones imports
-    without pika and prometheus-client."""
+    """Every library module outside the broker and service packages imports without pika
+    and prometheus-client."""
     names = [
         m.name
         for m in pkgutil.walk_packages(ezspark_common.__path__, "ezspark_common.")
-        if not m.name.startswith("ezspark_common.broker") and m.name not in SERVICE_MODULES
+        if not m.name.startswith(SERVICE_PACKAGES) and m.name != MAIN
     ]
     assert len(names) > 30
     code = "import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)\n"

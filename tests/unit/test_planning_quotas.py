@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ezspark_common.config import config_with, load_config
 from ezspark_common.quotas import Quotas, quota_errors, work_per_generation
-from ezspark_common.tasks import game_groups, plan_chunks, split_tasks
+from ezspark_common.trainer.tasks import game_groups, plan_chunks, split_tasks
 
 CARTPOLE = load_config("examples/cartpole.json")
 

@@ -6,13 +6,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ezspark_common.evaluation import GameSetup, evaluate_batch
-from ezspark_common.messages import EvaluationTask, decode, encode
+from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.neat.genome import Genome, check_genome, has_cycle
 from ezspark_common.neat.mutation import InnovationTracker, add_connection, add_node
 from ezspark_common.neat.network import BatchPlan
 from ezspark_common.neat.packed import PackedGenomes
 from ezspark_common.neat.recurrent import ReferenceNetwork
+from ezspark_common.wire.messages import EvaluationTask, decode, encode
 from tests.unit.genomes import random_genome
 
 ENV = "EzCartPoleNoVelocity-v1"

@@ -1,5 +1,5 @@
-"""Recorded replays (``ezspark play --record``, ``ezspark_common.replay``): a real animated
-GIF drawn by Gymnasium, deterministic to the byte, whose game is the one training plays."""
+"""Recorded replays (``ezspark play --record``, ``evaluation.replay``): a real animated GIF
+drawn by Gymnasium, deterministic to the byte, whose game is the one training plays."""
 
 from __future__ import annotations
 
@@ -17,10 +17,9 @@ from click.testing import CliRunner
 from gymnasium import spaces
 from PIL import Image
 
-from ezspark_common.cli import main
-from ezspark_common.evaluation import GameSetup, evaluate_batch
-from ezspark_common.neat.genome import Genome
-from ezspark_common.replay import (
+from ezspark_common.cli.app import main
+from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
+from ezspark_common.evaluation.replay import (
     Player,
     RecordOptions,
     ReplayError,
@@ -29,6 +28,7 @@ from ezspark_common.replay import (
     record,
     record_gif,
 )
+from ezspark_common.neat.genome import Genome
 from tests.unit import faulty_envs
 from tests.unit.test_recurrent import ENV as NO_VELOCITY
 from tests.unit.test_recurrent import GENOMES as LOOPED

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ezspark_common.config import config_with, load_config
-from ezspark_common.evaluation import Outcome
-from ezspark_common.training import (
+from ezspark_common.evaluation.batch import Outcome
+from ezspark_common.trainer.training import (
     GenerationReport,
     TrainingState,
     phase_of,

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from ezspark_common.messages import COMMANDS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE, tasks_queue
-from ezspark_common.permissions import SERVICE_PERMISSIONS, user_evaluator_permission
-from ezspark_common.routing import (
+from ezspark_common.wire.messages import COMMANDS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE, tasks_queue
+from ezspark_common.wire.permissions import SERVICE_PERMISSIONS, user_evaluator_permission
+from ezspark_common.wire.routing import (
     account_key,
     account_tag,
     attributed,

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ezspark_common.checkpoints import load_checkpoint
 from ezspark_common.config import TrainingConfig, config_with, load_config
-from ezspark_common.embedded import run_embedded, with_stopping_rules
-from ezspark_common.evaluators import EmbeddedEvaluator, InProcessEvaluator
 from ezspark_common.neat.population import population_to_dict
-from ezspark_common.training import TrainingState, start, state_from_dict, state_to_dict
+from ezspark_common.trainer.checkpoints import load_checkpoint
+from ezspark_common.trainer.embedded import run_embedded, with_stopping_rules
+from ezspark_common.trainer.evaluators import EmbeddedEvaluator, InProcessEvaluator
+from ezspark_common.trainer.training import TrainingState, start, state_from_dict, state_to_dict
 
 REPO = Path(__file__).resolve().parents[2]
 

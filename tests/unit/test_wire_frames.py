@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ezspark_common import frames
-from ezspark_common.evaluation import GameSetup, OutcomeTable, evaluate_batch, evaluate_table
-from ezspark_common.messages import (
+from ezspark_common.evaluation.batch import GameSetup, OutcomeTable, evaluate_batch, evaluate_table
+from ezspark_common.neat.genome import Genome
+from ezspark_common.neat.packed import PackedGenomes
+from ezspark_common.wire import frames
+from ezspark_common.wire.messages import (
     EvaluationResult,
     EvaluationTask,
     MessageError,
@@ -19,8 +21,6 @@ from ezspark_common.messages import (
     encode,
     to_json,
 )
-from ezspark_common.neat.genome import Genome
-from ezspark_common.neat.packed import PackedGenomes
 from tests.unit.genomes import random_genome
 
 AWKWARD = [-0.0, 5e-324, 0.1 + 0.2, -1.7976931348623157e308]

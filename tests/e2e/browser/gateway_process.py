@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from ezspark_common.broker import Broker, BrokerError, connect
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     EVENTS_QUEUE,
     GenerationProgressed,
     GenerationReport,

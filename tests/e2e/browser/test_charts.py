@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ezspark_common.messages import GenerationReport
+from ezspark_common.wire.messages import GenerationReport
 from tests.e2e.browser.gateway_process import EventFeed, Gateway
 from tests.e2e.browser.test_pages import sign_up
 

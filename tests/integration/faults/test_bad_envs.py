@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import tests.integration.faults.fault_envs  # noqa: F401 - registers EzFault/* here too
-from ezspark_common.checkpoints import load_checkpoint
-from ezspark_common.messages import (
+from ezspark_common.trainer.checkpoints import load_checkpoint
+from ezspark_common.wire.messages import (
     RESULTS_QUEUE,
     EvaluationResult,
     dead_letter_queue,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ezspark_common.checkpoints import load_checkpoint
+from ezspark_common.trainer.checkpoints import load_checkpoint
 from tests.integration.faults.common import (
     BROKER_CONNECTED,
     BROKER_LOST,

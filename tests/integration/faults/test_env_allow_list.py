@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from ezspark_common.messages import RESULTS_QUEUE, EvaluationResult, encode
+from ezspark_common.wire.messages import RESULTS_QUEUE, EvaluationResult, encode
 from tests.integration.faults.common import (
     alive,
     evaluator_proc,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import tests.integration.faults.fault_envs as fault_envs
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     RESULTS_QUEUE,
     EvaluationResult,
     StopRequested,

@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ezspark_common.messages import GenerationReport, TrainingFinished, WireGenome
+from ezspark_common.wire.messages import GenerationReport, TrainingFinished, WireGenome
 from ezspark_gateway.app import create_app
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.core.ports import Command

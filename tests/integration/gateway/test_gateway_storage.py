@@ -6,7 +6,12 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from ezspark_common.messages import GenerationReport, TrainingFailed, TrainingFinished, WireGenome
+from ezspark_common.wire.messages import (
+    GenerationReport,
+    TrainingFailed,
+    TrainingFinished,
+    WireGenome,
+)
 from ezspark_gateway.core import accounts
 from ezspark_gateway.core.events import apply_event
 from ezspark_gateway.core.security import hash_token

@@ -23,14 +23,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker import Broker, connect
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     ANNOUNCE_EXCHANGE,
     ANNOUNCE_REQUESTS_EXCHANGE,
     AnnounceRequested,
     encode,
 )
-from ezspark_common.permissions import SERVICE_PERMISSIONS, user_evaluator_permission
-from ezspark_common.routing import account_tag, fronted_queues, user_evaluator_name
+from ezspark_common.wire.permissions import SERVICE_PERMISSIONS, user_evaluator_permission
+from ezspark_common.wire.routing import account_tag, fronted_queues, user_evaluator_name
 from ezspark_gateway.broker_admin import BrokerAdmin
 from tests.integration.services.harness import URL, require_rabbitmq
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from ezspark_common.broker import BrokerError, Delivery
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     ANNOUNCE_EXCHANGE,
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
@@ -24,7 +24,7 @@ from ezspark_common.messages import (
     encode,
     tasks_queue,
 )
-from ezspark_common.routing import (
+from ezspark_common.wire.routing import (
     account_tag,
     user_tasks_queue,
     volunteer_tasks_queue,

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker import BrokerError, connect
-from ezspark_common.messages import COMMANDS_QUEUE, TrainingRequested, encode
-from ezspark_common.routing import account_tag, fronted_queues
+from ezspark_common.wire.messages import COMMANDS_QUEUE, TrainingRequested, encode
+from ezspark_common.wire.routing import account_tag, fronted_queues
 from ezspark_evaluator.service import EvaluatorService
 from ezspark_evaluator.settings import EvaluatorSettings
 from ezspark_evolver.service import EvolverService

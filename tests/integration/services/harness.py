@@ -30,11 +30,14 @@ from prometheus_client import CollectorRegistry
 from ezspark_common import rng as rngs
 from ezspark_common.broker import Delivery, connect
 from ezspark_common.broker.rabbitmq import RabbitBroker
-from ezspark_common.checkpoints import load_checkpoint
 from ezspark_common.config import parse_config
-from ezspark_common.embedded import run_embedded
-from ezspark_common.evaluators import InProcessEvaluator
-from ezspark_common.messages import (
+from ezspark_common.neat.population import population_to_dict
+from ezspark_common.trainer.checkpoints import load_checkpoint
+from ezspark_common.trainer.embedded import run_embedded
+from ezspark_common.trainer.evaluators import InProcessEvaluator
+from ezspark_common.trainer.tasks import evaluate_task
+from ezspark_common.trainer.training import TrainingState, start
+from ezspark_common.wire.messages import (
     ANNOUNCE_EXCHANGE,
     ANNOUNCE_REQUESTS_EXCHANGE,
     COMMANDS_QUEUE,
@@ -52,10 +55,7 @@ from ezspark_common.messages import (
     decode,
     encode,
 )
-from ezspark_common.neat.population import population_to_dict
-from ezspark_common.routing import fronted_queues
-from ezspark_common.tasks import evaluate_task
-from ezspark_common.training import TrainingState, start
+from ezspark_common.wire.routing import fronted_queues
 from ezspark_evaluator.service import EvaluatorService
 from ezspark_evaluator.settings import EvaluatorSettings
 from ezspark_evolver.service import EvolverService

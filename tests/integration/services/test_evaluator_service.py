@@ -7,9 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from ezspark_common.announce import ask_evaluators
 from ezspark_common.broker import Delivery
-from ezspark_common.messages import (
+from ezspark_common.service.announce import ask_evaluators
+from ezspark_common.wire.messages import (
     ANNOUNCE_EXCHANGE,
     ANNOUNCE_REQUESTS_EXCHANGE,
     RESULTS_QUEUE,

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ezspark_common.config import parse_config
-from ezspark_common.embedded import run_embedded
-from ezspark_common.evaluators import InProcessEvaluator
-from ezspark_common.messages import COMMANDS_QUEUE, SavedGenome, TrainingRequested, encode
-from ezspark_common.training import start, state_to_dict
+from ezspark_common.trainer.embedded import run_embedded
+from ezspark_common.trainer.evaluators import InProcessEvaluator
+from ezspark_common.trainer.training import start, state_to_dict
+from ezspark_common.wire.messages import COMMANDS_QUEUE, SavedGenome, TrainingRequested, encode
 from tests.integration.services.harness import (
     Bus,
     assert_same_run,

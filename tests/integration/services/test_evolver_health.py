@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from ezspark_common.messages import GenerationProgressed, GenerationReport
+from ezspark_common.wire.messages import GenerationProgressed, GenerationReport
 from tests.integration.services.harness import (
     bus,
     config,

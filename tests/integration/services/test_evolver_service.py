@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ezspark_common.broker import Delivery
-from ezspark_common.messages import (
+from ezspark_common.neat.genome import Genome
+from ezspark_common.wire.messages import (
     COMMANDS_QUEUE,
     RESULTS_QUEUE,
     EvaluationResult,
@@ -26,7 +27,6 @@ from ezspark_common.messages import (
     decode,
     encode,
 )
-from ezspark_common.neat.genome import Genome
 from tests.integration.services.harness import (
     CP_TASKS,
     Bus,

@@ -16,10 +16,12 @@ from prometheus_client import CollectorRegistry
 from ezspark_common.broker import Delivery
 from ezspark_common.broker.memory import InMemoryBroker
 from ezspark_common.config import TrainingConfig, config_with, load_config
-from ezspark_common.evaluation import Outcome, OutcomeTable
-from ezspark_common.evaluators import InProcessEvaluator
-from ezspark_common.generations import GenerationOutcome
-from ezspark_common.messages import (
+from ezspark_common.evaluation.batch import Outcome, OutcomeTable
+from ezspark_common.trainer.evaluators import InProcessEvaluator
+from ezspark_common.trainer.generations import GenerationOutcome
+from ezspark_common.trainer.tasks import evaluate_task
+from ezspark_common.trainer.training import start
+from ezspark_common.wire.messages import (
     EnvSpace,
     EvaluationResult,
     EvaluationTask,
@@ -28,8 +30,6 @@ from ezspark_common.messages import (
     encode,
     tasks_queue,
 )
-from ezspark_common.tasks import evaluate_task
-from ezspark_common.training import start
 from ezspark_evolver.context import Context
 from ezspark_evolver.dispatch import Round
 from ezspark_evolver.fairshare import Scheduler, Usage

@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker.memory import InMemoryBroker
 from ezspark_common.config import config_with, load_config
-from ezspark_common.messages import GenerationProgressed, decode
-from ezspark_common.training import start
+from ezspark_common.trainer.training import start
+from ezspark_common.wire.messages import GenerationProgressed, decode
 from ezspark_evolver.context import Context
 from ezspark_evolver.fairshare import Scheduler, Usage
 from ezspark_evolver.metrics import EvolverMetrics

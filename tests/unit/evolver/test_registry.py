@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ezspark_common.messages import EnvSpace, EvaluatorAnnounced
+from ezspark_common.wire.messages import EnvSpace, EvaluatorAnnounced
 from ezspark_evolver.registry import EvaluatorRegistry
 
 

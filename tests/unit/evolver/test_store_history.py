@@ -6,8 +6,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from ezspark_common.checkpoints import load_checkpoint
-from ezspark_common.training import GenerationReport, TrainingState, start
+from ezspark_common.trainer.checkpoints import load_checkpoint
+from ezspark_common.trainer.training import GenerationReport, TrainingState, start
 from ezspark_evolver.store import TrainingStore
 from tests.unit.test_training import small_config
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from ezspark_common.config import parse_config
-from ezspark_common.envs import EnvInfo, describe
-from ezspark_common.messages import ANNOUNCE_EXCHANGE, EnvSpace, EvaluatorAnnounced, encode
+from ezspark_common.evaluation.envs import EnvInfo, describe
+from ezspark_common.wire.messages import ANNOUNCE_EXCHANGE, EnvSpace, EvaluatorAnnounced, encode
 from ezspark_gateway.core.env_check import EnvironmentCheck
 from ezspark_gateway.core.environments import EnvironmentRegistry
 from tests.unit.gateway.conftest import MemoryRuntime

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-from ezspark_common.permissions import Permission, user_evaluator_permission
+from ezspark_common.wire.permissions import Permission, user_evaluator_permission
 from ezspark_gateway.core.evaluators import EvaluatorIssuer
 from tests.unit.gateway.conftest import Gateway
 

@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker import InMemoryBroker
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
     GenerationReport,

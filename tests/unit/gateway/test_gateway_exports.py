@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ezspark_common.messages import GenerationReport
+from ezspark_common.wire.messages import GenerationReport
 from ezspark_gateway.api import routes_exports
 from ezspark_gateway.core.events import EventApplier
 from tests.unit.gateway.conftest import example_bytes

@@ -13,10 +13,15 @@ import pytest
 from sqlalchemy import text
 
 from ezspark_common.config import parse_config
-from ezspark_common.embedded import run_embedded
-from ezspark_common.evaluators import InProcessEvaluator
-from ezspark_common.messages import GenerationReport, SavedGenome, TrainingRequested, WireGenome
-from ezspark_common.training import start, state_to_dict
+from ezspark_common.trainer.embedded import run_embedded
+from ezspark_common.trainer.evaluators import InProcessEvaluator
+from ezspark_common.trainer.training import start, state_to_dict
+from ezspark_common.wire.messages import (
+    GenerationReport,
+    SavedGenome,
+    TrainingRequested,
+    WireGenome,
+)
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.storage import Database
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     GenerationProgressed,
     GenerationReport,
     SavedGenome,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
     GenerationReport,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ezspark_common.messages import GenerationReport, TrainingFailed, TrainingFinished
+from ezspark_common.wire.messages import GenerationReport, TrainingFailed, TrainingFinished
 from ezspark_gateway.core.events import EventApplier
 
 

@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from ezspark_common.messages import StopRequested, TrainingFinished
+from ezspark_common.wire.messages import StopRequested, TrainingFinished
 from ezspark_gateway.core.events import EventApplier
 from tests.unit.gateway.conftest import example_bytes
 

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
 from ezspark_common.broker import InMemoryBroker
-from ezspark_common.messages import COMMANDS_QUEUE, EVENTS_QUEUE, TrainingFinished, encode
+from ezspark_common.wire.messages import COMMANDS_QUEUE, EVENTS_QUEUE, TrainingFinished, encode
 from ezspark_gateway.main import build_runtime
 from ezspark_gateway.settings import GatewaySettings
 from ezspark_gateway.storage import Database

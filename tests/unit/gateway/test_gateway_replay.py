@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from ezspark_common.evaluation import GameSetup, evaluate_batch
-from ezspark_common.messages import TrainingFinished, WireGenome
+from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.neat.genome import Genome
+from ezspark_common.wire.messages import TrainingFinished, WireGenome
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.core.replays import Replays, ReplaySettings
 from ezspark_gateway.storage.models import Training

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ezspark_common.messages import GenerationReport
+from ezspark_common.wire.messages import GenerationReport
 from ezspark_gateway.core.events import EventApplier
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import inspect, text
 
-from ezspark_common.messages import TrainingWaiting
+from ezspark_common.wire.messages import TrainingWaiting
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.storage import Database
 

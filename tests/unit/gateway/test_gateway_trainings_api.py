@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ezspark_common.config import SPEC_KEYS
-from ezspark_common.messages import StopRequested, TrainingRequested
+from ezspark_common.wire.messages import StopRequested, TrainingRequested
 
 
 def test_spec_example_accepted_as_json_body(gw: Any, example: bytes) -> None:

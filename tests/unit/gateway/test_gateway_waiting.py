@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
-from ezspark_common import cli_remote
 from ezspark_common.broker import InMemoryBroker
-from ezspark_common.messages import (
+from ezspark_common.cli import remote as cli_remote
+from ezspark_common.wire.messages import (
     EVENTS_QUEUE,
     GenerationReport,
     TrainingFailed,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ezspark_common.messages import TrainingFinished, WireGenome
+from ezspark_common.wire.messages import TrainingFinished, WireGenome
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.core.network_svg import NEGATIVE, POSITIVE, network_svg
 from tests.unit.genomes import random_genome

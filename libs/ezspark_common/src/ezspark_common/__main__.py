@@ -1,5 +1,5 @@
 """``python -m ezspark_common`` runs the ``ezspark`` command."""
 
-from ezspark_common.cli import main
+from ezspark_common.cli.app import main
 
 main()

@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from ezspark_common.client import (
+from ezspark_common.cli.client import (
     TOKEN_ENV,
     ClientError,
     Credentials,

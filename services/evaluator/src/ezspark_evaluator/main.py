@@ -1,4 +1,4 @@
-"""``ezspark-evaluator``: the shared service start-up (see ezspark_common.service_main)."""
+"""``ezspark-evaluator``: the shared service start-up (see ezspark_common.service.main)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import sys
 
 import structlog
 
-from ezspark_common.client import ClientError
+from ezspark_common.cli.client import ClientError
 from ezspark_common.logging import configure_logging
-from ezspark_common.routing import fronted_queues
-from ezspark_common.service_main import run_service
+from ezspark_common.service.main import run_service
+from ezspark_common.wire.routing import fronted_queues
 from ezspark_evaluator import byo
 from ezspark_evaluator.service import EvaluatorService
 from ezspark_evaluator.settings import EvaluatorSettings

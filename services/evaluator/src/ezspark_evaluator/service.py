@@ -22,9 +22,9 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker import Broker, BrokerError, Delivery
-from ezspark_common.envs import EnvInfo, catalogue
-from ezspark_common.messages import EnvSpace, EvaluatorAnnounced, encode
-from ezspark_common.routing import identify, queues_of
+from ezspark_common.evaluation.envs import EnvInfo, catalogue
+from ezspark_common.wire.messages import EnvSpace, EvaluatorAnnounced, encode
+from ezspark_common.wire.routing import identify, queues_of
 from ezspark_evaluator.metrics import EvaluatorMetrics
 from ezspark_evaluator.settings import EvaluatorSettings
 from ezspark_evaluator.watchdog import Watchdog

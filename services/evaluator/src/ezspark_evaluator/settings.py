@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ezspark_common.messages import (
+from ezspark_common.settings import CommonSettings
+from ezspark_common.wire.messages import (
     ANNOUNCE_EXCHANGE,
     ANNOUNCE_REQUESTS_EXCHANGE,
     RESULTS_QUEUE,
     tasks_queue,
 )
-from ezspark_common.settings import CommonSettings
 
 
 class EvaluatorSettings(CommonSettings):

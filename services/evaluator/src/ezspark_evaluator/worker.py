@@ -33,10 +33,11 @@ import numpy as np
 import structlog
 
 from ezspark_common.broker import Broker, Delivery
-from ezspark_common.envs import EnvError, check_env_id
-from ezspark_common.evaluation import OutcomeTable
-from ezspark_common.games import EnvPool
-from ezspark_common.messages import (
+from ezspark_common.evaluation.batch import OutcomeTable
+from ezspark_common.evaluation.envs import EnvError, check_env_id
+from ezspark_common.evaluation.games import EnvPool
+from ezspark_common.trainer.tasks import evaluate_task
+from ezspark_common.wire.messages import (
     EvaluationResult,
     EvaluationTask,
     MessageError,
@@ -44,8 +45,7 @@ from ezspark_common.messages import (
     encode,
     routing_id,
 )
-from ezspark_common.routing import avoided
-from ezspark_common.tasks import evaluate_task
+from ezspark_common.wire.routing import avoided
 from ezspark_evaluator.metrics import EvaluatorMetrics
 from ezspark_evaluator.settings import EvaluatorSettings
 

@@ -11,7 +11,7 @@ from typing import Protocol
 import structlog
 
 from ezspark_common.broker import Broker, BrokerError
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
     RESULTS_QUEUE,
@@ -26,7 +26,7 @@ from ezspark_common.messages import (
     encode,
     tasks_queue,
 )
-from ezspark_common.routing import identify, queues_of
+from ezspark_common.wire.routing import identify, queues_of
 from ezspark_evolver.fairshare import Scheduler
 from ezspark_evolver.metrics import EvolverMetrics
 from ezspark_evolver.registry import EvaluatorRegistry

@@ -19,10 +19,10 @@ import structlog
 
 from ezspark_common.broker import BrokerError
 from ezspark_common.config import TrainingConfig
-from ezspark_common.generations import GenerationOutcome
-from ezspark_common.messages import EvaluationResult, routing_id
 from ezspark_common.neat.population import Population
-from ezspark_common.tasks import game_groups, plan_chunks
+from ezspark_common.trainer.generations import GenerationOutcome
+from ezspark_common.trainer.tasks import game_groups, plan_chunks
+from ezspark_common.wire.messages import EvaluationResult, routing_id
 from ezspark_evolver.context import Context, Interrupted
 from ezspark_evolver.rules import Publish, RoundRules
 

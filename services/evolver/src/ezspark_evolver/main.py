@@ -1,9 +1,9 @@
-"""``ezspark-evolver``: the shared service start-up (see ezspark_common.service_main)."""
+"""``ezspark-evolver``: the shared service start-up (see ezspark_common.service.main)."""
 
 from __future__ import annotations
 
-from ezspark_common.routing import fronted_queues
-from ezspark_common.service_main import run_service
+from ezspark_common.service.main import run_service
+from ezspark_common.wire.routing import fronted_queues
 from ezspark_evolver.service import EvolverService
 from ezspark_evolver.settings import EvolverSettings
 

@@ -1,6 +1,6 @@
 """Which evaluators may serve a training, and through which task queue each is reached.
 
-Three pools (``ezspark_common.routing``): the operator's evaluators, the owner's own
+Three pools (``ezspark_common.wire.routing``): the operator's evaluators, the owner's own
 machines, and other users' volunteers.  A training with ``trusted_evaluators_only`` uses
 only the first two.  Another user's machine that does not volunteer serves nobody else.
 Tasks are spread over the pools in proportion to their live evaluation slots; re-checks
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from ezspark_common.messages import tasks_queue
-from ezspark_common.routing import (
+from ezspark_common.wire.messages import tasks_queue
+from ezspark_common.wire.routing import (
     account_key,
     account_tag,
     avoided,

@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from ezspark_common.announce import LiveEvaluators
-from ezspark_common.messages import EvaluatorAnnounced
+from ezspark_common.service.announce import LiveEvaluators
+from ezspark_common.wire.messages import EvaluatorAnnounced
 
 
 class EvaluatorRegistry:

@@ -43,12 +43,12 @@ import structlog
 
 from ezspark_common import rng as rngs
 from ezspark_common.config import TrainingConfig
-from ezspark_common.generations import GenerationOutcome
-from ezspark_common.messages import EvaluationResult, EvaluationTask, routing_id
 from ezspark_common.neat.packed import PackedGenomes
 from ezspark_common.neat.population import Population
-from ezspark_common.routing import avoided
-from ezspark_common.tasks import merge_outcomes, safeness_sample, split_tasks
+from ezspark_common.trainer.generations import GenerationOutcome
+from ezspark_common.trainer.tasks import merge_outcomes, safeness_sample, split_tasks
+from ezspark_common.wire.messages import EvaluationResult, EvaluationTask, routing_id
+from ezspark_common.wire.routing import avoided
 from ezspark_evolver.fairshare import Scheduler
 from ezspark_evolver.metrics import EvolverMetrics
 from ezspark_evolver.pools import Pools

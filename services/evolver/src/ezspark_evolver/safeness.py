@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ezspark_common.evaluation import agree
-from ezspark_common.routing import avoided
-from ezspark_common.tasks import TaskPlan
+from ezspark_common.evaluation.batch import agree
+from ezspark_common.trainer.tasks import TaskPlan
+from ezspark_common.wire.routing import avoided
 from ezspark_evolver.slots import Kind, Slot
 
 if TYPE_CHECKING:

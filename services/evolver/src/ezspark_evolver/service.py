@@ -20,11 +20,13 @@ from pathlib import Path
 import structlog
 from prometheus_client import CollectorRegistry
 
-from ezspark_common.announce import ask_evaluators
 from ezspark_common.broker import Broker, Delivery
 from ezspark_common.config import ConfigError, TrainingConfig, parse_config
-from ezspark_common.handoff import checkpoint_state
-from ezspark_common.messages import (
+from ezspark_common.quotas import quota_errors
+from ezspark_common.service.announce import ask_evaluators
+from ezspark_common.trainer.handoff import checkpoint_state
+from ezspark_common.trainer.training import TrainingState, start
+from ezspark_common.wire.messages import (
     EvaluationResult,
     EvaluatorAnnounced,
     Message,
@@ -34,9 +36,7 @@ from ezspark_common.messages import (
     TrainingRequested,
     decode,
 )
-from ezspark_common.quotas import quota_errors
-from ezspark_common.routing import attributed
-from ezspark_common.training import TrainingState, start
+from ezspark_common.wire.routing import attributed
 from ezspark_evolver.admission import Admissions
 from ezspark_evolver.context import Context
 from ezspark_evolver.fairshare import Scheduler

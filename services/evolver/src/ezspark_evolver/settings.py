@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ezspark_common.messages import (
+from ezspark_common.settings import CommonSettings
+from ezspark_common.wire.messages import (
     ANNOUNCE_EXCHANGE,
     ANNOUNCE_REQUESTS_EXCHANGE,
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
     RESULTS_QUEUE,
 )
-from ezspark_common.settings import CommonSettings
 
 
 class EvolverSettings(CommonSettings):

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ezspark_common.evaluation import Outcome
-from ezspark_common.tasks import TaskPlan
+from ezspark_common.evaluation.batch import Outcome
+from ezspark_common.trainer.tasks import TaskPlan
 
 
 class Kind(Enum):

@@ -25,20 +25,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ezspark_common.checkpoints import (
+from ezspark_common.trainer.checkpoints import (
     CHECKPOINT,
     HISTORY,
     load_checkpoint,
     save_genomes,
     write_json,
 )
-from ezspark_common.handoff import saved_genome
-from ezspark_common.messages import SavedGenome
-from ezspark_common.training import (
+from ezspark_common.trainer.handoff import saved_genome
+from ezspark_common.trainer.training import (
     GenerationReport,
     TrainingState,
     state_to_dict,
 )
+from ezspark_common.wire.messages import SavedGenome
 
 # Ids become directory names: no separators, no dot-files, bounded length.
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

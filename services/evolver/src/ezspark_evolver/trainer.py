@@ -22,9 +22,16 @@ import structlog
 
 from ezspark_common.broker import BrokerError
 from ezspark_common.config import TrainingConfig
-from ezspark_common.generations import run_generations
-from ezspark_common.handoff import saved_genome
-from ezspark_common.messages import (
+from ezspark_common.neat.population import Population
+from ezspark_common.trainer.generations import run_generations
+from ezspark_common.trainer.handoff import saved_genome
+from ezspark_common.trainer.training import (
+    GenerationReport,
+    TrainingState,
+    genome_document,
+    phase_of,
+)
+from ezspark_common.wire.messages import (
     GenerationFinished,
     GenerationProgressed,
     TrainingFailed,
@@ -32,8 +39,6 @@ from ezspark_common.messages import (
     TrainingWaiting,
     WireGenome,
 )
-from ezspark_common.neat.population import Population
-from ezspark_common.training import GenerationReport, TrainingState, genome_document, phase_of
 from ezspark_evolver.context import Context, Event, Interrupted
 from ezspark_evolver.dispatch import DistributedEvaluator, Progress
 

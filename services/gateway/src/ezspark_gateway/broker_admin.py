@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from ezspark_common.permissions import Permission
+from ezspark_common.wire.permissions import Permission
 from ezspark_gateway.core.errors import UnavailableError
 
 _TIMEOUT_S = 10.0

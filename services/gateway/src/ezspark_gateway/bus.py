@@ -9,7 +9,7 @@ import structlog
 from sqlalchemy.exc import OperationalError
 
 from ezspark_common.broker import Broker, BrokerError, Delivery
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     COMMANDS_QUEUE,
     EvaluatorAnnounced,
     GenerationProgressed,
@@ -22,7 +22,7 @@ from ezspark_common.messages import (
     decode,
     encode,
 )
-from ezspark_common.routing import attributed
+from ezspark_common.wire.routing import attributed
 from ezspark_gateway.api.metrics import GatewayMetrics
 from ezspark_gateway.core.environments import EnvironmentRegistry
 from ezspark_gateway.core.ports import Command, Event, EventSink

@@ -14,16 +14,16 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, start_http_server
 
-from ezspark_common.announce import ask_evaluators
 from ezspark_common.broker import Broker, BrokerError, connect
 from ezspark_common.logging import configure_logging
-from ezspark_common.messages import (
+from ezspark_common.service.announce import ask_evaluators
+from ezspark_common.wire.messages import (
     ANNOUNCE_EXCHANGE,
     ANNOUNCE_REQUESTS_EXCHANGE,
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
 )
-from ezspark_common.routing import fronted_queues
+from ezspark_common.wire.routing import fronted_queues
 from ezspark_gateway.app import create_app
 from ezspark_gateway.broker_admin import BrokerAdmin
 from ezspark_gateway.bus import AnnouncementConsumer, BrokerPublisher, EventConsumer, broker_ping

@@ -22,9 +22,9 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from uvicorn.supervisors import Multiprocess
 
-from ezspark_common.announce import ask_evaluators
 from ezspark_common.logging import configure_logging
-from ezspark_common.messages import ANNOUNCE_REQUESTS_EXCHANGE
+from ezspark_common.service.announce import ask_evaluators
+from ezspark_common.wire.messages import ANNOUNCE_REQUESTS_EXCHANGE
 from ezspark_gateway.app import limit_threads
 from ezspark_gateway.server import server_options
 from ezspark_gateway.settings import GatewaySettings

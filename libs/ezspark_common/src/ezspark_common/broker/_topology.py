@@ -29,7 +29,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ezspark_common.broker.base import SUBSCRIBER_QUEUE_LIMIT
-from ezspark_common.messages import dead_letter_queue, is_results_queue
+from ezspark_common.wire.messages import dead_letter_queue, is_results_queue
 
 _PRIVATE_QUEUE_ARGUMENTS = MappingProxyType(
     {

@@ -35,7 +35,7 @@ from ezspark_common.broker.base import (
     run_handler,
 )
 from ezspark_common.broker.metrics import broker_metrics
-from ezspark_common.messages import dead_letter_queue
+from ezspark_common.wire.messages import dead_letter_queue
 
 
 @dataclass(eq=False)

@@ -43,7 +43,7 @@ from ezspark_common.broker._topology import (
 )
 from ezspark_common.broker.base import BrokerError, Delivery, dead_letters, run_handler
 from ezspark_common.broker.metrics import broker_metrics
-from ezspark_common.messages import dead_letter_queue, is_results_queue
+from ezspark_common.wire.messages import dead_letter_queue, is_results_queue
 
 _SEQ_HEADER = "ezspark-publish-seq"  # ties a basic.return to the publish it refers to
 _CONSUMER_RETRY_S = 1.0

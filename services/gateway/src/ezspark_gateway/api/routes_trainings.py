@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from ezspark_common.config import TrainingConfig, stopping_warning
-from ezspark_common.messages import routing_id
+from ezspark_common.wire.messages import routing_id
 from ezspark_gateway.api import list_query
 from ezspark_gateway.api.body import CONFIG_BODY_DOC, training_config_body, validation_body
 from ezspark_gateway.api.context import AppContext

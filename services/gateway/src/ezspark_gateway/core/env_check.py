@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 
 from ezspark_common.config import TrainingConfig
-from ezspark_common.envs import EnvError, EnvInfo, describe, size_errors
+from ezspark_common.evaluation.envs import EnvError, EnvInfo, describe, size_errors
 from ezspark_gateway.core.environments import EnvironmentRegistry, env_info
 
 # How many served environments an error message lists before pointing at the endpoint.

@@ -18,9 +18,9 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-from ezspark_common.announce import LiveEvaluators
-from ezspark_common.envs import EnvInfo
-from ezspark_common.messages import EnvSpace, EvaluatorAnnounced, routing_id
+from ezspark_common.evaluation.envs import EnvInfo
+from ezspark_common.service.announce import LiveEvaluators
+from ezspark_common.wire.messages import EnvSpace, EvaluatorAnnounced, routing_id
 from ezspark_gateway.core.ports import Clock
 
 

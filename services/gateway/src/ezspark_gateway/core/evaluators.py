@@ -19,8 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ezspark_common.permissions import Permission, user_evaluator_permission
-from ezspark_common.routing import OWN_PREFIX, VOLUNTEER_PREFIX, account_tag, user_evaluator_name
+from ezspark_common.wire.permissions import Permission, user_evaluator_permission
+from ezspark_common.wire.routing import (
+    OWN_PREFIX,
+    VOLUNTEER_PREFIX,
+    account_tag,
+    user_evaluator_name,
+)
 from ezspark_gateway.core.errors import NotFoundError, RateLimitedError, UnavailableError
 from ezspark_gateway.storage.models import User
 

@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     GenerationProgressed,
     GenerationReport,
     SavedGenome,

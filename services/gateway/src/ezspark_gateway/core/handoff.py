@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ezspark_common.config import ConfigError, TrainingConfig, parse_config
-from ezspark_common.handoff import checkpoint_state
-from ezspark_common.training import TrainingState
+from ezspark_common.trainer.handoff import checkpoint_state
+from ezspark_common.trainer.training import TrainingState
 from ezspark_gateway.core.config_input import MAX_JSON_DEPTH, json_depth
 from ezspark_gateway.core.errors import InvalidInputError
 from ezspark_gateway.core.trainings import FAILED, get_training

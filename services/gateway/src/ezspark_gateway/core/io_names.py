@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ezspark_common.messages import routing_id
+from ezspark_common.wire.messages import routing_id
 
 
 @dataclass(frozen=True)

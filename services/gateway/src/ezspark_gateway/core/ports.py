@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from ezspark_common.messages import (
+from ezspark_common.wire.messages import (
     GenerationProgressed,
     GenerationReport,
     StopRequested,

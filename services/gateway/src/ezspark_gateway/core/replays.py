@@ -1,7 +1,7 @@
 """Replays of a training's best genome: drawn at the gateway once, then served from disk.
 
 Design (issue 15, item 5).  The gateway draws a replay itself, on demand, with
-``ezspark_common.replay``: one game of the best genome with a fixed seed
+``ezspark_common.evaluation.replay``: one game of the best genome with a fixed seed
 (``EZSPARK_REPLAY_SEED``, 0 by default, the seed ``ezspark play`` starts at, so the
 command reproduces it).  An evaluator could draw it too, but that needs a new command,
 result message and storage path through the broker for a few hundred KiB that only the
@@ -38,14 +38,14 @@ import structlog
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ezspark_common.neat.genome import Genome
-from ezspark_common.replay import (
+from ezspark_common.evaluation.replay import (
     EnvironmentMissingError,
     Player,
     RecordOptions,
     ReplayError,
     record_gif,
 )
+from ezspark_common.neat.genome import Genome
 from ezspark_gateway.core.errors import ConflictError, CoreError, NotFoundError
 from ezspark_gateway.storage.models import Training
 

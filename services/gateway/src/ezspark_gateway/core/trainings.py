@@ -10,9 +10,9 @@ from typing import Any
 import structlog
 
 from ezspark_common.config import TrainingConfig
-from ezspark_common.messages import StopRequested, TrainingRequested, WireGenome
-from ezspark_common.training import GenerationReport as Report
-from ezspark_common.training import TrainingState, phase_of, state_to_dict
+from ezspark_common.trainer.training import GenerationReport as Report
+from ezspark_common.trainer.training import TrainingState, phase_of, state_to_dict
+from ezspark_common.wire.messages import StopRequested, TrainingRequested, WireGenome
 from ezspark_gateway.core.admission import Admission
 from ezspark_gateway.core.errors import ConflictError, NotFoundError, UnavailableError
 from ezspark_gateway.core.health import RECENT

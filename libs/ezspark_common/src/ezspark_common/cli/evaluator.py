@@ -1,0 +1,50 @@
+"""``ezspark evaluator``: this machine plays your trainings' games (and, with
+``--volunteer``, other users' of the same environments).
+
+It hands over to the evaluator service (``ezspark-evaluator``, from the
+``ezspark-evaluator`` package), which trades your API token for a broker user of this
+machine's own; see ``ezspark_evaluator.byo``.  The library never imports the service.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import click
+
+from ezspark_common.cli.client import URL_ENV, gateway_url
+
+
+@click.command("evaluator")
+@click.option(
+    "--gateway", "url", default=None, help="Gateway URL (default: the one you logged in to)."
+)
+@click.option("--volunteer", is_flag=True, help="Also serve other users' trainings.")
+@click.option("--envs", default="", help="Environment ids to serve (default: all installed).")
+def evaluator(url: str | None, volunteer: bool, envs: str) -> None:
+    """Serve trainings' games on this machine, for the environments installed here.
+
+    Log in first (`ezspark login`) or set EZSPARK_TOKEN; custom environments need their
+    module in EZSPARK_ENV_MODULES.  Ctrl-C stops it and deletes its broker user.
+    """
+    # The service installed next to this interpreter (the same venv) first, then PATH.
+    search = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    program = shutil.which("ezspark-evaluator", path=search)
+    if program is None:
+        click.echo("ezspark-evaluator is not installed: pip install ezspark-evaluator", err=True)
+        sys.exit(1)
+    target = gateway_url(url)
+    env = dict(os.environ, EZSPARK_GATEWAY=target, EZSPARK_VOLUNTEER=str(volunteer).lower())
+    env[URL_ENV] = target
+    env.setdefault("EZSPARK_LOG_JSON", "false")
+    env.setdefault("EZSPARK_METRICS_PORT", "0")  # a laptop needs no scrape port
+    if envs:
+        env["EZSPARK_ENVS"] = envs
+    os.execve(program, [program], env)
+
+
+def register(group: click.Group) -> None:
+    """Add ``evaluator`` to the ``ezspark`` command group."""
+    group.add_command(evaluator)

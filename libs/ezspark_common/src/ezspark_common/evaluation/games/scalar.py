@@ -1,0 +1,78 @@
+"""Ordinary Gymnasium environments, one per game, stepped one after another.
+
+Building an environment is slower than resetting one, so instances are reused between
+batches from an :class:`EnvPool`.  The pool belongs to whoever evaluates (one per
+evaluating thread or process): nothing here is shared between callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ezspark_common.evaluation.actions import box_of
+from ezspark_common.evaluation.envs import flatten_obs, make_env
+from ezspark_common.evaluation.games.base import Games, StepResult
+
+
+class ScalarGames(Games):
+    """Any environment: a pool of instances, one per row, stepped in a Python loop."""
+
+    def __init__(self, env_id: str, rows: int, n_inputs: int, envs: EnvPool | None = None) -> None:
+        self.envs = (envs if envs is not None else EnvPool()).take(env_id, rows)
+        self.box = box_of(self.envs[0].action_space) if self.envs else None
+        self.obs = np.zeros((rows, n_inputs), dtype=np.float64)
+
+    def reset(self, seeds: Sequence[int]) -> tuple[NDArray[np.float64], list[str | None] | None]:
+        errors: list[str | None] = [None] * len(seeds)
+        for r, seed in enumerate(seeds):
+            try:
+                obs, _ = self.envs[r].reset(seed=int(seed))
+                self.obs[r] = flatten_obs(obs)
+            except Exception as exc:  # the user's environment: contain, report
+                errors[r] = f"reset raised {type(exc).__name__}: {exc}"
+        return self.obs, errors if any(errors) else None
+
+    def step(self, actions: NDArray[Any], active: NDArray[np.bool_]) -> StepResult:
+        rows = self.obs.shape[0]
+        reward = np.zeros(rows)
+        done = np.zeros(rows, dtype=np.bool_)
+        errors: list[str | None] | None = None
+        box = self.box
+        for r in np.flatnonzero(active).tolist():
+            try:
+                act = int(actions[r]) if box is None else box.for_env(actions[r])
+                obs, rew, term, trunc, _ = self.envs[r].step(act)
+                self.obs[r] = flatten_obs(obs)
+                reward[r] = float(rew)
+                done[r] = bool(term) or bool(trunc)
+            except Exception as exc:
+                errors = errors or [None] * rows
+                errors[r] = f"step raised {type(exc).__name__}: {exc}"
+        return self.obs, reward, done, errors
+
+    def select(self, rows: NDArray[np.int64]) -> None:
+        self.envs = [self.envs[r] for r in rows.tolist()]
+        self.obs = self.obs[rows]
+
+
+class EnvPool:
+    """Reusable environment instances by id, for one evaluating thread at a time.
+
+    ``take`` lends the first ``rows`` instances; they are reset before use, so a batch
+    never sees what the previous one left.  Not thread-safe: two batches evaluated at once
+    need two pools.
+    """
+
+    def __init__(self) -> None:
+        self._envs: dict[str, list[Any]] = {}
+
+    def take(self, env_id: str, rows: int) -> list[Any]:
+        """``rows`` instances of ``env_id``, building only the ones still missing."""
+        pool = self._envs.setdefault(env_id, [])
+        while len(pool) < rows:
+            pool.append(make_env(env_id))
+        return pool[:rows]

@@ -1,0 +1,2 @@
+"""What the three services share: start-up and shutdown (``main``) and evaluators'
+announcements (``announce``).  Needs the ``broker`` extra."""

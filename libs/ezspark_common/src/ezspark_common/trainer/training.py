@@ -1,0 +1,250 @@
+"""A training run as a state machine: evaluate a generation, then ``advance``.
+
+The state holds everything a resumed run needs; ``advance`` is pure.  Whoever evaluates
+(in-process, worker processes, or evaluators over RabbitMQ) only supplies the outcomes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from ezspark_common.config import TrainingConfig, parse_config
+from ezspark_common.evaluation.batch import Outcome
+from ezspark_common.neat.genome import Genome
+from ezspark_common.neat.population import (
+    Population,
+    initial_population,
+    next_generation,
+    population_from_dict,
+    population_to_dict,
+)
+
+CHECKPOINT_FORMAT = "ezspark-checkpoint"
+GENOME_FORMAT = "ezspark-genome"
+
+
+@dataclass(frozen=True)
+class GenerationReport:
+    """What happened in one generation (one line of the progress display and history)."""
+
+    generation: int
+    best_fitness: float
+    mean_fitness: float
+    best_genome_key: int
+    species: int
+    population: int
+    evaluations: int
+    env_steps: int
+    errors: int
+    seconds: float
+    safeness_checks: int = 0
+    safeness_mismatches: int = 0
+    # Shape of the population (absent, i.e. empty or None, in reports of older versions):
+    # members per species, largest first; node genes and enabled connection genes.
+    species_sizes: tuple[int, ...] = ()
+    mean_nodes: float | None = None
+    mean_connections: float | None = None
+    best_nodes: int | None = None
+    best_connections: int | None = None
+
+    @property
+    def evaluations_per_s(self) -> float:
+        """Genome evaluations (one genome, all its games) per second."""
+        return self.evaluations / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def steps_per_s(self) -> float:
+        """Environment steps per second."""
+        return self.env_steps / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, with the derived rates included."""
+        data = dict(self.__dict__)
+        data["species_sizes"] = list(self.species_sizes)  # as JSON reads it back
+        data["evaluations_per_s"] = self.evaluations_per_s
+        data["steps_per_s"] = self.steps_per_s
+        return data
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> GenerationReport:
+        """Inverse of :meth:`to_dict` (derived rates are recomputed)."""
+        fields = GenerationReport.__dataclass_fields__
+        kept = {k: v for k, v in data.items() if k in fields}
+        kept["species_sizes"] = tuple(kept.get("species_sizes") or ())  # JSON gives a list
+        return GenerationReport(**kept)
+
+
+@dataclass(frozen=True)
+class BestGenome:
+    """The best genome seen so far and where it came from."""
+
+    genome: Genome
+    fitness: float
+    generation: int
+    returns: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """Everything needed to continue a training: config, population, history, best."""
+
+    config: TrainingConfig
+    population: Population
+    history: tuple[GenerationReport, ...] = ()
+    best: BestGenome | None = None
+    finished: str | None = None  # "generations" | "fitness_threshold" | "stopped"
+    last_outcomes: Mapping[int, Outcome] = field(default_factory=dict)
+
+    @property
+    def generation(self) -> int:
+        """The generation to evaluate next (or the last one, once finished)."""
+        return self.population.generation
+
+
+def start(config: TrainingConfig) -> TrainingState:
+    """A fresh training at generation 0."""
+    return TrainingState(config=config, population=initial_population(config))
+
+
+def report_for(
+    state: TrainingState,
+    outcomes: Mapping[int, Outcome],
+    seconds: float,
+    checks: int = 0,
+    mismatches: int = 0,
+) -> GenerationReport:
+    """Summarise one evaluated generation."""
+    pop = state.population
+    fitness = {k: outcomes[k].mean for k in pop.genomes}
+    best_key = min(fitness, key=lambda k: (-fitness[k], k))
+    nodes = [len(g.node_ids) for g in pop.genomes.values()]
+    links = [int(np.count_nonzero(g.enabled)) for g in pop.genomes.values()]
+    best = pop.genomes[best_key]
+    return GenerationReport(
+        generation=pop.generation,
+        best_fitness=fitness[best_key],
+        mean_fitness=math.fsum(fitness.values()) / len(fitness),
+        best_genome_key=best_key,
+        species=len(pop.species),
+        population=len(pop.genomes),
+        evaluations=len(fitness),
+        env_steps=sum(outcomes[k].steps for k in pop.genomes),
+        errors=sum(1 for k in pop.genomes if outcomes[k].error),
+        seconds=seconds,
+        safeness_checks=checks,
+        safeness_mismatches=mismatches,
+        species_sizes=tuple(sorted((len(s.members) for s in pop.species), reverse=True)),
+        mean_nodes=math.fsum(nodes) / len(nodes),
+        mean_connections=math.fsum(links) / len(links),
+        best_nodes=len(best.node_ids),
+        best_connections=int(np.count_nonzero(best.enabled)),
+    )
+
+
+def phase_of(config: TrainingConfig, generation: int) -> Literal["local", "distributed"]:
+    """Where generation ``generation`` (0-based) belongs: ``"local"`` for the alone phase
+    (the first ``alone_training_iterations``), ``"distributed"`` after it."""
+    return "local" if generation < config.alone_training_iterations else "distributed"
+
+
+def advance(
+    state: TrainingState, outcomes: Mapping[int, Outcome], report: GenerationReport
+) -> TrainingState:
+    """Record a generation's outcomes; breed the next one unless the run is over."""
+    pop, config = state.population, state.config
+    best = state.best
+    if best is None or report.best_fitness > best.fitness:
+        o = outcomes[report.best_genome_key]
+        best = BestGenome(pop.genomes[report.best_genome_key], o.mean, pop.generation, o.returns)
+    history = (*state.history, report)
+    kept = {k: outcomes[k] for k in pop.genomes}
+    threshold = config.fitness_threshold
+    reached = threshold is not None and report.best_fitness >= threshold
+    if reached or pop.generation + 1 >= config.generations:
+        reason = "fitness_threshold" if reached else "generations"
+        return replace(state, history=history, best=best, finished=reason, last_outcomes=kept)
+    fitness = {k: o.mean for k, o in kept.items()}
+    return replace(
+        state,
+        population=next_generation(pop, fitness, config),
+        history=history,
+        best=best,
+        last_outcomes={},
+    )
+
+
+def genome_document(best: BestGenome, config: TrainingConfig) -> dict[str, Any]:
+    """A saved genome: plain JSON that ``ezspark play`` replays (see docs/genome-format.md)."""
+    return {
+        "format": GENOME_FORMAT,
+        "version": 1,
+        "env_id": config.gym_game_name,
+        "input_size": config.input_size,
+        "output_size": config.output_size,
+        "max_steps": config.max_number_of_steps,
+        **({"recurrent": True} if config.recurrent else {}),  # only then: older files stay
+        "generation": best.generation,
+        "fitness": best.fitness,
+        "returns": list(best.returns),
+        "genome": best.genome.to_wire(),
+    }
+
+
+def state_to_dict(state: TrainingState) -> dict[str, Any]:
+    """The checkpoint document."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "version": 1,
+        "config": state.config.model_dump(),
+        "population": population_to_dict(state.population),
+        "history": [r.to_dict() for r in state.history],
+        "best": None
+        if state.best is None
+        else {
+            "genome": state.best.genome.to_wire(),
+            "fitness": state.best.fitness,
+            "generation": state.best.generation,
+            "returns": list(state.best.returns),
+        },
+        "finished": state.finished,
+        "last_outcomes": [
+            {"key": o.key, "returns": list(o.returns), "steps": o.steps, "error": o.error}
+            for o in state.last_outcomes.values()
+        ],
+    }
+
+
+def state_from_dict(data: Mapping[str, Any]) -> TrainingState:
+    """Inverse of :func:`state_to_dict`; refuses documents of another format."""
+    if data.get("format") != CHECKPOINT_FORMAT or data.get("version") != 1:
+        raise ValueError("not an EzSpark checkpoint (format/version mismatch)")
+    best = data.get("best")
+    config = parse_config(data["config"])
+    return TrainingState(
+        config=config,
+        population=population_from_dict(data["population"], cycles=config.recurrent),
+        history=tuple(GenerationReport.from_dict(r) for r in data["history"]),
+        best=None
+        if best is None
+        else BestGenome(
+            Genome.from_wire(best["genome"], cycles=config.recurrent),
+            best["fitness"],
+            best["generation"],
+            tuple(best["returns"]),
+        ),
+        finished=data.get("finished"),
+        last_outcomes={
+            o["key"]: Outcome(o["key"], tuple(o["returns"]), o["steps"], o["error"])
+            for o in data.get("last_outcomes", [])
+        },
+    )
+
+
+def fitness_table(state: TrainingState) -> dict[int, float]:
+    """Fitness of the last evaluated generation of a finished run (for comparisons)."""
+    return {k: o.mean for k, o in state.last_outcomes.items()}
