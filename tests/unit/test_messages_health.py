@@ -8,8 +8,8 @@ import json
 import pytest
 
 from ezspark_common.wire.messages import (
+    GenerationFinished,
     GenerationProgressed,
-    GenerationReport,
     MessageError,
     SavedGenome,
     WireGenome,
@@ -44,7 +44,7 @@ OLD_REPORT = {
 def test_old_report_without_new_fields_decodes() -> None:
     """A report from an older evolver (no shape, phase or champion) still decodes."""
     msg = decode(json.dumps(OLD_REPORT).encode())
-    assert isinstance(msg, GenerationReport)
+    assert isinstance(msg, GenerationFinished)
     assert msg.species_sizes is None
     assert msg.phase is None
     assert msg.champion is None
@@ -54,7 +54,7 @@ def test_old_report_without_new_fields_decodes() -> None:
 
 def test_report_with_shape_phase_and_champion_round_trips() -> None:
     """Every new report field survives encode/decode unchanged."""
-    msg = GenerationReport(
+    msg = GenerationFinished(
         **{k: v for k, v in OLD_REPORT.items() if k not in ("schema_version", "kind")},
         species_sizes=[30, 15, 5],
         mean_nodes=2.5,

@@ -4,7 +4,7 @@
 waits for ``/healthz``; its log is attached to any start-up failure.  ``rabbit_vhost``
 creates a throw-away RabbitMQ vhost (``rabbitmqctl``), so a test can publish evolver events
 to the gateway's events queue without touching any other consumer, and deletes it after.
-``EventFeed`` publishes real ``GenerationReport`` / ``TrainingFinished`` messages there,
+``EventFeed`` publishes real ``GenerationFinished`` / ``TrainingFinished`` messages there,
 exactly as the evolver does.  Missing RabbitMQ or rabbitmqctl makes the test FAIL.
 """
 
@@ -30,8 +30,8 @@ import pytest
 from ezspark_common.broker import Broker, BrokerError, connect
 from ezspark_common.wire.messages import (
     EVENTS_QUEUE,
+    GenerationFinished,
     GenerationProgressed,
-    GenerationReport,
     Message,
     SavedGenome,
     TrainingFailed,
@@ -189,7 +189,7 @@ class EventFeed:
     def generation(self, training_id: str, generation: int, best: float, mean: float) -> None:
         """Report one finished generation, as the evolver does."""
         self._send(
-            GenerationReport(
+            GenerationFinished(
                 training_id=training_id,
                 generation=generation,
                 best_fitness=best,
@@ -202,7 +202,7 @@ class EventFeed:
             f"generation_report:{training_id}:{generation}",
         )
 
-    def report(self, report: GenerationReport) -> None:
+    def report(self, report: GenerationFinished) -> None:
         """Publish a generation report built by the test (species and genome sizes, …)."""
         self._send(report, f"generation_report:{report.training_id}:{report.generation}")
 
@@ -248,7 +248,7 @@ class EventFeed:
         """A report whose generation improved the best: it carries CHAMPION (run health)."""
         saved = SavedGenome(generation=generation, fitness=best, returns=[best], genome=CHAMPION)
         self._send(
-            GenerationReport(
+            GenerationFinished(
                 training_id=training_id,
                 generation=generation,
                 best_fitness=best,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ezspark_common.wire.messages import GenerationReport
+from ezspark_common.wire.messages import GenerationFinished
 from tests.e2e.browser.gateway_process import EventFeed, Gateway
 from tests.e2e.browser.test_pages import sign_up
 
@@ -55,10 +55,10 @@ def create(page: Page, **changes: Any) -> str:
     return training_id
 
 
-def full_report(training_id: str, gen: int) -> GenerationReport:
+def full_report(training_id: str, gen: int) -> GenerationFinished:
     """A report as current evolvers send it: species sizes and genome sizes included."""
     sizes = SIZES[gen % len(SIZES)]
-    return GenerationReport(
+    return GenerationFinished(
         training_id=training_id,
         generation=gen,
         best_fitness=20.0 + 8.5 * gen,
@@ -76,9 +76,9 @@ def full_report(training_id: str, gen: int) -> GenerationReport:
     )
 
 
-def old_report(training_id: str, gen: int, species: int) -> GenerationReport:
+def old_report(training_id: str, gen: int, species: int) -> GenerationFinished:
     """A report as older evolvers sent it: no species sizes, no genome sizes."""
-    return GenerationReport(
+    return GenerationFinished(
         training_id=training_id,
         generation=gen,
         best_fitness=5.0 + gen,
@@ -90,7 +90,7 @@ def old_report(training_id: str, gen: int, species: int) -> GenerationReport:
     )
 
 
-def open_with_reports(page: Page, feed: EventFeed, reports: list[GenerationReport]) -> str:
+def open_with_reports(page: Page, feed: EventFeed, reports: list[GenerationFinished]) -> str:
     """Open a new training's page, publish ``reports`` and wait until all are drawn."""
     training_id = reports[0].training_id
     page.goto(f"/trainings/{training_id}")

@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ezspark_common.wire.messages import GenerationReport, TrainingFinished, WireGenome
+from ezspark_common.wire.messages import GenerationFinished, TrainingFinished, WireGenome
 from ezspark_gateway.app import create_app
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.core.ports import Command
@@ -58,7 +58,7 @@ def test_full_flow(database: Database) -> None:
         sink = EventApplier(database.sessions)
         for gen in range(3):
             sink.handle(
-                GenerationReport(
+                GenerationFinished(
                     training_id=tid,
                     generation=gen,
                     best_fitness=gen * 10.0,

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select, text
 
 from ezspark_common.wire.messages import (
-    GenerationReport,
+    GenerationFinished,
     TrainingFailed,
     TrainingFinished,
     WireGenome,
@@ -52,8 +52,8 @@ def _training(repo: Repository, owner: User, tid: str = TID, status: str = "queu
     return training
 
 
-def _report(tid: str, gen: int, best: float) -> GenerationReport:
-    return GenerationReport(
+def _report(tid: str, gen: int, best: float) -> GenerationFinished:
+    return GenerationFinished(
         training_id=tid,
         generation=gen,
         best_fitness=best,

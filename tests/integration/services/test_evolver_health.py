@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from ezspark_common.wire.messages import GenerationProgressed, GenerationReport
+from ezspark_common.wire.messages import GenerationFinished, GenerationProgressed
 from tests.integration.services.harness import (
     bus,
     config,
@@ -31,7 +31,7 @@ def test_evolver_publishes_progress_shape_phase_and_champion(tmp_path: Path) -> 
         b.request(tid, cfg)
         finished(tmp_path, tid)
         wait_until(lambda: b.events_of(tid, "training_finished"), 10, "TrainingFinished")
-    reports: dict[int, GenerationReport] = {
+    reports: dict[int, GenerationFinished] = {
         r.generation: r for r in b.events_of(tid, "generation_report")
     }
     progress: list[GenerationProgressed] = b.events_of(tid, "generation_progressed")

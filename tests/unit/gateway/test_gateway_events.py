@@ -12,7 +12,7 @@ from ezspark_common.broker import InMemoryBroker
 from ezspark_common.wire.messages import (
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
-    GenerationReport,
+    GenerationFinished,
     StopRequested,
     TrainingFailed,
     TrainingFinished,
@@ -38,9 +38,9 @@ GENOME = WireGenome(
 )
 
 
-def report(tid: str, gen: int, best: float = 1.0) -> GenerationReport:
+def report(tid: str, gen: int, best: float = 1.0) -> GenerationFinished:
     """A generation report with recognisable numbers."""
-    return GenerationReport(
+    return GenerationFinished(
         training_id=tid,
         generation=gen,
         best_fitness=best,

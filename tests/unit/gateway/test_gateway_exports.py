@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from ezspark_common.wire.messages import GenerationReport
+from ezspark_common.wire.messages import GenerationFinished
 from ezspark_gateway.api import routes_exports
 from ezspark_gateway.core.events import EventApplier
 from tests.unit.gateway.conftest import example_bytes
 
 
-def full_report(tid: str, gen: int) -> GenerationReport:
+def full_report(tid: str, gen: int) -> GenerationFinished:
     """A report with every optional field set (species and genome sizes, phase)."""
-    return GenerationReport(
+    return GenerationFinished(
         training_id=tid,
         generation=gen,
         best_fitness=10.0 + gen + 0.125,
@@ -34,9 +34,9 @@ def full_report(tid: str, gen: int) -> GenerationReport:
     )
 
 
-def old_report(tid: str, gen: int) -> GenerationReport:
+def old_report(tid: str, gen: int) -> GenerationFinished:
     """A report as older evolvers send it: no species sizes, genome sizes or phase."""
-    return GenerationReport(
+    return GenerationFinished(
         training_id=tid,
         generation=gen,
         best_fitness=1.0,

@@ -17,7 +17,7 @@ from ezspark_common.trainer.embedded import run_embedded
 from ezspark_common.trainer.evaluators import InProcessEvaluator
 from ezspark_common.trainer.training import start, state_to_dict
 from ezspark_common.wire.messages import (
-    GenerationReport,
+    GenerationFinished,
     SavedGenome,
     TrainingRequested,
     WireGenome,
@@ -190,7 +190,7 @@ def test_saved_genomes_from_reports_are_listed_for_their_owner_only(gw: Any) -> 
     sink = EventApplier(gw.db.sessions, clock=gw.clock)
     for gen in (2, 3, 4):
         saved = _saved(gen, float(gen)) if gen % 2 == 0 else None
-        event = GenerationReport(
+        event = GenerationFinished(
             training_id=tid,
             generation=gen,
             best_fitness=float(gen),

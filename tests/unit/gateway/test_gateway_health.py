@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from ezspark_common.wire.messages import (
+    GenerationFinished,
     GenerationProgressed,
-    GenerationReport,
     SavedGenome,
     TrainingFailed,
     TrainingFinished,
@@ -41,8 +41,8 @@ def _row(gen: int, at: float) -> GenerationRow:
     return GenerationRow(generation=gen, received_at=at)
 
 
-def _report(tid: str, gen: int, best: float = 1.0, **extra: Any) -> GenerationReport:
-    return GenerationReport(
+def _report(tid: str, gen: int, best: float = 1.0, **extra: Any) -> GenerationFinished:
+    return GenerationFinished(
         training_id=tid,
         generation=gen,
         best_fitness=best,

@@ -8,7 +8,7 @@ from typing import Any
 from ezspark_common.wire.messages import (
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
-    GenerationReport,
+    GenerationFinished,
     TrainingRequested,
     decode,
     encode,
@@ -30,7 +30,7 @@ def test_runtime_publishes_commands_and_applies_events(
     broker.publish(
         EVENTS_QUEUE,
         encode(
-            GenerationReport(
+            GenerationFinished(
                 training_id=tid,
                 generation=0,
                 best_fitness=5.0,

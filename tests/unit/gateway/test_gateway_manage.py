@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ezspark_common.wire.messages import GenerationReport, TrainingFailed, TrainingFinished
+from ezspark_common.wire.messages import GenerationFinished, TrainingFailed, TrainingFinished
 from ezspark_gateway.core.events import EventApplier
 
 
@@ -17,7 +17,7 @@ def _end(gw: Any, tid: str, *, best: float | None = None, failed: bool = False) 
     sink = EventApplier(gw.db.sessions, clock=gw.clock)
     if best is not None:
         sink.handle(
-            GenerationReport(
+            GenerationFinished(
                 training_id=tid,
                 generation=0,
                 best_fitness=best,

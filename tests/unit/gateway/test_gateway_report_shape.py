@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ezspark_common.wire.messages import GenerationReport
+from ezspark_common.wire.messages import GenerationFinished
 from ezspark_gateway.core.events import EventApplier
 
 
@@ -23,9 +23,9 @@ def test_report_shape_fields_are_stored_and_served(gw: Any) -> None:
         "evaluations_per_s": 10.0,
         "best_genome_key": 1,
     }
-    sink.handle(GenerationReport(generation=0, **common))
+    sink.handle(GenerationFinished(generation=0, **common))
     sink.handle(
-        GenerationReport(
+        GenerationFinished(
             generation=1,
             species_sizes=[8, 4],
             mean_nodes=2.5,

@@ -14,7 +14,7 @@ from ezspark_common.broker import InMemoryBroker
 from ezspark_common.cli import remote as cli_remote
 from ezspark_common.wire.messages import (
     EVENTS_QUEUE,
-    GenerationReport,
+    GenerationFinished,
     TrainingFailed,
     TrainingFinished,
     TrainingWaiting,
@@ -33,9 +33,9 @@ def waiting(tid: str, on: bool = True, reason: str = REASON) -> TrainingWaiting:
     return TrainingWaiting(training_id=tid, waiting=on, reason=reason if on else "")
 
 
-def report(tid: str, gen: int) -> GenerationReport:
+def report(tid: str, gen: int) -> GenerationFinished:
     """A generation report."""
-    return GenerationReport(
+    return GenerationFinished(
         training_id=tid,
         generation=gen,
         best_fitness=1.0,

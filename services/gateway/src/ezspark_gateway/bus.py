@@ -12,8 +12,8 @@ from ezspark_common.broker import Broker, BrokerError, Delivery
 from ezspark_common.wire.messages import (
     COMMANDS_QUEUE,
     EvaluatorAnnounced,
+    GenerationFinished,
     GenerationProgressed,
-    GenerationReport,
     MessageError,
     TrainingFailed,
     TrainingFinished,
@@ -77,7 +77,7 @@ class EventConsumer:
             return
         if not isinstance(
             event,
-            GenerationReport
+            GenerationFinished
             | GenerationProgressed
             | TrainingFinished
             | TrainingFailed

@@ -3,7 +3,7 @@
 The user's machine runs the alone phase with the embedded trainer and sends its checkpoint
 (``training.state_to_dict``); the gateway and the evolver both check it with
 ``checkpoint_state`` and the evolver continues from it.  Generation-best and best-so-far
-genomes travel back on ``GenerationReport`` as ``SavedGenome``, and ``genome_file`` turns
+genomes travel back on ``GenerationFinished`` as ``SavedGenome``, and ``genome_file`` turns
 one into the very document the embedded trainer writes.
 """
 

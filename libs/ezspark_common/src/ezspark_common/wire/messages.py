@@ -266,10 +266,6 @@ class GenerationFinished(WireModel):
     champion: SavedGenome | None = None
 
 
-# The wire event's former name, kept while importers move to GenerationFinished.
-GenerationReport = GenerationFinished
-
-
 class GenerationProgressed(WireModel):
     """Evolver → gateway: how far the running generation is (at most about once a second,
     and only when something changed): primary tasks answered of the total, and how many

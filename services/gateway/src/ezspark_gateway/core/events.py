@@ -9,8 +9,8 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from ezspark_common.wire.messages import (
+    GenerationFinished,
     GenerationProgressed,
-    GenerationReport,
     SavedGenome,
     TrainingFailed,
     TrainingFinished,
@@ -65,7 +65,7 @@ def apply_event(
     if not is_training_id(event.training_id) or repo.training(event.training_id) is None:
         # Not ours (another gateway's database, or deleted): nothing to update.
         return UNKNOWN
-    if isinstance(event, GenerationReport):
+    if isinstance(event, GenerationFinished):
         outcome = _apply_report(repo, event, now)
         if outcome == APPLIED:
             thin_history(repo, event.training_id, event.generation, history_recent)
@@ -81,7 +81,7 @@ def apply_event(
     return outcome
 
 
-def _apply_report(repo: Repository, event: GenerationReport, now: float) -> str:
+def _apply_report(repo: Repository, event: GenerationFinished, now: float) -> str:
     row = GenerationRow(
         training_id=event.training_id,
         generation=event.generation,
@@ -215,7 +215,7 @@ class EventApplier:
                     Repository(session), event, self._clock(), self._history_recent
                 )
             # One report per generation would flood the logs at info level.
-            emit = log.debug if isinstance(event, GenerationReport) else log.info
+            emit = log.debug if isinstance(event, GenerationFinished) else log.info
             emit(
                 "event_applied",
                 kind=event.kind,

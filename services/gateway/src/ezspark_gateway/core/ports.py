@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ezspark_common.wire.messages import (
+    GenerationFinished,
     GenerationProgressed,
-    GenerationReport,
     StopRequested,
     TrainingFailed,
     TrainingFinished,
@@ -17,7 +17,7 @@ from ezspark_common.wire.messages import (
 
 Command = TrainingRequested | StopRequested
 Event = (
-    GenerationReport | GenerationProgressed | TrainingFinished | TrainingFailed | TrainingWaiting
+    GenerationFinished | GenerationProgressed | TrainingFinished | TrainingFailed | TrainingWaiting
 )
 
 # Seconds since the epoch; injected so tests can move time.
