@@ -1,9 +1,12 @@
 """Gateway reads against a bare FastAPI app: same load client, same machine, same run.
 
-Starts the bare app (``bare_app.py``) and the gateway (in-memory broker, SQLite or
-PostgreSQL) with the same number of uvicorn worker processes, then loads each endpoint in
-turn with ``load_client`` (several processes of raw keep-alive connections, so the client
-is not the ceiling).  ``python -m benchmarks.bench_gateway`` runs it alone.
+Starts the bare app (``bare_app.py``, served by ``bare_server.py`` with the gateway's own
+uvicorn options and supervisor) and the gateway (in-memory broker, SQLite or
+PostgreSQL) with the same number of worker processes, then loads each endpoint in turn
+with each client of ``load_client``: several Python processes of raw keep-alive
+connections, and ``wrk`` when it is installed.  Each stage records the client's own CPU,
+so a run shows whether the client was part of the ceiling.  ``python -m
+benchmarks.bench_gateway`` runs it alone.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.load_client import LoadResult, run_load
+from benchmarks.load_client import LoadResult, have_wrk, run_load, run_wrk
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PASSWORD = "bench-gateway-secret"
 GOAL_RATIO, GOAL_P99_MS = 0.8, 100.0
+READ = "gateway GET /api/trainings (authenticated)"
 
 
 def _free_port() -> int:
@@ -98,58 +102,82 @@ def _token(port: int) -> str:
     return token
 
 
-def _stage(name: str, result: LoadResult) -> dict[str, Any]:
+def _stage(name: str, client: str, result: LoadResult) -> dict[str, Any]:
     return {
         "name": name,
+        "client": client,
         "requests": result.requests,
         "errors": result.errors,
         "unfinished": result.unfinished,
         "per_s": round(result.per_s, 1),
         "p50_ms": round(result.quantile(0.5), 2),
         "p99_ms": round(result.quantile(0.99), 2),
+        "client_cpu_s": round(result.client_cpu_s, 2),
+        "client_cores": round(result.client_cores, 2),
     }
+
+
+def _clients() -> dict[str, Any]:
+    clients: dict[str, Any] = {"python": run_load}
+    if have_wrk():
+        clients["wrk"] = run_wrk
+    return clients
 
 
 def run(
     quick: bool = False, workers: int = 2, clients: int = 32, database_url: str = ""
 ) -> dict[str, Any]:
-    """Measure the bare app's endpoints and the gateway's; figures per stage."""
+    """Measure the bare app's endpoints and the gateway's; figures per stage and client."""
     seconds = 3.0 if quick else 6.0
     bare_port, gw_port = _free_port(), _free_port()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"ezspark-bench-gw-{os.getpid()}.db"
     url = database_url or f"sqlite:///{tmp}"
-    bare = [str(BIN / "python"), "-m", "uvicorn", "benchmarks.bare_app:app"]
-    bare += ["--port", str(bare_port), "--workers", str(workers), "--log-level", "warning"]
+    bare = [str(BIN / "python"), "-m", "benchmarks.bare_server"]
     stages = []
     load = {"clients": clients, "seconds": seconds}
-    with _server(bare, {"PYTHONPATH": str(REPO)}, bare_port):
-        for path in ("/healthz", "/healthz-sync"):
-            stages.append(_stage(f"bare FastAPI {path}", run_load(bare_port, path, {}, **load)))
+    load_before = os.getloadavg()
+    with _server(bare, _gateway_env(bare_port, workers, url), bare_port):
+        for client, loader in _clients().items():
+            for path in ("/healthz", "/healthz-sync"):
+                result = loader(bare_port, path, {}, **load)
+                stages.append(_stage(f"bare FastAPI {path}", client, result))
     with _server([str(BIN / "ezspark-gateway")], _gateway_env(gw_port, workers, url), gw_port):
         auth = {"Authorization": f"Bearer {_token(gw_port)}"}
-        stages.append(_stage("gateway /healthz", run_load(gw_port, "/healthz", {}, **load)))
-        read = run_load(gw_port, "/api/trainings", auth, **load)
-        stages.append(_stage("gateway GET /api/trainings (authenticated)", read))
+        for client, loader in _clients().items():
+            result = loader(gw_port, "/healthz", {}, **load)
+            stages.append(_stage("gateway /healthz", client, result))
+            read = loader(gw_port, "/api/trainings", auth, **load)
+            stages.append(_stage(READ, client, read))
     tmp.unlink(missing_ok=True)
-    return {"workers": workers, "clients": clients, "database": url.split(":")[0], "stages": stages}
+    return {
+        "workers": workers,
+        "clients": clients,
+        "database": url.split(":")[0],
+        "load_average": [round(x, 2) for x in (*load_before, *os.getloadavg())],
+        "stages": stages,
+    }
 
 
 def rows(result: dict[str, Any]) -> list[str]:
-    """Table rows for ``benchmarks.run``: the read against the faster bare endpoint."""
-    by_name = {s["name"]: s for s in result["stages"]}
-    read = by_name["gateway GET /api/trainings (authenticated)"]
-    bare = max(
-        (s for s in result["stages"] if s["name"].startswith("bare")), key=lambda s: s["per_s"]
-    )
-    ratio = read["per_s"] / bare["per_s"]
-    met = ratio >= GOAL_RATIO and read["p99_ms"] < GOAL_P99_MS
-    met = met and read["errors"] == read["unfinished"] == 0
-    where = f"{result['clients']} clients, {result['workers']} workers, {result['database']}"
-    return [
-        f"| gateway authenticated read ({where}) | {read['per_s']:.0f} req/s, p99 "
-        f"{read['p99_ms']:.0f} ms | {bare['name']}: {bare['per_s']:.0f} req/s | {ratio:.2f}× | "
-        f"≥ {GOAL_RATIO}× and p99 < {GOAL_P99_MS:.0f} ms | {'met' if met else 'NOT met'} |"
-    ]
+    """Table rows for ``benchmarks.run``, one per load client: the read against the
+    faster bare endpoint measured with the same client."""
+    out = []
+    for client in dict.fromkeys(s["client"] for s in result["stages"]):
+        stages = [s for s in result["stages"] if s["client"] == client]
+        read = next(s for s in stages if s["name"] == READ)
+        bare = max((s for s in stages if s["name"].startswith("bare")), key=lambda s: s["per_s"])
+        ratio = read["per_s"] / bare["per_s"]
+        met = ratio >= GOAL_RATIO and read["p99_ms"] < GOAL_P99_MS
+        met = met and read["errors"] == read["unfinished"] == 0
+        where = f"{result['clients']} clients, {result['workers']} workers, {result['database']}"
+        out.append(
+            f"| gateway authenticated read ({where}, {client} client at "
+            f"{read['client_cores']:.2f} cores) | {read['per_s']:.0f} req/s, p99 "
+            f"{read['p99_ms']:.0f} ms | {bare['name']}: {bare['per_s']:.0f} req/s | "
+            f"{ratio:.2f}× | ≥ {GOAL_RATIO}× and p99 < {GOAL_P99_MS:.0f} ms | "
+            f"{'met' if met else 'NOT met'} |"
+        )
+    return out
 
 
 def main() -> None:
@@ -161,6 +189,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
     args = parser.parse_args()
     result = run(args.quick, args.workers, args.clients, args.database_url)
+    print(json.dumps({"load_average (1, 5, 15 min; before, after)": result["load_average"]}))
     for stage in result["stages"]:
         print(json.dumps(stage))
     print("\n".join(rows(result)))

@@ -1,12 +1,19 @@
-"""A load client that is not the bottleneck: several processes, each holding keep-alive
-HTTP/1.1 connections on raw asyncio streams (no HTTP library per request)."""
+"""Load clients that are not the bottleneck: several Python processes, each holding
+keep-alive HTTP/1.1 connections on raw asyncio streams (no HTTP library per request),
+or ``wrk`` (compiled, Debian package ``wrk``) when it is installed.  Both report the CPU
+they used, so a run can tell whether the client was part of the ceiling."""
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
+import re
+import resource
+import shutil
+import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -20,16 +27,27 @@ class LoadResult:
     latencies_ms: list[float]
     # Connections still waiting for an answer 10 s after the stage ended (stalls).
     unfinished: int = 0
+    # CPU seconds the client itself used while measuring (all its processes).
+    client_cpu_s: float = 0.0
+    # Quantiles a tool reported itself (wrk), in ms, when there are no latencies.
+    reported: dict[float, float] = field(default_factory=dict)
 
     @property
     def per_s(self) -> float:
         """Completed requests per second."""
         return self.requests / self.seconds
 
+    @property
+    def client_cores(self) -> float:
+        """How many cores the client kept busy on average (2.0: both of a 2-core box)."""
+        return self.client_cpu_s / self.seconds
+
     def quantile(self, q: float) -> float:
         """Latency quantile in ms (nearest rank)."""
+        if not self.latencies_ms:
+            return self.reported.get(q, 0.0)
         ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -59,11 +77,25 @@ async def _connection(
         writer.close()
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _cpu_window(warmup_end: float, end: float, out: dict[str, Any]) -> None:
+    """This process's CPU seconds between ``warmup_end`` and ``end``."""
+    await asyncio.sleep(max(0.0, warmup_end - time.perf_counter()))
+    before = _cpu()
+    await asyncio.sleep(max(0.0, end - time.perf_counter()))
+    out["cpu_s"] = _cpu() - before
+
+
 async def _client(
     port: int, request: bytes, connections: int, warmup: float, seconds: float
 ) -> Any:
-    out: dict[str, Any] = {"latencies": [], "errors": 0}
+    out: dict[str, Any] = {"latencies": [], "errors": 0, "cpu_s": 0.0}
     start = time.perf_counter()
+    meter = asyncio.create_task(_cpu_window(start + warmup, start + warmup + seconds, out))
     tasks = [
         asyncio.create_task(
             _connection(port, request, start + warmup, start + warmup + seconds, out)
@@ -73,6 +105,7 @@ async def _client(
     _, stalled = await asyncio.wait(tasks, timeout=warmup + seconds + 10)
     for task in stalled:
         task.cancel()
+    await meter
     out["unfinished"] = len(stalled)
     return out
 
@@ -110,4 +143,54 @@ def run_load(
     latencies = [x for o in outs for x in o["latencies"]]
     errors = sum(o["errors"] for o in outs)
     unfinished = sum(o["unfinished"] for o in outs)
-    return LoadResult(len(latencies), errors, seconds, latencies, unfinished)
+    cpu = sum(o["cpu_s"] for o in outs)
+    return LoadResult(len(latencies), errors, seconds, latencies, unfinished, cpu)
+
+
+def have_wrk() -> bool:
+    """Whether ``wrk`` is on the PATH."""
+    return shutil.which("wrk") is not None
+
+
+def _wrk_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    clients: int = 32,
+    threads: int = 2,
+    warmup: float = 1.0,
+    seconds: float = 5.0,
+) -> LoadResult:
+    """The same stage driven by ``wrk`` (``clients`` keep-alive connections on
+    ``threads`` threads): a warm-up run, then the measured one."""
+    cmd = ["wrk", f"-t{threads}", f"-c{clients}", "--latency"]
+    for key, value in headers.items():
+        cmd += ["-H", f"{key}: {value}"]
+    url = f"http://127.0.0.1:{port}{path}"
+    subprocess.run([*cmd, f"-d{max(1, round(warmup))}s", url], capture_output=True, check=True)
+    before = os.times()
+    done = subprocess.run([*cmd, f"-d{round(seconds)}s", url], capture_output=True, check=True)
+    after = os.times()
+    text = done.stdout.decode()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    count, took = re.search(r"(\d+) requests in (\S+),", text).groups()  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
+    errors = (int(bad.group(1)) if bad else 0) + (
+        sum(int(socket.group(i)) for i in (1, 2, 3)) if socket else 0
+    )
+    quantiles = {
+        int(pct) / 100: _wrk_ms(value)
+        for pct, value in re.findall(r"^\s+(50|99)%\s+(\S+)$", text, re.MULTILINE)
+    }
+    timeouts = int(socket.group(4)) if socket else 0
+    return LoadResult(int(count), errors, _wrk_ms(took) / 1000, [], timeouts, cpu, quantiles)

@@ -17,6 +17,14 @@ DOCS_CSP = (
     "form-action 'self'; frame-ancestors 'none'"
 )
 HSTS = b"max-age=31536000; includeSubDomains"
+# Encoded once: every answer carries them.
+_COMMON = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+)
+_PAGES = ((b"content-security-policy", PAGE_CSP.encode()), *_COMMON)
+_DOCS = ((b"content-security-policy", DOCS_CSP.encode()), *_COMMON)
 # Answers carrying secrets (tokens, broker credentials) must not sit in any cache.
 _NO_STORE_PREFIXES = ("/api/auth/", "/api/evaluators")
 
@@ -32,13 +40,7 @@ class SecurityHeadersMiddleware:
 
     def _headers(self, scope: Scope, existing: set[bytes]) -> list[tuple[bytes, bytes]]:
         path: str = scope.get("path", "")
-        csp = DOCS_CSP if path in ("/docs", "/redoc") else PAGE_CSP
-        extra = [
-            (b"content-security-policy", csp.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"same-origin"),
-        ]
+        extra = list(_DOCS if path in ("/docs", "/redoc") else _PAGES)
         if self.hsts or scope.get("scheme") == "https":
             extra.append((b"strict-transport-security", HSTS))
         secret = path.startswith(_NO_STORE_PREFIXES) or b"set-cookie" in existing

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
+import secrets
 import time
-import uuid
 from collections.abc import Mapping
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -101,6 +103,20 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Each label set's children, looked up once: ``labels()`` checks and locks on
+        # every call.  Bounded like the labels themselves (methods x routes x statuses).
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _record(self, method: str, label: str, status: int, seconds: float) -> None:
+        key = (method, label, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.metrics.requests.labels(method, label, str(status)),
+                self.metrics.latency.labels(method, label),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,8 +138,7 @@ class MetricsMiddleware:
             label = getattr(route, "path", None) or "<unmatched>"
             method = scope.get("method", "GET")
             method = method if method in _METHODS else "other"
-            self.metrics.requests.labels(method, label, str(status["code"])).inc()
-            self.metrics.latency.labels(method, label).observe(time.perf_counter() - start)
+            self._record(method, label, status["code"], time.perf_counter() - start)
 
 
 class RequestContextMiddleware:
@@ -131,13 +146,16 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Request ids need to be unique, not secret: a private generator seeded from the
+        # system's entropy, instead of a uuid4 (a system call) per request.
+        self._ids = random.Random(secrets.randbits(128))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         structlog.contextvars.clear_contextvars()
-        request_id = uuid.uuid4().hex[:16]
+        request_id = f"{self._ids.getrandbits(64):016x}"
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = {"code": 500}
         start = time.perf_counter()
