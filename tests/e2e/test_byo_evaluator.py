@@ -25,9 +25,9 @@ from tests.integration.services.harness import (
     assert_same_run,
     config,
     embedded,
-    wait_until,
 )
 from tests.integration.services.procs import Proc, free_port, processes, service_env
+from tests.support.waiting import wait_until
 
 USERNAME = "ada"  # its own vhost: no clash with other runs
 CFG = config(gym_game_name=slow_envs.ENV_ID, generations=3, safeness=0.0)

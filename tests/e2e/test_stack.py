@@ -11,7 +11,6 @@ is compared with the embedded trainer's for the same config.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,9 @@ import pytest
 
 from ezspark_common.trainer.checkpoints import load_checkpoint
 from tests.integration.services.harness import (
-    REPO,
     assert_same_run,
     embedded,
     require_rabbitmq,
-    wait_until,
 )
 from tests.integration.services.procs import (
     Proc,
@@ -34,6 +31,8 @@ from tests.integration.services.procs import (
     processes,
     service_env,
 )
+from tests.support.configs import example
+from tests.support.waiting import wait_until
 
 # The spec's example runs 600000 generations of 100 genomes × 5 games of 200 steps; these
 # overrides bound it (and start distributing after one generation) while every other key
@@ -56,8 +55,7 @@ def vhost_broker_url() -> Iterator[str]:
 
 def spec_config() -> dict[str, Any]:
     """The spec's example config, read raw from the repo, with BOUNDS applied."""
-    raw = (REPO / "examples" / "spec-example.json").read_bytes()
-    return {**json.loads(raw), **BOUNDS}
+    return example("spec-example", **BOUNDS)
 
 
 def start_stack(tmp: Path, url: str, procs: list[Proc], env_id: str) -> str:

@@ -20,17 +20,18 @@ from ezspark_common.cli import remote as cli_remote
 from ezspark_common.cli.app import main
 from ezspark_common.trainer.checkpoints import load_checkpoint
 from tests.e2e.browser.gateway_process import Gateway, api, free_port, running_gateway, sign_up
+from tests.support.configs import example
 
-CONFIG: dict[str, Any] = {
-    **json.loads((Path(__file__).parents[2] / "examples" / "cartpole.json").read_text()),
-    "initial_population": 8,
-    "generations": 4,
-    "alone_training_iterations": 2,
-    "max_number_of_games": 1,
-    "sub_games": 1,
-    "max_number_of_steps": 20,
-    "seed": 11,
-}
+CONFIG = example(
+    "cartpole",
+    initial_population=8,
+    generations=4,
+    alone_training_iterations=2,
+    max_number_of_games=1,
+    sub_games=1,
+    max_number_of_steps=20,
+    seed=11,
+)
 
 
 @pytest.fixture(scope="module")

@@ -23,18 +23,11 @@ from prometheus_client import CollectorRegistry
 from ezspark_common.broker import BrokerError, Delivery, connect
 from ezspark_common.broker.rabbitmq import RabbitBroker
 from ezspark_common.wire.messages import RESULTS_QUEUE, MessageError, dead_letter_queue, decode
+from tests.support.waiting import wait_until
 
 URL = os.environ.get("EZSPARK_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
 BrokerFactory = Callable[..., RabbitBroker]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,7 @@ from ezspark_common.config import config_with, load_config
 from ezspark_common.trainer.embedded import run_embedded
 from ezspark_common.trainer.evaluators import InProcessEvaluator
 from ezspark_common.trainer.training import TrainingState, start
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.configs import REPO
 
 
 def _solve(example: str, tmp_path: Path, label: str, **overrides: Any) -> TrainingState:

@@ -14,7 +14,6 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -23,10 +22,9 @@ from click.testing import CliRunner, Result
 from ezspark_common.cli.app import main
 from ezspark_gateway.web.fields import form_text
 from tests.e2e.browser.gateway_process import Gateway, running_gateway, sign_up
+from tests.support.configs import example
 
-CARTPOLE: dict[str, Any] = json.loads(
-    (Path(__file__).parents[2] / "examples" / "cartpole.json").read_text()
-)
+CARTPOLE = example("cartpole")
 PASSWORD = "equivalent-pass-42"
 CASES = {
     "wrong-input-size": (CARTPOLE | {"input_size": 5}, "input_size"),

@@ -26,8 +26,8 @@ from ezspark_common.config import (
     parse_config,
 )
 from ezspark_common.evaluation.envs import resolve
+from tests.support.configs import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SPEC_EXAMPLE = Path(__file__).resolve().parents[3] / "shared/spec/example-config.json"
 REPO_EXAMPLE = REPO / "examples/spec-example.json"
 

@@ -10,8 +10,8 @@ import tomllib
 from pathlib import Path
 
 import ezspark_common
+from tests.support.configs import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVICE_ONLY = ("pika", "prometheus_client")
 # Library packages only the services use: they talk to the broker, so they need the extra.
 SERVICE_PACKAGES = ("ezspark_common.broker", "ezspark_common.service")
@@ -29,12 +29,12 @@ def _run_blocked(code: str, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=180,
         check=False,
-        cwd=ROOT,
+        cwd=REPO,
     )
 
 
 def _project(path: str) -> dict[str, object]:
-    with (ROOT / path / "pyproject.toml").open("rb") as f:
+    with (REPO / path / "pyproject.toml").open("rb") as f:
         project: dict[str, object] = tomllib.load(f)["project"]
     return project
 
@@ -80,7 +80,7 @@ def test_broker_without_the_extra_names_it() -> None:
 
 def test_embedded_training_runs_without_the_extra(tmp_path: Path) -> None:
     """`ezspark train` runs a real (two-generation) training without pika or prometheus."""
-    config = json.loads((ROOT / "examples" / "cartpole.json").read_text())
+    config = json.loads((REPO / "examples" / "cartpole.json").read_text())
     config.update(generations=2, max_population=30, initial_population=30)
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))

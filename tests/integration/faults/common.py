@@ -28,7 +28,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.integration.services.harness import REPO, require_rabbitmq, wait_until
+from tests.integration.services.harness import require_rabbitmq
 from tests.integration.services.procs import (
     Proc,
     free_port,
@@ -37,6 +37,8 @@ from tests.integration.services.procs import (
     scrape_metric,
     service_env,
 )
+from tests.support.configs import REPO
+from tests.support.waiting import wait_until
 
 FAULT_ENVS = "tests.integration.faults.fault_envs"
 PG_ADMIN_URL = os.environ.get(

@@ -16,7 +16,7 @@ Importing this module registers deliberately broken environments under ``EzFault
   a native environment would: nothing can be settled or logged;
 * ``EzFault/Hang-v0``: the 3rd ``step`` never returns (a deadlocked native environment).
 
-The first four reuse the unit tests' ``tests.unit.faulty_envs`` classes.
+The first four reuse the unit tests' ``tests.support.faulty_envs`` classes.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from tests.unit.faulty_envs import (
+from tests.support.faulty_envs import (
     EndlessEnv,
     NaNRewardEnv,
     RaiseOnActionOneEnv,

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.integration.faults.common import PASSWORD, alive, start_gateway
-from tests.integration.services.harness import REPO
 from tests.integration.services.procs import processes
+from tests.support.configs import REPO
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -33,8 +33,9 @@ from tests.integration.faults.common import (
     wait_served,
 )
 from tests.integration.services import slow_envs
-from tests.integration.services.harness import assert_same_run, config, embedded, wait_until
+from tests.integration.services.harness import assert_same_run, config, embedded
 from tests.integration.services.procs import Proc, processes
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -34,8 +34,10 @@ from tests.integration.faults.common import (
     start_gateway,
     wait_served,
 )
-from tests.integration.services.harness import CP_TASKS, REPO, Bus, config, make_task, wait_until
+from tests.integration.services.harness import CP_TASKS, Bus, config, make_task
 from tests.integration.services.procs import processes
+from tests.support.configs import REPO
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

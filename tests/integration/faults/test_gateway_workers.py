@@ -1,9 +1,14 @@
 """Several gateway worker processes (EZSPARK_WORKERS): one brute-force budget, summed
-metrics, and every worker serving (issue 14)."""
+metrics, every worker serving, and a revoked token refused by every worker at once
+(issue 14)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 import pytest
@@ -49,4 +54,74 @@ def test_two_workers_share_the_brake_and_sum_their_metrics(tmp_path: Path) -> No
         )
         assert served >= 40
         assert alive(gw.proc)
+        assert gw.proc.stop() == 0
+
+
+def _get(conn: socket.socket, reader: BinaryIO, path: str, token: str) -> int:
+    """One GET on a kept-alive connection; its status."""
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+    conn.sendall(head.encode())
+    status = int(reader.readline().split()[1])
+    length = 0
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    reader.read(length)
+    return status
+
+
+def _server_sockets(port: int) -> dict[int, int]:
+    """Socket inode of each accepted loopback connection to ``port``, by client port."""
+    found = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = (int(a.split(":")[1], 16) for a in fields[1:3])
+        if local == port:
+            found[remote] = int(fields[9])
+    return found
+
+
+def _holder(inode: int, workers: list[int]) -> int | None:
+    """The worker process holding the socket ``inode``."""
+    for pid in workers:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+    return None
+
+
+def test_revoked_token_refused_at_once_by_every_worker(tmp_path: Path) -> None:
+    """With 2 workers, each holding kept-alive connections that have just read with a
+    token: after the token is revoked, the very next read on every connection, in either
+    worker, is refused (nothing cached, no stale read snapshot)."""
+    with processes() as procs:
+        gw = start_gateway(tmp_path, procs, "memory://", workers=2, keep_alive_s=60)
+        workers = _children(gw.proc.popen.pid)
+        port = int(gw.base.rsplit(":", 1)[1])
+        token = gw.signup("reader")
+        held: dict[int, list[tuple[socket.socket, BinaryIO]]] = {}
+        for _ in range(64):  # the kernel picks the worker: open until both hold some
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            reader = conn.makefile("rb")
+            assert _get(conn, reader, "/api/trainings", token) == 200
+            inode = _server_sockets(port)[conn.getsockname()[1]]
+            held.setdefault(_holder(inode, workers) or 0, []).append((conn, reader))
+            if len(set(held) & set(workers)) == 2 and all(len(v) >= 2 for v in held.values()):
+                break
+        assert set(workers) <= set(held), (
+            f"connections per worker: { {k: len(v) for k, v in held.items()} }"
+        )
+        with gw.client(token) as api:
+            assert api.post("/api/auth/logout").status_code == 204
+        statuses = {
+            pid: [_get(c, r, "/api/trainings", token) for c, r in conns]
+            for pid, conns in held.items()
+        }
+        for conns in held.values():
+            for conn, reader in conns:
+                reader.close()
+                conn.close()
+        assert all(codes and set(codes) == {401} for codes in statuses.values()), statuses
         assert gw.proc.stop() == 0

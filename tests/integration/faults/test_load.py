@@ -34,8 +34,8 @@ from tests.integration.faults.common import (
     record_figures,
     start_gateway,
 )
-from tests.integration.services.harness import REPO
 from tests.integration.services.procs import processes
+from tests.support.configs import REPO
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -34,9 +34,9 @@ from tests.integration.services.harness import (
     make_task,
     new_prefix,
     tasks,
-    wait_until,
 )
 from tests.integration.services.procs import Proc, processes
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -38,8 +38,8 @@ from tests.integration.faults.common import (
     start_gateway,
 )
 from tests.integration.security.broker_users import ADMIN, MANAGEMENT_URL, secure_vhost
-from tests.integration.services.harness import REPO
 from tests.integration.services.procs import processes
+from tests.support.configs import REPO
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -32,9 +32,9 @@ from tests.integration.services.harness import (
     config,
     embedded,
     new_prefix,
-    wait_until,
 )
 from tests.integration.services.procs import processes
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

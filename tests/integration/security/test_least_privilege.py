@@ -30,7 +30,7 @@ from ezspark_common.wire.routing import (
     volunteer_tasks_queue,
 )
 from tests.integration.security.broker_users import broker, evolver_topology, running, secure_vhost
-from tests.integration.services.harness import wait_until
+from tests.support.waiting import wait_until
 
 ENV = "CartPole-v1"
 

@@ -35,9 +35,9 @@ from tests.integration.services.harness import (
     config,
     embedded,
     finished,
-    wait_until,
 )
 from tests.integration.services.procs import Proc, free_port, processes, service_env
+from tests.support.waiting import wait_until
 
 ENV = "CartPole-v1"
 

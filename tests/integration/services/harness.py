@@ -60,8 +60,9 @@ from ezspark_evaluator.service import EvaluatorService
 from ezspark_evaluator.settings import EvaluatorSettings
 from ezspark_evolver.service import EvolverService
 from ezspark_evolver.settings import EvolverSettings
+from tests.support.configs import example
+from tests.support.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[3]
 URL = os.environ.get("EZSPARK_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 SLOW_ENVS = "tests.integration.services.slow_envs"
 QUEUES = (COMMANDS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE)
@@ -78,17 +79,17 @@ def tasks(env_id: str = "CartPole-v1") -> str:
 CP_TASKS = tasks("CartPole-v1")
 
 # Small and fast: CartPole-v1, 12 genomes, 2 games of at most 60 steps.
-BASE_CONFIG: dict[str, Any] = {
-    **json.loads((REPO / "examples" / "cartpole.json").read_text()),
-    "initial_population": 12,
-    "generations": 4,
-    "alone_training_iterations": 1,
-    "max_number_of_games": 2,
-    "sub_games": 1,
-    "max_number_of_steps": 60,
-    "fitness_threshold": None,
-    "seed": 7,
-}
+BASE_CONFIG: dict[str, Any] = example(
+    "cartpole",
+    initial_population=12,
+    generations=4,
+    alone_training_iterations=1,
+    max_number_of_games=2,
+    sub_games=1,
+    max_number_of_steps=60,
+    fitness_threshold=None,
+    seed=7,
+)
 
 
 def require_rabbitmq(url: str = URL) -> None:
@@ -98,18 +99,6 @@ def require_rabbitmq(url: str = URL) -> None:
         socket.create_connection((parts.hostname, parts.port or 5672), timeout=3).close()
     except OSError as exc:
         pytest.fail(f"RabbitMQ is not reachable at {parts.hostname}:{parts.port}: {exc}")
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def finished(data_dir: Path, training_id: str, timeout: float = 90.0) -> TrainingState:

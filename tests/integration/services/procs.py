@@ -24,7 +24,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.services.harness import REPO, SLOW_ENVS, URL, wait_until
+from tests.integration.services.harness import SLOW_ENVS, URL
+from tests.support.configs import REPO
+from tests.support.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 

@@ -32,9 +32,9 @@ from tests.integration.services.harness import (
     make_task,
     new_prefix,
     tasks,
-    wait_until,
 )
 from tests.integration.services.procs import Proc, free_port, processes, service_env
+from tests.support.waiting import wait_until
 
 
 def test_poison_task_is_dead_lettered_counted_and_evaluator_keeps_going() -> None:

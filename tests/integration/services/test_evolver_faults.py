@@ -21,7 +21,6 @@ from tests.integration.services.harness import (
     finished,
     generations_done,
     new_prefix,
-    wait_until,
 )
 from tests.integration.services.procs import (
     Proc,
@@ -29,6 +28,7 @@ from tests.integration.services.procs import (
     evolver_process,
     processes,
 )
+from tests.support.waiting import wait_until
 
 
 def evaluator(tmp_path: Path, name: str, prefix: str, envs: str, **settings: Any) -> Proc:

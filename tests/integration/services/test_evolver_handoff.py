@@ -27,8 +27,8 @@ from tests.integration.services.harness import (
     evolver_thread,
     finished,
     new_prefix,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 
 def alone_phase(cfg: dict[str, Any], out: Path) -> dict[str, Any]:

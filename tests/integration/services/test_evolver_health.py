@@ -16,8 +16,8 @@ from tests.integration.services.harness import (
     evolver_thread,
     finished,
     new_prefix,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 
 def test_evolver_publishes_progress_shape_phase_and_champion(tmp_path: Path) -> None:

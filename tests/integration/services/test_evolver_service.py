@@ -40,8 +40,8 @@ from tests.integration.services.harness import (
     honest_result,
     make_task,
     new_prefix,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 
 def tampered(result: EvaluationResult, **fields: Any) -> EvaluationResult:

@@ -20,9 +20,9 @@ from tests.integration.services.harness import (
     generations_done,
     new_prefix,
     tasks,
-    wait_until,
 )
 from tests.integration.services.procs import evaluator_process, evolver_process, processes
+from tests.support.waiting import wait_until
 
 
 def test_small_training_of_another_user_is_not_starved_by_four_long_ones(tmp_path: Path) -> None:

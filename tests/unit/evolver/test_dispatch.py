@@ -38,9 +38,10 @@ from ezspark_evolver.registry import EvaluatorRegistry
 from ezspark_evolver.rules import RoundRules, TaskAbandonedError
 from ezspark_evolver.settings import EvolverSettings
 from ezspark_evolver.store import TrainingStore
+from tests.support.configs import EXAMPLES
 
 CONFIG = config_with(
-    load_config("examples/cartpole.json"),
+    load_config(EXAMPLES / "cartpole.json"),
     initial_population=24,
     max_number_of_games=2,
     sub_games=1,

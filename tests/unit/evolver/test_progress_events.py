@@ -19,9 +19,10 @@ from ezspark_evolver.registry import EvaluatorRegistry
 from ezspark_evolver.settings import EvolverSettings
 from ezspark_evolver.store import TrainingStore
 from ezspark_evolver.trainer import PROGRESS_EVERY_S, TrainingRunner
+from tests.support.configs import EXAMPLES
 
 CONFIG = config_with(
-    load_config("examples/cartpole.json"), initial_population=12, alone_training_iterations=1
+    load_config(EXAMPLES / "cartpole.json"), initial_population=12, alone_training_iterations=1
 )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from ezspark_common.trainer.checkpoints import load_checkpoint
 from ezspark_common.trainer.training import GenerationReport, TrainingState, start
 from ezspark_evolver.store import TrainingStore
-from tests.unit.test_training import small_config
+from tests.support.configs import small_config
 
 TID = "t-1"
 

@@ -24,18 +24,19 @@ from ezspark_common.wire.messages import (
 )
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.storage import Database
+from tests.support.configs import example
 
-CONFIG: dict[str, Any] = {
-    **json.loads((Path(__file__).parents[3] / "examples" / "cartpole.json").read_text()),
-    "initial_population": 10,
-    "max_population": 12,
-    "generations": 6,
-    "alone_training_iterations": 2,
-    "max_number_of_games": 2,
-    "sub_games": 1,
-    "max_number_of_steps": 30,
-    "seed": 3,
-}
+CONFIG = example(
+    "cartpole",
+    initial_population=10,
+    max_population=12,
+    generations=6,
+    alone_training_iterations=2,
+    max_number_of_games=2,
+    sub_games=1,
+    max_number_of_steps=30,
+    seed=3,
+)
 URL = "/api/trainings/handoff"
 
 

@@ -16,8 +16,8 @@ from ezspark_common.wire.messages import TrainingFinished, WireGenome
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.core.replays import Replays, ReplaySettings
 from ezspark_gateway.storage.models import Training
+from tests.unit.evaluation.test_replay import BALANCER, dense_genome  # also registers EzReplay/*
 from tests.unit.gateway.conftest import example_bytes
-from tests.unit.test_replay import BALANCER, dense_genome  # also registers EzReplay/*
 
 
 def use_cache(gw: Any, path: Path, **settings: Any) -> Replays:

@@ -11,7 +11,7 @@ import pytest
 from ezspark_common.wire.messages import TrainingFinished, WireGenome
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.core.network_svg import NEGATIVE, POSITIVE, network_svg
-from tests.unit.genomes import random_genome
+from tests.support.genomes import random_genome
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -81,7 +81,7 @@ def test_best_svg_endpoint_is_owner_only_and_404_until_a_best_exists(gw: Any) ->
 
 def test_recurrent_links_are_drawn_as_arcs() -> None:
     """A recurrent genome's loop-closing links (self-loops too) are arcs, the rest lines."""
-    from tests.unit.test_recurrent import GENOMES
+    from tests.unit.neat.test_recurrent import GENOMES
 
     genome = next(g for g in GENOMES if (g.src == g.dst).any())
     root = ET.fromstring(network_svg(genome.to_wire(), 2, 2))

@@ -21,7 +21,7 @@ from ezspark_common.wire.messages import (
     encode,
     to_json,
 )
-from tests.unit.genomes import random_genome
+from tests.support.genomes import random_genome
 
 AWKWARD = [-0.0, 5e-324, 0.1 + 0.2, -1.7976931348623157e308]
 

@@ -29,9 +29,9 @@ from ezspark_common.evaluation.replay import (
     record_gif,
 )
 from ezspark_common.neat.genome import Genome
-from tests.unit import faulty_envs
-from tests.unit.test_recurrent import ENV as NO_VELOCITY
-from tests.unit.test_recurrent import GENOMES as LOOPED
+from tests.support import faulty_envs
+from tests.unit.neat.test_recurrent import ENV as NO_VELOCITY
+from tests.unit.neat.test_recurrent import GENOMES as LOOPED
 
 # A CartPole controller: push the way the pole falls (inputs -3 and -4: angle, angular speed).
 BALANCER: dict[str, Any] = {

@@ -7,7 +7,7 @@ import pytest
 
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import compile_batch, node_levels
-from tests.unit.genomes import random_genome
+from tests.support.genomes import random_genome
 
 
 def reference_outputs(genome: Genome, inputs: list[float], n_out: int) -> list[float]:

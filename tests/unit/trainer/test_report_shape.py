@@ -4,7 +4,6 @@ through a checkpoint, and ``phase_of`` splits the alone phase from the rest."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -19,8 +18,7 @@ from ezspark_common.trainer.training import (
     state_from_dict,
     state_to_dict,
 )
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.configs import REPO
 
 
 def _state() -> TrainingState:

@@ -1,57 +1,19 @@
-"""The embedded trainer: determinism across workers, checkpoints, resume after Ctrl-C."""
+"""The embedded trainer: determinism across workers, checkpoints and resume (Ctrl-C in a
+real process: tests/integration/test_cli_interrupt.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
-from ezspark_common.config import TrainingConfig, config_with, load_config
+from ezspark_common.config import config_with
 from ezspark_common.neat.population import population_to_dict
 from ezspark_common.trainer.checkpoints import load_checkpoint
 from ezspark_common.trainer.embedded import run_embedded, with_stopping_rules
-from ezspark_common.trainer.evaluators import EmbeddedEvaluator, InProcessEvaluator
-from ezspark_common.trainer.training import TrainingState, start, state_from_dict, state_to_dict
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def small_config(**changes: Any) -> TrainingConfig:
-    """The spec's example on CartPole-v1, shrunk so a run takes about a second."""
-    base = load_config(REPO / "examples" / "spec-example.json")
-    values = {
-        "gym_game_name": "CartPole-v1",
-        "initial_population": 40,
-        "max_population": 120,
-        "generations": 6,
-        "max_number_of_games": 3,
-        "sub_games": 2,
-        "max_number_of_steps": 120,
-        "seed": 3,
-        "safeness": 0.25,
-    }
-    values.update(changes)
-    return config_with(base, **values)
-
-
-def fingerprint(state: TrainingState) -> str:
-    """Genomes, species and last fitnesses of a state, as comparable text."""
-    data = state_to_dict(state)
-    return json.dumps([data["population"], data["last_outcomes"]], sort_keys=True)
-
-
-def train(config: TrainingConfig, out: Path, workers: int) -> TrainingState:
-    """Run the embedded trainer to the end."""
-    evaluator = EmbeddedEvaluator(workers)
-    try:
-        return run_embedded(start(config), evaluator, out)
-    finally:
-        evaluator.close()
+from ezspark_common.trainer.evaluators import InProcessEvaluator
+from ezspark_common.trainer.training import TrainingState, state_from_dict, state_to_dict
+from tests.support.configs import small_config
+from tests.support.runs import fingerprint, train
 
 
 def test_same_seed_same_population_with_one_or_two_workers(tmp_path: Path) -> None:
@@ -129,55 +91,3 @@ def test_resume_with_more_generations_extends_a_finished_run_like_a_longer_run(
     assert [(r.generation, r.best_fitness, r.mean_fitness) for r in extended.history] == [
         (r.generation, r.best_fitness, r.mean_fitness) for r in full.history
     ]
-
-
-def _run_cli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ezspark_common", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-
-
-def test_ctrl_c_writes_checkpoint_and_resume_matches_uninterrupted(tmp_path: Path) -> None:
-    """SIGINT mid-run exits 130 with a checkpoint; --resume reaches the uninterrupted result."""
-    config = small_config(
-        gym_game_name="Acrobot-v1",
-        input_size=6,
-        output_size=3,
-        minimum_reward=-1,
-        generations=5,
-        initial_population=30,
-        max_number_of_steps=200,
-        max_number_of_games=2,
-        sub_games=2,
-    )
-    cfg_file = tmp_path / "acrobot.json"
-    cfg_file.write_text(json.dumps(config.model_dump()))
-    straight = train(config, tmp_path / "straight", workers=1)
-    out = tmp_path / "interrupted"
-    proc = _run_cli("train", str(cfg_file), "--out", str(out))
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        lines = (
-            (out / "history.jsonl").read_text().splitlines()
-            if (out / "history.jsonl").exists()
-            else []
-        )
-        if len(lines) >= 2:
-            break
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "--resume" in err
-    interrupted_at = load_checkpoint(out).generation
-    assert 2 <= interrupted_at < config.generations
-    resumed = _run_cli("train", str(cfg_file), "--resume", str(out))
-    _, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
-    assert fingerprint(load_checkpoint(out)) == fingerprint(straight)
-    history = (out / "history.jsonl").read_text().splitlines()
-    assert [json.loads(h)["generation"] for h in history] == list(range(config.generations))

@@ -13,7 +13,7 @@ from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.evaluation.games import make_games, vectorised
 from ezspark_common.evaluation.games.acrobot import AcrobotGames, _square, supports
 from ezspark_common.evaluation.games.scalar import ScalarGames
-from tests.unit.genomes import random_genome
+from tests.support.genomes import random_genome
 
 ENV_ID = "Acrobot-v1"
 Policy = Callable[[NDArray[np.float64], np.random.Generator], int]

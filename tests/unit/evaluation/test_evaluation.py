@@ -8,9 +8,9 @@ import pytest
 
 from ezspark_common.evaluation.batch import GameSetup, Outcome, evaluate_batch
 from ezspark_common.neat.genome import Genome
-from tests.unit.faulty_envs import register
-from tests.unit.genomes import random_genome
-from tests.unit.test_network import reference_outputs
+from tests.support.faulty_envs import register
+from tests.support.genomes import random_genome
+from tests.unit.neat.test_network import reference_outputs
 
 register()
 

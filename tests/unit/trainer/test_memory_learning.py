@@ -12,12 +12,13 @@ from ezspark_common.neat.genome import has_cycle
 from ezspark_common.trainer.evaluators import InProcessEvaluator
 from ezspark_common.trainer.generations import NoSink, run_generations
 from ezspark_common.trainer.training import start
+from tests.support.configs import EXAMPLES
 
 
 def _config(recurrent: bool, seed: int) -> TrainingConfig:
     """examples/cartpole.json on the velocity-free variant, population capped at 150."""
     return config_with(
-        load_config("examples/cartpole.json"),
+        load_config(EXAMPLES / "cartpole.json"),
         gym_game_name=NO_VELOCITY_ID,
         input_size=2,
         max_population=150,
@@ -44,7 +45,7 @@ def test_recurrent_reaches_475_feed_forward_does_not(seed: int) -> None:
 
 def test_recurrent_run_is_the_same_with_one_or_two_workers(tmp_path: Path) -> None:
     """Same config and seed: the same recurrent population, loops included, for 1 or 2 workers."""
-    from tests.unit.test_training import fingerprint, train
+    from tests.support.runs import fingerprint, train
 
     config = config_with(_config(True, 3), generations=12, fitness_threshold=None, safeness=0.5)
     one = train(config, tmp_path / "w1", workers=1)

@@ -13,7 +13,7 @@ from ezspark_common.neat.network import BatchPlan
 from ezspark_common.neat.packed import PackedGenomes
 from ezspark_common.neat.recurrent import ReferenceNetwork
 from ezspark_common.wire.messages import EvaluationTask, decode, encode
-from tests.unit.genomes import random_genome
+from tests.support.genomes import random_genome
 
 ENV = "EzCartPoleNoVelocity-v1"
 

@@ -15,7 +15,7 @@ from ezspark_common.evaluation.games.exact import square32
 from ezspark_common.evaluation.games.mountaincar import MountainCarGames
 from ezspark_common.evaluation.games.pendulum import PendulumGames
 from ezspark_common.evaluation.games.scalar import ScalarGames
-from tests.unit.genomes import random_genome
+from tests.support.genomes import random_genome
 
 Policy = Callable[[NDArray[np.float64], np.random.Generator], float]
 PENDULUM, CAR = "Pendulum-v1", "MountainCarContinuous-v0"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from ezspark_common.config import config_with, load_config
 from ezspark_common.quotas import Quotas, quota_errors, work_per_generation
 from ezspark_common.trainer.tasks import game_groups, plan_chunks, split_tasks
+from tests.support.configs import EXAMPLES
 
-CARTPOLE = load_config("examples/cartpole.json")
+CARTPOLE = load_config(EXAMPLES / "cartpole.json")
 
 
 def test_plan_gives_every_evaluator_several_tasks() -> None:
@@ -41,7 +42,7 @@ def test_quota_errors_name_the_limit_and_the_key() -> None:
 def test_shipped_examples_fit_the_default_quotas() -> None:
     """The default quotas accept every shipped example."""
     for name in ("cartpole", "acrobot", "lunarlander", "spec-example"):
-        assert quota_errors(load_config(f"examples/{name}.json"), Quotas()) == []
+        assert quota_errors(load_config(EXAMPLES / f"{name}.json"), Quotas()) == []
 
 
 def test_chunks_shrink_towards_the_end_and_cover_every_genome_once() -> None:

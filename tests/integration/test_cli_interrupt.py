@@ -1,0 +1,64 @@
+"""Ctrl-C in a real ``ezspark train`` process: a checkpoint, and a resume that reaches the
+uninterrupted result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from ezspark_common.trainer.checkpoints import load_checkpoint
+from tests.support.configs import REPO, small_config
+from tests.support.runs import fingerprint, train
+from tests.support.waiting import wait_until
+
+
+def _generations_written(out: Path) -> int:
+    history = out / "history.jsonl"
+    return len(history.read_text().splitlines()) if history.exists() else 0
+
+
+def _run_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ezspark_common", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def test_ctrl_c_writes_checkpoint_and_resume_matches_uninterrupted(tmp_path: Path) -> None:
+    """SIGINT mid-run exits 130 with a checkpoint; --resume reaches the uninterrupted result."""
+    config = small_config(
+        gym_game_name="Acrobot-v1",
+        input_size=6,
+        output_size=3,
+        minimum_reward=-1,
+        generations=5,
+        initial_population=30,
+        max_number_of_steps=200,
+        max_number_of_games=2,
+        sub_games=2,
+    )
+    cfg_file = tmp_path / "acrobot.json"
+    cfg_file.write_text(json.dumps(config.model_dump()))
+    straight = train(config, tmp_path / "straight", workers=1)
+    out = tmp_path / "interrupted"
+    proc = _run_cli("train", str(cfg_file), "--out", str(out))
+    wait_until(lambda: _generations_written(out) >= 2, 120, "two generations written")
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    interrupted_at = load_checkpoint(out).generation
+    assert 2 <= interrupted_at < config.generations
+    resumed = _run_cli("train", str(cfg_file), "--resume", str(out))
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert fingerprint(load_checkpoint(out)) == fingerprint(straight)
+    history = (out / "history.jsonl").read_text().splitlines()
+    assert [json.loads(h)["generation"] for h in history] == list(range(config.generations))

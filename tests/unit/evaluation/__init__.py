@@ -1,0 +1,1 @@
+"""Unit tests of ``ezspark_common.evaluation``."""
