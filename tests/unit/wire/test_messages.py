@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from ezspark_common.evaluation.envs import describe
 from ezspark_common.wire.messages import (
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
     RESULTS_QUEUE,
     TASKS_QUEUE,
+    EnvSpace,
     EvaluationResult,
     EvaluationTask,
+    EvaluatorAnnounced,
     GenerationFinished,
     GenomeOutcome,
     Message,
@@ -252,3 +255,14 @@ def test_a_generation_report_of_an_older_evolver_decodes_as_generation_finished(
     assert isinstance(msg, GenerationFinished)
     assert (msg.generation, msg.best_genome_key, msg.champion) == (3, 7, None)
     assert json.loads(encode(msg))["kind"] == "generation_report"
+
+
+def test_env_space_carries_everything_the_engine_knows_of_an_environment() -> None:
+    """An evaluator's announced ``EnvSpace`` turns back into the very ``EnvInfo`` it
+    resolved, so the gateway checks sizes against what the evaluator saw."""
+    for env_id in ("CartPole-v1", "Pendulum-v1"):
+        info = describe(env_id)
+        sent = EvaluatorAnnounced(evaluator_id="e1", envs=[EnvSpace.of(info)], interval_s=5)
+        got = decode(encode(sent))
+        assert isinstance(got, EvaluatorAnnounced)
+        assert got.envs[0].info() == info

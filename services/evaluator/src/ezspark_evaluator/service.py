@@ -22,7 +22,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker import Broker, BrokerError, Delivery
-from ezspark_common.evaluation.envs import EnvInfo, catalogue
+from ezspark_common.evaluation.envs import catalogue
 from ezspark_common.wire.messages import EnvSpace, EvaluatorAnnounced, encode
 from ezspark_common.wire.routing import identify, queues_of
 from ezspark_evaluator.metrics import EvaluatorMetrics
@@ -82,7 +82,7 @@ class EvaluatorService:
         """What this evaluator tells the evolver and the gateways about itself."""
         return EvaluatorAnnounced(
             evaluator_id=self.evaluator_id,
-            envs=[_space(e) for e in self.envs],
+            envs=[EnvSpace.of(e) for e in self.envs],
             slots=1,
             prefetch=self.settings.prefetch,
             interval_s=self.settings.announce_interval_s,
@@ -137,14 +137,3 @@ class EvaluatorService:
         if not self.handler.wait_idle(self.settings.stop_timeout_s):
             log.warning("stop_timeout", note="the task in hand will be redelivered")
         self._broker.stop()
-
-
-def _space(info: EnvInfo) -> EnvSpace:
-    return EnvSpace(
-        env_id=info.env_id,
-        input_size=info.input_size,
-        output_size=info.output_size,
-        action_space=info.action_space,
-        observation_space=info.observation_space,
-        max_episode_steps=info.max_episode_steps,
-    )

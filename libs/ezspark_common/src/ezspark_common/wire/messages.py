@@ -33,6 +33,7 @@ start-up (``AnnounceRequested`` on ``ANNOUNCE_REQUESTS_EXCHANGE``).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -45,6 +46,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from ezspark_common.evaluation.envs import EnvInfo
 from ezspark_common.wire import frames
 from ezspark_common.wire.message_columns import (
     GenomeOutcome,
@@ -183,6 +185,15 @@ class EnvSpace(WireModel):
     action_space: str  # Gymnasium's repr, e.g. "Discrete(2)", for people
     observation_space: str
     max_episode_steps: PosInt | None = None
+
+    @staticmethod
+    def of(info: EnvInfo) -> EnvSpace:
+        """How an evaluator announces an environment it resolved."""
+        return EnvSpace(**dataclasses.asdict(info))
+
+    def info(self) -> EnvInfo:
+        """The engine's ``EnvInfo`` of an announced environment (for ``envs.size_errors``)."""
+        return EnvInfo(**self.model_dump())
 
 
 class EvaluatorAnnounced(WireModel):

@@ -22,7 +22,7 @@ import gymnasium as gym
 
 from ezspark_common.config import TrainingConfig
 from ezspark_common.evaluation.envs import EnvError, EnvInfo, describe, size_errors
-from ezspark_gateway.core.environments import EnvironmentRegistry, env_info
+from ezspark_gateway.core.environments import EnvironmentRegistry
 
 # How many served environments an error message lists before pointing at the endpoint.
 MAX_LISTED = 15
@@ -57,7 +57,7 @@ class EnvironmentCheck:
         env_id = config.gym_game_name
         space = self._registry.space(env_id)
         if space is not None:
-            return size_errors(config, env_info(space))
+            return size_errors(config, space.info())
         local = self.local_info(env_id)
         if isinstance(local, EnvInfo):
             return size_errors(config, local)

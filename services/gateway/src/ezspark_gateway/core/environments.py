@@ -18,7 +18,6 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-from ezspark_common.evaluation.envs import EnvInfo
 from ezspark_common.service.announce import LiveEvaluators
 from ezspark_common.wire.messages import EnvSpace, EvaluatorAnnounced, routing_id
 from ezspark_gateway.core.ports import Clock
@@ -30,18 +29,6 @@ class KnownEnv:
 
     space: EnvSpace
     evaluators: int
-
-
-def env_info(space: EnvSpace) -> EnvInfo:
-    """The shared ``EnvInfo`` of an announced space (for ``envs.size_errors``)."""
-    return EnvInfo(
-        env_id=space.env_id,
-        input_size=space.input_size,
-        output_size=space.output_size,
-        max_episode_steps=space.max_episode_steps,
-        action_space=space.action_space,
-        observation_space=space.observation_space,
-    )
 
 
 class EnvironmentRegistry:

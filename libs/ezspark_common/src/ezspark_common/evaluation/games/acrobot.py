@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from ezspark_common.evaluation.envs import make_env
 from ezspark_common.evaluation.games.base import Games, StepResult
-from ezspark_common.evaluation.games.exact import may_stand_in
+from ezspark_common.evaluation.games.exact import agrees, may_stand_in
 
 IDS = ("Acrobot-v1",)
 RESET_BOUND = 0.1  # AcrobotEnv.reset draws each state value from ±0.1
@@ -293,23 +293,4 @@ class AcrobotGames(Games):
 def _agrees(env_id: str, seeds: Sequence[int] = (0, 1, 2), steps: int = 150) -> bool:
     """A few games here and in Gymnasium, compared step by step on this machine."""
     games = AcrobotGames(env_id, len(seeds))
-    envs = [make_env(env_id) for _ in seeds]
-    try:
-        obs, _ = games.reset(seeds)
-        ref = [np.asarray(e.reset(seed=s)[0], np.float64) for e, s in zip(envs, seeds, strict=True)]
-        live = np.ones(len(seeds), dtype=np.bool_)
-        for t in range(steps):
-            if not np.array_equal(obs[live], np.array(ref)[live]):
-                return False
-            actions = (np.arange(len(seeds)) + t * t) % 3
-            obs, reward, done, _ = games.step(actions, live)
-            for r in np.flatnonzero(live).tolist():
-                o, rew, term, trunc, _ = envs[r].step(int(actions[r]))
-                ref[r] = np.asarray(o, np.float64)
-                if rew != reward[r] or (term or trunc) != done[r]:
-                    return False
-            live &= ~done
-        return bool(np.array_equal(obs[live], np.array(ref)[live]))
-    finally:
-        for env in envs:
-            env.close()
+    return agrees(games, env_id, seeds, steps, lambda t, r: np.array((r + t * t) % 3))

@@ -59,22 +59,24 @@ def agrees(
     env_id: str,
     seeds: Sequence[int],
     steps: int,
-    action: Callable[[int, int], NDArray[np.float64]],
+    action: Callable[[int, int], NDArray[Any]],
 ) -> bool:
-    """``games`` (one row per seed) against Gymnasium, step by step; ``action(t, row)``."""
+    """``games`` (one row per seed) against Gymnasium, step by step; ``action(t, row)`` is
+    the row's action at step ``t`` (an index for a Discrete space)."""
+    box = games.box
     envs = [make_env(env_id) for _ in seeds]
     try:
         obs, _ = games.reset(seeds)
         ref = [np.asarray(e.reset(seed=s)[0], np.float64) for e, s in zip(envs, seeds, strict=True)]
         live = np.ones(len(seeds), dtype=np.bool_)
-        assert games.box is not None
         for t in range(steps):
             if not np.array_equal(obs[live], np.array(ref)[live]):
                 return False
             acts = np.stack([action(t, r) for r in range(len(seeds))])
             obs, reward, done, _ = games.step(acts, live)
             for r in np.flatnonzero(live).tolist():
-                o, rew, term, trunc, _ = envs[r].step(games.box.for_env(acts[r]))
+                act = int(acts[r]) if box is None else box.for_env(acts[r])
+                o, rew, term, trunc, _ = envs[r].step(act)
                 ref[r] = np.asarray(o, np.float64)
                 if rew != reward[r] or (term or trunc) != done[r]:
                     return False
