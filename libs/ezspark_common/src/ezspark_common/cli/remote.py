@@ -38,7 +38,7 @@ from ezspark_common.cli.client import (
 )
 from ezspark_common.cli.health import PREFIX, HealthPrinter, detail_rows, duration
 from ezspark_common.config import ConfigError, TrainingConfig, load_config, stopping_warning
-from ezspark_common.trainer.training import GENOME_FORMAT
+from ezspark_common.trainer.training import genome_header
 from ezspark_common.wire.messages import WireGenome
 
 EXIT_ERROR, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
@@ -443,13 +443,7 @@ def best(training_id: str, output: str | None) -> None:
     config = t["config"]
     # docs/genome-format.md; the gateway does not keep the champion's generation or returns.
     doc = {
-        "format": GENOME_FORMAT,
-        "version": 1,
-        "env_id": config["gym_game_name"],
-        "input_size": config["input_size"],
-        "output_size": config["output_size"],
-        "max_steps": config["max_number_of_steps"],
-        **({"recurrent": True} if config.get("recurrent") else {}),
+        **genome_header(config),
         "generation": None,
         "fitness": t["best_fitness"],
         "returns": [],

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ezspark_common.config import ConfigError, TrainingConfig
-from ezspark_common.trainer.training import GENOME_FORMAT, TrainingState, state_from_dict
+from ezspark_common.trainer.training import TrainingState, genome_header, state_from_dict
 from ezspark_common.wire.messages import SavedGenome, WireGenome
 
 # Keys of a checkpoint that a caller may not leave out (``state_from_dict`` needs them).
@@ -108,13 +108,7 @@ def saved_genome(document: Mapping[str, Any]) -> SavedGenome:
 def genome_file(saved: SavedGenome, config: Mapping[str, Any]) -> dict[str, Any]:
     """The document the embedded trainer writes for ``saved`` (same keys, same order)."""
     return {
-        "format": GENOME_FORMAT,
-        "version": 1,
-        "env_id": config["gym_game_name"],
-        "input_size": config["input_size"],
-        "output_size": config["output_size"],
-        "max_steps": config["max_number_of_steps"],
-        **({"recurrent": True} if config.get("recurrent") else {}),
+        **genome_header(config),
         "generation": saved.generation,
         "fitness": saved.fitness,
         "returns": list(saved.returns),

@@ -178,16 +178,24 @@ def advance(
     )
 
 
-def genome_document(best: BestGenome, config: TrainingConfig) -> dict[str, Any]:
-    """A saved genome: plain JSON that ``ezspark play`` replays (see docs/genome-format.md)."""
+def genome_header(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The first keys of every saved genome file: its format and the game it plays
+    (``config`` as a document, so the CLI can pass the gateway's JSON)."""
     return {
         "format": GENOME_FORMAT,
         "version": 1,
-        "env_id": config.gym_game_name,
-        "input_size": config.input_size,
-        "output_size": config.output_size,
-        "max_steps": config.max_number_of_steps,
-        **({"recurrent": True} if config.recurrent else {}),  # only then: older files stay
+        "env_id": config["gym_game_name"],
+        "input_size": config["input_size"],
+        "output_size": config["output_size"],
+        "max_steps": config["max_number_of_steps"],
+        **({"recurrent": True} if config.get("recurrent") else {}),  # only then: older files stay
+    }
+
+
+def genome_document(best: BestGenome, config: TrainingConfig) -> dict[str, Any]:
+    """A saved genome: plain JSON that ``ezspark play`` replays (see docs/genome-format.md)."""
+    return {
+        **genome_header(config.model_dump()),
         "generation": best.generation,
         "fitness": best.fitness,
         "returns": list(best.returns),
