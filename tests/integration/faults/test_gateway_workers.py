@@ -98,13 +98,18 @@ def test_revoked_token_refused_at_once_by_every_worker(tmp_path: Path) -> None:
     worker, is refused (nothing cached, no stale read snapshot)."""
     with processes() as procs:
         gw = start_gateway(tmp_path, procs, "memory://", workers=2, keep_alive_s=60)
-        workers = _children(gw.proc.popen.pid)
+        workers = [  # not multiprocessing's resource tracker
+            pid
+            for pid in _children(gw.proc.popen.pid)
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(workers) == 2
         port = int(gw.base.rsplit(":", 1)[1])
         token = gw.signup("reader")
         held: dict[int, list[tuple[socket.socket, BinaryIO]]] = {}
         for _ in range(64):  # the kernel picks the worker: open until both hold some
             conn = socket.create_connection(("127.0.0.1", port), timeout=10)
-            reader = conn.makefile("rb")
+            reader: BinaryIO = conn.makefile("rb")
             assert _get(conn, reader, "/api/trainings", token) == 200
             inode = _server_sockets(port)[conn.getsockname()[1]]
             held.setdefault(_holder(inode, workers) or 0, []).append((conn, reader))

@@ -76,6 +76,10 @@ def server_options(settings: GatewaySettings) -> dict[str, Any]:
         "log_config": None,
         "access_log": False,
         "server_header": False,
+        # With several workers the supervisor pings each and kills one that has not
+        # answered within this many seconds.  uvicorn's 5 s killed workers that were still
+        # starting on a busy 2-core machine, over and over (test_gateway_workers).
+        "timeout_worker_healthcheck": 30,
     }
 
 
