@@ -106,9 +106,9 @@ HELP: dict[str, str] = {
     "intraspecies_crossover_rate": "Optional, 0<=p<=1: the share of children bred by crossing "
     "two survivors of the same species (the NEAT paper's 0.75 by default).",
     "weight_init_std": "Optional, >0: the spread of fresh weights and biases (normal, mean 0). "
-    "Default 1.",
+    "Default 2.5 (1 with recurrent).",
     "weight_mutation_power": "Optional, >=0: the spread of the small shifts applied to a "
-    "weight when it changes by a little. Default 0.5.",
+    "weight when it changes by a little. Default 1.25 (0.5 with recurrent).",
     "recurrent": "Optional, true/false: networks with memory. Connections may form loops and "
     "every node keeps its value from one step to the next (reset for each game), for "
     "environments whose observations do not tell everything. Default false.",
