@@ -262,3 +262,31 @@ def test_docs_and_redoc_without_internet(page: Page, shot: Shot, live: Live) -> 
     # ReDoc's "API docs by Redocly" footer points an <img> at its maker's host: the CSP
     # stops it before any request (blocked stays empty). Nothing else may be refused.
     assert [v for v in violations if "cdn.redoc.ly/redoc/logo-mini.svg" not in v] == []
+
+
+def test_form_at_375px_with_and_without_javascript(
+    browser: Browser, live: Live, shot: Shot
+) -> None:
+    """At 375 px the form, its error summary and the upload fit the screen (no sideways
+    scroll) with scripts on and off, and inputs are not narrower than their labels need."""
+    for js in (True, False):
+        options = {"viewport": {"width": 375, "height": 800}, "java_script_enabled": js}
+        with tab(browser, live, **options) as phone:
+            sign_up(phone)
+            phone.goto("/trainings/new")
+            phone.fill("#f-crossover_rate", "1.5")
+            phone.click("#config-form button[type=submit]")
+            expect(phone.locator("#error-summary")).to_be_visible()
+            widths = phone.evaluate(
+                "() => [document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            assert widths[0] <= widths[1] == 375, widths
+            for selector in ("#error-summary", "#file", "#f-crossover_rate"):
+                box = phone.locator(selector).bounding_box()
+                assert box is not None, selector
+                assert box["x"] >= 0, selector
+                assert box["x"] + box["width"] <= 375, (selector, box)
+            field = phone.locator("#f-crossover_rate").bounding_box()
+            assert field is not None
+            assert field["width"] >= 120, field
+            shot(phone, f"{'js' if js else 'no-js'}-phone")
