@@ -137,7 +137,13 @@ def run_load(
     ]
     for p in procs:
         p.start()
-    outs = [queue.get() for _ in procs]
+    try:  # a client process that died never answers: fail instead of waiting for ever
+        outs = [queue.get(timeout=warmup + seconds + 60) for _ in procs]
+    except Exception as exc:
+        codes = [p.exitcode for p in procs]
+        for p in procs:
+            p.kill()
+        raise RuntimeError(f"a load client process failed (exit codes {codes})") from exc
     for p in procs:
         p.join()
     latencies = [x for o in outs for x in o["latencies"]]
