@@ -9,7 +9,8 @@ seeds solved, median evaluations to solve (an unsolved seed counts as never: the
 EzSpark uses the spec's rates (``SPEC_RATES``, as in ``examples/spec-example.json``) with the
 per-task settings in ``TASKS``; neat-python the settings of its shipped examples
 (``neat_*.ini``).  ``python -m benchmarks.bench_learn --tasks xor parity3 --seeds 3 --jobs 2``
-runs a subset; results go to ``benchmarks/results/learn-<UTC time>.json``.
+runs a subset; results go to ``benchmarks/results/learn-<UTC time>.json``.  ``--sides ours``
+(or ``neat``) runs one side only; ``--table`` merges files per task and side.
 """
 
 from __future__ import annotations
@@ -239,11 +240,24 @@ def _one(job: tuple[str, str, int]) -> tuple[str, str, int, dict[str, Any]]:
     return name, side, seed, (ours if side == "ezspark" else theirs)(name, seed)
 
 
-def run(names: list[str], seeds: int, jobs: int = 1, save: Path | None = None) -> dict[str, Any]:
-    """Both sides on ``seeds`` seeds of each task, ``jobs`` runs at a time; progress lines.
+SIDES: dict[str, tuple[str, ...]] = {
+    "both": ("ezspark", "neat"),
+    "ours": ("ezspark",),
+    "neat": ("neat",),
+}
+
+
+def run(
+    names: list[str],
+    seeds: int,
+    jobs: int = 1,
+    save: Path | None = None,
+    sides: tuple[str, ...] = SIDES["both"],
+) -> dict[str, Any]:
+    """``sides`` on ``seeds`` seeds of each task, ``jobs`` runs at a time; progress lines.
     With ``save``, the runs so far are rewritten there after each one (a cut-short run
     keeps its figures)."""
-    todo = [(n, side, s) for n in names for s in range(seeds) for side in ("ezspark", "neat")]
+    todo = [(n, side, s) for n in names for s in range(seeds) for side in sides]
     out: dict[str, Any] = {n: {"ezspark": {}, "neat": {}} for n in names}
     with ProcessPoolExecutor(jobs) as pool:
         for i, (name, side, seed, r) in enumerate(pool.map(_one, todo), 1):
@@ -266,6 +280,16 @@ def _lists(out: dict[str, Any]) -> dict[str, Any]:
         for n, sides in out.items()
         if any(sides.values())
     }
+
+
+def merge(files: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``results`` of several runs' JSON, per task and side: a later file's side of a
+    task replaces an earlier one's, its other side is kept (one run per side can be merged)."""
+    merged: dict[str, Any] = {}
+    for data in files:
+        for name, sides in data["results"].items():
+            merged.setdefault(name, {}).update({k: v for k, v in sides.items() if v})
+    return merged
 
 
 def _median_evals(runs: list[dict[str, Any]]) -> float:
@@ -317,17 +341,15 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS))
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (a core each)")
+    parser.add_argument("--sides", choices=sorted(SIDES), default="both", help="ours: EzSpark")
     parser.add_argument("--table", nargs="+", type=Path, help="only print the table of these")
     args = parser.parse_args()
     if args.table:
-        merged: dict[str, Any] = {}
-        for path in args.table:
-            merged |= json.loads(path.read_text())["results"]
-        print("\n".join(rows(merged)))
+        print("\n".join(rows(merge([json.loads(p.read_text()) for p in args.table]))))
         return
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"learn-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    results = run(args.tasks, args.seeds, args.jobs, save=path)
+    results = run(args.tasks, args.seeds, args.jobs, save=path, sides=SIDES[args.sides])
     print("\n".join(rows(results)))
     print(f"\nresults written to {path}")
 

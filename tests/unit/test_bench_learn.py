@@ -1,0 +1,42 @@
+"""``benchmarks.bench_learn``: running one side only, and merging one-side results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks import bench_learn
+
+
+def _runs(*evaluations: int) -> list[dict[str, Any]]:
+    """Solved runs with these evaluation counts."""
+    return [
+        {"seconds": 1.0, "evaluations": e, "generations": 1, "best": 4.0, "solved": True}
+        for e in evaluations
+    ]
+
+
+def test_run_one_side_runs_only_that_side() -> None:
+    """``sides=("ezspark",)`` runs EzSpark's seeds and leaves neat-python's list empty."""
+    results = bench_learn.run(["xor"], 1, sides=bench_learn.SIDES["ours"])
+    assert len(results["xor"]["ezspark"]) == 1
+    assert results["xor"]["neat"] == []
+
+
+def test_merge_keeps_each_files_side() -> None:
+    """An EzSpark-only file and a neat-python-only file merge into one row with both sides."""
+    ours = {"results": {"xor": {"ezspark": _runs(100, 200), "neat": []}}}
+    theirs = {"results": {"xor": {"ezspark": [], "neat": _runs(300)}}}
+    merged = bench_learn.merge([ours, theirs])
+    assert merged["xor"] == {"ezspark": _runs(100, 200), "neat": _runs(300)}
+    row = bench_learn.rows(merged)[2]
+    assert "2/2 / 1/1" in row
+    assert "150 / 300" in row
+    assert "0.50×" in row
+
+
+def test_merge_later_file_replaces_a_side() -> None:
+    """The same side of a task in a later file replaces the earlier file's runs."""
+    first = {"results": {"xor": {"ezspark": _runs(100), "neat": _runs(300)}}}
+    second = {"results": {"xor": {"ezspark": _runs(50), "neat": []}}}
+    merged = bench_learn.merge([first, second])
+    assert merged["xor"] == {"ezspark": _runs(50), "neat": _runs(300)}
