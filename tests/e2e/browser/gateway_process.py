@@ -108,18 +108,25 @@ def _stop(gw: Gateway) -> None:
 
 
 @contextmanager
-def running_gateway(workdir: Path, broker_url: str = "memory://") -> Iterator[Gateway]:
-    """Start ``ezspark-gateway`` (SQLite in ``workdir``) and stop it with SIGTERM afterwards."""
+def running_gateway(
+    workdir: Path, broker_url: str = "memory://", **settings: Any
+) -> Iterator[Gateway]:
+    """Start ``ezspark-gateway`` (SQLite in ``workdir``, ``settings`` as ``EZSPARK_*``
+    variables) and stop it with SIGTERM afterwards."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = os.environ | {
-        "EZSPARK_HOST": "127.0.0.1",
-        "EZSPARK_PORT": str(port),
-        "EZSPARK_DATABASE_URL": f"sqlite:///{workdir / 'gateway.db'}",
-        "EZSPARK_BROKER_URL": broker_url,
-        "EZSPARK_LOG_LEVEL": "WARNING",
-        "EZSPARK_METRICS_PORT": "0",
-    }
+    env = (
+        os.environ
+        | {
+            "EZSPARK_HOST": "127.0.0.1",
+            "EZSPARK_PORT": str(port),
+            "EZSPARK_DATABASE_URL": f"sqlite:///{workdir / 'gateway.db'}",
+            "EZSPARK_BROKER_URL": broker_url,
+            "EZSPARK_LOG_LEVEL": "WARNING",
+            "EZSPARK_METRICS_PORT": "0",
+        }
+        | {f"EZSPARK_{k.upper()}": str(v) for k, v in settings.items()}
+    )
     exe = Path(sys.executable).parent / "ezspark-gateway"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ezspark_gateway.main"]
     log = workdir / "gateway.log"
@@ -281,9 +288,9 @@ class EventFeed:
 
 
 @contextmanager
-def gateway_with_feed(workdir: Path) -> Iterator[tuple[Gateway, EventFeed]]:
+def gateway_with_feed(workdir: Path, **settings: Any) -> Iterator[tuple[Gateway, EventFeed]]:
     """A gateway on a private RabbitMQ vhost, and a feed of evolver events into it."""
-    with rabbit_vhost() as url, running_gateway(workdir, url) as gw:
+    with rabbit_vhost() as url, running_gateway(workdir, url, **settings) as gw:
         feed = EventFeed(url)
         try:
             yield gw, feed

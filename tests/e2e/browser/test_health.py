@@ -4,8 +4,8 @@ Evolver events (progress, reports with a champion, waiting, finished, failed) go
 RabbitMQ to a real gateway process; the page must show the phase, generations done of the
 total, tasks done of total, evaluators, ETA, the age of the last update, created/elapsed/
 finished times and the finish reason, say "stalled" once the evolver is silent past the
-rule (60 s here), and draw the best network with named inputs and outputs and a legend
-while the run goes on.  Screenshots go to screenshots/.
+rule (the gateway's ``stall_min_s``, 15 s here), and draw the best network with named
+inputs and outputs and a legend while the run goes on.  Screenshots go to screenshots/.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tests.e2e.browser.gateway_process import EventFeed, Gateway, api
+import pytest
+
+from tests.e2e.browser.gateway_process import EventFeed, Gateway, api, gateway_with_feed
 from tests.e2e.browser.test_pages import EXAMPLE, sign_up
 
 try:  # missing playwright makes the `browser` fixture fail with the install hint
@@ -30,7 +32,16 @@ if TYPE_CHECKING:
 
 Live = tuple[Gateway, EventFeed]
 Shot = Callable[["Page", str], Path]
-STALL_S = 60.0  # core/health.py STALL_MIN_S: the generations below are much shorter
+# The gateway's stall_min_s here (default 60 s): the generations below are much shorter,
+# and the checks of the other runs' states all come within seconds of their last event.
+STALL_S = 15.0
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The browser tests' live gateway, flagging a run stalled after ``STALL_S``."""
+    with gateway_with_feed(tmp_path_factory.mktemp("gw-health"), stall_min_s=STALL_S) as pair:
+        yield pair
 
 
 def _create(page: Page, live: Live) -> str:

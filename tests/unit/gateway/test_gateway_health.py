@@ -146,6 +146,18 @@ def test_a_queued_run_nobody_answers_stalls_after_a_minute(gw: Any) -> None:
     assert _health(gw, token, tid)["state"] == "stalled"
 
 
+def test_stall_min_s_setting_sets_the_minimum_silence(make_gateway: Any) -> None:
+    """With ``stall_min_s`` 10, a queued run nobody answers is stalled after 10 s, not 60."""
+    gw = make_gateway(stall_min_s=10.0)
+    token = gw.signup()
+    tid = gw.create(token)
+    gw.clock.now += 9
+    assert _health(gw, token, tid)["state"] == "queued"
+    gw.clock.now += 2
+    h = _health(gw, token, tid)
+    assert (h["state"], h["stalled_after_s"]) == ("stalled", 10.0)
+
+
 def test_waiting_is_said_and_counts_as_an_event(gw: Any) -> None:
     """A waiting notice makes the state 'waiting' and refreshes the last event time."""
     token = gw.signup()

@@ -67,6 +67,9 @@ class GatewaySettings(CommonSettings):
     # How often the broker users of expired (or otherwise dead) tokens are deleted: an
     # expired token's machine loses its access within this many seconds.
     evaluator_sweep_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    # Silence after which an active training is shown as stalled, at the least (longer for
+    # runs whose generations take long: core/health.py).
+    stall_min_s: float = Field(default=60.0, gt=0.0, le=86_400.0)
     # The example configs the training form offers as starting points (web/presets.py).
     # Empty: the source checkout's examples/ when there is one.
     examples_dir: str = ""

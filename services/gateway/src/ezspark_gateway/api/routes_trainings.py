@@ -37,7 +37,7 @@ from ezspark_gateway.api.schemas import (
 )
 from ezspark_gateway.core import manage, trainings
 from ezspark_gateway.core.errors import NotFoundError
-from ezspark_gateway.core.health import run_health
+from ezspark_gateway.core.health import STALL_MIN_S, run_health
 from ezspark_gateway.core.io_names import io_names
 from ezspark_gateway.core.network_svg import network_svg
 from ezspark_gateway.storage import Repository, reads
@@ -106,11 +106,12 @@ def detail(repo: Repository, training: Training, ctx: AppContext | None = None) 
     recent = trainings.recent_reports(repo, training)
     latest = recent[-1] if recent else None
     now = ctx.clock() if ctx else time.time()
-    serving = None
+    serving, stall_min_s = None, STALL_MIN_S
     if ctx is not None:
         env = routing_id(str(training.config.get("gym_game_name", "")))
         serving = ctx.environments.live_counts().get(env, 0)
-    health = run_health(training, recent, now, serving)
+        stall_min_s = ctx.settings.stall_min_s
+    health = run_health(training, recent, now, serving, stall_min_s)
     return TrainingDetail(
         **summary(training).model_dump(),
         config=training.config,

@@ -8,7 +8,8 @@ their 0-based index (``ReportOut.generation``).
 
 *Stalled.*  An active training (queued, running or stopping) is stalled when nothing came
 from the evolver (no report, progress or waiting notice; before the first, since it was
-created) for ``max(STALL_MIN_S, STALL_FACTOR x typical generation time)``.  The typical
+created) for ``max(stall_min_s, STALL_FACTOR x typical generation time)`` (the setting
+``stall_min_s``, default ``STALL_MIN_S``).  The typical
 generation time is the median gap between the arrivals of the last ``RECENT`` reports,
 zero gaps (a hand-over's local generations, stored at once) left out.
 
@@ -68,9 +69,10 @@ def typical_generation_s(recent: Sequence[GenerationRow]) -> float | None:
     return statistics.median(gaps) if gaps else None
 
 
-def stall_threshold_s(typical: float | None) -> float:
-    """Silence after which an active run counts as stalled."""
-    return max(STALL_MIN_S, STALL_FACTOR * typical) if typical else STALL_MIN_S
+def stall_threshold_s(typical: float | None, minimum: float = STALL_MIN_S) -> float:
+    """Silence after which an active run counts as stalled (``minimum``: the operator's
+    ``stall_min_s``)."""
+    return max(minimum, STALL_FACTOR * typical) if typical else minimum
 
 
 def eta_s(left: int, typical: float | None, since_last_report: float | None) -> float | None:
@@ -109,11 +111,12 @@ def run_health(
     recent: Sequence[GenerationRow],
     now: float,
     evaluators_serving: int | None = None,
+    stall_min_s: float = STALL_MIN_S,
 ) -> Health:
     """The health of ``training`` at ``now``; ``recent``: its newest reports."""
     active = training.status in _ACTIVE
     typical = typical_generation_s(recent)
-    threshold = stall_threshold_s(typical)
+    threshold = stall_threshold_s(typical, stall_min_s)
     heard = training.last_event_at or training.created_at
     stalled = active and now - heard > threshold
     total = training.config.get("generations")

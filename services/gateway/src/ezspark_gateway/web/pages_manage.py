@@ -260,29 +260,50 @@ def _confirm(
     )
 
 
-@router.get("/trainings/{training_id}/stop", response_model=None)
-def stop_confirm(
-    training_id: str, request: Request, principal: MaybePrincipal, repo: Repo
+# What each "Are you sure?" page says (the buttons' fallback without JavaScript).
+_CONFIRMATIONS: dict[str, dict[str, str]] = {
+    "stop": {
+        "title": "Stop this training?",
+        "button": "Stop the training",
+        "text": "The run ends once the evolver confirms; its history and best genome so far "
+        "are kept. A stopped training cannot be resumed: clone it to start it again.",
+    },
+    "delete": {
+        "title": "Delete this training?",
+        "button": "Delete for good",
+        "text": "Its history, charts and best genome are deleted too. This cannot be undone; "
+        "archive it instead to only hide it from the list.",
+    },
+}
+
+
+def _confirm_page(
+    what: str, training_id: str, request: Request, principal: Principal | None, repo: Repository
 ) -> Response:
-    """Are you sure?  (The Stop button without JavaScript.)"""
+    """The confirmation page of ``what`` for an owned training (login, 404 otherwise)."""
     if principal is None:
         return to_login(request)
     training = _owned(repo, principal, training_id)
     if training is None:
         return render(request, "not_found.html", principal, status=404)
-    if training.status not in trainings.ACTIVE:
+    if what == "stop" and training.status not in trainings.ACTIVE:
         return see_other(f"/trainings/{training_id}")
     return _confirm(
         request,
         principal,
         training,
-        "stop",
-        title="Stop this training?",
-        action=f"/trainings/{training_id}/stop",
-        button="Stop the training",
-        text="The run ends once the evolver confirms; its history and best genome so far "
-        "are kept. A stopped training cannot be resumed: clone it to start it again.",
+        what,
+        action=f"/trainings/{training_id}/{what}",
+        **_CONFIRMATIONS[what],
     )
+
+
+@router.get("/trainings/{training_id}/stop", response_model=None)
+def stop_confirm(
+    training_id: str, request: Request, principal: MaybePrincipal, repo: Repo
+) -> Response:
+    """Are you sure?  (The Stop button without JavaScript.)"""
+    return _confirm_page("stop", training_id, request, principal, repo)
 
 
 @router.get("/trainings/{training_id}/delete", response_model=None)
@@ -290,22 +311,7 @@ def delete_confirm(
     training_id: str, request: Request, principal: MaybePrincipal, repo: Repo
 ) -> Response:
     """Are you sure?  (The Delete button without JavaScript.)"""
-    if principal is None:
-        return to_login(request)
-    training = _owned(repo, principal, training_id)
-    if training is None:
-        return render(request, "not_found.html", principal, status=404)
-    return _confirm(
-        request,
-        principal,
-        training,
-        "delete",
-        title="Delete this training?",
-        action=f"/trainings/{training_id}/delete",
-        button="Delete for good",
-        text="Its history, charts and best genome are deleted too. This cannot be undone; "
-        "archive it instead to only hide it from the list.",
-    )
+    return _confirm_page("delete", training_id, request, principal, repo)
 
 
 @router.post("/trainings/{training_id}/delete", response_model=None)
