@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
 from ezspark_gateway.api import (
+    hot_read,
     routes_auth,
     routes_environments,
     routes_evaluators,
@@ -25,13 +26,8 @@ from ezspark_gateway.api import (
 from ezspark_gateway.api.context import AppContext
 from ezspark_gateway.api.docs import install_docs
 from ezspark_gateway.api.errors import install_error_handlers
-from ezspark_gateway.api.headers import SecurityHeadersMiddleware
 from ezspark_gateway.api.metrics import GatewayMetrics
-from ezspark_gateway.api.middleware import (
-    BodyLimitMiddleware,
-    MetricsMiddleware,
-    RequestContextMiddleware,
-)
+from ezspark_gateway.api.middleware import EdgeMiddleware
 from ezspark_gateway.core.admission import Admission
 from ezspark_gateway.core.env_check import EnvironmentCheck
 from ezspark_gateway.core.environments import EnvironmentRegistry
@@ -147,19 +143,19 @@ def create_app(
         app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_docs(app)
-    # Added innermost first: the body limit sits closest to the handlers, the request
-    # context outermost so every log line of the request carries its id.
+    # One layer for what every request needs (request id and access log, metrics,
+    # security headers, body limit), with the hot read's short path: see EdgeMiddleware.
     checkpoint_limit = (
         settings.max_checkpoint_bytes,
         f"checkpoint too large: the request body exceeds {settings.max_checkpoint_bytes} "
         "bytes (EZSPARK_MAX_CHECKPOINT_BYTES)",
     )
     app.add_middleware(
-        BodyLimitMiddleware,
+        EdgeMiddleware,
+        metrics=metrics,
         max_bytes=settings.max_body_bytes,
         per_path={routes_handoff.HANDOFF_PATH: checkpoint_limit},
+        hsts=settings.cookie_secure,
+        hot={hot_read.PATH: hot_read.HotList(ctx)},
     )
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(RequestContextMiddleware)
     return app

@@ -83,12 +83,20 @@ def require_same_origin(request: Request, ctx: Ctx) -> None:
         raise ForbiddenError("cross-site request refused")
 
 
-def bearer_token(request: Request) -> tuple[str | None, bool]:
-    """The presented token and whether it came from the session cookie."""
-    header = request.headers.get("authorization", "")
+def header_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, else None."""
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip(), False
+        return value.strip()
+    return None
+
+
+def bearer_token(request: Request) -> tuple[str | None, bool]:
+    """The presented token (the Authorization header's, else the session cookie) and
+    whether it came from the session cookie."""
+    token = header_token(request.headers.get("authorization", ""))
+    if token is not None:
+        return token, False
     cookie = request.cookies.get(SESSION_COOKIE)
     return (cookie, True) if cookie else (None, False)
 
@@ -102,16 +110,14 @@ async def run_read(ctx: AppContext, call: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(call)
 
 
-async def optional_principal(request: Request, ctx: AppContext) -> Principal | None:
-    """The caller, or None when no valid credential was presented.
+async def authenticate(ctx: AppContext, token: str) -> Principal | None:
+    """The owner of ``token`` with the token, or None when it is unknown, revoked or
+    expired.
 
     Looked up in the database on every request (one query for the token and its owner;
     nothing cached), so a revoked or expired credential is refused on the very next
     request, whichever worker process or replica serves it.
     """
-    token, from_cookie = bearer_token(request)
-    if token is None:
-        return None
     now = ctx.clock()
     lookup = partial(reads.credential_raw, token_hash=hash_token(token))
     found = await run_read(ctx, partial(ctx.db.read_raw, lookup))
@@ -124,6 +130,17 @@ async def optional_principal(request: Request, ctx: AppContext) -> Principal | N
         touch = partial(reads.touch_token, token_id=principal.token.id, now=now)
         await anyio.to_thread.run_sync(ctx.db.read, touch)
         principal.token.last_used_at = now
+    return principal
+
+
+async def optional_principal(request: Request, ctx: AppContext) -> Principal | None:
+    """The caller, or None when no valid credential was presented (``authenticate``)."""
+    token, from_cookie = bearer_token(request)
+    if token is None:
+        return None
+    principal = await authenticate(ctx, token)
+    if principal is None:
+        return None
     # A cookie rides along on cross-site requests; refuse those that change state.  A
     # cookie means a browser, and browsers send Origin on such requests: none is refused.
     if (

@@ -1,8 +1,6 @@
-"""Security headers on every response (pure ASGI middleware)."""
+"""Security headers on every response (added by ``middleware.EdgeMiddleware``)."""
 
 from __future__ import annotations
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The pages load scripts, styles and images from the gateway only, and may not be framed.
 PAGE_CSP = (
@@ -29,36 +27,15 @@ _DOCS = ((b"content-security-policy", DOCS_CSP.encode()), *_COMMON)
 _NO_STORE_PREFIXES = ("/api/auth/", "/api/evaluators")
 
 
-class SecurityHeadersMiddleware:
-    """CSP with frame-ancestors, nosniff, Referrer-Policy, HSTS over TLS, no-store on
-    credential answers.  ``hsts`` also sends HSTS over plain HTTP, for a TLS-terminating
-    proxy that does not say so in X-Forwarded-Proto."""
-
-    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
-        self.app = app
-        self.hsts = hsts
-
-    def _headers(self, scope: Scope, existing: set[bytes]) -> list[tuple[bytes, bytes]]:
-        path: str = scope.get("path", "")
-        extra = list(_DOCS if path in ("/docs", "/redoc") else _PAGES)
-        if self.hsts or scope.get("scheme") == "https":
-            extra.append((b"strict-transport-security", HSTS))
-        secret = path.startswith(_NO_STORE_PREFIXES) or b"set-cookie" in existing
-        if secret or path in ("/login", "/signup"):
-            extra.append((b"cache-control", b"no-store"))
-        return [h for h in extra if h[0] not in existing]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(self._headers(scope, present))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+def security_headers(path: str, https: bool, existing: set[bytes]) -> list[tuple[bytes, bytes]]:
+    """The security headers an answer on ``path`` gets, less those it already has
+    (``existing``: its header names, lower case): CSP with frame-ancestors, nosniff,
+    Referrer-Policy, HSTS when ``https`` (over TLS, or configured for a TLS-terminating
+    proxy that does not say so in X-Forwarded-Proto), no-store on credential answers."""
+    extra = list(_DOCS if path in ("/docs", "/redoc") else _PAGES)
+    if https:
+        extra.append((b"strict-transport-security", HSTS))
+    secret = path.startswith(_NO_STORE_PREFIXES) or b"set-cookie" in existing
+    if secret or path in ("/login", "/signup"):
+        extra.append((b"cache-control", b"no-store"))
+    return [h for h in extra if h[0] not in existing]

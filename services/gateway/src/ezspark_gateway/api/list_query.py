@@ -15,6 +15,7 @@ from typing import Any, Literal
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import QueryParams
 
 from ezspark_gateway.storage.listing import Archived, Sort, TrainingFilter
 
@@ -61,11 +62,15 @@ _SCALARS = tuple(name for name in ListQuery.model_fields if name != "status")
 
 
 async def list_query(request: Request) -> ListQuery:
-    """The request's parameters (the last value of a repeated one, every ``status``);
-    422 as FastAPI answers it for a bad one."""
-    params = request.query_params
+    """The request's parameters (``parse``)."""
+    return parse(request.query_params)
+
+
+def parse(params: QueryParams) -> ListQuery:
+    """The parameters (the last value of a repeated one, every ``status``); 422 as
+    FastAPI answers it for a bad one."""
     if not params:
-        return _DEFAULTS
+        return DEFAULTS
     raw: dict[str, Any] = {name: params[name] for name in _SCALARS if name in params}
     statuses = params.getlist("status")
     if statuses:
@@ -79,7 +84,7 @@ async def list_query(request: Request) -> ListQuery:
         ) from None
 
 
-_DEFAULTS = ListQuery()
+DEFAULTS = ListQuery()
 
 
 def _parameters() -> list[dict[str, Any]]:
