@@ -114,6 +114,10 @@ def create_app(
         # /docs and /redoc are served by install_docs, from local files (no CDN).
         docs_url=None,
         redoc_url=None,
+        # The gateway exports Prometheus metrics and JSON logs of its own and sets up no
+        # OpenTelemetry; with FastAPI's hooks on, every request still asked OpenTelemetry
+        # for its three providers (environment lookups included) to find none.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctx = ctx
     install_error_handlers(app)

@@ -105,7 +105,18 @@ _DEFAULT_FILTER = TrainingFilter()
 
 
 def _default_page_query(owner_id: Any, limit: Any, offset: Any) -> Select[Any]:
-    query: Select[Any] = _page(owner_id, _DEFAULT_FILTER).limit(limit).offset(offset)
+    """The unfiltered page without its total: the window count made SQLite materialise
+    and sort the owner's rows (30 against 22 us for three rows); most pages are the last
+    one, and their total is known from the rows (``page_raw``)."""
+    conds = listing._conditions(owner_id, _DEFAULT_FILTER)
+    query: Any = select(*_SUMMARY).where(*conds)
+    page: Select[Any] = query.order_by(*listing._order(_DEFAULT_FILTER.sort))
+    return page.limit(limit).offset(offset)
+
+
+def _default_count_query(owner_id: Any) -> Select[Any]:
+    conds = listing._conditions(owner_id, _DEFAULT_FILTER)
+    query: Select[Any] = select(func.count()).select_from(Training).where(*conds)
     return query
 
 
@@ -206,7 +217,7 @@ def credential_raw(
     return token, owner
 
 
-_SUMMARY_NAMES = tuple(c.key for c in _page(0, _DEFAULT_FILTER).selected_columns)
+_SUMMARY_NAMES = tuple(str(c.key) for c in _default_page_query(0, 1, 0).selected_columns)
 
 
 def page_raw(
@@ -218,7 +229,8 @@ def page_raw(
     offset: int,
 ) -> tuple[list[dict[str, Any]], int] | None:
     """``summaries_page`` on a DBAPI connection for the unfiltered list (newest first);
-    None for any other filter, or an empty page past the end (``summaries_page`` then)."""
+    None for any other filter, or an empty page past the end (``summaries_page`` then).
+    The total is counted by a second query only for a full page."""
     if flt != _DEFAULT_FILTER:
         return None
     query = _raw("default_page", _default_page_query, ("owner_id", "limit", "offset"), dialect)
@@ -229,7 +241,10 @@ def page_raw(
     for row in out:
         if isinstance(row["tags"], str | bytes):  # SQLite hands JSON back as text
             row["tags"] = json.loads(row["tags"])
-    return out, int(out[0]["total"]) if out else 0
+    if len(out) < limit:  # the last page: nothing after it
+        return out, offset + len(out)
+    count = _raw("default_count", _default_count_query, ("owner_id",), dialect)
+    return out, int(count.rows(conn, {"owner_id": owner_id})[0][0])
 
 
 def touch_token(conn: Connection, token_id: int, now: float) -> None:
