@@ -13,6 +13,7 @@ import resource
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ class LoadResult:
     client_cpu_s: float = 0.0
     # Quantiles a tool reported itself (wrk), in ms, when there are no latencies.
     reported: dict[float, float] = field(default_factory=dict)
+    # CPU seconds the server used over the measured run, when a meter was given (wrk).
+    server_cpu_s: float | None = None
 
     @property
     def per_s(self) -> float:
@@ -171,17 +174,21 @@ def run_wrk(
     threads: int = 2,
     warmup: float = 1.0,
     seconds: float = 5.0,
+    server_cpu: Callable[[], float] | None = None,
 ) -> LoadResult:
     """The same stage driven by ``wrk`` (``clients`` keep-alive connections on
-    ``threads`` threads): a warm-up run, then the measured one."""
+    ``threads`` threads): a warm-up run, then the measured one.  ``server_cpu``: the
+    server's CPU seconds so far, read around the measured run."""
     cmd = ["wrk", f"-t{threads}", f"-c{clients}", "--latency"]
     for key, value in headers.items():
         cmd += ["-H", f"{key}: {value}"]
     url = f"http://127.0.0.1:{port}{path}"
     subprocess.run([*cmd, f"-d{max(1, round(warmup))}s", url], capture_output=True, check=True)
+    served = server_cpu() if server_cpu else 0.0
     before = os.times()
     done = subprocess.run([*cmd, f"-d{round(seconds)}s", url], capture_output=True, check=True)
     after = os.times()
+    served = server_cpu() - served if server_cpu else 0.0
     text = done.stdout.decode()
     cpu = (after.children_user - before.children_user) + (
         after.children_system - before.children_system
@@ -199,4 +206,6 @@ def run_wrk(
         for pct, value in re.findall(r"^\s+(50|99)%\s+(\S+)$", text, re.MULTILINE)
     }
     timeouts = int(socket.group(4)) if socket else 0
-    return LoadResult(int(count), errors, _wrk_ms(took) / 1000, [], timeouts, cpu, quantiles)
+    result = LoadResult(int(count), errors, _wrk_ms(took) / 1000, [], timeouts, cpu, quantiles)
+    result.server_cpu_s = served if server_cpu else None
+    return result
