@@ -30,8 +30,13 @@ lint: install
 	$(BIN)/mypy --strict libs/ezspark_common/src services/evaluator/src services/evolver/src \
 	    services/gateway/src
 
+# Most tests wait on processes, RabbitMQ and Chromium rather than compute: they run in
+# TEST_JOBS processes, a test file per process (its module fixtures built once).  Tests
+# marked `serial` (they stop RabbitMQ, or compare timings) run afterwards, alone.
+TEST_JOBS ?= 3
 test: test-deps
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -n $(TEST_JOBS) --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest tests -q -m serial
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit -q

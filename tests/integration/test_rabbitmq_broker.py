@@ -292,6 +292,7 @@ def wait_for_rabbitmq(timeout: float = 60) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # stops RabbitMQ: nothing else may run meanwhile
 def test_reconnects_after_broker_restart(
     rabbit_broker: BrokerFactory, rabbit_queue: str, rabbit_registry: CollectorRegistry
 ) -> None:

@@ -600,7 +600,7 @@ def test_resolve_unknown_env_lists_close_matches() -> None:
 def test_resolve_unknown_env_without_close_match() -> None:
     """A totally unknown id is refused without a close-match list."""
     with pytest.raises(ConfigError) as info:
-        resolve(_cartpole(gym_game_name="Qzxwv-v0"))
+        resolve(_cartpole(gym_game_name="Qqqqqqqqqqqqqq-v0"))
     ((key, msg),) = info.value.errors
     assert key == "gym_game_name"
     assert "close matches" not in msg

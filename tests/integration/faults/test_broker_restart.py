@@ -37,7 +37,7 @@ from tests.integration.services.harness import assert_same_run, config, embedded
 from tests.integration.services.procs import Proc, processes
 from tests.support.waiting import wait_until
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow]
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.serial]
 
 RECONNECTS = "ezspark_broker_reconnects_total"
 RETRIES_WHILE_DOWN = 3  # each service must have failed this many reconnects: a real outage

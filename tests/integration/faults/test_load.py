@@ -37,7 +37,7 @@ from tests.integration.faults.common import (
 from tests.integration.services.procs import processes
 from tests.support.configs import REPO
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow]
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.serial]
 
 USERS = 16  # stays within the default sign-up brake (50 per IP per window)
 # Concurrent clients per stage (clients share the users round-robin).  The light stage

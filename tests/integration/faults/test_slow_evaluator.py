@@ -36,7 +36,7 @@ from tests.integration.services.harness import (
 from tests.integration.services.procs import processes
 from tests.support.waiting import wait_until
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow]
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.serial]
 
 TASK_TIMEOUT_S = 2.0
 # A task is 3 or 4 genomes x 1 game (12 genomes, 2 games, cut for 2 evaluators, at most

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 import tests.integration.services.slow_envs as slow_envs
 from tests.integration.services.harness import (
     assert_same_run,
@@ -25,6 +27,7 @@ from tests.integration.services.procs import evaluator_process, evolver_process,
 from tests.support.waiting import wait_until
 
 
+@pytest.mark.serial  # compares two timings: other tests would load one of them
 def test_small_training_of_another_user_is_not_starved_by_four_long_ones(tmp_path: Path) -> None:
     """User A runs 4 long trainings on the evaluators; user B's 3-generation training then
     finishes within 2× its time alone, and equal to the embedded run."""
