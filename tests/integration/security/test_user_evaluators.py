@@ -105,6 +105,21 @@ def test_revoked_token_disconnects_its_evaluator(tmp_path: Path) -> None:
             assert api.get("/api/evaluators", headers=session).json()["items"] == []
 
 
+def test_sweep_leaves_the_users_of_another_vhost_alone() -> None:
+    """Two installations on one broker (a vhost each): one gateway's sweep deletes its own
+    unvouched machine users and never the other installation's."""
+    username = f"olga{uuid.uuid4().hex[:6]}"
+    with secure_vhost((username,)) as ours, secure_vhost((username,)) as theirs:
+        mine, _ = ours.issue(username, volunteer=False)
+        other, _ = theirs.issue(username, volunteer=False)
+        issuer = EvaluatorIssuer(ours.admin, ours.public_url, 4)
+        assert issuer.sweep(lambda ids: set()) == 1  # no token vouches for either name
+        tag = account_tag(username)
+        assert ours.admin.users(f"evu.{tag}.") == []
+        assert theirs.admin.users(f"evu.{tag}.") == [other]
+        assert mine != other
+
+
 def test_expired_token_loses_its_machines_at_the_next_sweep(tmp_path: Path) -> None:
     """A token that expires (nobody revokes it) loses its machines' broker users at the
     gateway's next sweep, and RabbitMQ closes their connections; a live token's machine

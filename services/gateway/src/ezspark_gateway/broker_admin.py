@@ -40,9 +40,12 @@ class BrokerAdmin:
         self._call("PUT", f"/permissions/{_q(self.vhost)}/{_q(name)}", permission.as_dict())
 
     def users(self, prefix: str) -> list[str]:
-        """Names of the broker users starting with ``prefix``."""
-        found = self._call("GET", "/users") or []
-        return [u["name"] for u in found if str(u.get("name", "")).startswith(prefix)]
+        """Names of the broker users starting with ``prefix`` that hold permissions on this
+        vhost.  Only this vhost's: another installation sharing the broker (its own vhost)
+        issues users by the same naming rule, and its sweep must never delete ours."""
+        found = self._call("GET", f"/vhosts/{_q(self.vhost)}/permissions") or []
+        names = {str(p.get("user", "")) for p in found}
+        return sorted(n for n in names if n.startswith(prefix))
 
     def delete_user(self, name: str) -> bool:
         """Delete ``name`` (RabbitMQ closes its connections); False if it did not exist."""
