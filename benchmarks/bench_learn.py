@@ -335,6 +335,20 @@ def _num(value: float) -> str:
     return f"{value:,.0f}" if math.isfinite(value) else "—"
 
 
+def new_results_file(folder: Path) -> Path:
+    """A new, empty ``learn-<UTC time>.json`` in ``folder``, created at once and exclusively
+    (``-2``, ``-3``… when another run started in the same second), so two runs never share
+    a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"learn-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    for n in range(1, 1000):
+        path = folder / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
+        with contextlib.suppress(FileExistsError):
+            path.open("x").close()
+            return path
+    raise FileExistsError(f"{folder / stem}-*.json")
+
+
 def main() -> None:
     """Run the tasks, print the table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -347,8 +361,7 @@ def main() -> None:
     if args.table:
         print("\n".join(rows(merge([json.loads(p.read_text()) for p in args.table]))))
         return
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"learn-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    path = new_results_file(RESULTS)
     results = run(args.tasks, args.seeds, args.jobs, save=path, sides=SIDES[args.sides])
     print("\n".join(rows(results)))
     print(f"\nresults written to {path}")

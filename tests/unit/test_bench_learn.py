@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from benchmarks import bench_learn
@@ -40,3 +41,12 @@ def test_merge_later_file_replaces_a_side() -> None:
     second = {"results": {"xor": {"ezspark": _runs(50), "neat": []}}}
     merged = bench_learn.merge([first, second])
     assert merged["xor"] == {"ezspark": _runs(50), "neat": _runs(300)}
+
+
+def test_new_results_file_is_never_shared(tmp_path: Path) -> None:
+    """Two runs starting in the same second get two files, each created at once."""
+    first = bench_learn.new_results_file(tmp_path)
+    second = bench_learn.new_results_file(tmp_path)
+    assert first != second
+    assert first.exists()
+    assert second.exists()
