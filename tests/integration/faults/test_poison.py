@@ -11,6 +11,8 @@ that kills every evaluator that takes it (a native crash).  Every one ends after
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 import time
 from pathlib import Path
 
@@ -144,6 +146,10 @@ def test_task_that_kills_its_evaluator_is_dead_lettered_after_the_delivery_limit
                 return not alive(proc) or b.depth(dead) == 1
 
             wait_until(settled, 60, "the evaluator to crash or the task to be dead-lettered")
+            # The crash closes the connection (so RabbitMQ may dead-letter at once) a moment
+            # before the process is gone: give a crashing one that moment.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                ev.popen.wait(timeout=3)
             if alive(ev):
                 break
             assert ev.popen.returncode == fault_envs.CRASH_EXIT_CODE
