@@ -80,6 +80,13 @@ async def _page(
     found = await run_read(ctx, partial(ctx.db.read_raw, raw))
     if found is not None:
         return found
+    return await core_page(ctx, owner_id, flt, limit, offset)
+
+
+async def core_page(
+    ctx: AppContext, owner_id: int, flt: TrainingFilter, limit: int, offset: int
+) -> tuple[Sequence[Any], int]:
+    """``_page`` in Core SQL: the filtered lists, and an empty page past the end."""
     core = partial(reads.summaries_page, owner_id=owner_id, flt=flt, limit=limit, offset=offset)
     return await run_read(ctx, partial(ctx.db.read, core))
 
@@ -168,6 +175,11 @@ async def list_body(ctx: AppContext, owner_id: int, params: list_query.ListQuery
     json module.  Also served by ``hot_read``, the short path of this read."""
     limit, offset = params.limit, params.offset
     rows, total = await _page(ctx, owner_id, params.to_filter(), limit, offset)
+    return page_json(rows, total, limit, offset)
+
+
+def page_json(rows: Sequence[Mapping[str, Any]], total: int, limit: int, offset: int) -> bytes:
+    """A ``TrainingList`` of ``reads.summaries_page``'s rows, as JSON."""
     # One validation of the whole page: cheaper than a model built per row.
     page = {"items": [summary_item(r) for r in rows], "total": total, "limit": limit}
     out = TrainingList.model_validate({**page, "offset": offset})
