@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ def _call(port: int, method: str, path: str, body: Any = None, token: str = "") 
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # a busy 2-core machine starts slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
@@ -156,20 +156,22 @@ def _clients(server: int) -> dict[str, Any]:
 
 
 def _round(
-    ports: tuple[int, int], pids: tuple[int, int], auth: dict[str, str], load: dict[str, Any]
+    bare: tuple[int, int], gateways: list[tuple[str, int, int]], auth: dict[str, str], load: Any
 ) -> list[dict[str, Any]]:
-    """One round: each client loads the bare app's endpoints, then the gateway's."""
-    (bare_port, gw_port), (bare_pid, gw_pid) = ports, pids
+    """One round: each client loads the bare app's endpoints (port, pid), then each
+    gateway's (label, port, pid): the first one's /healthz and read, the others' read."""
     stages = []
-    for client, loader in _clients(bare_pid).items():
+    for client, loader in _clients(bare[1]).items():
         for path in ("/healthz", "/healthz-sync"):
-            stages.append(
-                _stage(f"bare FastAPI {path}", client, loader(bare_port, path, {}, **load))
-            )
-        loader = _clients(gw_pid)[client]
-        stages.append(_stage("gateway /healthz", client, loader(gw_port, "/healthz", {}, **load)))
-        read = loader(gw_port, "/api/trainings", auth, **load)
-        stages.append(_stage(READ, client, read))
+            result = loader(bare[0], path, {}, **load)
+            stages.append(_stage(f"bare FastAPI {path}", client, result))
+        for i, (label, port, pid) in enumerate(gateways):
+            loader = _clients(pid)[client]
+            if i == 0:
+                result = loader(port, "/healthz", {}, **load)
+                stages.append(_stage("gateway /healthz", client, result))
+            read = loader(port, "/api/trainings", auth, **load)
+            stages.append(_stage(READ if i == 0 else f"{READ} [{label}]", client, read))
     return stages
 
 
@@ -179,14 +181,16 @@ def run(
     clients: int = 32,
     database_url: str = "",
     rounds: int = 2,
+    compare_src: str = "",
 ) -> dict[str, Any]:
     """Measure the bare app's endpoints and the gateway's; figures per stage and client.
 
-    Both servers run side by side and are loaded in turn, ``rounds`` times (once when
-    ``quick``), so that both see the same spells of a busy machine; ``rows`` compares
-    the best round of each."""
+    The servers run side by side and are loaded in turn, ``rounds`` times (once when
+    ``quick``), so that all see the same spells of a busy machine; ``rows`` compares
+    the best round of each.  ``compare_src``: another gateway's source directory (its
+    ``services/gateway/src``), served as well, its read measured as "[compare]"."""
     seconds = 3.0 if quick else 6.0
-    bare_port, gw_port = _free_port(), _free_port()
+    ports = [_free_port() for _ in range(3)]
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"ezspark-bench-gw-{os.getpid()}.db"
     url = database_url or f"sqlite:///{tmp}"
     bare = [str(BIN / "python"), "-m", "benchmarks.bare_server"]
@@ -194,13 +198,21 @@ def run(
     stages = []
     load = {"clients": clients, "seconds": seconds}
     load_before = os.getloadavg()
-    with (
-        _server(bare, _gateway_env(bare_port, workers, url), bare_port) as bare_pid,
-        _server(gateway, _gateway_env(gw_port, workers, url), gw_port) as gw_pid,
-    ):
-        auth = {"Authorization": f"Bearer {_token(gw_port)}"}
+    with ExitStack() as servers:
+        bare_pid = servers.enter_context(
+            _server(bare, _gateway_env(ports[0], workers, url), ports[0])
+        )
+        gw_pid = servers.enter_context(
+            _server(gateway, _gateway_env(ports[1], workers, url), ports[1])
+        )
+        gateways = [("gateway", ports[1], gw_pid)]
+        auth = {"Authorization": f"Bearer {_token(ports[1])}"}
+        if compare_src:
+            env = {**_gateway_env(ports[2], workers, url), "PYTHONPATH": f"{compare_src}:{REPO}"}
+            pid = servers.enter_context(_server(gateway, env, ports[2]))
+            gateways.append(("compare", ports[2], pid))
         for _ in range(1 if quick else rounds):
-            stages += _round((bare_port, gw_port), (bare_pid, gw_pid), auth, load)
+            stages += _round((ports[0], bare_pid), gateways, auth, load)
     tmp.unlink(missing_ok=True)
     return {
         "workers": workers,
@@ -247,8 +259,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of all stages")
+    parser.add_argument("--compare-src", default="", help="another gateway source to read")
     args = parser.parse_args()
-    result = run(args.quick, args.workers, args.clients, args.database_url, args.rounds)
+    result = run(
+        args.quick, args.workers, args.clients, args.database_url, args.rounds, args.compare_src
+    )
     print(json.dumps({"load_average (1, 5, 15 min; before, after)": result["load_average"]}))
     for stage in result["stages"]:
         print(json.dumps(stage))
