@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 from benchmarks import learn_envs  # noqa: E402
 from benchmarks.bench_solve import _play  # noqa: E402
 from ezspark_common import rng as rngs  # noqa: E402
-from ezspark_common.config import parse_config  # noqa: E402
+from ezspark_common.config import SPEC_KEYS, parse_config  # noqa: E402
 from ezspark_common.evaluation.actions import action_size, box_of  # noqa: E402
 from ezspark_common.evaluation.masked_envs import NO_VELOCITY_ID  # noqa: E402
 from ezspark_common.trainer.evaluators import InProcessEvaluator  # noqa: E402
@@ -50,25 +50,25 @@ RESULTS = HERE / "results"
 # The spec example's rates and structure keys, read from the example itself; each task sets
 # sizes, budget and games, and runs with no alone phase and no safeness re-checks.
 _EXAMPLE = json.loads((HERE.parent / "examples" / "spec-example.json").read_text())
-_RATE_KEYS = (
-    "species_threshold",
-    "percentage_survivors_per_specie",
-    "connection_mutation_rate",
-    "new_connection_assignment_rate",
-    "add_connection_big_specie_rate",
-    "add_connection_small_specie_rate",
-    "add_node_specie_rate",
-    "activate_connection_rate",
-    "remove_connection_rate",
-    "children",
-    "crossover_rate",
-    "saving",
-    "keep_parents",
-    "limiting_species",
-    "limiting_threshold",
-    "same_fitness_limit",
-    "age_significance",
+# The keys a task sets itself (environment, sizes, budget, games) or fixes for every task
+# (no alone phase, no safeness re-checks); every other spec key comes from the example.
+_TASK_KEYS = frozenset(
+    {
+        "gym_game_name",
+        "alone_training_iterations",
+        "input_size",
+        "output_size",
+        "initial_population",
+        "generations",
+        "max_population",
+        "max_number_of_games",
+        "max_number_of_steps",
+        "safeness",
+        "sub_games",
+        "minimum_reward",
+    }
 )
+_RATE_KEYS = tuple(k for k in SPEC_KEYS if k not in _TASK_KEYS)
 SPEC_RATES: dict[str, Any] = {
     "alone_training_iterations": 0,
     **{k: _EXAMPLE[k] for k in _RATE_KEYS},
