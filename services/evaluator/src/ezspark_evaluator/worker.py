@@ -158,13 +158,15 @@ class TaskHandler:
                         return  # the watchdog already settled it as hung
             if outcomes is None:
                 return
+            # Counted before the result goes out, so whoever has the result (the evolver,
+            # a test) also sees it in the metrics.
+            self._metrics.task_seconds.observe(seconds)
+            self._metrics.genomes.inc(len(outcomes))
+            self._metrics.env_steps.inc(int(outcomes.steps.sum()))
             self._publish(task, outcomes, seconds, bound)
             delivery.ack()
         finally:
             self._release()
-        self._metrics.task_seconds.observe(seconds)
-        self._metrics.genomes.inc(len(outcomes))
-        self._metrics.env_steps.inc(int(outcomes.steps.sum()))
         bound.debug("task_done", genomes=len(outcomes), seconds=round(seconds, 4))
 
     def hung(self, limit_s: float) -> InHand | None:
@@ -304,10 +306,10 @@ class TaskHandler:
             attempt=task.attempt,
             declined=True,
         )
+        self._metrics.declined.inc()  # before it goes out, as for a result
         self._broker.publish(
             self._settings.results_queue,
             encode(result),
             message_id=f"{task.task_id}#{task.attempt}!{self.evaluator_id}",
         )
-        self._metrics.declined.inc()
         bound.debug("task_declined", avoid=task.avoid_evaluators)
