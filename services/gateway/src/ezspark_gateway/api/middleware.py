@@ -69,18 +69,36 @@ class BodyLimitMiddleware:
             scope["path"], (self.max_bytes, f"request body exceeds {self.max_bytes} bytes")
         )
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                await _send_json(send, 400, {"detail": "invalid Content-Length header"})
-                return
-            if int(declared) > max_bytes:
-                await _send_json(send, 413, {"detail": detail})
-                return
-        stream = _Stream(receive, send, max_bytes)
-        with contextlib.suppress(_BodyTooLargeError):
-            await self.app(scope, stream.receive, stream.send)
-        if stream.exceeded and not stream.started:
-            await _send_json(send, 413, {"detail": detail})
+        if not await _refused_declared(send, declared, max_bytes, detail):
+            await _run_limited(self.app, scope, receive, send, max_bytes, detail)
+
+
+async def _refused_declared(
+    send: Send, declared: bytes | None, max_bytes: int, detail: str
+) -> bool:
+    """Answer 400 for a Content-Length that is not a number and 413 for one over
+    ``max_bytes`` (before reading a byte); whether it did."""
+    if declared is None:
+        return False
+    if not declared.isdigit():
+        await _send_json(send, 400, {"detail": "invalid Content-Length header"})
+        return True
+    if int(declared) > max_bytes:
+        await _send_json(send, 413, {"detail": detail})
+        return True
+    return False
+
+
+async def _run_limited(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, max_bytes: int, detail: str
+) -> None:
+    """Run ``app`` with its body counted as it arrives: past ``max_bytes`` the read raises,
+    whatever the app then sends is dropped and the client gets 413."""
+    stream = _Stream(receive, send, max_bytes)
+    with contextlib.suppress(_BodyTooLargeError):
+        await app(scope, stream.receive, stream.send)
+    if stream.exceeded and not stream.started:
+        await _send_json(send, 413, {"detail": detail})
 
 
 # A short path for one route: the answer's JSON body, or None to hand the request to
@@ -227,13 +245,8 @@ class EdgeMiddleware:
         """The body limit's checks, then the short path or the app."""
         max_bytes, detail = self.per_path.get(exchange.path, self.limit)
         declared, authorization = _scan(scope["headers"])
-        if declared is not None:
-            if not declared.isdigit():
-                await _send_json(exchange.send, 400, {"detail": "invalid Content-Length header"})
-                return
-            if int(declared) > max_bytes:
-                await _send_json(exchange.send, 413, {"detail": detail})
-                return
+        if await _refused_declared(exchange.send, declared, max_bytes, detail):
+            return
         hot = self.hot.get(exchange.path)
         if hot is not None and scope.get("method") == "GET":
             body = await hot(scope, authorization)
@@ -245,11 +258,7 @@ class EdgeMiddleware:
                 )
                 await exchange.send({"type": "http.response.body", "body": body})
                 return
-        stream = _Stream(receive, exchange.send, max_bytes)
-        with contextlib.suppress(_BodyTooLargeError):
-            await self.app(scope, stream.receive, stream.send)
-        if stream.exceeded and not stream.started:
-            await _send_json(exchange.send, 413, {"detail": detail})
+        await _run_limited(self.app, scope, receive, exchange.send, max_bytes, detail)
 
     def _record(self, scope: Scope, exchange: _Exchange, seconds: float) -> None:
         """Count and time the request, and log its access line."""
