@@ -87,7 +87,6 @@ class HotList:
             return None  # the route's 401
         principal, page = found
         await touch_if_due(ctx, principal, now)
-        if page is None:  # a filtered list, or an empty page past the end
-            rows, total = await core_page(ctx, principal.user.id, flt, limit, offset)
-            return page_json(rows, total, limit, offset)
-        return page_json(page[0], page[1], limit, offset)
+        # None: a filtered list, or an empty page past the end, read in Core SQL.
+        rows, total = page or await core_page(ctx, principal.user.id, flt, limit, offset)
+        return page_json(rows, total, limit, offset)
