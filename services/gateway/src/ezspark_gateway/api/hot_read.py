@@ -8,8 +8,9 @@ or expired token, a bad parameter) it hands the request on to the route, which a
 it exactly as before (401, 422, their bodies and headers).  FastAPI's routing,
 dependency solving and response path cost a read about as much as the bare app's whole
 request (docs/production.md, "Speed").  The route stays declared, so the OpenAPI
-document is unchanged.  Nothing is cached: every request reads its credential, and the
-page only once the credential is found valid.
+document is unchanged.  Every request reads its credential (with its owner's
+``data_version``); the unfiltered page is then served from ``page_cache`` while that
+version is unchanged, else read (only once the credential is found valid) and kept.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.types import Scope
 from ezspark_gateway.api import list_query
 from ezspark_gateway.api.context import AppContext
 from ezspark_gateway.api.deps import header_token, run_read, touch_if_due
+from ezspark_gateway.api.page_cache import PageCache
 from ezspark_gateway.api.routes_trainings import LIST_PATH, core_page, page_json
 from ezspark_gateway.core import accounts
 from ezspark_gateway.core.accounts import Principal
@@ -47,15 +49,22 @@ def caller_and_page(
     flt: TrainingFilter,
     limit: int,
     offset: int,
-) -> tuple[Principal, Page] | None:
+    kept: PageCache,
+) -> tuple[Principal, bytes | None, Page] | None:
     """The credential's principal (None unless valid at ``now``: ``accounts.
-    check_credential``), then its page (``reads.page_raw``), on one connection."""
+    check_credential``), then the unfiltered page kept at its owner's current
+    ``data_version`` (read in the credential's statement), else its rows
+    (``reads.page_raw``), on one connection."""
     try:
         principal = accounts.check_credential(reads.credential_raw(conn, dialect, token_hash), now)
     except UnauthorizedError:
         return None
-    owner = principal.user.id
-    return principal, reads.page_raw(conn, dialect, owner, flt, limit, offset)
+    owner = principal.user
+    if flt == reads.DEFAULT_FILTER:
+        body = kept.get(owner, limit, offset)
+        if body is not None:
+            return principal, body, None
+    return principal, None, reads.page_raw(conn, dialect, owner.id, flt, limit, offset)
 
 
 class HotList:
@@ -63,6 +72,7 @@ class HotList:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        self.kept = PageCache()
 
     async def __call__(self, scope: Scope, authorization: bytes | None) -> bytes | None:
         """The list's JSON, or None: the route answers instead."""
@@ -81,12 +91,22 @@ class HotList:
                 return None  # the route's 422 (after its 401, if the token is bad too)
         ctx, flt, limit, offset = self.ctx, params.to_filter(), params.limit, params.offset
         now = ctx.clock()
-        both = partial(caller_and_page, token_hash=hash_token(token), now=now, flt=flt, limit=limit)
-        found = await run_read(ctx, partial(ctx.db.read_raw, partial(both, offset=offset)))
+        both = partial(
+            caller_and_page, token_hash=hash_token(token), now=now, flt=flt, kept=self.kept
+        )
+        found = await run_read(
+            ctx, partial(ctx.db.read_raw, partial(both, limit=limit, offset=offset))
+        )
         if found is None:
             return None  # the route's 401
-        principal, page = found
+        principal, body, page = found
         await touch_if_due(ctx, principal, now)
-        # None: a filtered list, or an empty page past the end, read in Core SQL.
-        rows, total = page or await core_page(ctx, principal.user.id, flt, limit, offset)
-        return page_json(rows, total, limit, offset)
+        if body is not None:
+            return body
+        if page is None:  # a filtered list, or an empty page past the end: Core SQL
+            return page_json(
+                *await core_page(ctx, principal.user.id, flt, limit, offset), limit, offset
+            )
+        body = page_json(*page, limit, offset)
+        self.kept.put(principal.user, limit, offset, body)
+        return body

@@ -21,6 +21,9 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[float] = mapped_column(Float)
+    # Bumped by a trigger on every write to the user's trainings (migration 0004): the
+    # hot read serves its kept page only while this is unchanged (``api.page_cache``).
+    data_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ApiToken(Base):

@@ -55,6 +55,7 @@ _CREDENTIAL_COLUMNS = (
     User.username,
     User.password_hash,
     User.created_at.label("user_created_at"),
+    User.data_version,
 )
 
 
@@ -101,7 +102,7 @@ def _page(owner_id: Any, flt: TrainingFilter) -> Any:
 
 # The list as most callers ask for it (no filter, newest first), with its parameters
 # bound per request: building a statement costs more than running it.
-_DEFAULT_FILTER = TrainingFilter()
+_DEFAULT_FILTER = DEFAULT_FILTER = TrainingFilter()
 
 
 def _default_page_query(owner_id: Any, limit: Any, offset: Any) -> Select[Any]:
@@ -187,8 +188,9 @@ def _new(cls: type[Any], values: dict[str, Any]) -> Any:
 def credential_raw(
     conn: DBAPIConnection, dialect: Dialect, token_hash: str
 ) -> tuple[ApiToken, User] | None:
-    """The credential whose SHA-256 is ``token_hash`` (revoked or not) and its owner, as
-    detached objects, in one query; None when unknown."""
+    """The credential whose SHA-256 is ``token_hash`` (revoked or not) and its owner
+    (with the owner's ``data_version``), as detached objects, in one query; None when
+    unknown."""
     query = _raw("credential", _credential_query, ("token_hash",), dialect)
     rows = query.rows(conn, {"token_hash": token_hash})
     if not rows:
@@ -209,10 +211,16 @@ def credential_raw(
             "last_used_at": used,
         },
     )
-    username, password_hash, ucreated = user
+    username, password_hash, ucreated, version = user
     owner = _new(
         User,
-        {"id": uid, "username": username, "password_hash": password_hash, "created_at": ucreated},
+        {
+            "id": uid,
+            "username": username,
+            "password_hash": password_hash,
+            "created_at": ucreated,
+            "data_version": version,
+        },
     )
     return token, owner
 
