@@ -184,18 +184,7 @@ def test_base_is_quiet() -> None:
 def test_every_key_has_an_effect_test() -> None:
     """This module has a test_<key>_… for each of the 29 spec keys and every engine extra."""
     names = [n for n in globals() if n.startswith("test_")]
-    extras = (
-        "seed",
-        "fitness_threshold",
-        "target_species",
-        "intraspecies_crossover_rate",
-        "trusted_evaluators_only",
-        "recurrent",
-        "weight_init_std",
-        "weight_mutation_power",
-    )
-    assert set(extras) <= set(EXTRA_KEYS)
-    for key in (*SPEC_KEYS, *extras):
+    for key in (*SPEC_KEYS, *EXTRA_KEYS):
         assert any(n.startswith(f"test_{key}_") for n in names), key
 
 
@@ -532,6 +521,22 @@ def test_target_species_adapts_the_threshold_absent_keeps_it_fixed() -> None:
     few = config_with(config, species_threshold=1e6, target_species=5)
     one = initial_population(few)
     assert next_generation(one, ranked_fitness(one), few).threshold(few) < 1e6  # too few
+
+
+def test_novelty_weight_lets_an_odd_behaviour_breed_on_a_fitness_plateau() -> None:
+    """All at one fitness: weight 0 breeds from the newest keys, weight 1 from the genome
+    whose behaviour stands out (key 3), though its fitness is no better."""
+    flat = dict.fromkeys(range(10), -200.0)
+    behaviour = {k: ((0.01 * k, 0.0),) for k in range(10)} | {3: ((10.0, 0.0),)}
+
+    def parents(weight: float) -> set[int]:
+        config = cfg(novelty_weight=weight, minimum_reward=-1, max_number_of_steps=200)
+        before = initial_population(config)
+        after = next_generation(before, flat, config, behaviour)
+        return {parent_of(c, before) for c in born(before, after)}
+
+    assert parents(0) == {7, 8, 9}
+    assert 3 in parents(1)
 
 
 # --- stagnation -----------------------------------------------------------------------------

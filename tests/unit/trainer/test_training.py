@@ -91,3 +91,27 @@ def test_resume_with_more_generations_extends_a_finished_run_like_a_longer_run(
     assert [(r.generation, r.best_fitness, r.mean_fitness) for r in extended.history] == [
         (r.generation, r.best_fitness, r.mean_fitness) for r in full.history
     ]
+
+
+def test_novelty_runs_are_deterministic_and_checkpoint_their_behaviour(tmp_path: Path) -> None:
+    """With novelty_weight (MountainCar, games cut into groups of 2 of 3) one and two
+    workers evolve the same population, the checkpoint keeps every game's behaviour, and
+    the weight changes the run (it drives selection on the −200 plateau)."""
+    mountain = {
+        "gym_game_name": "MountainCar-v0",
+        "input_size": 2,
+        "output_size": 3,
+        "minimum_reward": -1,
+        "generations": 4,
+        "safeness": 0.0,
+    }
+    config = small_config(**mountain, novelty_weight=0.5)
+    one = train(config, tmp_path / "w1", workers=1)
+    two = train(config, tmp_path / "w2", workers=2)
+    assert fingerprint(one) == fingerprint(two)
+    assert all(len(o.behaviour) == 3 for o in one.last_outcomes.values())
+    again = state_from_dict(json.loads(json.dumps(state_to_dict(one))))
+    assert again.last_outcomes == one.last_outcomes
+    plain = train(config_with(config, novelty_weight=0), tmp_path / "plain", workers=1)
+    assert population_to_dict(plain.population) != population_to_dict(one.population)
+    assert all(o.behaviour == () for o in plain.last_outcomes.values())

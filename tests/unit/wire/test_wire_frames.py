@@ -12,6 +12,7 @@ import pytest
 from ezspark_common.evaluation.batch import GameSetup, OutcomeTable, evaluate_batch, evaluate_table
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.packed import PackedGenomes
+from ezspark_common.trainer.tasks import evaluate_task
 from ezspark_common.wire import frames
 from ezspark_common.wire.messages import (
     EvaluationResult,
@@ -238,3 +239,67 @@ def test_non_finite_returns_are_refused_when_building() -> None:
     table = OutcomeTable(np.array([1]), np.array([[np.nan]]), np.array([1]))
     with pytest.raises(ValueError, match="finite"):
         result(table)
+
+
+def described_table() -> OutcomeTable:
+    """Three genomes × two games with a behaviour of three values per game."""
+    behaviour = np.arange(18, dtype=np.float64).reshape(3, 2, 3) / 7.0
+    behaviour[0, 0, 0] = AWKWARD[2]
+    return OutcomeTable(
+        keys=np.array([4, 9, 11]),
+        returns=np.array([[1.0, 2.0], [3.0, 4.0], [-3.0, -3.0]]),
+        steps=np.array([7, 2, 3]),
+        errors={2: "env crashed"},
+        behaviour=behaviour,
+    )
+
+
+def test_behaviour_travels_exactly_in_frames_and_in_json() -> None:
+    """A result's behaviour (novelty_weight) survives a frame and plain JSON bit for bit;
+    a result without one still decodes without one."""
+    table = described_table()
+    back = decode(encode(result(table)))
+    assert isinstance(back, EvaluationResult)
+    assert back.outcomes == table
+    assert back.outcomes[0].behaviour[0][0] == AWKWARD[2]
+    assert decode(to_json(result(table))) == back
+    plain = OutcomeTable(table.keys, table.returns, table.steps)
+    again = decode(encode(result(plain)))
+    assert isinstance(again, EvaluationResult)
+    assert again.outcomes.behaviour is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda d: d["outcomes"].update(behaviour_values=4), "cannot have shape"),
+        (lambda d: d["outcomes"].pop("behaviour_values"), "behaviour_values"),
+    ],
+    ids=["width", "no width"],
+)
+def test_corrupt_behaviour_is_refused(
+    change: Callable[[dict[str, Any]], None], reason: str
+) -> None:
+    """A behaviour column that does not fit its table is a MessageError (poison)."""
+    with pytest.raises(MessageError, match=reason):
+        decode(reframed(encode(result(described_table())), change))
+
+
+def test_ragged_behaviour_in_json_is_refused() -> None:
+    """Plain-JSON outcomes whose behaviours differ in shape are a MessageError."""
+    doc = json.loads(to_json(result(described_table())))
+    doc["outcomes"][1]["behaviour"] = [[1.0], [2.0]]
+    with pytest.raises(MessageError, match="behaviour"):
+        decode(json.dumps(doc).encode())
+
+
+def test_a_behaviour_task_evaluates_with_behaviour() -> None:
+    """A task with ``behaviour`` set round-trips and its evaluation returns behaviours."""
+    asked = task().model_copy(update={"behaviour": True})
+    back = decode(encode(asked))
+    assert isinstance(back, EvaluationTask)
+    assert back.behaviour is True
+    table = evaluate_task(back)
+    assert table.behaviour is not None
+    assert table.behaviour.shape == (6, 2, 8)
+    assert evaluate_task(task()).behaviour is None

@@ -59,6 +59,7 @@ EXTRA_KEYS: tuple[str, ...] = (
     "recurrent",
     "weight_init_std",
     "weight_mutation_power",
+    "novelty_weight",
 )
 
 # Upper bounds keep a config inside what a database column, a message and memory can hold.
@@ -130,6 +131,8 @@ class TrainingConfig(BaseModel):
     weight_mutation_power: Annotated[float | None, Field(ge=0.0, le=30.0, allow_inf_nan=False)] = (
         None
     )
+    # Share of selection given to behaviour novelty instead of fitness (neat.novelty); 0 off.
+    novelty_weight: Rate = 0.0
 
     @field_validator(
         "species_threshold",
@@ -149,6 +152,7 @@ class TrainingConfig(BaseModel):
         "intraspecies_crossover_rate",
         "weight_init_std",
         "weight_mutation_power",
+        "novelty_weight",
         mode="before",
     )
     @classmethod

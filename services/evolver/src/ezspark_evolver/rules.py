@@ -226,6 +226,8 @@ class RoundRules(Verification):
             table.keys.tolist() != list(slot.plan.genome_keys)
         ):
             return "invalid"
+        if table.behaviour is not None and table.behaviour.shape[2] != 2 * self.config.input_size:
+            return "invalid"
         return None
 
     # ----- dispatch -----------------------------------------------------------------------
@@ -394,6 +396,7 @@ class RoundRules(Verification):
             input_size=config.input_size,
             output_size=config.output_size,
             recurrent=config.recurrent,
+            behaviour=config.novelty_weight > 0,
             genomes=PackedGenomes.pack([genomes[k] for k in slot.plan.genome_keys]),
             avoid_evaluators=sorted(self._avoid(slot)),
         )

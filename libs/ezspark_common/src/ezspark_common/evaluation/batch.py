@@ -11,6 +11,11 @@ A game ends when the environment terminates or truncates it, or after ``max_step
 An environment that raises, or yields a NaN/inf observation or reward, ends all of that
 genome's games: it gets ``reward_floor`` for every game and an error message; the rest of
 the batch goes on.
+
+On request (``GameSetup.behaviour``, for ``novelty_weight``) a game also yields its
+*behaviour*: for each observation value, the lowest and the highest it took in that game
+(reset and terminal observations included), ``2 · n_inputs`` numbers.  A failed genome's
+behaviour is zeros.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class Outcome:
     returns: tuple[float, ...]
     steps: int
     error: str | None = None
+    # One tuple per game (its lowest, then highest, observation values), when asked for.
+    behaviour: tuple[tuple[float, ...], ...] = ()
 
     @property
     def mean(self) -> float:
@@ -51,24 +58,30 @@ class OutcomeTable:
     """Many genomes' outcomes as arrays: what a result carries, and what a batch yields.
 
     Row ``i`` is genome ``keys[i]``: its return per game ``returns[i]``, its ``steps[i]``,
-    and ``errors.get(i)``.  Iterating gives :class:`Outcome` objects; equality is exact.
+    ``errors.get(i)`` and, when asked for, ``behaviour[i]`` (one row per game).  Iterating
+    gives :class:`Outcome` objects; equality is exact.
     """
 
     keys: NDArray[np.int64]
     returns: NDArray[np.float64]  # (genomes, games)
     steps: NDArray[np.int64]
     errors: Mapping[int, str] = field(default_factory=dict)
+    behaviour: NDArray[np.float64] | None = None  # (genomes, games, values)
 
     @staticmethod
     def of(outcomes: Sequence[Outcome], n_games: int | None = None) -> OutcomeTable:
         """The table of ``outcomes`` (all with ``n_games`` returns, or as many as the first)."""
         games = n_games if n_games is not None else (len(outcomes[0].returns) if outcomes else 0)
         returns = np.array([o.returns for o in outcomes], dtype=np.float64)
+        described = bool(outcomes) and all(o.behaviour for o in outcomes)
         return OutcomeTable(
             keys=np.array([o.key for o in outcomes], dtype=np.int64),
             returns=returns.reshape(len(outcomes), games),
             steps=np.array([o.steps for o in outcomes], dtype=np.int64),
             errors={i: o.error for i, o in enumerate(outcomes) if o.error is not None},
+            behaviour=np.array([o.behaviour for o in outcomes], dtype=np.float64)
+            if described
+            else None,
         )
 
     def check(self) -> None:
@@ -84,18 +97,26 @@ class OutcomeTable:
             raise ValueError("steps must be ≥ 0")
         if any(not 0 <= i < n for i in self.errors):
             raise ValueError(f"an error names a row outside 0..{n - 1}")
+        b = self.behaviour
+        if b is not None and (b.ndim != 3 or b.shape[:2] != self.returns.shape):
+            raise ValueError(f"behaviour must be (genomes, games, values), got {b.shape}")
+        if b is not None and not np.isfinite(b).all():
+            raise ValueError("behaviour must be finite")
 
     def __len__(self) -> int:
         return int(self.keys.shape[0])
 
     def __getitem__(self, row: int) -> Outcome:
         key, steps = int(self.keys[row]), int(self.steps[row])
-        return Outcome(key, tuple(self.returns[row].tolist()), steps, self.errors.get(row))
+        b = () if self.behaviour is None else tuple(map(tuple, self.behaviour[row].tolist()))
+        return Outcome(key, tuple(self.returns[row].tolist()), steps, self.errors.get(row), b)
 
     def __iter__(self) -> Iterator[Outcome]:
         returns = self.returns.tolist()
+        described = [] if self.behaviour is None else self.behaviour.tolist()
         for i, (key, steps) in enumerate(zip(self.keys.tolist(), self.steps.tolist(), strict=True)):
-            yield Outcome(key, tuple(returns[i]), steps, self.errors.get(i))
+            b = tuple(map(tuple, described[i])) if described else ()
+            yield Outcome(key, tuple(returns[i]), steps, self.errors.get(i), b)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, OutcomeTable):
@@ -106,14 +127,26 @@ class OutcomeTable:
             and self.returns.tobytes() == other.returns.tobytes()
             and np.array_equal(self.steps, other.steps)
             and dict(self.errors) == dict(other.errors)
+            and _same(self.behaviour, other.behaviour)
         )
 
     __hash__ = None  # type: ignore[assignment]
 
 
+def _same(a: NDArray[np.float64] | None, b: NDArray[np.float64] | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
 def agree(a: Outcome, b: Outcome) -> bool:
     """Two evaluations of one genome are identical (as they must be: it is deterministic)."""
-    return a.returns == b.returns and a.steps == b.steps and a.error == b.error
+    return (
+        a.returns == b.returns
+        and a.steps == b.steps
+        and a.error == b.error
+        and a.behaviour == b.behaviour
+    )
 
 
 class _Rollout:
@@ -129,10 +162,16 @@ class _Rollout:
         n_outputs: int,
         games: Games,
         recurrent: bool = False,
+        describe: bool = False,
     ) -> None:
         self.n_total, self.n_games = len(genomes), n_games
         self.n_inputs, self.n_outputs = n_inputs, n_outputs
         self.recurrent = recurrent
+        # Lowest and highest observation values per game row, when behaviour is asked for.
+        self.seen: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+        if describe:
+            shape = (n_games * self.n_total, n_inputs)
+            self.seen = (np.full(shape, np.inf), np.full(shape, -np.inf))
         self.plan = BatchPlan(genomes, recurrent=recurrent)
         self.games = games
         if games.box is not None and games.box.size != n_outputs:
@@ -189,7 +228,7 @@ class _Rollout:
         """Play until every game has ended or ``max_steps`` steps were taken."""
         obs, errors = self.games.reset([s for s in seeds for _ in range(self.n_total)])
         self.active = np.ones(self.flat.shape[0], dtype=np.bool_)
-        self._check(obs, None, errors)
+        self._visit(obs, self.active & ~self._check(obs, None, errors))
         for _ in range(max_steps):
             if not self.active.any():
                 break
@@ -201,8 +240,18 @@ class _Rollout:
             live = self.active & ~self._check(obs, reward, errors)
             self.returns[self.flat[live]] += reward[live]
             self.steps[self.flat[live]] += 1
+            self._visit(obs, live)
             self.active &= ~done
             obs = self.compact(obs)
+
+    def _visit(self, obs: NDArray[np.float64], rows: NDArray[np.bool_]) -> None:
+        """Widen the observed range of the games in ``rows`` (current layout) by ``obs``."""
+        if self.seen is None:
+            return
+        lo, hi = self.seen
+        flat = self.flat[rows]
+        lo[flat] = np.minimum(lo[flat], obs[rows])
+        hi[flat] = np.maximum(hi[flat], obs[rows])
 
     def _check(
         self,
@@ -233,7 +282,18 @@ class _Rollout:
         steps = self.steps.reshape(self.n_games, self.n_total).sum(axis=0)
         for b in self.errors:
             returns[b] = reward_floor
-        return OutcomeTable(keys, returns, steps, dict(sorted(self.errors.items())))
+        errors = dict(sorted(self.errors.items()))
+        return OutcomeTable(keys, returns, steps, errors, self._behaviour())
+
+    def _behaviour(self) -> NDArray[np.float64] | None:
+        """``(genomes, games, 2 · n_inputs)``: each game's lowest then highest values."""
+        if self.seen is None:
+            return None
+        both = np.concatenate(self.seen, axis=1)
+        both[~np.isfinite(both)] = 0.0  # a game that failed at reset observed nothing
+        out = both.reshape(self.n_games, self.n_total, -1).transpose(1, 0, 2).copy()
+        out[list(self.errors)] = 0.0
+        return out
 
 
 @dataclass(frozen=True)
@@ -248,6 +308,7 @@ class GameSetup:
     n_inputs: int
     n_outputs: int
     recurrent: bool = False
+    behaviour: bool = False  # also return each game's behaviour (``novelty_weight``)
 
     @staticmethod
     def of(config: TrainingConfig) -> GameSetup:
@@ -259,6 +320,7 @@ class GameSetup:
             n_inputs=config.input_size,
             n_outputs=config.output_size,
             recurrent=config.recurrent,
+            behaviour=config.novelty_weight > 0,
         )
 
 
@@ -281,7 +343,13 @@ def evaluate_table(
     rows = len(packed) * len(game_seeds)
     games = make_games(setup.env_id, rows, setup.n_inputs, vector=vector, envs=envs)
     rollout = _Rollout(
-        packed, len(game_seeds), setup.n_inputs, setup.n_outputs, games, setup.recurrent
+        packed,
+        len(game_seeds),
+        setup.n_inputs,
+        setup.n_outputs,
+        games,
+        setup.recurrent,
+        setup.behaviour,
     )
     rollout.run(game_seeds, setup.max_steps)
     return rollout.table(packed.keys, setup.reward_floor)

@@ -1,7 +1,8 @@
 """The population: an immutable snapshot of one generation, and the step to the next one.
 
 ``next_generation(population, fitness, config)`` is a pure function: the same snapshot,
-fitnesses and config always give the same next snapshot, bit for bit.
+fitnesses (and behaviours, with ``novelty_weight``) and config always give the same next
+snapshot, bit for bit.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from numpy.typing import NDArray
 
 from ezspark_common import rng as rngs
 from ezspark_common.config import TrainingConfig
+from ezspark_common.neat import novelty, stagnation
 from ezspark_common.neat import reproduction as rep
-from ezspark_common.neat import stagnation
 from ezspark_common.neat.genome import Genome, initial_genome
 from ezspark_common.neat.mutation import InnovationTracker, mutate_structure, mutate_weights
 from ezspark_common.neat.species import Species, adapt_threshold, speciate
@@ -80,16 +81,22 @@ def _plans(
     species: tuple[Species, ...],
     fitness: Mapping[int, float],
     config: TrainingConfig,
+    score: Mapping[int, float] | None = None,
 ) -> list[rep.SpeciesPlan]:
+    """Each species' plan; ``score`` (novelty's blend, in [0, 1]) replaces fitness in
+    ranking and shares when given."""
     gen = pop.generation
     size = len(pop.genomes)
-    ranked = [rep.rank(s.members, fitness) for s in species]
+    ranked = [rep.rank(s.members, fitness if score is None else score) for s in species]
     survivors = [
         tuple(r[: rep.survivor_count(len(r), config.percentage_survivors_per_specie)])
         for r in ranked
     ]
     keys = [k for s in species for k in s.members]
-    scaled = rep.selection_fitness(np.array([fitness[k] for k in keys]), config.reward_floor)
+    if score is None:
+        scaled = rep.selection_fitness(np.array([fitness[k] for k in keys]), config.reward_floor)
+    else:
+        scaled = np.array([score[k] for k in keys], dtype=np.float64)
     ends = np.cumsum([len(s.members) for s in species])
     means = [float(v.mean()) for v in np.split(scaled, ends[:-1])]
     scores = rep.species_scores(means, [s.age(gen) for s in species], config.age_significance)
@@ -129,9 +136,17 @@ def _elites(
 
 
 def next_generation(
-    pop: Population, fitness: Mapping[int, float], config: TrainingConfig
+    pop: Population,
+    fitness: Mapping[int, float],
+    config: TrainingConfig,
+    behaviour: Mapping[int, tuple[tuple[float, ...], ...]] | None = None,
 ) -> Population:
-    """Select, breed, mutate and speciate: the population of generation ``pop.generation + 1``."""
+    """Select, breed, mutate and speciate: the population of generation ``pop.generation + 1``.
+
+    ``behaviour``: each unfailed genome's behaviour per game; with ``novelty_weight`` > 0
+    selection blends fitness with novelty (``neat.novelty``).  Stagnation and the run's
+    best stay on fitness alone.
+    """
     gen = pop.generation
     species = stagnation.update_species(pop.species, fitness, gen)
     best = max(fitness.values())
@@ -139,10 +154,12 @@ def next_generation(
     last_improved = gen if improved else pop.last_improved
     pop = _with_best(pop, max(best, pop.best_fitness), last_improved)
     species = stagnation.remove_stagnant(species, fitness, gen, config.limiting_species)
-    plans = _plans(pop, species, fitness, config)
+    score = _novelty_score(species, fitness, behaviour, config)
+    plans = _plans(pop, species, fitness, config, score)
     rng = rngs.generator(config.seed, rngs.REPRODUCE, gen)
     crossing = rep.CrossoverRates(config.crossover_rate, config.intraspecies_crossover_rate)
-    born = rep.breed(plans, pop.genomes, fitness, crossing, rng, pop.next_key)
+    parents = fitness if score is None else score
+    born = rep.breed(plans, pop.genomes, parents, crossing, rng, pop.next_key)
     tracker = InnovationTracker(pop.next_innov, pop.next_node)
     draws = rng.random((len(born), 4))
     shaped = _mutate_structures(born, plans, draws, config.input_size, rng, tracker)
@@ -174,6 +191,19 @@ def next_generation(
         last_improved=last_improved,
         species_threshold=None if config.target_species is None else threshold,
     )
+
+
+def _novelty_score(
+    species: tuple[Species, ...],
+    fitness: Mapping[int, float],
+    behaviour: Mapping[int, tuple[tuple[float, ...], ...]] | None,
+    config: TrainingConfig,
+) -> dict[int, float] | None:
+    """The selection score blending fitness and novelty, or None when novelty is off."""
+    if config.novelty_weight <= 0 or behaviour is None:
+        return None
+    keys = [k for s in species for k in s.members]
+    return novelty.blend(keys, fitness, behaviour, config.novelty_weight, config.reward_floor)
 
 
 def _mutate_structures(

@@ -39,6 +39,7 @@ def task_setup(task: EvaluationTask) -> GameSetup:
         n_inputs=task.input_size,
         n_outputs=task.output_size,
         recurrent=task.recurrent,
+        behaviour=task.behaviour,
     )
 
 
@@ -93,6 +94,7 @@ def merge_outcomes(
 ) -> dict[int, Outcome]:
     """Assemble per-task outcomes into one Outcome per genome over all its games."""
     returns: dict[int, list[float]] = {}
+    behaviour: dict[int, list[tuple[float, ...]]] = {}
     steps: dict[int, int] = {}
     errors: dict[int, str] = {}
     for plan, outcomes in parts:
@@ -100,6 +102,10 @@ def merge_outcomes(
             row = returns.setdefault(outcome.key, [float("nan")] * n_games)
             for game, value in zip(plan.game_indices, outcome.returns, strict=True):
                 row[game] = value
+            if outcome.behaviour:
+                seen = behaviour.setdefault(outcome.key, [()] * n_games)
+                for game, b in zip(plan.game_indices, outcome.behaviour, strict=True):
+                    seen[game] = b
             steps[outcome.key] = steps.get(outcome.key, 0) + outcome.steps
             if outcome.error is not None:
                 errors.setdefault(outcome.key, outcome.error)
@@ -109,7 +115,10 @@ def merge_outcomes(
             row = [reward_floor] * n_games
         elif any(v != v for v in row):
             raise ValueError(f"genome {key} is missing games")
-        merged[key] = Outcome(key, tuple(row), steps[key], errors.get(key))
+        seen = behaviour.get(key, [])
+        # A genome's behaviour counts only if every one of its games reported one.
+        described = tuple(seen) if seen and all(seen) and key not in errors else ()
+        merged[key] = Outcome(key, tuple(row), steps[key], errors.get(key), described)
     return merged
 
 

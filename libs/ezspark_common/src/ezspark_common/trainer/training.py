@@ -23,6 +23,7 @@ from ezspark_common.neat.population import (
     population_from_dict,
     population_to_dict,
 )
+from ezspark_common.wire.message_columns import outcome_doc
 
 CHECKPOINT_FORMAT = "ezspark-checkpoint"
 GENOME_FORMAT = "ezspark-genome"
@@ -169,9 +170,11 @@ def advance(
         reason = "fitness_threshold" if reached else "generations"
         return replace(state, history=history, best=best, finished=reason, last_outcomes=kept)
     fitness = {k: o.mean for k, o in kept.items()}
+    # Failed genomes have no behaviour worth comparing: novelty leaves them out.
+    behaviour = {k: o.behaviour for k, o in kept.items() if o.behaviour and o.error is None}
     return replace(
         state,
-        population=next_generation(pop, fitness, config),
+        population=next_generation(pop, fitness, config, behaviour),
         history=history,
         best=best,
         last_outcomes={},
@@ -220,10 +223,7 @@ def state_to_dict(state: TrainingState) -> dict[str, Any]:
             "returns": list(state.best.returns),
         },
         "finished": state.finished,
-        "last_outcomes": [
-            {"key": o.key, "returns": list(o.returns), "steps": o.steps, "error": o.error}
-            for o in state.last_outcomes.values()
-        ],
+        "last_outcomes": [outcome_doc(o) for o in state.last_outcomes.values()],
     }
 
 
@@ -247,7 +247,13 @@ def state_from_dict(data: Mapping[str, Any]) -> TrainingState:
         ),
         finished=data.get("finished"),
         last_outcomes={
-            o["key"]: Outcome(o["key"], tuple(o["returns"]), o["steps"], o["error"])
+            o["key"]: Outcome(
+                o["key"],
+                tuple(o["returns"]),
+                o["steps"],
+                o["error"],
+                tuple(tuple(b) for b in o.get("behaviour", ())),
+            )
             for o in data.get("last_outcomes", [])
         },
     )

@@ -71,6 +71,8 @@ class GenomeOutcome(WireModel):
     returns: list[float]
     steps: NonNegInt
     error: str | None = None
+    # One list per game, when the task asked for behaviour (``novelty_weight``).
+    behaviour: list[list[float]] | None = None
 
 
 def _payload(info: ValidationInfo | SerializationInfo) -> Any:
@@ -141,6 +143,7 @@ def _outcomes_in(value: Any, info: ValidationInfo) -> OutcomeTable:
             returns=frames.read(payload, value.get("returns"), (rows, games)),
             steps=frames.read(payload, value.get("steps"), (rows,)).astype(np.int64),
             errors=dict(errors),
+            behaviour=_behaviour_in(payload, value, rows, games),
         )
     elif isinstance(value, list):
         docs = [
@@ -149,17 +152,41 @@ def _outcomes_in(value: Any, info: ValidationInfo) -> OutcomeTable:
         # Checked before the table is built: numpy would refuse ragged rows less clearly.
         if len({len(d.returns) for d in docs}) > 1:
             raise ValueError("every outcome of a result must have one return per game")
-        table = OutcomeTable.of([Outcome(d.key, tuple(d.returns), d.steps, d.error) for d in docs])
+        if len({_shape(d.behaviour) for d in docs}) > 1:
+            raise ValueError("every outcome of a result must have the same behaviour shape")
+        table = OutcomeTable.of(
+            [Outcome(d.key, tuple(d.returns), d.steps, d.error, _tuples(d.behaviour)) for d in docs]
+        )
     else:
         raise ValueError("expected a list of outcomes")
     table.check()
     return table
 
 
+def _behaviour_in(payload: Any, value: dict[str, Any], rows: int, games: int) -> Any:
+    """A frame's optional behaviour column, ``(rows, games, values)``."""
+    if "behaviour" not in value:
+        return None
+    width = value.get("behaviour_values")
+    if not (isinstance(width, int) and width >= 0):
+        raise ValueError("expected a 'behaviour_values' count with 'behaviour'")
+    return frames.read(payload, value["behaviour"], (rows, games, width)).astype(np.float64)
+
+
+def _shape(behaviour: list[list[float]] | None) -> tuple[int, ...] | None:
+    if behaviour is None:
+        return None
+    return (len(behaviour), *sorted({len(b) for b in behaviour}))
+
+
+def _tuples(behaviour: list[list[float]] | None) -> tuple[tuple[float, ...], ...]:
+    return () if behaviour is None else tuple(tuple(b) for b in behaviour)
+
+
 def _outcomes_out(value: OutcomeTable, info: SerializationInfo) -> Any:
     payload = _payload(info)
     if isinstance(payload, frames.Payload):
-        return {
+        doc = {
             "rows": len(value),
             "games": int(value.returns.shape[1]),
             "keys": payload.add(value.keys, integer=True),
@@ -167,10 +194,20 @@ def _outcomes_out(value: OutcomeTable, info: SerializationInfo) -> Any:
             "steps": payload.add(value.steps, integer=True),
             "errors": [[i, m] for i, m in value.errors.items()],
         }
-    return [
-        {"key": o.key, "returns": list(o.returns), "steps": o.steps, "error": o.error}
-        for o in value
-    ]
+        if value.behaviour is not None:  # only then: results without it stay as they were
+            doc["behaviour"] = payload.add(value.behaviour)
+            doc["behaviour_values"] = int(value.behaviour.shape[2])
+        return doc
+    return [outcome_doc(o) for o in value]
+
+
+def outcome_doc(o: Outcome) -> dict[str, Any]:
+    """An outcome as a JSON document (behaviour only when it has one)."""
+    doc: dict[str, Any] = {"key": o.key, "returns": list(o.returns), "steps": o.steps}
+    doc["error"] = o.error
+    if o.behaviour:
+        doc["behaviour"] = [list(b) for b in o.behaviour]
+    return doc
 
 
 # Genes and outcomes: arrays inside, genome/outcome documents in plain JSON (and on input).

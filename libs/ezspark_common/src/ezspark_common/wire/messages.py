@@ -142,6 +142,8 @@ class EvaluationTask(WireModel):
     # Recurrent networks (config key ``recurrent``): genomes may have cycles, and networks
     # keep their node values from step to step.  Before ``genomes``: their check reads it.
     recurrent: StrictBool = False
+    # Also return each game's behaviour (config key ``novelty_weight``; evaluation.batch).
+    behaviour: StrictBool = False
     genomes: Genomes
     # Safeness routing: evaluators listed here decline the task instead of running it
     # (a re-check must come from another evaluator; quarantined ones are kept away).

@@ -112,6 +112,10 @@ HELP: dict[str, str] = {
     "recurrent": "Optional, true/false: networks with memory. Connections may form loops and "
     "every node keeps its value from one step to the next (reset for each game), for "
     "environments whose observations do not tell everything. Default false.",
+    "novelty_weight": "Optional, 0<=w<=1: the share of selection given to doing something "
+    "new (each observation value's range over a game, compared with the generation's other "
+    "genomes) instead of fitness. For sparse rewards, where most genomes score the same. "
+    "Default 0 (fitness only).",
 }
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
