@@ -10,6 +10,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from ezspark_gateway.api.routes_trainings import summary
 from ezspark_gateway.app import create_app
@@ -18,7 +19,7 @@ from ezspark_gateway.core.security import Passwords, hash_token
 from ezspark_gateway.settings import GatewaySettings
 from ezspark_gateway.storage import Database, Repository, reads
 from ezspark_gateway.storage.listing import TrainingFilter
-from ezspark_gateway.storage.models import ApiToken, Training, User
+from ezspark_gateway.storage.models import ApiToken, Base, Training, User
 from tests.integration.gateway.test_gateway_manage_db import _seed
 
 TOKEN_COLUMNS = [c.key for c in ApiToken.__table__.columns]
@@ -157,3 +158,34 @@ def test_list_answers_as_the_model(database: Database) -> None:
         got = client.get("/api/trainings", headers={"Authorization": f"Bearer {issued.plain}"})
     assert got.status_code == 200
     assert {item["id"]: item for item in got.json()["items"]} == want
+
+
+def test_hot_read_survives_dropped_connections(pg_url: str) -> None:
+    """PostgreSQL: the hot pool's connections are not pinged; when the server has
+    dropped them all (as a restart does), the next read is retried on a new connection
+    and answers, and later reads do too."""
+    database = Database(pg_url)
+    Base.metadata.drop_all(database.engine)  # empty and unmigrated, as the fixture does
+    with database.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    database.create_schema()
+    with database.sessions() as session:
+        user = Repository(session).add_user("ada", "hash", 1.0)
+        assert user is not None
+        issued = accounts.issue_token(Repository(session), user, kind="api", name="t", now=1.0)
+    lookup = partial(reads.credential_raw, token_hash=hash_token(issued.plain))
+    try:
+        assert database.read_raw(lookup) is not None  # a pooled connection now
+        with database.engine.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        for _ in range(3):
+            found = database.read_raw(lookup)
+            assert found is not None
+            assert found[1].username == "ada"
+    finally:
+        database.dispose()
