@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from starlette.datastructures import QueryParams
 
 from ezspark_gateway.api import hot_read, list_query
+from ezspark_gateway.storage import reads
 from tests.unit.gateway.conftest import ORIGIN
 
 LIST = "/api/trainings"
@@ -119,3 +121,10 @@ def test_declared_oversized_body_is_refused_first(gw: Any) -> None:
     headers = {**gw.auth(token), "Content-Length": "999999999"}
     resp = gw.client.get(LIST, headers=headers)
     assert resp.status_code == 413
+
+
+def test_default_parameters_are_the_default_filter() -> None:
+    """The short path's prebuilt filter for a list without parameters is the one those
+    parameters ask for (and the one whose pages are kept)."""
+    assert list_query.DEFAULTS.to_filter() == reads.DEFAULT_FILTER
+    assert list_query.parse(QueryParams(b"")).to_filter() == reads.DEFAULT_FILTER

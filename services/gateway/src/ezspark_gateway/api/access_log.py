@@ -59,8 +59,8 @@ class AccessLog:
         """The bound logger of the current configuration."""
         config = structlog.get_config()
         values = tuple(config.values())
-        same = len(values) == len(self._config)
-        if not same or any(a is not b for a, b in zip(values, self._config, strict=True)):
+        # Tuples compare item by item, identity first: the same objects, the same logger.
+        if values != self._config:
             self._bound = self._logger.bind()
             self._config = values
             enabled = getattr(self._bound, "is_enabled_for", None)

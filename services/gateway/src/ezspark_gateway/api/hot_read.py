@@ -89,7 +89,10 @@ class HotList:
                 params = list_query.parse(QueryParams(query))
             except RequestValidationError:
                 return None  # the route's 422 (after its 401, if the token is bad too)
-        ctx, flt, limit, offset = self.ctx, params.to_filter(), params.limit, params.offset
+        # The plain list's filter is built once (a dataclass built and compared per
+        # request costs more than the kept page's look-up).
+        flt = reads.DEFAULT_FILTER if params is list_query.DEFAULTS else params.to_filter()
+        ctx, limit, offset = self.ctx, params.limit, params.offset
         now = ctx.clock()
         both = partial(
             caller_and_page, token_hash=hash_token(token), now=now, flt=flt, kept=self.kept
