@@ -5,6 +5,7 @@ no threads: every step below happens in the same order on every run."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -463,3 +464,20 @@ def test_outcomes_do_not_depend_on_who_answers_or_in_what_order(
     assert outcome.outcomes == h.reference.outcomes
     assert all(isinstance(o, Outcome) for o in outcome.outcomes.values())
     assert np.isfinite([o.mean for o in outcome.outcomes.values()]).all()
+
+
+def test_an_answer_with_a_misshapen_behaviour_is_invalid(harness: Callable[..., Harness]) -> None:
+    """A result whose behaviour is not 2 · input_size values per game is ignored as invalid
+    (it could not be compared with the others' behaviours)."""
+    h = harness("ev0")
+    h.open_queue()
+    h.policy = lambda task: None
+    h.settle()
+    good = honest(h.seen[0], "ev0")
+    table = good.outcomes
+    wrong = np.zeros((len(table), table.returns.shape[1], 3))
+    bad = good.model_copy(update={"outcomes": dataclasses.replace(table, behaviour=wrong)})
+    h.round.deliver(bad)
+    h.round.pump()
+    assert h.metric("ezspark_evolver_results_ignored_total", reason="invalid") == 1
+    assert h.progress[-1] == (0, 8, 0)

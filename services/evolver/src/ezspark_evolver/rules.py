@@ -221,9 +221,9 @@ class RoundRules(Verification):
             return "quarantined"
         if avoided(result.evaluator_id, slot.avoid):
             return "same_evaluator"
-        table = result.outcomes
-        if table.returns.shape != (len(slot.plan.genome_keys), len(slot.plan.game_indices)) or (
-            table.keys.tolist() != list(slot.plan.genome_keys)
+        table, keys = result.outcomes, list(slot.plan.genome_keys)
+        if table.returns.shape != (len(keys), len(slot.plan.game_indices)) or (
+            table.keys.tolist() != keys
         ):
             return "invalid"
         if table.behaviour is not None and table.behaviour.shape[2] != 2 * self.config.input_size:
