@@ -10,7 +10,10 @@ import pytest
 from starlette.datastructures import QueryParams
 
 from ezspark_gateway.api import hot_read, list_query
+from ezspark_gateway.core import accounts
+from ezspark_gateway.core.errors import UnauthorizedError
 from ezspark_gateway.storage import reads
+from ezspark_gateway.storage.models import ApiToken, User
 from tests.unit.gateway.conftest import ORIGIN
 
 LIST = "/api/trainings"
@@ -128,3 +131,28 @@ def test_default_parameters_are_the_default_filter() -> None:
     parameters ask for (and the one whose pages are kept)."""
     assert list_query.DEFAULTS.to_filter() == reads.DEFAULT_FILTER
     assert list_query.parse(QueryParams(b"")).to_filter() == reads.DEFAULT_FILTER
+
+
+@pytest.mark.parametrize("revoked", [None, 5.0])
+@pytest.mark.parametrize("expires", [None, 9.0, 10.0, 11.0])
+def test_row_rule_is_check_credentials_rule(revoked: float | None, expires: float | None) -> None:
+    """The short path's judgement of a plain credential row (``is_live``) accepts
+    exactly the credentials ``check_credential`` accepts, at the expiry's edge too."""
+    token = ApiToken(id=1, user_id=2, revoked_at=revoked, expires_at=expires)
+    user = User(id=2, username="ada", password_hash="h", created_at=1.0, data_version=0)
+    try:
+        accounts.check_credential((token, user), 10.0)
+        accepted = True
+    except UnauthorizedError:
+        accepted = False
+    assert accounts.is_live(revoked, expires, 10.0) is accepted
+
+
+def test_expired_token_is_the_routes_401(gw: Any) -> None:
+    """A token past its expiry is refused (the route's 401), by the short path's rule."""
+    token = gw.signup()
+    assert gw.client.get(LIST, headers=gw.auth(token)).status_code == 200
+    gw.clock.now += 400 * 24 * 3600.0  # past any session's lifetime
+    resp = gw.client.get(LIST, headers=gw.auth(token))
+    assert resp.status_code == 401
+    assert resp.json() == {"detail": "missing or invalid credentials"}

@@ -16,10 +16,9 @@ from ezspark_common.wire.messages import (
     TrainingFinished,
     TrainingWaiting,
 )
-from ezspark_gateway.api.page_cache import PageCache
+from ezspark_gateway.api.page_cache import Owner, PageCache
 from ezspark_gateway.core.events import EventApplier
 from ezspark_gateway.storage import reads
-from ezspark_gateway.storage.models import User
 from tests.unit.gateway.conftest import ORIGIN
 from tests.unit.gateway.test_gateway_events import report
 
@@ -169,8 +168,8 @@ def test_every_write_bumps_the_version_and_the_next_read_is_fresh(
     assert short.content == by_route.content
 
 
-def _user(uid: int, version: int, name: str = "ada", created: float = 1.0) -> User:
-    return User(id=uid, username=name, password_hash="h", created_at=created, data_version=version)
+def _user(uid: int, version: int, name: str = "ada", created: float = 1.0) -> Owner:
+    return uid, name, created, version
 
 
 def test_cache_checks_version_and_owner() -> None:

@@ -27,17 +27,29 @@ from starlette.types import Scope
 from ezspark_gateway.api import list_query
 from ezspark_gateway.api.context import AppContext
 from ezspark_gateway.api.deps import header_token, run_read, touch_if_due
-from ezspark_gateway.api.page_cache import PageCache
+from ezspark_gateway.api.page_cache import Owner, PageCache
 from ezspark_gateway.api.routes_trainings import LIST_PATH, core_page, page_json
 from ezspark_gateway.core import accounts
 from ezspark_gateway.core.accounts import Principal
-from ezspark_gateway.core.errors import UnauthorizedError
 from ezspark_gateway.core.security import hash_token
 from ezspark_gateway.storage import reads
 from ezspark_gateway.storage.listing import TrainingFilter
 
 PATH = LIST_PATH
 Page = tuple[list[dict[str, Any]], int] | None
+
+
+# The credential row's values the short path reads.
+_UID, _NAME, _CREATED, _VERSION = (
+    reads.CRED[k] for k in ("user_id", "username", "user_created_at", "data_version")
+)
+_REVOKED, _EXPIRES, _USED = (reads.CRED[k] for k in ("revoked_at", "expires_at", "last_used_at"))
+Found = tuple[Any, bytes | None, Page]
+
+
+def owner_of(row: Any) -> Owner:
+    """The caller's account in a credential row, as ``PageCache`` keys it."""
+    return row[_UID], row[_NAME], row[_CREATED], row[_VERSION]
 
 
 def caller_and_page(
@@ -50,21 +62,19 @@ def caller_and_page(
     limit: int,
     offset: int,
     kept: PageCache,
-) -> tuple[Principal, bytes | None, Page] | None:
-    """The credential's principal (None unless valid at ``now``: ``accounts.
-    check_credential``), then the unfiltered page kept at its owner's current
-    ``data_version`` (read in the credential's statement), else its rows
-    (``reads.page_raw``), on one connection."""
-    try:
-        principal = accounts.check_credential(reads.credential_raw(conn, dialect, token_hash), now)
-    except UnauthorizedError:
+) -> Found | None:
+    """The credential's row (None unless live at ``now``: ``accounts.is_live``, the
+    rule of ``check_credential``), then the unfiltered page kept at its owner's current
+    ``data_version`` (read in the credential's statement), else the page's rows
+    (``reads.page_raw``), on one connection.  No objects are built for the caller."""
+    row = reads.credential_row(conn, dialect, token_hash)
+    if row is None or not accounts.is_live(row[_REVOKED], row[_EXPIRES], now):
         return None
-    owner = principal.user
     if flt == reads.DEFAULT_FILTER:
-        body = kept.get(owner, limit, offset)
+        body = kept.get(owner_of(row), limit, offset)
         if body is not None:
-            return principal, body, None
-    return principal, None, reads.page_raw(conn, dialect, owner.id, flt, limit, offset)
+            return row, body, None
+    return row, None, reads.page_raw(conn, dialect, row[_UID], flt, limit, offset)
 
 
 class HotList:
@@ -102,14 +112,14 @@ class HotList:
         )
         if found is None:
             return None  # the route's 401
-        principal, body, page = found
-        await touch_if_due(ctx, principal, now)
+        row, body, page = found
+        if accounts.touch_due(row[_USED], now):
+            credential, user = reads.credential_objects(row)
+            await touch_if_due(ctx, Principal(user=user, token=credential), now)
         if body is not None:
             return body
         if page is None:  # a filtered list, or an empty page past the end: Core SQL
-            return page_json(
-                *await core_page(ctx, principal.user.id, flt, limit, offset), limit, offset
-            )
+            return page_json(*await core_page(ctx, row[_UID], flt, limit, offset), limit, offset)
         body = page_json(*page, limit, offset)
-        self.kept.put(principal.user, limit, offset, body)
+        self.kept.put(owner_of(row), limit, offset, body)
         return body

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ezspark_gateway.storage.models import User
-
 # Per process: a page is at most a few hundred bytes per training (limit <= 500).
 MAX_BYTES = 8 * 1024 * 1024
 _ENTRY_OVERHEAD = 256  # the key, the entry and the dict slot, roughly
 
 Key = tuple[int, int, int]  # user id, limit, offset (the unfiltered list only)
+# The caller's account as just read with the credential: id, name, creation time, and
+# ``data_version``.
+Owner = tuple[int, str, float, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,26 +43,28 @@ class PageCache:
         self._pages: dict[Key, _Page] = {}
         self._bytes = 0
 
-    def get(self, user: User, limit: int, offset: int) -> bytes | None:
-        """The page kept for ``user``, if it was rendered at the user's current
+    def get(self, owner: Owner, limit: int, offset: int) -> bytes | None:
+        """The page kept for ``owner``, if it was rendered at the owner's current
         ``data_version`` (as just read with the credential); else None."""
-        page = self._pages.get((user.id, limit, offset))
-        if page is None or page.version != user.data_version:
+        uid, name, created, version = owner
+        page = self._pages.get((uid, limit, offset))
+        if page is None or page.version != version:
             return None
-        if page.owner != (user.username, user.created_at):
+        if page.owner != (name, created):
             return None  # an id reused by another account
         return page.body
 
-    def put(self, user: User, limit: int, offset: int, body: bytes) -> None:
-        """Keep ``body``, the page read after ``user`` (and its version) was read."""
-        key = (user.id, limit, offset)
+    def put(self, owner: Owner, limit: int, offset: int, body: bytes) -> None:
+        """Keep ``body``, the page read after ``owner`` (and its version) was read."""
+        uid, name, created, version = owner
+        key = (uid, limit, offset)
         self._drop(key)
         size = len(body) + _ENTRY_OVERHEAD
         if size > self.max_bytes:
             return
         while self._bytes + size > self.max_bytes:
             self._drop(next(iter(self._pages)))
-        self._pages[key] = _Page((user.username, user.created_at), user.data_version, body)
+        self._pages[key] = _Page((name, created), version, body)
         self._bytes += size
 
     def _drop(self, key: Key) -> None:

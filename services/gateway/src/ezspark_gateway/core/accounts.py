@@ -110,20 +110,31 @@ def issue_token(
     return IssuedToken(row=row, plain=minted.plain)
 
 
+def is_live(revoked_at: float | None, expires_at: float | None, now: float) -> bool:
+    """Whether a credential with these times may be used at ``now``: not revoked, and
+    not expired (``check_credential``'s rule, for the hot read's plain row)."""
+    return revoked_at is None and (expires_at is None or expires_at > now)
+
+
 def check_credential(found: tuple[ApiToken, User] | None, now: float) -> Principal:
     """The principal of a looked-up credential and its owner; UnauthorizedError when
     unknown (None), revoked or expired at ``now``."""
     if found is None or found[0].revoked_at is not None:
         raise UnauthorizedError("invalid or revoked token")
     token, user = found
-    if token.expires_at is not None and token.expires_at <= now:
+    if not is_live(token.revoked_at, token.expires_at, now):
         raise UnauthorizedError("token expired")
     return Principal(user=user, token=token)
 
 
+def touch_due(last_used_at: float | None, now: float) -> bool:
+    """Whether a last-used time is stale enough to rewrite at ``now``."""
+    return last_used_at is None or now - last_used_at > _TOUCH_EVERY_S
+
+
 def needs_touch(token: ApiToken, now: float) -> bool:
     """Whether the credential's last-used time is stale enough to rewrite at ``now``."""
-    return token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY_S
+    return touch_due(token.last_used_at, now)
 
 
 def authenticate(repo: Repository, plain: str, now: float) -> Principal:

@@ -185,17 +185,22 @@ def _new(cls: type[Any], values: dict[str, Any]) -> Any:
     return obj
 
 
-def credential_raw(
-    conn: DBAPIConnection, dialect: Dialect, token_hash: str
-) -> tuple[ApiToken, User] | None:
-    """The credential whose SHA-256 is ``token_hash`` (revoked or not) and its owner
-    (with the owner's ``data_version``), as detached objects, in one query; None when
-    unknown."""
+# Where each value sits in the credential's row.
+CRED = {str(c.key): i for i, c in enumerate(select(*_CREDENTIAL_COLUMNS).selected_columns)}
+
+
+def credential_row(conn: DBAPIConnection, dialect: Dialect, token_hash: str) -> Any | None:
+    """The row of the credential whose SHA-256 is ``token_hash`` (revoked or not) with
+    its owner, values at ``CRED``'s positions; None when unknown.  One query, no
+    objects: the hot read judges the row as it is (``accounts.is_live``)."""
     query = _raw("credential", _credential_query, ("token_hash",), dialect)
     rows = query.rows(conn, {"token_hash": token_hash})
-    if not rows:
-        return None
-    (tid, uid, kind, name, thash, prefix, tcreated, expires, revoked, used, *user) = rows[0]
+    return rows[0] if rows else None
+
+
+def credential_objects(row: Any) -> tuple[ApiToken, User]:
+    """The token and its owner of a ``credential_row``, as detached objects."""
+    (tid, uid, kind, name, thash, prefix, tcreated, expires, revoked, used, *user) = row
     token = _new(
         ApiToken,
         {
@@ -223,6 +228,16 @@ def credential_raw(
         },
     )
     return token, owner
+
+
+def credential_raw(
+    conn: DBAPIConnection, dialect: Dialect, token_hash: str
+) -> tuple[ApiToken, User] | None:
+    """The credential whose SHA-256 is ``token_hash`` (revoked or not) and its owner
+    (with the owner's ``data_version``), as detached objects, in one query; None when
+    unknown."""
+    row = credential_row(conn, dialect, token_hash)
+    return None if row is None else credential_objects(row)
 
 
 _SUMMARY_NAMES = tuple(str(c.key) for c in _default_page_query(0, 1, 0).selected_columns)
