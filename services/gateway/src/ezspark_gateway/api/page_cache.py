@@ -2,7 +2,7 @@
 the user's ``data_version`` is unchanged.
 
 The version comes from the same statement that reads the caller's credential
-(``reads.credential_raw``), on every request, and a database trigger bumps it in the
+(``reads.credential_row``), on every request, and a database trigger bumps it in the
 same transaction as every write to the user's trainings (migration 0004).  So a kept
 page is never served once its data changed, whichever worker, replica or process wrote
 it, and the credential is still read and judged on every request: revocation and
