@@ -104,8 +104,9 @@ TASKS: dict[str, Task] = {
     "xor": Task(learn_envs.XOR_ID, 4.0, 150, 100, 1, 4, 0.0, "neat_xor.ini"),
     "parity3": Task(learn_envs.PARITY3_ID, 8.0, 300, 200, 1, 8, 0.0, "neat_parity3.ini"),
     "mountaincar": Task("MountainCar-v0", -110.0, 150, 100, 5, 200, -1.0, "neat_mountaincar.ini"),
-    # Issue 12: the sparse reward with behaviour novelty (neat.novelty); neat-python has no
-    # such option, so its side is the plain MountainCar run.
+    # Issue 12: the sparse reward with behaviour novelty (neat.novelty), at the weight that
+    # did best of the two measured (0.2: 9/10 seeds, median 4,725 evaluations; 0.5: 9/10,
+    # 6,000).  neat-python has no such option: its side is the plain MountainCar run.
     "mountaincar-novelty": Task(
         "MountainCar-v0",
         -110.0,
@@ -115,7 +116,7 @@ TASKS: dict[str, Task] = {
         200,
         -1.0,
         "neat_mountaincar.ini",
-        {"novelty_weight": 0.5},
+        {"novelty_weight": 0.2},
     ),
     "lunarlander": Task("LunarLander-v3", 200.0, 150, 150, 5, 1000, -100.0, "neat_lander.ini"),
     "acrobot": Task("Acrobot-v1", -100.0, 150, 100, 5, 500, -1.0, "neat_acrobot.ini"),

@@ -656,3 +656,13 @@ def test_resolve_box_output_size_mismatch_names_the_dimension() -> None:
     ((key, msg),) = info.value.errors
     assert key == "output_size"
     assert "Box action space of 1 values" in msg
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "examples").glob("*.json")), ids=lambda p: p.stem)
+def test_every_example_passes_cli_validate(path: Path) -> None:
+    """Each shipped example has the 29 spec keys and passes `ezspark validate` (rules and
+    environment), so a user can start from any of them."""
+    data = json.loads(path.read_text())
+    assert set(SPEC_KEYS) <= set(data)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
