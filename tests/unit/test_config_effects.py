@@ -480,6 +480,20 @@ def test_keep_parents_one_carries_survivors_unchanged() -> None:
     assert len(after.genomes) == 10
 
 
+def test_elites_per_species_carries_over_only_each_species_best() -> None:
+    """With keep_parents 1 and half the species surviving (keys 5..9), elites_per_species
+    2 carries over only keys 8 and 9, left out all five; the parents stay all five."""
+    config = cfg(keep_parents=1, percentage_survivors_per_specie=0.5)
+    before, after = step(config)
+    assert sorted(kept(before, after)) == [5, 6, 7, 8, 9]
+    before, after = step(config_with(config, elites_per_species=2))
+    assert sorted(kept(before, after)) == [8, 9]
+    assert {parent_of(c, before) for c in born(before, after)} <= {5, 6, 7, 8, 9}
+    assert len({parent_of(c, before) for c in born(before, after)}) > 2
+    _, plain = step(config_with(config, keep_parents=0, elites_per_species=2))
+    assert kept(before, plain) == []
+
+
 @pytest.mark.parametrize(("cap", "expected"), [(25, 25), (12, 12), (1000, 30)])
 def test_max_population_caps_the_next_population(cap: int, expected: int) -> None:
     """children 3 × 10 = 30 would be made; max_population cuts children to fit the cap."""

@@ -60,6 +60,7 @@ EXTRA_KEYS: tuple[str, ...] = (
     "weight_init_std",
     "weight_mutation_power",
     "novelty_weight",
+    "elites_per_species",
 )
 
 # Upper bounds keep a config inside what a database column, a message and memory can hold.
@@ -133,6 +134,9 @@ class TrainingConfig(BaseModel):
     )
     # Share of selection given to behaviour novelty instead of fitness (neat.novelty); 0 off.
     novelty_weight: Rate = 0.0
+    # With keep_parents 1: carry over only each species' best this many survivors; None:
+    # every survivor (the spec reading, docs/config.md).
+    elites_per_species: Annotated[int | None, Field(ge=1, le=1_000_000, strict=True)] = None
 
     @field_validator(
         "species_threshold",

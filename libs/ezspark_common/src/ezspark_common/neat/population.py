@@ -100,7 +100,7 @@ def _plans(
     ends = np.cumsum([len(s.members) for s in species])
     means = [float(v.mean()) for v in np.split(scaled, ends[:-1])]
     scores = rep.species_scores(means, [s.age(gen) for s in species], config.age_significance)
-    elites = sum(len(s) for s in survivors) if config.keep_parents else 0
+    elites = sum(len(_kept(s, config)) for s in survivors) if config.keep_parents else 0
     elites = min(elites, rep.elite_cap(config.max_population))
     counts = rep.allocate(rep.budget(config, size, elites), scores)
     big_from = size / max(1, len(pop.species))
@@ -130,9 +130,19 @@ def _elites(
     if not config.keep_parents:
         return []
     champions = [(s.id, p.survivors[0]) for p, s in zip(plans, species, strict=True)]
-    others = [(s.id, k) for p, s in zip(plans, species, strict=True) for k in p.survivors[1:]]
+    others = [
+        (s.id, k)
+        for p, s in zip(plans, species, strict=True)
+        for k in _kept(p.survivors, config)[1:]
+    ]
     cap = rep.elite_cap(config.max_population)
     return [(sid, genomes[k]) for sid, k in (champions + others)[:cap]]
+
+
+def _kept(survivors: tuple[int, ...], config: TrainingConfig) -> tuple[int, ...]:
+    """The survivors ``keep_parents`` carries over: all, or the best ``elites_per_species``."""
+    n = config.elites_per_species
+    return survivors if n is None else survivors[:n]
 
 
 def next_generation(

@@ -116,6 +116,8 @@ HELP: dict[str, str] = {
     "new (each observation value's range over a game, compared with the generation's other "
     "genomes) instead of fitness. For sparse rewards, where most genomes score the same. "
     "Default 0 (fitness only).",
+    "elites_per_species": "Optional, >=1: with keep_parents 1, carry over only the best this "
+    "many survivors of each species instead of all of them. Leave blank for all.",
 }
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
