@@ -38,7 +38,7 @@ def test_ctrl_c_writes_checkpoint_and_resume_matches_uninterrupted(tmp_path: Pat
         input_size=6,
         output_size=3,
         minimum_reward=-1,
-        generations=5,
+        generations=8,
         initial_population=30,
         max_number_of_steps=200,
         max_number_of_games=2,
@@ -46,16 +46,20 @@ def test_ctrl_c_writes_checkpoint_and_resume_matches_uninterrupted(tmp_path: Pat
     )
     cfg_file = tmp_path / "acrobot.json"
     cfg_file.write_text(json.dumps(config.model_dump()))
+    # The interrupted run is asked for far more generations, so it cannot finish before
+    # the signal lands however slow the machine is; a resume may change the stopping rules.
+    long_file = tmp_path / "acrobot-long.json"
+    long_file.write_text(json.dumps({**config.model_dump(), "generations": 5000}))
     straight = train(config, tmp_path / "straight", workers=1)
     out = tmp_path / "interrupted"
-    proc = _run_cli("train", str(cfg_file), "--out", str(out))
+    proc = _run_cli("train", str(long_file), "--out", str(out))
     wait_until(lambda: _generations_written(out) >= 2, 120, "two generations written")
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "--resume" in err
     interrupted_at = load_checkpoint(out).generation
-    assert 2 <= interrupted_at < config.generations
+    assert 2 <= interrupted_at < config.generations, "interrupted too late to test the resume"
     resumed = _run_cli("train", str(cfg_file), "--resume", str(out))
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
