@@ -183,6 +183,7 @@ class Bus:
         self.events: list[Message] = []
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        self._announcers: list[threading.Thread] = []
         self.broker.consume(prefix + EVENTS_QUEUE, self._on_event, prefetch=10)
         self._thread = threading.Thread(target=self.broker.run, daemon=True)
         self._thread.start()
@@ -231,7 +232,9 @@ class Bus:
                     self.broker.broadcast(self.prefix + ANNOUNCE_EXCHANGE, encode(msg))
                 self._closed.wait(0.3)
 
-        threading.Thread(target=loop, daemon=True).start()
+        announcer = threading.Thread(target=loop, daemon=True)
+        self._announcers.append(announcer)
+        announcer.start()
 
     def stop_training(self, training_id: str) -> None:
         """Publish a StopRequested."""
@@ -274,6 +277,8 @@ class Bus:
     def close(self) -> None:
         """Stop consuming and disconnect."""
         self._closed.set()
+        for announcer in self._announcers:  # before the broker stops under their broadcast
+            announcer.join(15)
         self.broker.stop()
         self._thread.join(15)
 
