@@ -21,6 +21,13 @@ def _generations_written(out: Path) -> int:
     return len(history.read_text().splitlines()) if history.exists() else 0
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    # A job started in the background by a non-interactive shell (`cmd &`, as a CI runner
+    # may start the suite) inherits SIGINT ignored, and Python then never turns it into
+    # KeyboardInterrupt: give the CLI the disposition it has at a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "ezspark_common", *args],
@@ -28,6 +35,7 @@ def _run_cli(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
     )
 
 
