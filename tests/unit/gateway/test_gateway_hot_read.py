@@ -156,3 +156,25 @@ def test_expired_token_is_the_routes_401(gw: Any) -> None:
     resp = gw.client.get(LIST, headers=gw.auth(token))
     assert resp.status_code == 401
     assert resp.json() == {"detail": "missing or invalid credentials"}
+
+
+def test_short_path_records_the_tokens_use_once_a_minute(gw: Any, counted: dict[str, int]) -> None:
+    """A read through the short path records the API token's last use, as the route
+    does: at the first read, not again within a minute, and again after it."""
+    session = gw.signup()
+    api = gw.client.post("/api/auth/tokens", json={"name": "x"}, headers=gw.auth(session)).json()
+
+    def last_used() -> float | None:
+        listed = gw.client.get("/api/auth/tokens", headers=gw.auth(session)).json()
+        return next(t["last_used_at"] for t in listed if t["id"] == api["id"])
+
+    first = gw.clock.now
+    assert gw.client.get(LIST, headers=gw.auth(api["token"])).status_code == 200
+    assert last_used() == first
+    gw.clock.now += 30.0
+    gw.client.get(LIST, headers=gw.auth(api["token"]))
+    assert last_used() == first
+    gw.clock.now += 61.0
+    gw.client.get(LIST, headers=gw.auth(api["token"]))
+    assert last_used() == gw.clock.now
+    assert counted["short"] == 3

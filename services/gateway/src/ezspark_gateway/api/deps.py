@@ -145,17 +145,18 @@ async def authenticate(ctx: AppContext, token: str) -> Principal | None:
         principal = accounts.check_credential(found, now)
     except UnauthorizedError:
         return None
-    await touch_if_due(ctx, principal, now)
+    if accounts.needs_touch(principal.token, now):
+        await touch_credential(ctx, principal.token.id, now)
+        principal.token.last_used_at = now
     return principal
 
 
-async def touch_if_due(ctx: AppContext, principal: Principal, now: float) -> None:
-    """Record the credential's use, at most once a minute (``accounts.needs_touch``)."""
-    if accounts.needs_touch(principal.token, now):
-        # A write (once a minute per credential) may wait for SQLite's lock: on a thread.
-        touch = partial(reads.touch_token, token_id=principal.token.id, now=now)
-        await anyio.to_thread.run_sync(ctx.db.read, touch)
-        principal.token.last_used_at = now
+async def touch_credential(ctx: AppContext, token_id: int, now: float) -> None:
+    """Record the credential's use at ``now`` (callers do it at most once a minute:
+    ``accounts.touch_due``)."""
+    # A write (once a minute per credential) may wait for SQLite's lock: on a thread.
+    touch = partial(reads.touch_token, token_id=token_id, now=now)
+    await anyio.to_thread.run_sync(ctx.db.read, touch)
 
 
 async def optional_principal(request: Request, ctx: AppContext) -> Principal | None:

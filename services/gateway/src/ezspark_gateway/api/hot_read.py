@@ -26,11 +26,10 @@ from starlette.types import Scope
 
 from ezspark_gateway.api import list_query
 from ezspark_gateway.api.context import AppContext
-from ezspark_gateway.api.deps import header_token, run_read, touch_if_due
+from ezspark_gateway.api.deps import header_token, run_read, touch_credential
 from ezspark_gateway.api.page_cache import Owner, PageCache
 from ezspark_gateway.api.routes_trainings import LIST_PATH, core_page, page_json
 from ezspark_gateway.core import accounts
-from ezspark_gateway.core.accounts import Principal
 from ezspark_gateway.core.security import hash_token
 from ezspark_gateway.storage import reads
 from ezspark_gateway.storage.listing import TrainingFilter
@@ -43,7 +42,9 @@ Page = tuple[list[dict[str, Any]], int] | None
 _UID, _NAME, _CREATED, _VERSION = (
     reads.CRED[k] for k in ("user_id", "username", "user_created_at", "data_version")
 )
-_REVOKED, _EXPIRES, _USED = (reads.CRED[k] for k in ("revoked_at", "expires_at", "last_used_at"))
+_TOKEN_ID, _REVOKED, _EXPIRES, _USED = (
+    reads.CRED[k] for k in ("token_id", "revoked_at", "expires_at", "last_used_at")
+)
 Found = tuple[Any, bytes | None, Page]
 
 
@@ -114,8 +115,7 @@ class HotList:
             return None  # the route's 401
         row, body, page = found
         if accounts.touch_due(row[_USED], now):
-            credential, user = reads.credential_objects(row)
-            await touch_if_due(ctx, Principal(user=user, token=credential), now)
+            await touch_credential(ctx, row[_TOKEN_ID], now)
         if body is not None:
             return body
         if page is None:  # a filtered list, or an empty page past the end: Core SQL
