@@ -23,7 +23,7 @@ from ezspark_common.neat.population import (
     population_from_dict,
     population_to_dict,
 )
-from ezspark_common.wire.message_columns import outcome_doc
+from ezspark_common.wire.message_columns import outcome_doc, outcome_from_doc
 
 CHECKPOINT_FORMAT = "ezspark-checkpoint"
 GENOME_FORMAT = "ezspark-genome"
@@ -246,16 +246,7 @@ def state_from_dict(data: Mapping[str, Any]) -> TrainingState:
             tuple(best["returns"]),
         ),
         finished=data.get("finished"),
-        last_outcomes={
-            o["key"]: Outcome(
-                o["key"],
-                tuple(o["returns"]),
-                o["steps"],
-                o["error"],
-                tuple(tuple(b) for b in o.get("behaviour", ())),
-            )
-            for o in data.get("last_outcomes", [])
-        },
+        last_outcomes={o["key"]: outcome_from_doc(o) for o in data.get("last_outcomes", [])},
     )
 
 

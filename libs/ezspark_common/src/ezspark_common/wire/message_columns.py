@@ -9,6 +9,7 @@ are checked as a whole with array operations, and a bad one is a ``ValueError`` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Self
 
 import numpy as np
@@ -203,11 +204,21 @@ def _outcomes_out(value: OutcomeTable, info: SerializationInfo) -> Any:
 
 def outcome_doc(o: Outcome) -> dict[str, Any]:
     """An outcome as a JSON document (behaviour only when it has one)."""
-    doc: dict[str, Any] = {"key": o.key, "returns": list(o.returns), "steps": o.steps}
-    doc["error"] = o.error
+    doc: dict[str, Any] = {
+        "key": o.key,
+        "returns": list(o.returns),
+        "steps": o.steps,
+        "error": o.error,
+    }
     if o.behaviour:
         doc["behaviour"] = [list(b) for b in o.behaviour]
     return doc
+
+
+def outcome_from_doc(doc: Mapping[str, Any]) -> Outcome:
+    """Inverse of :func:`outcome_doc` (a document already checked, e.g. a checkpoint's)."""
+    key, returns, steps, error = doc["key"], doc["returns"], doc["steps"], doc["error"]
+    return Outcome(key, tuple(returns), steps, error, _tuples(doc.get("behaviour")))
 
 
 # Genes and outcomes: arrays inside, genome/outcome documents in plain JSON (and on input).
