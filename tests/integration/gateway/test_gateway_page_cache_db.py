@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlalchemy import Connection, delete, text, update
 
 from ezspark_gateway.storage import Database, Repository
 from ezspark_gateway.storage.models import Training
 from tests.integration.gateway.test_gateway_manage_db import _seed
-from tests.integration.gateway.test_gateway_reads_db import _app
+from tests.integration.gateway.test_gateway_reads_db import _bearer, _two_gateways
 
 OWNED = "00000001-0000-4000-8000-000000000000"
 
@@ -84,24 +83,16 @@ def test_orm_writes_bump_the_version(database: Database) -> None:
 def test_kept_page_is_fresh_after_another_gateway_writes(database: Database) -> None:
     """Gateway B keeps a user's page; a training inserted, then changed, by plain SQL
     on another connection (as another process would) shows in B's very next read."""
-    other = Database(database.url)  # gateway B's own engine and connections
-    body = {"username": "ada", "password": "pw-12345-long"}
-    try:
-        with TestClient(_app(database)) as a, TestClient(_app(other)) as b:
-            a.post("/api/auth/signup", json=body)
-            token = a.post("/api/auth/login", json=body).json()["token"]["token"]
-            a.cookies.clear()
-            auth = {"Authorization": f"Bearer {token}"}
-            for _ in range(2):  # the second read is served from B's kept page
-                assert b.get("/api/trainings", headers=auth).json()["total"] == 0
-            with database.engine.begin() as conn:
-                uid = conn.execute(text("SELECT id FROM users")).scalar_one()
-                _insert(conn, uid)
-            fresh = b.get("/api/trainings", headers=auth).json()
-            assert [item["status"] for item in fresh["items"]] == ["queued"]
-            with database.engine.begin() as conn:
-                conn.execute(text("UPDATE trainings SET status = 'failed'"))
-            again = b.get("/api/trainings", headers=auth).json()
-            assert [item["status"] for item in again["items"]] == ["failed"]
-    finally:
-        other.dispose()
+    with _two_gateways(database) as (a, b):
+        auth = _bearer(a)
+        for _ in range(2):  # the second read is served from B's kept page
+            assert b.get("/api/trainings", headers=auth).json()["total"] == 0
+        with database.engine.begin() as conn:
+            uid = conn.execute(text("SELECT id FROM users")).scalar_one()
+            _insert(conn, uid)
+        fresh = b.get("/api/trainings", headers=auth).json()
+        assert [item["status"] for item in fresh["items"]] == ["queued"]
+        with database.engine.begin() as conn:
+            conn.execute(text("UPDATE trainings SET status = 'failed'"))
+        again = b.get("/api/trainings", headers=auth).json()
+        assert [item["status"] for item in again["items"]] == ["failed"]

@@ -4,6 +4,8 @@ another on its very next request (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -96,32 +98,46 @@ class _Publisher:
         """Commands go nowhere: only reads are tested."""
 
 
+ADA = {"username": "ada", "password": "pw-12345-long"}
+
+
+def _bearer(gateway: TestClient) -> dict[str, str]:
+    """ada logs in on ``gateway``: a bearer header for her new session (no cookie kept)."""
+    token = gateway.post("/api/auth/login", json=ADA).json()["token"]["token"]
+    gateway.cookies.clear()
+    return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def _two_gateways(database: Database) -> Iterator[tuple[TestClient, TestClient]]:
+    """Gateways A and B over ``database``, each with its own engine and connections (two
+    processes sharing one database), and ada signed up."""
+    other = Database(database.url)
+    try:
+        with TestClient(_app(database)) as a, TestClient(_app(other)) as b:
+            a.post("/api/auth/signup", json=ADA)
+            yield a, b
+    finally:
+        other.dispose()
+
+
 def test_revocation_seen_by_another_gateway_at_once(database: Database) -> None:
     """Gateway B reads with a token (its own connection warmed), gateway A revokes it:
     B's very next read is 401; the same for a token once its expiry has passed."""
-    other = Database(database.url)  # gateway B's own engine and connections
-    body = {"username": "ada", "password": "pw-12345-long"}
-    try:
-        with TestClient(_app(database)) as a, TestClient(_app(other)) as b:
-            a.post("/api/auth/signup", json=body)
-            token = a.post("/api/auth/login", json=body).json()["token"]["token"]
-            a.cookies.clear()
-            auth = {"Authorization": f"Bearer {token}"}
-            assert b.get("/api/trainings", headers=auth).status_code == 200
-            assert a.post("/api/auth/logout", headers=auth).status_code == 204
-            assert b.get("/api/trainings", headers=auth).status_code == 401
-            expiring = a.post("/api/auth/login", json=body).json()["token"]["token"]
-            a.cookies.clear()
-            later = {"Authorization": f"Bearer {expiring}"}
-            assert b.get("/api/trainings", headers=later).status_code == 200
-            with database.sessions() as session:  # its session expires in a second
-                row = Repository(session).token_and_user(hash_token(expiring))
-                assert row is not None
-                row[0].expires_at = 1.0  # the session's own object: committed below
-                session.commit()
-            assert b.get("/api/trainings", headers=later).status_code == 401
-    finally:
-        other.dispose()
+    with _two_gateways(database) as (a, b):
+        auth = _bearer(a)
+        assert b.get("/api/trainings", headers=auth).status_code == 200
+        assert a.post("/api/auth/logout", headers=auth).status_code == 204
+        assert b.get("/api/trainings", headers=auth).status_code == 401
+        later = _bearer(a)
+        assert b.get("/api/trainings", headers=later).status_code == 200
+        expiring = later["Authorization"].removeprefix("Bearer ")
+        with database.sessions() as session:  # its session expires in a second
+            row = Repository(session).token_and_user(hash_token(expiring))
+            assert row is not None
+            row[0].expires_at = 1.0  # the session's own object: committed below
+            session.commit()
+        assert b.get("/api/trainings", headers=later).status_code == 401
 
 
 def test_list_parameters_refused_by_field(database: Database) -> None:
