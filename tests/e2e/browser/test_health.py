@@ -65,6 +65,11 @@ def test_health_live_and_network_during_the_run(page: Page, shot: Shot, live: Li
     """Progress, reports, waiting and the end show up in the health panel; the network
     with CartPole's names and a legend appears while running; a silent run turns stalled."""
     feed = live[1]
+    # Counts training.js's "a best genome arrived" announcements (replay.js listens).
+    page.add_init_script(
+        "window.bestEvents = 0;"
+        " document.addEventListener('ezspark:best', () => { window.bestEvents += 1; });"
+    )
     sign_up(page)
     # A run that goes silent after two generations: checked for "stalled" at the end.
     silent = _create(page, live)
@@ -101,6 +106,9 @@ def test_health_live_and_network_during_the_run(page: Page, shot: Shot, live: Li
     # The best network is there during the run, named, with its legend.
     expect(page.locator("#network-figure")).to_be_visible()
     _network_drawn(page)
+    # ... announced to the replay section, which no longer says it waits for one.
+    assert page.evaluate("() => window.bestEvents") >= 1
+    expect(page.locator("#replay-empty")).to_be_hidden()
     svg = page.request.get(f"/api/trainings/{tid}/best.svg").text()
     for word in ("cart position", "pole angular velocity", "push left", "push right"):
         assert word in svg
@@ -110,7 +118,7 @@ def test_health_live_and_network_during_the_run(page: Page, shot: Shot, live: Li
     page.locator("#network-figure").scroll_into_view_if_needed()
     shot(page, "3-running-with-network")
 
-    feed.waiting(tid, "no evaluator serves CartPole-v1")
+    feed.waiting(tid, "no evaluator serves CartPole-v0")
     expect(page.locator("#h-state")).to_have_text("waiting")
     expect(page.locator("#state-tag")).to_have_text("waiting")
     expect(page.locator("#s-eps-note")).to_have_text("(last measured)")

@@ -81,7 +81,18 @@
     });
   }
 
+  // training.js announces the first (or a new) best genome as it arrives: the waiting
+  // text goes at once, and a replay already asked for is drawn now instead of at the
+  // next poll.  A replay on show refreshes on its own timer.
+  var started = false;
+  document.addEventListener("ezspark:best", function () {
+    if (shown) { return; }
+    el("replay-empty").hidden = true;
+    if (started) { later(0); }
+  });
+
   function start() {
+    started = true;
     if (el("replay-empty").hidden) { load(); } else if (active()) { later(WAIT_GENOME_MS); }
   }
   // Drawing costs the gateway seconds: only once the reader comes near the replay.

@@ -40,6 +40,8 @@
     img.src = "/api/trainings/" + id + "/best.svg?t=" + Date.now();
     document.getElementById("network-figure").hidden = false;
     document.getElementById("network-empty").hidden = true;
+    // replay.js would otherwise go on saying "once the training has a best genome".
+    document.dispatchEvent(new CustomEvent("ezspark:best"));
     text("network-caption", t.best_fitness === null ? "" : "Best fitness so far " + fmt(t.best_fitness) + ".");
   }
 
