@@ -303,3 +303,22 @@ def test_a_behaviour_task_evaluates_with_behaviour() -> None:
     assert table.behaviour is not None
     assert table.behaviour.shape == (6, 2, 8)
     assert evaluate_task(task()).behaviour is None
+
+
+def test_unset_task_flags_are_left_out_so_older_evaluators_accept_the_task() -> None:
+    """``recurrent`` and ``behaviour`` go on the wire only when true: a plain task's header
+    has neither key (an evaluator from before them refuses unknown fields), and both
+    round-trip when set."""
+    for body in (encode(task()), to_json(task())):
+        header = frames.split(body)[0] if frames.is_frame(body) else body
+        doc = json.loads(header)
+        assert "recurrent" not in doc
+        assert "behaviour" not in doc
+        assert doc["env_id"] == "CartPole-v1"
+    flagged = task().model_copy(update={"behaviour": True, "recurrent": True})
+    header = json.loads(frames.split(encode(flagged))[0])
+    assert header["behaviour"] is True
+    assert header["recurrent"] is True
+    back = decode(encode(flagged))
+    assert isinstance(back, EvaluationTask)
+    assert (back.behaviour, back.recurrent) == (True, True)

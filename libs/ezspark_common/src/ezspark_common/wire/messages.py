@@ -95,6 +95,10 @@ def tasks_queue(env_id: str, prefix: str = "") -> str:
     return f"{prefix}{TASKS_QUEUE}.{routing_id(env_id)}"
 
 
+def _is_false(value: object) -> bool:
+    return value is False
+
+
 class MessageError(ValueError):
     """A body is not a valid EzSpark message; the text says why (poison message)."""
 
@@ -141,9 +145,11 @@ class EvaluationTask(WireModel):
     output_size: PosInt
     # Recurrent networks (config key ``recurrent``): genomes may have cycles, and networks
     # keep their node values from step to step.  Before ``genomes``: their check reads it.
-    recurrent: StrictBool = False
+    # Both flags are sent only when set: an evaluator from before them refuses unknown
+    # fields, and so still serves every training that uses neither.
+    recurrent: StrictBool = Field(default=False, exclude_if=_is_false)
     # Also return each game's behaviour (config key ``novelty_weight``; evaluation.batch).
-    behaviour: StrictBool = False
+    behaviour: StrictBool = Field(default=False, exclude_if=_is_false)
     genomes: Genomes
     # Safeness routing: evaluators listed here decline the task instead of running it
     # (a re-check must come from another evaluator; quarantined ones are kept away).
