@@ -81,12 +81,14 @@
     });
   }
 
-  // training.js announces the first (or a new) best genome as it arrives: the waiting
-  // text goes at once, and a replay already asked for is drawn now instead of at the
-  // next poll.  A replay on show refreshes on its own timer.
+  // training.js announces the first (or a new) best genome as it arrives.  While the
+  // section still waits for one, the waiting text goes at once, and a replay already asked
+  // for is drawn now instead of at the next poll.  Otherwise (a replay on show, or being
+  // drawn, as on a page opened after the first genome) nothing changes: asking again
+  // would only draw twice.
   var started = false;
   document.addEventListener("ezspark:best", function () {
-    if (shown) { return; }
+    if (shown || el("replay-empty").hidden) { return; }
     el("replay-empty").hidden = true;
     if (started) { later(0); }
   });
