@@ -187,7 +187,7 @@ def next_generation(
     hints = [sid for sid, _ in elites] + [species[s_idx].id for s_idx, _ in born]
     threshold = adapt_threshold(pop.threshold(config), len(pop.species), config.target_species)
     new_species, next_sid = speciate(
-        members, species, threshold, gen + 1, pop.next_species_id, hints
+        members, species, threshold, gen + 1, pop.next_species_id, hints, config.target_species
     )
     return Population(
         generation=gen + 1,

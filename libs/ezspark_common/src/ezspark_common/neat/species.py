@@ -8,7 +8,10 @@ a cliff: one mismatched gene weighed 1.0 at 19 genes and 0.05 at 20.  Our N is t
 below 20 and grows in proportion above, so the weight of a gene falls smoothly with size.
 The spec's example threshold 3 is the paper's δ_t = 3.0.
 
-With ``target_species`` set, the threshold adapts each generation (:func:`adapt_threshold`).
+With ``target_species`` set, the threshold adapts each generation (:func:`adapt_threshold`)
+and, while there are more species than the target, the closest species merge
+(:func:`merge_closest`): species are kept by lineage, so a higher threshold alone stops new
+ones from forming but never lets existing ones go.
 
 All genomes are laid out once as a dense (genomes × innovations) matrix, so the distance
 from every genome to a representative is a handful of vectorised operations.
@@ -177,6 +180,67 @@ def adapt_threshold(threshold: float, species: int, target: int | None) -> float
     return min(THRESHOLD_MAX, max(THRESHOLD_MIN, threshold * step))
 
 
+def merge_closest(
+    previous: Sequence[Species], threshold: float, target: int
+) -> tuple[tuple[Species, ...], dict[int, int]]:
+    """Merge species until at most ``target`` are left, closest representatives first, and
+    only pairs closer than ``threshold``.  Returns the species left and, for every merged
+    species id, the id of the older species that took it in (its members' new lineage).
+
+    Merging is single linkage over representatives (a chain of close pairs becomes one
+    species).  The absorbing species keeps its representative and age; its record is the
+    best of the group's (best fitness, last improvement), so stagnation does not strike a
+    species for a merge.
+    """
+    n = len(previous)
+    if n <= target:
+        return tuple(previous), {}
+    reps = [s.representative for s in previous]
+    i, j = np.triu_indices(n, 1)
+    dist = GeneMatrix(reps).pair_distances(i, reps, j)
+    root = list(range(n))
+
+    def find(x: int) -> int:
+        while root[x] != x:
+            root[x] = root[root[x]]
+            x = root[x]
+        return x
+
+    groups = n
+    for p in np.lexsort((j, i, dist)).tolist():  # closest first; ties in index order
+        if groups <= target or dist[p] >= threshold:
+            break
+        a, b = find(int(i[p])), find(int(j[p]))
+        if a != b:
+            root[max(a, b)] = min(a, b)  # the earlier (older) species absorbs
+            groups -= 1
+    return _merged(previous, [find(x) for x in range(n)])
+
+
+def _merged(
+    previous: Sequence[Species], roots: list[int]
+) -> tuple[tuple[Species, ...], dict[int, int]]:
+    """The species left after merging each species into ``previous[roots[i]]``."""
+    kept: list[Species] = []
+    moved: dict[int, int] = {}
+    for idx, s in enumerate(previous):
+        if roots[idx] != idx:
+            moved[s.id] = previous[roots[idx]].id
+            continue
+        group = [t for t, r in zip(previous, roots, strict=True) if r == idx]
+        kept.append(
+            Species(
+                s.id,
+                s.representative,
+                tuple(k for t in group for k in t.members),
+                s.created,
+                max(t.best_fitness for t in group),
+                max(t.last_improved for t in group),
+            )
+        )
+    return tuple(kept), moved
+
+
 def distance(a: Genome, b: Genome) -> float:
     """Compatibility distance between two genomes."""
     return float(GeneMatrix([a]).distances(b, np.zeros(1, dtype=np.int64))[0])
@@ -216,14 +280,19 @@ def speciate(
     generation: int,
     next_species_id: int,
     hints: Sequence[int | None] | None = None,
+    target: int | None = None,
 ) -> tuple[tuple[Species, ...], int]:
     """Assign genomes to species; returns the living species and the next free species id.
 
     A genome joins the nearest previous species whose representative is within the
     threshold, trying first the species it was bred in (``hints``: a species id per genome);
     the rest found new species in population order.  A surviving species' new
-    representative is its member closest to the old one.
+    representative is its member closest to the old one.  With ``target``, previous species
+    beyond it are first merged (:func:`merge_closest`) and their genomes' hints follow.
     """
+    if target is not None and len(previous) > target:
+        previous, moved = merge_closest(previous, threshold, target)
+        hints = [moved.get(h, h) if h is not None else None for h in hints or ()] or None
     matrix = GeneMatrix(genomes)
     assign, dist = _assign(matrix, previous, threshold, hints or [None] * len(genomes))
     species: list[Species] = []
