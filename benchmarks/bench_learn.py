@@ -85,12 +85,12 @@ PENDULUM: dict[str, Any] = {
 }
 
 
-# Issue 12, fifth and sixth rounds: neat-python's kind of selection on the spec's rates
+# Issue 12, fifth to seventh rounds: neat-python's kind of selection on the spec's rates
 # (about 5 species; the top 20 % of a species breed, its best 2 are carried over), 15 % of a
 # child's values changed instead of 80 %, by N(0, 0.8) instead of N(0, 1.25).  Seeds 0-9:
-# 10/10, median 2,025 evaluations (6,750 with the spec example's selection and rates, 3,000
-# without the smaller nudges; neat-python 3,375).  Each part of the selection alone did not
-# help (docs/benchmarks.md).  As in examples/lunarlander.json.
+# 10/10, median 2,400 evaluations since target_species merges species (2,025 before; 6,750
+# with the spec example's selection and rates; neat-python 3,375).  Each part of the
+# selection alone did not help (docs/benchmarks.md).  As in examples/lunarlander.json.
 LUNARLANDER: dict[str, Any] = {
     "target_species": 5,
     "percentage_survivors_per_specie": 0.2,
