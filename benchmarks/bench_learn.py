@@ -22,10 +22,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -381,6 +383,16 @@ def new_results_file(folder: Path) -> Path:
     raise FileExistsError(f"{folder / stem}-*.json")
 
 
+def baseline_missing(
+    sides: tuple[str, ...], find: Callable[[str], object | None] = importlib.util.find_spec
+) -> str | None:
+    """Why neat-python's side cannot run (it is not installed), or None; checked before the
+    first run, since a worker's import error would end the whole run after hours of work."""
+    if "neat" in sides and find("neat") is None:
+        return "neat-python is not installed: pip install -r benchmarks/requirements.txt"
+    return None
+
+
 def main() -> None:
     """Run the tasks, print the table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -393,6 +405,9 @@ def main() -> None:
     if args.table:
         print("\n".join(rows(merge([json.loads(p.read_text()) for p in args.table]))))
         return
+    missing = baseline_missing(SIDES[args.sides])
+    if missing:
+        parser.error(f"{missing} (or run --sides ours)")
     path = new_results_file(RESULTS)
     results = run(args.tasks, args.seeds, args.jobs, save=path, sides=SIDES[args.sides])
     print("\n".join(rows(results)))

@@ -50,3 +50,11 @@ def test_new_results_file_is_never_shared(tmp_path: Path) -> None:
     assert first != second
     assert first.exists()
     assert second.exists()
+
+
+def test_a_missing_neat_python_is_found_before_the_first_run() -> None:
+    """Without neat-python installed, a run with its side is refused at once; ours runs."""
+    absent, present = (lambda _: None), (lambda _: object())
+    assert "neat-python is not installed" in (bench_learn.baseline_missing(("neat",), absent) or "")
+    assert bench_learn.baseline_missing(("ezspark", "neat"), present) is None
+    assert bench_learn.baseline_missing(("ezspark",), absent) is None
