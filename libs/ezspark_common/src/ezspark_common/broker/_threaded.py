@@ -18,6 +18,7 @@ and its supervisor restarts it.
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,6 +39,7 @@ from ezspark_common.broker.base import (
 )
 
 _SHUTDOWN_WAIT_S = 10.0
+_IO_POLL_S = 0.05  # how often a shutdown wait checks that the IO thread still runs
 
 
 @dataclass(eq=False)
@@ -171,11 +173,9 @@ class ThreadedBroker(Broker):
         with self._lock:
             executors = list(self._executors)
         cancelled: Future[Any] = Future()
-        if self._post_quietly(partial(self._io_cancel_consumers, cancelled)):
-            try:
-                cancelled.result(timeout=_SHUTDOWN_WAIT_S)
-            except TimeoutError:
-                self._log.warning("consumers not cancelled in time")
+        posted = self._post_quietly(partial(self._io_cancel_consumers, cancelled))
+        if posted and not self._await_io(cancelled) and self._bridge.alive:
+            self._log.warning("consumers not cancelled in time")
         for executor in executors:
             # Queued, not yet started deliveries stay unacked: the broker redelivers them.
             executor.shutdown(wait=True, cancel_futures=True)
@@ -186,6 +186,19 @@ class ThreadedBroker(Broker):
             self._log.warning("broker IO thread did not stop")
         self._bridge.fail_pending()
         self._log.info("broker stopped")
+
+    def _await_io(self, fut: Future[Any]) -> bool:
+        """Wait up to ``_SHUTDOWN_WAIT_S`` for ``fut``, but only while the IO thread lives:
+        a loop already told to stop (the broker given up on) may end without running what
+        was just posted, and waiting out the whole timeout then only delays the caller."""
+        deadline = time.monotonic() + _SHUTDOWN_WAIT_S
+        while True:
+            try:
+                fut.result(timeout=_IO_POLL_S)
+                return True
+            except TimeoutError:
+                if not self._bridge.alive or time.monotonic() >= deadline:
+                    return fut.done()
 
     def _post_quietly(self, fn: Any) -> bool:
         """Post to the IO thread if it still runs; False if it is gone."""
