@@ -221,24 +221,24 @@ def _merged(
     previous: Sequence[Species], roots: list[int]
 ) -> tuple[tuple[Species, ...], dict[int, int]]:
     """The species left after merging each species into ``previous[roots[i]]``."""
-    kept: list[Species] = []
-    moved: dict[int, int] = {}
-    for idx, s in enumerate(previous):
-        if roots[idx] != idx:
-            moved[s.id] = previous[roots[idx]].id
-            continue
-        group = [t for t, r in zip(previous, roots, strict=True) if r == idx]
-        kept.append(
-            Species(
-                s.id,
-                s.representative,
-                tuple(k for t in group for k in t.members),
-                s.created,
-                max(t.best_fitness for t in group),
-                max(t.last_improved for t in group),
-            )
+    groups: dict[int, list[Species]] = {}  # root index → its group, in species order
+    for s, r in zip(previous, roots, strict=True):
+        groups.setdefault(r, []).append(s)
+    kept = tuple(
+        Species(
+            previous[r].id,
+            previous[r].representative,
+            tuple(k for t in group for k in t.members),
+            previous[r].created,
+            max(t.best_fitness for t in group),
+            max(t.last_improved for t in group),
         )
-    return tuple(kept), moved
+        for r, group in groups.items()
+    )
+    moved = {
+        s.id: previous[r].id for s, r in zip(previous, roots, strict=True) if s.id != previous[r].id
+    }
+    return kept, moved
 
 
 def distance(a: Genome, b: Genome) -> float:
