@@ -58,3 +58,17 @@ def test_a_missing_neat_python_is_found_before_the_first_run() -> None:
     assert "neat-python is not installed" in (bench_learn.baseline_missing(("neat",), absent) or "")
     assert bench_learn.baseline_missing(("ezspark", "neat"), present) is None
     assert bench_learn.baseline_missing(("ezspark",), absent) is None
+
+
+def test_lunarlander_task_runs_the_example_users_run() -> None:
+    """The benchmark's LunarLander settings are those of ``examples/lunarlander.json``."""
+    import json
+
+    example = json.loads(Path("examples/lunarlander.json").read_text())
+    config = bench_learn.ours_config(bench_learn.TASKS["lunarlander"], seed=0)
+    # The run's length and seed, and safeness (re-played games that only a shared
+    # training needs), are the benchmark's own; every key that shapes evolution must match.
+    own = ("seed", "generations", "alone_training_iterations", "safeness")
+    for key, value in example.items():
+        if key not in own:
+            assert getattr(config, key) == value, key
