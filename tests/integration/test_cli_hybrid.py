@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ezspark_common.cli import app as cli
-from ezspark_common.cli import remote as cli_remote
+from ezspark_common.cli import remote_common
 from ezspark_common.cli.app import main
 from ezspark_common.trainer.checkpoints import load_checkpoint
 from tests.e2e.browser.gateway_process import Gateway, api, free_port, running_gateway, sign_up
@@ -62,7 +62,7 @@ def _stop_following(monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted(_seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_remote, "_sleep", interrupted)
+    monkeypatch.setattr(remote_common, "_sleep", interrupted)
 
 
 def test_not_logged_in_fails_before_training(tmp_path: Path, gateway: Gateway) -> None:

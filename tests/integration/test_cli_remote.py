@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from ezspark_common.cli import remote as cli_remote
+from ezspark_common.cli import remote_account, remote_common, remote_trainings
 from ezspark_common.cli.app import main
 from tests.e2e.browser.gateway_process import (
     EventFeed,
@@ -96,7 +96,7 @@ def test_login_stores_api_token_not_password(cli: Cli, gateway: Gateway, tmp_pat
     assert PASSWORD not in path.read_text()
     assert api(gateway.url, "GET", "/api/auth/me", token=saved["token"])["username"] == username
     tokens = api(gateway.url, "GET", "/api/auth/tokens", token=saved["token"])
-    assert [t["name"] for t in tokens] == [cli_remote.token_name()]
+    assert [t["name"] for t in tokens] == [remote_account.token_name()]
 
 
 def test_login_wrong_password_fails_cleanly(cli: Cli, gateway: Gateway, tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_gateway_422_lists_each_field(
 ) -> None:
     """When the gateway refuses a config (stricter rules) its field errors are listed."""
     _login(cli, gateway)
-    monkeypatch.setattr(cli_remote, "load_config", lambda _path: None)
+    monkeypatch.setattr(remote_trainings, "load_config", lambda _path: None)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(json.loads(EXAMPLE.read_text()) | {"children": 0, "safeness": 2}))
     result = cli("submit", str(bad))
@@ -226,7 +226,7 @@ def test_watch_ctrl_c_exits_cleanly(
     def interrupt(_seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_remote, "_sleep", interrupt)
+    monkeypatch.setattr(remote_common, "_sleep", interrupt)
     result = cli("watch", training_id)
     _clean_failure(result, 130)
     assert f"training {training_id}: queued" in result.stdout
@@ -242,7 +242,7 @@ def _watch_deadline(monkeypatch: pytest.MonkeyPatch, seconds: float = 30.0) -> N
             raise KeyboardInterrupt
         time.sleep(interval)
 
-    monkeypatch.setattr(cli_remote, "_sleep", sleep)
+    monkeypatch.setattr(remote_common, "_sleep", sleep)
 
 
 def _feed_later(feed: EventFeed, training_id: str, fail: bool) -> threading.Thread:

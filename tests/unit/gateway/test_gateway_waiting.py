@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker import InMemoryBroker
-from ezspark_common.cli import remote as cli_remote
+from ezspark_common.cli import remote_common, remote_trainings
+from ezspark_common.cli.client import Gateway as CliGateway
 from ezspark_common.wire.messages import (
     EVENTS_QUEUE,
     GenerationFinished,
@@ -132,7 +133,7 @@ def test_training_page_shows_waiting_while_set(gw: Any) -> None:
     )
 
 
-class _ApiOverTestClient(cli_remote.Gateway):
+class _ApiOverTestClient(CliGateway):
     """The CLI's gateway client, answering from a TestClient instead of the network."""
 
     def __init__(self, gw: Any, token: str) -> None:
@@ -176,9 +177,9 @@ def test_watch_prints_when_the_training_waits_and_goes_on(
             ),
         ]
     )
-    monkeypatch.setattr(cli_remote, "_gateway", lambda: _ApiOverTestClient(gw, token))
-    monkeypatch.setattr(cli_remote, "_sleep", lambda _s: sink.handle(next(script)))
-    result = CliRunner().invoke(cli_remote.watch, [tid])
+    monkeypatch.setattr(remote_trainings, "_gateway", lambda: _ApiOverTestClient(gw, token))
+    monkeypatch.setattr(remote_common, "_sleep", lambda _s: sink.handle(next(script)))
+    result = CliRunner().invoke(remote_trainings.watch, [tid])
     assert result.exit_code == 0, result.output
     # Only the command's own lines (the app under test logs to the same stdout).
     # Health lines (tests/unit/test_cli_health.py) are set apart by their prefix.

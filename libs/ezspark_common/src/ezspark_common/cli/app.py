@@ -1,5 +1,5 @@
 """``ezspark``: the command line.  Embedded training, validation and replay live here;
-the remote commands (submit, status, watch, stop, best, login) are in ``cli_remote``."""
+the remote commands (submit, status, watch, stop, best, login) are in ``remote``."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 import click
 
-from ezspark_common.cli import remote as cli_remote
+from ezspark_common.cli import remote_common
 from ezspark_common.cli.client import (
     TOKEN_ENV,
     ApiError,
@@ -33,7 +33,7 @@ from ezspark_common.cli.client import (
     normalise_url,
     path_part,
 )
-from ezspark_common.cli.remote import EXIT_INTERRUPTED, TERMINAL, _fail, _training, handled
+from ezspark_common.cli.remote_common import EXIT_INTERRUPTED, TERMINAL, _fail, _training, handled
 from ezspark_common.config import TrainingConfig
 from ezspark_common.settings import CommonSettings
 from ezspark_common.trainer.checkpoints import load_checkpoint, write_json
@@ -147,7 +147,7 @@ class Hybrid:
             _fail(f"the gateway refused the checkpoint as too large ({exc.detail}); {kept}")
         if isinstance(exc, ApiError) and exc.status in (401, 422):
             click.echo(f"note: {kept}", err=True)
-            cli_remote._report(exc)
+            remote_common._report(exc)
         _fail(f"{exc}; {kept}: hand it over later with `{self.retry}`")
 
     def _follow(self, training_id: str, since: int, interval: float) -> None:
@@ -157,26 +157,26 @@ class Hybrid:
             while True:
                 try:
                     t = _training(self.gw, training_id)
-                    since = cli_remote._print_new(self.gw, training_id, since)
+                    since = remote_common._print_new(self.gw, training_id, since)
                     genomes_since = self._save_new(training_id, genomes_since)
                     misses = 0
                 except UnreachableError as exc:
                     misses += 1
-                    if misses > cli_remote.MAX_MISSES:
+                    if misses > remote_common.MAX_MISSES:
                         raise
                     if misses == 1:
                         click.echo(f"warning: {exc}; retrying", err=True)
-                    cli_remote._sleep(interval)
+                    remote_common._sleep(interval)
                     continue
                 if t["status"] != status:
                     status = t["status"]
                     click.echo(f"-- training {training_id}: {status}")
-                if line := cli_remote._waiting_line(waiting, t.get("waiting"), t["status"]):
+                if line := remote_common._waiting_line(waiting, t.get("waiting"), t["status"]):
                     click.echo(line)  # e.g. no evaluator serves the environment yet
                 waiting = t.get("waiting")
                 if status in TERMINAL:
                     break
-                cli_remote._sleep(interval)
+                remote_common._sleep(interval)
         except KeyboardInterrupt:
             click.echo(
                 f"\nstopped following; training {training_id} goes on in the cluster "
@@ -212,7 +212,7 @@ class Hybrid:
         reason = f" ({t['finish_reason']})" if t.get("finish_reason") else ""
         click.echo(
             f"{t['status']} after {t['generations']} generations{reason}: best fitness "
-            f"{cli_remote._fmt(t['best_fitness'])}; best genome in {self.out / 'best.json'}"
+            f"{remote_common._fmt(t['best_fitness'])}; best genome in {self.out / 'best.json'}"
         )
 
 

@@ -1,0 +1,135 @@
+"""What the remote ``ezspark`` commands (and ``train --gateway``) share.
+
+Every failure becomes one readable message on stderr and a non-zero exit code, never a
+traceback: 1 for errors, 2 for an invalid config (each field listed), 130 after Ctrl-C.
+The polling helpers here serve both ``ezspark watch`` and ``train --gateway``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import click
+
+from ezspark_common.cli.client import (
+    ApiError,
+    ClientError,
+    Gateway,
+    current_credentials,
+    path_part,
+)
+
+EXIT_ERROR, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
+TERMINAL = frozenset({"finished", "failed", "stopped"})
+PAGE = 1000  # generations fetched per request while catching up
+MAX_MISSES = 15  # consecutive failed polls `watch` tolerates before giving up
+# Replaced by tests; callers look it up on this module so one patch covers them all.
+_sleep = time.sleep
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _fail_fields(title: str, errors: list[tuple[str, str]]) -> NoReturn:
+    click.echo(f"error: {title}:", err=True)
+    for key, msg in errors:
+        click.echo(f"  {key}: {msg}", err=True)
+    sys.exit(EXIT_INVALID)
+
+
+def _report(exc: ClientError) -> NoReturn:
+    if not isinstance(exc, ApiError):
+        _fail(str(exc))
+    if exc.status == 401:
+        _fail(f"the gateway refused the credentials ({exc.detail}); run `ezspark login` again")
+    if exc.status == 422:
+        _fail_fields(
+            f"the gateway rejected the request ({exc.detail})",
+            exc.errors or [("request", exc.detail)],
+        )
+    _fail(str(exc))
+
+
+def handled(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn every ClientError raised by a command into a message and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as exc:
+            _report(exc)
+        except (KeyError, TypeError) as exc:  # an answer of an unexpected shape
+            _fail(
+                f"unexpected answer from the gateway ({type(exc).__name__}: {exc}); is it "
+                "an EzSpark gateway of a matching version?"
+            )
+
+    return wrapper
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    """``data[k1][k2]...``; ClientError if the gateway's answer lacks it."""
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            raise ClientError(f"unexpected answer from the gateway (no {'.'.join(keys)!r})")
+        data = data[key]
+    return data
+
+
+def _gateway() -> Gateway:
+    creds = current_credentials()
+    return Gateway(creds.url, creds.token)
+
+
+def _training(gw: Gateway, training_id: str) -> dict[str, Any]:
+    data = gw.get(f"/api/trainings/{path_part(training_id)}")
+    _dig(data, "status")
+    assert isinstance(data, dict)
+    return data
+
+
+def _fmt(value: Any, spec: str = ".4g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _when(epoch: Any) -> str:
+    return "-" if epoch is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+
+
+def _report_line(r: dict[str, Any]) -> str:
+    return (
+        f"gen {r['generation']:>6} | best {r['best_fitness']:>10.2f} | "
+        f"mean {r['mean_fitness']:>10.2f} | species {r['species']:>3} | "
+        f"pop {r['population']:>6} | {r['evaluations_per_s']:>9.0f} evals/s"
+    )
+
+
+def _print_new(gw: Gateway, training_id: str, since: int) -> int:
+    """Print every generation from ``since`` on; return the next one to ask for."""
+    while True:
+        page = gw.get(
+            f"/api/trainings/{path_part(training_id)}/generations", since=since, limit=PAGE
+        )
+        items = _dig(page, "items")
+        for report in items:
+            click.echo(_report_line(report))
+        since = int(_dig(page, "next_since"))
+        if len(items) < PAGE:
+            return since
+
+
+def _waiting_line(before: Any, now: Any, status: str) -> str | None:
+    """The line to print when the training starts or stops waiting (e.g. for an evaluator)."""
+    if now and now != before:
+        return f"-- waiting: {now}"
+    return "-- no longer waiting" if before and not now and status not in TERMINAL else None
