@@ -5,18 +5,17 @@ object; other threads post closures to it with ``IOLoop.add_callback_threadsafe`
 ``_threaded``), so heartbeats never wait for a handler (pika #1104).  Channels: one in
 confirm mode for publishing and broadcasting, one per consumer or subscription (own
 ``basic_qos``), and a throw-away one per declare / queue_depth / ping, so a 404/406 (which
-closes its channel) disturbs nothing else.
+closes its channel) disturbs nothing else.  The consumer side (channels, deliveries,
+settles) is in ``_consuming``.
 
 What is declared is in ``_topology``.  Messages to queues are persistent and
 ``mandatory`` (through the queue's own exchange when it is ``fronted``); broadcasts go to
 a fanout exchange (declared before the first one, only checked when the broker does not
 ``declare``), are transient and not mandatory.  Every message carries the connection's
 user as ``user_id``.  Refused credentials end the broker at once: retrying cannot help.
-A subscription's channel declares its exchange and a fresh private queue each time it
-starts.  After a lost connection the IO thread reconnects
-with backoff, redeclares the queues and exchanges, republishes unconfirmed messages (at
-least once) and restarts consumers and subscriptions; a settle for a delivery of the dead
-channel is dropped, since RabbitMQ has already requeued that message.
+After a lost connection the IO thread reconnects with backoff, redeclares the queues and
+exchanges, republishes unconfirmed messages (at least once) and restarts consumers and
+subscriptions.
 """
 
 from __future__ import annotations
@@ -35,18 +34,14 @@ from prometheus_client import CollectorRegistry
 
 from ezspark_common.broker._bridge import Backoff, describe, resolve
 from ezspark_common.broker._confirms import ConfirmTracker, PendingPublish
+from ezspark_common.broker._consuming import ConsumerSet
 from ezspark_common.broker._threaded import Consumer, PendingBroadcast, ThreadedBroker
-from ezspark_common.broker._topology import (
-    declare_exchanges,
-    declare_private_queue,
-    declare_queues,
-)
-from ezspark_common.broker.base import BrokerError, Delivery, dead_letters, run_handler
+from ezspark_common.broker._topology import declare_exchanges, declare_queues
+from ezspark_common.broker.base import BrokerError
 from ezspark_common.broker.metrics import broker_metrics
-from ezspark_common.wire.messages import dead_letter_queue, is_results_queue
+from ezspark_common.wire.messages import dead_letter_queue
 
 _SEQ_HEADER = "ezspark-publish-seq"  # ties a basic.return to the publish it refers to
-_CONSUMER_RETRY_S = 1.0
 _CONNECT_GRACE_S = 10.0
 _REFUSED = (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError)
 
@@ -87,14 +82,23 @@ class RabbitBroker(ThreadedBroker):
         self._metrics = broker_metrics(registry)
         # Everything below is owned by the IO thread.
         self._conn: SelectConnection | None = None
-        self._ready = self._closing = self._consuming = self._connected_once = False
+        self._ready = self._closing = self._connected_once = False
         self._pub: Channel | None = None
         self._confirms = ConfirmTracker()
         self._waiting: list[Callable[[], None]] = []
         self._declared: dict[str, None] = {}  # an ordered set
         self._exchanges: dict[str, None] = {}  # declared for broadcasts (ordered set)
         self._exchange_waiters: dict[str, list[PendingPublish]] = {}  # while declaring
-        self._consumers: list[Consumer] = []
+        self._consumers = ConsumerSet(
+            connection=lambda: self._conn if self._ready and not self._closing else None,
+            alive=lambda: not self._closing and self._conn is not None and self._conn.is_open,
+            call_later=self._ioloop.call_later,
+            submit=self._bridge.submit,
+            delivery_limit=delivery_limit,
+            passive=not declares,
+            metrics=self._metrics,
+            log=self._log,
+        )
         self._backoff = Backoff(connect_timeout)
         self._bridge.start(self._io_main)
         self._bridge.submit(self._connect)
@@ -216,8 +220,7 @@ class RabbitBroker(ThreadedBroker):
         if conn is not self._conn:
             return
         self._ready, self._pub = False, None
-        for consumer in self._consumers:
-            consumer.channel, consumer.tag, consumer.active = None, None, False
+        self._consumers.connection_lost()
         self._confirms.resend_unconfirmed()
         if not self._closing:
             self._log.warning("connection to RabbitMQ lost", error=describe(error))
@@ -267,9 +270,7 @@ class RabbitBroker(ThreadedBroker):
         waiting, self._waiting = self._waiting, []
         for fn in waiting:
             fn()
-        if self._consuming:
-            for consumer in self._consumers:
-                self._start_consumer(consumer)
+        self._consumers.resume()
 
     def _when_ready(self, fn: Callable[[], None]) -> None:
         if self._ready:
@@ -396,143 +397,13 @@ class RabbitBroker(ThreadedBroker):
         self._confirms.fail_unconfirmed(BrokerError(f"publish channel closed: {reason}"))
         self._open_publisher(self._conn)
 
-    # ----- IO thread: consuming ----------------------------------------------------------
+    # ----- IO thread: consuming (``_consuming``) -----------------------------------------
 
     def _io_add_consumer(self, consumer: Consumer) -> None:
-        self._consumers.append(consumer)
-        if self._consuming:
-            self._start_consumer(consumer)
+        self._consumers.add(consumer)
 
     def _io_start_consuming(self) -> None:
-        self._consuming = True
-        for consumer in self._consumers:
-            self._start_consumer(consumer)
-
-    def _start_consumer(self, consumer: Consumer) -> None:
-        conn = self._conn
-        if consumer.active or not self._ready or self._closing or conn is None:
-            return
-        consumer.active = True
-
-        def on_open(ch: Channel) -> None:
-            consumer.channel = ch
-            ch.add_on_close_callback(partial(self._on_consumer_closed, consumer))
-            ch.add_on_cancel_callback(lambda _f: self._on_consumer_cancelled(consumer, ch))
-            ch.basic_qos(prefetch_count=consumer.prefetch, callback=lambda _f: on_qos(ch))
-
-        def on_qos(ch: Channel) -> None:
-            exchange = consumer.exchange
-            if exchange is None:
-                self._basic_consume(consumer, ch, consumer.queue)
-            else:  # a subscription: a fresh private queue on every (re)start
-                declare_private_queue(
-                    ch, exchange, partial(self._basic_consume, consumer, ch), not self._declares
-                )
-
-        conn.channel(on_open_callback=on_open)
-
-    def _basic_consume(self, consumer: Consumer, ch: Channel, queue: str) -> None:
-        if not self._consuming:  # stop() came while the channel was opening
-            ch.close()
-            return
-        consumer.tag = ch.basic_consume(queue, partial(self._on_message, consumer))
-        if consumer.exchange is None:
-            self._log.info("consuming", queue=queue, prefetch=consumer.prefetch)
-        else:
-            self._log.info("subscribed", exchange=consumer.exchange, queue=queue)
-
-    def _on_consumer_cancelled(self, consumer: Consumer, ch: Channel) -> None:
-        # RabbitMQ cancels consumers of a deleted queue; reopen (and complain) until it is back.
-        self._log.warning("RabbitMQ cancelled consumer", queue=consumer.queue)
-        if ch.is_open:
-            ch.close()
-
-    def _on_consumer_closed(self, consumer: Consumer, ch: Channel, reason: BaseException) -> None:
-        if consumer.channel is not ch and consumer.channel is not None:
-            return
-        consumer.channel, consumer.tag, consumer.active = None, None, False
-        conn = self._conn
-        if self._closing or not self._consuming or conn is None or not conn.is_open:
-            return  # shutting down, or _on_ready re-registers after the reconnect
-        self._log.warning("consumer channel closed", queue=consumer.queue, reason=describe(reason))
-        self._ioloop.call_later(_CONSUMER_RETRY_S, partial(self._start_consumer, consumer))
-
-    def _on_message(
-        self, consumer: Consumer, ch: Channel, method: Any, properties: Any, body: bytes
-    ) -> None:
-        previous = (properties.headers or {}).get("x-delivery-count", 0)
-        count = (previous if isinstance(previous, int) else 0) + 1
-        if is_results_queue(consumer.queue) and method.redelivered:
-            count = self._delivery_limit + 1  # classic: no count kept, one retry only
-        subscription = consumer.exchange is not None
-        final = subscription or count > self._delivery_limit  # subscriptions never retry
-        delivery = Delivery(
-            body,
-            queue=consumer.queue,
-            message_id=properties.message_id,
-            delivery_count=count,
-            redelivered=bool(method.redelivered),
-            final_attempt=final,
-            user_id=properties.user_id,
-            settle=partial(
-                self._settle, ch, method.delivery_tag, consumer.queue, final, subscription
-            ),
-        )
-        try:
-            consumer.executor.submit(run_handler, consumer.handler, delivery)
-        except RuntimeError:  # shutting down: leave it unacked, RabbitMQ redelivers it
-            self._log.debug("delivery arrived during shutdown", queue=consumer.queue)
-
-    def _settle(
-        self,
-        ch: Channel,
-        tag: int,
-        queue: str,
-        final: bool,
-        subscription: bool,
-        requeue: bool | None,
-    ) -> None:
-        """Ack/reject from any thread; the channel call itself happens on the IO thread.
-
-        A subscription's reject drops the broadcast: no requeue (a classic queue has no
-        delivery limit), no dead-letter queue, no poison count.  A results queue (classic
-        too) dead-letters on its final attempt instead of requeueing.
-        """
-
-        def apply() -> None:
-            if not ch.is_open:
-                self._log.info("settle dropped, channel gone; RabbitMQ redelivers", queue=queue)
-                return
-            if requeue is None:
-                ch.basic_ack(tag)
-            else:
-                # Quorum queues dead-letter a final requeue themselves (delivery limit); a
-                # classic results queue keeps no count, so its final attempt is rejected.
-                last = final and is_results_queue(queue)
-                ch.basic_reject(tag, requeue=requeue and not subscription and not last)
-            if not subscription and dead_letters(requeue, final):
-                self._metrics.poison_messages.labels(queue=queue).inc()
-
-        try:
-            self._bridge.submit(apply)
-        except BrokerError:
-            self._log.warning("settle after broker stopped; RabbitMQ redelivers", queue=queue)
+        self._consumers.start_all()
 
     def _io_cancel_consumers(self, finished: Future[Any]) -> None:
-        """Stop deliveries (basic.cancel) but keep channels open so handlers can still ack."""
-        self._consuming = False
-        remaining = [c for c in self._consumers if c.tag is not None and c.channel is not None]
-
-        def cancelled(consumer: Consumer) -> None:
-            remaining.remove(consumer)
-            if not remaining:
-                resolve(finished)
-
-        if not remaining:
-            resolve(finished)
-        for consumer in list(remaining):
-            channel, tag = consumer.channel, consumer.tag
-            if channel is None or not channel.is_open:
-                cancelled(consumer)
-            else:
-                channel.basic_cancel(tag, callback=lambda _f, c=consumer: cancelled(c))
+        self._consumers.cancel(finished)
