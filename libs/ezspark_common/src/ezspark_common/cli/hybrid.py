@@ -207,13 +207,8 @@ class Hybrid:
                 return since
 
     def _ended(self, t: dict[str, Any]) -> None:
-        if t["status"] == "failed":
-            _fail(f"training failed: {t.get('error') or 'no reason given'}")
-        reason = f" ({t['finish_reason']})" if t.get("finish_reason") else ""
-        click.echo(
-            f"{t['status']} after {t['generations']} generations{reason}: best fitness "
-            f"{remote_common._fmt(t['best_fitness'])}; best genome in {self.out / 'best.json'}"
-        )
+        line = remote_common._outcome_line(t)
+        click.echo(f"{line}; best genome in {self.out / 'best.json'}")
 
 
 @handled

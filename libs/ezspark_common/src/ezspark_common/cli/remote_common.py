@@ -102,6 +102,17 @@ def _fmt(value: Any, spec: str = ".4g") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _outcome_line(t: dict[str, Any]) -> str:
+    """How an ended training ended; fails (exit 1) with its error if it failed."""
+    if t["status"] == "failed":
+        _fail(f"training failed: {t.get('error') or 'no reason given'}")
+    reason = f" ({t['finish_reason']})" if t.get("finish_reason") else ""
+    return (
+        f"{t['status']} after {t['generations']} generations{reason}: "
+        f"best fitness {_fmt(t['best_fitness'])}"
+    )
+
+
 def _when(epoch: Any) -> str:
     return "-" if epoch is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
 

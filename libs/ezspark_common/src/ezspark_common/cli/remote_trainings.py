@@ -21,6 +21,7 @@ from ezspark_common.cli.remote_common import (
     _fail_fields,
     _fmt,
     _gateway,
+    _outcome_line,
     _print_new,
     _report_line,
     _training,
@@ -181,13 +182,7 @@ def watch(training_id: str, interval: float, since: int) -> None:
         sys.exit(EXIT_INTERRUPTED)
     if h := t.get("health"):
         click.echo(f"{PREFIX}ended after {duration(h['elapsed_s'])}: {h['finish_reason_text']}")
-    if t["status"] == "failed":
-        _fail(f"training failed: {t.get('error') or 'no reason given'}")
-    reason = f" ({t['finish_reason']})" if t.get("finish_reason") else ""
-    click.echo(
-        f"{t['status']} after {t['generations']} generations{reason}: "
-        f"best fitness {_fmt(t['best_fitness'])}"
-    )
+    click.echo(_outcome_line(t))
 
 
 @click.command()
