@@ -87,13 +87,13 @@ PENDULUM: dict[str, Any] = {
 }
 
 
-# Issue 12, fifth to eighth rounds: neat-python's kind of selection on the spec's rates
+# Issue 12, fifth to ninth rounds: neat-python's kind of selection on the spec's rates
 # (about 5 species, its best 2 carried over), only the top 10 % of a species breed, 15 % of
-# a child's values changed instead of 80 %, by N(0, 0.8) instead of N(0, 1.25).  Median
-# evaluations to 200: 2,175 on seeds 0-9 and 2,250 on 10-19 (with the top 20 % breeding
-# 2,400 and 2,700; 6,750 on 0-9 with the spec example's selection and rates; neat-python
-# 3,375 and 5,475); docs/benchmarks.md has the rounds.  Read from examples/lunarlander.json,
-# as the spec rates are from the spec example, so the benchmark runs what users run.
+# a child's values changed instead of 80 %, by N(0, 0.3) instead of N(0, 1.25).  Median
+# generations to 200: 12 on seeds 0-9 and 12 on 10-19 (nudges of N(0, 0.8): 14.5 and 15;
+# 45 on 0-9 with the spec example's selection and rates; neat-python 22.5 and 43);
+# docs/benchmarks.md has the rounds.  Read from examples/lunarlander.json, as the spec
+# rates are from the spec example, so the benchmark runs what users run.
 _LANDER = json.loads((HERE.parent / "examples" / "lunarlander.json").read_text())
 LUNARLANDER: dict[str, Any] = {
     k: v for k, v in _LANDER.items() if k not in _TASK_KEYS and k != "seed"
