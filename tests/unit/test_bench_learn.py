@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,8 @@ def test_a_missing_neat_python_is_found_before_the_first_run() -> None:
 
 def test_lunarlander_task_runs_the_example_users_run() -> None:
     """The benchmark's LunarLander settings are those of ``examples/lunarlander.json``."""
-    import json
-
-    example = json.loads(Path("examples/lunarlander.json").read_text())
+    root = Path(__file__).resolve().parents[2]
+    example = json.loads((root / "examples" / "lunarlander.json").read_text())
     config = bench_learn.ours_config(bench_learn.TASKS["lunarlander"], seed=0)
     # The run's length and seed, and safeness (re-played games that only a shared
     # training needs), are the benchmark's own; every key that shapes evolution must match.
