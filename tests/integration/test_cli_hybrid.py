@@ -92,6 +92,7 @@ def test_unreachable_gateway_keeps_the_checkpoint_and_resume_hands_it_over(
     assert result.exit_code == 130, result.output
     tid = json.loads((out / "handoff.json").read_text())["training_id"]
     assert f"ezspark stop {tid}" in result.output
+    assert f"-- CartPole-v1 training {tid}: queued" in result.output  # watch's display
     training = api(gateway.url, "GET", f"/api/trainings/{tid}", token=token)
     assert (training["status"], training["generations"]) == ("queued", 2)
     again = _train(token, config, "--gateway", gateway.url, "--resume", str(out))

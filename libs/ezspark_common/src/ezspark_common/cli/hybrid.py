@@ -33,7 +33,7 @@ from ezspark_common.cli.client import (
     normalise_url,
     path_part,
 )
-from ezspark_common.cli.remote_common import EXIT_INTERRUPTED, TERMINAL, _fail, _training, handled
+from ezspark_common.cli.remote_common import EXIT_INTERRUPTED, _fail, handled
 from ezspark_common.config import TrainingConfig
 from ezspark_common.settings import CommonSettings
 from ezspark_common.trainer.checkpoints import load_checkpoint, write_json
@@ -152,31 +152,14 @@ class Hybrid:
 
     def _follow(self, training_id: str, since: int, interval: float) -> None:
         """Print new generations and save new genomes until the training ends."""
-        genomes_since, misses, status, waiting = since, 0, None, None
+        genomes_since = since
+
+        def save_new() -> None:
+            nonlocal genomes_since
+            genomes_since = self._save_new(training_id, genomes_since)
+
         try:
-            while True:
-                try:
-                    t = _training(self.gw, training_id)
-                    since = remote_common._print_new(self.gw, training_id, since)
-                    genomes_since = self._save_new(training_id, genomes_since)
-                    misses = 0
-                except UnreachableError as exc:
-                    misses += 1
-                    if misses > remote_common.MAX_MISSES:
-                        raise
-                    if misses == 1:
-                        click.echo(f"warning: {exc}; retrying", err=True)
-                    remote_common._sleep(interval)
-                    continue
-                if t["status"] != status:
-                    status = t["status"]
-                    click.echo(f"-- training {training_id}: {status}")
-                if line := remote_common._waiting_line(waiting, t.get("waiting"), t["status"]):
-                    click.echo(line)  # e.g. no evaluator serves the environment yet
-                waiting = t.get("waiting")
-                if status in TERMINAL:
-                    break
-                remote_common._sleep(interval)
+            t = remote_common.follow(self.gw, training_id, since, interval, save_new)
         except KeyboardInterrupt:
             click.echo(
                 f"\nstopped following; training {training_id} goes on in the cluster "

@@ -2,7 +2,7 @@
 
 Every failure becomes one readable message on stderr and a non-zero exit code, never a
 traceback: 1 for errors, 2 for an invalid config (each field listed), 130 after Ctrl-C.
-The polling helpers here serve both ``ezspark watch`` and ``train --gateway``.
+The polling helpers here (``follow``) serve both ``ezspark watch`` and ``train --gateway``.
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ from ezspark_common.cli.client import (
     ApiError,
     ClientError,
     Gateway,
+    UnreachableError,
     current_credentials,
     path_part,
 )
+from ezspark_common.cli.health import HealthPrinter
 
 EXIT_ERROR, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
 TERMINAL = frozenset({"finished", "failed", "stopped"})
 PAGE = 1000  # generations fetched per request while catching up
-MAX_MISSES = 15  # consecutive failed polls `watch` tolerates before giving up
+MAX_MISSES = 15  # consecutive failed polls `follow` tolerates before giving up
 # Replaced by tests; callers look it up on this module so one patch covers them all.
 _sleep = time.sleep
 
@@ -144,3 +146,46 @@ def _waiting_line(before: Any, now: Any, status: str) -> str | None:
     if now and now != before:
         return f"-- waiting: {now}"
     return "-- no longer waiting" if before and not now and status not in TERMINAL else None
+
+
+def follow(
+    gw: Gateway,
+    training_id: str,
+    since: int,
+    interval: float,
+    on_poll: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Poll until the training ends and return its final state, printing every new
+    generation, each change of status or of what it waits for, and health lines.
+
+    ``on_poll`` runs after every answered poll (``train --gateway`` saves new genomes
+    there).  Up to ``MAX_MISSES`` unanswered polls in a row are tolerated.
+    """
+    last_status, last_waiting, misses = None, None, 0
+    health = HealthPrinter(click.echo)
+    while True:
+        try:
+            # Status first: once it is final, every report has been stored before it.
+            t = _training(gw, training_id)
+            before, since = since, _print_new(gw, training_id, since)
+            if on_poll is not None:
+                on_poll()
+            misses = 0
+        except UnreachableError as exc:
+            misses += 1
+            if misses > MAX_MISSES:
+                raise
+            if misses == 1:
+                click.echo(f"warning: {exc}; retrying", err=True)
+            _sleep(interval)
+            continue
+        if t["status"] != last_status:
+            last_status = t["status"]
+            click.echo(f"-- {t['gym_game_name']} training {training_id}: {last_status}")
+        if line := _waiting_line(last_waiting, t.get("waiting"), t["status"]):
+            click.echo(line)  # e.g. no evaluator serves the environment yet
+        last_waiting = t.get("waiting")
+        if last_status in TERMINAL:
+            return t
+        health.update(t, since != before)
+        _sleep(interval)

@@ -9,24 +9,20 @@ from typing import Any, NoReturn
 
 import click
 
-from ezspark_common.cli import remote_common
-from ezspark_common.cli.client import ApiError, ClientError, Gateway, UnreachableError, path_part
-from ezspark_common.cli.health import PREFIX, HealthPrinter, detail_rows, duration
+from ezspark_common.cli.client import ApiError, ClientError, path_part
+from ezspark_common.cli.health import PREFIX, detail_rows, duration
 from ezspark_common.cli.remote_common import (
     EXIT_INTERRUPTED,
-    MAX_MISSES,
-    TERMINAL,
     _dig,
     _fail,
     _fail_fields,
     _fmt,
     _gateway,
     _outcome_line,
-    _print_new,
     _report_line,
     _training,
-    _waiting_line,
     _when,
+    follow,
     handled,
 )
 from ezspark_common.config import ConfigError, TrainingConfig, load_config, stopping_warning
@@ -122,36 +118,6 @@ def status(training_id: str | None, as_json: bool) -> None:
         _show_list(data)
 
 
-def _follow(gw: Gateway, training_id: str, since: int, interval: float) -> dict[str, Any]:
-    """Poll until the training ends and return its final state."""
-    last_status, last_waiting, misses = None, None, 0
-    health = HealthPrinter(click.echo)
-    while True:
-        try:
-            # Status first: once it is final, every report has been stored before it.
-            t = _training(gw, training_id)
-            before, since = since, _print_new(gw, training_id, since)
-            misses = 0
-        except UnreachableError as exc:
-            misses += 1
-            if misses > MAX_MISSES:
-                raise
-            if misses == 1:
-                click.echo(f"warning: {exc}; retrying", err=True)
-            remote_common._sleep(interval)  # on the module: tests replace it
-            continue
-        if t["status"] != last_status:
-            last_status = t["status"]
-            click.echo(f"-- {t['gym_game_name']} training {training_id}: {last_status}")
-        if line := _waiting_line(last_waiting, t.get("waiting"), t["status"]):
-            click.echo(line)
-        last_waiting = t.get("waiting")
-        if last_status in TERMINAL:
-            return t
-        health.update(t, since != before)
-        remote_common._sleep(interval)
-
-
 @click.command()
 @click.argument("training_id")
 @click.option(
@@ -173,7 +139,7 @@ def watch(training_id: str, interval: float, since: int) -> None:
     """Print each new generation until the training ends (exit 0 finished/stopped, 1 failed)."""
     gw = _gateway()
     try:
-        t = _follow(gw, training_id, since, interval)
+        t = follow(gw, training_id, since, interval)
     except KeyboardInterrupt:
         click.echo(
             f"\nstopped watching; the training goes on (`ezspark stop {training_id}` stops it)",
