@@ -48,14 +48,13 @@ from ezspark_common.neat.population import Population
 from ezspark_common.trainer.generations import GenerationOutcome
 from ezspark_common.trainer.tasks import merge_outcomes, safeness_sample, split_tasks
 from ezspark_common.wire.messages import EvaluationResult, EvaluationTask, routing_id
-from ezspark_common.wire.routing import avoided
 from ezspark_evolver.fairshare import Scheduler
 from ezspark_evolver.metrics import EvolverMetrics
 from ezspark_evolver.pools import Pools
 from ezspark_evolver.registry import EvaluatorRegistry
 from ezspark_evolver.safeness import Verification
 from ezspark_evolver.settings import EvolverSettings
-from ezspark_evolver.slots import Kind, Slot
+from ezspark_evolver.slots import Kind, Slot, why_unusable
 
 log = structlog.get_logger("ezspark_evolver")
 
@@ -174,7 +173,7 @@ class RoundRules(Verification):
     def receive(self, result: EvaluationResult) -> None:
         """Use an evaluator's answer, or count (and log) why it was ignored."""
         slot = self._slots.get(result.task_id)
-        reason = self._why_not(slot, result)
+        reason = why_unusable(slot, result, self.pools, self.quarantine, self.config.input_size)
         if reason is not None:
             self.ctx.metrics.ignored.labels(reason=reason).inc()
             emit = self._log.debug if reason in _QUIET else self._log.warning
@@ -206,29 +205,6 @@ class RoundRules(Verification):
             self._after_check(slot)
         else:
             self._after_tie(slot)
-
-    def _why_not(self, slot: Slot | None, result: EvaluationResult) -> str | None:
-        """Why a result cannot be used, or None if it fills its slot."""
-        if slot is None:
-            return "stale"
-        if not self.pools.could_receive(result.evaluator_id, slot.queues):
-            return "unauthorized"
-        if slot.outcomes is not None:
-            return "duplicate"
-        if result.declined:
-            return "declined"
-        if avoided(result.evaluator_id, self.quarantine):
-            return "quarantined"
-        if avoided(result.evaluator_id, slot.avoid):
-            return "same_evaluator"
-        table, keys = result.outcomes, list(slot.plan.genome_keys)
-        if table.returns.shape != (len(keys), len(slot.plan.game_indices)) or (
-            table.keys.tolist() != keys
-        ):
-            return "invalid"
-        if table.behaviour is not None and table.behaviour.shape[2] != 2 * self.config.input_size:
-            return "invalid"
-        return None
 
     # ----- dispatch -----------------------------------------------------------------------
 

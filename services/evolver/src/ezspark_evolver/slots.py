@@ -1,4 +1,5 @@
-"""One round's bookkeeping: a slot per task, re-check or tie-break, and what came back."""
+"""One round's bookkeeping: a slot per task, re-check or tie-break, what came back, and
+whether an answer may fill its slot."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from enum import Enum
 
 from ezspark_common.evaluation.batch import Outcome
 from ezspark_common.trainer.tasks import TaskPlan
+from ezspark_common.wire.messages import EvaluationResult
+from ezspark_common.wire.routing import avoided
+from ezspark_evolver.pools import Pools
 
 
 class Kind(Enum):
@@ -48,3 +52,33 @@ class Slot:
     def open(self) -> bool:
         """Published and still unanswered."""
         return self.in_flight and self.outcomes is None
+
+
+def why_unusable(
+    slot: Slot | None,
+    result: EvaluationResult,
+    pools: Pools,
+    quarantine: set[str],
+    input_size: int,
+) -> str | None:
+    """Why ``result`` cannot fill ``slot`` (the metric's ``reason`` label), or None if it can."""
+    if slot is None:
+        return "stale"
+    if not pools.could_receive(result.evaluator_id, slot.queues):
+        return "unauthorized"
+    if slot.outcomes is not None:
+        return "duplicate"
+    if result.declined:
+        return "declined"
+    if avoided(result.evaluator_id, quarantine):
+        return "quarantined"
+    if avoided(result.evaluator_id, slot.avoid):
+        return "same_evaluator"
+    table, keys = result.outcomes, list(slot.plan.genome_keys)
+    if table.returns.shape != (len(keys), len(slot.plan.game_indices)) or (
+        table.keys.tolist() != keys
+    ):
+        return "invalid"
+    if table.behaviour is not None and table.behaviour.shape[2] != 2 * input_size:
+        return "invalid"
+    return None
