@@ -4,7 +4,8 @@ For every task both sides get the same population, the same generation cap (so t
 evaluation budget), the same games per genome with the same per-generation game seeds, the
 same threshold, and 10 seeds each.  Each run is one process on one core.  The table gives
 seeds solved, median evaluations to solve (an unsolved seed counts as never: the median is
-"—" when half or more fail) and median wall time of all runs; a progress line per run.
+"—" when half or more fail), their ratio with a 95 % bootstrap interval (how far ten noisy
+seeds pin it down), and median wall time of all runs; a progress line per run.
 
 EzSpark uses the spec's rates (``SPEC_RATES``, as in ``examples/spec-example.json``) with the
 per-task settings in ``TASKS``; neat-python the settings of its shipped examples
@@ -329,11 +330,45 @@ def _median_evals(runs: list[dict[str, Any]]) -> float:
     return float(statistics.median(r["evaluations"] if r["solved"] else math.inf for r in runs))
 
 
+def _evals(runs: list[dict[str, Any]]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    return np.array([r["evaluations"] if r["solved"] else math.inf for r in runs], float)
+
+
+def ratio_interval(
+    ours: list[dict[str, Any]], theirs: list[dict[str, Any]], resamples: int = 10_000
+) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the ratio of median evaluations to solve.
+
+    Each side's seeds are resampled with replacement, independently (a seed's runs share
+    only their game draws), and the ratio of the two medians taken each time.  A fixed
+    Generator makes the interval repeatable; resamples where both medians are infinite
+    (neither side solved) carry no ratio and are left out.
+    """
+    rng = np.random.default_rng(0)
+    a, b = _evals(ours), _evals(theirs)
+    med_a = np.median(a[rng.integers(a.shape[0], size=(resamples, a.shape[0]))], axis=1)
+    med_b = np.median(b[rng.integers(b.shape[0], size=(resamples, b.shape[0]))], axis=1)
+    with np.errstate(invalid="ignore"):  # inf / inf: no ratio
+        ratios = med_a / med_b
+    ratios = ratios[~np.isnan(ratios)]
+    if ratios.shape[0] == 0:
+        return math.nan, math.nan
+    # No interpolation between order statistics: a resample may have an infinite median.
+    lo, hi = np.percentile(ratios, [2.5, 97.5], method="inverted_cdf")
+    return float(lo), float(hi)
+
+
+def _interval(lo: float, hi: float) -> str:
+    if math.isnan(lo):
+        return ""
+    return f" ({lo:.2f}–{'∞' if math.isinf(hi) else f'{hi:.2f}'})"
+
+
 def rows(results: dict[str, Any]) -> list[str]:
     """The markdown table: solved, median evaluations to solve, median wall time."""
     lines = [
         "| task (threshold, population × generations) | solved EzSpark / neat-python "
-        "| median evals to solve | ratio | median wall time | goal met |",
+        "| median evals to solve | ratio (95 % interval) | median wall time | goal met |",
         "|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
@@ -353,7 +388,7 @@ def rows(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {name} ({task.threshold:g}, {task.population} × {task.generations}) "
             f"| {ok_a}/{len(a)} / {ok_b}/{len(b)} | {_num(ev_a)} / {_num(ev_b)} "
-            f"| {'—' if math.isnan(ratio) else f'{ratio:.2f}×'} "
+            f"| {'—' if math.isnan(ratio) else f'{ratio:.2f}×{_interval(*ratio_interval(a, b))}'} "
             f"| {s_a:.1f} s / {s_b:.1f} s | {'yes' if met else 'no'} |"
         )
     return lines

@@ -1,8 +1,10 @@
-"""``benchmarks.bench_learn``: running one side only, and merging one-side results."""
+"""``benchmarks.bench_learn``: running one side only, merging one-side results, and the
+ratio's bootstrap interval."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,33 @@ def test_merge_keeps_each_files_side() -> None:
     assert "2/2 / 1/1" in row
     assert "150 / 300" in row
     assert "0.50×" in row
+
+
+def test_the_ratio_interval_collapses_when_seeds_agree() -> None:
+    """Seeds that all take the same evaluations leave no doubt: the interval is the ratio."""
+    assert bench_learn.ratio_interval(_runs(150, 150, 150), _runs(300, 300)) == (0.5, 0.5)
+
+
+def test_the_ratio_interval_shows_the_spread_of_noisy_seeds() -> None:
+    """Spread-out seeds give a wide, repeatable interval around the ratio of the medians."""
+    ours = _runs(*(150 * g for g in (8, 6, 32, 12, 16, 12, 24, 28, 4, 8)))
+    theirs = _runs(*(150 * g for g in (22, 22, 21, 31, 55, 21, 23, 50, 21, 83)))
+    lo, hi = bench_learn.ratio_interval(ours, theirs)
+    assert lo < 12 / 22.5 < hi
+    assert hi - lo > 0.5
+    assert bench_learn.ratio_interval(ours, theirs) == (lo, hi)
+    assert (
+        f"0.53× ({lo:.2f}–{hi:.2f})"
+        in bench_learn.rows({"xor": {"ezspark": ours, "neat": theirs}})[2]
+    )
+
+
+def test_the_ratio_interval_is_empty_when_neither_side_solves() -> None:
+    """No seed solved on either side: there is no ratio to bound."""
+    never = [{"seconds": 1.0, "evaluations": 9, "generations": 1, "best": 0.0, "solved": False}]
+    lo, hi = bench_learn.ratio_interval(never, never)
+    assert math.isnan(lo)
+    assert math.isnan(hi)
 
 
 def test_merge_later_file_replaces_a_side() -> None:
