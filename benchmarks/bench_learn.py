@@ -11,7 +11,8 @@ EzSpark uses the spec's rates (``SPEC_RATES``, as in ``examples/spec-example.jso
 per-task settings in ``TASKS``; neat-python the settings of its shipped examples
 (``neat_*.ini``).  ``python -m benchmarks.bench_learn --tasks xor parity3 --seeds 3 --jobs 2``
 runs a subset; results go to ``benchmarks/results/learn-<UTC time>.json``.  ``--sides ours``
-(or ``neat``) runs one side only; ``--table`` merges files per task and side.
+(or ``neat``) runs one side only; ``--table`` merges files per task and side
+(``learn_table`` merges and prints).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import contextlib  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
@@ -37,7 +37,7 @@ from typing import Any  # noqa: E402
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks import learn_envs  # noqa: E402
+from benchmarks import learn_envs, learn_table  # noqa: E402
 from benchmarks.bench_solve import _play  # noqa: E402
 from ezspark_common import rng as rngs  # noqa: E402
 from ezspark_common.config import SPEC_KEYS, parse_config  # noqa: E402
@@ -315,105 +315,12 @@ def _lists(out: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def merge(files: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``results`` of several runs' JSON, per task and side: a later file's side of a
-    task replaces an earlier one's, its other side is kept (one run per side can be merged)."""
-    merged: dict[str, Any] = {}
-    for data in files:
-        for name, sides in data["results"].items():
-            merged.setdefault(name, {}).update({k: v for k, v in sides.items() if v})
-    return merged
-
-
-def _median_evals(runs: list[dict[str, Any]]) -> float:
-    """Median evaluations to solve; an unsolved run counts as never (infinite)."""
-    return float(statistics.median(r["evaluations"] if r["solved"] else math.inf for r in runs))
-
-
-def _evals(runs: list[dict[str, Any]]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return np.array([r["evaluations"] if r["solved"] else math.inf for r in runs], float)
-
-
-def ratio_interval(
-    ours: list[dict[str, Any]], theirs: list[dict[str, Any]], resamples: int = 10_000
-) -> tuple[float, float]:
-    """95 % percentile-bootstrap interval of the ratio of median evaluations to solve.
-
-    Each side's seeds are resampled with replacement, independently (a seed's runs share
-    only their game draws), and the ratio of the two medians taken each time.  A fixed
-    Generator makes the interval repeatable; resamples where both medians are infinite
-    (neither side solved) carry no ratio and are left out.
-    """
-    rng = np.random.default_rng(0)
-    a, b = _evals(ours), _evals(theirs)
-    med_a = np.median(a[rng.integers(a.shape[0], size=(resamples, a.shape[0]))], axis=1)
-    med_b = np.median(b[rng.integers(b.shape[0], size=(resamples, b.shape[0]))], axis=1)
-    with np.errstate(invalid="ignore"):  # inf / inf: no ratio
-        ratios = med_a / med_b
-    ratios = ratios[~np.isnan(ratios)]
-    if ratios.shape[0] == 0:
-        return math.nan, math.nan
-    # No interpolation between order statistics: a resample may have an infinite median.
-    lo, hi = np.percentile(ratios, [2.5, 97.5], method="inverted_cdf")
-    return float(lo), float(hi)
-
-
-def _interval(lo: float, hi: float) -> str:
-    if math.isnan(lo):
-        return ""
-    return f" ({lo:.2f}–{'∞' if math.isinf(hi) else f'{hi:.2f}'})"
-
-
 def rows(results: dict[str, Any]) -> list[str]:
-    """The markdown table: solved, median evaluations to solve, median wall time."""
-    lines = [
-        "| task (threshold, population × generations) | solved EzSpark / neat-python "
-        "| median evals to solve | ratio (95 % interval) | median wall time | goal met |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, r in results.items():
-        task, a, b = TASKS[name], r.get("ezspark", []), r.get("neat", [])
-        if not (a and b):  # one side not run (yet): say so rather than compare
-            lines.append(
-                f"| {name} ({task.threshold:g}, {task.population} × {task.generations}) "
-                f"| {_solved(a)} / {_solved(b)} | — | — | — | not compared |"
-            )
-            continue
-        ok_a, ok_b = sum(x["solved"] for x in a), sum(x["solved"] for x in b)
-        ev_a, ev_b = _median_evals(a), _median_evals(b)
-        ratio = ev_a / ev_b if math.isfinite(ev_a) and math.isfinite(ev_b) else math.nan
-        s_a = statistics.median(x["seconds"] for x in a)
-        s_b = statistics.median(x["seconds"] for x in b)
-        met = ok_a >= ok_b and (math.isfinite(ev_a) and (not math.isfinite(ev_b) or ratio <= 0.5))
-        lines.append(
-            f"| {name} ({task.threshold:g}, {task.population} × {task.generations}) "
-            f"| {ok_a}/{len(a)} / {ok_b}/{len(b)} | {_num(ev_a)} / {_num(ev_b)} "
-            f"| {'—' if math.isnan(ratio) else f'{ratio:.2f}×{_interval(*ratio_interval(a, b))}'} "
-            f"| {s_a:.1f} s / {s_b:.1f} s | {'yes' if met else 'no'} |"
-        )
-    return lines
-
-
-def _solved(runs: list[dict[str, Any]]) -> str:
-    return f"{sum(x['solved'] for x in runs)}/{len(runs)}" if runs else "not run"
-
-
-def _num(value: float) -> str:
-    return f"{value:,.0f}" if math.isfinite(value) else "—"
-
-
-def new_results_file(folder: Path) -> Path:
-    """A new, empty ``learn-<UTC time>.json`` in ``folder``, created at once and exclusively
-    (``-2``, ``-3``… when another run started in the same second), so two runs never share
-    a file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f"learn-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-    for n in range(1, 1000):
-        path = folder / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
-        with contextlib.suppress(FileExistsError):
-            path.open("x").close()
-            return path
-    raise FileExistsError(f"{folder / stem}-*.json")
+    """The markdown table of ``results`` (``learn_table.rows``), each task with its sizes."""
+    labels = {
+        n: f"{n} ({t.threshold:g}, {t.population} × {t.generations})" for n, t in TASKS.items()
+    }
+    return learn_table.rows(results, labels)
 
 
 def baseline_missing(
@@ -436,12 +343,12 @@ def main() -> None:
     parser.add_argument("--table", nargs="+", type=Path, help="only print the table of these")
     args = parser.parse_args()
     if args.table:
-        print("\n".join(rows(merge([json.loads(p.read_text()) for p in args.table]))))
+        print("\n".join(rows(learn_table.merge([json.loads(p.read_text()) for p in args.table]))))
         return
     missing = baseline_missing(SIDES[args.sides])
     if missing:
         parser.error(f"{missing} (or run --sides ours)")
-    path = new_results_file(RESULTS)
+    path = learn_table.new_results_file(RESULTS)
     results = run(args.tasks, args.seeds, args.jobs, save=path, sides=SIDES[args.sides])
     print("\n".join(rows(results)))
     print(f"\nresults written to {path}")

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_learn
+from benchmarks import bench_learn, learn_table
 
 
 def _runs(*evaluations: int) -> list[dict[str, Any]]:
@@ -30,7 +30,7 @@ def test_merge_keeps_each_files_side() -> None:
     """An EzSpark-only file and a neat-python-only file merge into one row with both sides."""
     ours = {"results": {"xor": {"ezspark": _runs(100, 200), "neat": []}}}
     theirs = {"results": {"xor": {"ezspark": [], "neat": _runs(300)}}}
-    merged = bench_learn.merge([ours, theirs])
+    merged = learn_table.merge([ours, theirs])
     assert merged["xor"] == {"ezspark": _runs(100, 200), "neat": _runs(300)}
     row = bench_learn.rows(merged)[2]
     assert "2/2 / 1/1" in row
@@ -40,17 +40,17 @@ def test_merge_keeps_each_files_side() -> None:
 
 def test_the_ratio_interval_collapses_when_seeds_agree() -> None:
     """Seeds that all take the same evaluations leave no doubt: the interval is the ratio."""
-    assert bench_learn.ratio_interval(_runs(150, 150, 150), _runs(300, 300)) == (0.5, 0.5)
+    assert learn_table.ratio_interval(_runs(150, 150, 150), _runs(300, 300)) == (0.5, 0.5)
 
 
 def test_the_ratio_interval_shows_the_spread_of_noisy_seeds() -> None:
     """Spread-out seeds give a wide, repeatable interval around the ratio of the medians."""
     ours = _runs(*(150 * g for g in (8, 6, 32, 12, 16, 12, 24, 28, 4, 8)))
     theirs = _runs(*(150 * g for g in (22, 22, 21, 31, 55, 21, 23, 50, 21, 83)))
-    lo, hi = bench_learn.ratio_interval(ours, theirs)
+    lo, hi = learn_table.ratio_interval(ours, theirs)
     assert lo < 12 / 22.5 < hi
     assert hi - lo > 0.5
-    assert bench_learn.ratio_interval(ours, theirs) == (lo, hi)
+    assert learn_table.ratio_interval(ours, theirs) == (lo, hi)
     assert (
         f"0.53× ({lo:.2f}–{hi:.2f})"
         in bench_learn.rows({"xor": {"ezspark": ours, "neat": theirs}})[2]
@@ -60,7 +60,7 @@ def test_the_ratio_interval_shows_the_spread_of_noisy_seeds() -> None:
 def test_the_ratio_interval_is_empty_when_neither_side_solves() -> None:
     """No seed solved on either side: there is no ratio to bound."""
     never = [{"seconds": 1.0, "evaluations": 9, "generations": 1, "best": 0.0, "solved": False}]
-    lo, hi = bench_learn.ratio_interval(never, never)
+    lo, hi = learn_table.ratio_interval(never, never)
     assert math.isnan(lo)
     assert math.isnan(hi)
 
@@ -69,14 +69,14 @@ def test_merge_later_file_replaces_a_side() -> None:
     """The same side of a task in a later file replaces the earlier file's runs."""
     first = {"results": {"xor": {"ezspark": _runs(100), "neat": _runs(300)}}}
     second = {"results": {"xor": {"ezspark": _runs(50), "neat": []}}}
-    merged = bench_learn.merge([first, second])
+    merged = learn_table.merge([first, second])
     assert merged["xor"] == {"ezspark": _runs(50), "neat": _runs(300)}
 
 
 def test_new_results_file_is_never_shared(tmp_path: Path) -> None:
     """Two runs starting in the same second get two files, each created at once."""
-    first = bench_learn.new_results_file(tmp_path)
-    second = bench_learn.new_results_file(tmp_path)
+    first = learn_table.new_results_file(tmp_path)
+    second = learn_table.new_results_file(tmp_path)
     assert first != second
     assert first.exists()
     assert second.exists()
