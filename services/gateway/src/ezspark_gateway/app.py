@@ -83,7 +83,6 @@ def create_app(
     if database is None:
         database = Database(settings.database_url)
         database.create_schema()
-    metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
     environments = environments if environments is not None else EnvironmentRegistry(clock)
     ctx = AppContext(
         settings=settings,
@@ -91,7 +90,7 @@ def create_app(
         publisher=publisher,
         broker_ping=broker_ping,
         passwords=passwords or settings_passwords(settings),
-        metrics=metrics,
+        metrics=GatewayMetrics(registry if registry is not None else CollectorRegistry()),
         clock=clock,
         throttle=AuthThrottle(
             settings.auth_rate_limit, settings.auth_rate_window_s, DbAttempts(database), clock
@@ -100,6 +99,17 @@ def create_app(
         admission=Admission(settings.quotas, EnvironmentCheck(environments)),
         evaluators=evaluators,
     )
+    app = _app(settings)
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    _install_routes(app)
+    install_docs(app)
+    _install_edge(app, ctx)
+    return app
+
+
+def _app(settings: GatewaySettings) -> FastAPI:
+    """The bare FastAPI app: metadata, lifespan, and no hooks it does not need."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -119,8 +129,11 @@ def create_app(
         # for its three providers (environment lookups included) to find none.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.ctx = ctx
-    install_error_handlers(app)
+    return app
+
+
+def _install_routes(app: FastAPI) -> None:
+    """The API's routes, the pages and the static files, in matching order."""
     # Routes are matched one by one in this order, each costing a few microseconds of
     # Python: the probes and the trainings' reads come first.  No two routers' paths
     # overlap (handoff's literal /api/trainings/handoff stays before {training_id}).
@@ -146,7 +159,11 @@ def create_app(
     ):
         app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    install_docs(app)
+
+
+def _install_edge(app: FastAPI, ctx: AppContext) -> None:
+    """The middleware every request passes."""
+    settings = ctx.settings
     # One layer for what every request needs (request id and access log, metrics,
     # security headers, body limit), with the hot read's short path: see EdgeMiddleware.
     checkpoint_limit = (
@@ -156,10 +173,9 @@ def create_app(
     )
     app.add_middleware(
         EdgeMiddleware,
-        metrics=metrics,
+        metrics=ctx.metrics,
         max_bytes=settings.max_body_bytes,
         per_path={routes_handoff.HANDOFF_PATH: checkpoint_limit},
         hsts=settings.cookie_secure,
         hot={hot_read.PATH: hot_read.HotList(ctx)},
     )
-    return app

@@ -185,29 +185,33 @@ def add_connection(
             if reaches(children, b, a):
                 continue
         innov = tracker.connection(a, b)
-        weight = float(rng.normal(0.0, weight_std))
-        if innov > int(genome.innov[-1]):  # the usual case: stays sorted without a sort
-            return Genome(
-                genome.key,
-                genome.node_ids,
-                genome.biases,
-                _push(genome.innov, innov),
-                _push(genome.src, a),
-                _push(genome.dst, b),
-                _push(genome.weight, weight),
-                _push(genome.enabled, True),
-            )
-        return Genome.build(
+        return _with_connection(genome, innov, a, b, float(rng.normal(0.0, weight_std)))
+    return genome
+
+
+def _with_connection(genome: Genome, innov: int, a: int, b: int, weight: float) -> Genome:
+    """``genome`` plus the enabled connection ``a → b`` numbered ``innov``."""
+    if innov > int(genome.innov[-1]):  # the usual case: stays sorted without a sort
+        return Genome(
             genome.key,
             genome.node_ids,
             genome.biases,
-            np.append(genome.innov, innov),
-            np.append(genome.src, a),
-            np.append(genome.dst, b),
-            np.append(genome.weight, weight),
-            np.append(genome.enabled, True),
+            _push(genome.innov, innov),
+            _push(genome.src, a),
+            _push(genome.dst, b),
+            _push(genome.weight, weight),
+            _push(genome.enabled, True),
         )
-    return genome
+    return Genome.build(
+        genome.key,
+        genome.node_ids,
+        genome.biases,
+        np.append(genome.innov, innov),
+        np.append(genome.src, a),
+        np.append(genome.dst, b),
+        np.append(genome.weight, weight),
+        np.append(genome.enabled, True),
+    )
 
 
 def toggle_connection(genome: Genome, rng: np.random.Generator, *, enable: bool) -> Genome:

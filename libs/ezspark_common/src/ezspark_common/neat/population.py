@@ -166,22 +166,8 @@ def next_generation(
     species = stagnation.remove_stagnant(species, fitness, gen, config.limiting_species)
     score = _novelty_score(species, fitness, behaviour, config)
     plans = _plans(pop, species, fitness, config, score)
-    rng = rngs.generator(config.seed, rngs.REPRODUCE, gen)
-    crossing = rep.CrossoverRates(config.crossover_rate, config.intraspecies_crossover_rate)
-    parents = fitness if score is None else score
-    born = rep.breed(plans, pop.genomes, parents, crossing, rng, pop.next_key)
     tracker = InnovationTracker(pop.next_innov, pop.next_node)
-    draws = rng.random((len(born), 4))
-    shaped = _mutate_structures(born, plans, draws, config.input_size, rng, tracker)
-    children = mutate_weights(
-        shaped,
-        config.connection_mutation_rate,
-        config.new_connection_assignment_rate,
-        rng,
-        first_key=pop.next_key,
-        init_std=config.initial_weight_std,
-        power=config.weight_nudge_std,
-    )
+    born, children = _offspring(pop, plans, fitness if score is None else score, config, tracker)
     elites = _elites(plans, species, pop.genomes, config)
     members = [g for _, g in elites] + children
     hints = [sid for sid, _ in elites] + [species[s_idx].id for s_idx, _ in born]
@@ -201,6 +187,32 @@ def next_generation(
         last_improved=last_improved,
         species_threshold=None if config.target_species is None else threshold,
     )
+
+
+def _offspring(
+    pop: Population,
+    plans: list[rep.SpeciesPlan],
+    parents: Mapping[int, float],
+    config: TrainingConfig,
+    tracker: InnovationTracker,
+) -> tuple[list[tuple[int, Genome]], list[Genome]]:
+    """Breed each species' children, then mutate them: ``(species index, unmutated child)``
+    pairs and the mutated children, keyed from ``pop.next_key``, in the same order."""
+    rng = rngs.generator(config.seed, rngs.REPRODUCE, pop.generation)
+    crossing = rep.CrossoverRates(config.crossover_rate, config.intraspecies_crossover_rate)
+    born = rep.breed(plans, pop.genomes, parents, crossing, rng, pop.next_key)
+    draws = rng.random((len(born), 4))
+    shaped = _mutate_structures(born, plans, draws, config.input_size, rng, tracker)
+    children = mutate_weights(
+        shaped,
+        config.connection_mutation_rate,
+        config.new_connection_assignment_rate,
+        rng,
+        first_key=pop.next_key,
+        init_std=config.initial_weight_std,
+        power=config.weight_nudge_std,
+    )
+    return born, children
 
 
 def _novelty_score(

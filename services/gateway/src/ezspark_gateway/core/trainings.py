@@ -72,12 +72,21 @@ def create_training(
         requested_at=now,
         checkpoint=state_to_dict(handoff) if handoff else None,
     )
+    _request(repo, publisher, msg, now)
+    log.info("training_requested", owner=owner.username)
+    return training
+
+
+def _request(
+    repo: Repository, publisher: CommandPublisher, msg: TrainingRequested, now: float
+) -> None:
+    """Send the stored training to the evolvers; if the broker refuses, mark it failed."""
     try:
         publisher.publish(msg)
     except Exception as exc:
         log.error("publish_failed", command="training_requested", error=str(exc))
         repo.transition(
-            training.id,
+            msg.training_id,
             ACTIVE,
             status=FAILED,
             updated_at=now,
@@ -85,8 +94,6 @@ def create_training(
         )
         repo.commit()
         raise UnavailableError("message broker unavailable; try again") from exc
-    log.info("training_requested", owner=owner.username)
-    return training
 
 
 def _new_training(
