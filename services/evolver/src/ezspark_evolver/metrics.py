@@ -105,8 +105,8 @@ class EvolverMetrics:
             ),
             ignored=Counter(
                 "ezspark_evolver_results_ignored_total",
-                "Results not used, by reason: duplicate, stale, declined, "
-                "quarantined, same_evaluator, invalid.",
+                "Results not used, by reason: stale, unattributed, unauthorized, "
+                "duplicate, declined, quarantined, same_evaluator, invalid.",
                 ["reason"],
                 registry=r,
             ),
