@@ -203,22 +203,7 @@ def network_svg(wire: dict[str, Any], n_in: int, n_out: int, names: IoNames | No
         strict=True,
     ):
         (x1, y1), (x2, y2) = pos[s], pos[d]
-        if loop:
-            parts.append(_loop(x1, y1, x2, y2, w, on))
-        elif on:
-            colour = POSITIVE if w >= 0 else NEGATIVE
-            stroke = 0.6 + 2.4 * min(abs(w), 4.0) / 4.0
-            parts.append(
-                f'<line class="edge" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" '
-                f'y2="{y2:.1f}" stroke="{colour}" stroke-width="{stroke:.2f}">'
-                f"<title>{w:.4g}</title></line>"
-            )
-        else:
-            parts.append(
-                f'<line class="edge disabled" x1="{x1:.1f}" y1="{y1:.1f}" '
-                f'x2="{x2:.1f}" y2="{y2:.1f}" stroke="{DISABLED}" stroke-width="1" '
-                'stroke-dasharray="4 3"/>'
-            )
+        parts.append(_loop(x1, y1, x2, y2, w, on) if loop else _edge(x1, y1, x2, y2, w, on))
     biases = dict(zip(genome.node_ids.tolist(), genome.biases.tolist(), strict=True))
     for node, (x, y) in pos.items():
         fill = INPUT_FILL if node < 0 else (OUTPUT_FILL if node < n_out else HIDDEN_FILL)
@@ -234,6 +219,24 @@ def network_svg(wire: dict[str, Any], n_in: int, n_out: int, names: IoNames | No
     parts.append(_legend(height))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _edge(x1: float, y1: float, x2: float, y2: float, w: float, on: bool) -> str:
+    """A straight connection: coloured by sign and as thick as its weight, or dashed grey
+    when disabled."""
+    if not on:
+        return (
+            f'<line class="edge disabled" x1="{x1:.1f}" y1="{y1:.1f}" '
+            f'x2="{x2:.1f}" y2="{y2:.1f}" stroke="{DISABLED}" stroke-width="1" '
+            'stroke-dasharray="4 3"/>'
+        )
+    colour = POSITIVE if w >= 0 else NEGATIVE
+    stroke = 0.6 + 2.4 * min(abs(w), 4.0) / 4.0
+    return (
+        f'<line class="edge" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" '
+        f'y2="{y2:.1f}" stroke="{colour}" stroke-width="{stroke:.2f}">'
+        f"<title>{w:.4g}</title></line>"
+    )
 
 
 def _title(node: int, n_out: int, names: IoNames, biases: dict[int, float]) -> str:
