@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,6 +29,9 @@ from ezspark_common.evaluation.replay import (
 )
 from ezspark_common.logging import configure_logging
 from ezspark_common.settings import CommonSettings
+
+if TYPE_CHECKING:  # for annotations only: the commands import the trainer when they run
+    from ezspark_common.trainer.training import TrainingState
 
 EXIT_INVALID = 2
 EXIT_INTERRUPTED = 130
@@ -137,10 +140,8 @@ def train(
     interval: float,
 ) -> None:
     """Train CONFIG here (no broker needed), or start here and go on in a cluster (--gateway)."""
-    from ezspark_common.trainer.checkpoints import load_checkpoint
-    from ezspark_common.trainer.embedded import run_embedded, with_stopping_rules
+    from ezspark_common.trainer.embedded import run_embedded
     from ezspark_common.trainer.evaluators import EmbeddedEvaluator
-    from ezspark_common.trainer.training import start
 
     cfg = _load(config, settings)
     if seed is not None:
@@ -152,14 +153,7 @@ def train(
             settings, cfg, config, gateway, out_dir, resume_dir, workers, interval, _print_report
         )
         return
-    if resume_dir is not None:
-        state = load_checkpoint(Path(resume_dir))
-        _check_resume(state.config, cfg)
-        state = with_stopping_rules(state, cfg)
-        out = Path(resume_dir)
-        click.echo(f"resuming {out} at generation {state.generation}")
-    else:
-        state, out = start(cfg), Path(out_dir)
+    state, out = _starting_state(cfg, out_dir, resume_dir)
     evaluator = EmbeddedEvaluator(workers or 1, settings.env_module_list)
     try:
         state = run_embedded(state, evaluator, out, _print_report)
@@ -178,6 +172,25 @@ def train(
         f"best fitness {best.fitness if best else float('nan'):.2f}; "
         f"best genome in {out / 'best.json'}"
     )
+
+
+def _starting_state(
+    cfg: TrainingConfig, out_dir: str, resume_dir: str | None
+) -> tuple[TrainingState, Path]:
+    """A new run of ``cfg`` in ``out_dir``, or the checkpoint in ``resume_dir`` with
+    ``cfg``'s stopping rules (its other keys must match)."""
+    from ezspark_common.trainer.checkpoints import load_checkpoint
+    from ezspark_common.trainer.embedded import with_stopping_rules
+    from ezspark_common.trainer.training import start
+
+    if resume_dir is None:
+        return start(cfg), Path(out_dir)
+    out = Path(resume_dir)
+    state = load_checkpoint(out)
+    _check_resume(state.config, cfg)
+    state = with_stopping_rules(state, cfg)
+    click.echo(f"resuming {out} at generation {state.generation}")
+    return state, out
 
 
 def _check_resume(saved: TrainingConfig, given: TrainingConfig) -> None:
