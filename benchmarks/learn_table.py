@@ -23,13 +23,14 @@ def merge(files: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _median_evals(runs: list[dict[str, Any]]) -> float:
-    """Median evaluations to solve; an unsolved run counts as never (infinite)."""
-    return float(statistics.median(r["evaluations"] if r["solved"] else math.inf for r in runs))
-
-
 def _evals(runs: list[dict[str, Any]]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Evaluations to solve per run; an unsolved run counts as never (infinite)."""
     return np.array([r["evaluations"] if r["solved"] else math.inf for r in runs], float)
+
+
+def _median_evals(runs: list[dict[str, Any]]) -> float:
+    """Median evaluations to solve (infinite when half the runs or more never solved)."""
+    return float(np.median(_evals(runs)))
 
 
 def ratio_interval(
