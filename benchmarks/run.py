@@ -59,8 +59,7 @@ def _repro_rows(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def main() -> None:
-    """Run the benchmarks and print the table."""
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller baseline samples")
     parser.add_argument(
@@ -74,30 +73,19 @@ def main() -> None:
         default=None,
         help="wall-time budget per LunarLander run (default: generation cap)",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _measure(args: argparse.Namespace, results: dict[str, Any]) -> list[str]:
+    """Run every benchmark into ``results``; returns the table's rows."""
     from benchmarks import bench_broker, bench_eval, bench_eval_box, bench_repro
-    from ezspark_common.logging import configure_logging
 
-    configure_logging("WARNING", json_logs=False)
-
-    results: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "processor": platform.processor(),
-            "cpus": os.cpu_count(),
-        },
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
     print("measuring evaluation throughput …", flush=True)
     results["eval"] = bench_eval.run(args.quick)
     results["eval_box"] = bench_eval_box.run(args.quick)
     print("measuring speciate + reproduce …", flush=True)
     results["repro"] = bench_repro.run(args.quick)
-    lines = [
-        "| benchmark | EzSpark | baseline (neat-python 2.0.0) | ratio | goal | |",
-        "|---|---|---|---|---|---|",
-    ]
-    lines += _eval_rows(results["eval"]) + bench_eval_box.rows(results["eval_box"])
+    lines = _eval_rows(results["eval"]) + bench_eval_box.rows(results["eval_box"])
     lines += _repro_rows(results["repro"])
     from benchmarks import bench_solve
 
@@ -124,6 +112,28 @@ def main() -> None:
         budget = args.lander_minutes * 60 if args.lander_minutes else None
         results["solve_lander"] = bench_solve.run(("lunarlander",), budget_s=budget)
         lines += bench_solve.rows(results["solve_lander"])
+    return lines
+
+
+def main() -> None:
+    """Run the benchmarks, print the table, write the JSON."""
+    args = _parse_args()
+    from ezspark_common.logging import configure_logging
+
+    configure_logging("WARNING", json_logs=False)
+    results: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+        },
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    lines = [
+        "| benchmark | EzSpark | baseline (neat-python 2.0.0) | ratio | goal | |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += _measure(args, results)
     print("\n".join(lines))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"

@@ -100,6 +100,10 @@ class RabbitBroker(ThreadedBroker):
             log=self._log,
         )
         self._backoff = Backoff(connect_timeout)
+        self._start(connect_timeout)
+
+    def _start(self, connect_timeout: float) -> None:
+        """Start the IO thread and wait for the first connection (or raise BrokerError)."""
         self._bridge.start(self._io_main)
         self._bridge.submit(self._connect)
         try:
