@@ -10,9 +10,9 @@ settles) is in ``_consuming``.
 
 What is declared is in ``_topology``.  Messages to queues are persistent and
 ``mandatory`` (through the queue's own exchange when it is ``fronted``); broadcasts go to
-a fanout exchange (declared before the first one, only checked when the broker does not
-``declare``), are transient and not mandatory.  Every message carries the connection's
-user as ``user_id``.  Refused credentials end the broker at once: retrying cannot help.
+a fanout exchange (declared before the first one, ``_exchanges``; only checked when the
+broker does not ``declare``), are transient and not mandatory.  Every message carries
+the connection's user as ``user_id``.  Refused credentials end the broker at once: retrying cannot help.
 After a lost connection the IO thread reconnects with backoff, redeclares the queues and
 exchanges, republishes unconfirmed messages (at least once) and restarts consumers and
 subscriptions.
@@ -35,6 +35,7 @@ from prometheus_client import CollectorRegistry
 from ezspark_common.broker._bridge import Backoff, describe, resolve
 from ezspark_common.broker._confirms import ConfirmTracker, PendingPublish
 from ezspark_common.broker._consuming import ConsumerSet
+from ezspark_common.broker._exchanges import ExchangeGate
 from ezspark_common.broker._threaded import Consumer, PendingBroadcast, ThreadedBroker
 from ezspark_common.broker._topology import declare_exchanges, declare_queues
 from ezspark_common.broker.base import BrokerError
@@ -87,8 +88,7 @@ class RabbitBroker(ThreadedBroker):
         self._confirms = ConfirmTracker()
         self._waiting: list[Callable[[], None]] = []
         self._declared: dict[str, None] = {}  # an ordered set
-        self._exchanges: dict[str, None] = {}  # declared for broadcasts (ordered set)
-        self._exchange_waiters: dict[str, list[PendingPublish]] = {}  # while declaring
+        self._exchanges = ExchangeGate()  # fanout exchanges declared for broadcasts
         self._consumers = ConsumerSet(
             connection=lambda: self._conn if self._ready and not self._closing else None,
             alive=lambda: not self._closing and self._conn is not None and self._conn.is_open,
@@ -150,7 +150,7 @@ class RabbitBroker(ThreadedBroker):
         """Delete ``exchange`` (tests and ops; not in ``Broker``)."""
 
         def op(fut: Future[Any]) -> None:
-            self._exchanges.pop(exchange, None)  # the next broadcast declares it again
+            self._exchanges.forget(exchange)  # the next broadcast declares it again
             self._with_channel(fut, lambda ch, done: ch.exchange_delete(exchange, callback=done))
 
         self._call(op, f"delete exchange {exchange!r}")
@@ -207,7 +207,7 @@ class RabbitBroker(ThreadedBroker):
             self._metrics.reconnects.inc()
         self._backoff.connected(self._max_outage)
         # Redeclare on a throw-away channel; the publisher opens whether or not that worked.
-        queues, exchanges = list(self._declared), list(self._exchanges)
+        queues, exchanges = list(self._declared), self._exchanges.declared()
         self._with_channel(
             Future(),
             lambda ch, done: self._declare_queues(
@@ -328,11 +328,8 @@ class RabbitBroker(ThreadedBroker):
 
     def _io_publish(self, item: PendingPublish) -> None:
         exchange = item.exchange if isinstance(item, PendingBroadcast) else None
-        if exchange is not None and exchange not in self._exchanges:
-            # Declare the exchange before the first broadcast to it; hold broadcasts till then.
-            waiters = self._exchange_waiters.setdefault(exchange, [])
-            waiters.append(item)
-            if len(waiters) == 1:
+        if exchange is not None and not self._exchanges.is_declared(exchange):
+            if self._exchanges.hold(exchange, item):
                 self._when_ready(partial(self._declare_exchange, exchange))
             return
         self._confirms.add(item)
@@ -347,15 +344,10 @@ class RabbitBroker(ThreadedBroker):
         )
 
     def _on_exchange_declared(self, exchange: str, declared: Future[Any]) -> None:
-        waiters = self._exchange_waiters.pop(exchange, [])
         error = declared.exception()
-        if error is not None and self._conn is not None and self._conn.is_open:
-            for item in waiters:  # refused, e.g. it exists with another type
-                resolve(item.future, error=error)
-            return
-        # Declared, or the connection dropped: then _on_open declares it before sending.
-        self._exchanges[exchange] = None
-        for item in waiters:
+        if self._conn is None or not self._conn.is_open:
+            error = None  # the connection dropped: _on_open declares it before sending
+        for item in self._exchanges.settle(exchange, error):
             self._confirms.add(item)
         self._flush()
 
