@@ -12,10 +12,10 @@ What is declared is in ``_topology``.  Messages to queues are persistent and
 ``mandatory`` (through the queue's own exchange when it is ``fronted``); broadcasts go to
 a fanout exchange (declared before the first one, ``_exchanges``; only checked when the
 broker does not ``declare``), are transient and not mandatory.  Every message carries
-the connection's user as ``user_id``.  Refused credentials end the broker at once: retrying cannot help.
-After a lost connection the IO thread reconnects with backoff, redeclares the queues and
-exchanges, republishes unconfirmed messages (at least once) and restarts consumers and
-subscriptions.
+the connection's user as ``user_id``.  Refused credentials end the broker at once:
+retrying cannot help.  After a lost connection the IO thread reconnects with backoff,
+redeclares the queues and exchanges, republishes unconfirmed messages (at least once) and
+restarts consumers and subscriptions.
 """
 
 from __future__ import annotations
