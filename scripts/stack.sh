@@ -5,6 +5,7 @@
 #   scripts/stack.sh up       start whatever is not running yet (waits for the gateway)
 #   scripts/stack.sh down     SIGTERM everything, SIGKILL what is left after STOP_TIMEOUT s
 #   scripts/stack.sh status   what runs, with pids and where
+#   scripts/stack.sh byo      whether `up` lets users' own machines join (see byo_settings)
 #
 # Environment: EZSPARK_BROKER_URL (default amqp://guest:guest@127.0.0.1:5672/%2F),
 # GATEWAY_PORT (8000), EZSPARK_DATABASE_URL (SQLite in .ezspark-up/), STOP_TIMEOUT (30),
@@ -22,6 +23,7 @@ BROKER_URL="${EZSPARK_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}"
 GATEWAY_PORT="${GATEWAY_PORT:-8000}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-30}"
 SERVICES=(gateway evolver evaluator-1 evaluator-2)
+BYO=""  # the gateway's settings for users' own evaluators (byo_settings), set by up
 
 # pid of a service if it is running (and really is ours), else nothing.
 running_pid() {
@@ -46,11 +48,52 @@ command_of() {
 settings_of() {
   case "$1" in
     gateway) echo "EZSPARK_PORT=$GATEWAY_PORT EZSPARK_METRICS_PORT=0" \
-      "EZSPARK_DATABASE_URL=${EZSPARK_DATABASE_URL:-sqlite:///$DIR/gateway.db}" ;;
+      "EZSPARK_DATABASE_URL=${EZSPARK_DATABASE_URL:-sqlite:///$DIR/gateway.db}" "$BYO" ;;
     evolver) echo "EZSPARK_METRICS_PORT=9102 EZSPARK_DATA_DIR=$DIR/evolver" ;;
     evaluator-1) echo "EZSPARK_METRICS_PORT=9101 EZSPARK_EVALUATOR_ID=$(hostname)-evaluator-1" ;;
     evaluator-2) echo "EZSPARK_METRICS_PORT=9103 EZSPARK_EVALUATOR_ID=$(hostname)-evaluator-2" ;;
   esac
+}
+
+# Users' own evaluators (`ezspark evaluator --gateway URL`) get their broker user from the
+# gateway, which creates it through RabbitMQ's management API.  Unless
+# EZSPARK_BROKER_ADMIN_URL is set (it then passes through as is), use the broker URL's own
+# user when the management API on port 15672 of the broker's host says it is an
+# administrator, as guest is on a local RabbitMQ.  Prints the gateway's settings on stdout
+# and one line saying what it chose on stderr; without them /api/evaluators answers 503.
+byo_settings() {
+  if [[ -n "${EZSPARK_BROKER_ADMIN_URL:-}" ]]; then
+    echo "users' own evaluators: on (EZSPARK_BROKER_ADMIN_URL=$EZSPARK_BROKER_ADMIN_URL)" >&2
+    return 0
+  fi
+  "$BIN/python" - "$BROKER_URL" <<'PY' || true  # whatever goes wrong: off, and up goes on
+import base64, json, sys, urllib.error, urllib.request
+from urllib.parse import unquote, urlsplit
+
+url = urlsplit(sys.argv[1])
+admin = f"http://{url.hostname}:15672"
+user, password = unquote(url.username or "guest"), unquote(url.password or "guest")
+request = urllib.request.Request(f"{admin}/api/whoami")
+secret = base64.b64encode(f"{user}:{password}".encode()).decode()
+request.add_header("Authorization", f"Basic {secret}")
+hint = "set EZSPARK_BROKER_ADMIN_URL, _USER, _PASSWORD"
+try:
+    with urllib.request.urlopen(request, timeout=3) as reply:
+        tags = json.load(reply).get("tags", [])
+except urllib.error.HTTPError as exc:  # refused: wrong password, or no management tag
+    tags = [f"HTTP {exc.code}"]
+except (OSError, ValueError) as exc:
+    sys.exit(print(f"users' own evaluators: off (no management API at {admin}: {exc}; {hint})",
+                   file=sys.stderr))
+tags = tags if isinstance(tags, list) else str(tags).split(",")
+if "administrator" not in tags or any(c.isspace() for c in user + password):
+    sys.exit(print(f"users' own evaluators: off ({user} is not a RabbitMQ administrator at "
+                   f"{admin}: {', '.join(tags) or 'no tags'}; {hint})", file=sys.stderr))
+print(f"EZSPARK_BROKER_ADMIN_URL={admin} EZSPARK_BROKER_ADMIN_USER={user} "
+      f"EZSPARK_BROKER_ADMIN_PASSWORD={password} "
+      f"EZSPARK_EVALUATOR_BROKER_URL=amqp://{url.hostname}:{url.port or 5672}{url.path or '/'}")
+print(f"users' own evaluators: on (management API at {admin} as {user})", file=sys.stderr)
+PY
 }
 
 check_broker() {
@@ -88,6 +131,7 @@ PY
 up() {
   [[ -x "$BIN/ezspark-gateway" ]] || { echo "no services in $VENV; run 'make install'" >&2; exit 1; }
   check_broker
+  BYO="$(byo_settings)"
   mkdir -p "$DIR/evolver"
   local name pid
   for name in "${SERVICES[@]}"; do
@@ -160,5 +204,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  byo) byo_settings >/dev/null ;;
+  *) echo "usage: $0 up|down|status|byo" >&2; exit 2 ;;
 esac

@@ -66,7 +66,7 @@ def test_hybrid_run_equals_the_embedded_run_and_saves_genomes_locally(
         procs[1].wait_log("training_accepted", training_id=tid, from_generation=2)
         for proc in procs:
             assert proc.stop() == 0, f"{proc.command} did not exit cleanly"
-    assert "finished after 5 generations (generations)" in result.output
+    assert "finished after 5 generations (all generations run)" in result.output
     assert_same_run(load_checkpoint(tmp_path / "evolver" / tid), embedded(cfg))
     reference = tmp_path / "reference"
     run_embedded(start(parse_config(cfg)), InProcessEvaluator(), reference)

@@ -108,6 +108,49 @@ def test_login_wrong_password_fails_cleanly(cli: Cli, gateway: Gateway, tmp_path
     )
     _clean_failure(result)
     assert f"login to {gateway.url} failed" in result.stderr
+    assert f"ezspark signup --url {gateway.url}" in result.stderr  # the way forward
+    assert not _creds_file(tmp_path).exists()
+
+
+def test_signup_creates_the_account_and_logs_in(cli: Cli, gateway: Gateway, tmp_path: Path) -> None:
+    """signup makes a new account whose stored API token the gateway accepts as that user."""
+    username = f"u{uuid.uuid4().hex[:10]}"
+    result = cli("signup", "--url", gateway.url, "-u", username, input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert f"logged in to {gateway.url} as {username}" in result.stdout
+    token = json.loads(_creds_file(tmp_path).read_text())["token"]
+    assert api(gateway.url, "GET", "/api/auth/me", token=token)["username"] == username
+    assert api(gateway.url, "POST", "/api/auth/login", {"username": username, "password": PASSWORD})
+
+
+def test_signup_with_a_taken_name_or_weak_password_fails_cleanly(
+    cli: Cli, gateway: Gateway, tmp_path: Path
+) -> None:
+    """Another's name gives one clear error (exit 1); a weak password names the field (2)."""
+    username = f"u{uuid.uuid4().hex[:10]}"
+    sign_up(gateway.url, username, PASSWORD)
+    taken = cli(
+        "signup",
+        "--url",
+        gateway.url,
+        "-u",
+        username,
+        "--password-stdin",
+        input="another-long-password\n",
+    )
+    _clean_failure(taken)
+    assert "may belong to another account" in taken.stderr
+    weak = cli(
+        "signup",
+        "--url",
+        gateway.url,
+        "-u",
+        f"u{uuid.uuid4().hex[:10]}",
+        "--password-stdin",
+        input="short\n",
+    )
+    _clean_failure(weak, code=2)
+    assert "password:" in weak.stderr
     assert not _creds_file(tmp_path).exists()
 
 
@@ -279,7 +322,7 @@ def test_watch_follows_a_finishing_training(
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stdout.splitlines() if line.startswith("gen ")]
     assert [line.split()[1] for line in lines] == ["0", "1", "2"]
-    assert "finished after 3 generations (generations): best fitness 30" in result.stdout
+    assert "finished after 3 generations (all generations run): best fitness 30" in result.stdout
     out = tmp_path / "champion.json"
     fetched = cli("best", training_id, "-o", str(out))
     assert fetched.exit_code == 0, fetched.output

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import click
 
-from ezspark_common.cli.remote_account import login, logout
+from ezspark_common.cli.remote_account import login, logout, signup
 from ezspark_common.cli.remote_trainings import best, status, stop, submit, watch
 
 
 def register(group: click.Group) -> None:
     """Add the remote commands to the ``ezspark`` group."""
-    for command in (login, logout, submit, status, watch, stop, best):
+    for command in (signup, login, logout, submit, status, watch, stop, best):
         group.add_command(command)

@@ -1,7 +1,8 @@
-"""``ezspark login`` and ``ezspark logout``.
+"""``ezspark signup``, ``ezspark login`` and ``ezspark logout``.
 
 ``login`` trades a password for a long-lived API token (named after this host) and stores
 it with the gateway URL (see ``ezspark_common.cli.client``); the other commands use it.
+``signup`` creates the account (as the web page's sign-up does), then logs in the same way.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ def token_name() -> str:
     return f"ezspark-cli@{socket.gethostname() or 'unknown-host'}"[:100]
 
 
-def _read_password(from_stdin: bool) -> str:
+def _read_password(from_stdin: bool, *, confirm: bool = False) -> str:
     if not from_stdin:
-        return str(click.prompt("Password", hide_input=True))
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=confirm))
     password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         _fail("--password-stdin: no password on standard input")
@@ -50,12 +51,36 @@ def _revoke_quietly(gw: Gateway, creds: Credentials | None) -> None:
         gw.request("DELETE", f"/api/auth/tokens/{creds.token_id}", token=creds.token)
 
 
-@click.command()
-@click.option(
-    "--url",
-    help="Gateway URL, e.g. https://ezspark.example.org "
-    "(default: $EZSPARK_URL, the last one used, or http://127.0.0.1:8000).",
+_URL_HELP = (
+    "Gateway URL, e.g. https://ezspark.example.org "
+    "(default: $EZSPARK_URL, the last one used, or http://127.0.0.1:8000)."
 )
+
+
+@click.command()
+@click.option("--url", help=_URL_HELP)
+@click.option("--username", "-u", help="Account name (prompted if missing).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@handled
+def signup(url: str | None, username: str | None, password_stdin: bool) -> None:
+    """Create an account on the gateway, then log in as `ezspark login` does."""
+    gw = Gateway(gateway_url(url))
+    username = username or str(click.prompt("Username"))
+    password = _read_password(password_stdin, confirm=True)
+    gw.post("/api/auth/signup", {"username": username, "password": password})
+    # The gateway answers a taken name as it answers a free one (names stay private), so
+    # only the login tells whether the account is ours.
+    _log_in(
+        gw,
+        username,
+        password,
+        failed=f"signed up at {gw.url}, but could not log in as {username!r}: the name may "
+        "belong to another account (choose another), or run `ezspark login` if it is yours",
+    )
+
+
+@click.command()
+@click.option("--url", help=_URL_HELP)
 @click.option("--username", "-u", help="Account name (prompted if missing).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @handled
@@ -64,11 +89,18 @@ def login(url: str | None, username: str | None, password_stdin: bool) -> None:
     gw = Gateway(gateway_url(url))
     username = username or str(click.prompt("Username"))
     password = _read_password(password_stdin)
+    _log_in(gw, username, password, failed=f"login to {gw.url} failed")
+
+
+def _log_in(gw: Gateway, username: str, password: str, *, failed: str) -> None:
+    """Trade the password for an API token and store it; ``failed`` heads a refusal."""
     try:
         session = gw.post("/api/auth/login", {"username": username, "password": password})
     except ApiError as exc:
-        if exc.status in (401, 422, 429):
-            _fail(f"login to {gw.url} failed: {exc.detail}")
+        if exc.status == 401:
+            _fail(f"{failed}: {exc.detail} (no account yet? `ezspark signup --url {gw.url}`)")
+        if exc.status in (422, 429):
+            _fail(f"{failed}: {exc.detail}")
         raise
     session_token = str(_dig(session, "token", "token"))
     issued = gw.request(

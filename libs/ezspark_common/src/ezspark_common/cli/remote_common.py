@@ -104,11 +104,20 @@ def _fmt(value: Any, spec: str = ".4g") -> str:
     return "-" if value is None else format(value, spec)
 
 
+# The evolver's finish reasons in words (an unknown one, from a newer gateway, as it is).
+_REASONS = {
+    "generations": "all generations run",
+    "fitness_threshold": "fitness threshold reached",
+    "stopped": "stopped on request",
+}
+
+
 def _outcome_line(t: dict[str, Any]) -> str:
     """How an ended training ended; fails (exit 1) with its error if it failed."""
     if t["status"] == "failed":
         _fail(f"training failed: {t.get('error') or 'no reason given'}")
-    reason = f" ({t['finish_reason']})" if t.get("finish_reason") else ""
+    why = t.get("finish_reason")
+    reason = f" ({_REASONS.get(why, why)})" if why else ""
     return (
         f"{t['status']} after {t['generations']} generations{reason}: "
         f"best fitness {_fmt(t['best_fitness'])}"
