@@ -108,3 +108,20 @@ def test_make_games_picks_vectorised_cartpole_and_scalar_otherwise() -> None:
     assert isinstance(make_games("CartPole-v1", 3, 4, vector=False), ScalarGames)
     assert not vectorised("MountainCar-v0")
     assert isinstance(make_games("MountainCar-v0", 3, 2), ScalarGames)
+
+
+def test_wrong_observation_size_names_both_sizes() -> None:
+    """An environment whose observations do not match input_size fails that game with a
+    message naming both sizes, not numpy's broadcast error."""
+    from ezspark_common.evaluation.games.scalar import ScalarGames
+
+    games = ScalarGames("CartPole-v1", 2, 3)  # CartPole observes 4 values
+    _, errors = games.reset([1, 2])
+    assert (
+        errors
+        == [
+            "reset raised ValueError: reset returned an observation of 4 values; "
+            "the config's input_size is 3"
+        ]
+        * 2
+    )

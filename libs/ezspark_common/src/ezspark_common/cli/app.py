@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from ezspark_common.cli.env_errors import EnvErrorLines
 from ezspark_common.cli.evaluator import register as register_evaluator
 from ezspark_common.cli.remote import register as register_remote
 from ezspark_common.config import (
@@ -77,6 +79,18 @@ def validate(settings: CommonSettings, config: str) -> None:
     warning = stopping_warning(cfg)
     if warning:
         click.echo(f"warning: {warning}", err=True)
+
+
+def _report_printer() -> Callable[[Any], None]:
+    """Prints each generation's line, and what went wrong when its environment failed."""
+    env_errors = EnvErrorLines()
+
+    def print_report(report: Any) -> None:
+        _print_report(report)
+        if line := env_errors.line(report.errors, report.population, report.first_error):
+            click.echo(line)
+
+    return print_report
 
 
 def _print_report(report: Any) -> None:
@@ -150,13 +164,21 @@ def train(
         from ezspark_common.cli.hybrid import run_hybrid
 
         run_hybrid(
-            settings, cfg, config, gateway, out_dir, resume_dir, workers, interval, _print_report
+            settings,
+            cfg,
+            config,
+            gateway,
+            out_dir,
+            resume_dir,
+            workers,
+            interval,
+            _report_printer(),
         )
         return
     state, out = _starting_state(cfg, out_dir, resume_dir)
     evaluator = EmbeddedEvaluator(workers or 1, settings.env_module_list)
     try:
-        state = run_embedded(state, evaluator, out, _print_report)
+        state = run_embedded(state, evaluator, out, _report_printer())
     except KeyboardInterrupt:
         click.echo(
             f"\ninterrupted: checkpoint in {out}; continue with "

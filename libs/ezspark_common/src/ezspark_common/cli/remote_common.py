@@ -11,6 +11,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
@@ -23,6 +24,7 @@ from ezspark_common.cli.client import (
     current_credentials,
     path_part,
 )
+from ezspark_common.cli.env_errors import EnvErrorLines
 from ezspark_common.cli.health import HealthPrinter
 
 EXIT_ERROR, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
@@ -105,11 +107,13 @@ def _fmt(value: Any, spec: str = ".4g") -> str:
 
 
 # The evolver's finish reasons in words (an unknown one, from a newer gateway, as it is).
-_REASONS = {
-    "generations": "all generations run",
-    "fitness_threshold": "fitness threshold reached",
-    "stopped": "stopped on request",
-}
+_REASONS = MappingProxyType(
+    {
+        "generations": "all generations run",
+        "fitness_threshold": "fitness threshold reached",
+        "stopped": "stopped on request",
+    }
+)
 
 
 def _outcome_line(t: dict[str, Any]) -> str:
@@ -133,10 +137,11 @@ def _report_line(r: dict[str, Any]) -> str:
         f"gen {r['generation']:>6} | best {r['best_fitness']:>10.2f} | "
         f"mean {r['mean_fitness']:>10.2f} | species {r['species']:>3} | "
         f"pop {r['population']:>6} | {r['evaluations_per_s']:>9.0f} evals/s"
+        + (f" | errors {r['errors']}" if r.get("errors") else "")
     )
 
 
-def _print_new(gw: Gateway, training_id: str, since: int) -> int:
+def _print_new(gw: Gateway, training_id: str, since: int, env_errors: EnvErrorLines) -> int:
     """Print every generation from ``since`` on; return the next one to ask for."""
     while True:
         page = gw.get(
@@ -145,6 +150,9 @@ def _print_new(gw: Gateway, training_id: str, since: int) -> int:
         items = _dig(page, "items")
         for report in items:
             click.echo(_report_line(report))
+            errors, population = report.get("errors"), report["population"]
+            if line := env_errors.line(errors, population, report.get("first_error")):
+                click.echo(line)
         since = int(_dig(page, "next_since"))
         if len(items) < PAGE:
             return since
@@ -171,12 +179,12 @@ def follow(
     there).  Up to ``MAX_MISSES`` unanswered polls in a row are tolerated.
     """
     last_status, last_waiting, misses = None, None, 0
-    health = HealthPrinter(click.echo)
+    health, env_errors = HealthPrinter(click.echo), EnvErrorLines()
     while True:
         try:
             # Status first: once it is final, every report has been stored before it.
             t = _training(gw, training_id)
-            before, since = since, _print_new(gw, training_id, since)
+            before, since = since, _print_new(gw, training_id, since, env_errors)
             if on_poll is not None:
                 on_poll()
             misses = 0

@@ -96,7 +96,7 @@ def merge_outcomes(
     returns: dict[int, list[float]] = {}
     behaviour: dict[int, list[tuple[float, ...]]] = {}
     steps: dict[int, int] = {}
-    errors: dict[int, str] = {}
+    errors: dict[int, tuple[int, str]] = {}  # (first game of the task, message)
     for plan, outcomes in parts:
         for outcome in outcomes:
             row = returns.setdefault(outcome.key, [float("nan")] * n_games)
@@ -108,7 +108,9 @@ def merge_outcomes(
                     seen[game] = b
             steps[outcome.key] = steps.get(outcome.key, 0) + outcome.steps
             if outcome.error is not None:
-                errors.setdefault(outcome.key, outcome.error)
+                # The earliest game's message, whatever order the tasks came back in.
+                found = (min(plan.game_indices), outcome.error)
+                errors[outcome.key] = min(errors.get(outcome.key, found), found)
     merged = {}
     for key, row in returns.items():
         if key in errors:
@@ -118,7 +120,8 @@ def merge_outcomes(
         seen = behaviour.get(key, [])
         # A genome's behaviour counts only if every one of its games reported one.
         described = tuple(seen) if seen and all(seen) and key not in errors else ()
-        merged[key] = Outcome(key, tuple(row), steps[key], errors.get(key), described)
+        error = errors[key][1] if key in errors else None
+        merged[key] = Outcome(key, tuple(row), steps[key], error, described)
     return merged
 
 

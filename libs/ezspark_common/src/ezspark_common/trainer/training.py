@@ -52,6 +52,9 @@ class GenerationReport:
     mean_connections: float | None = None
     best_nodes: int | None = None
     best_connections: int | None = None
+    # What went wrong in the environment for the lowest-keyed failed genome (``errors``
+    # counts them), so the owner sees why, not only how many; None when none failed.
+    first_error: str | None = None
 
     @property
     def evaluations_per_s(self) -> float:
@@ -126,6 +129,7 @@ def report_for(
     nodes = [len(g.node_ids) for g in pop.genomes.values()]
     links = [int(np.count_nonzero(g.enabled)) for g in pop.genomes.values()]
     best = pop.genomes[best_key]
+    failed = [k for k in sorted(pop.genomes) if outcomes[k].error]
     return GenerationReport(
         generation=pop.generation,
         best_fitness=fitness[best_key],
@@ -135,7 +139,7 @@ def report_for(
         population=len(pop.genomes),
         evaluations=len(fitness),
         env_steps=sum(outcomes[k].steps for k in pop.genomes),
-        errors=sum(1 for k in pop.genomes if outcomes[k].error),
+        errors=len(failed),
         seconds=seconds,
         safeness_checks=checks,
         safeness_mismatches=mismatches,
@@ -144,7 +148,17 @@ def report_for(
         mean_connections=math.fsum(links) / len(links),
         best_nodes=len(best.node_ids),
         best_connections=int(np.count_nonzero(best.enabled)),
+        first_error=_capped(outcomes[failed[0]].error) if failed else None,
     )
+
+
+MAX_ERROR_CHARS = 500  # a report travels in every event and checkpoint: keep it small
+
+
+def _capped(message: str | None) -> str | None:
+    if message is None or len(message) <= MAX_ERROR_CHARS:
+        return message
+    return message[: MAX_ERROR_CHARS - 1] + "…"
 
 
 def phase_of(config: TrainingConfig, generation: int) -> Literal["local", "distributed"]:

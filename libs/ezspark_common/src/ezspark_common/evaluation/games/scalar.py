@@ -22,6 +22,7 @@ class ScalarGames(Games):
     """Any environment: a pool of instances, one per row, stepped in a Python loop."""
 
     def __init__(self, env_id: str, rows: int, n_inputs: int, envs: EnvPool | None = None) -> None:
+        self.n_inputs = n_inputs
         self.envs = (envs if envs is not None else EnvPool()).take(env_id, rows)
         self.box = box_of(self.envs[0].action_space) if self.envs else None
         self.obs = np.zeros((rows, n_inputs), dtype=np.float64)
@@ -31,7 +32,7 @@ class ScalarGames(Games):
         for r, seed in enumerate(seeds):
             try:
                 obs, _ = self.envs[r].reset(seed=int(seed))
-                self.obs[r] = flatten_obs(obs)
+                self.obs[r] = self._sized(flatten_obs(obs), "reset")
             except Exception as exc:  # the user's environment: contain, report
                 errors[r] = f"reset raised {type(exc).__name__}: {exc}"
         return self.obs, errors if any(errors) else None
@@ -46,13 +47,22 @@ class ScalarGames(Games):
             try:
                 act = int(actions[r]) if box is None else box.for_env(actions[r])
                 obs, rew, term, trunc, _ = self.envs[r].step(act)
-                self.obs[r] = flatten_obs(obs)
+                self.obs[r] = self._sized(flatten_obs(obs), "step")
                 reward[r] = float(rew)
                 done[r] = bool(term) or bool(trunc)
             except Exception as exc:
                 errors = errors or [None] * rows
                 errors[r] = f"step raised {type(exc).__name__}: {exc}"
         return self.obs, reward, done, errors
+
+    def _sized(self, obs: NDArray[Any], call: str) -> NDArray[Any]:
+        # Named here: numpy's broadcast error would not say which size is wrong.
+        if obs.size != self.n_inputs:
+            raise ValueError(
+                f"{call} returned an observation of {obs.size} values; "
+                f"the config's input_size is {self.n_inputs}"
+            )
+        return obs
 
     def select(self, rows: NDArray[np.int64]) -> None:
         self.envs = [self.envs[r] for r in rows.tolist()]
