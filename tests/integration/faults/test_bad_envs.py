@@ -91,7 +91,8 @@ def test_raising_nan_and_endless_envs_get_floor_fitness_counted_and_evaluator_li
 
 
 def test_training_on_env_that_raises_for_some_genomes_equals_embedded_run(tmp_path: Path) -> None:
-    """A training on an env raising for some genomes equals the embedded run; errors counted."""
+    """A training on an env raising for some genomes equals the embedded run; errors are
+    counted, and each report tells the owner how many and why, as the embedded run does."""
     prefix, tid = new_prefix(), "raise-on-one"
     cfg = config(
         gym_game_name="EzFault/RaiseOnOne-v0",
@@ -118,8 +119,14 @@ def test_training_on_env_that_raises_for_some_genomes_equals_embedded_run(tmp_pa
         assert all(alive(p) for p in procs)
         for proc in procs:
             assert proc.stop() == 0
+        reports = sorted(b.events_of(tid, "generation_report"), key=lambda e: e.generation)
     state = load_checkpoint(data / tid)
-    assert_same_run(state, embedded(cfg))
+    want = embedded(cfg)
+    assert_same_run(state, want)
+    told = [(r.generation, r.errors, r.first_error) for r in reports]
+    assert told == [(h.generation, h.errors, h.first_error) for h in want.history]
+    assert any(n for _, n, _ in told)
+    assert all(e == "step raised ValueError: action 1 is forbidden" for _, n, e in told if n)
 
 
 def test_hung_env_settles_its_task_as_failed_and_the_evaluator_exits_for_a_restart(

@@ -48,9 +48,9 @@ def test_old_database_is_upgraded_in_place_and_keeps_its_rows(database: Database
     assert revision(database.engine) is None
     assert "auth_buckets" not in inspect(database.engine).get_table_names()
     database.create_schema()
-    assert revision(database.engine) == "0004"
+    assert revision(database.engine) == "0005"
     database.create_schema()
-    assert revision(database.engine) == "0004"
+    assert revision(database.engine) == "0005"
     with database.session() as session:
         row = Repository(session).training(TID)
         assert row is not None

@@ -86,3 +86,30 @@ def test_follow_gives_up_after_too_many_missed_polls() -> None:
     gw = ScriptedGateway([*misses, _training("finished")])
     with pytest.raises(UnreachableError, match=f"down {remote_common.MAX_MISSES}"):
         remote_common.follow(gw, "t1", 0, 0.01)  # type: ignore[arg-type]
+
+
+def test_follow_prints_environment_errors_once_per_new_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A report with failed genomes shows the count in its line; the message is printed
+    under it once, again only when it changes; an older gateway's reports show neither."""
+    gw = ScriptedGateway([_training("running"), _training("finished")])
+    why = {"first_error": "step raised RuntimeError: boom"}
+    gw.generations = [
+        _report(0) | {"errors": 4} | why,
+        _report(1) | {"errors": 3} | why,
+        _report(2) | {"errors": 1, "first_error": "reset raised KeyError: 'x'"},
+        _report(3),
+    ]
+    remote_common.follow(gw, "t1", 0, 0.01)  # type: ignore[arg-type]
+    lines = capsys.readouterr().out.splitlines()
+    gens = [line for line in lines if line.startswith("gen ")]
+    assert [line.endswith(f"errors {n}") for line, n in zip(gens, (4, 3, 1), strict=False)] == [
+        True
+    ] * 3
+    assert "errors" not in gens[3]
+    env = [line.strip() for line in lines if "environment failed" in line]
+    assert env == [
+        "environment failed for 4 of 4 genomes: step raised RuntimeError: boom",
+        "environment failed for 1 of 4 genomes: reset raised KeyError: 'x'",
+    ]

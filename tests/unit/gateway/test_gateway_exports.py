@@ -15,7 +15,7 @@ from tests.unit.gateway.conftest import example_bytes
 
 
 def full_report(tid: str, gen: int) -> GenerationFinished:
-    """A report with every optional field set (species and genome sizes, phase)."""
+    """A report with every optional field set (species and genome sizes, phase, errors)."""
     return GenerationFinished(
         training_id=tid,
         generation=gen,
@@ -31,6 +31,8 @@ def full_report(tid: str, gen: int) -> GenerationFinished:
         best_nodes=6,
         best_connections=9 + gen,
         phase="local" if gen == 0 else "distributed",
+        errors=gen,
+        first_error=f'step raised ValueError: bad "action", {gen}' if gen else None,
     )
 
 
@@ -85,11 +87,13 @@ def test_csv_has_every_column_and_value(gw: Any) -> None:
         "best_nodes": "6",
         "best_connections": "10",
         "phase": "distributed",
+        "errors": "1",
+        "first_error": 'step raised ValueError: bad "action", 1',
     }
+    assert (rows[0]["errors"], rows[0]["first_error"]) == ("0", "")
     old = rows[3]
-    assert [old[c] for c in ("species_sizes", "mean_nodes", "best_connections", "phase")] == [
-        ""
-    ] * 4
+    missing = ("species_sizes", "mean_nodes", "best_connections", "phase", "errors", "first_error")
+    assert [old[c] for c in missing] == [""] * 6
     api = gw.client.get(f"/api/trainings/{tid}/generations", headers=gw.auth(token)).json()
     assert [float(r["mean_fitness"]) for r in rows] == [r["mean_fitness"] for r in api["items"]]
 

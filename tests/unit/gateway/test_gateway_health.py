@@ -264,3 +264,25 @@ def test_a_handover_shows_its_local_generations_and_champion_at_once(gw: Any) ->
     assert resp.json()["has_best_genome"] is True
     svg = gw.client.get(f"/api/trainings/{tid}/best.svg", headers=gw.auth(token))
     assert svg.status_code == 200
+
+
+def test_environment_errors_of_the_newest_report_are_said_and_stored(gw: Any) -> None:
+    """A report's failed genomes and first message reach the health text, the history and
+    the page (escaped); a clean newer report clears the text, the history keeps both."""
+    token = gw.signup()
+    tid = gw.create(token)
+    sink = EventApplier(gw.db.sessions, clock=gw.clock)
+    why = "step raised ValueError: <b>bad</b> action"
+    sink.handle(_report(tid, 0, errors=7, first_error=why))
+    h = _health(gw, token, tid)
+    assert h["env_errors_text"] == (
+        f"7 of 20 genomes failed in generation 1 (they get the floor fitness): {why}"
+    )
+    page = gw.client.get(f"/trainings/{tid}", headers=gw.auth(token)).text
+    assert "&lt;b&gt;bad&lt;/b&gt; action" in page
+    assert "<b>bad</b>" not in page
+    sink.handle(_report(tid, 1, errors=0))
+    assert _health(gw, token, tid)["env_errors_text"] is None
+    items = gw.client.get(f"/api/trainings/{tid}/generations", headers=gw.auth(token)).json()
+    got = [(r["errors"], r["first_error"]) for r in items["items"]]
+    assert got == [(7, why), (0, None)]

@@ -234,6 +234,8 @@ class TrainingRunner:
             best_connections=report.best_connections,
             phase=phase_of(config, report.generation),
             champion=saved_genome(genome_document(best, config)) if best and improved else None,
+            errors=report.errors,
+            first_error=report.first_error,
         )
         try:
             self.ctx.publish_event(event, f"report:{self.training_id}:{report.generation}")

@@ -81,6 +81,8 @@ def detail_rows(t: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("elapsed", duration(h["elapsed_s"])))
     if h.get("finish_reason_text"):
         rows.append(("ended", h["finish_reason_text"]))
+    if h.get("env_errors_text"):
+        rows.append(("env errors", h["env_errors_text"]))
     return rows
 
 

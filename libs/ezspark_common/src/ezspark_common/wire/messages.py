@@ -261,7 +261,8 @@ class GenerationFinished(WireModel):
     the end the best so far, so ``ezspark train --gateway`` can save them locally.
     ``champion`` is the best so far whenever this generation improved it, so the gateway
     can show and serve the best network while the run goes on.  The population's shape
-    (species sizes, genome sizes) and the ``phase`` came later: None from older evolvers.
+    (species sizes, genome sizes), the ``phase`` and the environment's ``errors`` came
+    later: None from older evolvers.
     """
 
     schema_version: Literal[1] = 1
@@ -283,6 +284,8 @@ class GenerationFinished(WireModel):
     best_connections: NonNegInt | None = None
     phase: Phase | None = None  # "local": within alone_training_iterations
     champion: SavedGenome | None = None
+    errors: NonNegInt | None = None  # genomes whose environment failed (the floor fitness)
+    first_error: Annotated[str, Field(max_length=1000)] | None = None  # the first one's why
 
 
 class GenerationProgressed(WireModel):

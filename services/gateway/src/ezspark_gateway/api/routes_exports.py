@@ -32,6 +32,8 @@ COLUMNS = (
     "best_nodes",
     "best_connections",
     "phase",
+    "errors",
+    "first_error",
 )
 BATCH = 1000
 

@@ -121,6 +121,12 @@ class ReportOut(_Out):
     phase: Literal["local", "distributed"] | None = Field(
         default=None, description="where the generation ran: the owner's machine or the service"
     )
+    errors: int | None = Field(
+        default=None, description="genomes whose environment failed (they get the floor fitness)"
+    )
+    first_error: str | None = Field(
+        default=None, description="what went wrong for the first of them (lowest genome key)"
+    )
 
 
 class TrainingSummary(_Out):
@@ -181,6 +187,11 @@ class HealthOut(BaseModel):
     finished_at: float | None
     elapsed_s: float = Field(description="from creation to the end (or to now)")
     finish_reason_text: str | None = Field(description="why the run ended, in words")
+    env_errors_text: str | None = Field(
+        default=None,
+        description="the newest generation's environment failures and the first one's "
+        "message, in words; null when none failed",
+    )
 
 
 class TrainingDetail(TrainingSummary):

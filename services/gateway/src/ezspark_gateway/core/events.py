@@ -98,6 +98,8 @@ def _apply_report(repo: Repository, event: GenerationFinished, now: float) -> st
         best_nodes=event.best_nodes,
         best_connections=event.best_connections,
         phase=event.phase,
+        errors=event.errors,
+        first_error=event.first_error,
     )
     if not repo.add_generation(row):
         return DUPLICATE

@@ -56,6 +56,7 @@ class Health:
     finished_at: float | None
     elapsed_s: float
     finish_reason_text: str | None
+    env_errors_text: str | None = None  # the newest report's failed environments, in words
 
 
 def typical_generation_s(recent: Sequence[GenerationRow]) -> float | None:
@@ -149,4 +150,18 @@ def run_health(
         finished_at=ended,
         elapsed_s=max(0.0, (ended if ended is not None else now) - training.created_at),
         finish_reason_text=finish_words(training),
+        env_errors_text=env_errors_words(recent),
+    )
+
+
+def env_errors_words(recent: Sequence[GenerationRow]) -> str | None:
+    """How the environment failed in the newest report, in words; None when it did not
+    (older ones do not count: a run that recovered is healthy)."""
+    newest = max(recent, key=lambda r: r.generation, default=None)
+    if newest is None or not newest.errors:
+        return None
+    why = f": {newest.first_error}" if newest.first_error else ""
+    return (
+        f"{newest.errors} of {newest.population} genomes failed in generation "
+        f"{newest.generation + 1} (they get the floor fitness){why}"
     )

@@ -131,6 +131,8 @@ def _row(training_id: str, report: Report, now: float, phase: str) -> Generation
         best_nodes=report.best_nodes,
         best_connections=report.best_connections,
         phase=phase,
+        errors=report.errors,
+        first_error=report.first_error,
     )
 
 
