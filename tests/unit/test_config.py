@@ -598,12 +598,14 @@ def test_resolve_unknown_env_lists_close_matches() -> None:
 
 
 def test_resolve_unknown_env_without_close_match() -> None:
-    """A totally unknown id is refused without a close-match list."""
+    """A totally unknown id is refused without a close-match list, pointing to the usual
+    cause for a user's own id: its package is not in EZSPARK_ENV_MODULES."""
     with pytest.raises(ConfigError) as info:
         resolve(_cartpole(gym_game_name="Qqqqqqqqqqqqqq-v0"))
     ((key, msg),) = info.value.errors
     assert key == "gym_game_name"
     assert "close matches" not in msg
+    assert "once EZSPARK_ENV_MODULES lists it" in msg
 
 
 def test_resolve_refuses_os_system() -> None:
@@ -614,6 +616,7 @@ def test_resolve_refuses_os_system() -> None:
     assert key == "gym_game_name"
     assert "'os'" in msg
     assert "not an allowed environment module" in msg
+    assert "set EZSPARK_ENV_MODULES=os" in msg  # what a user on their own machine does
 
 
 def test_resolve_never_imports_a_named_module(

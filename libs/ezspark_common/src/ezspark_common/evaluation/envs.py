@@ -57,12 +57,15 @@ def check_env_id(env_id: str, allowed_modules: Iterable[str] = ()) -> None:
         if module not in allowed:
             raise EnvError(
                 f"'{env_id}' names module '{module}', which is not an allowed environment "
-                "module (the operator lists those in EZSPARK_ENV_MODULES)"
+                f"module: EZSPARK_ENV_MODULES lists those (on your machine, set "
+                f"EZSPARK_ENV_MODULES={module}; on a service, its operator sets it)"
             )
         env_id = env_id.split(":", 1)[1]
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=5, cutoff=0.5)
         hint = f"; close matches: {', '.join(close)}" if close else ""
+        # The usual cause for a user's own id: the package that registers it was not imported.
+        hint += "; a package's environments are known once EZSPARK_ENV_MODULES lists it"
         raise EnvError(f"unknown environment '{env_id}'{hint}")
 
 
