@@ -51,16 +51,22 @@ def _revoke_quietly(gw: Gateway, creds: Credentials | None) -> None:
         gw.request("DELETE", f"/api/auth/tokens/{creds.token_id}", token=creds.token)
 
 
-_URL_HELP = (
-    "Gateway URL, e.g. https://ezspark.example.org "
-    "(default: $EZSPARK_URL, the last one used, or http://127.0.0.1:8000)."
+# The options signup and login share.
+_url = click.option(
+    "--url",
+    help="Gateway URL, e.g. https://ezspark.example.org "
+    "(default: $EZSPARK_URL, the last one used, or http://127.0.0.1:8000).",
+)
+_username = click.option("--username", "-u", help="Account name (prompted if missing).")
+_password_stdin = click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input."
 )
 
 
 @click.command()
-@click.option("--url", help=_URL_HELP)
-@click.option("--username", "-u", help="Account name (prompted if missing).")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_url
+@_username
+@_password_stdin
 @handled
 def signup(url: str | None, username: str | None, password_stdin: bool) -> None:
     """Create an account on the gateway, then log in as `ezspark login` does."""
@@ -80,9 +86,9 @@ def signup(url: str | None, username: str | None, password_stdin: bool) -> None:
 
 
 @click.command()
-@click.option("--url", help=_URL_HELP)
-@click.option("--username", "-u", help="Account name (prompted if missing).")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_url
+@_username
+@_password_stdin
 @handled
 def login(url: str | None, username: str | None, password_stdin: bool) -> None:
     """Log in and store an API token (never the password) for the other commands."""
