@@ -4,22 +4,14 @@ whatever order tasks come back in, capped, and the progress lines that show it."
 from __future__ import annotations
 
 from ezspark_common.cli.env_errors import EnvErrorLines
-from ezspark_common.config import config_with, load_config
 from ezspark_common.evaluation.batch import Outcome
+from ezspark_common.trainer import training
 from ezspark_common.trainer.tasks import TaskPlan, merge_outcomes
-from ezspark_common.trainer.training import (
-    MAX_ERROR_CHARS,
-    GenerationReport,
-    TrainingState,
-    report_for,
-    start,
-)
-from tests.support.configs import REPO
+from tests.support.configs import example_config
 
-
-def _state() -> TrainingState:
-    base = load_config(REPO / "examples" / "spec-example.json")
-    return start(config_with(base, gym_game_name="CartPole-v1", initial_population=20, seed=3))
+def _state() -> training.TrainingState:
+    config = example_config("spec-example", gym_game_name="CartPole-v1", initial_population=20)
+    return training.start(config)
 
 
 def test_report_names_the_lowest_keyed_failed_genome_and_counts_all() -> None:
@@ -28,24 +20,24 @@ def test_report_names_the_lowest_keyed_failed_genome_and_counts_all() -> None:
     keys = sorted(state.population.genomes)
     failing = {keys[7]: "step raised RuntimeError: late", keys[3]: "reset raised KeyError: 'x'"}
     outcomes = {k: Outcome(k, (1.0,), 5, failing.get(k)) for k in keys}
-    report = report_for(state, outcomes, 1.0)
+    report = training.report_for(state, outcomes, 1.0)
     assert report.errors == 2
     assert report.first_error == "reset raised KeyError: 'x'"
-    clean = report_for(state, {k: Outcome(k, (1.0,), 5) for k in keys}, 1.0)
+    clean = training.report_for(state, {k: Outcome(k, (1.0,), 5) for k in keys}, 1.0)
     assert clean.errors == 0
     assert clean.first_error is None
 
 
 def test_a_long_message_is_capped_and_survives_the_report_round_trip() -> None:
-    """A huge exception text is cut to MAX_ERROR_CHARS; to_dict/from_dict keep it."""
+    """A huge exception text is cut to training.MAX_ERROR_CHARS; to_dict/from_dict keep it."""
     state = _state()
     keys = sorted(state.population.genomes)
     outcomes = {k: Outcome(k, (1.0,), 5, "x" * 10_000 if k == keys[0] else None) for k in keys}
-    report = report_for(state, outcomes, 1.0)
+    report = training.report_for(state, outcomes, 1.0)
     assert report.first_error is not None
-    assert len(report.first_error) == MAX_ERROR_CHARS
+    assert len(report.first_error) == training.MAX_ERROR_CHARS
     assert report.first_error.endswith("…")
-    assert GenerationReport.from_dict(report.to_dict()) == report
+    assert training.GenerationReport.from_dict(report.to_dict()) == report
 
 
 def test_merged_error_comes_from_the_earliest_game_in_any_arrival_order() -> None:

@@ -70,9 +70,7 @@ _password_stdin = click.option(
 @handled
 def signup(url: str | None, username: str | None, password_stdin: bool) -> None:
     """Create an account on the gateway, then log in as `ezspark login` does."""
-    gw = Gateway(gateway_url(url))
-    username = username or str(click.prompt("Username"))
-    password = _read_password(password_stdin, confirm=True)
+    gw, username, password = _ask(url, username, password_stdin, confirm=True)
     gw.post("/api/auth/signup", {"username": username, "password": password})
     # The gateway answers a taken name as it answers a free one (names stay private), so
     # only the login tells whether the account is ours.
@@ -92,10 +90,17 @@ def signup(url: str | None, username: str | None, password_stdin: bool) -> None:
 @handled
 def login(url: str | None, username: str | None, password_stdin: bool) -> None:
     """Log in and store an API token (never the password) for the other commands."""
+    gw, username, password = _ask(url, username, password_stdin)
+    _log_in(gw, username, password, failed=f"login to {gw.url} failed")
+
+
+def _ask(
+    url: str | None, username: str | None, password_stdin: bool, *, confirm: bool = False
+) -> tuple[Gateway, str, str]:
+    """The gateway, and the username and password (prompted for when not given)."""
     gw = Gateway(gateway_url(url))
     username = username or str(click.prompt("Username"))
-    password = _read_password(password_stdin)
-    _log_in(gw, username, password, failed=f"login to {gw.url} failed")
+    return gw, username, _read_password(password_stdin, confirm=confirm)
 
 
 def _log_in(gw: Gateway, username: str, password: str, *, failed: str) -> None:
