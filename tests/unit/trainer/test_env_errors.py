@@ -9,6 +9,7 @@ from ezspark_common.trainer import training
 from ezspark_common.trainer.tasks import TaskPlan, merge_outcomes
 from tests.support.configs import example_config
 
+
 def _state() -> training.TrainingState:
     config = example_config("spec-example", gym_game_name="CartPole-v1", initial_population=20)
     return training.start(config)
