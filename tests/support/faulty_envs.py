@@ -73,6 +73,47 @@ class RaiseOnActionOneEnv(_Base):
         return super().step(action)
 
 
+class GlobalRandomEnv(_Base):
+    """Draws its reward from the global numpy generator: the same seed, another game."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, _, term, trunc, info = super().step(action)
+        return obs, float(np.random.random()), term, trunc, info  # the fault: a global generator
+
+
+class CarryOverEnv(_Base):
+    """Its first observation counts the games this instance played: state leaks between games."""
+
+    def __init__(self, fail_at: int = 3) -> None:
+        super().__init__(fail_at)
+        self.games = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = super().reset(seed=seed)
+        self.games += 1
+        return obs + self.games, info
+
+
+_BUILT = [0]  # instances built in this process, for FirstInstanceEnv
+
+
+class FirstInstanceEnv(_Base):
+    """Only the first instance of a process is seeded from reset: a second one is not."""
+
+    def __init__(self, fail_at: int = 3) -> None:
+        super().__init__(fail_at)
+        _BUILT[0] += 1
+        self.offset = 0.0 if _BUILT[0] % 2 else 0.5
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = super().reset(seed=seed)
+        return obs * 0 + self.offset, info
+
+
 def register() -> None:
     """Register every faulty environment once."""
     for name, cls in (
@@ -81,6 +122,9 @@ def register() -> None:
         ("Endless", EndlessEnv),
         ("Echo", ActionEchoEnv),
         ("RaiseOnOne", RaiseOnActionOneEnv),
+        ("GlobalRandom", GlobalRandomEnv),
+        ("CarryOver", CarryOverEnv),
+        ("FirstInstance", FirstInstanceEnv),
     ):
         env_id = f"EzTest/{name}-v0"
         if env_id not in gym.registry:

@@ -79,6 +79,15 @@ def validate(settings: CommonSettings, config: str) -> None:
     warning = stopping_warning(cfg)
     if warning:
         click.echo(f"warning: {warning}", err=True)
+    _warn_if_nondeterministic(cfg.gym_game_name)
+
+
+def _warn_if_nondeterministic(env_id: str) -> None:
+    """Tell the owner now, not through quarantined evaluators later (a fraction of a second)."""
+    from ezspark_common.evaluation.determinism import advice, nondeterminism
+
+    if finding := nondeterminism(env_id):
+        click.echo(f"warning: {advice(env_id, finding)}", err=True)
 
 
 def _report_printer() -> Callable[[Any], None]:
@@ -160,6 +169,7 @@ def train(
     cfg = _load(config, settings)
     if seed is not None:
         cfg = config_with(cfg, seed=seed)
+    _warn_if_nondeterministic(cfg.gym_game_name)
     if gateway is not None:
         from ezspark_common.cli.hybrid import run_hybrid
 

@@ -1,0 +1,84 @@
+"""Does the same seed give the same game?  A quick probe of an environment, for its owner.
+
+EzSpark replays nothing and trusts nothing it cannot repeat: every game is played from
+``reset(seed=…)``, and ``safeness`` compares two evaluators' answers bit for bit.  An
+environment that draws from ``random``, the global ``np.random`` or the clock, or that
+keeps state from one game to the next, gives different games from the same seed: runs
+cannot be repeated, and in a shared training the re-checks disagree and the evaluators
+that answered are quarantined.  The probe plays one game three times with the same seed
+and the same actions (twice on one instance, once on a fresh one) and says where the
+games first differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ezspark_common.evaluation.envs import flatten_obs, make_env
+
+PROBE_SEED = 20_261_206
+PROBE_STEPS = 200
+
+Trace = list[tuple[Any, ...]]
+
+
+def _game(env: Any, seed: int, steps: int) -> Trace:
+    """One game from ``reset(seed)`` with actions drawn from a space seeded by ``seed``."""
+    obs, _ = env.reset(seed=seed)
+    trace: Trace = [("reset", flatten_obs(obs).tolist())]
+    env.action_space.seed(seed)
+    for _ in range(steps):
+        obs, reward, term, trunc, _ = env.step(env.action_space.sample())
+        trace.append(("step", flatten_obs(obs).tolist(), float(reward), bool(term), bool(trunc)))
+        if term or trunc:
+            break
+    return trace
+
+
+def _first_difference(a: Trace, b: Trace) -> str | None:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x == y:
+            continue
+        if i == 0:
+            return "reset gave different observations"
+        what = "observation" if x[1] != y[1] else "reward" if x[2] != y[2] else "end of game"
+        detail = f" ({x[2]!r} against {y[2]!r})" if what == "reward" else ""
+        return f"step {i} gave a different {what}{detail}"
+    if len(a) != len(b):
+        return f"the games lasted {len(a) - 1} and {len(b) - 1} steps"
+    return None
+
+
+def nondeterminism(env_id: str, seed: int = PROBE_SEED, steps: int = PROBE_STEPS) -> str | None:
+    """Where two games from the same seed and actions first differ; None when they agree
+    (or when the environment raises: evaluation reports that on its own)."""
+    try:
+        first = make_env(env_id)
+        second = make_env(env_id)
+        try:
+            games = [_game(first, seed, steps), _game(first, seed, steps)]
+            games.append(_game(second, seed, steps))
+        finally:
+            first.close()
+            second.close()
+    except Exception:  # the user's environment: a crash is not this probe's finding
+        return None
+    again = _first_difference(games[0], games[1])
+    if again is not None:
+        return f"on one instance, {again}"
+    fresh = _first_difference(games[0], games[2])
+    if fresh is not None:
+        return f"on a fresh instance against a used one, {fresh}"
+    return None
+
+
+def advice(env_id: str, finding: str) -> str:
+    """The warning for a user whose environment is not deterministic."""
+    return (
+        f"'{env_id}' is not deterministic: playing one seed twice with the same actions, "
+        f"{finding}. Draw every "
+        "random number from self.np_random (seeded by reset(seed=...)), not from random, "
+        "np.random or the clock, and start each game afresh in reset. Otherwise runs "
+        "cannot be repeated, and in a shared training the safeness re-checks disagree "
+        "and the evaluators that answered are quarantined"
+    )

@@ -1,0 +1,67 @@
+"""The determinism probe: the same seed and actions must give the same game, on one
+instance and on a fresh one; ``ezspark validate`` warns the owner when they do not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ezspark_common.cli.app import main
+from ezspark_common.evaluation.determinism import nondeterminism
+from tests.support import faulty_envs
+from tests.support.configs import small_config
+
+
+@pytest.fixture(autouse=True)
+def _envs() -> None:
+    faulty_envs.register()
+
+
+@pytest.mark.parametrize(
+    "env_id", ["CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1", "EzTest/Echo-v0"]
+)
+def test_seeded_environments_pass(env_id: str) -> None:
+    """Environments that draw only from reset's seed are found deterministic."""
+    assert nondeterminism(env_id) is None
+
+
+def test_global_random_numbers_are_found_at_their_step() -> None:
+    """A reward from the global numpy generator differs at step 1, on one instance."""
+    finding = nondeterminism("EzTest/GlobalRandom-v0")
+    assert finding is not None
+    assert finding.startswith("on one instance, step 1 gave a different reward (")
+
+
+def test_state_carried_from_game_to_game_is_found_at_reset() -> None:
+    """An instance whose second game starts elsewhere than its first is caught at reset."""
+    assert nondeterminism("EzTest/CarryOver-v0") == (
+        "on one instance, reset gave different observations"
+    )
+
+
+def test_an_instance_unlike_a_fresh_one_is_found() -> None:
+    """Games that repeat on one instance but not on another are caught by the fresh one."""
+    finding = nondeterminism("EzTest/FirstInstance-v0")
+    assert finding == "on a fresh instance against a used one, reset gave different observations"
+
+
+def test_a_raising_environment_is_not_called_nondeterministic() -> None:
+    """A crash is evaluation's finding (a floor and an error), not the probe's."""
+    assert nondeterminism("EzTest/Raise-v0") is None
+
+
+def test_validate_warns_and_still_accepts_the_config(tmp_path: Path) -> None:
+    """`ezspark validate` prints the finding and the advice on stderr, and exits 0."""
+    config = small_config(gym_game_name="EzTest/GlobalRandom-v0", input_size=2, output_size=2)
+    cfg = tmp_path / "random.json"
+    cfg.write_text(json.dumps(config.model_dump()))
+    result = CliRunner().invoke(main, ["validate", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert "warning: 'EzTest/GlobalRandom-v0' is not deterministic" in result.stderr
+    assert "self.np_random" in result.stderr
+    plain = small_config(gym_game_name="EzTest/Echo-v0", input_size=2, output_size=2)
+    cfg.write_text(json.dumps(plain.model_dump()))
+    assert "not deterministic" not in CliRunner().invoke(main, ["validate", str(cfg)]).stderr
