@@ -121,6 +121,8 @@ def test_lying_evaluator_is_caught_by_safeness_and_quarantined(tmp_path: Path) -
         )
         b.request(tid, cfg)
         state = finished(tmp_path, tid)
+        wait_until(lambda: len(b.events_of(tid, "generation_report")) == 4, 30, "4 reports")
+        reports = sorted(b.events_of(tid, "generation_report"), key=lambda e: e.generation)
         assert evo.metric("ezspark_evolver_safeness_mismatches_total") > 0
         assert evo.metric("ezspark_evolver_safeness_skipped_total") == 0
         assert evo.metric("ezspark_evolver_quarantined_evaluators_total") == 1
@@ -129,3 +131,6 @@ def test_lying_evaluator_is_caught_by_safeness_and_quarantined(tmp_path: Path) -
     assert json.loads((tmp_path / tid / "quarantine.json").read_text()) == ["liar"]
     assert_same_run(state, embedded(cfg))
     assert sum(r.safeness_mismatches for r in state.history) > 0
+    # The owner is told too: each report carries its generation's re-check counts.
+    told = [(r.safeness_checks, r.safeness_mismatches) for r in reports]
+    assert told == [(h.safeness_checks, h.safeness_mismatches) for h in state.history]

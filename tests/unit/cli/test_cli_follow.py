@@ -108,8 +108,20 @@ def test_follow_prints_environment_errors_once_per_new_message(
         True
     ] * 3
     assert "errors" not in gens[3]
+    assert "safeness" not in gens[0]
     env = [line.strip() for line in lines if "environment failed" in line]
     assert env == [
         "environment failed for 4 of 4 genomes: step raised RuntimeError: boom",
         "environment failed for 1 of 4 genomes: reset raised KeyError: 'x'",
     ]
+
+
+def test_follow_shows_the_safeness_counts_of_each_report(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A report with re-checks ends its line as ezspark train's does: mismatched/checked."""
+    gw = ScriptedGateway([_training("finished")])
+    gw.generations = [_report(0) | {"safeness_checks": 20, "safeness_mismatches": 3}]
+    remote_common.follow(gw, "t1", 0, 0.01)  # type: ignore[arg-type]
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("gen ")]
+    assert line.endswith("| safeness 3/20 mismatched")

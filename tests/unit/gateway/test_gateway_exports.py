@@ -33,6 +33,8 @@ def full_report(tid: str, gen: int) -> GenerationFinished:
         phase="local" if gen == 0 else "distributed",
         errors=gen,
         first_error=f'step raised ValueError: bad "action", {gen}' if gen else None,
+        safeness_checks=30,
+        safeness_mismatches=gen,
     )
 
 
@@ -89,11 +91,13 @@ def test_csv_has_every_column_and_value(gw: Any) -> None:
         "phase": "distributed",
         "errors": "1",
         "first_error": 'step raised ValueError: bad "action", 1',
+        "safeness_checks": "30",
+        "safeness_mismatches": "1",
     }
     assert (rows[0]["errors"], rows[0]["first_error"]) == ("0", "")
     old = rows[3]
     missing = ("species_sizes", "mean_nodes", "best_connections", "phase", "errors", "first_error")
-    assert [old[c] for c in missing] == [""] * 6
+    assert [old[c] for c in (*missing, "safeness_checks", "safeness_mismatches")] == [""] * 8
     api = gw.client.get(f"/api/trainings/{tid}/generations", headers=gw.auth(token)).json()
     assert [float(r["mean_fitness"]) for r in rows] == [r["mean_fitness"] for r in api["items"]]
 

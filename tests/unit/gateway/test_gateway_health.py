@@ -286,3 +286,20 @@ def test_environment_errors_of_the_newest_report_are_said_and_stored(gw: Any) ->
     items = gw.client.get(f"/api/trainings/{tid}/generations", headers=gw.auth(token)).json()
     got = [(r["errors"], r["first_error"]) for r in items["items"]]
     assert got == [(7, why), (0, None)]
+
+
+def test_disagreeing_safeness_rechecks_are_said_with_their_usual_cause(gw: Any) -> None:
+    """Mismatched re-checks of the newest report are counted and explained in run health
+    and kept per generation in the history; a clean newer report clears the text."""
+    token = gw.signup()
+    tid = gw.create(token)
+    sink = EventApplier(gw.db.sessions, clock=gw.clock)
+    sink.handle(_report(tid, 0, safeness_checks=10, safeness_mismatches=4))
+    text = _health(gw, token, tid)["safeness_text"]
+    assert text.startswith("4 of 10 re-checked genomes got two different answers in generation 1")
+    assert "not deterministic" in text
+    sink.handle(_report(tid, 1, safeness_checks=10, safeness_mismatches=0))
+    assert _health(gw, token, tid)["safeness_text"] is None
+    items = gw.client.get(f"/api/trainings/{tid}/generations", headers=gw.auth(token)).json()
+    got = [(r["safeness_checks"], r["safeness_mismatches"]) for r in items["items"]]
+    assert got == [(10, 4), (10, 0)]

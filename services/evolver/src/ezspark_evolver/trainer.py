@@ -236,6 +236,8 @@ class TrainingRunner:
             champion=saved_genome(genome_document(best, config)) if best and improved else None,
             errors=report.errors,
             first_error=report.first_error,
+            safeness_checks=report.safeness_checks,
+            safeness_mismatches=report.safeness_mismatches,
         )
         try:
             self.ctx.publish_event(event, f"report:{self.training_id}:{report.generation}")

@@ -83,6 +83,8 @@ def detail_rows(t: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("ended", h["finish_reason_text"]))
     if h.get("env_errors_text"):
         rows.append(("env errors", h["env_errors_text"]))
+    if h.get("safeness_text"):
+        rows.append(("safeness", h["safeness_text"]))
     return rows
 
 

@@ -138,6 +138,11 @@ def _report_line(r: dict[str, Any]) -> str:
         f"mean {r['mean_fitness']:>10.2f} | species {r['species']:>3} | "
         f"pop {r['population']:>6} | {r['evaluations_per_s']:>9.0f} evals/s"
         + (f" | errors {r['errors']}" if r.get("errors") else "")
+        + (
+            f" | safeness {r['safeness_mismatches']}/{r['safeness_checks']} mismatched"
+            if r.get("safeness_checks")
+            else ""
+        )
     )
 
 

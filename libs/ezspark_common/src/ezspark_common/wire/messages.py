@@ -261,8 +261,8 @@ class GenerationFinished(WireModel):
     the end the best so far, so ``ezspark train --gateway`` can save them locally.
     ``champion`` is the best so far whenever this generation improved it, so the gateway
     can show and serve the best network while the run goes on.  The population's shape
-    (species sizes, genome sizes), the ``phase`` and the environment's ``errors`` came
-    later: None from older evolvers.
+    (species sizes, genome sizes), the ``phase``, the environment's ``errors`` and the
+    ``safeness`` counts came later: None from older evolvers.
     """
 
     schema_version: Literal[1] = 1
@@ -286,6 +286,8 @@ class GenerationFinished(WireModel):
     champion: SavedGenome | None = None
     errors: NonNegInt | None = None  # genomes whose environment failed (the floor fitness)
     first_error: Annotated[str, Field(max_length=1000)] | None = None  # the first one's why
+    safeness_checks: NonNegInt | None = None  # genomes evaluated twice and compared
+    safeness_mismatches: NonNegInt | None = None  # of those, whose two answers differed
 
 
 class GenerationProgressed(WireModel):

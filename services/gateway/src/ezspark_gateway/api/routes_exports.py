@@ -34,6 +34,8 @@ COLUMNS = (
     "phase",
     "errors",
     "first_error",
+    "safeness_checks",
+    "safeness_mismatches",
 )
 BATCH = 1000
 

@@ -127,6 +127,12 @@ class ReportOut(_Out):
     first_error: str | None = Field(
         default=None, description="what went wrong for the first of them (lowest genome key)"
     )
+    safeness_checks: int | None = Field(
+        default=None, description="genomes evaluated a second time and compared (safeness)"
+    )
+    safeness_mismatches: int | None = Field(
+        default=None, description="re-checked genomes whose two answers differed"
+    )
 
 
 class TrainingSummary(_Out):
@@ -191,6 +197,11 @@ class HealthOut(BaseModel):
         default=None,
         description="the newest generation's environment failures and the first one's "
         "message, in words; null when none failed",
+    )
+    safeness_text: str | None = Field(
+        default=None,
+        description="the newest generation's safeness re-checks that got two different "
+        "answers, and what that usually means; null when none did",
     )
 
 

@@ -100,6 +100,8 @@ def _apply_report(repo: Repository, event: GenerationFinished, now: float) -> st
         phase=event.phase,
         errors=event.errors,
         first_error=event.first_error,
+        safeness_checks=event.safeness_checks,
+        safeness_mismatches=event.safeness_mismatches,
     )
     if not repo.add_generation(row):
         return DUPLICATE

@@ -57,6 +57,7 @@ class Health:
     elapsed_s: float
     finish_reason_text: str | None
     env_errors_text: str | None = None  # the newest report's failed environments, in words
+    safeness_text: str | None = None  # the newest report's disagreeing re-checks, in words
 
 
 def typical_generation_s(recent: Sequence[GenerationRow]) -> float | None:
@@ -151,6 +152,20 @@ def run_health(
         elapsed_s=max(0.0, (ended if ended is not None else now) - training.created_at),
         finish_reason_text=finish_words(training),
         env_errors_text=env_errors_words(recent),
+        safeness_text=safeness_words(recent),
+    )
+
+
+def safeness_words(recent: Sequence[GenerationRow]) -> str | None:
+    """Re-checks that disagreed in the newest report, and what that usually means."""
+    newest = max(recent, key=lambda r: r.generation, default=None)
+    if newest is None or not newest.safeness_mismatches:
+        return None
+    return (
+        f"{newest.safeness_mismatches} of {newest.safeness_checks} re-checked genomes got two "
+        f"different answers in generation {newest.generation + 1}: the environment is "
+        "probably not deterministic (`ezspark validate` checks it), or an evaluator answered "
+        "falsely (it is quarantined for this training)"
     )
 
 

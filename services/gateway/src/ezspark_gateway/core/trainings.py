@@ -133,6 +133,8 @@ def _row(training_id: str, report: Report, now: float, phase: str) -> Generation
         phase=phase,
         errors=report.errors,
         first_error=report.first_error,
+        safeness_checks=report.safeness_checks,
+        safeness_mismatches=report.safeness_mismatches,
     )
 
 

@@ -109,9 +109,12 @@ class GenerationRow(Base):
     best_nodes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     best_connections: Mapped[int | None] = mapped_column(Integer, nullable=True)
     phase: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    # Added by migration 0005: genomes whose environment failed, and the first one's why.
+    # Added by migration 0005: genomes whose environment failed, the first one's why, and
+    # the safeness re-checks and how many of them disagreed.
     errors: Mapped[int | None] = mapped_column(Integer, nullable=True)
     first_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    safeness_checks: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    safeness_mismatches: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class SavedGenomeRow(Base):

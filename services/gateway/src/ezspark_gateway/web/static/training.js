@@ -104,6 +104,7 @@
     text("h-finished", h.finished_at ? when(h.finished_at) : "–");
     text("h-reason", h.finish_reason_text || "–");
     text("h-env-errors", h.env_errors_text || "none in the latest generation");
+    text("h-safeness", h.safeness_text || "no disagreeing re-check in the latest generation");
     text("s-generation", h.generations_done + (h.generations_total ? " of " + h.generations_total : ""));
     // A stalled or waiting run's rate is history, not a live figure.
     var live = h.state === "running" || h.state === "stopping";
