@@ -128,12 +128,35 @@ sys.exit("the gateway did not answer within 30 s")
 PY
 }
 
+# Wait (up to 30 s) until the gateway has heard both evaluators announce what they serve,
+# so that a config submitted right after `up` is not refused for want of an evaluator.
+# Only the gateway log written since `offset` (bytes) counts: the log is appended to.
+wait_evaluators() {
+  local offset="$1" deadline=$((SECONDS + 30)) name missing
+  while :; do
+    missing=""
+    for name in evaluator-1 evaluator-2; do
+      tail -c "+$((offset + 1))" "$DIR/gateway.log" 2>/dev/null \
+        | grep '"evaluator_live"' | grep -q "\"$(hostname)-$name\"" || missing+=" $name"
+    done
+    [[ -z "$missing" ]] && return 0
+    if ((SECONDS >= deadline)); then
+      echo "not yet announced to the gateway:$missing (a config may be refused for want of" \
+        "an evaluator for a few more seconds)" >&2
+      return 0
+    fi
+    sleep 0.3
+  done
+}
+
 up() {
   [[ -x "$BIN/ezspark-gateway" ]] || { echo "no services in $VENV; run 'make install'" >&2; exit 1; }
   check_broker
   BYO="$(byo_settings)"
+  local offset
+  offset="$(stat -c %s "$DIR/gateway.log" 2>/dev/null || echo 0)"
   mkdir -p "$DIR/evolver"
-  local name pid
+  local name pid started=0
   for name in "${SERVICES[@]}"; do
     if pid="$(running_pid "$name")" && [[ -n "$pid" ]]; then
       echo "$name already running (pid $pid)"
@@ -144,6 +167,7 @@ up() {
       "$BIN/$(command_of "$name")" >>"$DIR/$name.log" 2>&1 </dev/null &
     echo $! >"$DIR/$name.pid"
     echo "started $name (pid $!, log .ezspark-up/$name.log)"
+    started=1
   done
   sleep 1
   for name in "${SERVICES[@]}"; do
@@ -154,6 +178,9 @@ up() {
     fi
   done
   wait_gateway
+  if ((started)); then
+    wait_evaluators "$offset"
+  fi
   echo "EzSpark is up: http://127.0.0.1:$GATEWAY_PORT"
 }
 

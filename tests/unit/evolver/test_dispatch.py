@@ -392,6 +392,37 @@ def test_a_lying_re_check_loses_the_tie_break_and_is_quarantined(
     assert h.metric("ezspark_evolver_results_ignored_total", reason="duplicate") == 1
 
 
+def test_a_tie_break_with_no_third_evaluator_waits_and_names_the_usual_cause(
+    harness: Callable[..., Harness],
+) -> None:
+    """Two evaluators disagree and none is left for the tie-break: the training waits and
+    says why, naming a non-deterministic environment; a third evaluator then settles it."""
+    h = harness("ev0", "liar", config=config_with(CONFIG, safeness=0.25))
+    third: list[str] = []  # ev2, once it has announced
+
+    def play(task: EvaluationTask) -> EvaluationResult | None:
+        if kind_of(task) == "x":
+            return honest(task, third[0]) if third else None  # nobody else is there yet
+        result = honest(task, "ev0" if kind_of(task) == "t" else "liar")
+        return lied(result) if kind_of(task) == "c" else result
+
+    h.policy = play
+    h.open_queue()
+    h.settle()
+    h.later(2 * TIMEOUT_S)
+    reason = h.waiting[-1]
+    assert reason is not None
+    assert reason.startswith("a safeness tie-break needs a third evaluator of CartPole-v1")
+    assert "not deterministic" in reason
+    assert "ezspark validate" in reason
+    h.announce("ev2")
+    third.append("ev2")
+    for _ in range(4):
+        h.later(8 * TIMEOUT_S)
+    assert h.quarantined == ["liar"]
+    assert h.finish().outcomes == h.reference.outcomes
+
+
 def test_a_quarantined_evaluator_s_task_answers_are_redone(
     harness: Callable[..., Harness],
 ) -> None:

@@ -349,7 +349,11 @@ class RoundRules(Verification):
             return f"no evaluator serves {self.env_id}"
         ties = [s for s in self._slots.values() if s.kind is Kind.TIE and s.outcomes is None]
         if ties and not any(self._anyone_for(t) for t in ties):
-            return f"a safeness tie-break needs a third evaluator of {self.env_id} (two disagreed)"
+            return (
+                f"a safeness tie-break needs a third evaluator of {self.env_id}: two gave "
+                "different answers for the same genome and games (an environment that is not "
+                "deterministic does this; `ezspark validate` checks yours)"
+            )
         return None
 
     def progress(self) -> tuple[int, int, int]:
