@@ -48,9 +48,11 @@ def test_an_instance_unlike_a_fresh_one_is_found() -> None:
     assert finding == "on a fresh instance against a used one, reset gave different observations"
 
 
-def test_a_raising_environment_is_not_called_nondeterministic() -> None:
-    """A crash is evaluation's finding (a floor and an error), not the probe's."""
-    assert nondeterminism("EzTest/Raise-v0") is None
+@pytest.mark.parametrize("env_id", ["EzTest/Raise-v0", "EzTest/NaN-v0"])
+def test_a_raising_or_nan_environment_is_not_called_nondeterministic(env_id: str) -> None:
+    """A crash or a NaN is evaluation's finding (a floor and an error), not the probe's:
+    the same NaN on every game is the same game."""
+    assert nondeterminism(env_id) is None
 
 
 def test_validate_warns_and_still_accepts_the_config(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ games first differ.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from ezspark_common.evaluation.envs import flatten_obs, make_env
@@ -37,7 +38,7 @@ def _game(env: Any, seed: int, steps: int) -> Trace:
 
 def _first_difference(a: Trace, b: Trace) -> str | None:
     for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x == y:
+        if repr(x) == repr(y):  # by repr: a NaN equals itself here, as it should
             continue
         if i == 0:
             return "reset gave different observations"
@@ -52,17 +53,17 @@ def _first_difference(a: Trace, b: Trace) -> str | None:
 def nondeterminism(env_id: str, seed: int = PROBE_SEED, steps: int = PROBE_STEPS) -> str | None:
     """Where two games from the same seed and actions first differ; None when they agree
     (or when the environment raises: evaluation reports that on its own)."""
+    envs: list[Any] = []
     try:
-        first = make_env(env_id)
-        second = make_env(env_id)
-        try:
-            games = [_game(first, seed, steps), _game(first, seed, steps)]
-            games.append(_game(second, seed, steps))
-        finally:
-            first.close()
-            second.close()
+        envs.extend((make_env(env_id), make_env(env_id)))
+        first, second = envs
+        games = [_game(first, seed, steps), _game(first, seed, steps), _game(second, seed, steps)]
     except Exception:  # the user's environment: a crash is not this probe's finding
         return None
+    finally:
+        for env in envs:
+            with contextlib.suppress(Exception):  # a close that raises changes no finding
+                env.close()
     again = _first_difference(games[0], games[1])
     if again is not None:
         return f"on one instance, {again}"
