@@ -132,12 +132,15 @@ PY
 # so that a config submitted right after `up` is not refused for want of an evaluator.
 # Only the gateway log written since `offset` (bytes) counts: the log is appended to.
 wait_evaluators() {
-  local offset="$1" deadline=$((SECONDS + 30)) name missing
+  local offset="$1" deadline=$((SECONDS + 30)) name missing count
   while :; do
     missing=""
     for name in evaluator-1 evaluator-2; do
-      tail -c "+$((offset + 1))" "$DIR/gateway.log" 2>/dev/null \
-        | grep '"evaluator_live"' | grep -q "\"$(hostname)-$name\"" || missing+=" $name"
+      # grep -c reads to the end (grep -q could leave the writer a SIGPIPE, and pipefail
+      # would then count a match as a miss).
+      count="$(tail -c "+$((offset + 1))" "$DIR/gateway.log" 2>/dev/null \
+        | grep '"evaluator_live"' | grep -c "\"$(hostname)-$name\"" || true)"
+      ((${count:-0} > 0)) || missing+=" $name"
     done
     [[ -z "$missing" ]] && return 0
     if ((SECONDS >= deadline)); then
