@@ -9,19 +9,21 @@
 #
 # Environment: EZSPARK_BROKER_URL (default amqp://guest:guest@127.0.0.1:5672/%2F),
 # GATEWAY_PORT (8000), EZSPARK_DATABASE_URL (SQLite in .ezspark-up/), STOP_TIMEOUT (30),
-# EZSPARK_VENV (.venv).  Other EZSPARK_* variables (e.g. EZSPARK_ENV_MODULES) pass through;
+# EZSPARK_VENV (.venv), EZSPARK_UP_DIR (.ezspark-up), METRICS_BASE (9101: evaluator-1 on
+# it, the evolver on +1, evaluator-2 on +2; 0 turns their metrics servers off).  Other EZSPARK_* variables (e.g. EZSPARK_ENV_MODULES) pass through;
 # EZSPARK_ENVS (a comma list) limits what the evaluators serve, else they serve every
 # environment they can run (one task queue each), and the gateway accepts what they announce.
 # Metrics: evolver :9102, evaluators :9101 and :9103, gateway on its own port (/metrics).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-DIR="$ROOT/.ezspark-up"
+DIR="${EZSPARK_UP_DIR:-$ROOT/.ezspark-up}"
 VENV="${EZSPARK_VENV:-$ROOT/.venv}"
 BIN="$VENV/bin"
 BROKER_URL="${EZSPARK_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}"
 GATEWAY_PORT="${GATEWAY_PORT:-8000}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-30}"
+METRICS_BASE="${METRICS_BASE:-9101}"
 SERVICES=(gateway evolver evaluator-1 evaluator-2)
 BYO=""  # the gateway's settings for users' own evaluators (byo_settings), set by up
 
@@ -44,14 +46,20 @@ command_of() {
   esac
 }
 
+metrics_port() {
+  if ((METRICS_BASE)); then echo $((METRICS_BASE + $1)); else echo 0; fi
+}
+
 # Service-specific settings, as NAME=value words for env(1).
 settings_of() {
   case "$1" in
     gateway) echo "EZSPARK_PORT=$GATEWAY_PORT EZSPARK_METRICS_PORT=0" \
       "EZSPARK_DATABASE_URL=${EZSPARK_DATABASE_URL:-sqlite:///$DIR/gateway.db}" "$BYO" ;;
-    evolver) echo "EZSPARK_METRICS_PORT=9102 EZSPARK_DATA_DIR=$DIR/evolver" ;;
-    evaluator-1) echo "EZSPARK_METRICS_PORT=9101 EZSPARK_EVALUATOR_ID=$(hostname)-evaluator-1" ;;
-    evaluator-2) echo "EZSPARK_METRICS_PORT=9103 EZSPARK_EVALUATOR_ID=$(hostname)-evaluator-2" ;;
+    evolver) echo "EZSPARK_METRICS_PORT=$(metrics_port 1) EZSPARK_DATA_DIR=$DIR/evolver" ;;
+    evaluator-1) echo "EZSPARK_METRICS_PORT=$(metrics_port 0)" \
+      "EZSPARK_EVALUATOR_ID=$(hostname)-evaluator-1" ;;
+    evaluator-2) echo "EZSPARK_METRICS_PORT=$(metrics_port 2)" \
+      "EZSPARK_EVALUATOR_ID=$(hostname)-evaluator-2" ;;
   esac
 }
 
@@ -169,7 +177,7 @@ up() {
     nohup env EZSPARK_BROKER_URL="$BROKER_URL" $(settings_of "$name") \
       "$BIN/$(command_of "$name")" >>"$DIR/$name.log" 2>&1 </dev/null &
     echo $! >"$DIR/$name.pid"
-    echo "started $name (pid $!, log .ezspark-up/$name.log)"
+    echo "started $name (pid $!, log $DIR/$name.log)"
     started=1
   done
   sleep 1
@@ -226,7 +234,7 @@ status() {
       code=3
     fi
   done
-  echo "gateway: http://127.0.0.1:$GATEWAY_PORT  logs: .ezspark-up/*.log"
+  echo "gateway: http://127.0.0.1:$GATEWAY_PORT  logs: $DIR/*.log"
   return "$code"
 }
 

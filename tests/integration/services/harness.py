@@ -29,7 +29,6 @@ from prometheus_client import CollectorRegistry
 
 from ezspark_common import rng as rngs
 from ezspark_common.broker import Delivery, connect
-from ezspark_common.broker.rabbitmq import RabbitBroker
 from ezspark_common.config import parse_config
 from ezspark_common.neat.population import population_to_dict
 from ezspark_common.trainer.checkpoints import load_checkpoint
@@ -39,7 +38,6 @@ from ezspark_common.trainer.tasks import evaluate_task
 from ezspark_common.trainer.training import TrainingState, start
 from ezspark_common.wire.messages import (
     ANNOUNCE_EXCHANGE,
-    ANNOUNCE_REQUESTS_EXCHANGE,
     COMMANDS_QUEUE,
     EVENTS_QUEUE,
     RESULTS_QUEUE,
@@ -60,6 +58,7 @@ from ezspark_evaluator.service import EvaluatorService
 from ezspark_evaluator.settings import EvaluatorSettings
 from ezspark_evolver.service import EvolverService
 from ezspark_evolver.settings import EvolverSettings
+from tests.integration.services.cleanup import delete_queues
 from tests.support.configs import example
 from tests.support.waiting import wait_until
 
@@ -157,19 +156,6 @@ def assert_same_run(got: TrainingState, want: TrainingState) -> None:
 def new_prefix() -> str:
     """A queue prefix no other test run uses."""
     return f"test-{uuid.uuid4().hex[:10]}."
-
-
-def delete_queues(prefix: str, url: str = URL) -> None:
-    """Delete the prefixed queues (and dead-letter queues) and the announce exchange."""
-    with RabbitBroker(url, registry=CollectorRegistry()) as broker:
-        for name in (*QUEUES, *sorted(_TASK_QUEUES)):
-            broker.delete(prefix + name)
-        delete_exchange = getattr(broker, "delete_exchange", None)
-        if delete_exchange is not None:
-            delete_exchange(prefix + ANNOUNCE_EXCHANGE)
-            delete_exchange(prefix + ANNOUNCE_REQUESTS_EXCHANGE)
-            for name in QUEUES:  # the exchanges in front of them
-                delete_exchange(prefix + name)
 
 
 class Bus:
@@ -292,7 +278,7 @@ def bus(prefix: str) -> Iterator[Bus]:
         yield b
     finally:
         b.close()
-        delete_queues(prefix)
+        delete_queues(prefix, URL, known=(*QUEUES, *_TASK_QUEUES), fronted=QUEUES)
 
 
 S = TypeVar("S", EvolverService, EvaluatorService)
