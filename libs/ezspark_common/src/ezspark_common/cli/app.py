@@ -21,7 +21,7 @@ from ezspark_common.config import (
     load_config,
     stopping_warning,
 )
-from ezspark_common.evaluation.envs import load_env_modules, resolve
+from ezspark_common.evaluation.envs import EnvModuleError, load_env_modules, resolve
 from ezspark_common.evaluation.replay import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_SCALE,
@@ -62,7 +62,11 @@ def main(ctx: click.Context) -> None:
     """EzSpark: distributed NEAT neuroevolution for Gymnasium environments."""
     settings = CommonSettings()
     configure_logging(settings.log_level, json_logs=False)
-    load_env_modules(settings.env_module_list)
+    try:
+        load_env_modules(settings.env_module_list)
+    except EnvModuleError as exc:  # every command needs them: say why, without a traceback
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     ctx.obj = settings
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import traceback
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,13 +41,33 @@ class EnvInfo:
     observation_space: str = ""
 
 
+class EnvModuleError(RuntimeError):
+    """A module named in EZSPARK_ENV_MODULES cannot be imported; the message says which,
+    why, and where in that module's own code it failed."""
+
+
 def load_env_modules(modules: Iterable[str]) -> list[str]:
     """Import the operator's environment plug-in modules (they register their ids)."""
     loaded = []
     for name in modules:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # the plug-in's own code: name it and say where it broke
+            raise EnvModuleError(
+                f"EZSPARK_ENV_MODULES names '{name}', which cannot be imported: "
+                f"{type(exc).__name__}: {exc}{_where(exc)}"
+            ) from exc
         loaded.append(name)
     return loaded
+
+
+def _where(exc: BaseException) -> str:
+    """`` (at file:line)`` of the innermost frame in the plug-in's own code: not ours, not
+    importlib's (``<frozen …>`` or its package); none when the module was not found."""
+    ours = ("<", __file__)
+    frames = traceback.extract_tb(exc.__traceback__)
+    inner = [f for f in frames if not f.filename.startswith(ours) and "importlib" not in f.filename]
+    return f" (at {inner[-1].filename}:{inner[-1].lineno})" if inner else ""
 
 
 def check_env_id(env_id: str, allowed_modules: Iterable[str] = ()) -> None:
