@@ -20,11 +20,13 @@ from PIL import Image
 from ezspark_common.cli.app import main
 from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.evaluation.replay import (
+    EnvironmentMissingError,
     Player,
     RecordOptions,
     ReplayError,
     _Frames,
     encode_gif,
+    make_render_env,
     record,
     record_gif,
 )
@@ -288,3 +290,11 @@ def test_encode_gif_is_a_pure_function_of_the_recording() -> None:
     data, rec = record_gif(player, 1, options)
     assert encode_gif(rec) == encode_gif(rec) == data
     assert gif_facts(data)[2] == (180, 120)
+
+
+def test_an_environment_that_cannot_draw_is_told_how_to() -> None:
+    """A constructor without render_mode: the refusal says what recording needs."""
+    faulty_envs.register()
+    with pytest.raises(EnvironmentMissingError, match="render_mode") as info:
+        make_render_env("EzTest/Echo-v0")
+    assert "takes render_mode in its constructor" in str(info.value)

@@ -159,8 +159,14 @@ def make_render_env(env_id: str, allowed_modules: Iterable[str] = ()) -> gym.Env
             warnings.simplefilter("ignore")  # deprecation notes of old ids
             env = gym.make(registered_id(env_id), render_mode="rgb_array", disable_env_checker=True)
     except Exception as exc:  # a missing extra (box2d, mujoco) or a broken environment
+        hint = ""
+        if "render_mode" in str(exc):  # a user's environment that never learnt to draw
+            hint = (
+                "; to be recorded, an environment takes render_mode in its constructor "
+                "and returns an RGB array from render() when it is 'rgb_array'"
+            )
         raise EnvironmentMissingError(
-            f"cannot start '{env_id}' here: {type(exc).__name__}: {exc}"
+            f"cannot start '{env_id}' here: {type(exc).__name__}: {exc}{hint}"
         ) from None
     return env
 
