@@ -35,6 +35,7 @@ def evaluator(url: str | None, volunteer: bool, envs: str) -> None:
     if program is None:
         click.echo("ezspark-evaluator is not installed: pip install ezspark-evaluator", err=True)
         sys.exit(1)
+    _warn_nondeterministic(envs)
     target = gateway_url(url)
     env = dict(os.environ, EZSPARK_GATEWAY=target, EZSPARK_VOLUNTEER=str(volunteer).lower())
     env[URL_ENV] = target
@@ -43,6 +44,31 @@ def evaluator(url: str | None, volunteer: bool, envs: str) -> None:
     if envs:
         env["EZSPARK_ENVS"] = envs
     os.execve(program, [program], env)
+
+
+def own_env_ids(modules: list[str]) -> list[str]:
+    """The registered ids whose entry point lies in one of ``modules`` (the user's own
+    environments, as opposed to Gymnasium's)."""
+    import gymnasium as gym
+
+    ids = []
+    for env_id, spec in gym.registry.items():
+        entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
+        if any(entry.startswith((f"{m}.", f"{m}:")) for m in modules):
+            ids.append(env_id)
+    return sorted(ids)
+
+
+def _warn_nondeterministic(envs: str) -> None:
+    """Probe the user's own environments (or those of ``--envs``) before serving them: a
+    non-deterministic one gets this machine quarantined in shared trainings."""
+    from ezspark_common.evaluation.determinism import advice, nondeterminism
+    from ezspark_common.settings import CommonSettings
+
+    named = [e.strip() for e in envs.split(",") if e.strip()]
+    for env_id in named or own_env_ids(CommonSettings().env_module_list):
+        if finding := nondeterminism(env_id):
+            click.echo(f"warning: {advice(env_id, finding)}", err=True)
 
 
 def register(group: click.Group) -> None:
