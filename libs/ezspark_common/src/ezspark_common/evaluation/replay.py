@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from ezspark_common.evaluation.actions import box_of
 from ezspark_common.evaluation.envs import EnvError, check_env_id, flatten_obs, registered_id
+from ezspark_common.evaluation.failures import failure
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import BatchPlan
 
@@ -212,7 +213,7 @@ def _draw(env: gym.Env[Any, Any], scale: float) -> Callable[[], Frame]:
         try:
             frame = env.render()
         except Exception as exc:
-            raise ReplayError(f"drawing raised {type(exc).__name__}: {exc}") from None
+            raise ReplayError(failure("drawing", exc)) from None
         if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
             raise ReplayError("the environment draws no RGB frames (render_mode 'rgb_array')")
         image = Image.fromarray(np.ascontiguousarray(frame, dtype=np.uint8), "RGB")
@@ -241,7 +242,7 @@ def _play(player: Player, env: gym.Env[Any, Any], seed: int, options: RecordOpti
     try:
         obs, _ = env.reset(seed=seed)
     except Exception as exc:  # the user's environment: contain, report
-        raise ReplayError(f"reset raised {type(exc).__name__}: {exc}") from None
+        raise ReplayError(failure("reset", exc)) from None
     act = _policy(player, env)
     frames.offer(0, draw)
     total, steps = 0.0, 0
@@ -254,7 +255,7 @@ def _play(player: Player, env: gym.Env[Any, Any], seed: int, options: RecordOpti
         except ReplayError:
             raise
         except Exception as exc:
-            raise ReplayError(f"step raised {type(exc).__name__}: {exc}") from None
+            raise ReplayError(failure("step", exc)) from None
         if not math.isfinite(float(reward)):
             raise ReplayError(f"non-finite reward at step {steps + 1}")
         total += float(reward)

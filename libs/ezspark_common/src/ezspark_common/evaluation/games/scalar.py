@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from ezspark_common.evaluation.actions import box_of
 from ezspark_common.evaluation.envs import flatten_obs, make_env
+from ezspark_common.evaluation.failures import failure
 from ezspark_common.evaluation.games.base import Games, StepResult
 
 
@@ -34,7 +35,7 @@ class ScalarGames(Games):
                 obs, _ = self.envs[r].reset(seed=int(seed))
                 self.obs[r] = self._sized(flatten_obs(obs), "reset")
             except Exception as exc:  # the user's environment: contain, report
-                errors[r] = f"reset raised {type(exc).__name__}: {exc}"
+                errors[r] = failure("reset", exc)
         return self.obs, errors if any(errors) else None
 
     def step(self, actions: NDArray[Any], active: NDArray[np.bool_]) -> StepResult:
@@ -52,7 +53,7 @@ class ScalarGames(Games):
                 done[r] = bool(term) or bool(trunc)
             except Exception as exc:
                 errors = errors or [None] * rows
-                errors[r] = f"step raised {type(exc).__name__}: {exc}"
+                errors[r] = failure("step", exc)
         return self.obs, reward, done, errors
 
     def _sized(self, obs: NDArray[Any], call: str) -> NDArray[Any]:

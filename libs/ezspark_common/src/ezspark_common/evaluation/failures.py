@@ -1,0 +1,40 @@
+"""How a user's environment failed, in one line: the call, the exception, and where.
+
+The line travels in results and reports to the training's owner, who cannot see the
+evaluator's logs.  "Where" is the innermost frame outside Gymnasium, numpy, the standard
+library and EzSpark, normally the owner's own code, by its folder and file name (not the
+whole path: evaluators install the package in different places, and safeness compares
+these lines between evaluators bit for bit) and line.
+"""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+import traceback
+
+import gymnasium
+import numpy
+
+_EZSPARK = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the package's folder
+_NOT_THEIRS = (
+    "<",  # <frozen …>, <string>
+    *(os.path.dirname(str(m.__file__)) + os.sep for m in (gymnasium, numpy)),
+    _EZSPARK + os.sep,
+    os.path.realpath(sysconfig.get_paths()["stdlib"]) + os.sep,
+    sysconfig.get_paths()["stdlib"] + os.sep,
+)
+
+
+def failure(call: str, exc: BaseException) -> str:
+    """``"<call> raised <Type>: <message> (at <file>:<line> in <function>)"``."""
+    theirs = [
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_NOT_THEIRS)
+    ]
+    where = ""
+    if theirs:
+        frame = theirs[-1]
+        folder, name = os.path.split(frame.filename)
+        short = f"{os.path.basename(folder)}/{name}" if folder else name  # my_env/env.py
+        where = f" (at {short}:{frame.lineno} in {frame.name})"
+    return f"{call} raised {type(exc).__name__}: {exc}{where}"
