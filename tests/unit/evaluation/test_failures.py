@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 from ezspark_common.evaluation.failures import failure
 from tests.support import faulty_envs
@@ -45,3 +46,17 @@ def test_without_a_frame_of_theirs_there_is_no_location() -> None:
     """An exception that never passed through user code has no "(at …)" part."""
     exc = RuntimeError("made here")
     assert failure("step", exc) == "step raised RuntimeError: made here"
+
+
+def test_a_package_installed_inside_the_standard_librarys_folder_is_theirs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a venv, site-packages lies under the standard library's folder: a user's
+    package there still counts as theirs, the standard library itself does not."""
+    from ezspark_common.evaluation import failures
+
+    monkeypatch.setattr(failures, "_STDLIB", ("/py/lib/",))
+    monkeypatch.setattr(failures, "_INSTALLED", ("/py/lib/site-packages/",))
+    assert failures._theirs("/py/lib/site-packages/my_env/env.py")
+    assert not failures._theirs("/py/lib/random.py")
+    assert failures._theirs("/home/me/my_env/env.py")

@@ -17,20 +17,27 @@ import gymnasium
 import numpy
 
 _EZSPARK = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the package's folder
-_NOT_THEIRS = (
+_LIBRARIES = (
     "<",  # <frozen …>, <string>
     *(os.path.dirname(str(m.__file__)) + os.sep for m in (gymnasium, numpy)),
     _EZSPARK + os.sep,
-    os.path.realpath(sysconfig.get_paths()["stdlib"]) + os.sep,
-    sysconfig.get_paths()["stdlib"] + os.sep,
 )
+_STDLIB = tuple(
+    {p + os.sep for p in (sysconfig.get_path("stdlib"),) for p in (p, os.path.realpath(p))}
+)
+# Installed packages may live under the standard library's folder (no venv): theirs.
+_INSTALLED = tuple({sysconfig.get_path(k) + os.sep for k in ("purelib", "platlib")})
+
+
+def _theirs(filename: str) -> bool:
+    if filename.startswith(_LIBRARIES):
+        return False
+    return filename.startswith(_INSTALLED) or not filename.startswith(_STDLIB)
 
 
 def failure(call: str, exc: BaseException) -> str:
     """``"<call> raised <Type>: <message> (at <file>:<line> in <function>)"``."""
-    theirs = [
-        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_NOT_THEIRS)
-    ]
+    theirs = [f for f in traceback.extract_tb(exc.__traceback__) if _theirs(f.filename)]
     where = ""
     if theirs:
         frame = theirs[-1]
