@@ -129,8 +129,12 @@ def test_lying_evaluator_is_caught_by_safeness_and_quarantined(tmp_path: Path) -
         for proc in procs:
             assert proc.stop() == 0
     assert json.loads((tmp_path / tid / "quarantine.json").read_text()) == ["liar"]
-    assert_same_run(state, embedded(cfg))
+    want = embedded(cfg)
+    assert_same_run(state, want)
     assert sum(r.safeness_mismatches for r in state.history) > 0
-    # The owner is told too: each report carries its generation's re-check counts.
+    # The owner is told too: each report carries its generation's re-check counts, in
+    # genomes as the embedded trainer counts them (safeness 1: the whole population).
     told = [(r.safeness_checks, r.safeness_mismatches) for r in reports]
     assert told == [(h.safeness_checks, h.safeness_mismatches) for h in state.history]
+    assert [r.safeness_checks for r in reports] == [h.safeness_checks for h in want.history]
+    assert [r.safeness_checks for r in reports] == [r.population for r in reports]

@@ -20,7 +20,7 @@ from ezspark_common.config import TrainingConfig, config_with, load_config
 from ezspark_common.evaluation.batch import Outcome, OutcomeTable
 from ezspark_common.trainer.evaluators import InProcessEvaluator
 from ezspark_common.trainer.generations import GenerationOutcome
-from ezspark_common.trainer.tasks import evaluate_task
+from ezspark_common.trainer.tasks import evaluate_task, safeness_sample
 from ezspark_common.trainer.training import start
 from ezspark_common.wire.messages import (
     EnvSpace,
@@ -384,6 +384,8 @@ def test_a_lying_re_check_loses_the_tie_break_and_is_quarantined(
     outcome = h.finish()
     assert h.quarantined == ["liar"]
     assert outcome.mismatches == outcome.checks > 0
+    # Counted in genomes (each once, whatever number of its game groups were compared).
+    assert outcome.checks == len(safeness_sample(h.round.rules.config, 0, list(range(24))))
     assert outcome.outcomes == h.reference.outcomes
     assert {kind_of(t) for t in h.seen} == {"t", "c", "x"}
     assert h.metric("ezspark_evolver_quarantined_evaluators_total") == 0  # the trainer's

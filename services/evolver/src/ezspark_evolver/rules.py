@@ -107,8 +107,10 @@ class RoundRules(Verification):
     on_quarantine: Callable[[str], None]
     round_id: str  # random per round: answers to an earlier round are stale
     genome_s: float | None = None  # evaluator seconds per genome per task, measured before
-    checks: int = 0
-    mismatches: int = 0
+    # Genomes re-checked and found to differ, each once however many of its game groups
+    # were compared: the report counts genomes, as the embedded trainer does.
+    checked: set[int] = field(default_factory=set)
+    mismatched: set[int] = field(default_factory=set)
     skipped: int = 0
     _todo: list[Slot] = field(default_factory=list)
     _costs: list[float] = field(default_factory=list)  # seconds per genome, per answer
@@ -166,7 +168,8 @@ class RoundRules(Verification):
         ]
         merged = merge_outcomes(parts, config.max_number_of_games, config.reward_floor)
         cost = statistics.median(self._costs) if self._costs else None
-        return GenerationOutcome(merged, self.checks, self.mismatches, self.skipped, cost)
+        checks, mismatches = len(self.checked), len(self.mismatched)
+        return GenerationOutcome(merged, checks, mismatches, self.skipped, cost)
 
     # ----- results ------------------------------------------------------------------------
 

@@ -35,8 +35,8 @@ class Verification:
         pools: Pools
         quarantine: set[str]
         on_quarantine: Callable[[str], None]
-        checks: int
-        mismatches: int
+        checked: set[int]
+        mismatched: set[int]
         skipped: int
         _sample: frozenset[int]
         _serial: int
@@ -109,12 +109,12 @@ class Verification:
         assert check.outcomes is not None
         keys = check.plan.genome_keys
         bad = tuple(k for k in keys if not agree(task.outcomes[k], check.outcomes[k]))
-        self.checks += len(keys)
+        self.checked.update(keys)
         self.ctx.metrics.checks.inc(len(keys))
         if not bad:
             task.done = True
             return
-        self.mismatches += len(bad)
+        self.mismatched.update(bad)
         self.ctx.metrics.mismatches.inc(len(bad))
         self._log.warning(
             "safeness_mismatch",
