@@ -4,8 +4,11 @@ instance and on a fresh one; ``ezspark validate`` warns the owner when they do n
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
 import pytest
 from click.testing import CliRunner
 
@@ -67,3 +70,22 @@ def test_validate_warns_and_still_accepts_the_config(tmp_path: Path) -> None:
     plain = small_config(gym_game_name="EzTest/Echo-v0", input_size=2, output_size=2)
     cfg.write_text(json.dumps(plain.model_dump()))
     assert "not deterministic" not in CliRunner().invoke(main, ["validate", str(cfg)]).stderr
+
+
+class _SlowEnv(faulty_envs.ActionEchoEnv):
+    """Deterministic, but each step takes 20 ms (a game of 10 steps here: made endless)."""
+
+    def step(self, action: int) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        time.sleep(0.02)
+        obs, reward, _, trunc, info = super().step(action)
+        return obs, reward, False, trunc, info
+
+
+def test_a_slow_environment_is_probed_within_a_few_seconds() -> None:
+    """The first game stops after about a second, the others play as many steps: a slow
+    environment costs seconds, not 600 steps' worth, and is still found deterministic."""
+    if "EzTest/Slow-v0" not in gym.registry:
+        gym.register(id="EzTest/Slow-v0", entry_point=_SlowEnv)
+    started = time.monotonic()
+    assert nondeterminism("EzTest/Slow-v0") is None
+    assert time.monotonic() - started < 6.0  # 200 steps x 3 games would take 12 s

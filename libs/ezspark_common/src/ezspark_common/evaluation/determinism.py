@@ -7,28 +7,35 @@ keeps state from one game to the next, gives different games from the same seed:
 cannot be repeated, and in a shared training the re-checks disagree and the evaluators
 that answered are quarantined.  The probe plays one game three times with the same seed
 and the same actions (twice on one instance, once on a fresh one) and says where the
-games first differ.
+games first differ: at most 200 steps, and as many as fit in about a second for a slow
+environment, so it costs at most about three seconds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 from ezspark_common.evaluation.envs import flatten_obs, make_env
 
 PROBE_SEED = 20_261_206
 PROBE_STEPS = 200
+PROBE_BUDGET_S = 1.0  # the first game stops early past this; the others play as many steps
 
 Trace = list[tuple[Any, ...]]
 
 
-def _game(env: Any, seed: int, steps: int) -> Trace:
-    """One game from ``reset(seed)`` with actions drawn from a space seeded by ``seed``."""
+def _game(env: Any, seed: int, steps: int, budget_s: float = float("inf")) -> Trace:
+    """One game from ``reset(seed)`` with actions drawn from a space seeded by ``seed``: at
+    most ``steps`` steps, and none begun after ``budget_s`` seconds (a slow environment)."""
+    deadline = time.monotonic() + budget_s
     obs, _ = env.reset(seed=seed)
     trace: Trace = [("reset", flatten_obs(obs).tolist())]
     env.action_space.seed(seed)
     for _ in range(steps):
+        if time.monotonic() > deadline:
+            break
         obs, reward, term, trunc, _ = env.step(env.action_space.sample())
         trace.append(("step", flatten_obs(obs).tolist(), float(reward), bool(term), bool(trunc)))
         if term or trunc:
@@ -57,7 +64,9 @@ def nondeterminism(env_id: str, seed: int = PROBE_SEED, steps: int = PROBE_STEPS
     try:
         envs.extend((make_env(env_id), make_env(env_id)))
         first, second = envs
-        games = [_game(first, seed, steps), _game(first, seed, steps), _game(second, seed, steps)]
+        games = [_game(first, seed, steps, PROBE_BUDGET_S)]
+        played = len(games[0]) - 1  # the others play exactly as many steps, however slow
+        games += [_game(first, seed, played), _game(second, seed, played)]
     except Exception:  # the user's environment: a crash is not this probe's finding
         return None
     finally:
