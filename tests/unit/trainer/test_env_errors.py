@@ -6,7 +6,7 @@ from __future__ import annotations
 from ezspark_common.cli.env_errors import EnvErrorLines
 from ezspark_common.evaluation.batch import Outcome
 from ezspark_common.trainer import training
-from ezspark_common.trainer.tasks import TaskPlan, merge_outcomes
+from ezspark_common.trainer.tasks import MAX_OUTCOME_ERROR, TaskPlan, merge_outcomes
 from tests.support.configs import example_config
 
 
@@ -68,3 +68,10 @@ def test_each_new_message_is_printed_once_and_again_after_a_clean_generation() -
     assert [s is not None for s in shown] == [True, False, True, False, True, False]
     assert shown[0] is not None
     assert "3 of 10 genomes: boom" in shown[0]
+
+
+def test_a_huge_message_from_an_evaluator_is_cut_when_merged() -> None:
+    """A failed genome's message is kept to MAX_OUTCOME_ERROR characters, whoever sent it."""
+    plan = TaskPlan(0, (1,), (0,))
+    merged = merge_outcomes([(plan, [Outcome(1, (0.0,), 1, "x" * 10**6)])], 1, -1.0)
+    assert merged[1].error == "x" * MAX_OUTCOME_ERROR

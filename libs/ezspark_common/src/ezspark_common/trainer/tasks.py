@@ -89,6 +89,9 @@ def safeness_sample(config: TrainingConfig, generation: int, keys: Sequence[int]
     return [keys[int(i)] for i in np.sort(picked)]
 
 
+MAX_OUTCOME_ERROR = 2000  # characters of a failed genome's message kept after merging
+
+
 def merge_outcomes(
     parts: Iterable[tuple[TaskPlan, Sequence[Outcome]]], n_games: int, reward_floor: float
 ) -> dict[int, Outcome]:
@@ -108,8 +111,9 @@ def merge_outcomes(
                     seen[game] = b
             steps[outcome.key] = steps.get(outcome.key, 0) + outcome.steps
             if outcome.error is not None:
-                # The earliest game's message, whatever order the tasks came back in.
-                found = (min(plan.game_indices), outcome.error)
+                # The earliest game's message, whatever order the tasks came back in; cut
+                # short, as it is kept with the run and may come from anyone's machine.
+                found = (min(plan.game_indices), outcome.error[:MAX_OUTCOME_ERROR])
                 errors[outcome.key] = min(errors.get(outcome.key, found), found)
     merged = {}
     for key, row in returns.items():
