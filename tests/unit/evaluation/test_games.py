@@ -117,11 +117,4 @@ def test_wrong_observation_size_names_both_sizes() -> None:
 
     games = ScalarGames("CartPole-v1", 2, 3)  # CartPole observes 4 values
     _, errors = games.reset([1, 2])
-    assert (
-        errors
-        == [
-            "reset raised ValueError: reset returned an observation of 4 values; "
-            "the config's input_size is 3"
-        ]
-        * 2
-    )
+    assert errors == ["reset returned an observation of 4 values; the config's input_size is 3"] * 2

@@ -19,6 +19,10 @@ from ezspark_common.evaluation.failures import failure
 from ezspark_common.evaluation.games.base import Games, StepResult
 
 
+class SizeError(ValueError):
+    """The environment's observation does not have ``input_size`` values (says so itself)."""
+
+
 class ScalarGames(Games):
     """Any environment: a pool of instances, one per row, stepped in a Python loop."""
 
@@ -35,7 +39,7 @@ class ScalarGames(Games):
                 obs, _ = self.envs[r].reset(seed=int(seed))
                 self.obs[r] = self._sized(flatten_obs(obs), "reset")
             except Exception as exc:  # the user's environment: contain, report
-                errors[r] = failure("reset", exc)
+                errors[r] = str(exc) if isinstance(exc, SizeError) else failure("reset", exc)
         return self.obs, errors if any(errors) else None
 
     def step(self, actions: NDArray[Any], active: NDArray[np.bool_]) -> StepResult:
@@ -53,13 +57,13 @@ class ScalarGames(Games):
                 done[r] = bool(term) or bool(trunc)
             except Exception as exc:
                 errors = errors or [None] * rows
-                errors[r] = failure("step", exc)
+                errors[r] = str(exc) if isinstance(exc, SizeError) else failure("step", exc)
         return self.obs, reward, done, errors
 
     def _sized(self, obs: NDArray[Any], call: str) -> NDArray[Any]:
         # Named here: numpy's broadcast error would not say which size is wrong.
         if obs.size != self.n_inputs:
-            raise ValueError(
+            raise SizeError(
                 f"{call} returned an observation of {obs.size} values; "
                 f"the config's input_size is {self.n_inputs}"
             )
