@@ -4,6 +4,7 @@ instance and on a fresh one; ``ezspark validate`` warns the owner when they do n
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -89,3 +90,34 @@ def test_a_slow_environment_is_probed_within_a_few_seconds() -> None:
     started = time.monotonic()
     assert nondeterminism("EzTest/Slow-v0") is None
     assert time.monotonic() - started < 6.0  # 200 steps x 3 games would take 12 s
+
+
+_RELEASE = threading.Event()
+
+
+class _BlockingEnv(faulty_envs.ActionEchoEnv):
+    """Its third step waits until the test releases it (a step that never returns)."""
+
+    def step(self, action: int) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        if self.t == 2:
+            _RELEASE.wait(30)
+        return super().step(action)
+
+
+def test_a_hanging_step_is_reported_instead_of_hanging_validate(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """validate/train wait a bounded time for the probe and say that a step hung."""
+    from ezspark_common.cli.app import _warn_if_nondeterministic
+
+    if "EzTest/Block-v0" not in gym.registry:
+        gym.register(id="EzTest/Block-v0", entry_point=_BlockingEnv)
+    started = time.monotonic()
+    try:
+        _warn_if_nondeterministic("EzTest/Block-v0", wait_s=0.5)
+    finally:
+        _RELEASE.set()  # let the probe's thread finish
+    assert time.monotonic() - started < 5.0
+    err = capsys.readouterr().err
+    assert "did not finish a short game within" in err
+    assert "never returns" in err
