@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from ezspark_common.config import (
     load_config,
     stopping_warning,
 )
+from ezspark_common.evaluation import determinism
 from ezspark_common.evaluation.envs import EnvModuleError, load_env_modules, resolve
 from ezspark_common.evaluation.replay import (
     DEFAULT_MAX_FRAMES,
@@ -87,29 +87,10 @@ def validate(settings: CommonSettings, config: str) -> None:
     _warn_if_nondeterministic(cfg.gym_game_name)
 
 
-PROBE_WAIT_S = 15.0  # the probe takes about 3 s at most unless a single step hangs
-
-
-def _warn_if_nondeterministic(env_id: str, wait_s: float = PROBE_WAIT_S) -> None:
-    """Tell the owner now, not through quarantined evaluators later (seconds at most).
-
-    The probe runs on a daemon thread: a step that never returns cannot hang `validate`
-    (it is reported instead, and the thread dies with the process)."""
-    from ezspark_common.evaluation.determinism import advice, nondeterminism
-
-    found: list[str | None] = []
-    probe = threading.Thread(target=lambda: found.append(nondeterminism(env_id)), daemon=True)
-    probe.start()
-    probe.join(wait_s)
-    if not found:
-        click.echo(
-            f"warning: '{env_id}' did not finish a short game within {wait_s:g} s: a step "
-            "that never returns hangs a training too (evaluators end such a task after "
-            "EZSPARK_TASK_HANG_S)",
-            err=True,
-        )
-    elif found[0]:
-        click.echo(f"warning: {advice(env_id, found[0])}", err=True)
+def _warn_if_nondeterministic(env_id: str, wait_s: float = determinism.PROBE_WAIT_S) -> None:
+    """Tell the owner now, not through quarantined evaluators later (seconds at most)."""
+    if text := determinism.warning(env_id, wait_s):
+        click.echo(f"warning: {text}", err=True)
 
 
 def _report_printer() -> Callable[[Any], None]:

@@ -62,13 +62,13 @@ def own_env_ids(modules: list[str]) -> list[str]:
 def _warn_nondeterministic(envs: str) -> None:
     """Probe the user's own environments (or those of ``--envs``) before serving them: a
     non-deterministic one gets this machine quarantined in shared trainings."""
-    from ezspark_common.evaluation.determinism import advice, nondeterminism
+    from ezspark_common.evaluation.determinism import warning
     from ezspark_common.settings import CommonSettings
 
     named = [e.strip() for e in envs.split(",") if e.strip()]
     for env_id in named or own_env_ids(CommonSettings().env_module_list):
-        if finding := nondeterminism(env_id):
-            click.echo(f"warning: {advice(env_id, finding)}", err=True)
+        if text := warning(env_id):
+            click.echo(f"warning: {text}", err=True)
 
 
 def register(group: click.Group) -> None:

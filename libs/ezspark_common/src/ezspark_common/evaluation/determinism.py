@@ -14,6 +14,7 @@ environment, so it costs at most about three seconds.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from typing import Any
 
@@ -80,6 +81,27 @@ def nondeterminism(env_id: str, seed: int = PROBE_SEED, steps: int = PROBE_STEPS
     if fresh is not None:
         return f"on a fresh instance against a used one, {fresh}"
     return None
+
+
+PROBE_WAIT_S = 15.0  # the probe takes about 3 s at most unless a single step hangs
+
+
+def warning(env_id: str, wait_s: float = PROBE_WAIT_S) -> str | None:
+    """What to tell the owner before a training or an evaluator starts, or None.
+
+    The probe runs on a daemon thread: a step that never returns cannot hang the command
+    (it is reported instead, and the thread dies with the process)."""
+    found: list[str | None] = []
+    probe = threading.Thread(target=lambda: found.append(nondeterminism(env_id)), daemon=True)
+    probe.start()
+    probe.join(wait_s)
+    if not found:
+        return (
+            f"'{env_id}' did not finish a short game within {wait_s:g} s: a step that never "
+            "returns hangs a training too (evaluators end such a task after "
+            "EZSPARK_TASK_HANG_S)"
+        )
+    return advice(env_id, found[0]) if found[0] else None
 
 
 def advice(env_id: str, finding: str) -> str:
