@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-import traceback
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from gymnasium import spaces
 from ezspark_common.config import ConfigError, TrainingConfig
 from ezspark_common.evaluation import masked_envs  # noqa: F401  (registers EzSpark's own ids)
 from ezspark_common.evaluation.actions import ActionSpaceError, action_size
+from ezspark_common.evaluation.failures import own_frame
 
 
 class EnvError(ValueError):
@@ -62,12 +62,10 @@ def load_env_modules(modules: Iterable[str]) -> list[str]:
 
 
 def _where(exc: BaseException) -> str:
-    """`` (at file:line)`` of the innermost frame in the plug-in's own code: not ours, not
-    importlib's (``<frozen …>`` or its package); none when the module was not found."""
-    ours = ("<", __file__)
-    frames = traceback.extract_tb(exc.__traceback__)
-    inner = [f for f in frames if not f.filename.startswith(ours) and "importlib" not in f.filename]
-    return f" (at {inner[-1].filename}:{inner[-1].lineno})" if inner else ""
+    """`` (at file:line)`` of the plug-in's own frame that raised, by its whole path (on
+    this machine, unlike an evaluation's report); none when the module was not found."""
+    frame = own_frame(exc)
+    return f" (at {frame.filename}:{frame.lineno})" if frame else ""
 
 
 def check_env_id(env_id: str, allowed_modules: Iterable[str] = ()) -> None:

@@ -22,9 +22,8 @@ _LIBRARIES = (
     *(os.path.dirname(str(m.__file__)) + os.sep for m in (gymnasium, numpy)),
     _EZSPARK + os.sep,
 )
-_STDLIB = tuple(
-    {p + os.sep for p in (sysconfig.get_path("stdlib"),) for p in (p, os.path.realpath(p))}
-)
+_STDLIB_PATH = sysconfig.get_path("stdlib")
+_STDLIB = tuple({_STDLIB_PATH + os.sep, os.path.realpath(_STDLIB_PATH) + os.sep})
 # Installed packages may live under the standard library's folder (no venv): theirs.
 _INSTALLED = tuple({sysconfig.get_path(k) + os.sep for k in ("purelib", "platlib")})
 
@@ -35,12 +34,16 @@ def _theirs(filename: str) -> bool:
     return filename.startswith(_INSTALLED) or not filename.startswith(_STDLIB)
 
 
+def own_frame(exc: BaseException) -> traceback.FrameSummary | None:
+    """The innermost frame of ``exc`` in the user's own code, if it passed through any."""
+    theirs = [f for f in traceback.extract_tb(exc.__traceback__) if _theirs(f.filename)]
+    return theirs[-1] if theirs else None
+
+
 def failure(call: str, exc: BaseException) -> str:
     """``"<call> raised <Type>: <message> (at <file>:<line> in <function>)"``."""
-    theirs = [f for f in traceback.extract_tb(exc.__traceback__) if _theirs(f.filename)]
     where = ""
-    if theirs:
-        frame = theirs[-1]
+    if frame := own_frame(exc):
         folder, name = os.path.split(frame.filename)
         short = f"{os.path.basename(folder)}/{name}" if folder else name  # my_env/env.py
         where = f" (at {short}:{frame.lineno} in {frame.name})"
