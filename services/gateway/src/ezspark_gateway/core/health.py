@@ -125,6 +125,7 @@ def run_health(
     total = total if isinstance(total, int) else None
     done = training.generations
     last_report = max((r.received_at for r in recent), default=None)
+    newest = max(recent, key=lambda r: r.generation, default=None)
     left = (total - done) if total is not None else 0
     eta = None
     if active and not stalled and training.waiting_reason is None and training.generations:
@@ -151,14 +152,13 @@ def run_health(
         finished_at=ended,
         elapsed_s=max(0.0, (ended if ended is not None else now) - training.created_at),
         finish_reason_text=finish_words(training),
-        env_errors_text=env_errors_words(recent),
-        safeness_text=safeness_words(recent),
+        env_errors_text=env_errors_words(newest),
+        safeness_text=safeness_words(newest),
     )
 
 
-def safeness_words(recent: Sequence[GenerationRow]) -> str | None:
+def safeness_words(newest: GenerationRow | None) -> str | None:
     """Re-checks that disagreed in the newest report, and what that usually means."""
-    newest = max(recent, key=lambda r: r.generation, default=None)
     if newest is None or not newest.safeness_mismatches:
         return None
     return (
@@ -169,10 +169,9 @@ def safeness_words(recent: Sequence[GenerationRow]) -> str | None:
     )
 
 
-def env_errors_words(recent: Sequence[GenerationRow]) -> str | None:
+def env_errors_words(newest: GenerationRow | None) -> str | None:
     """How the environment failed in the newest report, in words; None when it did not
     (older ones do not count: a run that recovered is healthy)."""
-    newest = max(recent, key=lambda r: r.generation, default=None)
     if newest is None or not newest.errors:
         return None
     why = f": {newest.first_error}" if newest.first_error else ""
