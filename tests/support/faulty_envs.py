@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gymnasium as gym
@@ -96,6 +97,38 @@ class CarryOverEnv(_Base):
         return obs + self.games, info
 
 
+class SleepingEnv(_Base):
+    """Blocks for ever in its ``fail_at``-th step, as a deadlocked environment would."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        while self.t + 1 >= self.fail_at:
+            time.sleep(3600)
+        return super().step(action)
+
+
+class SpinningEnv(_Base):
+    """Loops for ever in Python when the agent picks action 1, swallowing what it can."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        while action == 1:
+            try:
+                self.t += 0  # busy: never leaves Python code
+            except Exception:  # a careless environment must not swallow the hang
+                continue
+        return super().step(action)
+
+
+class StuckResetEnv(_Base):
+    """``reset`` never returns for an odd seed."""
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        while seed is not None and seed % 2:
+            time.sleep(3600)
+        return super().reset(seed=seed)
+
+
 _BUILT = [0]  # instances built in this process, for FirstInstanceEnv
 
 
@@ -125,6 +158,9 @@ def register() -> None:
         ("GlobalRandom", GlobalRandomEnv),
         ("CarryOver", CarryOverEnv),
         ("FirstInstance", FirstInstanceEnv),
+        ("Sleep", SleepingEnv),
+        ("Spin", SpinningEnv),
+        ("StuckReset", StuckResetEnv),
     ):
         env_id = f"EzTest/{name}-v0"
         if env_id not in gym.registry:

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from ezspark_common.cli.app import main
+from ezspark_common.evaluation import determinism
 from ezspark_common.evaluation.determinism import nondeterminism
 from tests.support import faulty_envs
 from tests.support.configs import small_config
@@ -121,3 +122,24 @@ def test_a_hanging_step_is_reported_instead_of_hanging_validate(
     err = capsys.readouterr().err
     assert "did not finish a short game within" in err
     assert "never returns" in err
+
+
+def test_a_probe_stuck_in_a_python_loop_is_stopped_once_given_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A spinning step would take a share of the interpreter for the whole run: it is ended."""
+    faulty_envs.register()
+    started: list[threading.Thread] = []
+
+    class Recorded(threading.Thread):
+        def start(self) -> None:
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(determinism.threading, "Thread", Recorded)
+    text = determinism.warning("EzTest/Spin-v0", wait_s=0.3)  # spins on action 1
+    assert text is not None
+    assert "did not finish a short game within 0.3 s" in text
+    assert len(started) == 1
+    started[0].join(10)
+    assert not started[0].is_alive()

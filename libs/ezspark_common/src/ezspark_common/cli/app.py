@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # for annotations only: the commands import the trainer when 
 
 EXIT_INVALID = 2
 EXIT_INTERRUPTED = 130
+# A step or reset this long is stuck, not slow: generous, since the run stops for it.
+DEFAULT_HANG_LIMIT_S = 60.0
 
 
 def _fail_config(exc: ConfigError) -> None:
@@ -153,6 +155,14 @@ def _print_report(report: Any) -> None:
     help="Run the alone phase here, then continue in the cluster behind this gateway "
     "(after `ezspark login --url URL`; see docs/byo-environment.md).",
 )
+@click.option(
+    "--hang-limit",
+    type=click.FloatRange(0),
+    default=DEFAULT_HANG_LIMIT_S,
+    show_default=True,
+    help="Seconds one reset or step of the environment may take; a call still running "
+    "then fails its game (floor fitness, counted error) and the run goes on. 0: no limit.",
+)
 @click.option("--interval", type=click.FloatRange(0.05, 3600), default=2.0, hidden=True)
 @click.pass_obj
 def train(
@@ -163,6 +173,7 @@ def train(
     seed: int | None,
     resume_dir: str | None,
     gateway: str | None,
+    hang_limit: float,
     interval: float,
 ) -> None:
     """Train CONFIG here (no broker needed), or start here and go on in a cluster (--gateway)."""
@@ -173,6 +184,7 @@ def train(
     if seed is not None:
         cfg = config_with(cfg, seed=seed)
     _warn_if_nondeterministic(cfg.gym_game_name)
+    hang_limit_s = hang_limit or None
     if gateway is not None:
         from ezspark_common.cli.hybrid import run_hybrid
 
@@ -186,10 +198,11 @@ def train(
             workers,
             interval,
             _report_printer(),
+            hang_limit_s=hang_limit_s,
         )
         return
     state, out = _starting_state(cfg, out_dir, resume_dir)
-    evaluator = EmbeddedEvaluator(workers or 1, settings.env_module_list)
+    evaluator = EmbeddedEvaluator(workers or 1, settings.env_module_list, hang_limit_s=hang_limit_s)
     try:
         state = run_embedded(state, evaluator, out, _report_printer())
     except KeyboardInterrupt:

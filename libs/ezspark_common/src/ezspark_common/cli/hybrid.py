@@ -68,6 +68,7 @@ class Hybrid:
     ) -> None:
         self.gw, self.config, self.out, self.workers = gw, config, out, workers
         self.env_modules: list[str] = []
+        self.hang_limit_s: float | None = None
         self.retry = f"ezspark train {config_path} --gateway {gw.url} --resume {out}"
 
     def run(self, state: TrainingState, report: Any, interval: float) -> None:
@@ -107,7 +108,9 @@ class Hybrid:
     def _alone(self, state: TrainingState, report: Any) -> TrainingState:
         alone = self.config.alone_training_iterations
         click.echo(f"alone phase: generations {state.generation}-{alone - 1} on this machine")
-        evaluator = EmbeddedEvaluator(self.workers, self.env_modules, pool_alone=True)
+        evaluator = EmbeddedEvaluator(
+            self.workers, self.env_modules, pool_alone=True, hang_limit_s=self.hang_limit_s
+        )
         try:
             return run_embedded(state, evaluator, self.out, report, stop_at=alone)
         except KeyboardInterrupt:
@@ -205,6 +208,8 @@ def run_hybrid(
     workers: int | None,
     interval: float,
     report: Any,
+    *,
+    hang_limit_s: float | None = None,
 ) -> None:
     """The ``train --gateway`` command body (see the module docstring)."""
     gw = gateway_for(url)
@@ -218,6 +223,7 @@ def run_hybrid(
             _fail(f"{out} holds a handed-over run: follow it with --resume {out} or pick --out")
     hybrid = Hybrid(gw, config, out, config_path, workers or os.cpu_count() or 1)
     hybrid.env_modules = list(settings.env_module_list)
+    hybrid.hang_limit_s = hang_limit_s
     hybrid.run(state, report, interval)
 
 

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from ezspark_common.evaluation.envs import flatten_obs, make_env
+from ezspark_common.evaluation.hangs import EnvHung, interrupt
 
 PROBE_SEED = 20_261_206
 PROBE_STEPS = 200
@@ -90,16 +91,22 @@ def warning(env_id: str, wait_s: float = PROBE_WAIT_S) -> str | None:
     """What to tell the owner before a training or an evaluator starts, or None.
 
     The probe runs on a daemon thread: a step that never returns cannot hang the command
-    (it is reported instead, and the thread dies with the process)."""
+    (it is reported instead; a Python loop is interrupted, a sleep dies with the process)."""
     found: list[str | None] = []
-    probe = threading.Thread(target=lambda: found.append(nondeterminism(env_id)), daemon=True)
+
+    def probe_env() -> None:
+        with contextlib.suppress(EnvHung):  # interrupted below: nothing to report
+            found.append(nondeterminism(env_id))
+
+    probe = threading.Thread(target=probe_env, name="determinism-probe", daemon=True)
     probe.start()
     probe.join(wait_s)
     if not found:
+        interrupt(probe)
         return (
             f"'{env_id}' did not finish a short game within {wait_s:g} s: a step that never "
-            "returns hangs a training too (evaluators end such a task after "
-            "EZSPARK_TASK_HANG_S)"
+            "returns fails its game after `ezspark train --hang-limit` (60 s) and its "
+            "evaluator task after EZSPARK_TASK_HANG_S, so a training on it is slow"
         )
     return advice(env_id, found[0]) if found[0] else None
 

@@ -16,6 +16,8 @@ import traceback
 import gymnasium
 import numpy
 
+from ezspark_common.evaluation.hangs import EnvHung
+
 _EZSPARK = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the package's folder
 _LIBRARIES = (
     "<",  # <frozen …>, <string>
@@ -41,10 +43,13 @@ def own_frame(exc: BaseException) -> traceback.FrameSummary | None:
 
 
 def failure(call: str, exc: BaseException) -> str:
-    """``"<call> raised <Type>: <message> (at <file>:<line> in <function>)"``."""
+    """``"<call> raised <Type>: <message> (at <file>:<line> in <function>)"``; for a hung
+    call ``"<call> did not return within … (at …)"``, the line it was stuck on."""
     where = ""
     if frame := own_frame(exc):
         folder, name = os.path.split(frame.filename)
         short = f"{os.path.basename(folder)}/{name}" if folder else name  # my_env/env.py
         where = f" (at {short}:{frame.lineno} in {frame.name})"
+    if isinstance(exc, EnvHung):
+        return f"{call} {exc}{where}"
     return f"{call} raised {type(exc).__name__}: {exc}{where}"

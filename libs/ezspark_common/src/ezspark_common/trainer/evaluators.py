@@ -25,6 +25,7 @@ from ezspark_common.config import TrainingConfig
 from ezspark_common.evaluation.batch import GameSetup, Outcome, agree, evaluate_batch
 from ezspark_common.evaluation.envs import load_env_modules
 from ezspark_common.evaluation.games import EnvPool
+from ezspark_common.evaluation.hangs import HangGuard
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.population import Population
 from ezspark_common.trainer.generations import Evaluator, GenerationOutcome
@@ -51,17 +52,19 @@ class Batch:
 Assigned = Sequence[tuple[int, Batch]]  # (worker, batch) pairs
 
 
-def _worker_main(conn: Connection, env_modules: list[str]) -> None:
+def _worker_main(conn: Connection, env_modules: list[str], hang_limit_s: float | None) -> None:
     # Ctrl-C belongs to the parent, which checkpoints and then stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     load_env_modules(env_modules)
-    envs = EnvPool()  # this process's own environments, reused from task to task
+    envs = EnvPool(HangGuard(hang_limit_s))  # this process's own, reused from task to task
     while True:
         batch = conn.recv()
         if batch is None:
             return
         try:
-            conn.send(("ok", batch.run(envs)))
+            with envs.guard:
+                outcomes = batch.run(envs)
+            conn.send(("ok", outcomes))
         except Exception as exc:  # a bug, not an environment error: report it upstream
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -69,13 +72,16 @@ def _worker_main(conn: Connection, env_modules: list[str]) -> None:
 class WorkerPool:
     """N worker processes, each fed its own ordered list of batches."""
 
-    def __init__(self, workers: int, env_modules: Sequence[str] = ()) -> None:
+    def __init__(
+        self, workers: int, env_modules: Sequence[str] = (), hang_limit_s: float | None = None
+    ) -> None:
         ctx = mp.get_context("spawn")
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
         for _ in range(workers):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker_main, args=(child, list(env_modules)), daemon=True)
+            args = (child, list(env_modules), hang_limit_s)
+            proc = ctx.Process(target=_worker_main, args=args, daemon=True)
             proc.start()
             self._conns.append(parent)
             self._procs.append(proc)
@@ -161,17 +167,22 @@ def evaluate_generation(
 
 
 class InProcessEvaluator:
-    """Evaluates generations in this process, reusing its own environments."""
+    """Evaluates generations in this process, reusing its own environments.
 
-    def __init__(self) -> None:
-        self._envs = EnvPool()
+    ``hang_limit_s`` bounds each ``reset``/``step`` of a user's environment when evaluating
+    on the main thread (see ``hangs``): a stuck call fails its game instead of the run.
+    """
+
+    def __init__(self, hang_limit_s: float | None = None) -> None:
+        self._envs = EnvPool(HangGuard(hang_limit_s))
 
     def evaluate(self, population: Population, config: TrainingConfig) -> GenerationOutcome:
         """Every genome of the population on the generation's games."""
         return evaluate_generation(population, config, 1, self._run)
 
     def _run(self, assigned: Assigned) -> list[list[Outcome]]:
-        return [batch.run(self._envs) for _, batch in assigned]
+        with self._envs.guard:
+            return [batch.run(self._envs) for _, batch in assigned]
 
     def close(self) -> None:
         """Nothing to stop."""
@@ -180,9 +191,12 @@ class InProcessEvaluator:
 class ProcessPoolEvaluator:
     """Evaluates generations over ``workers`` processes, started on first use."""
 
-    def __init__(self, workers: int, env_modules: Sequence[str] = ()) -> None:
+    def __init__(
+        self, workers: int, env_modules: Sequence[str] = (), hang_limit_s: float | None = None
+    ) -> None:
         self.workers = workers
         self._env_modules = list(env_modules)
+        self._hang_limit_s = hang_limit_s
         self._pool: WorkerPool | None = None
 
     @property
@@ -193,7 +207,7 @@ class ProcessPoolEvaluator:
     def evaluate(self, population: Population, config: TrainingConfig) -> GenerationOutcome:
         """Every genome of the population on the generation's games, over the workers."""
         if self._pool is None:
-            self._pool = WorkerPool(self.workers, self._env_modules)
+            self._pool = WorkerPool(self.workers, self._env_modules, self._hang_limit_s)
         return evaluate_generation(population, config, self._pool.size, self._pool.run)
 
     def close(self) -> None:
@@ -209,15 +223,21 @@ class EmbeddedEvaluator:
     The first ``alone_training_iterations`` generations run in this process, as a client
     would run them alone before joining others, unless ``pool_alone`` (``ezspark train
     --gateway``, where the alone phase is the whole local run); later ones use the pool.
+    Either way a call into the environment stuck for ``hang_limit_s`` fails its game.
     """
 
     def __init__(
-        self, workers: int = 1, env_modules: Sequence[str] = (), *, pool_alone: bool = False
+        self,
+        workers: int = 1,
+        env_modules: Sequence[str] = (),
+        *,
+        pool_alone: bool = False,
+        hang_limit_s: float | None = None,
     ) -> None:
         self.workers = workers
         self._pool_alone = pool_alone
-        self.here = InProcessEvaluator()
-        self.pool = ProcessPoolEvaluator(workers, env_modules)
+        self.here = InProcessEvaluator(hang_limit_s)
+        self.pool = ProcessPoolEvaluator(workers, env_modules, hang_limit_s)
 
     def evaluator_for(self, config: TrainingConfig, generation: int) -> Evaluator:
         """Which of the two evaluates generation ``generation``."""

@@ -17,6 +17,7 @@ from ezspark_common.evaluation.actions import box_of
 from ezspark_common.evaluation.envs import flatten_obs, make_env
 from ezspark_common.evaluation.failures import failure
 from ezspark_common.evaluation.games.base import Games, StepResult
+from ezspark_common.evaluation.hangs import EnvHung, HangGuard
 
 
 class SizeError(ValueError):
@@ -28,7 +29,9 @@ class ScalarGames(Games):
 
     def __init__(self, env_id: str, rows: int, n_inputs: int, envs: EnvPool | None = None) -> None:
         self.n_inputs = n_inputs
-        self.envs = (envs if envs is not None else EnvPool()).take(env_id, rows)
+        pool = envs if envs is not None else EnvPool()
+        self.guard = pool.guard
+        self.envs = pool.take(env_id, rows)
         self.box = box_of(self.envs[0].action_space) if self.envs else None
         self.obs = np.zeros((rows, n_inputs), dtype=np.float64)
 
@@ -36,9 +39,9 @@ class ScalarGames(Games):
         errors: list[str | None] = [None] * len(seeds)
         for r, seed in enumerate(seeds):
             try:
-                obs, _ = self.envs[r].reset(seed=int(seed))
+                obs, _ = self.guard.call(self.envs[r].reset, seed=int(seed))
                 self.obs[r] = self._sized(flatten_obs(obs), "reset")
-            except Exception as exc:  # the user's environment: contain, report
+            except (Exception, EnvHung) as exc:  # the user's environment: contain, report
                 errors[r] = str(exc) if isinstance(exc, SizeError) else failure("reset", exc)
         return self.obs, errors if any(errors) else None
 
@@ -51,11 +54,11 @@ class ScalarGames(Games):
         for r in np.flatnonzero(active).tolist():
             try:
                 act = int(actions[r]) if box is None else box.for_env(actions[r])
-                obs, rew, term, trunc, _ = self.envs[r].step(act)
+                obs, rew, term, trunc, _ = self.guard.call(self.envs[r].step, act)
                 self.obs[r] = self._sized(flatten_obs(obs), "step")
                 reward[r] = float(rew)
                 done[r] = bool(term) or bool(trunc)
-            except Exception as exc:
+            except (Exception, EnvHung) as exc:
                 errors = errors or [None] * rows
                 errors[r] = str(exc) if isinstance(exc, SizeError) else failure("step", exc)
         return self.obs, reward, done, errors
@@ -79,11 +82,13 @@ class EnvPool:
 
     ``take`` lends the first ``rows`` instances; they are reset before use, so a batch
     never sees what the previous one left.  Not thread-safe: two batches evaluated at once
-    need two pools.
+    need two pools.  ``guard`` bounds each ``reset`` and ``step`` while its owner has it
+    entered (the embedded trainer does; evaluators have their watchdog instead).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, guard: HangGuard | None = None) -> None:
         self._envs: dict[str, list[Any]] = {}
+        self.guard = guard if guard is not None else HangGuard(None)
 
     def take(self, env_id: str, rows: int) -> list[Any]:
         """``rows`` instances of ``env_id``, building only the ones still missing."""

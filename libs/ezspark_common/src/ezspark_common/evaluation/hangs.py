@@ -1,0 +1,135 @@
+"""A user's environment stuck in ``reset`` or ``step``: the game fails, the run goes on.
+
+An evaluator has a watchdog that ends its process, for its supervisor to restart; the
+embedded trainer (``ezspark train``) has no supervisor, and Python cannot stop a thread.
+What it can do is run a signal handler on the main thread between two bytecodes of the
+stuck code, and also inside a blocking sleep or read (the call is interrupted).  So a
+watcher thread sends the main thread a signal once a call has run ``limit_s``; the
+handler raises :class:`EnvHung` there, inside the user's frames, and the game fails like
+one whose ``step`` raised, naming the line it was stuck on.  Native code that never
+returns to Python (a loop in C) cannot be interrupted this way; neither can anything on
+a platform without ``pthread_kill`` (Windows): there the guard does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any, TypeVar
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+# SIGUSR2: SIGALRM is pytest-timeout's and a user's timer's; USR2 is free by convention.
+_SIGNAL = getattr(signal, "SIGUSR2", None)
+_SUPPORTED = _SIGNAL is not None and hasattr(signal, "pthread_kill")
+
+
+class EnvHung(BaseException):
+    """Raised inside a call that ran past the hang limit.
+
+    A ``BaseException``, so an environment's own ``except Exception`` cannot swallow it and
+    hang again; the games catch it by name.
+    """
+
+    def __init__(self, limit_s: float | None = None) -> None:
+        within = "in time" if limit_s is None else f"within {limit_s:g} s (the hang limit)"
+        super().__init__(f"did not return {within}")
+        self.limit_s = limit_s
+
+
+def interrupt(thread: threading.Thread) -> None:
+    """Raise :class:`EnvHung` in another ``thread`` at its next bytecode.
+
+    Stops an abandoned environment call looping in Python, which would otherwise take a
+    share of the interpreter for the rest of the process; a sleep or native code stays
+    stuck (harmlessly, in a daemon thread).  CPython's own API: no signal reaches a thread
+    other than the main one.
+    """
+    if thread.ident is not None and thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(EnvHung)
+        )
+
+
+class HangGuard:
+    """Bounds each :meth:`call` to ``limit_s`` seconds while entered (``None``: no bound).
+
+    Enter it on the main thread, around the evaluation; elsewhere, or where signals cannot
+    be sent to a thread, it only calls through.
+    """
+
+    def __init__(self, limit_s: float | None) -> None:
+        self.limit_s = limit_s
+        self._since: float | None = None  # when the call in progress started
+        self._active = False
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._previous: Any = None
+
+    @property
+    def active(self) -> bool:
+        """True while entered with a limit on a thread it can interrupt."""
+        return self._active
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)``, raising :class:`EnvHung` in it after ``limit_s``."""
+        if not self._active:
+            return fn(*args, **kwargs)
+        self._since = time.monotonic()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self._since = None
+
+    def __enter__(self) -> HangGuard:
+        on_main = threading.current_thread() is threading.main_thread()
+        main_id = threading.main_thread().ident
+        if self.limit_s is None or _SIGNAL is None or not _SUPPORTED or not on_main:
+            return self
+        if self._active or main_id is None:
+            return self
+        self._previous = signal.signal(_SIGNAL, self._on_signal)
+        self._stop.clear()
+        self._watcher = threading.Thread(
+            target=self._watch, args=(self.limit_s, _SIGNAL, main_id), daemon=True
+        )
+        self._active = True
+        self._watcher.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self._active:
+            return
+        self._active = False
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join()
+        assert _SIGNAL is not None
+        signal.signal(_SIGNAL, self._previous)
+
+    def _watch(self, limit: float, signum: int, main_id: int) -> None:
+        sent_for: float | None = None
+        while not self._stop.wait(min(1.0, limit / 4)):
+            since = self._since
+            if since is None or time.monotonic() - since < limit or since == sent_for:
+                continue
+            sent_for = since  # once per call: the handler raises, the call ends
+            hint = "its game fails; the error names the line"
+            log.warning("environment_hung", limit_s=limit, hint=hint)
+            signal.pthread_kill(main_id, signum)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        since, limit = self._since, self.limit_s
+        if since is not None and limit is not None and time.monotonic() - since >= limit:
+            self._since = None
+            raise EnvHung(limit)

@@ -1,0 +1,80 @@
+"""``ezspark train`` on an environment whose step never returns: the stuck games fail with
+the floor and a counted error naming the line, and the run finishes instead of hanging."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import partial
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ezspark_common.cli import app
+from ezspark_common.cli.app import main
+from tests.support import faulty_envs
+from tests.support.configs import small_config
+
+pytestmark = pytest.mark.timeout(120)  # a hang here must fail the test, not stall the suite
+
+
+@pytest.fixture(autouse=True)
+def _short_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The determinism probe gives up on these environments after 0.3 s, not 15."""
+    quick = partial(app._warn_if_nondeterministic, wait_s=0.3)
+    monkeypatch.setattr(app, "_warn_if_nondeterministic", quick)
+
+
+def _train(tmp_path: Path, env_id: str, *args: str, env: dict[str, str] | None = None) -> Result:
+    config = small_config(
+        gym_game_name=env_id,
+        input_size=2,
+        output_size=2,
+        generations=2,
+        initial_population=6,
+        max_population=6,
+        max_number_of_games=1,
+        sub_games=1,
+    )
+    cfg = tmp_path / "stuck.json"
+    cfg.write_text(json.dumps(config.model_dump()))
+    out = tmp_path / "run"
+    return CliRunner().invoke(
+        main, ["train", str(cfg), "--out", str(out), "--hang-limit", "0.1", *args], env=env
+    )
+
+
+def _history(tmp_path: Path) -> list[dict[str, object]]:
+    lines = (tmp_path / "run" / "history.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_train_in_process_fails_the_stuck_games_and_finishes(tmp_path: Path) -> None:
+    """A step looping for ever in Python (on action 1) fails its game, named by its line."""
+    faulty_envs.register()
+    result = _train(tmp_path, "EzTest/Spin-v0", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert "finished (generations)" in result.output
+    history = _history(tmp_path)
+    assert len(history) == 2
+    assert all(int(str(r["errors"])) > 0 for r in history)
+    first = str(history[0]["first_error"])
+    assert re.fullmatch(
+        r"step did not return within 0\.1 s \(the hang limit\) "
+        r"\(at support/faulty_envs\.py:\d+ in step\)",
+        first,
+    ), first
+    assert "did not return within 0.1 s" in result.output  # printed under the generation
+
+
+def test_train_over_worker_processes_fails_the_stuck_games_and_finishes(tmp_path: Path) -> None:
+    """The same bound holds in ``--workers`` processes (each guards its own main thread)."""
+    modules = {"EZSPARK_ENV_MODULES": "tests.integration.faults.fault_envs"}
+    result = _train(tmp_path, "EzFault/Hang-v0", "--workers", "2", env=modules)
+    assert result.exit_code == 0, result.output
+    history = _history(tmp_path)
+    assert len(history) == 2
+    population = int(str(history[0]["population"]))
+    assert int(str(history[0]["errors"])) == population  # every game sleeps in its 3rd step
+    assert "step did not return within 0.1 s" in str(history[0]["first_error"])
