@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
 import pytest
 from click.testing import CliRunner, Result
 
@@ -78,3 +82,39 @@ def test_train_over_worker_processes_fails_the_stuck_games_and_finishes(tmp_path
     population = int(str(history[0]["population"]))
     assert int(str(history[0]["errors"])) == population  # every game sleeps in its 3rd step
     assert "step did not return within 0.1 s" in str(history[0]["first_error"])
+
+
+class _StuckBuildingEnv(faulty_envs.SleepingEnv):
+    """Its constructor never returns (a plug-in waiting on a resource that never comes)."""
+
+    def __init__(self) -> None:
+        while True:
+            time.sleep(3600)
+
+
+@pytest.fixture
+def stuck_building() -> Iterator[str]:
+    """Registered for one test only: catalogues of every registered id would hang on it."""
+    env_id = "EzTest/StuckBuilding-v0"
+    gym.register(id=env_id, entry_point=_StuckBuildingEnv)
+    try:
+        yield env_id
+    finally:
+        del gym.registry[env_id]
+
+
+def test_validate_names_a_constructor_that_never_returns(
+    tmp_path: Path, stuck_building: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking the config builds the environment: a stuck build is a config error, not a hang."""
+    monkeypatch.setattr(app, "DEFAULT_HANG_LIMIT_S", 0.2)
+    config: dict[str, Any] = small_config(input_size=2, output_size=2).model_dump()
+    cfg = tmp_path / "stuck.json"
+    cfg.write_text(json.dumps({**config, "gym_game_name": stuck_building}))
+    result = CliRunner().invoke(main, ["validate", str(cfg)])
+    assert result.exit_code == 2, result.output
+    assert re.search(
+        r"gym_game_name: building the environment did not return within 0\.2 s "
+        r"\(the hang limit\) \(at cli/test_cli_train_hangs\.py:\d+ in __init__\)",
+        result.output,
+    ), result.output

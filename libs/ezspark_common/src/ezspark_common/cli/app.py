@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -23,6 +23,8 @@ from ezspark_common.config import (
 )
 from ezspark_common.evaluation import determinism
 from ezspark_common.evaluation.envs import EnvModuleError, load_env_modules, resolve
+from ezspark_common.evaluation.failures import failure
+from ezspark_common.evaluation.hangs import EnvHung, HangGuard
 from ezspark_common.evaluation.replay import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_SCALE,
@@ -42,7 +44,7 @@ EXIT_INTERRUPTED = 130
 DEFAULT_HANG_LIMIT_S = 60.0
 
 
-def _fail_config(exc: ConfigError) -> None:
+def _fail_config(exc: ConfigError) -> NoReturn:
     click.echo("config is invalid:", err=True)
     for key, msg in exc.errors:
         click.echo(f"  {key}: {msg}", err=True)
@@ -52,11 +54,13 @@ def _fail_config(exc: ConfigError) -> None:
 def _load(path: str, settings: CommonSettings) -> TrainingConfig:
     try:
         config = load_config(path)
-        resolve(config, settings.env_module_list)
+        with HangGuard(DEFAULT_HANG_LIMIT_S) as guard:  # builds one: a constructor may hang
+            guard.call(resolve, config, settings.env_module_list)
         return config
     except ConfigError as exc:
         _fail_config(exc)
-        raise AssertionError("unreachable") from None
+    except EnvHung as exc:
+        _fail_config(ConfigError([("gym_game_name", failure("building the environment", exc))]))
 
 
 @click.group()
