@@ -298,3 +298,18 @@ def test_an_environment_that_cannot_draw_is_told_how_to() -> None:
     with pytest.raises(EnvironmentMissingError, match="render_mode") as info:
         make_render_env("EzTest/Echo-v0")
     assert "takes render_mode in its constructor" in str(info.value)
+
+
+def test_play_fails_an_episode_whose_step_never_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ezspark play` reports a stuck step as that episode's error instead of hanging."""
+    from ezspark_common.cli import app
+
+    faulty_envs.register()
+    monkeypatch.setattr(app, "DEFAULT_HANG_LIMIT_S", 0.2)
+    wire = dense_genome(2, 2, 0).to_wire()
+    path = genome_file(tmp_path, "EzTest/Sleep-v0", input_size=2, genome=wire)
+    result = CliRunner().invoke(main, ["play", str(path), "--episodes", "1"])
+    assert result.exit_code == 0, result.output
+    assert "error: step did not return within 0.2 s (the hang limit)" in result.output

@@ -24,6 +24,7 @@ from ezspark_common.config import (
 from ezspark_common.evaluation import determinism
 from ezspark_common.evaluation.envs import EnvModuleError, load_env_modules, resolve
 from ezspark_common.evaluation.failures import failure
+from ezspark_common.evaluation.games import EnvPool
 from ezspark_common.evaluation.hangs import EnvHung, HangGuard
 from ezspark_common.evaluation.replay import (
     DEFAULT_MAX_FRAMES,
@@ -332,7 +333,9 @@ def play(
         player.n_outputs,
         recurrent=player.recurrent,
     )
-    (outcome,) = evaluate_batch([player.genome], setup, seeds)
+    envs = EnvPool(HangGuard(DEFAULT_HANG_LIMIT_S))  # a stuck step fails its episode
+    with envs.guard:
+        (outcome,) = evaluate_batch([player.genome], setup, seeds, envs=envs)
     for s, r in zip(seeds, outcome.returns, strict=True):
         click.echo(f"episode seed {s}: return {r:.2f}")
     if outcome.error:
