@@ -17,7 +17,9 @@ from typing import Any
 
 import httpx
 
+from ezspark_common.cli.supervise import HUNG_EXIT_CODE
 from ezspark_common.trainer.checkpoints import load_checkpoint
+from tests.integration.faults.common import logged
 from tests.integration.security.broker_users import MANAGEMENT_URL, SecureVhost, secure_vhost
 from tests.integration.services import slow_envs
 from tests.integration.services.harness import (
@@ -29,6 +31,7 @@ from tests.integration.services.harness import (
 from tests.integration.services.procs import Proc, free_port, processes, service_env
 from tests.support.waiting import wait_until
 
+FAULT_ENVS = "tests.integration.faults.fault_envs"
 USERNAME = "ada"  # its own vhost: no clash with other runs
 CFG = config(gym_game_name=slow_envs.ENV_ID, generations=3, safeness=0.0)
 
@@ -97,16 +100,21 @@ def _start_cluster(sv: SecureVhost, tmp: Path, procs: list[Proc]) -> tuple[str, 
     return base, operator
 
 
-def _own_machine(tmp: Path, base: str, token: str) -> Proc:
+def _own_machine(tmp: Path, base: str, token: str, **settings: Any) -> Proc:
     """`ezspark evaluator --gateway` with the API token and the custom env's module."""
-    env = service_env(
-        token=token,
-        env_modules=SLOW_ENVS,
-        envs=slow_envs.ENV_ID,
-        log_json="true",
-        announce_interval_s=1.0,
-    )
+    values: dict[str, Any] = {"env_modules": SLOW_ENVS, "envs": slow_envs.ENV_ID, **settings}
+    env = service_env(token=token, log_json="true", announce_interval_s=1.0, **values)
     return Proc("ezspark", tmp / "own-machine.log", env, args=("evaluator", "--gateway", base))
+
+
+def _laptop_token(api: httpx.Client) -> str:
+    """Sign up, log in (the client keeps the session) and mint an API token."""
+    body = {"username": USERNAME, "password": "byo-laptop-pass"}
+    api.post("/api/auth/signup", json=body).raise_for_status()
+    signup = api.post("/api/auth/login", json=body)
+    api.headers["Authorization"] = f"Bearer {signup.json()['token']['token']}"
+    token: str = api.post("/api/auth/tokens", json={"name": "laptop"}).json()["token"]
+    return token
 
 
 def _finished(api: httpx.Client, training_id: str) -> dict[str, Any]:
@@ -127,11 +135,7 @@ def test_own_machine_serves_an_environment_the_cluster_lacks(tmp_path: Path) -> 
     with secure_vhost((USERNAME,)) as sv, processes() as procs:
         base, operator = _start_cluster(sv, tmp_path, procs)
         with httpx.Client(base_url=base, timeout=10) as api:
-            body = {"username": USERNAME, "password": "byo-laptop-pass"}
-            api.post("/api/auth/signup", json=body).raise_for_status()
-            signup = api.post("/api/auth/login", json=body)
-            api.headers["Authorization"] = f"Bearer {signup.json()['token']['token']}"
-            token = api.post("/api/auth/tokens", json={"name": "laptop"}).json()["token"]
+            token = _laptop_token(api)
             wait_until(lambda: _announced(api, "CartPole-v1"), 30, "the operator's evaluator")
             assert not _announced(api, slow_envs.ENV_ID)  # the cluster lacks it
             mine = _own_machine(tmp_path, base, token)
@@ -148,3 +152,50 @@ def test_own_machine_serves_an_environment_the_cluster_lacks(tmp_path: Path) -> 
             assert mine.stop() == 0
             assert name not in sv.admin.users("evu.")  # it deleted its broker user
     assert_same_run(load_checkpoint(tmp_path / "data" / tid), embedded(CFG))
+
+
+HUNG_ENV = "EzFault/Hang-v0"  # its 3rd step never returns
+HUNG_CFG = config(
+    gym_game_name=HUNG_ENV, input_size=2, output_size=2, minimum_reward=-1, safeness=0.0
+)
+
+
+def _first_report(api: httpx.Client, training_id: str) -> dict[str, Any]:
+    def reported() -> dict[str, Any] | None:
+        items = api.get(f"/api/trainings/{training_id}/generations").json()["items"]
+        return dict(items[0]) if items else None
+
+    report: dict[str, Any] = wait_until(reported, 120, "the first generation's report")
+    return report
+
+
+def test_own_machine_stuck_in_its_environment_starts_again_without_piling_up_users(
+    tmp_path: Path,
+) -> None:
+    """A step that never returns: after task_hang_s the machine settles its task, deletes its
+    broker user and exits 75; `ezspark evaluator` starts it again with a new user, the
+    training moves on (its genomes at the floor, the errors counted and explained), and a
+    stop deletes the last user too."""
+    with secure_vhost((USERNAME,)) as sv, processes() as procs:
+        base, _ = _start_cluster(sv, tmp_path, procs)
+        with httpx.Client(base_url=base, timeout=10) as api:
+            token = _laptop_token(api)
+            mine = _own_machine(
+                tmp_path, base, token, env_modules=FAULT_ENVS, envs=HUNG_ENV, task_hang_s=2
+            )
+            procs.append(mine)
+            wait_until(lambda: _announced(api, HUNG_ENV), 60, "the own machine's env")
+            created = api.post("/api/trainings", json=HUNG_CFG)
+            assert created.status_code == 201, created.text
+            report = _first_report(api, created.json()["id"])
+            assert report["errors"] == report["population"]
+            assert "hung" in (report["first_error"] or "")
+            names = [r["evaluator_id"] for r in logged(mine, "evaluator_credential_issued")]
+            assert len(names) >= 2  # started again after a hang, with a user of its own
+            assert len(set(names)) == len(names)
+            assert len(logged(mine, "evaluation_hung")) >= len(names) - 1
+            live = set(sv.admin.users("evu."))
+            assert len([n for n in names if n in live]) <= 1  # the running one, if any
+            # A stop during a hang ends with it (75), else cleanly; never a restart after it.
+            assert mine.stop() in (0, HUNG_EXIT_CODE)
+            assert not set(names) & set(sv.admin.users("evu."))

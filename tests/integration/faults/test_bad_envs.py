@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import tests.integration.faults.fault_envs  # noqa: F401 - registers EzFault/* here too
+from ezspark_common.cli.supervise import HUNG_EXIT_CODE
 from ezspark_common.trainer.checkpoints import load_checkpoint
 from ezspark_common.wire.messages import (
     RESULTS_QUEUE,
@@ -22,7 +23,6 @@ from ezspark_common.wire.messages import (
     dead_letter_queue,
     encode,
 )
-from ezspark_evaluator.watchdog import HUNG_EXIT_CODE
 from tests.integration.faults.common import alive, evaluator_proc, evolver_proc, logged
 from tests.integration.services.harness import (
     CP_TASKS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import structlog
 
@@ -29,7 +30,9 @@ def main() -> None:
         run_service(
             settings,
             settings.metrics_host,
-            lambda broker, registry: EvaluatorService(settings, broker, registry),
+            lambda broker, registry: EvaluatorService(
+                settings, broker, registry, before_hung_exit=_leave_hook(settings)
+            ),
             "ezspark_evaluator",
             {
                 "fronted": fronted_queues(settings.queue_prefix),
@@ -39,6 +42,12 @@ def main() -> None:
     finally:
         if settings.gateway:
             byo.leave(settings)
+
+
+def _leave_hook(settings: EvaluatorSettings) -> Callable[[], None] | None:
+    """A user's machine deletes its broker user before a hung evaluation ends the process
+    (``finally`` below does not run then)."""
+    return (lambda: byo.leave(settings)) if settings.gateway else None
 
 
 if __name__ == "__main__":

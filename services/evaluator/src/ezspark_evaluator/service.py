@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -43,7 +44,11 @@ class EvaluatorService:
     """Wires the task handler to the broker; ``run()`` blocks until ``stop()``."""
 
     def __init__(
-        self, settings: EvaluatorSettings, broker: Broker, registry: CollectorRegistry
+        self,
+        settings: EvaluatorSettings,
+        broker: Broker,
+        registry: CollectorRegistry,
+        before_hung_exit: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.evaluator_id = settings.evaluator_id or default_evaluator_id()
@@ -62,7 +67,7 @@ class EvaluatorService:
             self._stopping,
             {e.env_id for e in self.envs},
         )
-        self.watchdog = Watchdog(self.handler, settings.task_hang_s)
+        self.watchdog = Watchdog(self.handler, settings.task_hang_s, before_exit=before_hung_exit)
         broker.declare(settings.results_queue)
         # A user's machine (its id is its broker user, see routing.py) reads its owner's
         # queues, and the volunteers' if it volunteers; the operator's read the shared ones.

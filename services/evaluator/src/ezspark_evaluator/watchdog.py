@@ -5,7 +5,9 @@ has run ``task_hang_s``, the watchdog settles the task on that thread's behalf (
 genome gets the reward floor and an error; the result is published and confirmed, the
 delivery acked, so the training moves on and no other evaluator inherits the task), then
 ends the process with :data:`HUNG_EXIT_CODE` for its supervisor (Kubernetes, compose,
-systemd) to start a fresh one.
+systemd, or ``ezspark evaluator`` on a user's machine) to start a fresh one.  Just before,
+``before_exit`` runs: a user's machine deletes its broker user there, as a clean stop
+would, so restarts do not pile up credentials against the account's limit.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from collections.abc import Callable
 
 import structlog
 
+from ezspark_common.cli.supervise import HUNG_EXIT_CODE
 from ezspark_evaluator.worker import TaskHandler
 
 log = structlog.get_logger("ezspark_evaluator")
 
-HUNG_EXIT_CODE = 75  # EX_TEMPFAIL: "try again", i.e. restart this process
 ACK_GRACE_S = 1.0  # lets the IO thread put the ack on the wire before the process ends
 
 
@@ -30,11 +32,16 @@ class Watchdog:
     """A daemon thread that checks the evaluation in hand against ``limit_s``."""
 
     def __init__(
-        self, handler: TaskHandler, limit_s: float, exit_process: Callable[[int], None] = os._exit
+        self,
+        handler: TaskHandler,
+        limit_s: float,
+        exit_process: Callable[[int], None] = os._exit,
+        before_exit: Callable[[], None] | None = None,
     ) -> None:
         self._handler = handler
         self.limit_s = limit_s
         self._exit = exit_process
+        self._before_exit = before_exit
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="evaluation-watchdog", daemon=True)
 
@@ -55,7 +62,16 @@ class Watchdog:
                 continue
             time.sleep(ACK_GRACE_S)
             log.error("evaluator_exiting", reason="hung evaluation", exit_code=HUNG_EXIT_CODE)
+            self._clean_up()
             sys.stdout.flush()
             sys.stderr.flush()
             self._exit(HUNG_EXIT_CODE)  # the stuck thread can only end with the process
             return
+
+    def _clean_up(self) -> None:
+        if self._before_exit is None:
+            return
+        try:
+            self._before_exit()
+        except Exception as exc:  # best effort: the process ends either way
+            log.warning("exit_clean_up_failed", error=str(exc))

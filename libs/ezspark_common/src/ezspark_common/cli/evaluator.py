@@ -15,6 +15,7 @@ import sys
 import click
 
 from ezspark_common.cli.client import URL_ENV, gateway_url
+from ezspark_common.cli.supervise import supervise
 
 
 @click.command("evaluator")
@@ -27,7 +28,8 @@ def evaluator(url: str | None, volunteer: bool, envs: str) -> None:
     """Serve trainings' games on this machine, for the environments installed here.
 
     Log in first (`ezspark login`) or set EZSPARK_TOKEN; custom environments need their
-    module in EZSPARK_ENV_MODULES.  Ctrl-C stops it and deletes its broker user.
+    module in EZSPARK_ENV_MODULES.  Ctrl-C stops it and deletes its broker user.  After
+    ending an evaluation stuck in your environment (EZSPARK_TASK_HANG_S) it starts again.
     """
     # The service installed next to this interpreter (the same venv) first, then PATH.
     search = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
@@ -35,7 +37,7 @@ def evaluator(url: str | None, volunteer: bool, envs: str) -> None:
     if program is None:
         click.echo("ezspark-evaluator is not installed: pip install ezspark-evaluator", err=True)
         sys.exit(1)
-    _warn_nondeterministic(envs)
+    _warn_nondeterministic(envs or os.environ.get("EZSPARK_ENVS", ""))  # what it will serve
     target = gateway_url(url)
     env = dict(os.environ, EZSPARK_GATEWAY=target, EZSPARK_VOLUNTEER=str(volunteer).lower())
     env[URL_ENV] = target
@@ -43,7 +45,7 @@ def evaluator(url: str | None, volunteer: bool, envs: str) -> None:
     env.setdefault("EZSPARK_METRICS_PORT", "0")  # a laptop needs no scrape port
     if envs:
         env["EZSPARK_ENVS"] = envs
-    os.execve(program, [program], env)
+    sys.exit(supervise([program], env, say=lambda text: click.echo(text, err=True)))
 
 
 def own_env_ids(modules: list[str]) -> list[str]:

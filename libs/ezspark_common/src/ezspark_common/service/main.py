@@ -2,7 +2,8 @@
 
 settings → logging → environment plug-ins → metrics server → broker → service → run until
 SIGTERM/SIGINT.  Exit codes: 0 after a clean stop, 1 when RabbitMQ is unreachable or lost,
-2 when an environment plug-in module fails to import.
+2 when an environment plug-in module fails to import, 75 (``cli.supervise.HUNG_EXIT_CODE``)
+when an evaluator ended a hung evaluation and wants a fresh process.
 """
 
 from __future__ import annotations
