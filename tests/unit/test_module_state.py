@@ -33,6 +33,7 @@ _CACHE = "functools.cache of a pure function of the environment id (same answer 
 # (module, name) → why the value may stay at module level.
 ALLOWED: dict[tuple[str, str], str] = {
     ("ezspark_common.evaluation.games.acrobot", "available"): _CACHE,
+    ("ezspark_common.evaluation.games.lunarlander", "available"): _CACHE,
     ("ezspark_common.evaluation.games.mountaincar", "available"): _CACHE,
     ("ezspark_common.evaluation.games.pendulum", "available"): _CACHE,
     ("ezspark_common.broker.metrics", "_cache"): (

@@ -1,14 +1,15 @@
 """Lockstep game sets: many games of one environment stepped together.
 
 :func:`make_games` picks the fastest implementation for an id: numpy-vectorised physics
-where EzSpark has them (each proven bit-identical to Gymnasium's environment), otherwise a
-set of ordinary Gymnasium environments stepped in a loop.
+where EzSpark has them, a leaner step around Gymnasium's own Box2D world for LunarLander
+(each proven bit-identical to Gymnasium's environment), otherwise a set of ordinary
+Gymnasium environments stepped in a loop.
 """
 
 from __future__ import annotations
 
 from ezspark_common.evaluation.envs import registered_id
-from ezspark_common.evaluation.games import acrobot, cartpole, mountaincar, pendulum
+from ezspark_common.evaluation.games import acrobot, cartpole, lunarlander, mountaincar, pendulum
 from ezspark_common.evaluation.games.base import Games, StepResult
 from ezspark_common.evaluation.games.scalar import EnvPool, ScalarGames
 
@@ -38,6 +39,8 @@ def make_games(
     ``vector=False`` forces ordinary environments (the reference the tests compare with);
     those come from ``envs`` (the caller's pool) when given.
     """
+    if vector is not False and lunarlander.available(env_id):
+        return lunarlander.LunarLanderGames(env_id, rows, envs)
     use_vector = vectorised(env_id) if vector is None else vector and vectorised(env_id)
     if use_vector:
         rid = registered_id(env_id)
