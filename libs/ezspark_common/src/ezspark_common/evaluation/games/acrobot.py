@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from ezspark_common.evaluation.envs import make_env
 from ezspark_common.evaluation.games.base import Games, StepResult
-from ezspark_common.evaluation.games.exact import agrees, may_stand_in
+from ezspark_common.evaluation.games.exact import stands_in
 
 IDS = ("Acrobot-v1",)
 RESET_BOUND = 0.1  # AcrobotEnv.reset draws each state value from ±0.1
@@ -92,7 +92,9 @@ def supports(env: Any) -> bool:
 @functools.cache
 def available(env_id: str) -> bool:
     """Whether :class:`AcrobotGames` may stand in for ``env_id`` on this machine."""
-    return may_stand_in(env_id, IDS, supports) and _agrees(env_id)
+    return stands_in(
+        env_id, IDS, supports, AcrobotGames, (0, 1, 2), 150, lambda t, r: np.array((r + t * t) % 3)
+    )
 
 
 @dataclass(frozen=True)
@@ -288,9 +290,3 @@ class AcrobotGames(Games):
     def select(self, rows: NDArray[np.int64]) -> None:
         self.state = self.state[:, rows]
         self.steps = self.steps[rows]
-
-
-def _agrees(env_id: str, seeds: Sequence[int] = (0, 1, 2), steps: int = 150) -> bool:
-    """A few games here and in Gymnasium, compared step by step on this machine."""
-    games = AcrobotGames(env_id, len(seeds))
-    return agrees(games, env_id, seeds, steps, lambda t, r: np.array((r + t * t) % 3))

@@ -2,9 +2,10 @@
 
 * :func:`square32`: ``u**2`` on a numpy float32 *scalar* is the C library's ``powf``, which
   is not always the correctly rounded square.
-* :func:`may_stand_in` and :func:`agrees`: the guards every lockstep set passes before it
-  stands in for an environment (the right registered environment, its physics not
-  overridden, and a short step-by-step comparison with Gymnasium on this machine).
+* :func:`stands_in` (:func:`may_stand_in`, then :func:`agrees`): the guard every exact set
+  passes before it stands in for an environment (the right registered environment, its
+  physics not overridden, and a short step-by-step comparison with Gymnasium on this
+  machine).
 """
 
 from __future__ import annotations
@@ -52,6 +53,22 @@ def may_stand_in(env_id: str, ids: Sequence[str], supports: Callable[[Any], bool
         return supports(env.unwrapped)
     finally:
         env.close()
+
+
+def stands_in(
+    env_id: str,
+    ids: Sequence[str],
+    supports: Callable[[Any], bool],
+    build: Callable[[str, int], Games],
+    seeds: Sequence[int],
+    steps: int,
+    action: Callable[[int, int], NDArray[Any]],
+) -> bool:
+    """Whether the set ``build(env_id, rows)`` may stand in for ``env_id`` here: the right
+    environment (:func:`may_stand_in`), then ``seeds`` played both ways (:func:`agrees`)."""
+    if not may_stand_in(env_id, ids, supports):
+        return False
+    return agrees(build(env_id, len(seeds)), env_id, seeds, steps, action)
 
 
 def agrees(

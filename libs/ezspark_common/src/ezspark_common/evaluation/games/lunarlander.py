@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from ezspark_common.evaluation.failures import failure
 from ezspark_common.evaluation.games.base import Games, StepResult
-from ezspark_common.evaluation.games.exact import agrees, may_stand_in, unchanged
+from ezspark_common.evaluation.games.exact import stands_in, unchanged
 from ezspark_common.evaluation.games.scalar import EnvPool
 
 IDS = ("LunarLander-v3",)
@@ -50,12 +50,16 @@ def _plain(env: Any) -> bool:
 @functools.cache
 def available(env_id: str) -> bool:
     """Whether :class:`LunarLanderGames` may stand in for ``env_id`` on this machine."""
-    if not may_stand_in(env_id, IDS, _plain):
-        return False
-    seeds = (0, 1, 2, 3)
-    games = LunarLanderGames(env_id, len(seeds))
     # Every action, in runs long enough to fly, land and crash.
-    return agrees(games, env_id, seeds, 400, lambda t, r: np.array((t // (3 + r)) % 4))
+    return stands_in(
+        env_id,
+        IDS,
+        _plain,
+        LunarLanderGames,
+        (0, 1, 2, 3),
+        400,
+        lambda t, r: np.array((t // (3 + r)) % 4),
+    )
 
 
 class LunarLanderGames(Games):

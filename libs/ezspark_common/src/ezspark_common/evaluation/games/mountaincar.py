@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from ezspark_common.evaluation.actions import box_actions
 from ezspark_common.evaluation.envs import make_env
 from ezspark_common.evaluation.games.base import Games, StepResult
-from ezspark_common.evaluation.games.exact import agrees, may_stand_in, unchanged
+from ezspark_common.evaluation.games.exact import stands_in, unchanged
 
 IDS = ("MountainCarContinuous-v0",)
 _MIRRORED = ("reset", "step")
@@ -36,14 +36,12 @@ _F32 = np.float32
 @functools.cache
 def available(env_id: str) -> bool:
     """Whether :class:`MountainCarGames` may stand in for ``env_id`` on this machine."""
-    if not may_stand_in(env_id, IDS, lambda e: unchanged(e, Continuous_MountainCarEnv, _MIRRORED)):
-        return False
-    seeds = (0, 1, 2)
-    games = MountainCarGames(env_id, len(seeds))
-    return agrees(
-        games,
+    return stands_in(
         env_id,
-        seeds,
+        IDS,
+        lambda e: unchanged(e, Continuous_MountainCarEnv, _MIRRORED),
+        MountainCarGames,
+        (0, 1, 2),
         200,
         lambda t, r: np.array([math.sin(t * 0.05 + r) * (0.3 + 0.35 * r)]),
     )

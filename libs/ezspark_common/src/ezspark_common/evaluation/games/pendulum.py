@@ -24,7 +24,7 @@ from ezspark_common.evaluation.actions import box_actions
 from ezspark_common.evaluation.envs import make_env
 from ezspark_common.evaluation.games.acrobot import _square
 from ezspark_common.evaluation.games.base import Games, StepResult
-from ezspark_common.evaluation.games.exact import agrees, may_stand_in, square32, unchanged
+from ezspark_common.evaluation.games.exact import square32, stands_in, unchanged
 
 IDS = ("Pendulum-v1",)
 _MIRRORED = ("reset", "step", "_get_obs")
@@ -43,11 +43,15 @@ def supports(env: Any) -> bool:
 @functools.cache
 def available(env_id: str) -> bool:
     """Whether :class:`PendulumGames` may stand in for ``env_id`` on this machine."""
-    if not may_stand_in(env_id, IDS, supports):
-        return False
-    seeds = (0, 1, 2, 3)
-    games = PendulumGames(env_id, len(seeds))
-    return agrees(games, env_id, seeds, 60, lambda t, r: np.array([math.sin(t * 0.7 + r) * 2.5]))
+    return stands_in(
+        env_id,
+        IDS,
+        supports,
+        PendulumGames,
+        (0, 1, 2, 3),
+        60,
+        lambda t, r: np.array([math.sin(t * 0.7 + r) * 2.5]),
+    )
 
 
 class PendulumGames(Games):
