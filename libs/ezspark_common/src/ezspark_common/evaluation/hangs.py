@@ -28,8 +28,8 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 # SIGUSR2: SIGALRM is pytest-timeout's and a user's timer's; USR2 is free by convention.
-_SIGNAL = getattr(signal, "SIGUSR2", None)
-_SUPPORTED = _SIGNAL is not None and hasattr(signal, "pthread_kill")
+# None where a signal cannot be sent to one thread (Windows): the guard then does nothing.
+_SIGNAL = getattr(signal, "SIGUSR2", None) if hasattr(signal, "pthread_kill") else None
 
 
 class EnvHung(BaseException):
@@ -92,7 +92,7 @@ class HangGuard:
     def __enter__(self) -> HangGuard:
         on_main = threading.current_thread() is threading.main_thread()
         main_id = threading.main_thread().ident
-        if self.limit_s is None or _SIGNAL is None or not _SUPPORTED or not on_main:
+        if self.limit_s is None or _SIGNAL is None or not on_main:
             return self
         if self._active or main_id is None:
             return self

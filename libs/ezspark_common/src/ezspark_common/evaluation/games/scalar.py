@@ -24,6 +24,11 @@ class SizeError(ValueError):
     """The environment's observation does not have ``input_size`` values (says so itself)."""
 
 
+def _why(call: str, exc: BaseException) -> str:
+    """A size error says what is wrong itself; anything else is the environment's failure."""
+    return str(exc) if isinstance(exc, SizeError) else failure(call, exc)
+
+
 class ScalarGames(Games):
     """Any environment: a pool of instances, one per row, stepped in a Python loop."""
 
@@ -42,7 +47,7 @@ class ScalarGames(Games):
                 obs, _ = self.guard.call(self.envs[r].reset, seed=int(seed))
                 self.obs[r] = self._sized(flatten_obs(obs), "reset")
             except (Exception, EnvHung) as exc:  # the user's environment: contain, report
-                errors[r] = str(exc) if isinstance(exc, SizeError) else failure("reset", exc)
+                errors[r] = _why("reset", exc)
         return self.obs, errors if any(errors) else None
 
     def step(self, actions: NDArray[Any], active: NDArray[np.bool_]) -> StepResult:
@@ -60,7 +65,7 @@ class ScalarGames(Games):
                 done[r] = bool(term) or bool(trunc)
             except (Exception, EnvHung) as exc:
                 errors = errors or [None] * rows
-                errors[r] = str(exc) if isinstance(exc, SizeError) else failure("step", exc)
+                errors[r] = _why("step", exc)
         return self.obs, reward, done, errors
 
     def _sized(self, obs: NDArray[Any], call: str) -> NDArray[Any]:
