@@ -32,20 +32,20 @@ def supervise(
     """Run ``argv`` until it exits with anything but :data:`HUNG_EXIT_CODE`; its exit code
     (128 + the signal number if a signal ended it)."""
     stopping = threading.Event()
-    child: list[subprocess.Popen[bytes]] = []
+    child: subprocess.Popen[bytes] | None = None  # the one running now
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         stopping.set()
-        if child and child[-1].poll() is None:
-            child[-1].send_signal(signum)
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         while True:
-            child.append(subprocess.Popen(list(argv), env=dict(env)))
+            child = subprocess.Popen(list(argv), env=dict(env))
             if stopping.is_set():  # a signal came while it was starting
-                child[-1].terminate()
-            code = child[-1].wait()
+                child.terminate()
+            code = child.wait()
             code = 128 - code if code < 0 else code
             if code != HUNG_EXIT_CODE or stopping.is_set():
                 return code
