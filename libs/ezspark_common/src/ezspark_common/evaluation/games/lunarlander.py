@@ -110,7 +110,8 @@ class LunarLanderGames(Games):
 def _step(env: Any, action: int) -> tuple[list[float], float, bool]:
     """``LunarLander.step`` for a discrete action without wind: state, reward, terminated."""
     lander = env.lander
-    tip0, tip1 = math.sin(lander.angle), math.cos(lander.angle)
+    angle = lander.angle  # one read through SWIG, not two
+    tip0, tip1 = math.sin(angle), math.cos(angle)
     side0, side1 = -tip1, tip0
     u0, u1 = env.np_random.random(2).tolist()
     d0, d1 = (u0 * 2.0 - 1.0) / _SCALE, (u1 * 2.0 - 1.0) / _SCALE
