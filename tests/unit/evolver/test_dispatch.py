@@ -115,6 +115,7 @@ class Harness:
         evaluators: list[str],
         config: TrainingConfig = CONFIG,
         sizes: list[int] | None = None,
+        quarantine: set[str] | None = None,
         **settings: Any,
     ) -> None:
         self.clock = Clock()
@@ -147,7 +148,7 @@ class Harness:
             state.population,
             config,
             sizes or [6, 6, 6, 6],
-            set(),
+            quarantine or set(),
             self.quarantined.append,
             round_id="r0",
         )
@@ -466,6 +467,34 @@ def test_with_nobody_serving_the_round_waits_instead_of_failing(
     assert h.metric("ezspark_evolver_tasks_redispatched_total") == 0
     h.announce("ev0")
     h.open_queue()
+    h.later(8 * TIMEOUT_S)
+    assert h.waiting[-1] is None
+    assert h.finish().outcomes == h.reference.outcomes
+
+
+def test_with_every_evaluator_quarantined_the_round_waits_and_says_why(
+    harness: Callable[..., Harness],
+) -> None:
+    """The only live evaluator is quarantined for the training: the round waits without
+    counting towards abandonment, the user is told that quarantine (and its usual cause)
+    stops the training, and the round completes once an evaluator that is not quarantined
+    announces."""
+    h = harness("ev0", quarantine={"ev0"}, max_task_attempts=1)
+    joined: list[str] = []
+    h.policy = lambda task: honest(task, "ev1") if joined else None  # ev0 declines
+    h.open_queue()
+    h.settle()
+    for _ in range(5):
+        h.later(8 * TIMEOUT_S)
+    reason = h.waiting[-1]
+    assert reason is not None
+    assert reason.startswith("every evaluator of CartPole-v1 that may serve this training is")
+    assert "quarantined" in reason
+    assert "not deterministic" in reason
+    assert not h.round.rules.done
+    assert all(t.avoid_evaluators == ["ev0"] for t in h.seen)
+    h.announce("ev1")
+    joined.append("ev1")
     h.later(8 * TIMEOUT_S)
     assert h.waiting[-1] is None
     assert h.finish().outcomes == h.reference.outcomes

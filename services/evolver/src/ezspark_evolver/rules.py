@@ -242,19 +242,19 @@ class RoundRules(Verification):
         self._todo.append(slot)
 
     def _expire(self) -> None:
-        """Re-dispatch overdue slots; nobody serving the environment is waiting, not failing."""
+        """Re-dispatch overdue slots.  A slot nobody may take (no evaluator serves the
+        environment, or every one is quarantined or avoided) is waiting, not failing."""
         now = self.ctx.clock()
-        served = bool(self._live())
         for slot in list(self._slots.values()):
             if not (slot.open and slot.deadline <= now):
                 continue
-            if not served:
-                slot.deadline = now + self._timeout(slot)
+            if not self._anyone_for(slot):
+                if slot.kind is Kind.CHECK and self._live():
+                    self._skip_check(slot)
+                else:
+                    slot.deadline = now + self._timeout(slot)
                 continue
             self._log.info("task_overdue", task_id=slot.task_id, attempt=slot.attempt)
-            if slot.kind is Kind.CHECK and not self._anyone_for(slot):
-                self._skip_check(slot)
-                continue
             slot.expiries += 1
             if slot.kind is Kind.TASK and slot.expiries > self.ctx.settings.max_task_attempts:
                 raise TaskAbandonedError(
@@ -350,6 +350,14 @@ class RoundRules(Verification):
             return None
         if not self._live():
             return f"no evaluator serves {self.env_id}"
+        if not self._live(self.quarantine):
+            return (
+                f"every evaluator of {self.env_id} that may serve this training is "
+                "quarantined for it: safeness re-checks found each one's answers contradicted "
+                "on the same genome and games (an environment that is not deterministic does "
+                "this; `ezspark validate` checks yours); the training goes on when an "
+                "evaluator that is not quarantined joins"
+            )
         ties = [s for s in self._slots.values() if s.kind is Kind.TIE and s.outcomes is None]
         if ties and not any(self._anyone_for(t) for t in ties):
             return (
