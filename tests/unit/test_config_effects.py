@@ -41,6 +41,7 @@ from ezspark_common.trainer.evaluators import (
     EmbeddedEvaluator,
     InProcessEvaluator,
     ProcessPoolEvaluator,
+    SoloEvaluator,
 )
 from ezspark_common.trainer.generations import NoSink, run_generations
 from ezspark_common.trainer.tasks import split_tasks
@@ -875,26 +876,41 @@ def test_saving_writes_a_genome_every_saving_generations(
 
 
 def test_alone_training_iterations_pool_only_after(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Generations before alone_training_iterations run in-process; later ones use the pool."""
+    """Generations before alone_training_iterations run in one process (with --workers N,
+    the first worker alone); later ones use every worker of the pool."""
     monkeypatch.delenv("EZSPARK_ENV_MODULES", raising=False)
     config = cfg(alone_training_iterations=2, initial_population=4)
     one = EmbeddedEvaluator(workers=1)
     assert isinstance(one.evaluator_for(config, 5), InProcessEvaluator)
     evaluator = EmbeddedEvaluator(workers=2)
+    played: list[list[int]] = []  # the workers given each generation's tasks
     try:
         assert evaluator.evaluator_for(config, 0) is evaluator.here
         assert evaluator.evaluator_for(config, 1) is evaluator.here
+        assert isinstance(evaluator.here, SoloEvaluator)
         later = cfg(alone_training_iterations=5, initial_population=4)
         assert evaluator.evaluator_for(later, 2) is evaluator.here
         pool = evaluator.evaluator_for(config, 2)
         assert isinstance(pool, ProcessPoolEvaluator)
         assert pool.workers == 2
         assert not pool.started
-        # The pool gives exactly what this process computes.
-        pop = dataclasses.replace(initial_population(config), generation=2)
-        pooled = evaluator.evaluate(pop, config).outcomes
-        assert pool.started
-        assert pooled == evaluate(config, pop).outcomes
+        for generation in (1, 2):
+            pop = dataclasses.replace(initial_population(config), generation=generation)
+            pooled = evaluator.evaluate(pop, config).outcomes
+            assert pool.started
+            # Whoever plays it, the outcomes are exactly what this process computes.
+            assert pooled == evaluate(config, pop).outcomes
+            if generation == 1:
+                assert pool._pool is not None
+                run = pool._pool.run
+                monkeypatch.setattr(
+                    pool._pool, "run", lambda a: played.append([w for w, _ in a]) or run(a)
+                )
+        # Generation 1 was played before the spy; generation 2 spread over both workers.
+        assert set(played[0]) == {0, 1}
+        alone = dataclasses.replace(initial_population(config), generation=1)
+        evaluator.evaluate(alone, config)
+        assert set(played[1]) == {0}  # the alone phase: every task on the first worker
     finally:
         evaluator.close()
     assert not evaluator.pool.started

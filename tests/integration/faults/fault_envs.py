@@ -14,13 +14,17 @@ Importing this module registers deliberately broken environments under ``EzFault
   itself raises (a broken plug-in, not a bad game): the evaluator's retry path;
 * ``EzFault/Crash-v0``: ``reset`` ends the process at once (``os._exit``), as a segfault in
   a native environment would: nothing can be settled or logged;
-* ``EzFault/Hang-v0``: the 3rd ``step`` never returns (a deadlocked native environment).
+* ``EzFault/Hang-v0``: the 3rd ``step`` never returns (a deadlocked native environment);
+* ``EzFault/SegfaultOnOne-v0``: the 3rd ``step`` reads address 0 (SIGSEGV, a real native
+  crash) when the agent picks action 1 there, so whether a genome crashes its process
+  depends on the genome; other steps reward the action, as ``EzTest/Echo-v0``.
 
 The first four reuse the unit tests' ``tests.support.faulty_envs`` classes.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 from typing import Any
@@ -29,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 
 from tests.support.faulty_envs import (
+    ActionEchoEnv,
     EndlessEnv,
     NaNRewardEnv,
     RaiseOnActionOneEnv,
@@ -75,6 +80,15 @@ class HangingEnv(EndlessEnv):
         return super().step(action)
 
 
+class SegfaultOnOneEnv(ActionEchoEnv):
+    """Segfaults in its 3rd ``step`` on action 1: no exception, no clean-up, a signal."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if action == 1 and self.t + 1 == self.fail_at:
+            ctypes.string_at(0)  # reads address 0, as a bug in a C extension would
+        return super().step(action)
+
+
 ENVS: dict[str, type[Any]] = {
     "EzFault/Raise-v0": RaisingEnv,
     "EzFault/NaN-v0": NaNRewardEnv,
@@ -84,6 +98,7 @@ ENVS: dict[str, type[Any]] = {
     "EzFault/BrokenLater-v0": BrokenLaterEnv,
     "EzFault/Crash-v0": CrashingEnv,
     "EzFault/Hang-v0": HangingEnv,
+    "EzFault/SegfaultOnOne-v0": SegfaultOnOneEnv,
 }
 
 for _env_id, _cls in ENVS.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import sys
 
@@ -31,3 +32,16 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def report_native_crashes() -> None:
+    """On a native crash (a segfault in an environment's C code), print the Python stack
+    that led into it to stderr: the process cannot log anything then, and the stack names
+    the environment's line.  Leaves an earlier set-up (pytest's, ``PYTHONFAULTHANDLER``)."""
+    stream = sys.__stderr__
+    if faulthandler.is_enabled() or stream is None:
+        return
+    try:
+        faulthandler.enable(file=stream)
+    except (AttributeError, OSError, ValueError):  # a stderr without a file descriptor
+        return

@@ -33,7 +33,7 @@ from ezspark_common.evaluation.replay import (
     Player,
     RecordOptions,
 )
-from ezspark_common.logging import configure_logging
+from ezspark_common.logging import configure_logging, report_native_crashes
 from ezspark_common.settings import CommonSettings
 
 if TYPE_CHECKING:  # for annotations only: the commands import the trainer when they run
@@ -70,6 +70,7 @@ def main(ctx: click.Context) -> None:
     """EzSpark: distributed NEAT neuroevolution for Gymnasium environments."""
     settings = CommonSettings()
     configure_logging(settings.log_level, json_logs=False)
+    report_native_crashes()
     try:
         load_env_modules(settings.env_module_list)
     except EnvModuleError as exc:  # every command needs them: say why, without a traceback

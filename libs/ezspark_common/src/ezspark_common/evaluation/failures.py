@@ -10,6 +10,7 @@ these lines between evaluators bit for bit) and line.
 from __future__ import annotations
 
 import os
+import re
 import sysconfig
 import traceback
 
@@ -42,14 +43,30 @@ def own_frame(exc: BaseException) -> traceback.FrameSummary | None:
     return theirs[-1] if theirs else None
 
 
+def _at(filename: str, lineno: int | None, function: str) -> str:
+    folder, name = os.path.split(filename)
+    short = f"{os.path.basename(folder)}/{name}" if folder else name  # my_env/env.py
+    return f" (at {short}:{lineno} in {function})"
+
+
+# A frame of a ``faulthandler`` dump: '  File "/path/env.py", line 40 in step'.
+_DUMPED_FRAME = re.compile(r'^\s*File "(?P<file>.*)", line (?P<line>\d+) in (?P<fn>\S+)\s*$')
+
+
+def crash_site(dump: str) -> str:
+    """Where a ``faulthandler`` dump (innermost frame first) was in the user's own code,
+    as ``" (at <file>:<line> in <function>)"``; ``""`` if it never was."""
+    for line in dump.splitlines():
+        if (m := _DUMPED_FRAME.match(line)) and _theirs(m["file"]):
+            return _at(m["file"], int(m["line"]), m["fn"])
+    return ""
+
+
 def failure(call: str, exc: BaseException) -> str:
     """``"<call> raised <Type>: <message> (at <file>:<line> in <function>)"``; for a hung
     call ``"<call> did not return within … (at …)"``, the line it was stuck on."""
-    where = ""
-    if frame := own_frame(exc):
-        folder, name = os.path.split(frame.filename)
-        short = f"{os.path.basename(folder)}/{name}" if folder else name  # my_env/env.py
-        where = f" (at {short}:{frame.lineno} in {frame.name})"
+    frame = own_frame(exc)
+    where = _at(frame.filename, frame.lineno, frame.name) if frame else ""
     if isinstance(exc, EnvHung):
         return f"{call} {exc}{where}"
     return f"{call} raised {type(exc).__name__}: {exc}{where}"

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from ezspark_common.broker import Broker, BrokerError, connect
 from ezspark_common.evaluation.envs import load_env_modules
-from ezspark_common.logging import configure_logging
+from ezspark_common.logging import configure_logging, report_native_crashes
 from ezspark_common.settings import CommonSettings
 
 
@@ -61,6 +61,7 @@ def run_service(
 
     ``broker_options`` go to ``connect`` (e.g. ``fronted`` queues, ``declares``)."""
     configure_logging(settings.log_level, json_logs=settings.log_json)
+    report_native_crashes()
     log = structlog.get_logger(logger_name)
     try:
         load_env_modules(settings.env_module_list)

@@ -8,126 +8,24 @@ whatever the assignment (see ``evaluation``), which is what the re-check verifie
 
 from __future__ import annotations
 
-import contextlib
 import math
-import multiprocessing as mp
-import signal
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import Any
 
 import structlog
 
 from ezspark_common import rng as rngs
 from ezspark_common.config import TrainingConfig
-from ezspark_common.evaluation.batch import GameSetup, Outcome, agree, evaluate_batch
-from ezspark_common.evaluation.envs import load_env_modules
+from ezspark_common.evaluation.batch import GameSetup, Outcome, agree
 from ezspark_common.evaluation.games import EnvPool
 from ezspark_common.evaluation.hangs import HangGuard
-from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.population import Population
 from ezspark_common.trainer.generations import Evaluator, GenerationOutcome
 from ezspark_common.trainer.tasks import TaskPlan, merge_outcomes, safeness_sample, split_tasks
+from ezspark_common.trainer.workers import Assigned, Batch, WorkerPool
 
 log = structlog.get_logger(__name__)
 
 MAX_BATCH = 2000  # genomes per task: bigger batches amortise Python overhead, up to memory
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Genomes to play on some games: what a worker is handed (a task, run locally)."""
-
-    genomes: tuple[Genome, ...]
-    setup: GameSetup
-    game_seeds: tuple[int, ...]
-
-    def run(self, envs: EnvPool) -> list[Outcome]:
-        """Evaluate the batch here, with the caller's environment pool."""
-        return evaluate_batch(self.genomes, self.setup, self.game_seeds, envs=envs)
-
-
-Assigned = Sequence[tuple[int, Batch]]  # (worker, batch) pairs
-
-
-def _worker_main(conn: Connection, env_modules: list[str], hang_limit_s: float | None) -> None:
-    # Ctrl-C belongs to the parent, which checkpoints and then stops us.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    load_env_modules(env_modules)
-    envs = EnvPool(HangGuard(hang_limit_s))  # this process's own, reused from task to task
-    while True:
-        batch = conn.recv()
-        if batch is None:
-            return
-        try:
-            with envs.guard:
-                outcomes = batch.run(envs)
-            conn.send(("ok", outcomes))
-        except Exception as exc:  # a bug, not an environment error: report it upstream
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-
-
-class WorkerPool:
-    """N worker processes, each fed its own ordered list of batches."""
-
-    def __init__(
-        self, workers: int, env_modules: Sequence[str] = (), hang_limit_s: float | None = None
-    ) -> None:
-        ctx = mp.get_context("spawn")
-        self._conns: list[Connection] = []
-        self._procs: list[Any] = []
-        for _ in range(workers):
-            parent, child = ctx.Pipe()
-            args = (child, list(env_modules), hang_limit_s)
-            proc = ctx.Process(target=_worker_main, args=args, daemon=True)
-            proc.start()
-            self._conns.append(parent)
-            self._procs.append(proc)
-
-    @property
-    def size(self) -> int:
-        """Number of worker processes."""
-        return len(self._conns)
-
-    def run(self, assigned: Assigned) -> list[list[Outcome]]:
-        """Run ``(worker, task)`` pairs; results in the order given."""
-        results: list[Any] = [None] * len(assigned)
-        threads = [
-            threading.Thread(target=self._feed, args=(w, assigned, results), daemon=True)
-            for w in range(self.size)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for status, value in results:
-            if status != "ok":
-                raise RuntimeError(f"worker failed: {value}")
-        return [value for _, value in results]
-
-    def _feed(self, worker: int, assigned: Assigned, results: list[Any]) -> None:
-        conn = self._conns[worker]
-        for i, (w, batch) in enumerate(assigned):
-            if w != worker:
-                continue
-            try:
-                conn.send(batch)
-                results[i] = conn.recv()
-            except (EOFError, OSError) as exc:
-                results[i] = ("error", f"worker {worker} died: {exc}")
-                return
-
-    def close(self) -> None:
-        """Stop the workers."""
-        for conn in self._conns:
-            with contextlib.suppress(OSError):  # already gone
-                conn.send(None)
-        for proc in self._procs:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
 
 
 def evaluate_generation(
@@ -204,11 +102,15 @@ class ProcessPoolEvaluator:
         """True once the worker processes run."""
         return self._pool is not None
 
-    def evaluate(self, population: Population, config: TrainingConfig) -> GenerationOutcome:
-        """Every genome of the population on the generation's games, over the workers."""
+    def evaluate(
+        self, population: Population, config: TrainingConfig, *, alone: bool = False
+    ) -> GenerationOutcome:
+        """Every genome of the population on the generation's games, over the workers; or,
+        ``alone``, all on the first worker (one process plays it, as one machine would)."""
         if self._pool is None:
             self._pool = WorkerPool(self.workers, self._env_modules, self._hang_limit_s)
-        return evaluate_generation(population, config, self._pool.size, self._pool.run)
+        workers = 1 if alone else self._pool.size
+        return evaluate_generation(population, config, workers, self._pool.run)
 
     def close(self) -> None:
         """Stop the worker processes, if any were started."""
@@ -217,13 +119,30 @@ class ProcessPoolEvaluator:
             self._pool = None
 
 
+class SoloEvaluator:
+    """The alone phase of ``ezspark train --workers N``: one process plays each generation,
+    but a worker process, not this one, so a native crash of the environment costs only
+    the genomes it crashes on (``workers``), not the run."""
+
+    def __init__(self, pool: ProcessPoolEvaluator) -> None:
+        self._pool = pool
+
+    def evaluate(self, population: Population, config: TrainingConfig) -> GenerationOutcome:
+        """Every genome of the population on the generation's games, on the first worker."""
+        return self._pool.evaluate(population, config, alone=True)
+
+    def close(self) -> None:
+        """Nothing of its own to stop: the pool is closed by its owner."""
+
+
 class EmbeddedEvaluator:
     """``ezspark train``'s evaluator: in this process, or over ``workers`` processes.
 
-    The first ``alone_training_iterations`` generations run in this process, as a client
-    would run them alone before joining others, unless ``pool_alone`` (``ezspark train
-    --gateway``, where the alone phase is the whole local run); later ones use the pool.
-    Either way a call into the environment stuck for ``hang_limit_s`` fails its game.
+    The first ``alone_training_iterations`` generations run in one process, as a client
+    would run them alone before joining others (this one with one worker, else the first
+    worker process), unless ``pool_alone`` (``ezspark train --gateway``, where the alone
+    phase is the whole local run); later ones use the pool.  Either way a call into the
+    environment stuck for ``hang_limit_s`` fails its game.
     """
 
     def __init__(
@@ -236,8 +155,10 @@ class EmbeddedEvaluator:
     ) -> None:
         self.workers = workers
         self._pool_alone = pool_alone
-        self.here = InProcessEvaluator(hang_limit_s)
         self.pool = ProcessPoolEvaluator(workers, env_modules, hang_limit_s)
+        self.here: Evaluator = (
+            InProcessEvaluator(hang_limit_s) if workers <= 1 else SoloEvaluator(self.pool)
+        )
 
     def evaluator_for(self, config: TrainingConfig, generation: int) -> Evaluator:
         """Which of the two evaluates generation ``generation``."""

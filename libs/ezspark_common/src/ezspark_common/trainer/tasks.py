@@ -23,7 +23,7 @@ from ezspark_common.wire.messages import EvaluationTask
 class TaskPlan:
     """Which genomes play which games: one task of a generation, before anyone runs it
     (the evolver sends it as an ``EvaluationTask``; the embedded trainer runs it as an
-    ``evaluators.Batch``)."""
+    ``workers.Batch``)."""
 
     index: int
     genome_keys: tuple[int, ...]

@@ -1,0 +1,224 @@
+"""Worker processes for the embedded trainer, and what happens when one dies.
+
+A user's environment may crash natively (a segfault in its C code, ``os._exit``): nothing
+in Python can catch that, but it only ends the worker process that played the game.  The
+pool then starts a new worker and plays that batch's genomes again one at a time: a genome
+whose games end the worker once more gets the reward floor for every game and an error
+naming how the process ended, the others their ordinary outcomes.  Each genome's outcome
+does not depend on the batch it was played in (see ``evaluation``), so the result is the
+same whatever the number of workers, and a worker killed for another reason (the kernel's
+out-of-memory killer, a stray ``kill``) costs nothing but time.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import multiprocessing as mp
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from ezspark_common.evaluation.batch import GameSetup, Outcome, evaluate_batch
+from ezspark_common.evaluation.envs import load_env_modules
+from ezspark_common.evaluation.failures import crash_site
+from ezspark_common.evaluation.games import EnvPool
+from ezspark_common.evaluation.hangs import HangGuard
+from ezspark_common.neat.genome import Genome
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Genomes to play on some games: what a worker is handed (a task, run locally)."""
+
+    genomes: tuple[Genome, ...]
+    setup: GameSetup
+    game_seeds: tuple[int, ...]
+
+    def run(self, envs: EnvPool) -> list[Outcome]:
+        """Evaluate the batch here, with the caller's environment pool."""
+        return evaluate_batch(self.genomes, self.setup, self.game_seeds, envs=envs)
+
+    def alone(self, genome: Genome) -> Batch:
+        """The batch of ``genome`` only, on the same games."""
+        return Batch((genome,), self.setup, self.game_seeds)
+
+    def crashed(self, genome: Genome, how: str) -> Outcome:
+        """``genome``'s outcome when playing it ended the worker process ``how`` (which
+        says where, when the process left a stack behind)."""
+        n_games = len(self.game_seeds)
+        width = 2 * self.setup.n_inputs if self.setup.behaviour else 0
+        return Outcome(
+            key=genome.key,
+            returns=(self.setup.reward_floor,) * n_games,
+            steps=0,
+            error=f"the environment {how}",
+            behaviour=((0.0,) * width,) * n_games if width else (),
+        )
+
+
+Assigned = Sequence[tuple[int, Batch]]  # (worker, batch) pairs
+_DIED = "died"  # a worker's answer when it ended instead of answering
+
+
+def _worker_main(
+    conn: Connection, dump: str, env_modules: list[str], hang_limit_s: float | None
+) -> None:
+    # Ctrl-C belongs to the parent, which checkpoints and then stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A native crash writes the Python stack that led into it there, for the parent to say
+    # where; the file stays open for the process's life (faulthandler needs its descriptor).
+    faulthandler.enable(file=open(dump, "w"), all_threads=False)  # noqa: SIM115
+    load_env_modules(env_modules)
+    envs = EnvPool(HangGuard(hang_limit_s))  # this process's own, reused from task to task
+    while True:
+        batch = conn.recv()
+        if batch is None:
+            return
+        try:
+            with envs.guard:
+                outcomes = batch.run(envs)
+            conn.send(("ok", outcomes))
+        except Exception as exc:  # a bug, not an environment error: report it upstream
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _context() -> Any:
+    """Fork from a clean server where the platform has one, so a worker that died is
+    replaced in milliseconds (spawning one imports everything again: about 0.7 s).  The
+    server preloads only EzSpark (numpy, Gymnasium): a user's module might start threads
+    on import, and forking a process with threads is not safe, so each worker imports it."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
+def _how(exitcode: int | None, dump: str) -> str:
+    """How a worker ended, in words, and where in the user's code if its stack says."""
+    if exitcode is None:
+        how = "stopped its worker process"
+    elif exitcode < 0:
+        try:
+            how = f"ended its worker process with {signal.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"ended its worker process with signal {-exitcode}"
+    else:
+        how = f"ended its worker process (exit code {exitcode})"
+    return f"{how}{crash_site(dump)}"
+
+
+class WorkerPool:
+    """N worker processes, each fed its own ordered list of batches; a worker that dies is
+    replaced, and its batch played again genome by genome (module docstring)."""
+
+    def __init__(
+        self, workers: int, env_modules: Sequence[str] = (), hang_limit_s: float | None = None
+    ) -> None:
+        self._ctx = _context()
+        self._args = (list(env_modules), hang_limit_s)
+        self._conns: list[Connection] = []
+        self._procs: list[Any] = []
+        self._dumps: list[str] = []  # each worker's faulthandler file
+        for _ in range(workers):
+            conn, proc, dump = self._start()
+            self._conns.append(conn)
+            self._procs.append(proc)
+            self._dumps.append(dump)
+        self.replaced = 0  # workers started again after dying
+
+    def _start(self) -> tuple[Connection, Any, str]:
+        fd, dump = tempfile.mkstemp(prefix="ezspark-worker-", suffix=".stack")
+        os.close(fd)
+        parent, child = self._ctx.Pipe()
+        args = (child, dump, *self._args)
+        proc = self._ctx.Process(target=_worker_main, args=args, daemon=True)
+        proc.start()
+        child.close()  # so a dead worker's pipe reads as closed here
+        return parent, proc, dump
+
+    @property
+    def size(self) -> int:
+        """Number of worker processes."""
+        return len(self._conns)
+
+    def run(self, assigned: Assigned) -> list[list[Outcome]]:
+        """Run ``(worker, task)`` pairs; results in the order given."""
+        results: list[Any] = [None] * len(assigned)
+        threads = [
+            threading.Thread(target=self._feed, args=(w, assigned, results), daemon=True)
+            for w in range(self.size)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for status, value in results:
+            if status != "ok":
+                raise RuntimeError(f"worker failed: {value}")
+        return [value for _, value in results]
+
+    def _feed(self, worker: int, assigned: Assigned, results: list[Any]) -> None:
+        for i, (w, batch) in enumerate(assigned):
+            if w != worker:
+                continue
+            status, value = self._play(worker, batch)
+            if status == _DIED:
+                status, value = "ok", [self._one(worker, batch, g) for g in batch.genomes]
+            results[i] = (status, value)
+
+    def _one(self, worker: int, batch: Batch, genome: Genome) -> Outcome:
+        """``genome`` alone, after its batch ended a worker: its outcome, or the floor."""
+        status, value = self._play(worker, batch.alone(genome))
+        if status == _DIED:
+            return batch.crashed(genome, value)
+        if status != "ok":
+            raise RuntimeError(f"worker failed: {value}")
+        outcome: Outcome = value[0]
+        return outcome
+
+    def _play(self, worker: int, batch: Batch) -> tuple[str, Any]:
+        """Send ``batch`` to ``worker`` and wait for its answer; if the worker dies instead,
+        replace it and answer ``(_DIED, how it ended)``."""
+        try:
+            self._conns[worker].send(batch)
+            answer: tuple[str, Any] = self._conns[worker].recv()
+            return answer
+        except (EOFError, OSError):
+            return _DIED, self._replace(worker)
+
+    def _replace(self, worker: int) -> str:
+        """Start a new worker in place of the dead one; how the dead one ended."""
+        proc, dump = self._procs[worker], self._dumps[worker]
+        proc.join(timeout=5)
+        how = _how(proc.exitcode, Path(dump).read_text(errors="replace"))
+        log.debug("worker_died", worker=worker, how=how)
+        self._conns[worker].close()
+        Path(dump).unlink(missing_ok=True)
+        self._conns[worker], self._procs[worker], self._dumps[worker] = self._start()
+        self.replaced += 1
+        return how
+
+    def close(self) -> None:
+        """Stop the workers."""
+        for conn in self._conns:
+            try:
+                conn.send(None)
+            except OSError:  # already gone
+                continue
+        for proc in self._procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+        for dump in self._dumps:
+            Path(dump).unlink(missing_ok=True)

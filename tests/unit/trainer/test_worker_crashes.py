@@ -1,0 +1,179 @@
+"""A worker process that dies (a native crash in the environment, or a kill) costs the
+genomes that crash it their fitness, never the run: ``trainer/workers.py``."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ezspark_common import rng as rngs
+from ezspark_common.cli import app
+from ezspark_common.cli.app import main
+from ezspark_common.config import TrainingConfig
+from ezspark_common.evaluation import failures
+from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
+from ezspark_common.trainer.evaluators import InProcessEvaluator, ProcessPoolEvaluator
+from ezspark_common.trainer.training import start
+from ezspark_common.trainer.workers import Batch, WorkerPool
+from tests.support.configs import small_config
+
+pytestmark = pytest.mark.timeout(120)
+
+FAULT_ENVS = "tests.integration.faults.fault_envs"
+ENTRY = "from ezspark_common.cli import main; main()"  # the `ezspark` command
+SEGFAULT = "EzFault/SegfaultOnOne-v0"
+CRASHED = re.compile(
+    r"the environment ended its worker process with SIGSEGV "
+    r"\(at faults/fault_envs\.py:\d+ in step\)"
+)
+
+
+def _config(**changes: object) -> TrainingConfig:
+    """A small training on the segfaulting environment, one game group per genome."""
+    values: dict[str, object] = {
+        "gym_game_name": SEGFAULT,
+        "input_size": 2,
+        "output_size": 2,
+        "initial_population": 16,
+        "max_population": 16,
+        "max_number_of_games": 2,
+        "sub_games": 1,
+        "safeness": 0.0,
+        "seed": 5,
+    }
+    return small_config(**{**values, **changes})
+
+
+@pytest.fixture(autouse=True)
+def _fault_envs() -> None:
+    """Registers the EzFault environments here too (the workers import the module)."""
+    __import__(FAULT_ENVS)
+
+
+def test_a_native_crash_fails_only_the_genomes_that_cause_it() -> None:
+    """Genomes whose games segfault get the floor and an error naming the signal and the
+    line; every other genome's outcome equals playing it in this process."""
+    config = _config()
+    population = start(config).population
+    pool = ProcessPoolEvaluator(2, [FAULT_ENVS])
+    try:
+        outcomes = pool.evaluate(population, config).outcomes
+    finally:
+        pool.close()
+    crashed = {k for k, o in outcomes.items() if o.error is not None}
+    assert 0 < len(crashed) < len(outcomes)
+    for k in crashed:
+        assert CRASHED.fullmatch(str(outcomes[k].error)), outcomes[k].error
+        assert outcomes[k].returns == (config.reward_floor,) * 2
+    survivors = [population.genomes[k] for k in sorted(outcomes) if k not in crashed]
+    here = evaluate_batch(survivors, GameSetup.of(config), _game_seeds(config))
+    assert {o.key: o for o in here} == {k: outcomes[k] for k in outcomes if k not in crashed}
+
+
+def _game_seeds(config: TrainingConfig) -> list[int]:
+    """Generation 0's game seeds, as the evaluators draw them."""
+    return rngs.game_seeds(config.seed, 0, config.max_number_of_games)
+
+
+def test_crashes_give_the_same_outcomes_whatever_the_number_of_workers() -> None:
+    """Two and three workers cut the generation differently; the outcomes are identical."""
+    config = _config()
+    population = start(config).population
+    results = []
+    for workers in (2, 3):
+        pool = ProcessPoolEvaluator(workers, [FAULT_ENVS])
+        try:
+            results.append(pool.evaluate(population, config).outcomes)
+        finally:
+            pool.close()
+    assert results[0] == results[1]
+
+
+def test_a_killed_worker_is_replaced_and_nothing_is_lost() -> None:
+    """A worker killed from outside (an out-of-memory kill) is replaced; its batch is
+    played again and every outcome equals playing it in this process."""
+    config = small_config()
+    population = start(config).population
+    setup = GameSetup.of(config)
+    seeds = tuple(_game_seeds(config))
+    batch = Batch(tuple(population.genomes.values()), setup, seeds)
+    pool = WorkerPool(2)
+    try:
+        os.kill(pool._procs[0].pid, signal.SIGKILL)
+        pool._procs[0].join(timeout=10)
+        out = pool.run([(0, batch), (1, batch)])
+    finally:
+        pool.close()
+    assert pool.replaced == 1
+    reference = InProcessEvaluator().evaluate(population, config).outcomes
+    expected = [reference[g.key] for g in batch.genomes]
+    assert out == [expected, expected]
+
+
+def test_train_over_workers_finishes_and_reports_where_the_environment_crashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ezspark train --workers 2`` on an environment that segfaults for some genomes
+    finishes every generation and prints the crash, with its line, under the generation."""
+    # The probe plays in this process; this environment's probe game happens not to crash,
+    # but a test must not depend on that.
+    monkeypatch.setattr(app, "_warn_if_nondeterministic", lambda env_id: None)
+    cfg = tmp_path / "segv.json"
+    config = _config(generations=2, alone_training_iterations=0)
+    cfg.write_text(json.dumps(config.model_dump()))
+    result = CliRunner().invoke(
+        main,
+        ["train", str(cfg), "--out", str(tmp_path / "run"), "--workers", "2"],
+        env={"EZSPARK_ENV_MODULES": FAULT_ENVS},
+    )
+    assert result.exit_code == 0, result.output
+    assert "finished (generations)" in result.output
+    history = [
+        json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()
+    ]
+    assert len(history) == 2
+    assert int(history[0]["errors"]) > 0
+    assert CRASHED.fullmatch(str(history[0]["first_error"])), history[0]["first_error"]
+    assert "ended its worker process with SIGSEGV" in result.output
+
+
+def test_a_crash_in_a_single_process_run_prints_where(tmp_path: Path) -> None:
+    """``ezspark train --workers 1`` cannot survive a segfault, but it prints the Python
+    stack of the crash (faulthandler), which names the environment's line."""
+    cfg = tmp_path / "segv.json"
+    cfg.write_text(json.dumps(_config(generations=1).model_dump()))
+    run = subprocess.run(
+        [sys.executable, "-c", ENTRY, "train", str(cfg), "--out", str(tmp_path)],
+        env={**os.environ, "EZSPARK_ENV_MODULES": FAULT_ENVS, "PYTHONFAULTHANDLER": ""},
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert run.returncode == -signal.SIGSEGV, run.stderr[-2000:]
+    assert "Fatal Python error: Segmentation fault" in run.stderr
+    assert re.search(r'fault_envs\.py", line \d+ in step', run.stderr), run.stderr[-2000:]
+
+
+def test_crash_site_is_the_innermost_frame_of_the_user_s_code() -> None:
+    """Of a faulthandler dump, the first (innermost) frame outside EzSpark, Gymnasium,
+    numpy and the standard library is the crash site, by folder, file and line."""
+    dump = (
+        "Fatal Python error: Segmentation fault\n\n"
+        "Current thread 0x00007f (most recent call first):\n"
+        f'  File "{ctypes.__file__}", line 519 in string_at\n'
+        '  File "/home/me/my_env/env.py", line 40 in step\n'
+        '  File "/home/me/my_env/physics.py", line 9 in advance\n'
+        f'  File "{failures.__file__}", line 1 in nothing\n'
+    )
+    assert failures.crash_site(dump) == " (at my_env/env.py:40 in step)"
+    assert failures.crash_site(f'  File "{ctypes.__file__}", line 519 in string_at\n') == ""
+    assert failures.crash_site("") == ""
