@@ -894,22 +894,19 @@ def test_alone_training_iterations_pool_only_after(monkeypatch: pytest.MonkeyPat
         assert isinstance(pool, ProcessPoolEvaluator)
         assert pool.workers == 2
         assert not pool.started
-        for generation in (1, 2):
-            pop = dataclasses.replace(initial_population(config), generation=generation)
-            pooled = evaluator.evaluate(pop, config).outcomes
-            assert pool.started
-            # Whoever plays it, the outcomes are exactly what this process computes.
-            assert pooled == evaluate(config, pop).outcomes
-            if generation == 1:
-                assert pool._pool is not None
-                run = pool._pool.run
-                monkeypatch.setattr(
-                    pool._pool, "run", lambda a: played.append([w for w, _ in a]) or run(a)
-                )
-        # Generation 1 was played before the spy; generation 2 spread over both workers.
-        assert set(played[0]) == {0, 1}
         alone = dataclasses.replace(initial_population(config), generation=1)
+        together = dataclasses.replace(initial_population(config), generation=2)
+        # Whoever plays it, the outcomes are exactly what this process computes.
+        assert evaluator.evaluate(alone, config).outcomes == evaluate(config, alone).outcomes
+        assert pool.started
+        assert pool._pool is not None
+        run = pool._pool.run
+        spy = lambda assigned: played.append([w for w, _ in assigned]) or run(assigned)  # noqa: E731
+        monkeypatch.setattr(pool._pool, "run", spy)
+        pooled = evaluator.evaluate(together, config).outcomes
+        assert pooled == evaluate(config, together).outcomes
         evaluator.evaluate(alone, config)
+        assert set(played[0]) == {0, 1}  # every worker of the pool
         assert set(played[1]) == {0}  # the alone phase: every task on the first worker
     finally:
         evaluator.close()

@@ -12,6 +12,7 @@ that kills every evaluator that takes it (a native crash).  Every one ends after
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -118,7 +119,8 @@ def test_plugin_that_always_raises_is_tried_a_bounded_number_of_times(tmp_path: 
 def test_task_that_kills_its_evaluator_is_dead_lettered_after_the_delivery_limit(
     tmp_path: Path,
 ) -> None:
-    """A task that kills every evaluator taking it is dead-lettered after 6 crashes."""
+    """Playing tasks in the evaluator's own process (``EZSPARK_ISOLATE_ENVS=false``), a
+    task that kills every evaluator taking it is dead-lettered after 6 crashes."""
     prefix = new_prefix()
     crash_queue = tasks("EzFault/Crash-v0")
     crash = make_task(config(**TWO_BY_TWO), [0], [0], "crash", env_id="EzFault/Crash-v0")
@@ -140,6 +142,7 @@ def test_task_that_kills_its_evaluator_is_dead_lettered_after_the_delivery_limit
                 "EzFault/Crash-v0,CartPole-v1",
                 queue_prefix=prefix,
                 prefetch=1,
+                isolate_envs="false",
             )
 
             def settled(proc: Proc = ev) -> bool:
@@ -172,3 +175,52 @@ def test_task_that_kills_its_evaluator_is_dead_lettered_after_the_delivery_limit
             "seconds_until_dead_lettered_incl_restarts": round(seconds, 1),
         },
     )
+
+
+def test_native_crashes_cost_only_their_genomes_when_tasks_play_in_a_child(
+    tmp_path: Path,
+) -> None:
+    """By default an evaluator plays tasks in a child process: a segfault (some genomes)
+    or an ``os._exit`` (every genome) ends only the child; the genomes that crash it get
+    the floor and an error naming the signal and the line, the others their true outcomes,
+    and the evaluator answers every task and lives on."""
+    prefix = new_prefix()
+    segv_cfg = config(
+        **TWO_BY_TWO, gym_game_name="EzFault/SegfaultOnOne-v0", initial_population=16, seed=4
+    )
+    keys = list(range(16))
+    segv = make_task(segv_cfg, keys, [0, 1], "segv", env_id="EzFault/SegfaultOnOne-v0")
+    crash = make_task(config(**TWO_BY_TWO), [0, 1, 2], [0], "crash", env_id="EzFault/Crash-v0")
+    good = make_task(config(), [1, 2], [0], "good")
+    with bus(prefix) as b, processes() as procs:
+        results = b.collect(RESULTS_QUEUE)
+        envs = "EzFault/SegfaultOnOne-v0,EzFault/Crash-v0,CartPole-v1"
+        ev = evaluator_proc(tmp_path, procs, URL, "isolated", envs, queue_prefix=prefix)
+        ev.wait_log("consuming")
+        b.publish(tasks("EzFault/SegfaultOnOne-v0"), encode(segv))
+        b.publish(tasks("EzFault/Crash-v0"), encode(crash))
+        b.publish(CP_TASKS, encode(good))
+        wait_until(lambda: len(results) == 3, 60, "three results")
+        crashed_children = ev.metric("ezspark_evaluator_errors_total", {"kind": "env_crashed"})
+        assert alive(ev)
+        assert ev.stop() == 0
+    by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}
+    floor = segv_cfg["max_number_of_steps"] * segv_cfg["minimum_reward"]
+    segv_out = {o.key: o for o in by_id["segv"].outcomes}
+    broken = sorted(k for k, o in segv_out.items() if o.error is not None)
+    assert 0 < len(broken) < len(keys)
+    for k in broken:
+        assert segv_out[k].returns == (floor, floor)
+        assert re.fullmatch(
+            r"the environment ended its worker process with SIGSEGV "
+            r"\(at faults/fault_envs\.py:\d+ in step\)",
+            str(segv_out[k].error),
+        ), segv_out[k].error
+    sound = [k for k in keys if k not in broken]
+    alone = make_task(segv_cfg, sound, [0, 1], "alone", env_id="EzFault/SegfaultOnOne-v0")
+    assert [segv_out[k] for k in sound] == list(honest_result(alone, "x").outcomes)
+    for outcome in by_id["crash"].outcomes:
+        assert outcome.error == "the environment ended its worker process (exit code 70)"
+    assert by_id["good"].outcomes == honest_result(good, "x").outcomes
+    # One child per task that crashed it, then one per genome that crashed it alone.
+    assert crashed_children == (1 + len(broken)) + (1 + 3)

@@ -16,8 +16,9 @@ from ezspark_evaluator.watchdog import Watchdog
 class _OneHang:
     """Stands in for the TaskHandler: one evaluation hung, settled once."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: list[object]) -> None:
         self.settled = 0
+        self.events = events
 
     def hung(self, limit_s: float) -> Any:
         return None if self.settled else object()
@@ -25,6 +26,9 @@ class _OneHang:
     def abandon(self, hand: Any, limit_s: float) -> bool:
         self.settled += 1
         return True
+
+    def end_children(self) -> None:
+        self.events.append("children ended")
 
 
 def _run(before_exit: Any) -> list[object]:
@@ -39,7 +43,7 @@ def _run(before_exit: Any) -> list[object]:
         events.append("clean-up")
         before_exit()
 
-    dog = Watchdog(_OneHang(), 0.05, exit_process=exit_process, before_exit=hook)  # type: ignore[arg-type]
+    dog = Watchdog(_OneHang(events), 0.05, exit_process=exit_process, before_exit=hook)  # type: ignore[arg-type]
     dog.start()
     assert ended.wait(10)
     return events
@@ -51,8 +55,9 @@ def _no_grace(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_clean_up_hook_runs_before_the_process_ends() -> None:
-    """A user's machine deletes its broker user first: exit skips every finally block."""
-    assert _run(lambda: None) == ["clean-up", HUNG_EXIT_CODE]
+    """The child playing the stuck game is killed (it would outlive the process), and a
+    user's machine deletes its broker user first: exit skips every finally block."""
+    assert _run(lambda: None) == ["children ended", "clean-up", HUNG_EXIT_CODE]
 
 
 def test_a_failing_clean_up_still_ends_the_process() -> None:
@@ -61,4 +66,4 @@ def test_a_failing_clean_up_still_ends_the_process() -> None:
     def unreachable() -> None:
         raise OSError("gateway unreachable")
 
-    assert _run(unreachable) == ["clean-up", HUNG_EXIT_CODE]
+    assert _run(unreachable) == ["children ended", "clean-up", HUNG_EXIT_CODE]

@@ -42,7 +42,8 @@ class EvaluatorMetrics:
             errors=Counter(
                 "ezspark_evaluator_errors_total",
                 "Problems by kind: poison, env_not_allowed, genome_error, "
-                "evaluation, publish, hung.",
+                "evaluation, publish, hung, env_crashed (child processes an environment "
+                "ended).",
                 ["kind"],
                 registry=registry,
             ),

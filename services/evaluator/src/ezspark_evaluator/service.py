@@ -139,6 +139,9 @@ class EvaluatorService:
         self.announce(leaving=True)  # the evolver stops counting on it at once
         # The broker refuses publishes once stop() begins, so the result of the task in hand
         # must be out before it is called.
-        if not self.handler.wait_idle(self.settings.stop_timeout_s):
+        idle = self.handler.wait_idle(self.settings.stop_timeout_s)
+        if not idle:
             log.warning("stop_timeout", note="the task in hand will be redelivered")
         self._broker.stop()
+        if idle:  # else the child is still playing: it ends with this process
+            self.handler.player.close()

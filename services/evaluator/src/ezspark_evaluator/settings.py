@@ -41,6 +41,9 @@ class EvaluatorSettings(CommonSettings):
     # An evaluation running longer is taken as hung: its genomes get the floor, the task is
     # settled, and the process exits for its supervisor to restart (see watchdog.py).
     task_hang_s: float = Field(default=600.0, ge=1.0)
+    # Play tasks in a child process, so a native crash of an environment costs only the
+    # genomes that cause it, not this evaluator (see player.py).
+    isolate_envs: bool = True
     # A user's own machine: the gateway to get its broker user from (with the token of
     # ``ezspark login`` or $EZSPARK_TOKEN; see byo.py), and whether it also serves other
     # users' trainings.  Empty: an operator's evaluator on ``broker_url``.

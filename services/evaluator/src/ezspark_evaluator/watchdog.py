@@ -62,6 +62,7 @@ class Watchdog:
                 continue
             time.sleep(ACK_GRACE_S)
             log.error("evaluator_exiting", reason="hung evaluation", exit_code=HUNG_EXIT_CODE)
+            self._handler.end_children()  # a child stuck in a step would outlive us
             self._clean_up()
             sys.stdout.flush()
             sys.stderr.flush()

@@ -19,6 +19,8 @@ Settlement rules (the broker redelivers anything left unsettled):
 * the evaluation hangs (an environment stuck in ``step``) → after ``task_hang_s`` the
   watchdog settles it as failed on this thread's behalf (:meth:`TaskHandler.abandon`) and
   ends the process (see ``watchdog.py``).
+* the environment crashes natively → only the child process playing it ends (``player``):
+  the genomes that crash it get the floor and an error, the task succeeds.
 """
 
 from __future__ import annotations
@@ -35,8 +37,6 @@ import structlog
 from ezspark_common.broker import Broker, Delivery
 from ezspark_common.evaluation.batch import OutcomeTable
 from ezspark_common.evaluation.envs import EnvError, check_env_id
-from ezspark_common.evaluation.games import EnvPool
-from ezspark_common.trainer.tasks import evaluate_task
 from ezspark_common.wire.messages import (
     EvaluationResult,
     EvaluationTask,
@@ -47,6 +47,7 @@ from ezspark_common.wire.messages import (
 )
 from ezspark_common.wire.routing import avoided
 from ezspark_evaluator.metrics import EvaluatorMetrics
+from ezspark_evaluator.player import Player
 from ezspark_evaluator.settings import EvaluatorSettings
 
 log = structlog.get_logger("ezspark_evaluator")
@@ -98,10 +99,10 @@ class TaskHandler:
         self._abandoned = False  # set by the watchdog: the stuck evaluation settles nothing
         self._hand_lock = threading.Lock()
         self._rng = np.random.default_rng()  # timing jitter only, never training results
-        # One evaluation at a time, with this handler's own environments; prefetch > 1
-        # overlaps one task's result publish with the next evaluation.
+        # One evaluation at a time, by this handler's own player (a child process unless
+        # isolate_envs is off); prefetch > 1 overlaps one result publish with the next task.
         self._evaluating = threading.Lock()
-        self._envs = EnvPool()
+        self.player = Player(settings.env_module_list, isolate=settings.isolate_envs)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no task is in hand (evaluated or being published); False on timeout.
@@ -201,6 +202,10 @@ class TaskHandler:
             hand.bound.exception("hung_task_not_settled")
         return True
 
+    def end_children(self) -> None:
+        """Kill the child process playing tasks, if any (the process is about to exit)."""
+        self.player.kill()
+
     def _take(self) -> bool:
         """Count a delivery as in hand, unless a stop has begun."""
         with self._idle:
@@ -245,8 +250,9 @@ class TaskHandler:
             bound.warning("env_not_allowed", env_id=task.env_id, error=str(exc))
             self._metrics.errors.labels(kind="env_not_allowed").inc()
             return error_outcomes(task, str(exc))
+        crashes = self.player.crashes
         try:
-            outcomes = evaluate_task(task, self._envs)
+            outcomes = self.player.play(task)
         except Exception as exc:
             bound.exception("evaluation_failed", final_attempt=delivery.final_attempt)
             self._metrics.errors.labels(kind="evaluation").inc()
@@ -254,6 +260,10 @@ class TaskHandler:
                 delivery.reject(requeue=True)
                 return None
             outcomes = error_outcomes(task, f"evaluator failed: {type(exc).__name__}: {exc}")
+        finally:
+            if crashed := self.player.crashes - crashes:
+                bound.warning("environment_crashed", child_processes=crashed)
+                self._metrics.errors.labels(kind="env_crashed").inc(crashed)
         failed = len(outcomes.errors)
         if failed:
             self._metrics.errors.labels(kind="genome_error").inc(failed)

@@ -22,23 +22,59 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
-from ezspark_common.evaluation.batch import GameSetup, Outcome, evaluate_batch
+from ezspark_common.evaluation.batch import (
+    GameSetup,
+    Outcome,
+    OutcomeTable,
+    evaluate_batch,
+    evaluate_table,
+)
 from ezspark_common.evaluation.envs import load_env_modules
 from ezspark_common.evaluation.failures import crash_site
 from ezspark_common.evaluation.games import EnvPool
 from ezspark_common.evaluation.hangs import HangGuard
 from ezspark_common.neat.genome import Genome
+from ezspark_common.neat.packed import PackedGenomes
 
 log = structlog.get_logger(__name__)
 
 
+class Job(Protocol):
+    """What a worker is handed: genomes to play on some games, cut into one-genome parts
+    when a worker dies on it (``Batch``, ``TableBatch``)."""
+
+    def run(self, envs: EnvPool) -> Any:
+        """Play it here, with the caller's environment pool."""
+
+    def parts(self) -> Sequence[Job]:
+        """One job per genome, in order."""
+
+    def crashed(self, how: str) -> Any:
+        """A one-genome part's result when playing it ended the worker ``how``."""
+
+    def merge(self, results: Sequence[Any]) -> Any:
+        """The whole job's result from its parts' results, in order."""
+
+
+def _crashed(key: int, setup: GameSetup, n_games: int, how: str) -> Outcome:
+    """The floor on every game, and how the environment ended its worker (and where)."""
+    width = 2 * setup.n_inputs if setup.behaviour else 0
+    return Outcome(
+        key=key,
+        returns=(setup.reward_floor,) * n_games,
+        steps=0,
+        error=f"the environment {how}",
+        behaviour=((0.0,) * width,) * n_games if width else (),
+    )
+
+
 @dataclass(frozen=True)
 class Batch:
-    """Genomes to play on some games: what a worker is handed (a task, run locally)."""
+    """Genomes to play on some games, as the embedded trainer hands them out."""
 
     genomes: tuple[Genome, ...]
     setup: GameSetup
@@ -48,25 +84,51 @@ class Batch:
         """Evaluate the batch here, with the caller's environment pool."""
         return evaluate_batch(self.genomes, self.setup, self.game_seeds, envs=envs)
 
-    def alone(self, genome: Genome) -> Batch:
-        """The batch of ``genome`` only, on the same games."""
-        return Batch((genome,), self.setup, self.game_seeds)
+    def parts(self) -> list[Batch]:
+        """One batch per genome, on the same games."""
+        return [Batch((g,), self.setup, self.game_seeds) for g in self.genomes]
 
-    def crashed(self, genome: Genome, how: str) -> Outcome:
-        """``genome``'s outcome when playing it ended the worker process ``how`` (which
-        says where, when the process left a stack behind)."""
+    def crashed(self, how: str) -> list[Outcome]:
+        """The floor for the (one) genome."""
         n_games = len(self.game_seeds)
-        width = 2 * self.setup.n_inputs if self.setup.behaviour else 0
-        return Outcome(
-            key=genome.key,
-            returns=(self.setup.reward_floor,) * n_games,
-            steps=0,
-            error=f"the environment {how}",
-            behaviour=((0.0,) * width,) * n_games if width else (),
-        )
+        return [_crashed(g.key, self.setup, n_games, how) for g in self.genomes]
+
+    def merge(self, results: Sequence[list[Outcome]]) -> list[Outcome]:
+        """The parts' outcomes, in order."""
+        return [o for part in results for o in part]
 
 
-Assigned = Sequence[tuple[int, Batch]]  # (worker, batch) pairs
+@dataclass(frozen=True)
+class TableBatch:
+    """Packed genomes to play on some games, as an evaluator gets them in a task."""
+
+    genomes: PackedGenomes
+    setup: GameSetup
+    game_seeds: tuple[int, ...]
+
+    def run(self, envs: EnvPool) -> OutcomeTable:
+        """Evaluate the batch here, with the caller's environment pool."""
+        return evaluate_table(self.genomes, self.setup, self.game_seeds, envs=envs)
+
+    def parts(self) -> list[TableBatch]:
+        """One batch per genome, on the same games."""
+        return [
+            TableBatch(PackedGenomes.pack([g]), self.setup, self.game_seeds)
+            for g in self.genomes.genomes()
+        ]
+
+    def crashed(self, how: str) -> OutcomeTable:
+        """The floor for the (one) genome."""
+        n_games = len(self.game_seeds)
+        keys = self.genomes.keys.tolist()
+        return OutcomeTable.of([_crashed(k, self.setup, n_games, how) for k in keys], n_games)
+
+    def merge(self, results: Sequence[OutcomeTable]) -> OutcomeTable:
+        """The parts' rows, in order."""
+        return OutcomeTable.of([o for part in results for o in part], len(self.game_seeds))
+
+
+Assigned = Sequence[tuple[int, Job]]  # (worker, job) pairs
 _DIED = "died"  # a worker's answer when it ended instead of answering
 
 
@@ -81,13 +143,13 @@ def _worker_main(
     load_env_modules(env_modules)
     envs = EnvPool(HangGuard(hang_limit_s))  # this process's own, reused from task to task
     while True:
-        batch = conn.recv()
-        if batch is None:
+        job = conn.recv()
+        if job is None:
             return
         try:
             with envs.guard:
-                outcomes = batch.run(envs)
-            conn.send(("ok", outcomes))
+                result = job.run(envs)
+            conn.send(("ok", result))
         except Exception as exc:  # a bug, not an environment error: report it upstream
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -119,8 +181,8 @@ def _how(exitcode: int | None, dump: str) -> str:
 
 
 class WorkerPool:
-    """N worker processes, each fed its own ordered list of batches; a worker that dies is
-    replaced, and its batch played again genome by genome (module docstring)."""
+    """N worker processes, each fed its own ordered list of jobs; a worker that dies is
+    replaced, and its job played again genome by genome (module docstring)."""
 
     def __init__(
         self, workers: int, env_modules: Sequence[str] = (), hang_limit_s: float | None = None
@@ -152,8 +214,8 @@ class WorkerPool:
         """Number of worker processes."""
         return len(self._conns)
 
-    def run(self, assigned: Assigned) -> list[list[Outcome]]:
-        """Run ``(worker, task)`` pairs; results in the order given."""
+    def run(self, assigned: Assigned) -> list[Any]:
+        """Run ``(worker, job)`` pairs; results in the order given."""
         results: list[Any] = [None] * len(assigned)
         threads = [
             threading.Thread(target=self._feed, args=(w, assigned, results), daemon=True)
@@ -169,29 +231,28 @@ class WorkerPool:
         return [value for _, value in results]
 
     def _feed(self, worker: int, assigned: Assigned, results: list[Any]) -> None:
-        for i, (w, batch) in enumerate(assigned):
+        for i, (w, job) in enumerate(assigned):
             if w != worker:
                 continue
-            status, value = self._play(worker, batch)
+            status, value = self._play(worker, job)
             if status == _DIED:
-                status, value = "ok", [self._one(worker, batch, g) for g in batch.genomes]
+                status, value = "ok", job.merge([self._part(worker, p) for p in job.parts()])
             results[i] = (status, value)
 
-    def _one(self, worker: int, batch: Batch, genome: Genome) -> Outcome:
-        """``genome`` alone, after its batch ended a worker: its outcome, or the floor."""
-        status, value = self._play(worker, batch.alone(genome))
+    def _part(self, worker: int, part: Job) -> Any:
+        """A one-genome part, after its job ended a worker: its result, or the floor."""
+        status, value = self._play(worker, part)
         if status == _DIED:
-            return batch.crashed(genome, value)
+            return part.crashed(value)
         if status != "ok":
             raise RuntimeError(f"worker failed: {value}")
-        outcome: Outcome = value[0]
-        return outcome
+        return value
 
-    def _play(self, worker: int, batch: Batch) -> tuple[str, Any]:
-        """Send ``batch`` to ``worker`` and wait for its answer; if the worker dies instead,
+    def _play(self, worker: int, job: Job) -> tuple[str, Any]:
+        """Send ``job`` to ``worker`` and wait for its answer; if the worker dies instead,
         replace it and answer ``(_DIED, how it ended)``."""
         try:
-            self._conns[worker].send(batch)
+            self._conns[worker].send(job)
             answer: tuple[str, Any] = self._conns[worker].recv()
             return answer
         except (EOFError, OSError):
@@ -208,6 +269,11 @@ class WorkerPool:
         self._conns[worker], self._procs[worker], self._dumps[worker] = self._start()
         self.replaced += 1
         return how
+
+    def kill(self) -> None:
+        """End every worker at once, without waiting for it (its process is leaving)."""
+        for proc in self._procs:
+            proc.kill()
 
     def close(self) -> None:
         """Stop the workers."""
