@@ -172,16 +172,23 @@ def _first_report(api: httpx.Client, training_id: str) -> dict[str, Any]:
 def test_own_machine_stuck_in_its_environment_starts_again_without_piling_up_users(
     tmp_path: Path,
 ) -> None:
-    """A step that never returns: after task_hang_s the machine settles its task, deletes its
-    broker user and exits 75; `ezspark evaluator` starts it again with a new user, the
-    training moves on (its genomes at the floor, the errors counted and explained), and a
-    stop deletes the last user too."""
+    """Playing tasks in its own process (``EZSPARK_ISOLATE_ENVS=false``), a step that never
+    returns: after task_hang_s the machine settles its task, deletes its broker user and
+    exits 75; `ezspark evaluator` starts it again with a new user, the training moves on
+    (its genomes at the floor, the errors counted and explained), and a stop deletes the
+    last user too."""
     with secure_vhost((USERNAME,)) as sv, processes() as procs:
         base, _ = _start_cluster(sv, tmp_path, procs)
         with httpx.Client(base_url=base, timeout=10) as api:
             token = _laptop_token(api)
             mine = _own_machine(
-                tmp_path, base, token, env_modules=FAULT_ENVS, envs=HUNG_ENV, task_hang_s=2
+                tmp_path,
+                base,
+                token,
+                env_modules=FAULT_ENVS,
+                envs=HUNG_ENV,
+                task_hang_s=2,
+                isolate_envs="false",
             )
             procs.append(mine)
             wait_until(lambda: _announced(api, HUNG_ENV), 60, "the own machine's env")
@@ -199,3 +206,31 @@ def test_own_machine_stuck_in_its_environment_starts_again_without_piling_up_use
             # A stop during a hang ends with it (75), else cleanly; never a restart after it.
             assert mine.stop() in (0, HUNG_EXIT_CODE)
             assert not set(names) & set(sv.admin.users("evu."))
+
+
+def test_own_machine_stuck_in_its_environment_goes_on_with_one_broker_user(
+    tmp_path: Path,
+) -> None:
+    """Tasks played in a child process (the default), a step that never returns: after
+    task_hang_s the machine settles each stuck task and kills its child, never restarts,
+    keeps its one broker user, the training moves on (its genomes at the floor, "hung"),
+    and a clean stop deletes the user."""
+    with secure_vhost((USERNAME,)) as sv, processes() as procs:
+        base, _ = _start_cluster(sv, tmp_path, procs)
+        with httpx.Client(base_url=base, timeout=10) as api:
+            token = _laptop_token(api)
+            mine = _own_machine(
+                tmp_path, base, token, env_modules=FAULT_ENVS, envs=HUNG_ENV, task_hang_s=2
+            )
+            procs.append(mine)
+            wait_until(lambda: _announced(api, HUNG_ENV), 60, "the own machine's env")
+            created = api.post("/api/trainings", json=HUNG_CFG)
+            assert created.status_code == 201, created.text
+            report = _first_report(api, created.json()["id"])
+            assert report["errors"] == report["population"]
+            assert "hung" in (report["first_error"] or "")
+            (name,) = [r["evaluator_id"] for r in logged(mine, "evaluator_credential_issued")]
+            assert logged(mine, "evaluation_hung")
+            assert name in sv.admin.users("evu.")
+            assert mine.stop() == 0
+            assert name not in sv.admin.users("evu.")

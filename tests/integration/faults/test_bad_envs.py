@@ -134,7 +134,8 @@ def test_training_on_env_that_raises_for_some_genomes_equals_embedded_run(tmp_pa
 def test_hung_env_settles_its_task_as_failed_and_the_evaluator_exits_for_a_restart(
     tmp_path: Path,
 ) -> None:
-    """After task_hang_s a hung task gets floor outcomes (acked, not dead-lettered); exit 75."""
+    """Playing tasks in its own process (``EZSPARK_ISOLATE_ENVS=false``): after task_hang_s
+    a hung task gets floor outcomes (acked, not dead-lettered), then the process exits 75."""
     prefix = new_prefix()
     cfg = config(**TWO_BY_TWO)
     floor = cfg["max_number_of_steps"] * cfg["minimum_reward"]
@@ -145,7 +146,15 @@ def test_hung_env_settles_its_task_as_failed_and_the_evaluator_exits_for_a_resta
     with bus(prefix) as b, processes() as procs:
         results = b.collect(RESULTS_QUEUE)
         ev = evaluator_proc(
-            tmp_path, procs, URL, "hang", envs, queue_prefix=prefix, prefetch=1, task_hang_s=2
+            tmp_path,
+            procs,
+            URL,
+            "hang",
+            envs,
+            queue_prefix=prefix,
+            prefetch=1,
+            task_hang_s=2,
+            isolate_envs="false",
         )
         ev.wait_log("consuming")
         b.publish(hang_queue, encode(hang))
@@ -169,4 +178,41 @@ def test_hung_env_settles_its_task_as_failed_and_the_evaluator_exits_for_a_resta
         assert outcome.returns == (floor, floor)
         assert outcome.error is not None
         assert "hung" in outcome.error
+    assert by_id["good"].outcomes == honest_result(good, "x").outcomes
+
+
+def test_hung_env_settles_its_task_and_the_evaluator_goes_on_with_a_new_child(
+    tmp_path: Path,
+) -> None:
+    """Tasks played in a child process (the default): after task_hang_s a hung task gets
+    floor outcomes and the child is killed; the evaluator never exits, answers the next
+    task, and frees a second hang the same way."""
+    prefix = new_prefix()
+    cfg = config(**TWO_BY_TWO)
+    floor = cfg["max_number_of_steps"] * cfg["minimum_reward"]
+    hang_queue = tasks("EzFault/Hang-v0")
+    hangs = [make_task(cfg, [0, 1], [0, 1], f"hang-{n}", env_id="EzFault/Hang-v0") for n in (1, 2)]
+    good = make_task(config(), [1, 2], [0], "good")
+    with bus(prefix) as b, processes() as procs:
+        results = b.collect(RESULTS_QUEUE)
+        envs = "EzFault/Hang-v0,CartPole-v1"
+        ev = evaluator_proc(tmp_path, procs, URL, "hang", envs, queue_prefix=prefix, task_hang_s=2)
+        ev.wait_log("consuming")
+        b.publish(hang_queue, encode(hangs[0]))
+        wait_until(lambda: len(results) == 1, 30, "the hung task's result")
+        b.publish(CP_TASKS, encode(good))
+        wait_until(lambda: len(results) == 2, 30, "the next task's result")
+        b.publish(hang_queue, encode(hangs[1]))
+        wait_until(lambda: len(results) == 3, 30, "the second hung task's result")
+        assert alive(ev)
+        assert [e["task_id"] for e in logged(ev, "evaluation_hung")] == ["hang-1", "hang-2"]
+        assert ev.metric("ezspark_evaluator_errors_total", {"kind": "hung"}) == 2
+        assert b.depth(hang_queue) == 0
+        assert b.depth(dead_letter_queue(hang_queue)) == 0
+        assert ev.stop() == 0
+    by_id = {r.task_id: r for r in results if isinstance(r, EvaluationResult)}
+    for task_id in ("hang-1", "hang-2"):
+        for outcome in by_id[task_id].outcomes:
+            assert outcome.returns == (floor, floor)
+            assert "hung" in str(outcome.error)
     assert by_id["good"].outcomes == honest_result(good, "x").outcomes

@@ -6,7 +6,9 @@ after the delivery limit it would be dead-lettered and the training failed, one 
 evaluator per delivery.  Played in a child process (``trainer.workers``), the crash ends
 only the child: a new one is forked, the task's genomes are played again one at a time, and
 those that crash it again get the reward floor and an error naming the signal and the
-line, while the rest keep their outcomes.  The evaluator answers the task as usual.
+line, while the rest keep their outcomes.  The evaluator answers the task as usual.  A
+game that hangs is ended the same way: the watchdog kills the child (``abort``), and the
+evaluator goes on with a new one instead of exiting.
 
 ``EZSPARK_ISOLATE_ENVS=false`` plays in the evaluator's process instead (a little less
 overhead, for operators whose environments cannot crash natively).
@@ -35,7 +37,7 @@ class Player:
 
     def play(self, task: EvaluationTask) -> OutcomeTable:
         """Every genome's outcome on the task's games; raises if evaluation itself fails
-        (a bug or a broken plug-in, not a bad game)."""
+        (a bug or a broken plug-in, not a bad game), ``JobAbortedError`` after ``abort``."""
         if not self._isolate:
             return evaluate_task(task, self._envs)
         if self._pool is None:
@@ -49,11 +51,15 @@ class Player:
         result: OutcomeTable = table
         return result
 
-    def kill(self) -> None:
-        """End the child at once (a hung evaluation: the evaluator is about to exit, and a
-        child stuck in a step would otherwise outlive it)."""
-        if self._pool is not None:
-            self._pool.kill()
+    @property
+    def isolated(self) -> bool:
+        """Whether tasks are played in a child process."""
+        return self._isolate
+
+    def abort(self) -> bool:
+        """Kill the child playing a task now (its game hung): ``play`` then raises
+        ``JobAbortedError`` and the next task gets a new child.  False if none was playing."""
+        return self._pool is not None and self._pool.abort()
 
     def close(self) -> None:
         """Stop the child, if one was started."""

@@ -1,11 +1,13 @@
 """Hung evaluations: an environment stuck inside ``step`` must not hold an evaluator for ever.
 
-Python cannot interrupt a thread blocked in an environment's code.  So once an evaluation
-has run ``task_hang_s``, the watchdog settles the task on that thread's behalf (every
-genome gets the reward floor and an error; the result is published and confirmed, the
-delivery acked, so the training moves on and no other evaluator inherits the task), then
-ends the process with :data:`HUNG_EXIT_CODE` for its supervisor (Kubernetes, compose,
-systemd, or ``ezspark evaluator`` on a user's machine) to start a fresh one.  Just before,
+Once an evaluation has run ``task_hang_s``, the watchdog settles the task on the stuck
+thread's behalf (every genome gets the reward floor and an error; the result is published
+and confirmed, the delivery acked, so the training moves on and no other evaluator
+inherits the task).  Then, as tasks play in a child process (``player``), it kills that
+child and the evaluator goes on with a new one.  Playing in this process
+(``EZSPARK_ISOLATE_ENVS=false``), Python cannot interrupt the stuck thread, so it ends the
+process with :data:`HUNG_EXIT_CODE` for its supervisor (Kubernetes, compose, systemd, or
+``ezspark evaluator`` on a user's machine) to start a fresh one.  Just before,
 ``before_exit`` runs: a user's machine deletes its broker user there, as a clean stop
 would, so restarts do not pile up credentials against the account's limit.
 """
@@ -60,9 +62,10 @@ class Watchdog:
             hand = self._handler.hung(self.limit_s)
             if hand is None or not self._handler.abandon(hand, self.limit_s):
                 continue
+            if self._handler.free_stuck():
+                continue  # the child playing it was killed: this process goes on
             time.sleep(ACK_GRACE_S)
             log.error("evaluator_exiting", reason="hung evaluation", exit_code=HUNG_EXIT_CODE)
-            self._handler.end_children()  # a child stuck in a step would outlive us
             self._clean_up()
             sys.stdout.flush()
             sys.stderr.flush()

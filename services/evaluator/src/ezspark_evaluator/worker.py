@@ -17,8 +17,9 @@ Settlement rules (the broker redelivers anything left unsettled):
   started yet is left unsettled, so RabbitMQ gives it to another evaluator once this
   connection closes (rejecting it would only bring it straight back here).
 * the evaluation hangs (an environment stuck in ``step``) → after ``task_hang_s`` the
-  watchdog settles it as failed on this thread's behalf (:meth:`TaskHandler.abandon`) and
-  ends the process (see ``watchdog.py``).
+  watchdog settles it as failed on this thread's behalf (:meth:`TaskHandler.abandon`),
+  then kills the child playing it (``free_stuck``) or, playing in this process, ends the
+  process (see ``watchdog.py``).
 * the environment crashes natively → only the child process playing it ends (``player``):
   the genomes that crash it get the floor and an error, the task succeeds.
 """
@@ -37,6 +38,7 @@ import structlog
 from ezspark_common.broker import Broker, Delivery
 from ezspark_common.evaluation.batch import OutcomeTable
 from ezspark_common.evaluation.envs import EnvError, check_env_id
+from ezspark_common.trainer.workers import JobAbortedError
 from ezspark_common.wire.messages import (
     EvaluationResult,
     EvaluationTask,
@@ -151,6 +153,7 @@ class TaskHandler:
                 started = time.perf_counter()
                 with self._hand_lock:
                     self._in_hand = InHand(task, delivery, bound, time.monotonic())
+                    self._abandoned = False
                 outcomes = self._evaluate(task, delivery, bound)
                 seconds = time.perf_counter() - started
                 with self._hand_lock:
@@ -202,9 +205,14 @@ class TaskHandler:
             hand.bound.exception("hung_task_not_settled")
         return True
 
-    def end_children(self) -> None:
-        """Kill the child process playing tasks, if any (the process is about to exit)."""
-        self.player.kill()
+    def free_stuck(self) -> bool:
+        """After ``abandon``: end the stuck evaluation by killing the child playing it, so
+        this process goes on (True); False when tasks play in this process, where only
+        the process's end can free the stuck thread."""
+        if not self.player.isolated:
+            return False
+        self.player.abort()  # False if it finished meanwhile: its result is dropped anyway
+        return True
 
     def _take(self) -> bool:
         """Count a delivery as in hand, unless a stop has begun."""
@@ -253,6 +261,8 @@ class TaskHandler:
         crashes = self.player.crashes
         try:
             outcomes = self.player.play(task)
+        except JobAbortedError:  # hung: the watchdog settled it and killed the child
+            return None
         except Exception as exc:
             bound.exception("evaluation_failed", final_attempt=delivery.final_attempt)
             self._metrics.errors.labels(kind="evaluation").inc()

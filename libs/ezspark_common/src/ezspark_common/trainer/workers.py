@@ -130,6 +130,11 @@ class TableBatch:
 
 Assigned = Sequence[tuple[int, Job]]  # (worker, job) pairs
 _DIED = "died"  # a worker's answer when it ended instead of answering
+_ABORTED = "aborted"  # ... when it was killed by ``abort``
+
+
+class JobAbortedError(Exception):
+    """A job's worker was killed by ``WorkerPool.abort`` (its game hung): no result."""
 
 
 def _worker_main(
@@ -143,7 +148,10 @@ def _worker_main(
     load_env_modules(env_modules)
     envs = EnvPool(HangGuard(hang_limit_s))  # this process's own, reused from task to task
     while True:
-        job = conn.recv()
+        try:
+            job = conn.recv()
+        except EOFError:  # the parent is gone (killed, or exited without closing us)
+            return
         if job is None:
             return
         try:
@@ -192,6 +200,9 @@ class WorkerPool:
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
         self._dumps: list[str] = []  # each worker's faulthandler file
+        self._lock = threading.Lock()  # guards the two flags below against ``abort``
+        self._busy = [False] * workers  # playing a job now
+        self._aborting = [False] * workers  # killed by ``abort``: its job has no result
         for _ in range(workers):
             conn, proc, dump = self._start()
             self._conns.append(conn)
@@ -225,6 +236,8 @@ class WorkerPool:
             t.start()
         for t in threads:
             t.join()
+        if any(status == _ABORTED for status, _ in results):
+            raise JobAbortedError("a worker playing the job was stopped (abort)")
         for status, value in results:
             if status != "ok":
                 raise RuntimeError(f"worker failed: {value}")
@@ -236,27 +249,51 @@ class WorkerPool:
                 continue
             status, value = self._play(worker, job)
             if status == _DIED:
-                status, value = "ok", job.merge([self._part(worker, p) for p in job.parts()])
+                status, value = self._by_parts(worker, job)
             results[i] = (status, value)
 
-    def _part(self, worker: int, part: Job) -> Any:
-        """A one-genome part, after its job ended a worker: its result, or the floor."""
-        status, value = self._play(worker, part)
-        if status == _DIED:
-            return part.crashed(value)
-        if status != "ok":
-            raise RuntimeError(f"worker failed: {value}")
-        return value
+    def _by_parts(self, worker: int, job: Job) -> tuple[str, Any]:
+        """``job`` played again one genome at a time, after it ended a worker: a part that
+        ends the worker again gets the floor (``Job.crashed``)."""
+        done = []
+        for part in job.parts():
+            status, value = self._play(worker, part)
+            if status == _DIED:
+                value = part.crashed(value)
+            elif status != "ok":
+                return status, value
+            done.append(value)
+        return "ok", job.merge(done)
 
     def _play(self, worker: int, job: Job) -> tuple[str, Any]:
         """Send ``job`` to ``worker`` and wait for its answer; if the worker dies instead,
-        replace it and answer ``(_DIED, how it ended)``."""
+        replace it and answer ``(_DIED, how it ended)``, or ``(_ABORTED, None)`` if ``abort``
+        killed it."""
+        with self._lock:
+            self._busy[worker] = True
         try:
             self._conns[worker].send(job)
             answer: tuple[str, Any] = self._conns[worker].recv()
-            return answer
         except (EOFError, OSError):
-            return _DIED, self._replace(worker)
+            with self._lock:
+                aborted, self._aborting[worker] = self._aborting[worker], False
+                self._busy[worker] = False
+            how = self._replace(worker)
+            return (_ABORTED, None) if aborted else (_DIED, how)
+        with self._lock:  # answered: an abort that came too late leaves a dead worker,
+            self._busy[worker] = self._aborting[worker] = False  # which the next job replaces
+        return answer
+
+    def abort(self, worker: int = 0) -> bool:
+        """Kill ``worker`` if it is playing a job (a game that hangs): the job ends with
+        :class:`JobAbortedError` instead of being played again, and a new worker takes the next
+        one.  False if the worker was idle."""
+        with self._lock:
+            if not self._busy[worker]:
+                return False
+            self._aborting[worker] = True
+            self._procs[worker].kill()
+            return True
 
     def _replace(self, worker: int) -> str:
         """Start a new worker in place of the dead one; how the dead one ended."""
