@@ -31,17 +31,22 @@ class Player:
     def __init__(self, env_modules: Sequence[str], *, isolate: bool = True) -> None:
         self._env_modules = list(env_modules)
         self._isolate = isolate
-        self._pool: WorkerPool | None = None  # started with the first task
+        self._pool: WorkerPool | None = None  # started by ``start`` or the first task
         self._envs = EnvPool()  # when not isolated: this process's own, reused
         self.crashes = 0  # child processes that died while playing
+
+    def start(self) -> None:
+        """Start the child now (about half a second of imports), not with the first task."""
+        if self._isolate and self._pool is None:
+            self._pool = WorkerPool(1, self._env_modules)
 
     def play(self, task: EvaluationTask) -> OutcomeTable:
         """Every genome's outcome on the task's games; raises if evaluation itself fails
         (a bug or a broken plug-in, not a bad game), ``JobAbortedError`` after ``abort``."""
         if not self._isolate:
             return evaluate_task(task, self._envs)
-        if self._pool is None:
-            self._pool = WorkerPool(1, self._env_modules)
+        self.start()
+        assert self._pool is not None
         job = TableBatch(task.genomes, task_setup(task), tuple(task.game_seeds))
         before = self._pool.replaced
         try:

@@ -68,6 +68,7 @@ class EvaluatorService:
             {e.env_id for e in self.envs},
         )
         self.watchdog = Watchdog(self.handler, settings.task_hang_s, before_exit=before_hung_exit)
+        self.handler.player.start()  # before any task arrives: the first one is not slower
         broker.declare(settings.results_queue)
         # A user's machine (its id is its broker user, see routing.py) reads its owner's
         # queues, and the volunteers' if it volunteers; the operator's read the shared ones.
