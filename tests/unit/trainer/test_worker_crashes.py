@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from ezspark_common.evaluation import failures
 from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.trainer.evaluators import InProcessEvaluator, ProcessPoolEvaluator
 from ezspark_common.trainer.training import start
-from ezspark_common.trainer.workers import Batch, WorkerPool
+from ezspark_common.trainer.workers import Batch, JobAbortedError, WorkerPool
 from tests.support.configs import small_config
 
 pytestmark = pytest.mark.timeout(120)
@@ -177,3 +178,31 @@ def test_crash_site_is_the_innermost_frame_of_the_user_s_code() -> None:
     assert failures.crash_site(dump) == " (at my_env/env.py:40 in step)"
     assert failures.crash_site(f'  File "{ctypes.__file__}", line 519 in string_at\n') == ""
     assert failures.crash_site("") == ""
+
+
+def test_abort_ends_a_stuck_job_without_playing_it_again_and_the_pool_goes_on() -> None:
+    """``abort`` kills a worker stuck in a game: the job raises JobAbortedError at once (no
+    game of it is played again), an idle pool has nothing to abort, and the next job gets
+    a new worker."""
+    hang = _config(gym_game_name="EzFault/Hang-v0")
+    population = start(hang).population
+    stuck = Batch(tuple(population.genomes.values()), GameSetup.of(hang), (1, 2))
+    pool = WorkerPool(1, [FAULT_ENVS])
+    try:
+        assert not pool.abort()  # idle
+        timer = threading.Timer(0.5, pool.abort)
+        timer.start()
+        with pytest.raises(JobAbortedError):
+            pool.run([(0, stuck)])
+        timer.join()
+        assert pool.replaced == 1
+        config = small_config()
+        fine = start(config).population
+        batch = Batch(
+            tuple(fine.genomes.values()), GameSetup.of(config), tuple(_game_seeds(config))
+        )
+        (out,) = pool.run([(0, batch)])
+    finally:
+        pool.close()
+    reference = InProcessEvaluator().evaluate(fine, config).outcomes
+    assert out == [reference[g.key] for g in batch.genomes]

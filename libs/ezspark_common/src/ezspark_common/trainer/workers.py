@@ -1,4 +1,5 @@
-"""Worker processes for the embedded trainer, and what happens when one dies.
+"""Worker processes that play games (the embedded trainer's pool, an evaluator's child),
+and what happens when one dies.
 
 A user's environment may crash natively (a segfault in its C code, ``os._exit``): nothing
 in Python can catch that, but it only ends the worker process that played the game.  The
@@ -7,7 +8,8 @@ whose games end the worker once more gets the reward floor for every game and an
 naming how the process ended, the others their ordinary outcomes.  Each genome's outcome
 does not depend on the batch it was played in (see ``evaluation``), so the result is the
 same whatever the number of workers, and a worker killed for another reason (the kernel's
-out-of-memory killer, a stray ``kill``) costs nothing but time.
+out-of-memory killer, a stray ``kill``) costs nothing but time.  ``abort`` kills a worker
+stuck in a game on purpose (an evaluator's hang watchdog): its job then has no result.
 """
 
 from __future__ import annotations
@@ -286,8 +288,8 @@ class WorkerPool:
 
     def abort(self, worker: int = 0) -> bool:
         """Kill ``worker`` if it is playing a job (a game that hangs): the job ends with
-        :class:`JobAbortedError` instead of being played again, and a new worker takes the next
-        one.  False if the worker was idle."""
+        :class:`JobAbortedError` instead of being played again, and a new worker takes
+        the next one.  False if the worker was idle."""
         with self._lock:
             if not self._busy[worker]:
                 return False
@@ -306,11 +308,6 @@ class WorkerPool:
         self._conns[worker], self._procs[worker], self._dumps[worker] = self._start()
         self.replaced += 1
         return how
-
-    def kill(self) -> None:
-        """End every worker at once, without waiting for it (its process is leaving)."""
-        for proc in self._procs:
-            proc.kill()
 
     def close(self) -> None:
         """Stop the workers."""
