@@ -17,7 +17,8 @@ Importing this module registers deliberately broken environments under ``EzFault
 * ``EzFault/Hang-v0``: the 3rd ``step`` never returns (a deadlocked native environment);
 * ``EzFault/SegfaultOnOne-v0``: the 3rd ``step`` reads address 0 (SIGSEGV, a real native
   crash) when the agent picks action 1 there, so whether a genome crashes its process
-  depends on the genome; other steps reward the action, as ``EzTest/Echo-v0``.
+  depends on the genome; other steps reward the action, as ``EzTest/Echo-v0``;
+* ``EzFault/Segfault-v0``: the same on every action (every game crashes its process).
 
 The first four reuse the unit tests' ``tests.support.faulty_envs`` classes.
 """
@@ -89,6 +90,15 @@ class SegfaultOnOneEnv(ActionEchoEnv):
         return super().step(action)
 
 
+class SegfaultEnv(ActionEchoEnv):
+    """Segfaults in its 3rd ``step`` whatever the action."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self.t + 1 == self.fail_at:
+            ctypes.string_at(0)
+        return super().step(action)
+
+
 ENVS: dict[str, type[Any]] = {
     "EzFault/Raise-v0": RaisingEnv,
     "EzFault/NaN-v0": NaNRewardEnv,
@@ -99,6 +109,7 @@ ENVS: dict[str, type[Any]] = {
     "EzFault/Crash-v0": CrashingEnv,
     "EzFault/Hang-v0": HangingEnv,
     "EzFault/SegfaultOnOne-v0": SegfaultOnOneEnv,
+    "EzFault/Segfault-v0": SegfaultEnv,
 }
 
 for _env_id, _cls in ENVS.items():

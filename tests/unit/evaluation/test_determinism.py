@@ -3,7 +3,13 @@ instance and on a fresh one; ``ezspark validate`` warns the owner when they do n
 
 from __future__ import annotations
 
+import importlib
 import json
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -143,3 +149,55 @@ def test_a_probe_stuck_in_a_python_loop_is_stopped_once_given_up(
     assert len(started) == 1
     started[0].join(10)
     assert not started[0].is_alive()
+
+
+FAULT_ENVS = "tests.integration.faults.fault_envs"
+
+
+def test_a_native_crash_in_the_probe_is_reported_and_the_command_lives_on() -> None:
+    """An environment registered by module path is probed in a child process: a segfault
+    there ends the child only, and the warning names the signal and the line."""
+    importlib.import_module(FAULT_ENVS)
+    text = determinism.warning("EzFault/Segfault-v0", env_modules=[FAULT_ENVS])
+    assert text is not None
+    assert re.match(
+        r"'EzFault/Segfault-v0' ended its worker process with SIGSEGV "
+        r"\(at faults/fault_envs\.py:\d+ in step\) while playing a short game\.",
+        text,
+    ), text
+    assert "--workers 2" in text
+
+
+def test_a_step_that_never_returns_in_the_child_probe_is_killed_after_the_wait() -> None:
+    """A step blocked for ever (as a native deadlock would be) costs the wait, then the
+    child is killed: nothing keeps running."""
+    importlib.import_module(FAULT_ENVS)
+    started = time.monotonic()
+    text = determinism.warning("EzFault/Hang-v0", wait_s=0.5, env_modules=[FAULT_ENVS])
+    assert time.monotonic() - started < 5.0
+    assert text is not None
+    assert "did not finish a short game within 0.5 s" in text
+    assert not [p for p in multiprocessing.active_children() if p.name == "determinism-probe"]
+
+
+def test_validate_survives_an_environment_that_crashes_natively(tmp_path: Path) -> None:
+    """`ezspark validate` on a segfaulting environment accepts the config and warns."""
+    config = small_config(gym_game_name="EzFault/Segfault-v0", input_size=2, output_size=2)
+    path = tmp_path / "segv.json"
+    path.write_text(json.dumps(config.model_dump()))
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from ezspark_common.cli import main; main()",
+            "validate",
+            str(path),
+        ],
+        env={**os.environ, "EZSPARK_ENV_MODULES": FAULT_ENVS},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "ok: EzFault/Segfault-v0" in run.stdout
+    assert "ended its worker process with SIGSEGV" in run.stderr

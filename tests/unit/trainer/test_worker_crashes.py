@@ -17,7 +17,6 @@ import pytest
 from click.testing import CliRunner
 
 from ezspark_common import rng as rngs
-from ezspark_common.cli import app
 from ezspark_common.cli.app import main
 from ezspark_common.config import TrainingConfig
 from ezspark_common.evaluation import failures
@@ -121,13 +120,10 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost() -> None:
 
 
 def test_train_over_workers_finishes_and_reports_where_the_environment_crashed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """``ezspark train --workers 2`` on an environment that segfaults for some genomes
     finishes every generation and prints the crash, with its line, under the generation."""
-    # The probe plays in this process; this environment's probe game happens not to crash,
-    # but a test must not depend on that.
-    monkeypatch.setattr(app, "_warn_if_nondeterministic", lambda env_id: None)
     cfg = tmp_path / "segv.json"
     config = _config(generations=2, alone_training_iterations=0)
     cfg.write_text(json.dumps(config.model_dump()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -92,12 +92,14 @@ def validate(settings: CommonSettings, config: str) -> None:
     warning = stopping_warning(cfg)
     if warning:
         click.echo(f"warning: {warning}", err=True)
-    _warn_if_nondeterministic(cfg.gym_game_name)
+    _warn_if_nondeterministic(cfg.gym_game_name, settings.env_module_list)
 
 
-def _warn_if_nondeterministic(env_id: str, wait_s: float = determinism.PROBE_WAIT_S) -> None:
+def _warn_if_nondeterministic(
+    env_id: str, env_modules: Sequence[str] = (), wait_s: float = determinism.PROBE_WAIT_S
+) -> None:
     """Tell the owner now, not through quarantined evaluators later (seconds at most)."""
-    if text := determinism.warning(env_id, wait_s):
+    if text := determinism.warning(env_id, wait_s, env_modules):
         click.echo(f"warning: {text}", err=True)
 
 
@@ -189,7 +191,7 @@ def train(
     cfg = _load(config, settings)
     if seed is not None:
         cfg = config_with(cfg, seed=seed)
-    _warn_if_nondeterministic(cfg.gym_game_name)
+    _warn_if_nondeterministic(cfg.gym_game_name, settings.env_module_list)
     hang_limit_s = hang_limit or None
     if gateway is not None:
         from ezspark_common.cli.hybrid import run_hybrid

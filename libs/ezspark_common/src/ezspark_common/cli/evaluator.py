@@ -67,9 +67,10 @@ def _warn_nondeterministic(envs: str) -> None:
     from ezspark_common.evaluation.determinism import warning
     from ezspark_common.settings import CommonSettings
 
+    modules = CommonSettings().env_module_list
     named = [e.strip() for e in envs.split(",") if e.strip()]
-    for env_id in named or own_env_ids(CommonSettings().env_module_list):
-        if text := warning(env_id):
+    for env_id in named or own_env_ids(modules):
+        if text := warning(env_id, env_modules=modules):
             click.echo(f"warning: {text}", err=True)
 
 

@@ -14,11 +14,18 @@ environment, so it costs at most about three seconds.
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import time
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
-from ezspark_common.evaluation.envs import flatten_obs, make_env
+import gymnasium as gym
+
+from ezspark_common.evaluation import isolation
+from ezspark_common.evaluation.envs import flatten_obs, load_env_modules, make_env
 from ezspark_common.evaluation.hangs import EnvHung, interrupt
 
 PROBE_SEED = 20_261_206
@@ -87,11 +94,76 @@ def nondeterminism(env_id: str, seed: int = PROBE_SEED, steps: int = PROBE_STEPS
 PROBE_WAIT_S = 15.0  # the probe takes about 3 s at most unless a single step hangs
 
 
-def warning(env_id: str, wait_s: float = PROBE_WAIT_S) -> str | None:
+def warning(
+    env_id: str, wait_s: float = PROBE_WAIT_S, env_modules: Sequence[str] = ()
+) -> str | None:
     """What to tell the owner before a training or an evaluator starts, or None.
 
-    The probe runs on a daemon thread: a step that never returns cannot hang the command
-    (it is reported instead; a Python loop is interrupted, a sleep dies with the process)."""
+    The probe plays in a child process when one can build the environment (its entry
+    point is a module path; ``env_modules`` are imported there first): a step that never
+    returns or a native crash then ends only the child, and is reported.  An environment
+    registered with a class object (a test's) is probed on a daemon thread instead: a hang
+    is reported and a Python loop interrupted, a sleep dies with the process."""
+    if _buildable_elsewhere(env_id):
+        return _in_child(env_id, wait_s, env_modules)
+    return _on_thread(env_id, wait_s)
+
+
+def _buildable_elsewhere(env_id: str) -> bool:
+    """Whether a fresh process can build ``env_id`` (its entry point is a module path)."""
+    try:
+        spec = gym.spec(env_id)
+    except Exception:  # unknown or unimportable: the thread probe reports nothing either
+        return False
+    return isinstance(spec.entry_point, str)
+
+
+def _stuck(env_id: str, wait_s: float) -> str:
+    return (
+        f"'{env_id}' did not finish a short game within {wait_s:g} s: a step that never "
+        "returns fails its game after `ezspark train --hang-limit` (60 s) and its "
+        "evaluator task after EZSPARK_TASK_HANG_S, so a training on it is slow"
+    )
+
+
+def _probe_main(conn: Connection, env_id: str, env_modules: list[str], dump: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the command
+    isolation.record_crashes(dump)
+    load_env_modules(env_modules)
+    conn.send(nondeterminism(env_id))
+
+
+def _in_child(env_id: str, wait_s: float, env_modules: Sequence[str]) -> str | None:
+    ctx = isolation.context()
+    dump = isolation.stack_file()
+    parent, child = ctx.Pipe()
+    args = (child, env_id, list(env_modules), dump)
+    proc = ctx.Process(target=_probe_main, args=args, name="determinism-probe", daemon=True)
+    proc.start()
+    child.close()  # so a dead probe's pipe reads as closed here
+    try:
+        if not parent.poll(wait_s):
+            proc.kill()  # a hang, native or not: only the child is stuck
+            return _stuck(env_id, wait_s)
+        try:
+            finding: str | None = parent.recv()
+        except EOFError:  # the child died without an answer: a native crash
+            proc.join(5)
+            how = isolation.how_it_ended(proc.exitcode, dump)
+            return (
+                f"'{env_id}' {how} while playing a short game. Where games play in a "
+                "worker process (`ezspark train --workers 2` or more, every evaluator) "
+                "a game that does this gets the floor fitness and a counted error; "
+                "`ezspark train --workers 1` ends with it"
+            )
+        return advice(env_id, finding) if finding else None
+    finally:
+        parent.close()
+        proc.join(1)
+        Path(dump).unlink(missing_ok=True)
+
+
+def _on_thread(env_id: str, wait_s: float) -> str | None:
     found: list[str | None] = []
 
     def probe_env() -> None:
@@ -103,11 +175,7 @@ def warning(env_id: str, wait_s: float = PROBE_WAIT_S) -> str | None:
     probe.join(wait_s)
     if not found:
         interrupt(probe)
-        return (
-            f"'{env_id}' did not finish a short game within {wait_s:g} s: a step that never "
-            "returns fails its game after `ezspark train --hang-limit` (60 s) and its "
-            "evaluator task after EZSPARK_TASK_HANG_S, so a training on it is slow"
-        )
+        return _stuck(env_id, wait_s)
     return advice(env_id, found[0]) if found[0] else None
 
 

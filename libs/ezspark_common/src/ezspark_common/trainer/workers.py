@@ -14,11 +14,7 @@ stuck in a game on purpose (an evaluator's hang watchdog): its job then has no r
 
 from __future__ import annotations
 
-import faulthandler
-import multiprocessing as mp
-import os
 import signal
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +24,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from ezspark_common.evaluation import isolation
 from ezspark_common.evaluation.batch import (
     GameSetup,
     Outcome,
@@ -36,7 +33,6 @@ from ezspark_common.evaluation.batch import (
     evaluate_table,
 )
 from ezspark_common.evaluation.envs import load_env_modules
-from ezspark_common.evaluation.failures import crash_site
 from ezspark_common.evaluation.games import EnvPool
 from ezspark_common.evaluation.hangs import HangGuard
 from ezspark_common.neat.genome import Genome
@@ -144,9 +140,7 @@ def _worker_main(
 ) -> None:
     # Ctrl-C belongs to the parent, which checkpoints and then stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A native crash writes the Python stack that led into it there, for the parent to say
-    # where; the file stays open for the process's life (faulthandler needs its descriptor).
-    faulthandler.enable(file=open(dump, "w"), all_threads=False)  # noqa: SIM115
+    isolation.record_crashes(dump)
     load_env_modules(env_modules)
     envs = EnvPool(HangGuard(hang_limit_s))  # this process's own, reused from task to task
     while True:
@@ -164,32 +158,6 @@ def _worker_main(
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def _context() -> Any:
-    """Fork from a clean server where the platform has one, so a worker that died is
-    replaced in milliseconds (spawning one imports everything again: about 0.7 s).  The
-    server preloads only EzSpark (numpy, Gymnasium): a user's module might start threads
-    on import, and forking a process with threads is not safe, so each worker imports it."""
-    if "forkserver" not in mp.get_all_start_methods():
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
-    return ctx
-
-
-def _how(exitcode: int | None, dump: str) -> str:
-    """How a worker ended, in words, and where in the user's code if its stack says."""
-    if exitcode is None:
-        how = "stopped its worker process"
-    elif exitcode < 0:
-        try:
-            how = f"ended its worker process with {signal.Signals(-exitcode).name}"
-        except ValueError:
-            how = f"ended its worker process with signal {-exitcode}"
-    else:
-        how = f"ended its worker process (exit code {exitcode})"
-    return f"{how}{crash_site(dump)}"
-
-
 class WorkerPool:
     """N worker processes, each fed its own ordered list of jobs; a worker that dies is
     replaced, and its job played again genome by genome (module docstring)."""
@@ -197,7 +165,7 @@ class WorkerPool:
     def __init__(
         self, workers: int, env_modules: Sequence[str] = (), hang_limit_s: float | None = None
     ) -> None:
-        self._ctx = _context()
+        self._ctx = isolation.context()
         self._args = (list(env_modules), hang_limit_s)
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
@@ -213,8 +181,7 @@ class WorkerPool:
         self.replaced = 0  # workers started again after dying
 
     def _start(self) -> tuple[Connection, Any, str]:
-        fd, dump = tempfile.mkstemp(prefix="ezspark-worker-", suffix=".stack")
-        os.close(fd)
+        dump = isolation.stack_file()
         parent, child = self._ctx.Pipe()
         args = (child, dump, *self._args)
         proc = self._ctx.Process(target=_worker_main, args=args, daemon=True)
@@ -301,10 +268,9 @@ class WorkerPool:
         """Start a new worker in place of the dead one; how the dead one ended."""
         proc, dump = self._procs[worker], self._dumps[worker]
         proc.join(timeout=5)
-        how = _how(proc.exitcode, Path(dump).read_text(errors="replace"))
+        how = isolation.how_it_ended(proc.exitcode, dump)
         log.debug("worker_died", worker=worker, how=how)
         self._conns[worker].close()
-        Path(dump).unlink(missing_ok=True)
         self._conns[worker], self._procs[worker], self._dumps[worker] = self._start()
         self.replaced += 1
         return how

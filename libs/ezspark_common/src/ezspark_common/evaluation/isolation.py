@@ -1,0 +1,66 @@
+"""Child processes that play a user's environment, and how to tell how one ended.
+
+A native crash (a segfault in an environment's C code) or a native hang cannot be caught
+or interrupted from Python, only survived by the process that did not play the game.  The
+trainer's workers, an evaluator's child and the determinism probe all play in such a
+child; this module starts them and words their end.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import multiprocessing as mp
+import os
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ezspark_common.evaluation.failures import crash_site
+
+# The forkserver preloads this (EzSpark's games, with numpy and Gymnasium), not users' modules.
+PRELOAD = "ezspark_common.evaluation.batch"
+
+
+def context() -> Any:
+    """Fork from a clean server where the platform has one, so a child that died is
+    replaced in milliseconds (spawning one imports everything again: about 0.7 s).  The
+    server preloads only EzSpark: a user's module might start threads on import, and
+    forking a process with threads is not safe, so each child imports it."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([PRELOAD])
+    return ctx
+
+
+def stack_file() -> str:
+    """A new empty file for a child's crash stack (``record_crashes``)."""
+    fd, path = tempfile.mkstemp(prefix="ezspark-child-", suffix=".stack")
+    os.close(fd)
+    return path
+
+
+def record_crashes(path: str) -> None:
+    """In the child: on a native crash, write the Python stack that led into it to
+    ``path``, for the parent to say where.  The file stays open for the process's life
+    (faulthandler writes to its descriptor when the process is already dying)."""
+    faulthandler.enable(file=open(path, "w"), all_threads=False)  # noqa: SIM115
+
+
+def how_it_ended(exitcode: int | None, path: str) -> str:
+    """How a child ended, in words ("ended its worker process with SIGSEGV"), and where
+    in the user's code if the stack it left in ``path`` says; the file is removed."""
+    if exitcode is None:
+        how = "stopped its worker process"
+    elif exitcode < 0:
+        try:
+            how = f"ended its worker process with {signal.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"ended its worker process with signal {-exitcode}"
+    else:
+        how = f"ended its worker process (exit code {exitcode})"
+    dump = Path(path)
+    site = crash_site(dump.read_text(errors="replace")) if dump.exists() else ""
+    dump.unlink(missing_ok=True)
+    return f"{how}{site}"
