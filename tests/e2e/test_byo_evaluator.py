@@ -169,6 +169,24 @@ def _first_report(api: httpx.Client, training_id: str) -> dict[str, Any]:
     return report
 
 
+def _stuck_machine(
+    api: httpx.Client, tmp: Path, base: str, token: str, procs: list[Proc], **settings: Any
+) -> Proc:
+    """The own machine serving the environment whose step never returns, and a training on
+    it whose first report shows every genome at the floor with "hung"."""
+    mine = _own_machine(
+        tmp, base, token, env_modules=FAULT_ENVS, envs=HUNG_ENV, task_hang_s=2, **settings
+    )
+    procs.append(mine)
+    wait_until(lambda: _announced(api, HUNG_ENV), 60, "the own machine's env")
+    created = api.post("/api/trainings", json=HUNG_CFG)
+    assert created.status_code == 201, created.text
+    report = _first_report(api, created.json()["id"])
+    assert report["errors"] == report["population"]
+    assert "hung" in (report["first_error"] or "")
+    return mine
+
+
 def test_own_machine_stuck_in_its_environment_starts_again_without_piling_up_users(
     tmp_path: Path,
 ) -> None:
@@ -181,22 +199,7 @@ def test_own_machine_stuck_in_its_environment_starts_again_without_piling_up_use
         base, _ = _start_cluster(sv, tmp_path, procs)
         with httpx.Client(base_url=base, timeout=10) as api:
             token = _laptop_token(api)
-            mine = _own_machine(
-                tmp_path,
-                base,
-                token,
-                env_modules=FAULT_ENVS,
-                envs=HUNG_ENV,
-                task_hang_s=2,
-                isolate_envs="false",
-            )
-            procs.append(mine)
-            wait_until(lambda: _announced(api, HUNG_ENV), 60, "the own machine's env")
-            created = api.post("/api/trainings", json=HUNG_CFG)
-            assert created.status_code == 201, created.text
-            report = _first_report(api, created.json()["id"])
-            assert report["errors"] == report["population"]
-            assert "hung" in (report["first_error"] or "")
+            mine = _stuck_machine(api, tmp_path, base, token, procs, isolate_envs="false")
             names = [r["evaluator_id"] for r in logged(mine, "evaluator_credential_issued")]
             assert len(names) >= 2  # started again after a hang, with a user of its own
             assert len(set(names)) == len(names)
@@ -219,16 +222,7 @@ def test_own_machine_stuck_in_its_environment_goes_on_with_one_broker_user(
         base, _ = _start_cluster(sv, tmp_path, procs)
         with httpx.Client(base_url=base, timeout=10) as api:
             token = _laptop_token(api)
-            mine = _own_machine(
-                tmp_path, base, token, env_modules=FAULT_ENVS, envs=HUNG_ENV, task_hang_s=2
-            )
-            procs.append(mine)
-            wait_until(lambda: _announced(api, HUNG_ENV), 60, "the own machine's env")
-            created = api.post("/api/trainings", json=HUNG_CFG)
-            assert created.status_code == 201, created.text
-            report = _first_report(api, created.json()["id"])
-            assert report["errors"] == report["population"]
-            assert "hung" in (report["first_error"] or "")
+            mine = _stuck_machine(api, tmp_path, base, token, procs)
             (name,) = [r["evaluator_id"] for r in logged(mine, "evaluator_credential_issued")]
             assert logged(mine, "evaluation_hung")
             assert name in sv.admin.users("evu.")
