@@ -18,7 +18,9 @@ Importing this module registers deliberately broken environments under ``EzFault
 * ``EzFault/SegfaultOnOne-v0``: the 3rd ``step`` reads address 0 (SIGSEGV, a real native
   crash) when the agent picks action 1 there, so whether a genome crashes its process
   depends on the genome; other steps reward the action, as ``EzTest/Echo-v0``;
-* ``EzFault/Segfault-v0``: the same on every action (every game crashes its process).
+* ``EzFault/Segfault-v0``: the same on every action (every game crashes its process);
+* ``EzFault/NativeHangOnOne-v0``: the 3rd ``step`` never returns on action 1, and no
+  signal handler can run in it (the hang guard's signal is blocked, as in native code).
 
 The first four reuse the unit tests' ``tests.support.faulty_envs`` classes.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import time
 from typing import Any
 
@@ -99,6 +102,17 @@ class SegfaultEnv(ActionEchoEnv):
         return super().step(action)
 
 
+class NativeHangOnOneEnv(ActionEchoEnv):
+    """Blocks for ever in its 3rd ``step`` on action 1, deaf to the hang guard's signal."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if action == 1 and self.t + 1 == self.fail_at:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+            while True:
+                time.sleep(3600)
+        return super().step(action)
+
+
 ENVS: dict[str, type[Any]] = {
     "EzFault/Raise-v0": RaisingEnv,
     "EzFault/NaN-v0": NaNRewardEnv,
@@ -110,6 +124,7 @@ ENVS: dict[str, type[Any]] = {
     "EzFault/Hang-v0": HangingEnv,
     "EzFault/SegfaultOnOne-v0": SegfaultOnOneEnv,
     "EzFault/Segfault-v0": SegfaultEnv,
+    "EzFault/NativeHangOnOne-v0": NativeHangOnOneEnv,
 }
 
 for _env_id, _cls in ENVS.items():

@@ -111,3 +111,25 @@ def test_the_hang_is_not_an_ordinary_exception() -> None:
     """``except Exception`` in an environment cannot swallow it and hang again."""
     assert not issubclass(EnvHung, Exception)
     assert issubclass(EnvHung, BaseException)
+
+
+def test_a_call_the_signal_cannot_reach_is_reported_as_stuck_with_its_frame() -> None:
+    """A call deaf to the guard's signal (native code) is reported to ``on_stuck`` once,
+    with its name and the main thread's frame, a short grace after the limit; the signal
+    still ends the call once it can land."""
+    told: list[tuple[str, str | None]] = []
+
+    def deaf_step() -> str:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+        try:
+            time.sleep(LIMIT * 2 + 1.0)  # past the limit and the grace (at most the limit)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR2})
+        return "done"
+
+    guard = HangGuard(
+        LIMIT, lambda what, frame: told.append((what, frame and frame.f_code.co_name))
+    )
+    with guard, pytest.raises(EnvHung):
+        guard.call(deaf_step)  # the pending signal lands when the mask is lifted
+    assert told == [("deaf_step", "deaf_step")]

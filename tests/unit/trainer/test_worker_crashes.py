@@ -202,3 +202,29 @@ def test_abort_ends_a_stuck_job_without_playing_it_again_and_the_pool_goes_on() 
         pool.close()
     reference = InProcessEvaluator().evaluate(fine, config).outcomes
     assert out == [reference[g.key] for g in batch.genomes]
+
+
+def test_a_game_stuck_in_native_code_fails_its_genome_and_the_run_goes_on() -> None:
+    """A step that the hang guard's signal cannot interrupt (native code) ends its worker
+    after the limit and a short grace; that genome gets the floor and an error saying so
+    and where, every other genome its ordinary outcome."""
+    config = _config(gym_game_name="EzFault/NativeHangOnOne-v0", initial_population=6)
+    population = start(config).population
+    pool = ProcessPoolEvaluator(2, [FAULT_ENVS], hang_limit_s=0.3)
+    try:
+        outcomes = pool.evaluate(population, config).outcomes
+    finally:
+        pool.close()
+    stuck = {k for k, o in outcomes.items() if o.error is not None}
+    assert 0 < len(stuck) < len(outcomes)
+    for k in stuck:
+        assert re.fullmatch(
+            r"the environment hung in step past the hang limit \(0\.3 s\) in native code, "
+            r"which cannot be interrupted, so its worker process ended "
+            r"\(at faults/fault_envs\.py:\d+ in step\)",
+            str(outcomes[k].error),
+        ), outcomes[k].error
+        assert outcomes[k].returns == (config.reward_floor,) * 2
+    sound = [population.genomes[k] for k in sorted(outcomes) if k not in stuck]
+    here = evaluate_batch(sound, GameSetup.of(config), _game_seeds(config))
+    assert {o.key: o for o in here} == {k: outcomes[k] for k in outcomes if k not in stuck}

@@ -13,6 +13,7 @@ import os
 import re
 import sysconfig
 import traceback
+from types import FrameType
 
 import gymnasium
 import numpy
@@ -60,6 +61,13 @@ def crash_site(dump: str) -> str:
         if (m := _DUMPED_FRAME.match(line)) and _theirs(m["file"]):
             return _at(m["file"], int(m["line"]), m["fn"])
     return ""
+
+
+def frame_site(frame: FrameType | None) -> str:
+    """Where a running stack (``frame`` innermost) is in the user's own code, as
+    ``" (at <file>:<line> in <function>)"``; ``""`` if it is not."""
+    theirs = [f for f in traceback.extract_stack(frame) if _theirs(f.filename)] if frame else []
+    return _at(theirs[-1].filename, theirs[-1].lineno, theirs[-1].name) if theirs else ""
 
 
 def failure(call: str, exc: BaseException) -> str:

@@ -8,13 +8,17 @@ watcher thread sends the main thread a signal once a call has run ``limit_s``; t
 handler raises :class:`EnvHung` there, inside the user's frames, and the game fails like
 one whose ``step`` raised, naming the line it was stuck on.  Native code that never
 returns to Python (a loop in C) cannot be interrupted this way; neither can anything on
-a platform without ``pthread_kill`` (Windows): there the guard does nothing.
+a platform without ``pthread_kill`` (Windows): there the guard does nothing.  For native
+code, ``on_stuck`` is called if the call is still running ``STUCK_GRACE_S`` (at most the
+limit) after the signal, with the main thread's frame: a worker process then ends itself (its parent
+fails that genome), the trainer's own process can only say where it is stuck.
 """
 
 from __future__ import annotations
 
 import ctypes
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -59,15 +63,26 @@ def interrupt(thread: threading.Thread) -> None:
         )
 
 
+# After the signal (or the limit itself, if shorter): a call still running then is stuck in
+# native code, where the handler cannot run.
+STUCK_GRACE_S = 5.0
+
+Stuck = Callable[[str, FrameType | None], None]  # (call's name, main thread's frame)
+
+
 class HangGuard:
     """Bounds each :meth:`call` to ``limit_s`` seconds while entered (``None``: no bound).
 
     Enter it on the main thread, around the evaluation; elsewhere, or where signals cannot
-    be sent to a thread, it only calls through.
+    be sent to a thread, it only calls through.  ``on_stuck`` runs (on the watcher thread)
+    when a call has not ended ``STUCK_GRACE_S`` (at most ``limit_s``) after it was
+    signalled.
     """
 
-    def __init__(self, limit_s: float | None) -> None:
+    def __init__(self, limit_s: float | None, on_stuck: Stuck | None = None) -> None:
         self.limit_s = limit_s
+        self.on_stuck = on_stuck
+        self._what = ""  # the name of the call in progress ("step", "reset")
         self._since: float | None = None  # when the call in progress started
         self._active = False
         self._stop = threading.Event()
@@ -83,6 +98,7 @@ class HangGuard:
         """``fn(*args, **kwargs)``, raising :class:`EnvHung` in it after ``limit_s``."""
         if not self._active:
             return fn(*args, **kwargs)
+        self._what = getattr(fn, "__name__", "call")
         self._since = time.monotonic()
         try:
             return fn(*args, **kwargs)
@@ -119,14 +135,21 @@ class HangGuard:
 
     def _watch(self, limit: float, signum: int, main_id: int) -> None:
         sent_for: float | None = None
+        told_for: float | None = None
+        grace = min(STUCK_GRACE_S, limit)  # a handler runs within microseconds if it can
         while not self._stop.wait(min(1.0, limit / 4)):
             since = self._since
-            if since is None or time.monotonic() - since < limit or since == sent_for:
+            if since is None or time.monotonic() - since < limit:
                 continue
-            sent_for = since  # once per call: the handler raises, the call ends
-            hint = "its game fails; the error names the line"
-            log.warning("environment_hung", limit_s=limit, hint=hint)
-            signal.pthread_kill(main_id, signum)
+            if since != sent_for:
+                sent_for = since  # once per call: the handler raises, the call ends
+                hint = "its game fails; the error names the line"
+                log.warning("environment_hung", limit_s=limit, hint=hint)
+                signal.pthread_kill(main_id, signum)
+            elif since != told_for and time.monotonic() - since >= limit + grace:
+                told_for = since  # the handler never ran: native code
+                if self.on_stuck is not None:
+                    self.on_stuck(self._what, sys._current_frames().get(main_id))
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         since, limit = self._since, self.limit_s

@@ -13,10 +13,12 @@ import multiprocessing as mp
 import os
 import signal
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from ezspark_common.evaluation.failures import crash_site
+from ezspark_common.evaluation.failures import crash_site, frame_site
 
 # The forkserver preloads this (EzSpark's games, with numpy and Gymnasium), not users' modules.
 PRELOAD = "ezspark_common.evaluation.batch"
@@ -48,9 +50,35 @@ def record_crashes(path: str) -> None:
     faulthandler.enable(file=open(path, "w"), all_threads=False)  # noqa: SIM115
 
 
+STUCK_EXIT_CODE = 76  # a child that ended itself: its game was stuck in native code
+_STUCK = "EZSPARK-STUCK "  # how such a child's stack file starts
+
+
+def end_stuck(path: str, limit_s: float | None) -> Callable[[str, FrameType | None], None]:
+    """A ``HangGuard.on_stuck`` for a child: say where the call is stuck in ``path``, then
+    end the process (nothing else frees a thread in native code); the parent reads it."""
+
+    def stuck(what: str, frame: FrameType | None) -> None:
+        limit = "" if limit_s is None else f" ({limit_s:g} s)"
+        text = (
+            f"hung in {what} past the hang limit{limit} in native code, which cannot be "
+            f"interrupted, so its worker process ended{frame_site(frame)}"
+        )
+        with open(path, "w") as out:
+            out.write(_STUCK + text)
+        os._exit(STUCK_EXIT_CODE)
+
+    return stuck
+
+
 def how_it_ended(exitcode: int | None, path: str) -> str:
     """How a child ended, in words ("ended its worker process with SIGSEGV"), and where
     in the user's code if the stack it left in ``path`` says; the file is removed."""
+    dump = Path(path)
+    text = dump.read_text(errors="replace") if dump.exists() else ""
+    dump.unlink(missing_ok=True)
+    if text.startswith(_STUCK):
+        return text[len(_STUCK) :]
     if exitcode is None:
         how = "stopped its worker process"
     elif exitcode < 0:
@@ -60,7 +88,4 @@ def how_it_ended(exitcode: int | None, path: str) -> str:
             how = f"ended its worker process with signal {-exitcode}"
     else:
         how = f"ended its worker process (exit code {exitcode})"
-    dump = Path(path)
-    site = crash_site(dump.read_text(errors="replace")) if dump.exists() else ""
-    dump.unlink(missing_ok=True)
-    return f"{how}{site}"
+    return f"{how}{crash_site(text)}"

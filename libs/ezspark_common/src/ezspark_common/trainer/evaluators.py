@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from types import FrameType
 
 import structlog
 
 from ezspark_common import rng as rngs
 from ezspark_common.config import TrainingConfig
 from ezspark_common.evaluation.batch import GameSetup, Outcome, agree
+from ezspark_common.evaluation.failures import frame_site
 from ezspark_common.evaluation.games import EnvPool
 from ezspark_common.evaluation.hangs import HangGuard
 from ezspark_common.neat.population import Population
@@ -72,7 +74,7 @@ class InProcessEvaluator:
     """
 
     def __init__(self, hang_limit_s: float | None = None) -> None:
-        self._envs = EnvPool(HangGuard(hang_limit_s))
+        self._envs = EnvPool(HangGuard(hang_limit_s, _stuck_here))
 
     def evaluate(self, population: Population, config: TrainingConfig) -> GenerationOutcome:
         """Every genome of the population on the generation's games."""
@@ -84,6 +86,17 @@ class InProcessEvaluator:
 
     def close(self) -> None:
         """Nothing to stop."""
+
+
+def _stuck_here(what: str, frame: FrameType | None) -> None:
+    """A call stuck in native code in this process: nothing can free it; say where."""
+    log.error(
+        "environment_stuck_in_native_code",
+        call=what,
+        where=frame_site(frame).strip(" ()") or None,
+        hint="it cannot be interrupted in this process: stop the run (kill it if Ctrl-C "
+        "does not) and resume with --workers 2, where such a game fails instead",
+    )
 
 
 class ProcessPoolEvaluator:

@@ -142,7 +142,9 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     isolation.record_crashes(dump)
     load_env_modules(env_modules)
-    envs = EnvPool(HangGuard(hang_limit_s))  # this process's own, reused from task to task
+    # This process's own environments, reused from task to task; a call stuck in native
+    # code past the hang limit ends the process, and the parent fails that genome.
+    envs = EnvPool(HangGuard(hang_limit_s, isolation.end_stuck(dump, hang_limit_s)))
     while True:
         try:
             job = conn.recv()
