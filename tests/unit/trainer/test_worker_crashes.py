@@ -62,21 +62,28 @@ def _fault_envs() -> None:
 def test_a_native_crash_fails_only_the_genomes_that_cause_it() -> None:
     """Genomes whose games segfault get the floor and an error naming the signal and the
     line; every other genome's outcome equals playing it in this process."""
-    config = _config()
+    _only_the_failing_genomes_fail(_config(), CRASHED)
+
+
+def _only_the_failing_genomes_fail(
+    config: TrainingConfig, error: re.Pattern[str], hang_limit_s: float | None = None
+) -> None:
+    """Over two workers, some genomes (not all) fail with ``error`` at the floor, and every
+    other genome's outcome equals playing it in this process."""
     population = start(config).population
-    pool = ProcessPoolEvaluator(2, [FAULT_ENVS])
+    pool = ProcessPoolEvaluator(2, [FAULT_ENVS], hang_limit_s=hang_limit_s)
     try:
         outcomes = pool.evaluate(population, config).outcomes
     finally:
         pool.close()
-    crashed = {k for k, o in outcomes.items() if o.error is not None}
-    assert 0 < len(crashed) < len(outcomes)
-    for k in crashed:
-        assert CRASHED.fullmatch(str(outcomes[k].error)), outcomes[k].error
-        assert outcomes[k].returns == (config.reward_floor,) * 2
-    survivors = [population.genomes[k] for k in sorted(outcomes) if k not in crashed]
-    here = evaluate_batch(survivors, GameSetup.of(config), _game_seeds(config))
-    assert {o.key: o for o in here} == {k: outcomes[k] for k in outcomes if k not in crashed}
+    failed = {k for k, o in outcomes.items() if o.error is not None}
+    assert 0 < len(failed) < len(outcomes)
+    for k in failed:
+        assert error.fullmatch(str(outcomes[k].error)), outcomes[k].error
+        assert outcomes[k].returns == (config.reward_floor,) * config.max_number_of_games
+    sound = [population.genomes[k] for k in sorted(outcomes) if k not in failed]
+    here = evaluate_batch(sound, GameSetup.of(config), _game_seeds(config))
+    assert {o.key: o for o in here} == {k: outcomes[k] for k in outcomes if k not in failed}
 
 
 def _game_seeds(config: TrainingConfig) -> list[int]:
@@ -208,23 +215,10 @@ def test_a_game_stuck_in_native_code_fails_its_genome_and_the_run_goes_on() -> N
     """A step that the hang guard's signal cannot interrupt (native code) ends its worker
     after the limit and a short grace; that genome gets the floor and an error saying so
     and where, every other genome its ordinary outcome."""
+    stuck = re.compile(
+        r"the environment hung in step past the hang limit \(0\.3 s\) in native code, "
+        r"which cannot be interrupted, so its worker process ended "
+        r"\(at faults/fault_envs\.py:\d+ in step\)"
+    )
     config = _config(gym_game_name="EzFault/NativeHangOnOne-v0", initial_population=6)
-    population = start(config).population
-    pool = ProcessPoolEvaluator(2, [FAULT_ENVS], hang_limit_s=0.3)
-    try:
-        outcomes = pool.evaluate(population, config).outcomes
-    finally:
-        pool.close()
-    stuck = {k for k, o in outcomes.items() if o.error is not None}
-    assert 0 < len(stuck) < len(outcomes)
-    for k in stuck:
-        assert re.fullmatch(
-            r"the environment hung in step past the hang limit \(0\.3 s\) in native code, "
-            r"which cannot be interrupted, so its worker process ended "
-            r"\(at faults/fault_envs\.py:\d+ in step\)",
-            str(outcomes[k].error),
-        ), outcomes[k].error
-        assert outcomes[k].returns == (config.reward_floor,) * 2
-    sound = [population.genomes[k] for k in sorted(outcomes) if k not in stuck]
-    here = evaluate_batch(sound, GameSetup.of(config), _game_seeds(config))
-    assert {o.key: o for o in here} == {k: outcomes[k] for k in outcomes if k not in stuck}
+    _only_the_failing_genomes_fail(config, stuck, hang_limit_s=0.3)
