@@ -187,14 +187,22 @@ def overhead(quick: bool) -> dict[str, Any]:
     """CartPole-v1, 1,000 genomes × 5 games through one evaluator over RabbitMQ, cut as the
     evolver cuts a generation for one evaluator once it knows the task cost
     (``plan_chunks``), against the same genomes evaluated in this process in one batch
-    (what ``ezspark train`` does), best of 7 interleaved rounds each."""
+    (what ``ezspark train`` does), best of 7 interleaved rounds each.
+
+    The cost is what the evolver learns from the generation before: with one evaluator
+    and no cost known yet it sends the generation as one task, and that task's time per
+    genome plans the next.  (Until 2026-12-06 the cost came from a 200-genome batch, which
+    overstates a big batch's cost per genome, since a lockstep batch pays a fixed cost per
+    step: on slower machines the row then cut the generation in two, which the evolver
+    would not.)"""
     genomes, config = _genomes("examples/cartpole.json", 1000)
     stack = _Stack(1, config.gym_game_name)
     remote, local = [], []
     try:
         stack.run(_tasks(genomes[:20], config, 20, "warm-"))
-        seconds, _ = _in_process(config, genomes[:200], 200)
-        sizes = plan_chunks(len(genomes), 1, 1, seconds_per_genome=seconds / 200)
+        first = plan_chunks(len(genomes), 1, 1)  # the first generation: no cost known
+        seconds = sum(_in_process(config, genomes[:n], n)[0] for n in first)
+        sizes = plan_chunks(len(genomes), 1, 1, seconds_per_genome=seconds / len(genomes))
         # Interleaved rounds: this machine's speed drifts by tens of percent over minutes,
         # and every side must see the same drift.
         for i in range(3 if quick else 7):
