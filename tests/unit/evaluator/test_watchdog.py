@@ -33,7 +33,7 @@ class _Hangs:
         self.events.append("settled")
         return True
 
-    def free_stuck(self) -> bool:
+    def free_stuck(self, hand: Any) -> bool:
         if self.isolated:
             self.events.append("child killed")
         return self.isolated

@@ -39,7 +39,8 @@ class EvaluatorSettings(CommonSettings):
     # On SIGTERM, how long the task in hand may take to finish before we disconnect anyway.
     stop_timeout_s: float = Field(default=60.0, ge=0.0)
     # An evaluation running longer is taken as hung: its genomes get the floor, the task is
-    # settled, and the process exits for its supervisor to restart (see watchdog.py).
+    # settled, and the child playing it is killed (not isolated: the process exits for its
+    # supervisor to restart; see watchdog.py).
     task_hang_s: float = Field(default=600.0, ge=1.0)
     # Play tasks in a child process, so a native crash of an environment costs only the
     # genomes that cause it, not this evaluator (see player.py).

@@ -62,7 +62,7 @@ class Watchdog:
             hand = self._handler.hung(self.limit_s)
             if hand is None or not self._handler.abandon(hand, self.limit_s):
                 continue
-            if self._handler.free_stuck():
+            if self._handler.free_stuck(hand):
                 continue  # the child playing it was killed: this process goes on
             time.sleep(ACK_GRACE_S)
             log.error("evaluator_exiting", reason="hung evaluation", exit_code=HUNG_EXIT_CODE)

@@ -205,13 +205,15 @@ class TaskHandler:
             hand.bound.exception("hung_task_not_settled")
         return True
 
-    def free_stuck(self) -> bool:
-        """After ``abandon``: end the stuck evaluation by killing the child playing it, so
+    def free_stuck(self, hand: InHand) -> bool:
+        """After ``abandon(hand)``: end that evaluation by killing the child playing it, so
         this process goes on (True); False when tasks play in this process, where only
         the process's end can free the stuck thread."""
         if not self.player.isolated:
             return False
-        self.player.abort()  # False if it finished meanwhile: its result is dropped anyway
+        with self._hand_lock:  # not the next task's child, if this one ended meanwhile
+            if self._in_hand is hand:
+                self.player.abort()
         return True
 
     def _take(self) -> bool:
