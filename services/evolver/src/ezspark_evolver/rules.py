@@ -245,11 +245,12 @@ class RoundRules(Verification):
         """Re-dispatch overdue slots.  A slot nobody may take (no evaluator serves the
         environment, or every one is quarantined or avoided) is waiting, not failing."""
         now = self.ctx.clock()
+        served = bool(self._live())
         for slot in list(self._slots.values()):
             if not (slot.open and slot.deadline <= now):
                 continue
             if not self._anyone_for(slot):
-                if slot.kind is Kind.CHECK and self._live():
+                if slot.kind is Kind.CHECK and served:
                     self._skip_check(slot)
                 else:
                     slot.deadline = now + self._timeout(slot)

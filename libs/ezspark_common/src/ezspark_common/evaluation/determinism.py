@@ -14,7 +14,6 @@ environment, so it costs at most about three seconds.
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -126,21 +125,16 @@ def _stuck(env_id: str, wait_s: float) -> str:
     )
 
 
-def _probe_main(conn: Connection, env_id: str, env_modules: list[str], dump: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the command
-    isolation.record_crashes(dump)
+def _probe_main(conn: Connection, dump: str, env_id: str, env_modules: list[str]) -> None:
+    isolation.enter(dump)
     load_env_modules(env_modules)
     conn.send(nondeterminism(env_id))
 
 
 def _in_child(env_id: str, wait_s: float, env_modules: Sequence[str]) -> str | None:
+    args = (env_id, list(env_modules))
     ctx = isolation.context()
-    dump = isolation.stack_file()
-    parent, child = ctx.Pipe()
-    args = (child, env_id, list(env_modules), dump)
-    proc = ctx.Process(target=_probe_main, args=args, name="determinism-probe", daemon=True)
-    proc.start()
-    child.close()  # so a dead probe's pipe reads as closed here
+    parent, proc, dump = isolation.start(ctx, _probe_main, args, name="determinism-probe")
     try:
         if not parent.poll(wait_s):
             proc.kill()  # a hang, native or not: only the child is stuck

@@ -14,6 +14,7 @@ import os
 import signal
 import tempfile
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -36,17 +37,26 @@ def context() -> Any:
     return ctx
 
 
-def stack_file() -> str:
-    """A new empty file for a child's crash stack (``record_crashes``)."""
-    fd, path = tempfile.mkstemp(prefix="ezspark-child-", suffix=".stack")
+def start(
+    ctx: Any, target: Callable[..., None], args: tuple[Any, ...], name: str | None = None
+) -> tuple[Connection, Any, str]:
+    """Start ``target(conn, stack_file, *args)`` in a daemon child of ``ctx``; this end of
+    the pipe, the process, and the file for its crash stack (see :func:`enter`)."""
+    fd, dump = tempfile.mkstemp(prefix="ezspark-child-", suffix=".stack")
     os.close(fd)
-    return path
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(child, dump, *args), name=name, daemon=True)
+    proc.start()
+    child.close()  # so a dead child's pipe reads as closed here
+    return parent, proc, dump
 
 
-def record_crashes(path: str) -> None:
-    """In the child: on a native crash, write the Python stack that led into it to
-    ``path``, for the parent to say where.  The file stays open for the process's life
-    (faulthandler writes to its descriptor when the process is already dying)."""
+def enter(path: str) -> None:
+    """First thing in a child: leave Ctrl-C to the parent (which stops it in order), and on
+    a native crash write the Python stack that led into it to ``path``, for the parent to
+    say where.  The file stays open for the process's life (faulthandler writes to its
+    descriptor when the process is already dying)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     faulthandler.enable(file=open(path, "w"), all_threads=False)  # noqa: SIM115
 
 

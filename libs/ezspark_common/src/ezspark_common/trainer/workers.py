@@ -14,7 +14,6 @@ stuck in a game on purpose (an evaluator's hang watchdog): its job then has no r
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -138,9 +137,7 @@ class JobAbortedError(Exception):
 def _worker_main(
     conn: Connection, dump: str, env_modules: list[str], hang_limit_s: float | None
 ) -> None:
-    # Ctrl-C belongs to the parent, which checkpoints and then stops us.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    isolation.record_crashes(dump)
+    isolation.enter(dump)  # Ctrl-C belongs to the parent, which checkpoints and stops us
     load_env_modules(env_modules)
     # This process's own environments, reused from task to task; a call stuck in native
     # code past the hang limit ends the process, and the parent fails that genome.
@@ -183,13 +180,7 @@ class WorkerPool:
         self.replaced = 0  # workers started again after dying
 
     def _start(self) -> tuple[Connection, Any, str]:
-        dump = isolation.stack_file()
-        parent, child = self._ctx.Pipe()
-        args = (child, dump, *self._args)
-        proc = self._ctx.Process(target=_worker_main, args=args, daemon=True)
-        proc.start()
-        child.close()  # so a dead worker's pipe reads as closed here
-        return parent, proc, dump
+        return isolation.start(self._ctx, _worker_main, self._args)
 
     @property
     def size(self) -> int:
