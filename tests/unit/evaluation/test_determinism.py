@@ -165,7 +165,8 @@ def test_a_native_crash_in_the_probe_is_reported_and_the_command_lives_on() -> N
         r"\(at faults/fault_envs\.py:\d+ in step\) while playing a short game\.",
         text,
     ), text
-    assert "--workers 2" in text
+    assert "floor fitness and a counted error" in text
+    assert "ISOLATE_ENVS=false" in text
 
 
 def test_a_step_that_never_returns_in_the_child_probe_is_killed_after_the_wait() -> None:

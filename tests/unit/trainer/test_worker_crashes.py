@@ -13,15 +13,23 @@ import sys
 import threading
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 from click.testing import CliRunner
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 from ezspark_common import rng as rngs
 from ezspark_common.cli.app import main
 from ezspark_common.config import TrainingConfig
 from ezspark_common.evaluation import failures
 from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
-from ezspark_common.trainer.evaluators import InProcessEvaluator, ProcessPoolEvaluator
+from ezspark_common.trainer.evaluators import (
+    EmbeddedEvaluator,
+    InProcessEvaluator,
+    ProcessPoolEvaluator,
+    SoloEvaluator,
+    plays_user_code,
+)
 from ezspark_common.trainer.training import start
 from ezspark_common.trainer.workers import Batch, JobAbortedError, WorkerPool
 from tests.support.configs import small_config
@@ -66,12 +74,16 @@ def test_a_native_crash_fails_only_the_genomes_that_cause_it() -> None:
 
 
 def _only_the_failing_genomes_fail(
-    config: TrainingConfig, error: re.Pattern[str], hang_limit_s: float | None = None
+    config: TrainingConfig,
+    error: re.Pattern[str],
+    hang_limit_s: float | None = None,
+    workers: int = 2,
 ) -> None:
-    """Over two workers, some genomes (not all) fail with ``error`` at the floor, and every
-    other genome's outcome equals playing it in this process."""
+    """Over ``workers`` workers (one: ``ezspark train``'s isolated default), some genomes
+    (not all) fail with ``error`` at the floor, and every other genome's outcome equals
+    playing it in this process."""
     population = start(config).population
-    pool = ProcessPoolEvaluator(2, [FAULT_ENVS], hang_limit_s=hang_limit_s)
+    pool = EmbeddedEvaluator(workers, [FAULT_ENVS], hang_limit_s=hang_limit_s, isolate=True)
     try:
         outcomes = pool.evaluate(population, config).outcomes
     finally:
@@ -126,17 +138,21 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost() -> None:
     assert out == [expected, expected]
 
 
-def test_train_over_workers_finishes_and_reports_where_the_environment_crashed(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("workers", "alone"), [((), 1), (("--workers", "2"), 0), (("--workers", "2"), 1)]
+)
+def test_train_finishes_and_reports_where_the_environment_crashed(
+    tmp_path: Path, workers: tuple[str, ...], alone: int
 ) -> None:
-    """``ezspark train --workers 2`` on an environment that segfaults for some genomes
-    finishes every generation and prints the crash, with its line, under the generation."""
+    """``ezspark train`` on an environment that segfaults for some genomes, with one worker
+    (the default) or two, alone phase or not, finishes every generation and prints the
+    crash, with its line, under the generation."""
     cfg = tmp_path / "segv.json"
-    config = _config(generations=2, alone_training_iterations=0)
+    config = _config(generations=2, alone_training_iterations=alone)
     cfg.write_text(json.dumps(config.model_dump()))
     result = CliRunner().invoke(
         main,
-        ["train", str(cfg), "--out", str(tmp_path / "run"), "--workers", "2"],
+        ["train", str(cfg), "--out", str(tmp_path / "run"), *workers],
         env={"EZSPARK_ENV_MODULES": FAULT_ENVS},
     )
     assert result.exit_code == 0, result.output
@@ -150,14 +166,38 @@ def test_train_over_workers_finishes_and_reports_where_the_environment_crashed(
     assert "ended its worker process with SIGSEGV" in result.output
 
 
+def test_one_worker_plays_in_a_worker_process_only_where_a_user_s_step_runs() -> None:
+    """A one-worker run isolates an environment whose own step runs and that a worker can
+    build; EzSpark's stand-ins (CartPole, LunarLander) and class-registered ones stay here."""
+    assert plays_user_code(SEGFAULT)
+    assert plays_user_code(f"{FAULT_ENVS}:{SEGFAULT}")
+    assert not plays_user_code("CartPole-v1")
+    assert not plays_user_code("LunarLander-v3")
+    gym.register(id="EzTest/ClassOnly-v0", entry_point=CartPoleEnv)
+    try:
+        assert not plays_user_code("EzTest/ClassOnly-v0")
+    finally:
+        del gym.registry["EzTest/ClassOnly-v0"]
+    config = _config(alone_training_iterations=1)
+    isolated = EmbeddedEvaluator(1, [FAULT_ENVS], isolate=True)
+    assert not isolated.in_process
+    assert isinstance(isolated.evaluator_for(config, 0), SoloEvaluator)
+    assert isolated.evaluator_for(config, 1) is isolated.pool
+    here = EmbeddedEvaluator(1, [FAULT_ENVS])
+    assert here.in_process
+    assert isinstance(here.evaluator_for(config, 1), InProcessEvaluator)
+
+
 def test_a_crash_in_a_single_process_run_prints_where(tmp_path: Path) -> None:
-    """``ezspark train --workers 1`` cannot survive a segfault, but it prints the Python
-    stack of the crash (faulthandler), which names the environment's line."""
+    """With games in the trainer's own process (``EZSPARK_ISOLATE_ENVS=false``) a segfault
+    ends ``ezspark train``, but it prints the Python stack of the crash (faulthandler),
+    which names the environment's line."""
     cfg = tmp_path / "segv.json"
     cfg.write_text(json.dumps(_config(generations=1).model_dump()))
+    env = {"EZSPARK_ENV_MODULES": FAULT_ENVS, "EZSPARK_ISOLATE_ENVS": "false"}
     run = subprocess.run(
         [sys.executable, "-c", ENTRY, "train", str(cfg), "--out", str(tmp_path)],
-        env={**os.environ, "EZSPARK_ENV_MODULES": FAULT_ENVS, "PYTHONFAULTHANDLER": ""},
+        env={**os.environ, **env, "PYTHONFAULTHANDLER": ""},
         capture_output=True,
         text=True,
         timeout=100,
@@ -211,14 +251,15 @@ def test_abort_ends_a_stuck_job_without_playing_it_again_and_the_pool_goes_on() 
     assert out == [reference[g.key] for g in batch.genomes]
 
 
-def test_a_game_stuck_in_native_code_fails_its_genome_and_the_run_goes_on() -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_game_stuck_in_native_code_fails_its_genome_and_the_run_goes_on(workers: int) -> None:
     """A step that the hang guard's signal cannot interrupt (native code) ends its worker
-    after the limit and a short grace; that genome gets the floor and an error saying so
-    and where, every other genome its ordinary outcome."""
+    (of one or two) after the limit and a short grace; that genome gets the floor and an
+    error saying so and where, every other genome its ordinary outcome."""
     stuck = re.compile(
         r"the environment hung in step past the hang limit \(0\.3 s\) in native code, "
         r"which cannot be interrupted, so its worker process ended "
         r"\(at faults/fault_envs\.py:\d+ in step\)"
     )
     config = _config(gym_game_name="EzFault/NativeHangOnOne-v0", initial_population=6)
-    _only_the_failing_genomes_fail(config, stuck, hang_limit_s=0.3)
+    _only_the_failing_genomes_fail(config, stuck, hang_limit_s=0.3, workers=workers)

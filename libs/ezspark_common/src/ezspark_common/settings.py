@@ -27,6 +27,10 @@ class CommonSettings(BaseSettings):
     # docs/deploy.md): it then declares nothing and waits for the evolver, which owns the
     # queues and exchanges.  The evolver itself always declares.
     broker_declares: bool = True
+    # Play a user's environment in a child process (an evaluator's tasks; ``ezspark train``
+    # even with one worker), so a native crash or hang of it costs only the genomes that
+    # cause it.  False: in the process itself (a debugger's breakpoints in the env work).
+    isolate_envs: bool = True
     # Per-user quotas: the gateway and the evolver must be given the same values.
     quota_active_trainings: int = Field(default=4, ge=1)
     quota_population: int = Field(default=20_000, ge=2)

@@ -42,9 +42,6 @@ class EvaluatorSettings(CommonSettings):
     # settled, and the child playing it is killed (not isolated: the process exits for its
     # supervisor to restart; see watchdog.py).
     task_hang_s: float = Field(default=600.0, ge=1.0)
-    # Play tasks in a child process, so a native crash of an environment costs only the
-    # genomes that cause it, not this evaluator (see player.py).
-    isolate_envs: bool = True
     # A user's own machine: the gateway to get its broker user from (with the token of
     # ``ezspark login`` or $EZSPARK_TOKEN; see byo.py), and whether it also serves other
     # users' trainings.  Empty: an operator's evaluator on ``broker_url``.

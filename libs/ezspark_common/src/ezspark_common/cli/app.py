@@ -185,32 +185,50 @@ def train(
     interval: float,
 ) -> None:
     """Train CONFIG here (no broker needed), or start here and go on in a cluster (--gateway)."""
-    from ezspark_common.trainer.embedded import run_embedded
-    from ezspark_common.trainer.evaluators import EmbeddedEvaluator
-
     cfg = _load(config, settings)
     if seed is not None:
         cfg = config_with(cfg, seed=seed)
     _warn_if_nondeterministic(cfg.gym_game_name, settings.env_module_list)
     hang_limit_s = hang_limit or None
-    if gateway is not None:
-        from ezspark_common.cli.hybrid import run_hybrid
-
-        run_hybrid(
-            settings,
-            cfg,
-            config,
-            gateway,
-            out_dir,
-            resume_dir,
-            workers,
-            interval,
-            _report_printer(),
-            hang_limit_s=hang_limit_s,
-        )
+    if gateway is None:
+        _train_here(settings, cfg, config, out_dir, resume_dir, workers, hang_limit_s)
         return
+    from ezspark_common.cli.hybrid import run_hybrid
+
+    run_hybrid(
+        settings,
+        cfg,
+        config,
+        gateway,
+        out_dir,
+        resume_dir,
+        workers,
+        interval,
+        _report_printer(),
+        hang_limit_s=hang_limit_s,
+    )
+
+
+def _train_here(
+    settings: CommonSettings,
+    cfg: TrainingConfig,
+    config: str,
+    out_dir: str,
+    resume_dir: str | None,
+    workers: int | None,
+    hang_limit_s: float | None,
+) -> None:
+    """The whole run in this process and its workers; Ctrl-C leaves a resumable checkpoint."""
+    from ezspark_common.trainer.embedded import run_embedded
+    from ezspark_common.trainer.evaluators import EmbeddedEvaluator, plays_user_code
+
     state, out = _starting_state(cfg, out_dir, resume_dir)
-    evaluator = EmbeddedEvaluator(workers or 1, settings.env_module_list, hang_limit_s=hang_limit_s)
+    evaluator = EmbeddedEvaluator(
+        workers or 1,
+        settings.env_module_list,
+        hang_limit_s=hang_limit_s,
+        isolate=settings.isolate_envs and plays_user_code(cfg.gym_game_name),
+    )
     try:
         state = run_embedded(state, evaluator, out, _report_printer())
     except KeyboardInterrupt:

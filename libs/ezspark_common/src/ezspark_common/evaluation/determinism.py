@@ -21,10 +21,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-
 from ezspark_common.evaluation import isolation
-from ezspark_common.evaluation.envs import flatten_obs, load_env_modules, make_env
+from ezspark_common.evaluation.envs import (
+    buildable_elsewhere,
+    flatten_obs,
+    load_env_modules,
+    make_env,
+)
 from ezspark_common.evaluation.hangs import EnvHung, interrupt
 
 PROBE_SEED = 20_261_206
@@ -103,18 +106,9 @@ def warning(
     returns or a native crash then ends only the child, and is reported.  An environment
     registered with a class object (a test's) is probed on a daemon thread instead: a hang
     is reported and a Python loop interrupted, a sleep dies with the process."""
-    if _buildable_elsewhere(env_id):
+    if buildable_elsewhere(env_id):
         return _in_child(env_id, wait_s, env_modules)
     return _on_thread(env_id, wait_s)
-
-
-def _buildable_elsewhere(env_id: str) -> bool:
-    """Whether a fresh process can build ``env_id`` (its entry point is a module path)."""
-    try:
-        spec = gym.spec(env_id)
-    except Exception:  # unknown or unimportable: the thread probe reports nothing either
-        return False
-    return isinstance(spec.entry_point, str)
 
 
 def _stuck(env_id: str, wait_s: float) -> str:
@@ -145,10 +139,10 @@ def _in_child(env_id: str, wait_s: float, env_modules: Sequence[str]) -> str | N
             proc.join(5)
             how = isolation.how_it_ended(proc.exitcode, dump)
             return (
-                f"'{env_id}' {how} while playing a short game. Where games play in a "
-                "worker process (`ezspark train --workers 2` or more, every evaluator) "
-                "a game that does this gets the floor fitness and a counted error; "
-                "`ezspark train --workers 1` ends with it"
+                f"'{env_id}' {how} while playing a short game. A game that does this "
+                "in a training gets the floor fitness and a counted error (games play in "
+                "worker processes), but ends the run or evaluator that plays it in its "
+                "own process (EZSPARK_ISOLATE_ENVS=false)"
             )
         return advice(env_id, finding) if finding else None
     finally:

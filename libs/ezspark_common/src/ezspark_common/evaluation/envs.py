@@ -93,6 +93,16 @@ def registered_id(env_id: str) -> str:
     return env_id.split(":", 1)[1] if ":" in env_id else env_id
 
 
+def buildable_elsewhere(env_id: str) -> bool:
+    """Whether a fresh process can build ``env_id``: its entry point is a module path, not
+    a class object registered in this process (as tests do)."""
+    try:
+        spec = gym.spec(registered_id(env_id))
+    except Exception:  # unknown or unimportable: nothing elsewhere can build it either
+        return False
+    return isinstance(spec.entry_point, str)
+
+
 def make_env(env_id: str) -> gym.Env[object, object]:
     """One environment instance, with Gymnasium's standard wrappers."""
     return gym.make(registered_id(env_id), disable_env_checker=True)

@@ -17,8 +17,9 @@ import structlog
 from ezspark_common import rng as rngs
 from ezspark_common.config import TrainingConfig
 from ezspark_common.evaluation.batch import GameSetup, Outcome, agree
+from ezspark_common.evaluation.envs import buildable_elsewhere
 from ezspark_common.evaluation.failures import frame_site
-from ezspark_common.evaluation.games import EnvPool
+from ezspark_common.evaluation.games import EnvPool, stood_in
 from ezspark_common.evaluation.hangs import HangGuard
 from ezspark_common.neat.population import Population
 from ezspark_common.trainer.generations import Evaluator, GenerationOutcome
@@ -95,7 +96,8 @@ def _stuck_here(what: str, frame: FrameType | None) -> None:
         call=what,
         where=frame_site(frame).strip(" ()") or None,
         hint="it cannot be interrupted in this process: stop the run (kill it if Ctrl-C "
-        "does not) and resume with --workers 2, where such a game fails instead",
+        "does not) and resume it with games in worker processes (EZSPARK_ISOLATE_ENVS "
+        "true, the default, or --workers 2), where such a game fails instead",
     )
 
 
@@ -151,11 +153,13 @@ class SoloEvaluator:
 class EmbeddedEvaluator:
     """``ezspark train``'s evaluator: in this process, or over ``workers`` processes.
 
-    The first ``alone_training_iterations`` generations run in one process, as a client
-    would run them alone before joining others (this one with one worker, else the first
-    worker process), unless ``pool_alone`` (``ezspark train --gateway``, where the alone
-    phase is the whole local run); later ones use the pool.  Either way a call into the
-    environment stuck for ``hang_limit_s`` fails its game.
+    ``isolate`` plays even a one-worker run in a worker process (see :func:`plays_user_code`),
+    so a native crash or hang of the environment costs its genomes, not the run.  The first
+    ``alone_training_iterations`` generations run in one process, as a client would run them
+    alone before joining others (this one, or the first worker process), unless
+    ``pool_alone`` (``ezspark train --gateway``, where the alone phase is the whole local
+    run); later ones use the pool.  Either way a call into the environment stuck for
+    ``hang_limit_s`` fails its game.
     """
 
     def __init__(
@@ -165,18 +169,20 @@ class EmbeddedEvaluator:
         *,
         pool_alone: bool = False,
         hang_limit_s: float | None = None,
+        isolate: bool = False,
     ) -> None:
         self.workers = workers
         self._pool_alone = pool_alone
         self.pool = ProcessPoolEvaluator(workers, env_modules, hang_limit_s)
+        self.in_process = workers <= 1 and not isolate
         self.here: Evaluator = (
-            InProcessEvaluator(hang_limit_s) if workers <= 1 else SoloEvaluator(self.pool)
+            InProcessEvaluator(hang_limit_s) if self.in_process else SoloEvaluator(self.pool)
         )
 
     def evaluator_for(self, config: TrainingConfig, generation: int) -> Evaluator:
         """Which of the two evaluates generation ``generation``."""
         alone = generation < config.alone_training_iterations and not self._pool_alone
-        return self.here if self.workers <= 1 or alone else self.pool
+        return self.here if self.in_process or alone else self.pool
 
     def evaluate(self, population: Population, config: TrainingConfig) -> GenerationOutcome:
         """Every genome of the population on the generation's games."""
@@ -185,6 +191,13 @@ class EmbeddedEvaluator:
     def close(self) -> None:
         """Stop worker processes, if any were started."""
         self.pool.close()
+
+
+def plays_user_code(env_id: str) -> bool:
+    """Whether games of ``env_id`` step the environment itself (not EzSpark's stand-in for
+    it) and a worker process can build it: then even a one-worker run plays in a worker,
+    because only another process survives a native crash of a user's code."""
+    return not stood_in(env_id) and buildable_elsewhere(env_id)
 
 
 def _recheck_plans(plans: list[TaskPlan], sample: set[int]) -> list[TaskPlan]:

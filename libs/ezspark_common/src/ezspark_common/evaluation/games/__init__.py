@@ -13,7 +13,15 @@ from ezspark_common.evaluation.games import acrobot, cartpole, lunarlander, moun
 from ezspark_common.evaluation.games.base import Games, StepResult
 from ezspark_common.evaluation.games.scalar import EnvPool, ScalarGames
 
-__all__ = ["EnvPool", "Games", "ScalarGames", "StepResult", "make_games", "vectorised"]
+__all__ = [
+    "EnvPool",
+    "Games",
+    "ScalarGames",
+    "StepResult",
+    "make_games",
+    "stood_in",
+    "vectorised",
+]
 
 
 def vectorised(env_id: str) -> bool:
@@ -24,6 +32,12 @@ def vectorised(env_id: str) -> bool:
         or pendulum.available(env_id)
         or mountaincar.available(env_id)
     )
+
+
+def stood_in(env_id: str) -> bool:
+    """True where EzSpark's own code plays ``env_id`` (vectorised, or LunarLander's lean
+    step around Gymnasium's world), so no step of a user's environment runs."""
+    return lunarlander.available(env_id) or vectorised(env_id)
 
 
 def make_games(
