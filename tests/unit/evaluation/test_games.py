@@ -106,8 +106,8 @@ def test_make_games_picks_vectorised_cartpole_and_scalar_otherwise() -> None:
     assert vectorised("CartPole-v1")
     assert isinstance(make_games("CartPole-v1", 3, 4), CartPoleGames)
     assert isinstance(make_games("CartPole-v1", 3, 4, vector=False), ScalarGames)
-    assert not vectorised("MountainCar-v0")
-    assert isinstance(make_games("MountainCar-v0", 3, 2), ScalarGames)
+    assert not vectorised("CliffWalking-v1")
+    assert isinstance(make_games("CliffWalking-v1", 3, 48), ScalarGames)
 
 
 def test_wrong_observation_size_names_both_sizes() -> None:

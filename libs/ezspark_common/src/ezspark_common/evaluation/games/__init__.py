@@ -31,6 +31,7 @@ def vectorised(env_id: str) -> bool:
         or acrobot.available(env_id)
         or pendulum.available(env_id)
         or mountaincar.available(env_id)
+        or mountaincar.discrete_available(env_id)
     )
 
 
@@ -64,5 +65,7 @@ def make_games(
             return pendulum.PendulumGames(env_id, rows)
         if rid in mountaincar.IDS:
             return mountaincar.MountainCarGames(env_id, rows)
+        if rid in mountaincar.DISCRETE_IDS:
+            return mountaincar.DiscreteMountainCarGames(env_id, rows)
         return cartpole.CartPoleGames(env_id, rows)
     return ScalarGames(env_id, rows, n_inputs, envs)

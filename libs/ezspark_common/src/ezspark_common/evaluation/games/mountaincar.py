@@ -1,4 +1,10 @@
-"""MountainCarContinuous, all games in numpy arrays, bit-identical to Gymnasium's.
+"""MountainCar and MountainCarContinuous, all games in numpy arrays, bit-identical to
+Gymnasium's.
+
+``MountainCarEnv`` (discrete, ``MountainCar-v0``) keeps its state in float64 throughout:
+``velocity += (action - 1) * force + math.cos(3 * position) * (-gravity)`` adds one Python
+float to a numpy float64, and only the observation is cast to float32.  The sum on the
+right is formed first, so it is added to the velocity as one value, as here.
 
 ``Continuous_MountainCarEnv.step`` works on numpy scalars whose type changes: the reset
 state is float64, every later state float32 (``np.array(..., dtype=np.float32)``), and a
@@ -20,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium.envs.classic_control.continuous_mountain_car import Continuous_MountainCarEnv
+from gymnasium.envs.classic_control.mountain_car import MountainCarEnv
 from gymnasium.utils import seeding
 from numpy.typing import NDArray
 
@@ -29,6 +36,7 @@ from ezspark_common.evaluation.games.base import Games, StepResult
 from ezspark_common.evaluation.games.exact import stands_in, unchanged
 
 IDS = ("MountainCarContinuous-v0",)
+DISCRETE_IDS = ("MountainCar-v0",)
 _MIRRORED = ("reset", "step")
 _F32 = np.float32
 
@@ -47,6 +55,69 @@ def available(env_id: str) -> bool:
     )
 
 
+@functools.cache
+def discrete_available(env_id: str) -> bool:
+    """Whether :class:`DiscreteMountainCarGames` may stand in for ``env_id`` on this machine."""
+    return stands_in(
+        env_id,
+        DISCRETE_IDS,
+        lambda e: unchanged(e, MountainCarEnv, _MIRRORED),
+        DiscreteMountainCarGames,
+        (0, 1, 2),
+        200,
+        # Pumping along the velocity most of the time reaches the flag (termination too).
+        lambda t, r: np.array((t * 7 + r) % 3 if (t + r) % 5 == 0 else 2 * (t // 30 % 2)),
+    )
+
+
+def _reset_positions(seeds: Sequence[int]) -> NDArray[np.float64]:
+    """Each game's start position, as the env's ``reset(seed=seed)`` draws it."""
+    starts: dict[int, float] = {}
+    for seed in seeds:
+        if seed not in starts:
+            rng, _ = seeding.np_random(int(seed))
+            starts[seed] = float(rng.uniform(low=-0.6, high=-0.4))
+    return np.array([starts[s] for s in seeds])
+
+
+class DiscreteMountainCarGames(Games):
+    """``rows`` games of ``MountainCar-v0``: position and velocity in float64, as the env
+    keeps them; observations are their float32 values."""
+
+    def __init__(self, env_id: str, rows: int) -> None:
+        env = make_env(env_id)
+        self.e: Any = env.unwrapped
+        self.limit = env.spec.max_episode_steps if env.spec else None
+        env.close()
+        self.pos, self.vel = np.zeros(rows), np.zeros(rows)
+        self.steps = np.zeros(rows, dtype=np.int64)
+
+    def _obs(self) -> NDArray[np.float64]:
+        return np.stack((self.pos, self.vel), axis=1).astype(_F32).astype(np.float64)
+
+    def reset(self, seeds: Sequence[int]) -> tuple[NDArray[np.float64], list[str | None] | None]:
+        self.pos = _reset_positions(seeds)
+        self.vel = np.zeros(len(seeds))
+        self.steps = np.zeros(len(seeds), dtype=np.int64)
+        return self._obs(), None
+
+    def step(self, actions: NDArray[Any], active: NDArray[np.bool_]) -> StepResult:
+        e = self.e
+        push = (actions.astype(np.int64) - 1).astype(np.float64) * e.force
+        vel = self.vel + (push + np.cos(3 * self.pos) * (-e.gravity))
+        vel = np.clip(vel, -e.max_speed, e.max_speed)
+        pos = np.clip(self.pos + vel, e.min_position, e.max_position)
+        self.vel = np.where((pos == e.min_position) & (vel < 0), 0.0, vel)
+        self.pos = pos
+        terminated = (pos >= e.goal_position) & (self.vel >= e.goal_velocity)
+        self.steps += 1
+        done = terminated if self.limit is None else terminated | (self.steps >= self.limit)
+        return self._obs(), np.full(pos.shape[0], -1.0), done, None
+
+    def select(self, rows: NDArray[np.int64]) -> None:
+        self.pos, self.vel, self.steps = self.pos[rows], self.vel[rows], self.steps[rows]
+
+
 class MountainCarGames(Games):
     """``rows`` games; position and velocity (float64 arrays holding the env's values)."""
 
@@ -60,12 +131,7 @@ class MountainCarGames(Games):
         self.steps = np.zeros(rows, dtype=np.int64)
 
     def reset(self, seeds: Sequence[int]) -> tuple[NDArray[np.float64], list[str | None] | None]:
-        starts: dict[int, float] = {}
-        for seed in seeds:
-            if seed not in starts:
-                rng, _ = seeding.np_random(int(seed))  # as the env's reset(seed=seed)
-                starts[seed] = float(rng.uniform(low=-0.6, high=-0.4))
-        self.pos = np.array([starts[s] for s in seeds])
+        self.pos = _reset_positions(seeds)
         self.vel = np.zeros(len(seeds))
         self.steps = np.zeros(len(seeds), dtype=np.int64)
         return np.stack((self.pos, self.vel), axis=1).astype(_F32).astype(np.float64), None
