@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -13,10 +11,10 @@ from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.evaluation.games import make_games, vectorised
 from ezspark_common.evaluation.games.acrobot import AcrobotGames, _square, supports
 from ezspark_common.evaluation.games.scalar import ScalarGames
+from tests.support.games import Policy, assert_select_keeps_futures, play_both
 from tests.support.genomes import random_genome
 
 ENV_ID = "Acrobot-v1"
-Policy = Callable[[NDArray[np.float64], np.random.Generator], int]
 
 
 def random_policy(obs: NDArray[np.float64], rng: np.random.Generator) -> int:
@@ -29,33 +27,6 @@ def pumping_policy(obs: NDArray[np.float64], rng: np.random.Generator) -> int:
     if rng.random() < 0.3:
         return int(rng.integers(3))
     return 2 if obs[5] > 0 else 0
-
-
-def play_both(seeds: list[int], policy: Policy) -> list[tuple[int, bool]]:
-    """Play every seed here and in Gymnasium, asserting equality; (length, terminated) each."""
-    games = AcrobotGames(ENV_ID, len(seeds))
-    envs = [gym.make(ENV_ID, disable_env_checker=True) for _ in seeds]
-    rngs = [np.random.default_rng(k) for k in range(len(seeds))]
-    obs, errors = games.reset(seeds)
-    assert errors is None
-    ref = np.array([env.reset(seed=s)[0] for env, s in zip(envs, seeds, strict=True)], np.float64)
-    assert np.array_equal(obs, ref)
-    live = np.ones(len(seeds), dtype=np.bool_)
-    ends: dict[int, tuple[int, bool]] = {}
-    for t in range(1, 1000):
-        if not live.any():
-            break
-        actions = np.array([policy(obs[r], rngs[r]) for r in range(len(seeds))], np.int64)
-        obs, reward, done, errors = games.step(actions, live)
-        assert errors is None
-        for r in np.flatnonzero(live).tolist():
-            o, rew, term, trunc, _ = envs[r].step(int(actions[r]))
-            assert np.array_equal(obs[r], np.asarray(o, np.float64)), (seeds[r], t)
-            assert (reward[r], bool(done[r])) == (rew, term or trunc), (seeds[r], t)
-            if term or trunc:
-                ends[r] = (t, bool(term))
-        live &= ~done
-    return [ends[r] for r in range(len(seeds))]
 
 
 def test_square_is_numpy_scalar_power() -> None:
@@ -78,7 +49,7 @@ def test_square_is_numpy_scalar_power() -> None:
 @pytest.mark.parametrize("policy", [random_policy, pumping_policy])
 def test_every_step_equals_gymnasium(policy: Policy) -> None:
     """Observations, rewards and done flags equal Gymnasium's to the bit for 24 seeds."""
-    ends = play_both(list(range(100, 124)), policy)
+    ends = play_both(AcrobotGames(ENV_ID, 24), ENV_ID, list(range(100, 124)), policy)
     limit = gym.spec(ENV_ID).max_episode_steps
     assert all(term or length == limit for length, term in ends)
     if policy is pumping_policy:
@@ -89,23 +60,10 @@ def test_every_step_equals_gymnasium(policy: Policy) -> None:
 
 def test_select_keeps_selected_futures() -> None:
     """After select, the kept games continue exactly like a fresh set of those games."""
-    seeds = [5, 6, 7, 8, 9, 10]
-    rng = np.random.default_rng(0)
-    history = rng.integers(0, 3, size=(120, len(seeds)))
-    keep = np.array([4, 1, 5], dtype=np.int64)
-    games, fresh = AcrobotGames(ENV_ID, len(seeds)), AcrobotGames(ENV_ID, len(keep))
-    games.reset(seeds)
-    fresh.reset([seeds[r] for r in keep.tolist()])
-    all_rows = np.ones(len(seeds), dtype=np.bool_)
-    for t, actions in enumerate(history):
-        if t == 40:
-            games.select(keep)
-        kept = actions[keep]
-        got = games.step(actions if t < 40 else kept, all_rows if t < 40 else all_rows[keep])
-        want = fresh.step(kept, all_rows[keep])
-        rows = keep if t < 40 else np.arange(len(keep))
-        for a, b in zip(got[:3], want[:3], strict=True):
-            assert np.array_equal(a[rows], b)
+    history = np.random.default_rng(0).integers(0, 3, size=(120, 6))
+    assert_select_keeps_futures(
+        lambda rows: AcrobotGames(ENV_ID, rows), [5, 6, 7, 8, 9, 10], history, 40
+    )
 
 
 def test_evaluate_batch_equals_ordinary_envs() -> None:

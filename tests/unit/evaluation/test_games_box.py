@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import gymnasium as gym
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -15,9 +12,9 @@ from ezspark_common.evaluation.games.exact import square32
 from ezspark_common.evaluation.games.mountaincar import MountainCarGames
 from ezspark_common.evaluation.games.pendulum import PendulumGames
 from ezspark_common.evaluation.games.scalar import ScalarGames
+from tests.support.games import Policy, assert_select_keeps_futures, play_both
 from tests.support.genomes import random_genome
 
-Policy = Callable[[NDArray[np.float64], np.random.Generator], float]
 PENDULUM, CAR = "Pendulum-v1", "MountainCarContinuous-v0"
 
 
@@ -37,33 +34,6 @@ def pumping(obs: NDArray[np.float64], rng: np.random.Generator) -> float:
     return float(rng.uniform(-1, 1)) if rng.random() < 0.2 else (1.0 if obs[1] >= 0 else -1.0)
 
 
-def play_both(games: Games, env_id: str, seeds: list[int], policy: Policy) -> list[bool]:
-    """Play every seed here and in Gymnasium, asserting equality; terminated per game."""
-    assert games.box is not None
-    envs = [gym.make(env_id, disable_env_checker=True) for _ in seeds]
-    rngs = [np.random.default_rng(k) for k in range(len(seeds))]
-    obs, errors = games.reset(seeds)
-    assert errors is None
-    ref = np.array([e.reset(seed=s)[0] for e, s in zip(envs, seeds, strict=True)], np.float64)
-    assert np.array_equal(obs, ref)
-    live = np.ones(len(seeds), dtype=np.bool_)
-    ended = [False] * len(seeds)
-    for t in range(1, 1000):
-        if not live.any():
-            break
-        actions = np.array([[policy(obs[r], rngs[r])] for r in range(len(seeds))])
-        obs, reward, done, errors = games.step(actions, live)
-        assert errors is None
-        for r in np.flatnonzero(live).tolist():
-            o, rew, term, trunc, _ = envs[r].step(games.box.for_env(actions[r]))
-            assert np.array_equal(obs[r], np.asarray(o, np.float64)), (seeds[r], t)
-            assert (reward[r], bool(done[r])) == (rew, term or trunc), (seeds[r], t)
-            ended[r] = ended[r] or bool(term)
-        live &= ~done
-    assert not live.any()  # every game ended (truncation at the latest)
-    return ended
-
-
 def test_square32_is_numpy_float32_scalar_power() -> None:
     """square32 equals numpy's float32 scalar u**2 (C powf) bit for bit, where u*u does not."""
     u = np.random.default_rng(5).uniform(-2, 2, 300_000).astype(np.float32)
@@ -80,28 +50,21 @@ def test_pendulum_every_step_equals_gymnasium() -> None:
 @pytest.mark.parametrize("policy", [uniform(1.0), pumping])
 def test_mountain_car_every_step_equals_gymnasium(policy: Policy) -> None:
     """MountainCarContinuous-v0 equals Gymnasium to the bit, reaching the flag or not."""
-    ended = play_both(MountainCarGames(CAR, 16), CAR, list(range(40, 56)), policy)
+    ends = play_both(MountainCarGames(CAR, 16), CAR, list(range(40, 56)), policy)
     if policy is pumping:
-        assert sum(ended) >= 12  # termination (the +100) is exercised too
+        assert sum(term for _, term in ends) >= 12  # termination (the +100) is exercised too
 
 
 @pytest.mark.parametrize(("env_id", "cls"), [(PENDULUM, PendulumGames), (CAR, MountainCarGames)])
 def test_select_keeps_selected_futures(env_id: str, cls: type[Games]) -> None:
     """After select, the kept games continue exactly like a fresh set of those games."""
-    seeds, keep = [5, 6, 7, 8, 9, 10], np.array([4, 1, 5], dtype=np.int64)
-    history = np.random.default_rng(0).uniform(-1, 1, size=(90, len(seeds), 1))
-    games, fresh = cls(env_id, len(seeds)), cls(env_id, len(keep))  # type: ignore[call-arg]
-    games.reset(seeds)
-    fresh.reset([seeds[r] for r in keep.tolist()])
-    on = np.ones(len(seeds), dtype=np.bool_)
-    for t, actions in enumerate(history):
-        if t == 30:
-            games.select(keep)
-        got = games.step(actions if t < 30 else actions[keep], on if t < 30 else on[keep])
-        want = fresh.step(actions[keep], on[keep])
-        rows = keep if t < 30 else np.arange(len(keep))
-        for a, b in zip(got[:3], want[:3], strict=True):
-            assert np.array_equal(a[rows], b)
+    history = np.random.default_rng(0).uniform(-1, 1, size=(90, 6, 1))
+    assert_select_keeps_futures(
+        lambda rows: cls(env_id, rows),  # type: ignore[call-arg]
+        [5, 6, 7, 8, 9, 10],
+        history,
+        30,
+    )
 
 
 @pytest.mark.parametrize(("env_id", "n_in"), [(PENDULUM, 3), (CAR, 2)])

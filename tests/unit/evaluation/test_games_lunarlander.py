@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
@@ -12,10 +10,10 @@ from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.evaluation.games import make_games
 from ezspark_common.evaluation.games.lunarlander import LunarLanderGames, _plain, available
 from ezspark_common.evaluation.games.scalar import ScalarGames
+from tests.support.games import play_both
 from tests.support.genomes import random_genome
 
 ENV = "LunarLander-v3"
-Policy = Callable[[NDArray[np.float64], np.random.Generator], int]
 
 
 def flying(obs: NDArray[np.float64], rng: np.random.Generator) -> int:
@@ -27,34 +25,12 @@ def flying(obs: NDArray[np.float64], rng: np.random.Generator) -> int:
     return 1 if obs[4] > 0.1 else 3 if obs[4] < -0.1 else 0
 
 
-def play_both(games: LunarLanderGames, seeds: list[int], policy: Policy, limit: int) -> int:
-    """Every seed here and in Gymnasium (truncated at ``limit``), asserting equality after
-    each step; the steps played."""
-    envs = [gym.make(ENV, max_episode_steps=limit) for _ in seeds]
-    rngs = [np.random.default_rng(k) for k in range(len(seeds))]
-    obs, errors = games.reset(seeds)
-    assert errors is None
-    ref = np.array([e.reset(seed=s)[0] for e, s in zip(envs, seeds, strict=True)], np.float64)
-    assert np.array_equal(obs, ref)
-    live, played = np.ones(len(seeds), dtype=np.bool_), 0
-    while live.any():
-        actions = np.array([policy(obs[r], rngs[r]) for r in range(len(seeds))])
-        obs, reward, done, errors = games.step(actions, live)
-        assert errors is None
-        for r in np.flatnonzero(live).tolist():
-            o, rew, term, trunc, _ = envs[r].step(int(actions[r]))
-            assert np.array_equal(obs[r], np.asarray(o, np.float64)), (seeds[r], played)
-            assert (reward[r], bool(done[r])) == (rew, term or trunc), (seeds[r], played)
-            played += 1
-        live &= ~done
-    return played
-
-
 def test_every_step_equals_gymnasium_through_landings_crashes_and_truncation() -> None:
     """24 seeds, a policy that flies, lands and crashes, and games cut at 150 steps."""
     games = LunarLanderGames(ENV, 24)
     games.limit = 150  # Gymnasium's TimeLimit at 150 on the reference side too
-    assert play_both(games, list(range(500, 524)), flying, 150) > 24 * 60
+    ends = play_both(games, ENV, list(range(500, 524)), flying, max_episode_steps=150)
+    assert sum(length for length, _ in ends) > 24 * 60
 
 
 def test_evaluation_outcomes_equal_gymnasiums_environments() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -18,10 +17,14 @@ from ezspark_common.evaluation.games.mountaincar import (
     discrete_available,
 )
 from ezspark_common.evaluation.games.scalar import ScalarGames
+from tests.support.games import Policy, assert_select_keeps_futures, play_both
 from tests.support.genomes import random_genome
 
 ENV_ID = "MountainCar-v0"
-Policy = Callable[[NDArray[np.float64], np.random.Generator], int]
+
+
+def _games(rows: int) -> DiscreteMountainCarGames:
+    return DiscreteMountainCarGames(ENV_ID, rows)
 
 
 def random_policy(obs: NDArray[np.float64], rng: np.random.Generator) -> int:
@@ -37,38 +40,11 @@ def pumping_policy(obs: NDArray[np.float64], rng: np.random.Generator) -> int:
     return 2 if obs[1] >= 0 else 0
 
 
-def play_both(seeds: list[int], policy: Policy) -> list[tuple[int, bool]]:
-    """Play every seed here and in Gymnasium, asserting equality; (length, terminated) each."""
-    games = DiscreteMountainCarGames(ENV_ID, len(seeds))
-    envs = [gym.make(ENV_ID, disable_env_checker=True) for _ in seeds]
-    rngs = [np.random.default_rng(k) for k in range(len(seeds))]
-    obs, errors = games.reset(seeds)
-    assert errors is None
-    ref = np.array([env.reset(seed=s)[0] for env, s in zip(envs, seeds, strict=True)], np.float64)
-    assert np.array_equal(obs, ref)
-    live = np.ones(len(seeds), dtype=np.bool_)
-    ends: dict[int, tuple[int, bool]] = {}
-    for t in range(1, 300):
-        if not live.any():
-            break
-        actions = np.array([policy(obs[r], rngs[r]) for r in range(len(seeds))], np.int64)
-        obs, reward, done, errors = games.step(actions, live)
-        assert errors is None
-        for r in np.flatnonzero(live).tolist():
-            o, rew, term, trunc, _ = envs[r].step(int(actions[r]))
-            assert np.array_equal(obs[r], np.asarray(o, np.float64)), (seeds[r], t)
-            assert (reward[r], bool(done[r])) == (rew, term or trunc), (seeds[r], t)
-            if term or trunc:
-                ends[r] = (t, bool(term))
-        live &= ~done
-    return [ends[r] for r in range(len(seeds))]
-
-
 @pytest.mark.parametrize("policy", [random_policy, pumping_policy])
 def test_every_step_equals_gymnasium(policy: Policy) -> None:
     """Observations, rewards and done flags equal Gymnasium's for 32 seeds, to the flag
     (termination) or to the 200-step limit (truncation)."""
-    ends = play_both(list(range(500, 532)), policy)
+    ends = play_both(_games(32), ENV_ID, list(range(500, 532)), policy)
     reached = sum(term for _, term in ends)
     if policy is pumping_policy:
         assert reached >= 24, ends
@@ -86,27 +62,14 @@ def test_the_left_wall_stops_the_car_as_in_gymnasium() -> None:
         calls.append(bool(obs[0] <= -1.2))
         return 2 if len(calls) <= 30 * len(seeds) else 0
 
-    play_both(seeds, right_then_left)
+    play_both(_games(len(seeds)), ENV_ID, seeds, right_then_left)
     assert sum(calls) >= len(seeds)
 
 
 def test_select_keeps_selected_futures() -> None:
     """After select, the kept games continue exactly like a fresh set of those games."""
-    seeds, keep = [5, 6, 7, 8, 9, 10], np.array([4, 1, 5], dtype=np.int64)
-    history = np.random.default_rng(0).integers(3, size=(90, len(seeds)))
-    games = DiscreteMountainCarGames(ENV_ID, len(seeds))
-    fresh = DiscreteMountainCarGames(ENV_ID, len(keep))
-    games.reset(seeds)
-    fresh.reset([seeds[r] for r in keep.tolist()])
-    on = np.ones(len(seeds), dtype=np.bool_)
-    for t, actions in enumerate(history):
-        if t == 30:
-            games.select(keep)
-        got = games.step(actions if t < 30 else actions[keep], on if t < 30 else on[keep])
-        want = fresh.step(actions[keep], on[keep])
-        rows = keep if t < 30 else np.arange(len(keep))
-        for a, b in zip(got[:3], want[:3], strict=True):
-            assert np.array_equal(a[rows], b)
+    history = np.random.default_rng(0).integers(3, size=(90, 6))
+    assert_select_keeps_futures(_games, [5, 6, 7, 8, 9, 10], history, 30)
 
 
 def test_evaluate_batch_equals_ordinary_envs() -> None:
@@ -136,7 +99,7 @@ def test_an_overridden_step_is_not_stood_in_for(monkeypatch: pytest.MonkeyPatch)
         def step(self, action: int) -> tuple[object, float, bool, bool, dict[str, object]]:
             return super().step(action)  # type: ignore[no-any-return]
 
-    spec = dataclasses.replace(gym.registry[ENV_ID], entry_point=Windy)
+    spec = dataclasses.replace(gym.registry[ENV_ID], entry_point=Windy)  # type: ignore[arg-type]
     monkeypatch.setitem(gym.registry, ENV_ID, spec)
     discrete_available.cache_clear()
     try:
