@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from ezspark_common.evaluation.games import Games
 
-# An action from an observation: an index for a Discrete space, one value for a 1-D Box.
+# An action from an observation: an index for a Discrete space, a value or a vector for a Box.
 Policy = Callable[[NDArray[np.float64], np.random.Generator], Any]
 
 
@@ -34,7 +34,11 @@ def play_both(
     while live.any():
         t += 1
         chosen = [policy(obs[r], rngs[r]) for r in range(len(seeds))]
-        actions = np.array(chosen, np.int64) if box is None else np.array(chosen)[:, None]
+        actions = (
+            np.array(chosen, np.int64)
+            if box is None
+            else np.array(chosen, np.float64).reshape(len(seeds), -1)
+        )
         obs, reward, done, errors = games.step(actions, live)
         assert errors is None
         for r in np.flatnonzero(live).tolist():

@@ -1,4 +1,5 @@
-"""LunarLander-v3 (discrete, no wind), stepped leaner than Gymnasium, bit for bit the same.
+"""LunarLander-v3 and LunarLanderContinuous-v3 (no wind), stepped leaner than Gymnasium,
+bit for bit the same.
 
 Box2D's world step is about half of a game's time; Gymnasium's ``step`` around it (an
 action-space check, two random draws through ``uniform``, the state through numpy
@@ -10,6 +11,11 @@ rounded), and ``2·U − 1`` for ``uniform(−1, 1)`` (what numpy computes: ``lo
 and the doubling is exact).  The particles Gymnasium draws when rendering are not
 created; they only collide with the ground, never the lander.  :func:`available` replays
 games against Gymnasium on this machine before standing in, as every exact set does.
+
+Continuous actions go through Gymnasium's casts (float32 as the action space has them,
+clipped to [-1, 1], then float64); the engine powers are then the same float64 values
+Gymnasium's ``np.clip`` and ``np.sign`` give, and both engines may fire in one step, main
+first.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ import numpy as np
 from gymnasium.envs.box2d import lunar_lander as ll
 from numpy.typing import NDArray
 
+from ezspark_common.evaluation.actions import box_actions
+from ezspark_common.evaluation.envs import make_env
 from ezspark_common.evaluation.failures import failure
 from ezspark_common.evaluation.games.base import Games, StepResult
 from ezspark_common.evaluation.games.exact import stands_in, unchanged
 from ezspark_common.evaluation.games.scalar import EnvPool
 
-IDS = ("LunarLander-v3",)
+IDS = ("LunarLander-v3", "LunarLanderContinuous-v3")
 _MIRRORED = ("reset", "step")
 _SCALE, _FPS = ll.SCALE, ll.FPS
 _MAIN_POWER, _SIDE_POWER = ll.MAIN_ENGINE_POWER, ll.SIDE_ENGINE_POWER
@@ -37,11 +45,10 @@ _LEG_DOWN = ll.LEG_DOWN / _SCALE
 
 
 def _plain(env: Any) -> bool:
-    """Gymnasium's own class and physics, discrete actions, no wind, not drawing."""
+    """Gymnasium's own class and physics, no wind, not drawing."""
     return (
         unchanged(env, ll.LunarLander, _MIRRORED)
         and type(env) is ll.LunarLander
-        and not env.continuous
         and not env.enable_wind
         and env.render_mode is None
     )
@@ -50,16 +57,27 @@ def _plain(env: Any) -> bool:
 @functools.cache
 def available(env_id: str) -> bool:
     """Whether :class:`LunarLanderGames` may stand in for ``env_id`` on this machine."""
-    # Every action, in runs long enough to fly, land and crash.
-    return stands_in(
-        env_id,
-        IDS,
-        _plain,
-        LunarLanderGames,
-        (0, 1, 2, 3),
-        400,
-        lambda t, r: np.array((t // (3 + r)) % 4),
-    )
+    # Every action (each engine alone, both, neither; powers across their ranges), in runs
+    # long enough to fly, land and crash.
+    probe = _continuous_probe if _continuous(env_id) else _discrete_probe
+    return stands_in(env_id, IDS, _plain, LunarLanderGames, (0, 1, 2, 3), 400, probe)
+
+
+def _continuous(env_id: str) -> bool:
+    env = make_env(env_id)
+    try:
+        return bool(getattr(env.unwrapped, "continuous", False))
+    finally:
+        env.close()
+
+
+def _discrete_probe(t: int, row: int) -> NDArray[Any]:
+    return np.array((t // (3 + row)) % 4)
+
+
+def _continuous_probe(t: int, row: int) -> NDArray[Any]:
+    phase = t // (3 + row)
+    return np.array([math.sin(0.7 * phase + row), 1.1 * math.cos(0.3 * t + 2 * row)])
 
 
 class LunarLanderGames(Games):
@@ -69,6 +87,8 @@ class LunarLanderGames(Games):
         wrapped = (envs if envs is not None else EnvPool()).take(env_id, rows)
         self.envs: list[Any] = [e.unwrapped for e in wrapped]
         spec = wrapped[0].spec if wrapped else None
+        self.continuous = bool(self.envs and self.envs[0].continuous)
+        self.box = box_actions(wrapped[0].action_space) if self.continuous else None
         self.limit = spec.max_episode_steps if spec is not None else None  # TimeLimit's
         self.obs32 = np.zeros((rows, 8), dtype=np.float32)
         self.steps = np.zeros(rows, dtype=np.int64)
@@ -89,10 +109,10 @@ class LunarLanderGames(Games):
         reward = np.zeros(rows)
         done = np.zeros(rows, dtype=np.bool_)
         errors: list[str | None] | None = None
-        acts = actions.tolist()
+        engines = _continuous_engines(actions) if self.continuous else _discrete_engines(actions)
         for r in np.flatnonzero(active).tolist():
             try:
-                state, reward[r], done[r] = _step(self.envs[r], int(acts[r]))
+                state, reward[r], done[r] = _step(self.envs[r], *engines[r])
                 self.obs32[r] = state
             except Exception as exc:
                 errors = errors or [None] * rows
@@ -107,25 +127,48 @@ class LunarLanderGames(Games):
         self.obs32, self.steps = self.obs32[rows], self.steps[rows]
 
 
-def _step(env: Any, action: int) -> tuple[list[float], float, bool]:
-    """``LunarLander.step`` for a discrete action without wind: state, reward, terminated."""
+Engines = tuple[float, float, float]  # main power, side power, side direction
+
+
+def _discrete_engines(actions: NDArray[Any]) -> list[Engines]:
+    """Per row: 2 fires the main engine, 1 and 3 the left and right ones, 0 none."""
+    table: dict[int, Engines] = {0: (0.0, 0.0, 0.0), 1: (0.0, 1.0, -1.0), 2: (1.0, 0.0, 0.0)}
+    table[3] = (0.0, 1.0, 1.0)
+    return [table[a] for a in actions.astype(np.int64).tolist()]
+
+
+def _continuous_engines(actions: NDArray[Any]) -> list[Engines]:
+    """Per row, as Gymnasium reads a Box action: the main engine above 0 at power 0.5 to 1,
+    a side engine beyond ±0.5 at its magnitude (both may fire)."""
+    clipped = np.clip(actions.astype(np.float32), -1, +1).astype(np.float64)
+    out = []
+    for main, lateral in clipped[:, :2].tolist():
+        m_power = (min(max(main, 0.0), 1.0) + 1.0) * 0.5 if main > 0.0 else 0.0
+        fires = abs(lateral) > 0.5
+        s_power = min(max(abs(lateral), 0.5), 1.0) if fires else 0.0
+        out.append((m_power, s_power, (1.0 if lateral > 0 else -1.0) if fires else 0.0))
+    return out
+
+
+def _step(
+    env: Any, m_power: float, s_power: float, direction: float
+) -> tuple[list[float], float, bool]:
+    """``LunarLander.step`` without wind, the engines already read from the action: state,
+    reward, terminated."""
     lander = env.lander
     angle = lander.angle  # one read through SWIG, not two
     tip0, tip1 = math.sin(angle), math.cos(angle)
     side0, side1 = -tip1, tip0
     u0, u1 = env.np_random.random(2).tolist()
     d0, d1 = (u0 * 2.0 - 1.0) / _SCALE, (u1 * 2.0 - 1.0) / _SCALE
-    m_power = s_power = 0.0
-    if action == 2:
-        m_power = 1.0
+    if m_power:
         ox = tip0 * (ll.MAIN_ENGINE_Y_LOCATION / _SCALE + 2 * d0) + side0 * d1
         oy = -tip1 * (ll.MAIN_ENGINE_Y_LOCATION / _SCALE + 2 * d0) - side1 * d1
         pos = lander.position
         at = (pos[0] + ox, pos[1] + oy)
         push = (-ox * _MAIN_POWER * m_power, -oy * _MAIN_POWER * m_power)
         lander.ApplyLinearImpulse(push, at, True)
-    elif action in (1, 3):
-        direction, s_power = action - 2, 1.0
+    if s_power:
         ox = tip0 * d0 + side0 * (3 * d1 + direction * ll.SIDE_ENGINE_AWAY / _SCALE)
         oy = -tip1 * d0 - side1 * (3 * d1 + direction * ll.SIDE_ENGINE_AWAY / _SCALE)
         pos = lander.position
