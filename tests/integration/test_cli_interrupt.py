@@ -3,6 +3,7 @@ uninterrupted result."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -28,13 +29,14 @@ def _ctrl_c_as_at_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _run_cli(*args: str) -> subprocess.Popen[str]:
+def _run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "ezspark_common", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO,
+        env={**os.environ, **(env or {})},
         preexec_fn=_ctrl_c_as_at_a_terminal,
     )
 
@@ -74,3 +76,40 @@ def test_ctrl_c_writes_checkpoint_and_resume_matches_uninterrupted(tmp_path: Pat
     assert fingerprint(load_checkpoint(out)) == fingerprint(straight)
     history = (out / "history.jsonl").read_text().splitlines()
     assert [json.loads(h)["generation"] for h in history] == list(range(config.generations))
+
+
+FAULT_ENVS = "tests.integration.faults.fault_envs"
+
+
+def test_ctrl_c_with_games_in_a_worker_process_leaves_a_resumable_run(tmp_path: Path) -> None:
+    """A user's environment plays in a worker process even with one worker: SIGINT still
+    exits 130 with a checkpoint (the worker ignores it; the trainer stops it), and --resume
+    reaches the uninterrupted result."""
+    importlib.import_module(FAULT_ENVS)  # the uninterrupted run plays here
+    config = small_config(
+        gym_game_name="EzFault/Endless-v0",  # games last max_number_of_steps: slow enough
+        input_size=2,
+        output_size=2,
+        generations=6,
+        initial_population=20,
+        max_number_of_steps=400,
+        max_number_of_games=2,
+        sub_games=1,
+    )
+    cfg_file = tmp_path / "user-env.json"
+    cfg_file.write_text(json.dumps(config.model_dump()))
+    long_file = tmp_path / "user-env-long.json"
+    long_file.write_text(json.dumps({**config.model_dump(), "generations": 100_000}))
+    straight = train(config, tmp_path / "straight", workers=1)
+    out, env = tmp_path / "interrupted", {"EZSPARK_ENV_MODULES": FAULT_ENVS}
+    proc = _run_cli("train", str(long_file), "--out", str(out), env=env)
+    wait_until(lambda: _generations_written(out) >= 2, 120, "two generations written")
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    assert 2 <= load_checkpoint(out).generation < config.generations
+    resumed = _run_cli("train", str(cfg_file), "--resume", str(out), env=env)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert fingerprint(load_checkpoint(out)) == fingerprint(straight)
