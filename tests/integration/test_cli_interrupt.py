@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ezspark_common.config import TrainingConfig
 from ezspark_common.trainer.checkpoints import load_checkpoint
 from tests.support.configs import REPO, small_config
 from tests.support.runs import fingerprint, train
@@ -41,6 +42,35 @@ def _run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[
     )
 
 
+def _interrupt_then_resume(
+    tmp_path: Path, config: TrainingConfig, env: dict[str, str] | None = None
+) -> None:
+    """SIGINT after two generations exits 130 with a checkpoint and says how to resume;
+    --resume then reaches the uninterrupted run's state and history."""
+    cfg_file = tmp_path / "config.json"
+    cfg_file.write_text(json.dumps(config.model_dump()))
+    # The interrupted run is asked for far more generations, so it cannot finish before
+    # the signal lands however slow the machine is; a resume may change the stopping rules.
+    long_file = tmp_path / "config-long.json"
+    long_file.write_text(json.dumps({**config.model_dump(), "generations": 100_000}))
+    straight = train(config, tmp_path / "straight", workers=1)
+    out = tmp_path / "interrupted"
+    proc = _run_cli("train", str(long_file), "--out", str(out), env=env)
+    wait_until(lambda: _generations_written(out) >= 2, 120, "two generations written")
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    interrupted_at = load_checkpoint(out).generation
+    assert 2 <= interrupted_at < config.generations, "interrupted too late to test the resume"
+    resumed = _run_cli("train", str(cfg_file), "--resume", str(out), env=env)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert fingerprint(load_checkpoint(out)) == fingerprint(straight)
+    history = (out / "history.jsonl").read_text().splitlines()
+    assert [json.loads(h)["generation"] for h in history] == list(range(config.generations))
+
+
 def test_ctrl_c_writes_checkpoint_and_resume_matches_uninterrupted(tmp_path: Path) -> None:
     """SIGINT mid-run exits 130 with a checkpoint; --resume reaches the uninterrupted result."""
     config = small_config(
@@ -54,28 +84,7 @@ def test_ctrl_c_writes_checkpoint_and_resume_matches_uninterrupted(tmp_path: Pat
         max_number_of_games=2,
         sub_games=2,
     )
-    cfg_file = tmp_path / "acrobot.json"
-    cfg_file.write_text(json.dumps(config.model_dump()))
-    # The interrupted run is asked for far more generations, so it cannot finish before
-    # the signal lands however slow the machine is; a resume may change the stopping rules.
-    long_file = tmp_path / "acrobot-long.json"
-    long_file.write_text(json.dumps({**config.model_dump(), "generations": 5000}))
-    straight = train(config, tmp_path / "straight", workers=1)
-    out = tmp_path / "interrupted"
-    proc = _run_cli("train", str(long_file), "--out", str(out))
-    wait_until(lambda: _generations_written(out) >= 2, 120, "two generations written")
-    os.kill(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "--resume" in err
-    interrupted_at = load_checkpoint(out).generation
-    assert 2 <= interrupted_at < config.generations, "interrupted too late to test the resume"
-    resumed = _run_cli("train", str(cfg_file), "--resume", str(out))
-    _, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
-    assert fingerprint(load_checkpoint(out)) == fingerprint(straight)
-    history = (out / "history.jsonl").read_text().splitlines()
-    assert [json.loads(h)["generation"] for h in history] == list(range(config.generations))
+    _interrupt_then_resume(tmp_path, config)
 
 
 FAULT_ENVS = "tests.integration.faults.fault_envs"
@@ -96,20 +105,4 @@ def test_ctrl_c_with_games_in_a_worker_process_leaves_a_resumable_run(tmp_path: 
         max_number_of_games=2,
         sub_games=1,
     )
-    cfg_file = tmp_path / "user-env.json"
-    cfg_file.write_text(json.dumps(config.model_dump()))
-    long_file = tmp_path / "user-env-long.json"
-    long_file.write_text(json.dumps({**config.model_dump(), "generations": 100_000}))
-    straight = train(config, tmp_path / "straight", workers=1)
-    out, env = tmp_path / "interrupted", {"EZSPARK_ENV_MODULES": FAULT_ENVS}
-    proc = _run_cli("train", str(long_file), "--out", str(out), env=env)
-    wait_until(lambda: _generations_written(out) >= 2, 120, "two generations written")
-    os.kill(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "--resume" in err
-    assert 2 <= load_checkpoint(out).generation < config.generations
-    resumed = _run_cli("train", str(cfg_file), "--resume", str(out), env=env)
-    _, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
-    assert fingerprint(load_checkpoint(out)) == fingerprint(straight)
+    _interrupt_then_resume(tmp_path, config, {"EZSPARK_ENV_MODULES": FAULT_ENVS})
