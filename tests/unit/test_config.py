@@ -662,10 +662,17 @@ def test_resolve_box_output_size_mismatch_names_the_dimension() -> None:
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "examples").glob("*.json")), ids=lambda p: p.stem)
-def test_every_example_passes_cli_validate(path: Path) -> None:
+def test_every_example_passes_cli_validate(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each shipped example has the 29 spec keys and passes `ezspark validate` (rules and
-    environment), so a user can start from any of them."""
+    environment), so a user can start from any of them; one of their own environment
+    (``module:Id``) with its example package (``examples/<module>``) on the path."""
     data = json.loads(path.read_text())
     assert set(SPEC_KEYS) <= set(data)
-    result = CliRunner().invoke(main, ["validate", str(path)])
+    env: dict[str, str] = {}
+    if ":" in data["gym_game_name"]:
+        module = data["gym_game_name"].split(":")[0]
+        monkeypatch.syspath_prepend(str(REPO / "examples" / module))
+        env["EZSPARK_ENV_MODULES"] = module
+    result = CliRunner().invoke(main, ["validate", str(path)], env=env)
     assert result.exit_code == 0, result.output
+    assert "not deterministic" not in result.output
