@@ -54,19 +54,47 @@ class ScalarGames(Games):
         rows = self.obs.shape[0]
         reward = np.zeros(rows)
         done = np.zeros(rows, dtype=np.bool_)
-        errors: list[str | None] | None = None
-        box = self.box
+        errors: list[str | None] = [None] * rows
+        box, call = self.box, self.guard.call if self.guard.active else None
+        acts = actions.tolist() if box is None else actions  # plain ints: cheaper per row
+        stepped: list[tuple[int, Any, float, bool]] = []
         for r in np.flatnonzero(active).tolist():
             try:
-                act = int(actions[r]) if box is None else box.for_env(actions[r])
-                obs, rew, term, trunc, _ = self.guard.call(self.envs[r].step, act)
-                self.obs[r] = self._sized(flatten_obs(obs), "step")
-                reward[r] = float(rew)
-                done[r] = bool(term) or bool(trunc)
+                act = int(acts[r]) if box is None else box.for_env(actions[r])
+                step = self.envs[r].step
+                obs, rew, term, trunc, _ = step(act) if call is None else call(step, act)
+                stepped.append((r, obs, float(rew), bool(term) or bool(trunc)))
             except (Exception, EnvHung) as exc:
-                errors = errors or [None] * rows
                 errors[r] = _why("step", exc)
-        return self.obs, reward, done, errors
+        for r, rew, end in self._store(stepped, errors):
+            reward[r], done[r] = rew, end
+        return self.obs, reward, done, errors if any(errors) else None
+
+    def _store(
+        self, stepped: list[tuple[int, Any, float, bool]], errors: list[str | None]
+    ) -> list[tuple[int, float, bool]]:
+        """Every stepped row's observation into ``self.obs``, in one cast when they all have
+        ``n_inputs`` values (the usual case), else row by row with a size error for each
+        row that has not; the rows stored, with their reward and end."""
+        if not stepped:
+            return []
+        try:
+            block = np.asarray([s[1] for s in stepped], dtype=np.float64)
+            block = block.reshape(len(stepped), -1)
+        except (ValueError, TypeError):  # ragged or not numbers: each row says what it is
+            block = None
+        if block is not None and block.shape[1] == self.n_inputs:
+            self.obs[[s[0] for s in stepped]] = block
+            return [(r, rew, end) for r, _, rew, end in stepped]
+        stored = []
+        for r, obs, rew, end in stepped:
+            try:
+                self.obs[r] = self._sized(flatten_obs(obs), "step")
+            except Exception as exc:
+                errors[r] = _why("step", exc)
+                continue
+            stored.append((r, rew, end))
+        return stored
 
     def _sized(self, obs: NDArray[Any], call: str) -> NDArray[Any]:
         # Named here: numpy's broadcast error would not say which size is wrong.
