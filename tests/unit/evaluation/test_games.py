@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from ezspark_common.evaluation.games import ScalarGames, make_games, vectorised
 from ezspark_common.evaluation.games.cartpole import CartPoleGames
+from tests.support import faulty_envs
 
 Policy = Callable[[np.ndarray, np.random.Generator], int]
 
@@ -118,3 +120,59 @@ def test_wrong_observation_size_names_both_sizes() -> None:
     games = ScalarGames("CartPole-v1", 2, 3)  # CartPole observes 4 values
     _, errors = games.reset([1, 2])
     assert errors == ["reset returned an observation of 4 values; the config's input_size is 3"] * 2
+
+
+def _endless(limit: int | None, **kwargs: object) -> str:
+    """EzTest's endless environment under a fresh id with that TimeLimit (None: none)."""
+    faulty_envs.register()
+    env_id = f"EzTest/EndlessLimit{limit}-{len(gym.registry)}-v0"
+    gym.register(env_id, entry_point=faulty_envs.EndlessEnv, max_episode_steps=limit, **kwargs)
+    return env_id
+
+
+def _steps_to_end(games: ScalarGames, rows: int, cap: int = 50) -> list[int]:
+    """Steps until each row's game is done (every row active throughout)."""
+    ends = [0] * rows
+    on = np.ones(rows, dtype=np.bool_)
+    for t in range(1, cap + 1):
+        _, _, done, errors = games.step(np.zeros(rows, dtype=np.int64), on)
+        assert errors is None
+        for r in np.flatnonzero(done & (np.array(ends) == 0)).tolist():
+            ends[r] = t
+    return ends
+
+
+@pytest.mark.parametrize("limit", [7, None])
+def test_scalar_games_end_games_at_the_time_limit_as_gymnasium_does(limit: int | None) -> None:
+    """Stepped past Gymnasium's standard wrappers, a game is still truncated at the
+    registered max_episode_steps (not at all without one), after a select too."""
+    env_id = _endless(limit)
+    games = ScalarGames(env_id, 3, 2)
+    assert games.limit == limit
+    games.reset([1, 2, 3])
+    _steps_to_end(games, 3, cap=3)
+    games.select(np.array([2, 0], dtype=np.int64))
+    ends = _steps_to_end(games, 2, cap=20)
+    assert ends == ([4, 4] if limit else [0, 0])  # 3 steps before the select, 4 after
+    games.reset([4, 5])
+    assert _steps_to_end(games, 2, cap=20) == ([7, 7] if limit else [0, 0])
+
+
+class _DoubledReward(gym.RewardWrapper[np.ndarray, int]):
+    """A wrapper of the user's own, which must not be stepped past."""
+
+    def reward(self, reward: SupportsFloat) -> float:
+        return 2 * float(reward)
+
+
+def test_scalar_games_keep_every_other_wrapper() -> None:
+    """An environment with a wrapper beyond Gymnasium's standard two is stepped through
+    all its wrappers: the wrapper's rewards, and TimeLimit's own truncation."""
+    env_id = _endless(5, additional_wrappers=(_DoubledReward.wrapper_spec(),))
+    games = ScalarGames(env_id, 2, 2)
+    assert games.limit is None  # not counted here: TimeLimit itself truncates
+    games.reset([1, 2])
+    _, reward, done, _ = games.step(np.zeros(2, dtype=np.int64), np.ones(2, dtype=np.bool_))
+    assert reward.tolist() == [2.0, 2.0]
+    assert not done.any()
+    assert _steps_to_end(games, 2) == [4, 4]  # the 5th step in all
