@@ -35,6 +35,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("ezspark_common.evaluation.games.acrobot", "available"): _CACHE,
     ("ezspark_common.evaluation.games.lunarlander", "available"): _CACHE,
     ("ezspark_common.evaluation.games.mountaincar", "available"): _CACHE,
+    ("ezspark_common.evaluation.games.mountaincar", "discrete_available"): _CACHE,
     ("ezspark_common.evaluation.games.pendulum", "available"): _CACHE,
     ("ezspark_common.broker.metrics", "_cache"): (
         "metric objects per CollectorRegistry, keyed weakly by the registry that owns them "

@@ -131,9 +131,9 @@ def _limit(env: Any) -> int | bool | None:
     False where any other wrapper is on it (then it is stepped through its wrappers)."""
     limit = None
     if type(env) is TimeLimit:
-        limit, env = env._max_episode_steps, env.env
-    if type(env) is not OrderEnforcing or env.env is not env.unwrapped:
-        return False
+        limit, env = getattr(env, "_max_episode_steps", False), env.env
+    if type(env) is not OrderEnforcing or env.env is not env.unwrapped or limit is False:
+        return False  # not only those two, or a TimeLimit that no longer says its limit
     return int(limit) if limit is not None else None
 
 
