@@ -78,14 +78,16 @@ def _parse_args() -> argparse.Namespace:
 
 def _measure(args: argparse.Namespace, results: dict[str, Any]) -> list[str]:
     """Run every benchmark into ``results``; returns the table's rows."""
-    from benchmarks import bench_broker, bench_eval, bench_eval_box, bench_repro
+    from benchmarks import bench_broker, bench_eval, bench_eval_box, bench_eval_user, bench_repro
 
     print("measuring evaluation throughput …", flush=True)
     results["eval"] = bench_eval.run(args.quick)
     results["eval_box"] = bench_eval_box.run(args.quick)
+    results["eval_user"] = bench_eval_user.run(args.quick)
     print("measuring speciate + reproduce …", flush=True)
     results["repro"] = bench_repro.run(args.quick)
     lines = _eval_rows(results["eval"]) + bench_eval_box.rows(results["eval_box"])
+    lines += bench_eval_user.rows(results["eval_user"])
     lines += _repro_rows(results["repro"])
     from benchmarks import bench_solve
 
