@@ -8,13 +8,14 @@ response 1), so the returns must agree exactly, and the check is part of the fig
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
 
 from ezspark_common import rng as rngs
 from ezspark_common.config import config_with, load_config
-from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
+from ezspark_common.evaluation.batch import GameSetup, Outcome, evaluate_batch
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import in_edges, node_levels
 from ezspark_common.trainer.evaluators import InProcessEvaluator
@@ -87,35 +88,51 @@ def evolved_genomes(count: int, generations: int) -> list[Genome]:
     return list(state.population.genomes.values())
 
 
-def measure(genomes: list[Genome], label: str, baseline_sample: int) -> dict[str, Any]:
-    """Steps/s of ours on all genomes and of neat-python on a sample of them."""
-    seeds = rngs.game_seeds(0, 0, GAMES)
-    evaluate_batch(
-        genomes[:8], GameSetup(ENV, MAX_STEPS, 0.0, 4, 2), seeds
-    )  # warm-up: imports, env
+def compare(
+    ours: Callable[[], Sequence[Outcome]],
+    theirs: Callable[[], tuple[list[list[float]], int]],
+    sample: int,
+) -> dict[str, Any]:
+    """Time ``ours`` (every genome) and ``theirs`` (neat-python on the first ``sample``):
+    the steps per second of each, their ratio, and whether the returns agree."""
     started = time.perf_counter()
-    ours = evaluate_batch(genomes, GameSetup(ENV, MAX_STEPS, 0.0, 4, 2), seeds)
+    mine = ours()
     ours_s = time.perf_counter() - started
-    ours_steps = sum(o.steps for o in ours)
-    sample = genomes[:baseline_sample]
     started = time.perf_counter()
-    theirs, their_steps = neat_python_returns(sample, seeds)
+    their_returns, their_steps = theirs()
     theirs_s = time.perf_counter() - started
-    identical = all(list(o.returns) == r for o, r in zip(ours, theirs, strict=False))
+    ours_steps = sum(o.steps for o in mine)
     ours_rate, their_rate = ours_steps / ours_s, their_steps / theirs_s
     return {
-        "case": label,
-        "genomes": len(genomes),
-        "games": GAMES,
+        "genomes": len(mine),
         "ours_steps": ours_steps,
         "ours_seconds": ours_s,
         "ours_steps_per_s": ours_rate,
-        "neat_python_genomes": len(sample),
+        "neat_python_genomes": sample,
         "neat_python_steps": their_steps,
         "neat_python_seconds": theirs_s,
         "neat_python_steps_per_s": their_rate,
         "speedup": ours_rate / their_rate,
-        "returns_identical": identical,
+        "returns_identical": all(
+            list(o.returns) == r for o, r in zip(mine, their_returns, strict=False)
+        ),
+    }
+
+
+def measure(genomes: list[Genome], label: str, baseline_sample: int) -> dict[str, Any]:
+    """Steps/s of ours on all genomes and of neat-python on a sample of them."""
+    seeds = rngs.game_seeds(0, 0, GAMES)
+    setup = GameSetup(ENV, MAX_STEPS, 0.0, 4, 2)
+    evaluate_batch(genomes[:8], setup, seeds)  # warm-up: imports, env
+    sample = genomes[:baseline_sample]
+    return {
+        "case": label,
+        "games": GAMES,
+        **compare(
+            lambda: evaluate_batch(genomes, setup, seeds),
+            lambda: neat_python_returns(sample, seeds),
+            len(sample),
+        ),
     }
 
 

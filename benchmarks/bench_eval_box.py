@@ -10,13 +10,12 @@ The returns must agree exactly; the check is part of the figure.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from benchmarks.bench_eval import to_neat_python
+from benchmarks.bench_eval import compare, to_neat_python
 from ezspark_common import rng as rngs
 from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.neat.genome import Genome, initial_genome
@@ -25,16 +24,19 @@ from ezspark_common.neat.mutation import InnovationTracker, add_connection, add_
 ENV, GAMES, MAX_STEPS, N_IN = "Pendulum-v1", 5, 200, 3
 
 
-def genomes(count: int) -> list[Genome]:
-    """Fully connected 3→1 genomes, most with a hidden node or an extra connection."""
-    rng = np.random.default_rng(16)
+def genomes(
+    count: int, n_in: int = N_IN, n_out: int = 1, seed: int = 16, weight_std: float = 1.0
+) -> list[Genome]:
+    """Fully connected ``n_in``→``n_out`` genomes, most with a hidden node or an extra
+    connection (three draws of each, a node with probability ½)."""
+    rng = np.random.default_rng(seed)
     out = []
     for key in range(count):
-        tracker = InnovationTracker(next_innov=N_IN, next_node=1)
-        genome = initial_genome(key, N_IN, 1, rng)
+        tracker = InnovationTracker(next_innov=n_in * n_out, next_node=n_out)
+        genome = initial_genome(key, n_in, n_out, rng, weight_std)
         for _ in range(3):
             genome = add_node(genome, rng, tracker) if rng.random() < 0.5 else genome
-            genome = add_connection(genome, N_IN, rng, tracker)
+            genome = add_connection(genome, n_in, rng, tracker)
         out.append(genome)
     return out
 
@@ -64,24 +66,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     """One row: steps per second on each side, and whether the returns agree."""
     population = genomes(1000)
     seeds = rngs.game_seeds(0, 0, GAMES)
-    evaluate_batch(population[:8], GameSetup(ENV, MAX_STEPS, -1e5, N_IN, 1), seeds)  # warm-up
-    started = time.perf_counter()
-    ours = evaluate_batch(population, GameSetup(ENV, MAX_STEPS, -1e5, N_IN, 1), seeds)
-    ours_s = time.perf_counter() - started
+    setup = GameSetup(ENV, MAX_STEPS, -1e5, N_IN, 1)
+    evaluate_batch(population[:8], setup, seeds)  # warm-up
     sample = population[: 30 if quick else 100]
-    started = time.perf_counter()
-    theirs, their_steps = neat_python_returns(sample, seeds)
-    theirs_s = time.perf_counter() - started
-    ours_rate = sum(o.steps for o in ours) / ours_s
-    their_rate = their_steps / theirs_s
-    return {
-        "genomes": len(population),
-        "ours_steps_per_s": ours_rate,
-        "neat_python_genomes": len(sample),
-        "neat_python_steps_per_s": their_rate,
-        "speedup": ours_rate / their_rate,
-        "returns_identical": all(list(o.returns) == r for o, r in zip(ours, theirs, strict=False)),
-    }
+    return compare(
+        lambda: evaluate_batch(population, setup, seeds),
+        lambda: neat_python_returns(sample, seeds),
+        len(sample),
+    )
 
 
 def rows(r: dict[str, Any]) -> list[str]:

@@ -4,8 +4,9 @@ EzSpark has no lockstep version of a user's environment: it plays one Gymnasium 
 per game, stepped in a Python loop, while every game's network runs as one array
 operation (``games/scalar.py``).  This row measures that path, the one the spec's user
 trains on.  Both sides play the *same* genomes (grown by a few random structural
-mutations) on the *same* game seeds: ours through ``evaluate_batch`` with instances built
-beforehand (a training reuses them from generation to generation), theirs as neat-python
+mutations, ``bench_eval_box.genomes``) on the *same* game seeds: ours through
+``evaluate_batch`` with instances built beforehand (a training reuses them from
+generation to generation), theirs as neat-python
 ``FeedForwardNetwork`` translations (``bench_eval.to_neat_python``) in a plain loop on the
 bare environment, on a sample of the genomes.  The returns must agree exactly; the check
 is part of the figure.
@@ -14,19 +15,17 @@ is part of the figure.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
-from benchmarks.bench_eval import to_neat_python
+from benchmarks.bench_eval import compare, to_neat_python
+from benchmarks.bench_eval_box import genomes
 from ezspark_common import rng as rngs
 from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.evaluation.games import EnvPool
-from ezspark_common.neat.genome import Genome, initial_genome
-from ezspark_common.neat.mutation import InnovationTracker, add_connection, add_node
+from ezspark_common.neat.genome import Genome
 
 ENV, GAMES, MAX_STEPS, N_IN, N_OUT = "Catch-v0", 5, 400, 4, 3
 PACKAGE = Path(__file__).resolve().parents[1] / "examples" / "my_env"
@@ -37,20 +36,6 @@ def _register() -> None:
     if str(PACKAGE) not in sys.path:
         sys.path.insert(0, str(PACKAGE))
     __import__("my_env")
-
-
-def genomes(count: int) -> list[Genome]:
-    """Fully connected 4→3 genomes, most with a hidden node or an extra connection."""
-    rng = np.random.default_rng(17)
-    out = []
-    for key in range(count):
-        tracker = InnovationTracker(next_innov=N_IN * N_OUT, next_node=N_OUT)
-        genome = initial_genome(key, N_IN, N_OUT, rng, 2.5)
-        for _ in range(3):
-            genome = add_node(genome, rng, tracker) if rng.random() < 0.5 else genome
-            genome = add_connection(genome, N_IN, rng, tracker)
-        out.append(genome)
-    return out
 
 
 def neat_python_returns(sample: list[Genome], seeds: list[int]) -> tuple[list[list[float]], int]:
@@ -78,29 +63,18 @@ def neat_python_returns(sample: list[Genome], seeds: list[int]) -> tuple[list[li
 def run(quick: bool = False) -> dict[str, Any]:
     """One row: steps per second on each side, and whether the returns agree."""
     _register()
-    population = genomes(300)
+    population = genomes(300, N_IN, N_OUT, seed=17, weight_std=2.5)
     seeds = rngs.game_seeds(0, 0, GAMES)
     setup = GameSetup(ENV, MAX_STEPS, -1e5, N_IN, N_OUT)
     pool = EnvPool()
     evaluate_batch(population, setup, seeds[:1], envs=pool)  # builds instances, warms up
     pool.take(ENV, len(population) * GAMES)
-    started = time.perf_counter()
-    ours = evaluate_batch(population, setup, seeds, envs=pool)
-    ours_s = time.perf_counter() - started
     sample = population[: 30 if quick else 100]
-    started = time.perf_counter()
-    theirs, their_steps = neat_python_returns(sample, seeds)
-    theirs_s = time.perf_counter() - started
-    ours_rate = sum(o.steps for o in ours) / ours_s
-    their_rate = their_steps / theirs_s
-    return {
-        "genomes": len(population),
-        "ours_steps_per_s": ours_rate,
-        "neat_python_genomes": len(sample),
-        "neat_python_steps_per_s": their_rate,
-        "speedup": ours_rate / their_rate,
-        "returns_identical": all(list(o.returns) == r for o, r in zip(ours, theirs, strict=False)),
-    }
+    return compare(
+        lambda: evaluate_batch(population, setup, seeds, envs=pool),
+        lambda: neat_python_returns(sample, seeds),
+        len(sample),
+    )
 
 
 def rows(r: dict[str, Any]) -> list[str]:
