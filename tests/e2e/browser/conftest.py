@@ -88,7 +88,9 @@ def shot(request: pytest.FixtureRequest) -> Any:
 
     def take(tab: Page, step: str) -> Path:
         path = SCREENSHOTS / f"{test}-{step}.png"
-        tab.screenshot(path=str(path), full_page=True)
+        # A full page of ReDoc is thousands of pixels tall: on a slow, loaded machine it
+        # takes longer than the context's 10 s for actions (seen at 10 s in a CI run).
+        tab.screenshot(path=str(path), full_page=True, timeout=60_000)
         return path
 
     return take

@@ -21,7 +21,7 @@ from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 from ezspark_common import rng as rngs
 from ezspark_common.cli.app import main
 from ezspark_common.config import TrainingConfig
-from ezspark_common.evaluation import failures
+from ezspark_common.evaluation import failures, isolation
 from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.trainer.evaluators import (
     EmbeddedEvaluator,
@@ -221,6 +221,31 @@ def test_crash_site_is_the_innermost_frame_of_the_user_s_code() -> None:
     assert failures.crash_site(dump) == " (at my_env/env.py:40 in step)"
     assert failures.crash_site(f'  File "{ctypes.__file__}", line 519 in string_at\n') == ""
     assert failures.crash_site("") == ""
+
+
+def test_the_signal_is_read_from_the_crash_stack_when_the_exit_code_is_lost(
+    tmp_path: Path,
+) -> None:
+    """A forkserver child's exit code can come back as 255 (the server's report lost) or
+    not at all in time: the signal named by faulthandler's dump wins, so the message is
+    the same either way; with no dump the exit code says it."""
+    dump = (
+        "Fatal Python error: Segmentation fault\n\n"
+        "Current thread 0x00007f (most recent call first):\n"
+        '  File "/home/me/my_env/env.py", line 40 in step\n'
+    )
+    expected = "ended its worker process with SIGSEGV (at my_env/env.py:40 in step)"
+    for code in (-signal.SIGSEGV, 255, None):  # None: not reported within the join's wait
+        path = tmp_path / f"{code}.stack"
+        path.write_text(dump)
+        assert isolation.how_it_ended(code, str(path)) == expected
+        assert not path.exists()  # read once, then removed
+    assert isolation.how_it_ended(-signal.SIGKILL, str(tmp_path / "none")) == (
+        "ended its worker process with SIGKILL"
+    )
+    assert isolation.how_it_ended(255, str(tmp_path / "none")) == (
+        "ended its worker process (exit code 255)"
+    )
 
 
 def test_abort_ends_a_stuck_job_without_playing_it_again_and_the_pool_goes_on() -> None:

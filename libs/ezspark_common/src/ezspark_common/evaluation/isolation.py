@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from types import FrameType
+from types import FrameType, MappingProxyType
 from typing import Any
 
 from ezspark_common.evaluation.failures import crash_site, frame_site
@@ -89,7 +89,10 @@ def how_it_ended(exitcode: int | None, path: str) -> str:
     dump.unlink(missing_ok=True)
     if text.startswith(_STUCK):
         return text[len(_STUCK) :]
-    if exitcode is None:
+    fatal = _fatal_signal(text)
+    if fatal is not None:  # the dying process's own word: the forkserver's can be lost
+        how = f"ended its worker process with {fatal}"
+    elif exitcode is None:
         how = "stopped its worker process"
     elif exitcode < 0:
         try:
@@ -99,3 +102,25 @@ def how_it_ended(exitcode: int | None, path: str) -> str:
     else:
         how = f"ended its worker process (exit code {exitcode})"
     return f"{how}{crash_site(text)}"
+
+
+# faulthandler's first line for each fatal signal it handles.
+_FATAL = MappingProxyType(
+    {
+        "Segmentation fault": "SIGSEGV",
+        "Bus error": "SIGBUS",
+        "Floating point exception": "SIGFPE",
+        "Aborted": "SIGABRT",
+        "Illegal instruction": "SIGILL",
+    }
+)
+
+
+def _fatal_signal(dump: str) -> str | None:
+    """The signal a faulthandler dump says the process died of, if it says one.
+
+    Read from the dump, not only the exit code: a forkserver child's exit code reaches the
+    parent through the server, and when that report is lost multiprocessing says 255.
+    """
+    first = dump.split("\n", 1)[0]
+    return _FATAL.get(first.removeprefix("Fatal Python error: ").strip())
