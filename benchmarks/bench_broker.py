@@ -168,7 +168,7 @@ class _Stack:
         return seconds, steps
 
     def close(self) -> None:
-        """Stop the evaluators; delete the private queues and announce exchange."""
+        """Stop the evaluators; delete the private queues and their exchanges."""
         stop_processes(self.procs)
         self.broker.stop()
         cleaner = connect(BROKER_URL)  # a fresh connection: our consumer is gone by now
@@ -180,6 +180,7 @@ class _Stack:
         if delete_exchange is not None:
             for exchange in (ANNOUNCE_EXCHANGE, ANNOUNCE_REQUESTS_EXCHANGE):
                 delete_exchange(self.prefix + exchange)
+            delete_exchange(self.results_q)  # the results queue is fed through its own
         cleaner.stop()
 
 
