@@ -128,13 +128,18 @@ class LunarLanderGames(Games):
 
 
 Engines = tuple[float, float, float]  # main power, side power, side direction
+# By discrete action: 0 none, 1 the left engine, 2 the main one, 3 the right one.
+_DISCRETE: tuple[Engines, ...] = (
+    (0.0, 0.0, 0.0),
+    (0.0, 1.0, -1.0),
+    (1.0, 0.0, 0.0),
+    (0.0, 1.0, 1.0),
+)
 
 
 def _discrete_engines(actions: NDArray[Any]) -> list[Engines]:
-    """Per row: 2 fires the main engine, 1 and 3 the left and right ones, 0 none."""
-    table: dict[int, Engines] = {0: (0.0, 0.0, 0.0), 1: (0.0, 1.0, -1.0), 2: (1.0, 0.0, 0.0)}
-    table[3] = (0.0, 1.0, 1.0)
-    return [table[a] for a in actions.astype(np.int64).tolist()]
+    """Per row, the engines its discrete action fires."""
+    return [_DISCRETE[a] for a in actions.astype(np.int64).tolist()]
 
 
 def _continuous_engines(actions: NDArray[Any]) -> list[Engines]:

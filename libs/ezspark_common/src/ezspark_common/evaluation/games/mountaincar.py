@@ -70,6 +70,11 @@ def discrete_available(env_id: str) -> bool:
     )
 
 
+def _observed(pos: NDArray[np.float64], vel: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The observations Gymnasium hands out: the state's float32 values."""
+    return np.stack((pos, vel), axis=1).astype(_F32).astype(np.float64)
+
+
 def _reset_positions(seeds: Sequence[int]) -> NDArray[np.float64]:
     """Each game's start position, as the env's ``reset(seed=seed)`` draws it."""
     starts: dict[int, float] = {}
@@ -92,14 +97,11 @@ class DiscreteMountainCarGames(Games):
         self.pos, self.vel = np.zeros(rows), np.zeros(rows)
         self.steps = np.zeros(rows, dtype=np.int64)
 
-    def _obs(self) -> NDArray[np.float64]:
-        return np.stack((self.pos, self.vel), axis=1).astype(_F32).astype(np.float64)
-
     def reset(self, seeds: Sequence[int]) -> tuple[NDArray[np.float64], list[str | None] | None]:
         self.pos = _reset_positions(seeds)
         self.vel = np.zeros(len(seeds))
         self.steps = np.zeros(len(seeds), dtype=np.int64)
-        return self._obs(), None
+        return _observed(self.pos, self.vel), None
 
     def step(self, actions: NDArray[Any], active: NDArray[np.bool_]) -> StepResult:
         e = self.e
@@ -112,7 +114,7 @@ class DiscreteMountainCarGames(Games):
         terminated = (pos >= e.goal_position) & (self.vel >= e.goal_velocity)
         self.steps += 1
         done = terminated if self.limit is None else terminated | (self.steps >= self.limit)
-        return self._obs(), np.full(pos.shape[0], -1.0), done, None
+        return _observed(self.pos, self.vel), np.full(pos.shape[0], -1.0), done, None
 
     def select(self, rows: NDArray[np.int64]) -> None:
         self.pos, self.vel, self.steps = self.pos[rows], self.vel[rows], self.steps[rows]
@@ -134,7 +136,7 @@ class MountainCarGames(Games):
         self.pos = _reset_positions(seeds)
         self.vel = np.zeros(len(seeds))
         self.steps = np.zeros(len(seeds), dtype=np.int64)
-        return np.stack((self.pos, self.vel), axis=1).astype(_F32).astype(np.float64), None
+        return _observed(self.pos, self.vel), None
 
     def step(self, actions: NDArray[Any], active: NDArray[np.bool_]) -> StepResult:
         e = self.e

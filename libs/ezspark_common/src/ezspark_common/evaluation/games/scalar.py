@@ -42,10 +42,11 @@ class ScalarGames(Games):
         self.obs = np.zeros((rows, n_inputs), dtype=np.float64)
         # Gymnasium's own two wrappers cost about a sixth of a cheap environment's step:
         # where they are all there is, step the environment itself and count for TimeLimit.
-        plain = all(_limit(e) is not False for e in self.envs)
-        self.limit = _limit(self.envs[0]) if plain and self.envs else None
+        # ``limit`` is None where the wrappers are stepped through (TimeLimit counts itself).
+        limits = [_limit(e) for e in self.envs]
+        plain = all(limit is not False for limit in limits)
+        self.limit = limits[0] if plain and limits else None
         self._steppers = [e.unwrapped.step if plain else e.step for e in self.envs]
-        self._counting = plain
         self._counts = [0] * rows
 
     def reset(self, seeds: Sequence[int]) -> tuple[NDArray[np.float64], list[str | None] | None]:
@@ -66,7 +67,7 @@ class ScalarGames(Games):
         errors: list[str | None] = [None] * rows
         box, call = self.box, self.guard.call if self.guard.active else None
         acts = actions.tolist() if box is None else actions  # plain ints: cheaper per row
-        counts, limit = self._counts, self.limit if self._counting else None
+        counts, limit = self._counts, self.limit
         stepped: list[tuple[int, Any, float, bool]] = []
         for r in np.flatnonzero(active).tolist():
             try:
