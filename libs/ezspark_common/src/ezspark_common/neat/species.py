@@ -19,7 +19,7 @@ from every genome to a representative is a handful of vectorised operations.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +56,7 @@ class Species:
 
 PAIR_CHUNK = 4096  # candidate pairs per vectorised block: bounds temporary memory
 KEY_STRIDE = 1 << 40  # (genome row, innovation) → one sortable int64 key
+FOUNDING_BLOCK_MAX = 256  # candidate founders per distance pass (see _founded)
 
 
 class GeneMatrix:
@@ -126,16 +127,30 @@ class GeneMatrix:
         self, reps: Sequence[Genome], threshold: float, rows: NDArray[np.int64]
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """For each genome of ``rows``: the nearest rep within ``threshold`` and its distance
-        (``-1`` / ``inf`` when none is that close).
+        (``-1`` / ``inf`` when none is that close)."""
+        best = np.full(rows.shape[0], -1, dtype=np.int64)
+        best_d = np.full(rows.shape[0], np.inf)
+        ci, cj, dist = self.close_pairs(reps, threshold, rows)
+        order = np.lexsort((cj, dist, ci))  # per genome: smallest distance, then first rep
+        pick = order[np.unique(ci[order], return_index=True)[1]]
+        best[ci[pick]] = cj[pick]
+        best_d[ci[pick]] = dist[pick]
+        return best, best_d
+
+    def close_pairs(
+        self, reps: Sequence[Genome], threshold: float, rows: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+        """Every (genome of ``rows``, rep) pair closer than ``threshold``: its index into
+        ``rows``, its index into ``reps`` and its distance, each pair's exactly as
+        :meth:`pair_distances` gives it.
 
         Gene counts for all pairs come from one matrix product over the reps' genes; they
         bound the distance from below, so exact weight terms are computed only for pairs
         the bound leaves within the threshold.
         """
-        best = np.full(rows.shape[0], -1, dtype=np.int64)
-        best_d = np.full(rows.shape[0], np.inf)
         if not reps or rows.shape[0] == 0:
-            return best, best_d
+            none = np.empty(0, dtype=np.int64)
+            return none, none, np.empty(0)
         table = RepGenes(reps)
         cols = np.unique(table.innov)
         g_present = self.dense(rows, cols)
@@ -153,12 +168,7 @@ class GeneMatrix:
         ci, cj = np.nonzero(MISMATCH_COEFF * mismatched <= (threshold * (1 + 1e-6)) * norm)
         dist = self.pair_distances(rows[ci], reps, cj)
         ok = dist < threshold
-        ci, cj, dist = ci[ok], cj[ok], dist[ok]
-        order = np.lexsort((cj, dist, ci))  # per genome: smallest distance, then first rep
-        pick = order[np.unique(ci[order], return_index=True)[1]]
-        best[ci[pick]] = cj[pick]
-        best_d[ci[pick]] = dist[pick]
-        return best, best_d
+        return ci[ok], cj[ok], dist[ok]
 
 
 class RepGenes:
@@ -311,15 +321,48 @@ def speciate(
         species.append(
             Species(old.id, rep, members, old.created, old.best_fitness, old.last_improved)
         )
-    unassigned = np.flatnonzero(assign < 0)
-    while unassigned.shape[0]:
-        founder = genomes[int(unassigned[0])]
-        near = matrix.distances(founder, unassigned) < threshold
-        near[0] = True
-        members = tuple(keys[r] for r in unassigned[near].tolist())
+    for group in _founded(matrix, genomes, np.flatnonzero(assign < 0), threshold):
+        founder = genomes[group[0]]
+        members = tuple(keys[r] for r in group)
         species.append(
             Species(next_species_id, founder, members, generation, float("-inf"), generation)
         )
         next_species_id += 1
-        unassigned = unassigned[~near]
     return tuple(species), next_species_id
+
+
+def _founded(
+    matrix: GeneMatrix, genomes: Sequence[Genome], unassigned: NDArray[np.int64], threshold: float
+) -> Iterator[list[int]]:
+    """New species' rows, founder first: the first genome left founds a species with every
+    genome left within the threshold of it, until none is left.
+
+    Late in a run most unassigned genomes are loners, one new species each, and one
+    distance pass per founder cost more than the distances themselves.  So the next few
+    genomes left are tried as founders in one pass, in a block that doubles while at least
+    half of a block founds species and halves when fewer do (one founder took many): at
+    most about twice the distances the one-by-one loop computes, in far fewer passes.
+    """
+    left, block = unassigned, 1
+    while left.shape[0]:
+        tried = [genomes[r] for r in left[:block].tolist()]
+        ci, cj, _ = matrix.close_pairs(tried, threshold, left)
+        order = np.lexsort((ci, cj))  # by candidate, then position in ``left``
+        ci, cj = ci[order], cj[order]
+        bounds = np.searchsorted(cj, np.arange(len(tried) + 1)).tolist()
+        taken = np.zeros(left.shape[0], dtype=np.bool_)
+        founded = 0
+        for j in range(len(tried)):
+            if taken[j]:
+                continue
+            # Every position before j is taken by now, so the rest of j's near genomes
+            # still free are exactly those the one-by-one loop would find.
+            near = ci[bounds[j] : bounds[j + 1]]
+            near = near[(near != j) & ~taken[near]]
+            taken[j] = True
+            taken[near] = True
+            founded += 1
+            yield [int(left[j]), *left[near].tolist()]
+        left = left[~taken]
+        grow = 2 * founded >= len(tried)
+        block = min(FOUNDING_BLOCK_MAX, block * 2) if grow else max(1, block // 2)
