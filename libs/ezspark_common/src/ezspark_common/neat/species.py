@@ -76,32 +76,30 @@ class GeneMatrix:
         self.sizes = sizes
         self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
-    def dense(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float32]:
-        """Presence (0/1) of genes ``cols`` (sorted) in ``rows``, built from the genes the
-        rows have (cheaper than looking up every row × column pair)."""
+    def genes_of(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The innovations of every gene of ``rows``, end to end, and each gene's index
+        into ``rows``."""
         sizes = self.sizes[rows]
         starts = np.repeat(self.offsets[rows] - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
         genes = starts + np.arange(int(sizes.sum()))
-        owner = np.repeat(np.arange(rows.shape[0]), sizes)
-        col = np.minimum(np.searchsorted(cols, self.innov[genes]), cols.shape[0] - 1)
-        hit = cols[col] == self.innov[genes]
-        present = np.zeros((rows.shape[0], cols.shape[0]), dtype=np.float32)
-        present[owner[hit], col[hit]] = 1.0
-        return present
+        return self.innov[genes], np.repeat(np.arange(rows.shape[0]), sizes)
 
     def distances(self, rep: Genome, rows: NDArray[np.int64]) -> NDArray[np.float64]:
         """Distance from each genome of ``rows`` to ``rep``."""
         return self.pair_distances(rows, [rep], np.zeros(rows.shape[0], dtype=np.int64))
 
     def pair_distances(
-        self, gen_rows: NDArray[np.int64], reps: Sequence[Genome], rep_idx: NDArray[np.int64]
+        self,
+        gen_rows: NDArray[np.int64],
+        reps: Sequence[Genome] | RepGenes,
+        rep_idx: NDArray[np.int64],
     ) -> NDArray[np.float64]:
         """Distance for each (genome row, rep) pair, looking up only each rep's own genes
         (a handful per pair) in one vectorised pass over all pairs."""
         out = np.empty(gen_rows.shape[0])
         if gen_rows.shape[0] == 0:
             return out
-        table = RepGenes(reps)
+        table = reps if isinstance(reps, RepGenes) else RepGenes(reps)
         for lo in range(0, gen_rows.shape[0], PAIR_CHUNK):
             g, j = gen_rows[lo : lo + PAIR_CHUNK], rep_idx[lo : lo + PAIR_CHUNK]
             # Ragged, not padded: every pair's rep genes end to end, summed with bincount
@@ -152,12 +150,13 @@ class GeneMatrix:
             none = np.empty(0, dtype=np.int64)
             return none, none, np.empty(0)
         table = RepGenes(reps)
-        cols = np.unique(table.innov)
-        g_present = self.dense(rows, cols)
-        r_present = np.zeros((len(reps), cols.shape[0]), dtype=np.float32)
-        r_present[
-            np.repeat(np.arange(len(reps)), table.sizes), np.searchsorted(cols, table.innov)
-        ] = 1.0
+        innov, owner = self.genes_of(rows)
+        # Only genes both sides have can match: late in a run the reps hold thousands of
+        # innovations the genomes looked up do not, and the matrices would be mostly zeros.
+        cols = np.intersect1d(table.innov, innov)
+        g_present = _presence(innov, owner, rows.shape[0], cols)
+        r_owner = np.repeat(np.arange(len(reps)), table.sizes)
+        r_present = _presence(table.innov, r_owner, len(reps), cols)
         # float32 throughout: gene counts are small integers, exact in float32, and the
         # test is a conservative prefilter (the exact distance decides below).
         matching = g_present @ r_present.T
@@ -166,9 +165,23 @@ class GeneMatrix:
         norm = np.maximum(np.float32(1.0), np.maximum(sizes, r_sizes) / np.float32(SMALL_GENOME))
         mismatched = (sizes + r_sizes) - 2.0 * matching
         ci, cj = np.nonzero(MISMATCH_COEFF * mismatched <= (threshold * (1 + 1e-6)) * norm)
-        dist = self.pair_distances(rows[ci], reps, cj)
+        dist = self.pair_distances(rows[ci], table, cj)
         ok = dist < threshold
         return ci[ok], cj[ok], dist[ok]
+
+
+def _presence(
+    innov: NDArray[np.int64], owner: NDArray[np.int64], n: int, cols: NDArray[np.int64]
+) -> NDArray[np.float32]:
+    """An (n × cols) 0/1 matrix: 1 where row ``owner[i]`` has gene ``innov[i]``; genes not
+    among ``cols`` (sorted) are left out."""
+    present = np.zeros((n, cols.shape[0]), dtype=np.float32)
+    if cols.shape[0] == 0:
+        return present
+    col = np.minimum(np.searchsorted(cols, innov), cols.shape[0] - 1)
+    hit = cols[col] == innov
+    present[owner[hit], col[hit]] = 1.0
+    return present
 
 
 class RepGenes:

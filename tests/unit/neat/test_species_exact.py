@@ -1,4 +1,5 @@
-"""New species are founded in blocks (``species._founded``) exactly as one by one."""
+"""Speciation's vectorised passes give exactly the species the plain loops over
+``distance`` give: founding in blocks, and the nearest previous species."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from ezspark_common.neat.genome import Genome, initial_genome
 from ezspark_common.neat.mutation import InnovationTracker, add_connection, add_node
-from ezspark_common.neat.species import distance, speciate
+from ezspark_common.neat.species import Species, distance, speciate
 
 
 def _one_by_one(genomes: list[Genome], threshold: float) -> list[tuple[int, ...]]:
@@ -50,3 +51,30 @@ def test_founding_in_blocks_matches_the_one_by_one_loop(grown: float, threshold:
     assert [s.members for s in species] == _one_by_one(genomes, threshold)
     assert [s.representative.key for s in species] == [s.members[0] for s in species]
     assert next_id == len(species)
+
+
+def _nearest(genome: Genome, previous: list[Species], threshold: float) -> int | None:
+    """The plain search: the id of the closest representative within the threshold (the
+    first of equals), or None."""
+    best, best_d = None, threshold
+    for s in previous:
+        d = distance(genome, s.representative)
+        if d < best_d:
+            best, best_d = s.id, d
+    return best
+
+
+@pytest.mark.parametrize("threshold", [0.5, 1.5, 3.0])
+def test_genomes_join_the_nearest_previous_species_as_the_plain_search_finds(
+    threshold: float,
+) -> None:
+    """Without hints every genome joins the closest representative within the threshold,
+    including when the representatives hold genes no genome has, and the reverse."""
+    reps = _population(120, 0.8, seed=7)
+    previous = [Species(100 + i, r, (r.key,), 0, 0.0, 0) for i, r in enumerate(reps)]
+    genomes = [g.with_key(1000 + g.key) for g in _population(300, 0.8, seed=8)]
+    species, _ = speciate(genomes, previous, threshold, 1, 500)
+    joined = {k: s.id for s in species if s.id < 500 for k in s.members}
+    expected = {g.key: _nearest(g, previous, threshold) for g in genomes}
+    assert joined == {k: sid for k, sid in expected.items() if sid is not None}
+    assert 0 < len(joined) < len(genomes)
