@@ -13,8 +13,10 @@ and, while there are more species than the target, the closest species merge
 (:func:`merge_closest`): species are kept by lineage, so a higher threshold alone stops new
 ones from forming but never lets existing ones go.
 
-All genomes are laid out once as a dense (genomes × innovations) matrix, so the distance
-from every genome to a representative is a handful of vectorised operations.
+All genomes' genes are laid out once as one sorted (genome, innovation) key array
+(:class:`GeneMatrix`), so the distances of any set of (genome, representative) pairs are a
+handful of vectorised operations; new species are founded a block of candidates at a time
+(:func:`_founded`), with the same result as one at a time.
 """
 
 from __future__ import annotations
