@@ -120,33 +120,73 @@ def breed(
     Child ``i`` is to get key ``first_key + i``; a clone is still its parent's genome object
     (keys are given when the mutated child is built, saving a copy per child).
     """
-    champions = [p.survivors[0] for p in plans]
-    out: list[tuple[int, Genome]] = []
-    crosses: list[tuple[int, int, int]] = []  # (child index, parent, parent)
-    for s_idx, plan in enumerate(plans):
-        n, m = plan.children, len(plan.survivors)
-        if n == 0:
-            continue
-        # Fixed draws per species, whatever is chosen, keep the stream easy to reason about.
-        picks = rng.integers(m, size=n)
-        inter = rng.random(n) < rates.inter if len(plans) > 1 else np.zeros(n, dtype=np.bool_)
-        intra = (rng.random(n) < rates.intra) & ~inter & (m > 1)
-        mates = rng.integers(max(1, m - 1), size=n)
-        mates += mates >= picks
-        others = rng.integers(max(1, len(plans) - 1), size=n)
-        others += others >= s_idx
-        base = len(out)
-        out.extend((s_idx, genomes[plan.survivors[p]]) for p in picks.tolist())
-        for i in np.flatnonzero(inter).tolist():
-            crosses.append((base + i, champions[s_idx], champions[int(others[i])]))
-        for i in np.flatnonzero(intra).tolist():
-            crosses.append((base + i, plan.survivors[picks[i]], plan.survivors[mates[i]]))
-    crosses.sort()
-    pairs = [_ordered(a, b, genomes, fitness) for _, a, b in crosses]
-    made = cross_many(pairs, [first_key + i for i, _, _ in crosses], rng)
-    for (i, _, _), child in zip(crosses, made, strict=True):
+    live = [(s_idx, plan) for s_idx, plan in enumerate(plans) if plan.children > 0]
+    if not live:
+        return []
+    d = _Draws.of(live, len(plans), rng)
+    counts = [plan.children for _, plan in live]
+    species = np.repeat([s_idx for s_idx, _ in live], counts)
+    sizes = np.repeat([len(plan.survivors) for _, plan in live], counts)
+    # Every live species' survivors end to end; a child's parent is at its species' offset
+    # plus its pick.
+    survivors = np.array([k for _, plan in live for k in plan.survivors], dtype=np.int64)
+    offsets = np.repeat(np.cumsum([0] + [len(plan.survivors) for _, plan in live])[:-1], counts)
+    parents = survivors[offsets + d.picks]
+    inter = d.inter < rates.inter if d.inter is not None else np.zeros_like(d.intra, bool)
+    intra = (d.intra < rates.intra) & ~inter & (sizes > 1)
+    mates = d.mates + (d.mates >= d.picks)
+    others = d.others + (d.others >= species)
+    out = [(s, genomes[k]) for s, k in zip(species.tolist(), parents.tolist(), strict=True)]
+    champions = np.array([p.survivors[0] for p in plans], dtype=np.int64)
+    crossing = np.flatnonzero(inter | intra)
+    firsts = np.where(inter, champions[species], parents)[crossing]
+    # Both branches are looked up for every crossing row: where a mate or another species
+    # is not used its index may be out of range, so it is clamped (and then not chosen).
+    seconds = np.where(
+        inter[crossing],
+        champions[np.minimum(others, champions.shape[0] - 1)[crossing]],
+        survivors[np.minimum(offsets + mates, survivors.shape[0] - 1)[crossing]],
+    )
+    pairs = [
+        _ordered(a, b, genomes, fitness)
+        for a, b in zip(firsts.tolist(), seconds.tolist(), strict=True)
+    ]
+    made = cross_many(pairs, [first_key + i for i in crossing.tolist()], rng)
+    for i, child in zip(crossing.tolist(), made, strict=True):
         out[i] = (out[i][0], child)
     return out
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """The random draws of every child, species by species in the stream's order."""
+
+    picks: NDArray[np.int64]  # the parent, among its species' survivors
+    inter: NDArray[np.float64] | None  # uniforms for interspecies crossover (2+ species)
+    intra: NDArray[np.float64]  # uniforms for crossover within the species
+    mates: NDArray[np.int64]  # the other survivor, before skipping the parent
+    others: NDArray[np.int64]  # the other species, before skipping its own
+
+    @staticmethod
+    def of(live: list[tuple[int, SpeciesPlan]], n_species: int, rng: np.random.Generator) -> _Draws:
+        """Fixed draws per species, whatever is chosen, keep the stream easy to reason
+        about; drawn species by species, then used for all children at once."""
+        picks, inter, intra, mates, others = [], [], [], [], []
+        for _, plan in live:
+            n, m = plan.children, len(plan.survivors)
+            picks.append(rng.integers(m, size=n))
+            if n_species > 1:
+                inter.append(rng.random(n))
+            intra.append(rng.random(n))
+            mates.append(rng.integers(max(1, m - 1), size=n))
+            others.append(rng.integers(max(1, n_species - 1), size=n))
+        return _Draws(
+            np.concatenate(picks),
+            np.concatenate(inter) if inter else None,
+            np.concatenate(intra),
+            np.concatenate(mates),
+            np.concatenate(others),
+        )
 
 
 def _ordered(
