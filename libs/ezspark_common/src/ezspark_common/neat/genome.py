@@ -24,7 +24,7 @@ WEIGHT_INIT_STD = 1.0  # the functions' default; a training uses config.weight_i
 
 
 def frozen(array: NDArray[Any]) -> NDArray[Any]:
-    array.flags.writeable = False
+    array.setflags(write=False)  # cheaper than assigning flags.writeable
     return array
 
 

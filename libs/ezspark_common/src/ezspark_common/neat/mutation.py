@@ -99,7 +99,8 @@ def _push(column: NDArray[Any], *values: Any) -> NDArray[Any]:
     n = column.shape[0]
     out = np.empty(n + len(values), dtype=column.dtype)
     out[:n] = column
-    out[n:] = values
+    for i, value in enumerate(values):  # item by item: cheaper than a slice from a tuple
+        out[n + i] = value
     return frozen(out)
 
 
