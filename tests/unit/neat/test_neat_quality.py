@@ -12,10 +12,11 @@ from ezspark_common.config import TrainingConfig, parse_config
 from ezspark_common.neat import reproduction as rep
 from ezspark_common.neat import stagnation
 from ezspark_common.neat.crossover import cross_many
+from ezspark_common.neat.distance import distance
 from ezspark_common.neat.genome import Genome, check_genome, initial_genome
 from ezspark_common.neat.mutation import InnovationTracker, StructuralRates, mutate_structure
 from ezspark_common.neat.population import initial_population, next_generation
-from ezspark_common.neat.species import distance, speciate
+from ezspark_common.neat.species import speciate
 from tests.unit.test_config_effects import BASE, born, kept
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ezspark_common.neat import distance as distance_module
+from ezspark_common.neat.distance import distance
 from ezspark_common.neat.genome import Genome, initial_genome
 from ezspark_common.neat.mutation import InnovationTracker, add_connection, add_node
-from ezspark_common.neat.species import Species, distance, speciate
+from ezspark_common.neat.species import Species, speciate
 
 
 def _one_by_one(genomes: list[Genome], threshold: float) -> list[tuple[int, ...]]:
@@ -64,12 +66,16 @@ def _nearest(genome: Genome, previous: list[Species], threshold: float) -> int |
     return best
 
 
-@pytest.mark.parametrize("threshold", [0.5, 1.5, 3.0])
+@pytest.mark.parametrize("common", [1, 32, 10**9])
+@pytest.mark.parametrize("threshold", [0.5, 3.0])
 def test_genomes_join_the_nearest_previous_species_as_the_plain_search_finds(
-    threshold: float,
+    threshold: float, common: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without hints every genome joins the closest representative within the threshold,
-    including when the representatives hold genes no genome has, and the reverse."""
+    including when the representatives hold genes no genome has, and the reverse, whether
+    shared genes are counted by matrix product (all genes common), by joining gene lists
+    (none), or both."""
+    monkeypatch.setattr(distance_module, "COMMON_GENE_REPS", common)
     reps = _population(120, 0.8, seed=7)
     previous = [Species(100 + i, r, (r.key,), 0, 0.0, 0) for i, r in enumerate(reps)]
     genomes = [g.with_key(1000 + g.key) for g in _population(300, 0.8, seed=8)]

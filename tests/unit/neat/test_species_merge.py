@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ezspark_common.neat.distance import distance
 from ezspark_common.neat.genome import Genome, initial_genome
 from ezspark_common.neat.population import initial_population, next_generation
-from ezspark_common.neat.species import Species, distance, merge_closest, speciate
+from ezspark_common.neat.species import Species, merge_closest, speciate
 from tests.unit.test_config_effects import cfg
 
 
