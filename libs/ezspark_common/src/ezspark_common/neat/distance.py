@@ -50,8 +50,7 @@ class GeneMatrix:
         """The innovations of every gene of ``rows``, end to end, and each gene's index
         into ``rows``."""
         sizes = self.sizes[rows]
-        starts = np.repeat(self.offsets[rows] - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
-        genes = starts + np.arange(int(sizes.sum()))
+        genes = _spans(self.offsets[rows], sizes)
         return self.innov[genes], np.repeat(np.arange(rows.shape[0]), sizes)
 
     def distances(self, rep: Genome, rows: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -76,8 +75,7 @@ class GeneMatrix:
             # (in gene order, so a distance never depends on its companions).
             n_rep = table.sizes[j]
             pair = np.repeat(np.arange(g.shape[0]), n_rep)
-            firsts = np.cumsum(n_rep) - n_rep
-            gene = np.repeat(table.offsets[j] - firsts, n_rep) + np.arange(pair.shape[0])
+            gene = _spans(table.offsets[j], n_rep)
             query = g[pair] * KEY_STRIDE + table.innov[gene]
             pos = np.minimum(np.searchsorted(self.keys, query), self.keys.shape[0] - 1)
             shared = self.keys[pos] == query
@@ -112,9 +110,9 @@ class GeneMatrix:
         ``rows``, its index into ``reps`` and its distance, each pair's exactly as
         :meth:`pair_distances` gives it.
 
-        Gene counts for all pairs come from one matrix product over the reps' genes; they
-        bound the distance from below, so exact weight terms are computed only for pairs
-        the bound leaves within the threshold.
+        Shared-gene counts for all pairs (:func:`_shared_counts`) bound the distance from
+        below, so exact weight terms are computed only for pairs the bound leaves within
+        the threshold.
         """
         if not reps or rows.shape[0] == 0:
             none = np.empty(0, dtype=np.int64)
@@ -160,13 +158,16 @@ def _shared_counts(
     g_in, g_who = g_innov[g_rare], g_owner[g_rare]
     lo = np.searchsorted(r_sorted, g_in, "left")
     hits = np.searchsorted(r_sorted, g_in, "right") - lo  # reps holding each genome gene
-    total = int(hits.sum())
-    if total:
-        firsts = np.cumsum(hits) - hits
-        rep_gene = np.repeat(lo - firsts, hits) + np.arange(total)
-        pair = np.repeat(g_who, hits) * n_r + r_who[rep_gene]
+    if hits.any():
+        pair = np.repeat(g_who, hits) * n_r + r_who[_spans(lo, hits)]
         shared += np.bincount(pair, minlength=n_g * n_r).reshape(n_g, n_r).astype(np.float32)
     return shared
+
+
+def _spans(starts: NDArray[np.int64], lengths: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The indices ``starts[i], …, starts[i] + lengths[i] - 1`` for every i, end to end."""
+    firsts = np.cumsum(lengths) - lengths
+    return np.repeat(starts - firsts, lengths) + np.arange(int(lengths.sum()))
 
 
 def _presence(

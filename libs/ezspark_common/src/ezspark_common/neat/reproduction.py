@@ -125,12 +125,13 @@ def breed(
         return []
     d = _Draws.of(live, len(plans), rng)
     counts = [plan.children for _, plan in live]
+    kept = [len(plan.survivors) for _, plan in live]
     species = np.repeat([s_idx for s_idx, _ in live], counts)
-    sizes = np.repeat([len(plan.survivors) for _, plan in live], counts)
+    sizes = np.repeat(kept, counts)
     # Every live species' survivors end to end; a child's parent is at its species' offset
     # plus its pick.
     survivors = np.array([k for _, plan in live for k in plan.survivors], dtype=np.int64)
-    offsets = np.repeat(np.cumsum([0] + [len(plan.survivors) for _, plan in live])[:-1], counts)
+    offsets = np.repeat(np.cumsum([0, *kept[:-1]]), counts)
     parents = survivors[offsets + d.picks]
     inter = d.inter < rates.inter if d.inter is not None else np.zeros_like(d.intra, bool)
     intra = (d.intra < rates.intra) & ~inter & (sizes > 1)
