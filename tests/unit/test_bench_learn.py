@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from benchmarks import bench_learn, learn_table
 
 
@@ -90,11 +92,15 @@ def test_a_missing_neat_python_is_found_before_the_first_run() -> None:
     assert bench_learn.baseline_missing(("ezspark",), absent) is None
 
 
-def test_lunarlander_task_runs_the_example_users_run() -> None:
-    """The benchmark's LunarLander settings are those of ``examples/lunarlander.json``."""
+@pytest.mark.parametrize(
+    ("task", "example_name"),
+    [("lunarlander", "lunarlander"), ("mountaincar-novelty", "mountaincar")],
+)
+def test_task_runs_the_example_users_run(task: str, example_name: str) -> None:
+    """The benchmark's LunarLander and MountainCar settings are those of their examples."""
     root = Path(__file__).resolve().parents[2]
-    example = json.loads((root / "examples" / "lunarlander.json").read_text())
-    config = bench_learn.ours_config(bench_learn.TASKS["lunarlander"], seed=0)
+    example = json.loads((root / "examples" / f"{example_name}.json").read_text())
+    config = bench_learn.ours_config(bench_learn.TASKS[task], seed=0)
     # The run's length and seed, and safeness (re-played games that only a shared
     # training needs), are the benchmark's own; every key that shapes evolution must match.
     own = ("seed", "generations", "alone_training_iterations", "safeness")
