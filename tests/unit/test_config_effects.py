@@ -1008,3 +1008,24 @@ def test_recurrent_lets_add_connection_close_loops_and_evaluation_remember() -> 
 
     for on in (False, True):  # every task of the run evaluates with (or without) memory
         assert GameSetup.of(cfg(recurrent=on)).recurrent is on
+
+
+# --- input normalisation --------------------------------------------------------------------
+
+
+def test_normalize_inputs_evaluates_on_centred_and_scaled_observations() -> None:
+    """Off (the default), networks see raw observations; on, every game of the run is
+    played on observations centred and scaled by the training's random-action constants
+    (their own tests: ``tests/unit/evaluation/test_scaling.py``), so returns change."""
+    from ezspark_common.evaluation.batch import GameSetup
+
+    base = {"max_number_of_steps": 200, "weight_init_std": 1.0}
+    plain = evaluate(cfg(**base))
+    normalised = evaluate(cfg(**base, normalize_inputs=True))
+    assert [o.returns for o in plain.outcomes.values()] != [
+        o.returns for o in normalised.outcomes.values()
+    ]
+    assert cfg().normalize_inputs is False
+    assert GameSetup.of(cfg(**base)).input_scaling is None
+    on = cfg(**base, normalize_inputs=True)
+    assert GameSetup.of(on).input_scaling == (rngs.scaling_seed(on.seed), 200)

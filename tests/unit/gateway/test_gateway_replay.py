@@ -3,13 +3,16 @@ gateway by Gymnasium once, cached on disk, owner-only, and never a 500."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
+from ezspark_common import rng as rngs
 from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
 from ezspark_common.neat.genome import Genome
 from ezspark_common.wire.messages import TrainingFinished, WireGenome
@@ -249,3 +252,21 @@ def test_box2d_and_continuous_actions_replay_too(
     gif = gw.client.get(facts["url"], headers=gw.auth(token))
     with Image.open(io.BytesIO(gif.content)) as im:
         assert im.is_animated
+
+
+def test_a_normalising_training_is_replayed_on_its_own_constants(gw: Any, tmp_path: Path) -> None:
+    """With normalize_inputs, the replay feeds the network the observations its evaluators
+    fed it (the training's random-action constants): the return is training's, not the
+    return on raw observations."""
+    use_cache(gw, tmp_path / "replays")
+    token = gw.signup()
+    doc = {**json.loads(example_bytes()), "normalize_inputs": True, "seed": 5}
+    tid = gw.create(token, json.dumps(doc).encode())
+    genome = dense_genome(4, 2, 3)
+    finish(gw, tid, genome.to_wire())
+    facts = gw.client.get(f"/api/trainings/{tid}/replay", headers=gw.auth(token)).json()
+    setup = GameSetup("CartPole-v0", 200, 0.0, 4, 2, input_scaling=(rngs.scaling_seed(5), 200))
+    (trained,) = evaluate_batch([genome], setup, [0])
+    (raw,) = evaluate_batch([genome], dataclasses.replace(setup, input_scaling=None), [0])
+    assert (facts["episode_return"], facts["steps"]) == (trained.returns[0], trained.steps)
+    assert trained.returns != raw.returns

@@ -61,6 +61,7 @@ EXTRA_KEYS: tuple[str, ...] = (
     "weight_mutation_power",
     "novelty_weight",
     "elites_per_species",
+    "normalize_inputs",
 )
 
 # Upper bounds keep a config inside what a database column, a message and memory can hold.
@@ -137,6 +138,9 @@ class TrainingConfig(BaseModel):
     # With keep_parents 1: carry over only each species' best this many survivors; None:
     # every survivor (the spec reading, docs/config.md).
     elites_per_species: Annotated[int | None, Field(ge=1, le=1_000_000, strict=True)] = None
+    # Observations centred and scaled by constants from random-action games before they
+    # enter the networks (evaluation.scaling); false keeps the raw observations.
+    normalize_inputs: Annotated[bool, Field(strict=True)] = False
 
     @field_validator(
         "species_threshold",

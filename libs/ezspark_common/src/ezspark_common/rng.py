@@ -15,6 +15,7 @@ REPRODUCE = 2
 GAMES = 3
 SAFENESS = 4
 DISPATCH = 5  # timing jitter of the service's re-dispatches: never changes a result
+SCALING = 6  # the random-action games that fix input normalisation (normalize_inputs)
 
 
 def generator(seed: int, tag: int, *path: int) -> np.random.Generator:
@@ -29,3 +30,11 @@ def game_seeds(seed: int, generation: int, games: int) -> list[int]:
     """
     state = np.random.SeedSequence([seed, GAMES, generation]).generate_state(games, np.uint32)
     return [int(s) for s in state]
+
+
+def scaling_seed(seed: int) -> int:
+    """The seed of a training's input-normalisation games (``evaluation.scaling``); derived,
+    so an evaluator that is sent it never learns the training seed, and with it every later
+    generation's games."""
+    state = np.random.SeedSequence([seed, SCALING]).generate_state(2, np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])

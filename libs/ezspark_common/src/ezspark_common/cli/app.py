@@ -353,6 +353,7 @@ def play(
         player.n_inputs,
         player.n_outputs,
         recurrent=player.recurrent,
+        input_scaling=player.input_scaling,
     )
     envs = EnvPool(HangGuard(DEFAULT_HANG_LIMIT_S))  # a stuck step fails its episode
     with envs.guard:

@@ -28,8 +28,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ezspark_common import rng as rngs
 from ezspark_common.config import TrainingConfig
 from ezspark_common.evaluation.games import EnvPool, Games, make_games
+from ezspark_common.evaluation.scaling import InputScaling, measured
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import BatchPlan
 from ezspark_common.neat.packed import PackedGenomes
@@ -163,8 +165,10 @@ class _Rollout:
         games: Games,
         recurrent: bool = False,
         describe: bool = False,
+        scaling: InputScaling | None = None,
     ) -> None:
         self.n_total, self.n_games = len(genomes), n_games
+        self.scaling = scaling
         self.n_inputs, self.n_outputs = n_inputs, n_outputs
         self.recurrent = recurrent
         # Lowest and highest observation values per game row, when behaviour is asked for.
@@ -233,7 +237,8 @@ class _Rollout:
             if not self.active.any():
                 break
             n = self.alive.shape[0]
-            self.net.set_inputs(self.values, obs.reshape(self.n_games, n * self.n_inputs))
+            seen = obs if self.scaling is None else self.scaling.apply(obs)
+            self.net.set_inputs(self.values, seen.reshape(self.n_games, n * self.n_inputs))
             self.net.activate(self.values)
             actions = self._actions()
             obs, reward, done, errors = self.games.step(actions, self.active)
@@ -309,6 +314,16 @@ class GameSetup:
     n_outputs: int
     recurrent: bool = False
     behaviour: bool = False  # also return each game's behaviour (``novelty_weight``)
+    # (seed, step limit) of the random-action games that fix input normalisation
+    # (``normalize_inputs``, evaluation.scaling); None: raw observations.
+    input_scaling: tuple[int, int] | None = None
+
+    def scaling(self, envs: EnvPool | None = None) -> InputScaling | None:
+        """The input normalisation constants (kept in ``envs`` once measured), or None."""
+        if self.input_scaling is None:
+            return None
+        seed, steps = self.input_scaling
+        return measured(self.env_id, self.n_inputs, self.n_outputs, steps, seed, envs)
 
     @staticmethod
     def of(config: TrainingConfig) -> GameSetup:
@@ -321,6 +336,9 @@ class GameSetup:
             n_outputs=config.output_size,
             recurrent=config.recurrent,
             behaviour=config.novelty_weight > 0,
+            input_scaling=(rngs.scaling_seed(config.seed), config.max_number_of_steps)
+            if config.normalize_inputs
+            else None,
         )
 
 
@@ -341,6 +359,8 @@ def evaluate_table(
     if not len(packed):
         return OutcomeTable(packed.keys, np.zeros((0, len(game_seeds))), packed.keys.copy())
     rows = len(packed) * len(game_seeds)
+    # Before the batch's games: measuring plays the pool's environment instances too.
+    scaling = setup.scaling(envs)
     games = make_games(setup.env_id, rows, setup.n_inputs, vector=vector, envs=envs)
     rollout = _Rollout(
         packed,
@@ -350,6 +370,7 @@ def evaluate_table(
         games,
         setup.recurrent,
         setup.behaviour,
+        scaling,
     )
     rollout.run(game_seeds, setup.max_steps)
     return rollout.table(packed.keys, setup.reward_floor)

@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from ezspark_common.evaluation.actions import box_of
 from ezspark_common.evaluation.envs import EnvError, check_env_id, flatten_obs, registered_id
 from ezspark_common.evaluation.failures import failure
+from ezspark_common.evaluation.scaling import InputScaling, measure
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import BatchPlan
 
@@ -62,6 +63,8 @@ class Player:
     n_outputs: int
     max_steps: int
     recurrent: bool = False
+    # (seed, step limit) of the games that fix input normalisation (evaluation.scaling).
+    input_scaling: tuple[int, int] | None = None
 
     @staticmethod
     def from_document(doc: Mapping[str, Any], max_steps: int | None = None) -> Player:
@@ -69,6 +72,9 @@ class Player:
         if doc.get("format") != "ezspark-genome":
             raise ValueError("not an EzSpark genome file")
         recurrent = doc.get("recurrent") is True
+        seed = doc.get("input_scaling_seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError("input_scaling_seed must be a whole number >= 0")
         return Player(
             genome=Genome.from_wire(dict(doc["genome"]), cycles=recurrent),
             env_id=str(doc["env_id"]),
@@ -76,7 +82,16 @@ class Player:
             n_outputs=int(doc["output_size"]),
             max_steps=max_steps or int(doc["max_steps"]),
             recurrent=recurrent,
+            # The training's step limit, not a replay's: the constants must be the same.
+            input_scaling=None if seed is None else (seed, int(doc["max_steps"])),
         )
+
+    def scaling(self) -> InputScaling | None:
+        """The input normalisation constants, or None (raw observations)."""
+        if self.input_scaling is None:
+            return None
+        seed, steps = self.input_scaling
+        return measure(self.env_id, self.n_inputs, self.n_outputs, steps, seed)
 
 
 @dataclass(frozen=True)
@@ -178,6 +193,7 @@ def _policy(player: Player, env: gym.Env[Any, Any]) -> Callable[[NDArray[np.floa
         np.arange(1), player.n_inputs, player.n_outputs
     )
     values = net.new_values(1)
+    scaling = player.scaling()
     box = box_of(env.action_space)
     if box is not None and box.size != player.n_outputs:
         raise ReplayError(f"the network has {player.n_outputs} outputs, the actions {box.size}")
@@ -187,7 +203,8 @@ def _policy(player: Player, env: gym.Env[Any, Any]) -> Callable[[NDArray[np.floa
             raise ReplayError(
                 f"observations have {obs.shape[0]} values, the network {player.n_inputs} inputs"
             )
-        net.set_inputs(values, obs.reshape(1, player.n_inputs))
+        seen = obs.reshape(1, player.n_inputs)
+        net.set_inputs(values, seen if scaling is None else scaling.apply(seen))
         net.activate(values)
         if box is None:
             return int(net.actions(values)[0, 0])

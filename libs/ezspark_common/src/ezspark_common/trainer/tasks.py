@@ -40,6 +40,9 @@ def task_setup(task: EvaluationTask) -> GameSetup:
         n_outputs=task.output_size,
         recurrent=task.recurrent,
         behaviour=task.behaviour,
+        input_scaling=None
+        if task.input_scaling_seed is None
+        else (task.input_scaling_seed, task.max_steps),
     )
 
 

@@ -99,6 +99,10 @@ def _is_false(value: object) -> bool:
     return value is False
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
 class MessageError(ValueError):
     """A body is not a valid EzSpark message; the text says why (poison message)."""
 
@@ -150,6 +154,9 @@ class EvaluationTask(WireModel):
     recurrent: StrictBool = Field(default=False, exclude_if=_is_false)
     # Also return each game's behaviour (config key ``novelty_weight``; evaluation.batch).
     behaviour: StrictBool = Field(default=False, exclude_if=_is_false)
+    # Config key ``normalize_inputs``: the seed of the random-action games that fix the
+    # input constants (evaluation.scaling); sent only when set, like the flags above.
+    input_scaling_seed: NonNegInt | None = Field(default=None, exclude_if=_is_none)
     genomes: Genomes
     # Safeness routing: evaluators listed here decline the task instead of running it
     # (a re-check must come from another evaluator; quarantined ones are kept away).

@@ -38,6 +38,7 @@ import structlog
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ezspark_common import rng as rngs
 from ezspark_common.evaluation.replay import (
     EnvironmentMissingError,
     Player,
@@ -175,6 +176,9 @@ class Replays:
             "recurrent": c.get("recurrent") is True,
             "draw": [s.seed, s.stride, s.max_frames, s.scale],
         }
+        scaling = _input_scaling(c)
+        if scaling is not None:  # only then: replays drawn before the key keep their names
+            key["scaling"] = list(scaling)
         raw = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
@@ -240,6 +244,7 @@ class Replays:
                 int(c["output_size"]),
                 self._max_steps(subject),
                 recurrent,
+                _input_scaling(c),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ReplayError(f"the best genome cannot be played: {exc}") from None
@@ -288,3 +293,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _input_scaling(config: Mapping[str, Any]) -> tuple[int, int] | None:
+    """A ``normalize_inputs`` training's (seed, step limit) of its random-action games, as
+    its evaluators saw them (evaluation.scaling); None for raw observations."""
+    if config.get("normalize_inputs") is not True:
+        return None
+    return rngs.scaling_seed(int(config.get("seed", 0))), int(config["max_number_of_steps"])

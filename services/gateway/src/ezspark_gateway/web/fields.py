@@ -118,6 +118,9 @@ HELP: dict[str, str] = {
     "Default 0 (fitness only).",
     "elites_per_species": "Optional, >=1: with keep_parents 1, carry over only the best this "
     "many survivors of each species instead of all of them. Leave blank for all.",
+    "normalize_inputs": "Optional, true/false: feed the networks each observation value "
+    "centred and scaled by its mean and spread over 30 games of random actions, so inputs of "
+    "very different ranges start equal. Default false (raw observations).",
 }
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -171,6 +174,7 @@ CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
     "keep_parents": (("1", "1: the best genomes survive"), ("0", "0: only new genomes")),
     "trusted_evaluators_only": (("false", "false"), ("true", "true")),
     "recurrent": (("false", "false"), ("true", "true")),
+    "normalize_inputs": (("false", "false"), ("true", "true")),
 }
 
 

@@ -150,6 +150,9 @@ class EnvPool:
     def __init__(self, guard: HangGuard | None = None) -> None:
         self._envs: dict[str, list[Any]] = {}
         self.guard = guard if guard is not None else HangGuard(None)
+        # Input normalisation constants already measured (evaluation.scaling), by their
+        # arguments: a pure function, so the pool's owner reuses them across batches.
+        self.scalings: dict[tuple[Any, ...], Any] = {}
 
     def take(self, env_id: str, rows: int) -> list[Any]:
         """``rows`` instances of ``env_id``, building only the ones still missing."""
