@@ -28,6 +28,7 @@ from ezspark_common.wire.messages import EvaluationTask, decode, encode
 from tests.support import faulty_envs
 from tests.support.configs import small_config
 from tests.unit.evaluation.test_replay import dense_genome
+from tests.unit.wire.test_messages import task as message_task
 
 
 def _random_play(env_id: str, n_out: int, steps: int, seed: int) -> np.ndarray:
@@ -137,23 +138,16 @@ def test_a_task_carries_the_seed_only_when_set() -> None:
     config = small_config(normalize_inputs=True)
     setup = GameSetup.of(config)
     genomes = [dense_genome(4, 2, s) for s in range(3)]
-    fields = {
-        "task_id": "t",
-        "training_id": "x",
-        "generation": 0,
-        "env_id": "CartPole-v1",
-        "game_indices": [0, 1],
+    fields: dict[str, object] = {
         "game_seeds": [4, 5],
         "max_steps": setup.max_steps,
         "reward_floor": setup.reward_floor,
-        "input_size": 4,
-        "output_size": 2,
         "genomes": PackedGenomes.pack(genomes),
     }
-    plain = EvaluationTask(**fields)
+    plain = message_task(**fields)
     assert b"input_scaling_seed" not in encode(plain)
     assert setup.input_scaling is not None
-    task = decode(encode(EvaluationTask(**fields, input_scaling_seed=setup.input_scaling[0])))
+    task = decode(encode(message_task(**fields, input_scaling_seed=setup.input_scaling[0])))
     assert isinstance(task, EvaluationTask)
     assert task_setup(task) == setup
     assert list(evaluate_task(task)) == evaluate_batch(genomes, setup, [4, 5])

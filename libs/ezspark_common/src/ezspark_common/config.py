@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ezspark_common import rng as rngs
 from ezspark_common.suggest import did_you_mean
 
 # The spec's own names, in the spec's order: the form, the docs and the tests iterate this.
@@ -198,6 +199,12 @@ class TrainingConfig(BaseModel):
         if self.weight_mutation_power is not None:
             return self.weight_mutation_power
         return 0.5 if self.recurrent else 1.25
+
+    @property
+    def input_scaling_seed(self) -> int | None:
+        """With ``normalize_inputs``, the seed of the random-action games that fix the input
+        constants (``rng.scaling_seed``, evaluation.scaling); else None."""
+        return rngs.scaling_seed(self.seed) if self.normalize_inputs else None
 
     @property
     def reward_floor(self) -> float:

@@ -389,7 +389,7 @@ class RoundRules(Verification):
             output_size=config.output_size,
             recurrent=config.recurrent,
             behaviour=config.novelty_weight > 0,
-            input_scaling_seed=rngs.scaling_seed(config.seed) if config.normalize_inputs else None,
+            input_scaling_seed=config.input_scaling_seed,
             genomes=PackedGenomes.pack([genomes[k] for k in slot.plan.genome_keys]),
             avoid_evaluators=sorted(self._avoid(slot)),
         )

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ezspark_common import rng as rngs
 from ezspark_common.config import TrainingConfig
 from ezspark_common.evaluation.games import EnvPool, Games, make_games
 from ezspark_common.evaluation.scaling import InputScaling, measured
@@ -336,9 +335,9 @@ class GameSetup:
             n_outputs=config.output_size,
             recurrent=config.recurrent,
             behaviour=config.novelty_weight > 0,
-            input_scaling=(rngs.scaling_seed(config.seed), config.max_number_of_steps)
-            if config.normalize_inputs
-            else None,
+            input_scaling=None
+            if config.input_scaling_seed is None
+            else (config.input_scaling_seed, config.max_number_of_steps),
         )
 
 

@@ -9,9 +9,9 @@ own games, whose genomes that fly off and play to the step limit would dominate 
 
 They are a pure function of the environment, the network sizes, the step limit and a seed
 derived from the training seed (``rng.scaling_seed``), so every evaluator, the embedded
-trainer, ``ezspark play`` and the gateway's replays compute the same constants on their own
-(kept in the caller's ``EnvPool``): tasks and genome files carry only that seed.  The sums run row
-by row in a fixed order, so every machine gets the same constants to the bit.
+trainer, ``ezspark play`` and the gateway's replays compute the same constants on their
+own (kept in the caller's ``EnvPool``): tasks and genome files carry only that seed.  The
+sums run row by row in a fixed order, so every machine gets the same constants to the bit.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ezspark_common.evaluation.games import EnvPool, make_games
 GAMES = 30  # random-action games measured
 STEP_CAP = 1000  # steps per game at most, whatever the training's step limit
 MIN_SPREAD = 1e-6  # below this an input counts as constant: it is centred, not scaled
+KEPT = 64  # constants an EnvPool keeps at most (one entry per training it served)
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,9 +41,6 @@ class InputScaling:
     def apply(self, obs: NDArray[np.float64]) -> NDArray[np.float64]:
         """Observations ``(rows, n_inputs)`` as the networks see them."""
         return np.asarray((obs - self.mean) / self.spread)
-
-
-KEPT = 64  # constants an EnvPool keeps at most (one entry per training it served)
 
 
 def measured(
