@@ -5,7 +5,8 @@ inputs of very different ranges (a position in metres beside an angle in radians
 an equal footing for the initial weights and every weight nudge, as augmented random search
 and OpenAI's evolution strategies do.  The constants are fixed once per training, before
 generation 0, from :data:`GAMES` games of uniformly random actions: not from the genomes'
-own games, whose genomes that fly off and play to the step limit would dominate the steps.
+own games, where genomes that play to the step limit outweigh the rest (on LunarLander such
+constants ruined the runs: docs/benchmarks.md, sixteenth round).
 
 They are a pure function of the environment, the network sizes, the step limit and a seed
 derived from the training seed (``rng.scaling_seed``), so every evaluator, the embedded
