@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -215,6 +216,14 @@ class TrainingConfig(BaseModel):
 # Past this many generations a run with no fitness_threshold is most likely a slip (the
 # spec's own example asks for 600,000): the web form asks before creating it.
 UNBOUNDED_GENERATIONS = 10_000
+
+
+def input_scaling_seed(document: Mapping[str, Any]) -> int | None:
+    """:attr:`TrainingConfig.input_scaling_seed` of a config document (a validated config as
+    stored or sent as JSON, which the gateway and genome files read)."""
+    if document.get("normalize_inputs") is not True:
+        return None
+    return rngs.scaling_seed(int(document.get("seed", 0)))
 
 
 def stopping_warning(config: TrainingConfig) -> str | None:

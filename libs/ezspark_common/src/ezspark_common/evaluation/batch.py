@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from ezspark_common.config import TrainingConfig
 from ezspark_common.evaluation.games import EnvPool, Games, make_games
-from ezspark_common.evaluation.scaling import InputScaling, measured
+from ezspark_common.evaluation.scaling import InputScaling, for_games
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import BatchPlan
 from ezspark_common.neat.packed import PackedGenomes
@@ -319,10 +319,7 @@ class GameSetup:
 
     def scaling(self, envs: EnvPool | None = None) -> InputScaling | None:
         """The input normalisation constants (kept in ``envs`` once measured), or None."""
-        if self.input_scaling is None:
-            return None
-        seed, steps = self.input_scaling
-        return measured(self.env_id, self.n_inputs, self.n_outputs, steps, seed, envs)
+        return for_games(self.env_id, self.n_inputs, self.n_outputs, self.input_scaling, envs)
 
     @staticmethod
     def of(config: TrainingConfig) -> GameSetup:

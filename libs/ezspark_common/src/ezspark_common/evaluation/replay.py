@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from ezspark_common.evaluation.actions import box_of
 from ezspark_common.evaluation.envs import EnvError, check_env_id, flatten_obs, registered_id
 from ezspark_common.evaluation.failures import failure
-from ezspark_common.evaluation.scaling import InputScaling, measure
+from ezspark_common.evaluation.scaling import InputScaling, for_games
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.network import BatchPlan
 
@@ -88,10 +88,7 @@ class Player:
 
     def scaling(self) -> InputScaling | None:
         """The input normalisation constants, or None (raw observations)."""
-        if self.input_scaling is None:
-            return None
-        seed, steps = self.input_scaling
-        return measure(self.env_id, self.n_inputs, self.n_outputs, steps, seed)
+        return for_games(self.env_id, self.n_inputs, self.n_outputs, self.input_scaling)
 
 
 @dataclass(frozen=True)

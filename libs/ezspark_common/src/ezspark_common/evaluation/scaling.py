@@ -44,6 +44,21 @@ class InputScaling:
         return np.asarray((obs - self.mean) / self.spread)
 
 
+def for_games(
+    env_id: str,
+    n_inputs: int,
+    n_outputs: int,
+    games: tuple[int, int] | None,
+    envs: EnvPool | None = None,
+) -> InputScaling | None:
+    """The constants of the random-action games ``games`` = (seed, step limit), as
+    ``GameSetup`` and ``Player`` carry them; None (raw observations) without."""
+    if games is None:
+        return None
+    seed, steps = games
+    return measured(env_id, n_inputs, n_outputs, steps, seed, envs)
+
+
 def measured(
     env_id: str, n_inputs: int, n_outputs: int, max_steps: int, seed: int, envs: EnvPool | None
 ) -> InputScaling:

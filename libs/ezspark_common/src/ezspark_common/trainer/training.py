@@ -13,8 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ezspark_common import rng as rngs
-from ezspark_common.config import TrainingConfig, parse_config
+from ezspark_common.config import TrainingConfig, input_scaling_seed, parse_config
 from ezspark_common.evaluation.batch import Outcome
 from ezspark_common.neat.genome import Genome
 from ezspark_common.neat.population import (
@@ -208,9 +207,7 @@ def genome_header(config: Mapping[str, Any]) -> dict[str, Any]:
         "max_steps": config["max_number_of_steps"],
         **({"recurrent": True} if config.get("recurrent") else {}),  # only then: older files stay
         **(
-            {"input_scaling_seed": rngs.scaling_seed(int(config.get("seed", 0)))}
-            if config.get("normalize_inputs") is True
-            else {}
+            {"input_scaling_seed": seed} if (seed := input_scaling_seed(config)) is not None else {}
         ),
     }
 

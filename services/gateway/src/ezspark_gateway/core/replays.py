@@ -38,7 +38,7 @@ import structlog
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ezspark_common import rng as rngs
+from ezspark_common.config import input_scaling_seed
 from ezspark_common.evaluation.replay import (
     EnvironmentMissingError,
     Player,
@@ -298,6 +298,5 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def _input_scaling(config: Mapping[str, Any]) -> tuple[int, int] | None:
     """A ``normalize_inputs`` training's (seed, step limit) of its random-action games, as
     its evaluators saw them (evaluation.scaling); None for raw observations."""
-    if config.get("normalize_inputs") is not True:
-        return None
-    return rngs.scaling_seed(int(config.get("seed", 0))), int(config["max_number_of_steps"])
+    seed = input_scaling_seed(config)
+    return None if seed is None else (seed, int(config["max_number_of_steps"]))
