@@ -85,13 +85,17 @@ def _reset_positions(seeds: Sequence[int]) -> NDArray[np.float64]:
     return np.array([starts[s] for s in seeds])
 
 
-class DiscreteMountainCarGames(Games):
-    """``rows`` games of ``MountainCar-v0``: position and velocity in float64, as the env
-    keeps them; observations are their float32 values."""
+class _CarGames(Games):
+    """What both cars share: the env's constants, per-row state and step count, reset and
+    row selection; subclasses step."""
+
+    continuous = False  # a Box action space: read its bounds for squashing
 
     def __init__(self, env_id: str, rows: int) -> None:
         env = make_env(env_id)
         self.e: Any = env.unwrapped
+        if self.continuous:
+            self.box = box_actions(env.action_space)
         self.limit = env.spec.max_episode_steps if env.spec else None
         env.close()
         self.pos, self.vel = np.zeros(rows), np.zeros(rows)
@@ -102,6 +106,14 @@ class DiscreteMountainCarGames(Games):
         self.vel = np.zeros(len(seeds))
         self.steps = np.zeros(len(seeds), dtype=np.int64)
         return _observed(self.pos, self.vel), None
+
+    def select(self, rows: NDArray[np.int64]) -> None:
+        self.pos, self.vel, self.steps = self.pos[rows], self.vel[rows], self.steps[rows]
+
+
+class DiscreteMountainCarGames(_CarGames):
+    """``rows`` games of ``MountainCar-v0``: position and velocity in float64, as the env
+    keeps them; observations are their float32 values."""
 
     def step(self, actions: NDArray[Any], active: NDArray[np.bool_]) -> StepResult:
         e = self.e
@@ -116,27 +128,11 @@ class DiscreteMountainCarGames(Games):
         done = terminated if self.limit is None else terminated | (self.steps >= self.limit)
         return _observed(self.pos, self.vel), np.full(pos.shape[0], -1.0), done, None
 
-    def select(self, rows: NDArray[np.int64]) -> None:
-        self.pos, self.vel, self.steps = self.pos[rows], self.vel[rows], self.steps[rows]
 
-
-class MountainCarGames(Games):
+class MountainCarGames(_CarGames):
     """``rows`` games; position and velocity (float64 arrays holding the env's values)."""
 
-    def __init__(self, env_id: str, rows: int) -> None:
-        env = make_env(env_id)
-        self.e: Any = env.unwrapped
-        self.box = box_actions(env.action_space)
-        self.limit = env.spec.max_episode_steps if env.spec else None
-        env.close()
-        self.pos, self.vel = np.zeros(rows), np.zeros(rows)
-        self.steps = np.zeros(rows, dtype=np.int64)
-
-    def reset(self, seeds: Sequence[int]) -> tuple[NDArray[np.float64], list[str | None] | None]:
-        self.pos = _reset_positions(seeds)
-        self.vel = np.zeros(len(seeds))
-        self.steps = np.zeros(len(seeds), dtype=np.int64)
-        return _observed(self.pos, self.vel), None
+    continuous = True
 
     def step(self, actions: NDArray[Any], active: NDArray[np.bool_]) -> StepResult:
         e = self.e
@@ -184,6 +180,3 @@ class MountainCarGames(Games):
         p = np.where(p > high, high, np.where(p < low, low, p))
         v = np.where((p == low) & (v < 0), _F32(0.0), v)
         return p, v
-
-    def select(self, rows: NDArray[np.int64]) -> None:
-        self.pos, self.vel, self.steps = self.pos[rows], self.vel[rows], self.steps[rows]
