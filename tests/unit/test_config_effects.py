@@ -495,6 +495,20 @@ def test_elites_per_species_carries_over_only_each_species_best() -> None:
     assert kept(before, plain) == []
 
 
+def test_elitism_population_keeps_the_generations_best_wherever_they_are() -> None:
+    """Species A (keys 0..4) and B (5..9), one elite per species: "species" keeps each
+    champion (4 and 9), "population" as many genomes, the generation's best (9 and 8)."""
+    config = cfg(keep_parents=1, percentage_survivors_per_specie=0.4, elites_per_species=1)
+    pop = two_species(config, range(5), range(5, 10))
+    before, by_species = step(config, pop)
+    assert sorted(kept(before, by_species)) == [4, 9]
+    before, after = step(config_with(config, elitism="population"), pop)
+    assert sorted(kept(before, after)) == [8, 9]
+    assert len(after.genomes) == len(by_species.genomes)
+    _, plain = step(config_with(config, keep_parents=0, elitism="population"), pop)
+    assert kept(before, plain) == []
+
+
 @pytest.mark.parametrize(("cap", "expected"), [(25, 25), (12, 12), (1000, 30)])
 def test_max_population_caps_the_next_population(cap: int, expected: int) -> None:
     """children 3 × 10 = 30 would be made; max_population cuts children to fit the cap."""

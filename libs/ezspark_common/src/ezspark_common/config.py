@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -64,6 +64,7 @@ EXTRA_KEYS: tuple[str, ...] = (
     "novelty_weight",
     "elites_per_species",
     "normalize_inputs",
+    "elitism",
 )
 
 # Upper bounds keep a config inside what a database column, a message and memory can hold.
@@ -143,6 +144,9 @@ class TrainingConfig(BaseModel):
     # Observations centred and scaled by constants from random-action games before they
     # enter the networks (evaluation.scaling); false keeps the raw observations.
     normalize_inputs: Annotated[bool, Field(strict=True)] = False
+    # With keep_parents 1: "species" carries over each species' best survivors; "population"
+    # carries over as many genomes, the generation's best wherever they are.
+    elitism: Literal["species", "population"] = "species"
 
     @field_validator(
         "species_threshold",

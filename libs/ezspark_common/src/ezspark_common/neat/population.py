@@ -125,8 +125,11 @@ def _elites(
     species: tuple[Species, ...],
     genomes: Mapping[int, Genome],
     config: TrainingConfig,
+    ranking: Mapping[int, float],
 ) -> list[tuple[int, Genome]]:
-    """Survivors carried over unchanged (with their species id), champions first, cut to fit."""
+    """Genomes carried over unchanged (with their species id), cut to fit: each species'
+    kept survivors, champions first; with ``elitism`` "population" as many genomes, the
+    generation's best by ``ranking`` wherever they are."""
     if not config.keep_parents:
         return []
     champions = [(s.id, p.survivors[0]) for p, s in zip(plans, species, strict=True)]
@@ -135,8 +138,13 @@ def _elites(
         for p, s in zip(plans, species, strict=True)
         for k in _kept(p.survivors, config)[1:]
     ]
-    cap = rep.elite_cap(config.max_population)
-    return [(sid, genomes[k]) for sid, k in (champions + others)[:cap]]
+    chosen = (champions + others)[: rep.elite_cap(config.max_population)]
+    if config.elitism == "population":
+        # A noisy task ends on a lucky draw of a genome near the line: a weak species' best
+        # is a poorer ticket than the strong species' second or third (docs/config.md).
+        home = {k: s.id for s in species for k in s.members}
+        chosen = [(home[k], k) for k in rep.rank(list(home), ranking)[: len(chosen)]]
+    return [(sid, genomes[k]) for sid, k in chosen]
 
 
 def _kept(survivors: tuple[int, ...], config: TrainingConfig) -> tuple[int, ...]:
@@ -168,7 +176,7 @@ def next_generation(
     plans = _plans(pop, species, fitness, config, score)
     tracker = InnovationTracker(pop.next_innov, pop.next_node)
     born, children = _offspring(pop, plans, fitness if score is None else score, config, tracker)
-    elites = _elites(plans, species, pop.genomes, config)
+    elites = _elites(plans, species, pop.genomes, config, fitness if score is None else score)
     members = [g for _, g in elites] + children
     hints = [sid for sid, _ in elites] + [species[s_idx].id for s_idx, _ in born]
     threshold = adapt_threshold(pop.threshold(config), len(pop.species), config.target_species)

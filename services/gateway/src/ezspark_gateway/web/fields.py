@@ -121,6 +121,9 @@ HELP: dict[str, str] = {
     "normalize_inputs": "Optional, true/false: feed the networks each observation value "
     "centred and scaled by its mean and spread over 30 games of random actions, so inputs of "
     "very different ranges start equal. Default false (raw observations).",
+    "elitism": "Optional, species/population: with keep_parents 1, which genomes are carried "
+    "over unchanged: each species' best (species), or as many of the whole generation's best, "
+    "wherever they are (population). Default species.",
 }
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -175,6 +178,7 @@ CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
     "trusted_evaluators_only": (("false", "false"), ("true", "true")),
     "recurrent": (("false", "false"), ("true", "true")),
     "normalize_inputs": (("false", "false"), ("true", "true")),
+    "elitism": (("species", "species"), ("population", "population")),
 }
 
 
