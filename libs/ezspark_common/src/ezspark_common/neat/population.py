@@ -175,8 +175,9 @@ def next_generation(
     score = _novelty_score(species, fitness, behaviour, config)
     plans = _plans(pop, species, fitness, config, score)
     tracker = InnovationTracker(pop.next_innov, pop.next_node)
-    born, children = _offspring(pop, plans, fitness if score is None else score, config, tracker)
-    elites = _elites(plans, species, pop.genomes, config, fitness if score is None else score)
+    ranking = fitness if score is None else score  # who parents and who is carried over
+    born, children = _offspring(pop, plans, ranking, config, tracker)
+    elites = _elites(plans, species, pop.genomes, config, ranking)
     members = [g for _, g in elites] + children
     hints = [sid for sid, _ in elites] + [species[s_idx].id for s_idx, _ in born]
     threshold = adapt_threshold(pop.threshold(config), len(pop.species), config.target_species)
