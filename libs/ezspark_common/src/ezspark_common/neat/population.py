@@ -7,7 +7,7 @@ snapshot, bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,8 +100,7 @@ def _plans(
     ends = np.cumsum([len(s.members) for s in species])
     means = [float(v.mean()) for v in np.split(scaled, ends[:-1])]
     scores = rep.species_scores(means, [s.age(gen) for s in species], config.age_significance)
-    elites = sum(len(_kept(s, config)) for s in survivors) if config.keep_parents else 0
-    elites = min(elites, rep.elite_cap(config.max_population))
+    elites = _elite_count(survivors, config)
     counts = rep.allocate(rep.budget(config, size, elites), scores)
     big_from = size / max(1, len(pop.species))
     global_stale = gen - pop.last_improved
@@ -130,21 +129,30 @@ def _elites(
     """Genomes carried over unchanged (with their species id), cut to fit: each species'
     kept survivors, champions first; with ``elitism`` "population" as many genomes, the
     generation's best by ``ranking`` wherever they are."""
-    if not config.keep_parents:
-        return []
-    champions = [(s.id, p.survivors[0]) for p, s in zip(plans, species, strict=True)]
-    others = [
-        (s.id, k)
-        for p, s in zip(plans, species, strict=True)
-        for k in _kept(p.survivors, config)[1:]
-    ]
-    chosen = (champions + others)[: rep.elite_cap(config.max_population)]
+    n = _elite_count([p.survivors for p in plans], config)
     if config.elitism == "population":
         # A noisy task ends on a lucky draw of a genome near the line: a weak species' best
         # is a poorer ticket than the strong species' second or third (docs/config.md).
         home = {k: s.id for s in species for k in s.members}
-        chosen = [(home[k], k) for k in rep.rank(list(home), ranking)[: len(chosen)]]
+        chosen = [(home[k], k) for k in rep.rank(list(home), ranking)[:n]]
+    else:
+        champions = [(s.id, p.survivors[0]) for p, s in zip(plans, species, strict=True)]
+        others = [
+            (s.id, k)
+            for p, s in zip(plans, species, strict=True)
+            for k in _kept(p.survivors, config)[1:]
+        ]
+        chosen = (champions + others)[:n]
     return [(sid, genomes[k]) for sid, k in chosen]
+
+
+def _elite_count(survivors: Sequence[tuple[int, ...]], config: TrainingConfig) -> int:
+    """How many genomes ``keep_parents`` carries over: every species' kept survivors, at
+    most ``elite_cap``; the same count whichever ``elitism`` picks them."""
+    if not config.keep_parents:
+        return 0
+    kept = sum(len(_kept(s, config)) for s in survivors)
+    return min(kept, rep.elite_cap(config.max_population))
 
 
 def _kept(survivors: tuple[int, ...], config: TrainingConfig) -> tuple[int, ...]:
