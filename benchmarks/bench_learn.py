@@ -12,7 +12,10 @@ per-task settings in ``TASKS``; neat-python the settings of its shipped examples
 (``neat_*.ini``).  ``python -m benchmarks.bench_learn --tasks xor parity3 --seeds 3 --jobs 2``
 runs a subset; results go to ``benchmarks/results/learn-<UTC time>.json``.  ``--sides ours``
 (or ``neat``) runs one side only; ``--table`` merges files per task and side
-(``learn_table`` merges and prints).
+(``learn_table`` merges and prints).  A screen of one setting, as docs/benchmarks.md's
+rounds run them: ``--tasks lunarlander --sides ours --seeds 60 --first-seed 60
+--generations 13 --set weight_mutation_power=0.2`` (``--set`` is repeatable; the table's
+"solved" is then the seeds solved within the cap).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import math  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -181,25 +184,50 @@ def ours_config(task: Task, seed: int) -> Any:
     return parse_config(data)
 
 
-def ours(name: str, seed: int) -> dict[str, Any]:
+def task_for(
+    name: str, generations: int | None = None, overrides: dict[str, Any] | None = None
+) -> Task:
+    """``TASKS[name]``, with another generation cap (both sides) and EzSpark keys set on top
+    of its own: how a screen of one setting runs (docs/benchmarks.md)."""
+    task = TASKS[name]
+    if generations is not None:
+        task = replace(task, generations=generations)
+    if overrides:
+        task = replace(task, ours={**task.ours, **overrides})
+    return task
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as config keys; a value is read as JSON (``0.2``, ``true``,
+    ``null``), else taken as the string itself (``elitism=population``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes KEY=VALUE, not {item!r}")
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    return out
+
+
+def ours(task: Task, seed: int) -> dict[str, Any]:
     """One EzSpark run in this process until the threshold or the generation cap."""
-    config = ours_config(TASKS[name], seed)
+    config = ours_config(task, seed)
     started = time.perf_counter()
     state = run_generations(start(config), InProcessEvaluator(), NoSink())
     evaluations = sum(r.evaluations for r in state.history)
     best = state.best.fitness if state.best else float("nan")
-    return _result(
-        time.perf_counter() - started, evaluations, len(state.history), best, TASKS[name]
-    )
+    return _result(time.perf_counter() - started, evaluations, len(state.history), best, task)
 
 
-def theirs(name: str, seed: int) -> dict[str, Any]:
+def theirs(task: Task, seed: int) -> dict[str, Any]:
     """One neat-python run with its example settings, the same games and threshold."""
     import random
 
     import neat
 
-    task = TASKS[name]
     random.seed(seed)
     config = neat.Config(
         neat.DefaultGenome,
@@ -266,12 +294,12 @@ def _result(seconds: float, evals: int, gens: int, best: float, task: Task) -> d
     }
 
 
-def _one(job: tuple[str, str, int]) -> tuple[str, str, int, dict[str, Any]]:
-    name, side, seed = job
+def _one(job: tuple[str, Task, str, int]) -> tuple[str, str, int, dict[str, Any]]:
+    name, task, side, seed = job
     from ezspark_common.logging import configure_logging
 
     configure_logging("WARNING", json_logs=False)
-    return name, side, seed, (ours if side == "ezspark" else theirs)(name, seed)
+    return name, side, seed, (ours if side == "ezspark" else theirs)(task, seed)
 
 
 SIDES: dict[str, tuple[str, ...]] = {
@@ -281,23 +309,54 @@ SIDES: dict[str, tuple[str, ...]] = {
 }
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Which seeds a run takes, and what it changes in every task (a screen's settings)."""
+
+    seeds: int
+    first_seed: int = 0
+    generations: int | None = None  # every task's cap, both sides; None: the task's own
+    overrides: dict[str, Any] = field(default_factory=dict)  # EzSpark keys on every task
+
+    def tasks(self, names: list[str]) -> dict[str, Task]:
+        """The tasks as this plan runs them."""
+        return {n: task_for(n, self.generations, self.overrides) for n in names}
+
+    def document(self) -> dict[str, Any]:
+        """What the results file records of the plan, so a run can be told and repeated."""
+        return {
+            "seeds": self.seeds,
+            "first_seed": self.first_seed,
+            "generations": self.generations,
+            "overrides": self.overrides,
+        }
+
+
 def run(
     names: list[str],
-    seeds: int,
+    seeds: int | Plan,
     jobs: int = 1,
     save: Path | None = None,
     sides: tuple[str, ...] = SIDES["both"],
 ) -> dict[str, Any]:
-    """``sides`` on ``seeds`` seeds of each task, ``jobs`` runs at a time; progress lines.
-    With ``save``, the runs so far are rewritten there after each one (a cut-short run
-    keeps its figures)."""
-    todo = [(n, side, s) for n in names for s in range(seeds) for side in sides]
+    """``sides`` on the plan's seeds of each task (``seeds``: a count from seed 0, or a
+    :class:`Plan`), ``jobs`` runs at a time; progress lines.  With ``save``, the runs so
+    far are rewritten there after each one (a cut-short run keeps its figures)."""
+    plan = seeds if isinstance(seeds, Plan) else Plan(seeds)
+    tasks = plan.tasks(names)
+    first = plan.first_seed
+    todo = [
+        (n, tasks[n], side, s)
+        for n in names
+        for s in range(first, first + plan.seeds)
+        for side in sides
+    ]
     out: dict[str, Any] = {n: {"ezspark": {}, "neat": {}} for n in names}
     with ProcessPoolExecutor(jobs) as pool:
         for i, (name, side, seed, r) in enumerate(pool.map(_one, todo), 1):
             out[name][side][seed] = r
             if save is not None:
-                save.write_text(json.dumps({"seeds": seeds, "results": _lists(out)}))
+                save.write_text(json.dumps({**plan.document(), "results": _lists(out)}))
             print(
                 f"[{i}/{len(todo)}] {name} {side:7} seed {seed}: "
                 f"{'solved' if r['solved'] else 'not solved'}, best {r['best']:.1f}, "
@@ -316,10 +375,12 @@ def _lists(out: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def rows(results: dict[str, Any]) -> list[str]:
-    """The markdown table of ``results`` (``learn_table.rows``), each task with its sizes."""
+def rows(results: dict[str, Any], generations: int | None = None) -> list[str]:
+    """The markdown table of ``results`` (``learn_table.rows``), each task with its sizes
+    (its generation cap ``generations`` when a run set one)."""
     labels = {
-        n: f"{n} ({t.threshold:g}, {t.population} × {t.generations})" for n, t in TASKS.items()
+        n: f"{n} ({t.threshold:g}, {t.population} × {generations or t.generations})"
+        for n, t in TASKS.items()
     }
     return learn_table.rows(results, labels)
 
@@ -341,18 +402,49 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (a core each)")
     parser.add_argument("--sides", choices=sorted(SIDES), default="both", help="ours: EzSpark")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds from this one on")
+    parser.add_argument("--generations", type=int, help="every task's cap, both sides")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an EzSpark config key on top of each task's (repeatable; VALUE as JSON)",
+    )
     parser.add_argument("--table", nargs="+", type=Path, help="only print the table of these")
     args = parser.parse_args()
     if args.table:
         print("\n".join(rows(learn_table.merge([json.loads(p.read_text()) for p in args.table]))))
         return
-    missing = baseline_missing(SIDES[args.sides])
-    if missing:
-        parser.error(f"{missing} (or run --sides ours)")
+    problem = baseline_missing(SIDES[args.sides])
+    if problem:
+        parser.error(f"{problem} (or run --sides ours)")
+    try:
+        plan = Plan(args.seeds, args.first_seed, args.generations, parse_overrides(args.set))
+        problem = plan_problem(plan, args.tasks)
+    except ValueError as exc:
+        problem = str(exc)
+    if problem:
+        parser.error(problem)
     path = learn_table.new_results_file(RESULTS)
-    results = run(args.tasks, args.seeds, args.jobs, save=path, sides=SIDES[args.sides])
-    print("\n".join(rows(results)))
+    results = run(args.tasks, plan, args.jobs, save=path, sides=SIDES[args.sides])
+    print("\n".join(rows(results, plan.generations)))
     print(f"\nresults written to {path}")
+
+
+def plan_problem(plan: Plan, names: list[str]) -> str | None:
+    """Why the plan cannot run (a bad seed range, cap or key), or None; found before the
+    first run, as the settings are checked by the config's own validation."""
+    if plan.seeds < 1 or plan.first_seed < 0:
+        return "--seeds must be at least 1 and --first-seed at least 0"
+    if plan.generations is not None and plan.generations < 1:
+        return "--generations must be at least 1"
+    for task in plan.tasks(names).values():
+        try:
+            ours_config(task, plan.first_seed)
+        except ValueError as exc:  # pydantic's ValidationError is one
+            return f"--set: {exc}"
+    return None
 
 
 if __name__ == "__main__":

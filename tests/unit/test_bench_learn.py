@@ -107,3 +107,55 @@ def test_task_runs_the_example_users_run(task: str, example_name: str) -> None:
     for key, value in example.items():
         if key not in own:
             assert getattr(config, key) == value, key
+
+
+def test_a_plan_runs_its_own_seeds_and_cap(tmp_path: Path) -> None:
+    """``first_seed`` and ``generations`` choose the seeds run and cap every run; the file
+    records them."""
+    plan = bench_learn.Plan(2, first_seed=3, generations=1)
+    save = tmp_path / "run.json"
+    results = bench_learn.run(["acrobot"], plan, save=save, sides=bench_learn.SIDES["ours"])
+    task = bench_learn.task_for("acrobot", generations=1)
+
+    def runs(seeds: range) -> list[dict[str, Any]]:
+        return [
+            {k: v for k, v in bench_learn.ours(task, s).items() if k != "seconds"} for s in seeds
+        ]
+
+    got = [{k: v for k, v in r.items() if k != "seconds"} for r in results["acrobot"]["ezspark"]]
+    assert got == runs(range(3, 5))
+    assert got != runs(range(2))
+    assert all(r["generations"] == 1 for r in got)
+    saved = json.loads(save.read_text())
+    assert (saved["first_seed"], saved["seeds"], saved["generations"]) == (3, 2, 1)
+
+
+def test_set_keys_reach_our_config_only() -> None:
+    """``--set`` values, read as JSON or else as strings, land in EzSpark's config; the cap
+    applies to both sides."""
+    overrides = bench_learn.parse_overrides(["elitism=species", "weight_mutation_power=0.2"])
+    assert overrides == {"elitism": "species", "weight_mutation_power": 0.2}
+    task = bench_learn.task_for("lunarlander", 13, overrides)
+    config = bench_learn.ours_config(task, seed=0)
+    assert (config.elitism, config.weight_mutation_power, config.generations) == (
+        "species",
+        0.2,
+        13,
+    )
+    assert task.generations == 13  # neat-python's side runs to the same cap
+    assert bench_learn.TASKS["lunarlander"].ours["elitism"] == "population"  # left as it was
+
+
+def test_a_bad_plan_is_refused_before_any_run() -> None:
+    """An unknown key, a bad value or a bad seed range is named before the first run."""
+    problem = bench_learn.plan_problem(bench_learn.Plan(1, overrides={"elitsm": 1}), ["xor"])
+    assert problem is not None
+    assert "elitsm" in problem
+    problem = bench_learn.plan_problem(bench_learn.Plan(1, overrides={"elitism": "all"}), ["xor"])
+    assert problem is not None
+    assert "elitism" in problem
+    assert bench_learn.plan_problem(bench_learn.Plan(0), ["xor"]) is not None
+    assert bench_learn.plan_problem(bench_learn.Plan(1, generations=0), ["xor"]) is not None
+    assert bench_learn.plan_problem(bench_learn.Plan(1, generations=5), ["xor"]) is None
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        bench_learn.parse_overrides(["elitism"])
