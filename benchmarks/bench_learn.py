@@ -414,7 +414,9 @@ def main() -> None:
     parser.add_argument("--table", nargs="+", type=Path, help="only print the table of these")
     args = parser.parse_args()
     if args.table:
-        print("\n".join(rows(learn_table.merge([json.loads(p.read_text()) for p in args.table]))))
+        files = [json.loads(p.read_text()) for p in args.table]
+        caps = {f.get("generations") for f in files}  # one cap for all, or the tasks' own
+        print("\n".join(rows(learn_table.merge(files), caps.pop() if len(caps) == 1 else None)))
         return
     problem = baseline_missing(SIDES[args.sides])
     if problem:
