@@ -13,10 +13,10 @@ shipped examples (``neat_*.ini``).
 ``python -m benchmarks.bench_learn --tasks xor parity3 --seeds 3 --jobs 2`` runs a subset;
 results go to ``benchmarks/results/learn-<UTC time>.json``.  ``--sides ours`` (or ``neat``)
 runs one side only; ``--table`` merges files per task and side (``learn_table`` merges and
-prints).  A screen of one setting, as docs/benchmarks.md's
-rounds run them: ``--tasks lunarlander --sides ours --seeds 60 --first-seed 60
---generations 13 --set weight_mutation_power=0.2`` (``--set`` is repeatable; the table's
-"solved" is then the seeds solved within the cap).
+prints).  A screen of one setting, as docs/benchmarks.md's rounds run them: ``--tasks
+lunarlander --sides ours --seeds 60 --first-seed 60 --generations 13 --set
+weight_mutation_power=0.2`` (``--set`` is repeatable; the table's "solved" is then the
+seeds solved within the cap).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import math  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -181,12 +181,7 @@ class Plan:
 
     def document(self) -> dict[str, Any]:
         """What the results file records of the plan, so a run can be told and repeated."""
-        return {
-            "seeds": self.seeds,
-            "first_seed": self.first_seed,
-            "generations": self.generations,
-            "overrides": self.overrides,
-        }
+        return asdict(self)
 
 
 def run(
