@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict libs/ezspark_common/src services/evaluator/src services/evolver/src \
-	    services/gateway/src
+	    services/gateway/src benchmarks
 
 # Most tests wait on processes, RabbitMQ and Chromium rather than compute: they run in
 # TEST_JOBS processes, a test file per process (its module fixtures built once).  Tests

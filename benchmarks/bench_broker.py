@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,7 @@ def overhead(quick: bool) -> dict[str, Any]:
         # Interleaved rounds: this machine's speed drifts by tens of percent over minutes,
         # and every side must see the same drift.
         for i in range(3 if quick else 7):
-            remote.append(stack.run_built(lambda i=i: _tasks(genomes, config, sizes, f"r{i}-"))[0])
+            remote.append(stack.run_built(partial(_tasks, genomes, config, sizes, f"r{i}-"))[0])
             local.append(_in_process(config, genomes, len(genomes))[0])
     finally:
         stack.close()

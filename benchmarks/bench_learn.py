@@ -263,12 +263,21 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="an EzSpark config key on top of each task's (repeatable; VALUE as JSON)",
     )
-    parser.add_argument("--table", nargs="+", type=Path, help="only print the table of these")
+    parser.add_argument(
+        "--table",
+        nargs="+",
+        type=Path,
+        help="only print the table of these files (seed ranges joined)",
+    )
     args = parser.parse_args()
     if args.table:
         files = [json.loads(p.read_text()) for p in args.table]
         caps = {f.get("generations") for f in files}  # one cap for all, or the tasks' own
-        print("\n".join(rows(learn_table.merge(files), caps.pop() if len(caps) == 1 else None)))
+        try:
+            merged = learn_table.merge(files)
+        except ValueError as exc:
+            parser.error(str(exc))
+        print("\n".join(rows(merged, caps.pop() if len(caps) == 1 else None)))
         return
     problem = baseline_missing(SIDES[args.sides])
     if problem:

@@ -67,12 +67,38 @@ def test_the_ratio_interval_is_empty_when_neither_side_solves() -> None:
     assert math.isnan(hi)
 
 
-def test_merge_later_file_replaces_a_side() -> None:
-    """The same side of a task in a later file replaces the earlier file's runs."""
-    first = {"results": {"xor": {"ezspark": _runs(100), "neat": _runs(300)}}}
+def test_merge_a_rerun_replaces_its_seed() -> None:
+    """A later file's run of a seed replaces the earlier file's; its other seeds stay."""
+    first = {"results": {"xor": {"ezspark": _runs(100, 200), "neat": _runs(300)}}}
     second = {"results": {"xor": {"ezspark": _runs(50), "neat": []}}}
     merged = learn_table.merge([first, second])
-    assert merged["xor"] == {"ezspark": _runs(50), "neat": _runs(300)}
+    assert merged["xor"] == {"ezspark": _runs(50, 200), "neat": _runs(300)}
+
+
+def test_merge_joins_the_seed_ranges_of_files() -> None:
+    """Files of seeds 0-1 and 5-6 of a side make one side of four runs, in seed order."""
+    later = {"first_seed": 5, "results": {"xor": {"ezspark": [], "neat": _runs(700, 800)}}}
+    first = {"first_seed": 0, "results": {"xor": {"ezspark": [], "neat": _runs(300, 400)}}}
+    merged = learn_table.merge([later, first])
+    assert merged["xor"]["neat"] == _runs(300, 400, 700, 800)
+    assert merged["xor"]["ezspark"] == []
+
+
+def test_merge_refuses_sides_run_with_other_settings() -> None:
+    """EzSpark runs with other keys, or either side with another cap, are not joined."""
+    plain = {"results": {"xor": {"ezspark": _runs(100), "neat": _runs(300)}}}
+    keyed = {"first_seed": 1, "overrides": {"elitism": "population"}, "results": plain["results"]}
+    with pytest.raises(ValueError, match="xor, ezspark: the files ran it with other settings"):
+        learn_table.merge([plain, keyed])
+    neat_only = {
+        "first_seed": 1,
+        "overrides": {"elitism": "population"},
+        "results": {"xor": {"ezspark": [], "neat": _runs(400)}},
+    }
+    assert learn_table.merge([plain, neat_only])["xor"]["neat"] == _runs(300, 400)
+    capped = {"first_seed": 1, "generations": 5, "results": {"xor": {"neat": _runs(50)}}}
+    with pytest.raises(ValueError, match=r"xor, neat: .*cap None.*cap 5"):
+        learn_table.merge([plain, capped])
 
 
 def test_new_results_file_is_never_shared(tmp_path: Path) -> None:
