@@ -69,7 +69,7 @@ def example_settings(name: str) -> dict[str, Any]:
 # 45 on 0-9 with the spec example's selection and rates; neat-python 22.5 and 43).
 # Nineteenth round: ``elitism`` "population" (the generation's best 10 or so carried over,
 # wherever they are): sixty seeds 2,025 evaluations against 2,400, 0.51x neat-python's.
-# docs/benchmarks.md has the rounds.
+# docs/learning-rounds.md has the rounds.
 LUNARLANDER = example_settings("lunarlander")
 # Issue 12, third, fifth and sixth rounds: behaviour novelty (weight 0.2; 0.1, 0.3, 0.5
 # measured), 15 % of a child's values changed instead of the spec example's 80 %, and

@@ -6,7 +6,7 @@ an equal footing for the initial weights and every weight nudge, as augmented ra
 and OpenAI's evolution strategies do.  The constants are fixed once per training, before
 generation 0, from :data:`GAMES` games of uniformly random actions: not from the genomes'
 own games, where genomes that play to the step limit outweigh the rest (on LunarLander such
-constants ruined the runs: docs/benchmarks.md, sixteenth round).
+constants ruined the runs: docs/learning-rounds.md, sixteenth round).
 
 They are a pure function of the environment, the network sizes, the step limit and a seed
 derived from the training seed (``rng.scaling_seed``), so every evaluator, the embedded
