@@ -185,3 +185,35 @@ def test_a_bad_plan_is_refused_before_any_run() -> None:
     assert bench_learn.plan_problem(bench_learn.Plan(1, generations=5), ["xor"]) is None
     with pytest.raises(ValueError, match="KEY=VALUE"):
         bench_learn.parse_overrides(["elitism"])
+
+
+def test_table_flag_prints_one_row_of_joined_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--table`` joins two files of one side's seeds into a row counting all of them."""
+    first, later = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({"results": {"xor": {"ezspark": _runs(150), "neat": _runs(600)}}}))
+    later.write_text(
+        json.dumps({"first_seed": 1, "results": {"xor": {"ezspark": _runs(450), "neat": []}}})
+    )
+    monkeypatch.setattr("sys.argv", ["bench_learn", "--table", str(first), str(later)])
+    bench_learn.main()
+    assert "| 2/2 / 1/1 | 300 / 600 | 0.50×" in capsys.readouterr().out
+
+
+def test_table_flag_refuses_files_of_other_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--table`` on files run with other EzSpark keys exits with the reason, no table."""
+    plain, keyed = tmp_path / "a.json", tmp_path / "b.json"
+    plain.write_text(json.dumps({"results": {"xor": {"ezspark": _runs(150), "neat": []}}}))
+    keyed.write_text(
+        json.dumps(
+            {"overrides": {"elitism": "population"}, "results": {"xor": {"ezspark": _runs(9)}}}
+        )
+    )
+    monkeypatch.setattr("sys.argv", ["bench_learn", "--table", str(plain), str(keyed)])
+    with pytest.raises(SystemExit) as exc:
+        bench_learn.main()
+    assert exc.value.code == 2
+    assert "xor, ezspark: the files ran it with other settings" in capsys.readouterr().err
