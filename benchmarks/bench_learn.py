@@ -13,8 +13,8 @@ shipped examples (``neat_*.ini``).
 ``python -m benchmarks.bench_learn --tasks xor parity3 --seeds 3 --jobs 2`` runs a subset;
 results go to ``benchmarks/results/learn-<UTC time>.json``.  ``--sides ours`` (or ``neat``)
 runs one side only; ``--table`` joins files per task, side and seed (``learn_table``
-merges and prints).  A screen of one setting, as docs/learning-rounds.md's rounds run them: ``--tasks
-lunarlander --sides ours --seeds 60 --first-seed 60 --generations 13 --set
+merges and prints).  A screen of one setting, as docs/learning-rounds.md's rounds run
+them: ``--tasks lunarlander --sides ours --seeds 60 --first-seed 60 --generations 13 --set
 weight_mutation_power=0.2`` (``--set`` is repeatable; the table's "solved" is then the
 seeds solved within the cap).
 """
