@@ -18,34 +18,34 @@ def merge(files: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``results`` of several runs' JSON, per task and side, joined by seed: a file
     that ran other seeds of a side adds them (each file's runs start at its
     ``first_seed``), and a later file's run of a seed replaces an earlier one (a rerun).
-    ValueError when two files ran a side with other settings (cap, or EzSpark's keys),
-    since a row mixing them would compare nothing."""
+    ValueError when two files ran a task with another cap (either side: the cap is both
+    sides' budget) or EzSpark with other keys, since a row mixing them compares nothing."""
     runs: dict[str, dict[str, dict[int, Any]]] = {}
-    settings: dict[tuple[str, str], str] = {}
+    caps: dict[str, int | None] = {}
+    keys: dict[str, str] = {}
     for data in files:
-        first = int(data.get("first_seed", 0))
+        first, cap = int(data.get("first_seed", 0)), data.get("generations")
         for name, sides in data["results"].items():
             task = runs.setdefault(name, {"ezspark": {}, "neat": {}})
             for side, side_runs in sides.items():
                 if not side_runs:
                     continue
-                mine = _settings(data, side)
-                if settings.setdefault((name, side), mine) != mine:
+                if caps.setdefault(name, cap) != cap:
+                    raise ValueError(
+                        f"{name}, {side}: the files ran it with another cap "
+                        f"(cap {caps[name]} and cap {cap}); table them apart"
+                    )
+                mine = json.dumps(data.get("overrides", {}), sort_keys=True)
+                if side == "ezspark" and keys.setdefault(name, mine) != mine:
                     raise ValueError(
                         f"{name}, {side}: the files ran it with other settings "
-                        f"({settings[(name, side)]} and {mine}); table them apart"
+                        f"(keys {keys[name]} and {mine}); table them apart"
                     )
                 task[side].update({first + i: r for i, r in enumerate(side_runs)})
     return {
         n: {side: [v[s] for s in sorted(v)] for side, v in sides.items()}
         for n, sides in runs.items()
     }
-
-
-def _settings(data: dict[str, Any], side: str) -> str:
-    """What of a file's plan shapes a side's runs: the cap, and for EzSpark its keys."""
-    keys = data.get("overrides", {}) if side == "ezspark" else {}
-    return f"cap {data.get('generations')}, keys {json.dumps(keys, sort_keys=True)}"
 
 
 def _evals(runs: list[dict[str, Any]]) -> np.ndarray[Any, np.dtype[np.float64]]:

@@ -85,7 +85,7 @@ def test_merge_joins_the_seed_ranges_of_files() -> None:
 
 
 def test_merge_refuses_sides_run_with_other_settings() -> None:
-    """EzSpark runs with other keys, or either side with another cap, are not joined."""
+    """EzSpark runs with other keys, or a task whose sides ran other caps, are not joined."""
     plain = {"results": {"xor": {"ezspark": _runs(100), "neat": _runs(300)}}}
     keyed = {"first_seed": 1, "overrides": {"elitism": "population"}, "results": plain["results"]}
     with pytest.raises(ValueError, match="xor, ezspark: the files ran it with other settings"):
@@ -99,6 +99,10 @@ def test_merge_refuses_sides_run_with_other_settings() -> None:
     capped = {"first_seed": 1, "generations": 5, "results": {"xor": {"neat": _runs(50)}}}
     with pytest.raises(ValueError, match=r"xor, neat: .*cap None.*cap 5"):
         learn_table.merge([plain, capped])
+    ours_capped = {"generations": 5, "results": {"xor": {"ezspark": _runs(50), "neat": []}}}
+    theirs_uncapped = {"results": {"xor": {"ezspark": [], "neat": _runs(300)}}}
+    with pytest.raises(ValueError, match=r"xor, neat: .*cap 5.*cap None"):
+        learn_table.merge([ours_capped, theirs_uncapped])
 
 
 def test_new_results_file_is_never_shared(tmp_path: Path) -> None:
