@@ -32,7 +32,7 @@ import importlib.util  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Mapping  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -186,15 +186,14 @@ class Plan:
 
 def run(
     names: list[str],
-    seeds: int | Plan,
+    plan: Plan,
     jobs: int = 1,
     save: Path | None = None,
     sides: tuple[str, ...] = SIDES["both"],
 ) -> dict[str, Any]:
-    """``sides`` on the plan's seeds of each task (``seeds``: a count from seed 0, or a
-    :class:`Plan`), ``jobs`` runs at a time; progress lines.  With ``save``, the runs so
-    far are rewritten there after each one (a cut-short run keeps its figures)."""
-    plan = seeds if isinstance(seeds, Plan) else Plan(seeds)
+    """``sides`` on the plan's seeds of each task, ``jobs`` runs at a time; progress lines.
+    With ``save``, the runs so far are rewritten there after each one (a cut-short run keeps
+    its figures)."""
     tasks = plan.tasks(names)
     first = plan.first_seed
     todo = [
@@ -227,11 +226,12 @@ def _lists(out: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def rows(results: dict[str, Any], generations: int | None = None) -> list[str]:
+def rows(results: dict[str, Any], caps: Mapping[str, int | None] | None = None) -> list[str]:
     """The markdown table of ``results`` (``learn_table.rows``), each task with its sizes
-    (its generation cap ``generations`` when a run set one)."""
+    (its generation cap in ``caps`` when a run set one)."""
+    caps = caps or {}
     labels = {
-        n: f"{n} ({t.threshold:g}, {t.population} × {generations or t.generations})"
+        n: f"{n} ({t.threshold:g}, {t.population} × {caps.get(n) or t.generations})"
         for n, t in TASKS.items()
     }
     return learn_table.rows(results, labels)
@@ -272,12 +272,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.table:
         files = [json.loads(p.read_text()) for p in args.table]
-        caps = {f.get("generations") for f in files}  # one cap for all, or the tasks' own
         try:
             merged = learn_table.merge(files)
         except ValueError as exc:
             parser.error(str(exc))
-        print("\n".join(rows(merged, caps.pop() if len(caps) == 1 else None)))
+        print("\n".join(rows(merged, learn_table.task_caps(files))))
         return
     problem = baseline_missing(SIDES[args.sides])
     if problem:
@@ -291,7 +290,7 @@ def main() -> None:
         parser.error(problem)
     path = learn_table.new_results_file(RESULTS)
     results = run(args.tasks, plan, args.jobs, save=path, sides=SIDES[args.sides])
-    print("\n".join(rows(results, plan.generations)))
+    print("\n".join(rows(results, dict.fromkeys(args.tasks, plan.generations))))
     print(f"\nresults written to {path}")
 
 

@@ -48,6 +48,17 @@ def merge(files: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def task_caps(files: list[dict[str, Any]]) -> dict[str, int | None]:
+    """Each task's generation cap in these files (``None``: the task's own), for the row
+    labels; ``merge`` has checked that the files agree on it."""
+    return {
+        name: data.get("generations")
+        for data in files
+        for name, sides in data["results"].items()
+        if any(sides.values())
+    }
+
+
 def _evals(runs: list[dict[str, Any]]) -> np.ndarray[Any, np.dtype[np.float64]]:
     """Evaluations to solve per run; an unsolved run counts as never (infinite)."""
     return np.array([r["evaluations"] if r["solved"] else math.inf for r in runs], float)

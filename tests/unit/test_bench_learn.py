@@ -23,7 +23,7 @@ def _runs(*evaluations: int) -> list[dict[str, Any]]:
 
 def test_run_one_side_runs_only_that_side() -> None:
     """``sides=("ezspark",)`` runs EzSpark's seeds and leaves neat-python's list empty."""
-    results = bench_learn.run(["xor"], 1, sides=bench_learn.SIDES["ours"])
+    results = bench_learn.run(["xor"], bench_learn.Plan(1), sides=bench_learn.SIDES["ours"])
     assert len(results["xor"]["ezspark"]) == 1
     assert results["xor"]["neat"] == []
 
@@ -203,6 +203,27 @@ def test_table_flag_prints_one_row_of_joined_files(
     monkeypatch.setattr("sys.argv", ["bench_learn", "--table", str(first), str(later)])
     bench_learn.main()
     assert "| 2/2 / 1/1 | 300 / 600 | 0.50×" in capsys.readouterr().out
+
+
+def test_table_labels_each_task_with_its_own_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Files of two tasks run with different caps label each row with that task's cap."""
+    xor, lander = tmp_path / "a.json", tmp_path / "b.json"
+    xor.write_text(json.dumps({"results": {"xor": {"ezspark": _runs(150), "neat": _runs(300)}}}))
+    lander.write_text(
+        json.dumps(
+            {
+                "generations": 13,
+                "results": {"lunarlander": {"ezspark": _runs(900), "neat": _runs(1800)}},
+            }
+        )
+    )
+    monkeypatch.setattr("sys.argv", ["bench_learn", "--table", str(xor), str(lander)])
+    bench_learn.main()
+    out = capsys.readouterr().out
+    assert "| xor (4, 150 × 100) |" in out
+    assert "| lunarlander (200, 150 × 13) |" in out
 
 
 def test_table_flag_refuses_files_of_other_settings(

@@ -82,9 +82,10 @@ def _plans(
     fitness: Mapping[int, float],
     config: TrainingConfig,
     score: Mapping[int, float] | None = None,
-) -> list[rep.SpeciesPlan]:
-    """Each species' plan; ``score`` (novelty's blend, in [0, 1]) replaces fitness in
-    ranking and shares when given."""
+) -> tuple[list[rep.SpeciesPlan], int]:
+    """Each species' plan, and how many genomes are carried over (``_elite_count``: the
+    children's budget is what they leave); ``score`` (novelty's blend, in [0, 1]) replaces
+    fitness in ranking and shares when given."""
     gen = pop.generation
     size = len(pop.genomes)
     ranked = [rep.rank(s.members, fitness if score is None else score) for s in species]
@@ -104,7 +105,7 @@ def _plans(
     counts = rep.allocate(rep.budget(config, size, elites), scores)
     big_from = size / max(1, len(pop.species))
     global_stale = gen - pop.last_improved
-    return [
+    plans = [
         rep.SpeciesPlan(
             survivors=survivors[i],
             children=counts[i],
@@ -117,6 +118,7 @@ def _plans(
         )
         for i, s in enumerate(species)
     ]
+    return plans, elites
 
 
 def _elites(
@@ -125,11 +127,11 @@ def _elites(
     genomes: Mapping[int, Genome],
     config: TrainingConfig,
     ranking: Mapping[int, float],
+    n: int,
 ) -> list[tuple[int, Genome]]:
-    """Genomes carried over unchanged (with their species id), cut to fit: each species'
-    kept survivors, champions first; with ``elitism`` "population" as many genomes, the
-    generation's best by ``ranking`` wherever they are."""
-    n = _elite_count([p.survivors for p in plans], config)
+    """The ``n`` genomes carried over unchanged (with their species id): each species'
+    kept survivors, champions first; with ``elitism`` "population" the generation's best
+    by ``ranking`` wherever they are."""
     if config.elitism == "population":
         # A noisy task ends on a lucky draw of a genome near the line: a weak species' best
         # is a poorer ticket than the strong species' second or third (docs/config.md).
@@ -181,11 +183,11 @@ def next_generation(
     pop = _with_best(pop, max(best, pop.best_fitness), last_improved)
     species = stagnation.remove_stagnant(species, fitness, gen, config.limiting_species)
     score = _novelty_score(species, fitness, behaviour, config)
-    plans = _plans(pop, species, fitness, config, score)
+    plans, n_elites = _plans(pop, species, fitness, config, score)
     tracker = InnovationTracker(pop.next_innov, pop.next_node)
     ranking = fitness if score is None else score  # who parents and who is carried over
     born, children = _offspring(pop, plans, ranking, config, tracker)
-    elites = _elites(plans, species, pop.genomes, config, ranking)
+    elites = _elites(plans, species, pop.genomes, config, ranking, n_elites)
     members = [g for _, g in elites] + children
     hints = [sid for sid, _ in elites] + [species[s_idx].id for s_idx, _ in born]
     threshold = adapt_threshold(pop.threshold(config), len(pop.species), config.target_species)
