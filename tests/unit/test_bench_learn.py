@@ -191,17 +191,22 @@ def test_a_bad_plan_is_refused_before_any_run() -> None:
         bench_learn.parse_overrides(["elitism"])
 
 
+def _table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *files: dict[str, Any]) -> None:
+    """Write ``files`` as results files and run ``bench_learn --table`` on them."""
+    paths = [tmp_path / f"{i}.json" for i in range(len(files))]
+    for path, data in zip(paths, files, strict=True):
+        path.write_text(json.dumps(data))
+    monkeypatch.setattr("sys.argv", ["bench_learn", "--table", *map(str, paths)])
+    bench_learn.main()
+
+
 def test_table_flag_prints_one_row_of_joined_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--table`` joins two files of one side's seeds into a row counting all of them."""
-    first, later = tmp_path / "a.json", tmp_path / "b.json"
-    first.write_text(json.dumps({"results": {"xor": {"ezspark": _runs(150), "neat": _runs(600)}}}))
-    later.write_text(
-        json.dumps({"first_seed": 1, "results": {"xor": {"ezspark": _runs(450), "neat": []}}})
-    )
-    monkeypatch.setattr("sys.argv", ["bench_learn", "--table", str(first), str(later)])
-    bench_learn.main()
+    first = {"results": {"xor": {"ezspark": _runs(150), "neat": _runs(600)}}}
+    later = {"first_seed": 1, "results": {"xor": {"ezspark": _runs(450), "neat": []}}}
+    _table(tmp_path, monkeypatch, first, later)
     assert "| 2/2 / 1/1 | 300 / 600 | 0.50×" in capsys.readouterr().out
 
 
@@ -209,18 +214,12 @@ def test_table_labels_each_task_with_its_own_cap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Files of two tasks run with different caps label each row with that task's cap."""
-    xor, lander = tmp_path / "a.json", tmp_path / "b.json"
-    xor.write_text(json.dumps({"results": {"xor": {"ezspark": _runs(150), "neat": _runs(300)}}}))
-    lander.write_text(
-        json.dumps(
-            {
-                "generations": 13,
-                "results": {"lunarlander": {"ezspark": _runs(900), "neat": _runs(1800)}},
-            }
-        )
-    )
-    monkeypatch.setattr("sys.argv", ["bench_learn", "--table", str(xor), str(lander)])
-    bench_learn.main()
+    xor = {"results": {"xor": {"ezspark": _runs(150), "neat": _runs(300)}}}
+    lander = {
+        "generations": 13,
+        "results": {"lunarlander": {"ezspark": _runs(900), "neat": _runs(1800)}},
+    }
+    _table(tmp_path, monkeypatch, xor, lander)
     out = capsys.readouterr().out
     assert "| xor (4, 150 × 100) |" in out
     assert "| lunarlander (200, 150 × 13) |" in out
@@ -230,15 +229,9 @@ def test_table_flag_refuses_files_of_other_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--table`` on files run with other EzSpark keys exits with the reason, no table."""
-    plain, keyed = tmp_path / "a.json", tmp_path / "b.json"
-    plain.write_text(json.dumps({"results": {"xor": {"ezspark": _runs(150), "neat": []}}}))
-    keyed.write_text(
-        json.dumps(
-            {"overrides": {"elitism": "population"}, "results": {"xor": {"ezspark": _runs(9)}}}
-        )
-    )
-    monkeypatch.setattr("sys.argv", ["bench_learn", "--table", str(plain), str(keyed)])
+    plain = {"results": {"xor": {"ezspark": _runs(150), "neat": []}}}
+    keyed = {"overrides": {"elitism": "population"}, "results": {"xor": {"ezspark": _runs(9)}}}
     with pytest.raises(SystemExit) as exc:
-        bench_learn.main()
+        _table(tmp_path, monkeypatch, plain, keyed)
     assert exc.value.code == 2
     assert "xor, ezspark: the files ran it with other settings" in capsys.readouterr().err
