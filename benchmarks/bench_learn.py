@@ -5,7 +5,15 @@ evaluation budget), the same games per genome with the same per-generation game 
 same threshold, and 10 seeds each.  Each run is one process on one core.  The table gives
 seeds solved, median evaluations to solve (an unsolved seed counts as never: the median is
 "—" when half or more fail), their ratio with a 95 % bootstrap interval (how far ten noisy
-seeds pin it down), and median wall time of all runs; a progress line per run.
+seeds pin it down), median wall time of all runs, and what each run's winner is worth on
+games it never saw; a progress line per run.
+
+The winner is the genome each side returns (its best by fitness).  A run is solved when one
+genome's mean over a generation's five games reaches the threshold, and with 150 genomes
+drawing five games each, that mean is partly luck.  So the winner then plays
+``HOLDOUT_GAMES`` new games, the same for both sides (seeds from their own stream, never a
+generation's), outside the timed run, as Gymnasium's own "solved" for LunarLander is a
+mean over 100 games.
 
 EzSpark uses the spec's rates (``SPEC_RATES``, as in ``examples/spec-example.json``) with the
 per-task settings in ``TASKS`` (both in ``learn_tasks``); neat-python the settings of its
@@ -46,12 +54,15 @@ from benchmarks.bench_solve import _play  # noqa: E402
 from benchmarks.learn_tasks import TASKS, Task, ours_config, task_for  # noqa: E402
 from ezspark_common import rng as rngs  # noqa: E402
 from ezspark_common.evaluation.actions import box_of  # noqa: E402
+from ezspark_common.evaluation.batch import GameSetup, evaluate_batch  # noqa: E402
 from ezspark_common.trainer.evaluators import InProcessEvaluator  # noqa: E402
 from ezspark_common.trainer.generations import NoSink, run_generations  # noqa: E402
 from ezspark_common.trainer.training import start  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
+HOLDOUT_GAMES = learn_table.HOLDOUT_GAMES
+_HOLDOUT_TAG = 1_000  # far from ezspark_common.rng's tags: never a generation's games
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -74,9 +85,21 @@ def ours(task: Task, seed: int) -> dict[str, Any]:
     config = ours_config(task, seed)
     started = time.perf_counter()
     state = run_generations(start(config), InProcessEvaluator(), NoSink())
+    seconds = time.perf_counter() - started
     evaluations = sum(r.evaluations for r in state.history)
     best = state.best.fitness if state.best else float("nan")
-    return _result(time.perf_counter() - started, evaluations, len(state.history), best, task)
+    result = _result(seconds, evaluations, len(state.history), best, task)
+    if state.best is not None:
+        games = holdout_seeds(seed)
+        [outcome] = evaluate_batch([state.best.genome], GameSetup.of(config), games)
+        result["new_games"] = outcome.mean
+    return result
+
+
+def holdout_seeds(seed: int) -> list[int]:
+    """The ``HOLDOUT_GAMES`` game seeds a run's winner is judged on, both sides alike."""
+    state = np.random.SeedSequence([seed, _HOLDOUT_TAG]).generate_state(HOLDOUT_GAMES, np.uint32)
+    return [int(s) for s in state]
 
 
 def theirs(task: Task, seed: int) -> dict[str, Any]:
@@ -120,12 +143,17 @@ def theirs(task: Task, seed: int) -> dict[str, Any]:
         count["evaluations"] += len(genomes)
 
     started = time.perf_counter()
+    population = neat.Population(config)
     with contextlib.suppress(neat.CompleteExtinctionException):  # counts as not solved
-        neat.Population(config).run(evaluate, task.generations)
+        population.run(evaluate, task.generations)
     seconds = time.perf_counter() - started
-    return _result(
+    result = _result(
         seconds, int(count["evaluations"]), int(count["generation"]), count["best"], task
     )
+    if population.best_genome is not None:
+        net = kind.create(population.best_genome, config)
+        result["new_games"] = float(np.mean([game(net, s) for s in holdout_seeds(seed)]))
+    return result
 
 
 def _play_box(env: Any, net: Any, seed: int, max_steps: int, box: Any) -> float:
@@ -211,7 +239,8 @@ def run(
             print(
                 f"[{i}/{len(todo)}] {name} {side:7} seed {seed}: "
                 f"{'solved' if r['solved'] else 'not solved'}, best {r['best']:.1f}, "
-                f"{r['generations']} gens, {r['evaluations']} evals, {r['seconds']:.1f} s",
+                f"{r['generations']} gens, {r['evaluations']} evals, {r['seconds']:.1f} s"
+                + (f", winner {r['new_games']:.1f} on new games" if "new_games" in r else ""),
                 flush=True,
             )
     return _lists(out)

@@ -1,4 +1,5 @@
-"""``bench_learn``'s results: merging runs' files, and the table with each ratio's interval."""
+"""``bench_learn``'s results: merging runs' files, and the table with each ratio's interval and
+the winners on new games."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+HOLDOUT_GAMES = 100  # the new games each run's winner plays (bench_learn.holdout_seeds)
 
 
 def merge(files: list[dict[str, Any]]) -> dict[str, Any]:
@@ -101,16 +104,21 @@ def _interval(lo: float, hi: float) -> str:
 
 def rows(results: dict[str, Any], labels: Mapping[str, str]) -> list[str]:
     """The markdown table: solved, median evaluations to solve, their ratio with its
-    interval, median wall time; ``labels`` names each task's row."""
+    interval, median wall time, the winners on new games; ``labels`` names each task's
+    row."""
     lines = [
         "| task (threshold, population × generations) | solved EzSpark / neat-python "
-        "| median evals to solve | ratio (95 % interval) | median wall time | goal met |",
-        "|---|---|---|---|---|---|",
+        "| median evals to solve | ratio (95 % interval) | median wall time "
+        f"| winner on {HOLDOUT_GAMES} new games (median) | goal met |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         label, a, b = labels.get(name, name), r.get("ezspark", []), r.get("neat", [])
         if not (a and b):  # one side not run (yet): say so rather than compare
-            lines.append(f"| {label} | {_solved(a)} / {_solved(b)} | — | — | — | not compared |")
+            lines.append(
+                f"| {label} | {_solved(a)} / {_solved(b)} | — | — | — "
+                f"| {new_games(a)} / {new_games(b)} | not compared |"
+            )
             continue
         ok_a, ok_b = sum(x["solved"] for x in a), sum(x["solved"] for x in b)
         ev_a, ev_b = _median_evals(a), _median_evals(b)
@@ -122,9 +130,18 @@ def rows(results: dict[str, Any], labels: Mapping[str, str]) -> list[str]:
             f"| {label} "
             f"| {ok_a}/{len(a)} / {ok_b}/{len(b)} | {_num(ev_a)} / {_num(ev_b)} "
             f"| {'—' if math.isnan(ratio) else f'{ratio:.2f}×{_interval(*ratio_interval(a, b))}'} "
-            f"| {s_a:.1f} s / {s_b:.1f} s | {'yes' if met else 'no'} |"
+            f"| {s_a:.1f} s / {s_b:.1f} s | {new_games(a)} / {new_games(b)} "
+            f"| {'yes' if met else 'no'} |"
         )
     return lines
+
+
+def new_games(runs: list[dict[str, Any]]) -> str:
+    """The median over runs of the winner's mean on its new games; "—" unless every run
+    has one (files from before the winners were judged have none)."""
+    if not runs or any("new_games" not in x for x in runs):
+        return "—"
+    return f"{statistics.median(float(x['new_games']) for x in runs):.1f}"
 
 
 def _solved(runs: list[dict[str, Any]]) -> str:

@@ -11,6 +11,12 @@ from typing import Any
 import pytest
 
 from benchmarks import bench_learn, learn_table
+from benchmarks.learn_tasks import ours_config
+from ezspark_common import rng as rngs
+from ezspark_common.evaluation.batch import GameSetup, evaluate_batch
+from ezspark_common.trainer.evaluators import InProcessEvaluator
+from ezspark_common.trainer.generations import NoSink, run_generations
+from ezspark_common.trainer.training import start
 
 
 def _runs(*evaluations: int) -> list[dict[str, Any]]:
@@ -38,6 +44,39 @@ def test_merge_keeps_each_files_side() -> None:
     assert "2/2 / 1/1" in row
     assert "150 / 300" in row
     assert "0.50×" in row
+
+
+def test_each_winner_is_judged_on_games_no_generation_played() -> None:
+    """A seed's winner replays on 100 game seeds of its own, none a generation's games."""
+    seeds = bench_learn.holdout_seeds(3)
+    assert len(set(seeds)) == bench_learn.HOLDOUT_GAMES == 100
+    assert seeds == bench_learn.holdout_seeds(3) != bench_learn.holdout_seeds(4)
+    assert {s for g in range(500) for s in rngs.game_seeds(3, g, 5)}.isdisjoint(seeds)
+
+
+def test_our_winners_mean_is_its_best_genome_on_the_new_games() -> None:
+    """``new_games`` is the run's best genome's mean return over the 100 held-out games."""
+    task = bench_learn.task_for("acrobot", generations=1)
+    result = bench_learn.ours(task, 5)
+    config = ours_config(task, 5)
+    state = run_generations(start(config), InProcessEvaluator(), NoSink())
+    assert state.best is not None
+    [outcome] = evaluate_batch(
+        [state.best.genome], GameSetup.of(config), bench_learn.holdout_seeds(5)
+    )
+    assert len(outcome.returns) == 100
+    assert result["new_games"] == outcome.mean
+    assert result["new_games"] != result["best"]  # other games than the five it won on
+
+
+def test_the_table_gives_each_sides_winner_on_new_games() -> None:
+    """The column shows each side's median winner; a side run before it existed shows —."""
+    winners = (210.0, 190.0, 250.0)
+    ours = [{**r, "new_games": v} for r, v in zip(_runs(150, 150, 150), winners, strict=True)]
+    theirs = [{**r, "new_games": 120.5} for r in _runs(300)]
+    assert "| 210.0 / 120.5 |" in bench_learn.rows({"xor": {"ezspark": ours, "neat": theirs}})[2]
+    old = bench_learn.rows({"xor": {"ezspark": ours, "neat": _runs(300)}})[2]
+    assert "| 210.0 / — |" in old
 
 
 def test_the_ratio_interval_collapses_when_seeds_agree() -> None:
