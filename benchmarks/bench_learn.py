@@ -24,7 +24,8 @@ runs one side only; ``--table`` joins files per task, side and seed (``learn_tab
 merges and prints).  A screen of one setting, as docs/learning-rounds.md's rounds run
 them: ``--tasks lunarlander --sides ours --seeds 60 --first-seed 60 --generations 13 --set
 weight_mutation_power=0.2`` (``--set`` is repeatable; the table's "solved" is then the
-seeds solved within the cap).
+seeds solved within the cap).  ``--no-stop`` runs both sides to the cap instead of to the
+threshold: one budget for all, where the winners on new games are the comparison.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ from ezspark_common.trainer.training import start  # noqa: E402
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 HOLDOUT_GAMES = learn_table.HOLDOUT_GAMES
+TO_THE_CAP = (
+    "Every run went to the cap (--no-stop): the evaluations are the budget, not evaluations "
+    "to solve, and 'solved' means the threshold was reached on the way; compare the winners."
+)
 _HOLDOUT_TAG = 1_000  # far from ezspark_common.rng's tags: never a generation's games
 
 
@@ -118,7 +123,7 @@ def theirs(task: Task, seed: int) -> dict[str, Any]:
     )
     config.pop_size = task.population
     config.fitness_threshold = task.threshold
-    config.no_fitness_termination = False
+    config.no_fitness_termination = not task.stops
     env = gym.make(task.env_id)
     count = {"generation": 0, "evaluations": 0, "best": -math.inf}
     kind = neat.nn.FeedForwardNetwork
@@ -202,10 +207,11 @@ class Plan:
     first_seed: int = 0
     generations: int | None = None  # every task's cap, both sides; None: the task's own
     overrides: dict[str, Any] = field(default_factory=dict)  # EzSpark keys on every task
+    stops: bool = True  # False: every run goes to the cap (--no-stop, an equal budget)
 
     def tasks(self, names: list[str]) -> dict[str, Task]:
         """The tasks as this plan runs them."""
-        return {n: task_for(n, self.generations, self.overrides) for n in names}
+        return {n: task_for(n, self.generations, self.overrides, self.stops) for n in names}
 
     def document(self) -> dict[str, Any]:
         """What the results file records of the plan, so a run can be told and repeated."""
@@ -286,6 +292,12 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="seeds from this one on")
     parser.add_argument("--generations", type=int, help="every task's cap, both sides")
     parser.add_argument(
+        "--no-stop",
+        dest="stops",
+        action="store_false",
+        help="run both sides to the cap, not to the threshold (judge the winners at one budget)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -305,13 +317,16 @@ def main() -> None:
             merged = learn_table.merge(files)
         except ValueError as exc:
             parser.error(str(exc))
+        if not all(f.get("stops", True) for f in files):
+            print(TO_THE_CAP)
         print("\n".join(rows(merged, learn_table.task_caps(files))))
         return
     problem = baseline_missing(SIDES[args.sides])
     if problem:
         parser.error(f"{problem} (or run --sides ours)")
     try:
-        plan = Plan(args.seeds, args.first_seed, args.generations, parse_overrides(args.set))
+        overrides = parse_overrides(args.set)
+        plan = Plan(args.seeds, args.first_seed, args.generations, overrides, args.stops)
         problem = plan_problem(plan, args.tasks)
     except ValueError as exc:
         problem = str(exc)
@@ -319,6 +334,8 @@ def main() -> None:
         parser.error(problem)
     path = learn_table.new_results_file(RESULTS)
     results = run(args.tasks, plan, args.jobs, save=path, sides=SIDES[args.sides])
+    if not plan.stops:
+        print(TO_THE_CAP)
     print("\n".join(rows(results, dict.fromkeys(args.tasks, plan.generations))))
     print(f"\nresults written to {path}")
 

@@ -22,12 +22,15 @@ def merge(files: list[dict[str, Any]]) -> dict[str, Any]:
     that ran other seeds of a side adds them (each file's runs start at its
     ``first_seed``), and a later file's run of a seed replaces an earlier one (a rerun).
     ValueError when two files ran a task with another cap (either side: the cap is both
-    sides' budget) or EzSpark with other keys, since a row mixing them compares nothing."""
+    sides' budget), one to the threshold and one to the cap (``--no-stop``), or EzSpark
+    with other keys, since a row mixing them compares nothing."""
     runs: dict[str, dict[str, dict[int, Any]]] = {}
     caps: dict[str, int | None] = {}
     keys: dict[str, str] = {}
+    stops: dict[str, bool] = {}
     for data in files:
         first, cap = int(data.get("first_seed", 0)), data.get("generations")
+        stop = bool(data.get("stops", True))
         for name, sides in data["results"].items():
             task = runs.setdefault(name, {"ezspark": {}, "neat": {}})
             for side, side_runs in sides.items():
@@ -37,6 +40,11 @@ def merge(files: list[dict[str, Any]]) -> dict[str, Any]:
                     raise ValueError(
                         f"{name}, {side}: the files ran it with another cap "
                         f"(cap {caps[name]} and cap {cap}); table them apart"
+                    )
+                if stops.setdefault(name, stop) != stop:
+                    raise ValueError(
+                        f"{name}, {side}: one file ran to the threshold, another to the cap "
+                        "(--no-stop); table them apart"
                     )
                 mine = json.dumps(data.get("overrides", {}), sort_keys=True)
                 if side == "ezspark" and keys.setdefault(name, mine) != mine:

@@ -91,6 +91,7 @@ class Task:
     minimum_reward: float
     neat_ini: str
     ours: dict[str, Any] = field(default_factory=dict)  # overrides of SPEC_RATES
+    stops: bool = True  # False: both sides run every generation of the cap (no threshold stop)
 
 
 TASKS: dict[str, Task] = {
@@ -149,13 +150,19 @@ def ours_config(task: Task, seed: int) -> Any:
 
 
 def task_for(
-    name: str, generations: int | None = None, overrides: dict[str, Any] | None = None
+    name: str,
+    generations: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    stops: bool = True,
 ) -> Task:
     """``TASKS[name]``, with another generation cap (both sides) and EzSpark keys set on top
-    of its own: how a screen of one setting runs (docs/benchmarks.md)."""
+    of its own: how a screen of one setting runs (docs/benchmarks.md).  ``stops`` False runs
+    both sides to the cap, the threshold only judging "solved" (an equal-budget run)."""
     task = TASKS[name]
     if generations is not None:
         task = replace(task, generations=generations)
+    if not stops:
+        task = replace(task, stops=False, ours={**task.ours, "fitness_threshold": None})
     if overrides:
         task = replace(task, ours={**task.ours, **overrides})
     return task

@@ -199,6 +199,41 @@ def test_a_plan_runs_its_own_seeds_and_cap(tmp_path: Path) -> None:
     assert (saved["first_seed"], saved["seeds"], saved["generations"]) == (3, 2, 1)
 
 
+def test_no_stop_runs_every_generation_of_the_cap(tmp_path: Path) -> None:
+    """``stops=False`` runs past the threshold to the cap, still judging "solved" and the
+    winner; the file records it."""
+    save = tmp_path / "run.json"
+    plan = bench_learn.Plan(1, generations=2, stops=False)
+    [run] = bench_learn.run(["acrobot"], plan, save=save, sides=("ezspark",))["acrobot"]["ezspark"]
+    [stopped] = bench_learn.run(
+        ["acrobot"], bench_learn.Plan(1, generations=2), sides=("ezspark",)
+    )["acrobot"]["ezspark"]
+    assert (run["generations"], run["evaluations"], run["solved"]) == (2, 300, True)
+    assert stopped["generations"] == 1  # a random genome solves Acrobot in generation 0
+    assert "new_games" in run
+    assert json.loads(save.read_text())["stops"] is False
+    assert plan.tasks(["acrobot"])["acrobot"].ours["fitness_threshold"] is None
+
+
+def test_merge_refuses_runs_to_the_threshold_beside_runs_to_the_cap() -> None:
+    """A --no-stop file and a file that stopped at the threshold are not one row."""
+    stopped = {"results": {"xor": {"ezspark": _runs(150), "neat": []}}}
+    capped = {"stops": False, "results": {"xor": {"ezspark": _runs(300), "neat": []}}}
+    with pytest.raises(ValueError, match="--no-stop"):
+        learn_table.merge([stopped, capped])
+
+
+def test_table_of_runs_to_the_cap_says_what_its_columns_mean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--table`` of --no-stop files warns that evaluations are the budget; others do not."""
+    capped = {"stops": False, "results": {"xor": {"ezspark": _runs(300), "neat": _runs(300)}}}
+    _table(tmp_path, monkeypatch, capped)
+    assert bench_learn.TO_THE_CAP in capsys.readouterr().out
+    _table(tmp_path, monkeypatch, {**capped, "stops": True})
+    assert bench_learn.TO_THE_CAP not in capsys.readouterr().out
+
+
 def test_set_keys_reach_our_config_only() -> None:
     """``--set`` values, read as JSON or else as strings, land in EzSpark's config; the cap
     applies to both sides."""
