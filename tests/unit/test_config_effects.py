@@ -26,6 +26,7 @@ from ezspark_common import rng as rngs
 from ezspark_common.config import (
     EXTRA_KEYS,
     SPEC_KEYS,
+    ConfigError,
     TrainingConfig,
     config_with,
     parse_config,
@@ -46,6 +47,7 @@ from ezspark_common.trainer.evaluators import (
 from ezspark_common.trainer.generations import NoSink, run_generations
 from ezspark_common.trainer.tasks import split_tasks
 from ezspark_common.trainer.training import TrainingState, start
+from ezspark_common.trainer.training import held as held_threshold
 
 # A quiet base: one species (huge threshold), no mutation, no crossover, no elitism.
 BASE: dict[str, Any] = {
@@ -974,6 +976,47 @@ def test_fitness_threshold_stops_early(
     assert len(state.history) == generations
     assert state.finished == reason
     assert math.isclose(state.history[-1].best_fitness, 4.0)
+
+
+def test_threshold_games_makes_the_stop_hold_over_more_games() -> None:
+    """CartPole capped at 4 steps scores 4 on every game: with 2 games a generation a
+    threshold of 4 stops at once; with threshold_games 6 only a genome carried over into a
+    third generation has 6 games (every genome survives here), so the run stops there and
+    answers with that genome."""
+    base = {
+        "fitness_threshold": 4.0,
+        "generations": 6,
+        "initial_population": 4,
+        "max_number_of_steps": 4,
+        "keep_parents": 1,
+        "percentage_survivors_per_specie": 1.0,
+    }
+    once = train(cfg(**base))
+    held = train(cfg(**base, threshold_games=6))
+    assert len(once.history) == 1
+    assert (len(held.history), held.finished) == (3, "fitness_threshold")
+    assert held.best is not None
+    assert held.best.returns == (4.0,) * 6
+    assert held.best.genome.key == 0  # born in generation 0, played in all three
+
+
+def test_threshold_games_outlasts_a_lucky_draw() -> None:
+    """A genome at 10 now after 0 before holds a mean of 5; one steady at 9 holds 9; a new
+    genome's two games do not count where four are asked for."""
+    played = {1: (0.0, 0.0, 10.0, 10.0), 2: (9.0, 9.0, 9.0, 9.0), 3: (10.0, 10.0)}
+    assert held_threshold(played, 8.0, 4) == 2
+    assert held_threshold(played, 9.5, 4) is None
+    assert held_threshold(played, 8.0, 2) == 3
+
+
+def test_threshold_games_is_refused_where_it_could_never_hold() -> None:
+    """Without a fitness_threshold it means nothing; above one generation's games it needs
+    genomes carried over (keep_parents 1)."""
+    with pytest.raises(ConfigError, match="threshold_games: needs a fitness_threshold"):
+        cfg(threshold_games=4)
+    with pytest.raises(ConfigError, match="threshold_games: above max_number_of_games"):
+        cfg(fitness_threshold=4.0, threshold_games=4, keep_parents=0)
+    assert cfg(fitness_threshold=4.0, threshold_games=2, keep_parents=0).threshold_games == 2
 
 
 # --- who evaluates (the service) ------------------------------------------------------------

@@ -11,7 +11,8 @@ from ezspark_common.neat.population import population_to_dict
 from ezspark_common.trainer.checkpoints import load_checkpoint
 from ezspark_common.trainer.embedded import run_embedded, with_stopping_rules
 from ezspark_common.trainer.evaluators import InProcessEvaluator
-from ezspark_common.trainer.training import TrainingState, state_from_dict, state_to_dict
+from ezspark_common.trainer.generations import NoSink, run_generations
+from ezspark_common.trainer.training import TrainingState, start, state_from_dict, state_to_dict
 from tests.support.configs import small_config
 from tests.support.runs import fingerprint, train
 
@@ -115,3 +116,29 @@ def test_novelty_runs_are_deterministic_and_checkpoint_their_behaviour(tmp_path:
     plain = train(config_with(config, novelty_weight=0), tmp_path / "plain", workers=1)
     assert population_to_dict(plain.population) != population_to_dict(one.population)
     assert all(o.behaviour == () for o in plain.last_outcomes.values())
+
+
+def test_threshold_games_record_survives_a_checkpoint() -> None:
+    """The games of genomes carried over are checkpointed: a run resumed from the document
+    stops where the uninterrupted run stops, on the same genome and games."""
+    config = small_config(fitness_threshold=100.0, threshold_games=9, generations=8)
+    evaluator = InProcessEvaluator()
+    try:
+        whole = run_generations(start(config), evaluator, NoSink())
+        half = run_generations(start(config), evaluator, NoSink(), stop_at=2)
+        assert half.record
+        assert all(len(r) >= 3 for r in half.record.values())
+        again = state_from_dict(json.loads(json.dumps(state_to_dict(half))))
+        assert again.record == half.record
+        resumed = run_generations(again, evaluator, NoSink())
+    finally:
+        evaluator.close()
+    assert whole.finished == "fitness_threshold"
+    assert whole.best is not None
+    assert resumed.best is not None
+    assert len(whole.best.returns) >= 9
+    assert (resumed.best.genome.key, resumed.best.returns) == (
+        whole.best.genome.key,
+        whole.best.returns,
+    )
+    assert len(resumed.history) == len(whole.history)

@@ -65,6 +65,7 @@ EXTRA_KEYS: tuple[str, ...] = (
     "elites_per_species",
     "normalize_inputs",
     "elitism",
+    "threshold_games",
 )
 
 # Upper bounds keep a config inside what a database column, a message and memory can hold.
@@ -147,6 +148,10 @@ class TrainingConfig(BaseModel):
     # With keep_parents 1: "species" carries over each species' best survivors; "population"
     # carries over as many genomes, the generation's best wherever they are.
     elitism: Literal["species", "population"] = "species"
+    # With fitness_threshold: the run stops only when a genome's mean over at least this many
+    # games (those of every generation it was played in: a genome carried over plays the
+    # next generation's games too) reaches it; None: one generation's games.
+    threshold_games: Annotated[int | None, Field(ge=1, le=1_000_000, strict=True)] = None
 
     @field_validator(
         "species_threshold",
@@ -187,9 +192,20 @@ class TrainingConfig(BaseModel):
             errors.append(("minimum_reward", "times max_number_of_steps must be a finite number"))
         if self.initial_population > self.max_population:
             errors.append(("initial_population", "must be at most max_population"))
+        errors += self._threshold_games_rules()
         if errors:
             raise ConfigError(errors)
         return self
+
+    def _threshold_games_rules(self) -> list[tuple[str, str]]:
+        if self.threshold_games is None:
+            return []
+        if self.fitness_threshold is None:
+            return [("threshold_games", "needs a fitness_threshold")]
+        if self.threshold_games > self.max_number_of_games and self.keep_parents != 1:
+            # Only a genome carried over is played again.
+            return [("threshold_games", "above max_number_of_games needs keep_parents 1")]
+        return []
 
     @property
     def initial_weight_std(self) -> float:

@@ -103,6 +103,9 @@ class TrainingState:
     best: BestGenome | None = None
     finished: str | None = None  # "generations" | "fitness_threshold" | "stopped"
     last_outcomes: Mapping[int, Outcome] = field(default_factory=dict)
+    # With threshold_games: the returns of earlier generations of the genomes carried over
+    # into this population (key -> every game they played so far, oldest first).
+    record: Mapping[int, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def generation(self) -> int:
@@ -178,21 +181,53 @@ def advance(
         best = BestGenome(pop.genomes[report.best_genome_key], o.mean, pop.generation, o.returns)
     history = (*state.history, report)
     kept = {k: outcomes[k] for k in pop.genomes}
-    threshold = config.fitness_threshold
-    reached = threshold is not None and report.best_fitness >= threshold
+    reached, best, played = _threshold_stop(state, kept, report, best)
     if reached or pop.generation + 1 >= config.generations:
         reason = "fitness_threshold" if reached else "generations"
         return replace(state, history=history, best=best, finished=reason, last_outcomes=kept)
     fitness = {k: o.mean for k, o in kept.items()}
     # Failed genomes have no behaviour worth comparing: novelty leaves them out.
     behaviour = {k: o.behaviour for k, o in kept.items() if o.behaviour and o.error is None}
+    after = next_generation(pop, fitness, config, behaviour)
     return replace(
         state,
-        population=next_generation(pop, fitness, config, behaviour),
+        population=after,
         history=history,
         best=best,
         last_outcomes={},
+        record={k: played[k] for k in after.genomes if k in played},
     )
+
+
+def _threshold_stop(
+    state: TrainingState,
+    kept: Mapping[int, Outcome],
+    report: GenerationReport,
+    best: BestGenome | None,
+) -> tuple[bool, BestGenome | None, dict[int, tuple[float, ...]]]:
+    """Whether ``fitness_threshold`` ends the run now, the run's best genome, and (with
+    ``threshold_games``) every genome's games so far, which the ones carried over keep."""
+    config, pop = state.config, state.population
+    threshold = config.fitness_threshold
+    if threshold is None:
+        return False, best, {}
+    if config.threshold_games is None:
+        return report.best_fitness >= threshold, best, {}
+    played = {k: (*state.record.get(k, ()), *o.returns) for k, o in kept.items()}
+    holder = held(played, threshold, config.threshold_games)
+    if holder is None:
+        return False, best, played
+    games = played[holder]  # the run's answer is the genome that held, on all its games
+    mean = math.fsum(games) / len(games)
+    return True, BestGenome(pop.genomes[holder], mean, pop.generation, games), played
+
+
+def held(played: Mapping[int, tuple[float, ...]], threshold: float, games: int) -> int | None:
+    """The genome (lowest key among the best) whose mean over at least ``games`` of the games
+    it has played reaches ``threshold``, or None: a stop that one lucky draw cannot make."""
+    means = {k: math.fsum(r) / len(r) for k, r in played.items() if len(r) >= games and r}
+    ready = [k for k, m in means.items() if m >= threshold]
+    return min(ready, key=lambda k: (-means[k], k)) if ready else None
 
 
 def genome_header(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -241,6 +276,8 @@ def state_to_dict(state: TrainingState) -> dict[str, Any]:
         },
         "finished": state.finished,
         "last_outcomes": [outcome_doc(o) for o in state.last_outcomes.values()],
+        # Only with threshold_games; older checkpoints have none (read as empty).
+        **({"record": [[k, list(r)] for k, r in state.record.items()]} if state.record else {}),
     }
 
 
@@ -264,6 +301,7 @@ def state_from_dict(data: Mapping[str, Any]) -> TrainingState:
         ),
         finished=data.get("finished"),
         last_outcomes={o["key"]: outcome_from_doc(o) for o in data.get("last_outcomes", [])},
+        record={int(k): tuple(float(x) for x in r) for k, r in data.get("record", [])},
     )
 
 
