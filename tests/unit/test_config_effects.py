@@ -1000,6 +1000,25 @@ def test_threshold_games_makes_the_stop_hold_over_more_games() -> None:
     assert held.best.genome.key == 0  # born in generation 0, played in all three
 
 
+def test_threshold_games_keeps_only_each_genomes_latest_games() -> None:
+    """A genome carried over for five generations keeps its latest threshold_games games,
+    not all ten it played: the record (and checkpoint) stays bounded."""
+    state = train(
+        cfg(
+            fitness_threshold=5.0,  # out of reach: the run goes on
+            threshold_games=4,
+            generations=6,
+            initial_population=4,
+            max_number_of_steps=4,
+            keep_parents=1,
+            percentage_survivors_per_specie=1.0,
+        )
+    )
+    assert state.finished == "generations"
+    assert state.record[0] == (4.0,) * 4  # genome 0 played generations 0-4 before the last
+    assert max(len(r) for r in state.record.values()) == 4
+
+
 def test_threshold_games_outlasts_a_lucky_draw() -> None:
     """A genome at 10 now after 0 before holds a mean of 5; one steady at 9 holds 9; a new
     genome's two games do not count where four are asked for."""

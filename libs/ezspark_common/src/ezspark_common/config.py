@@ -148,9 +148,9 @@ class TrainingConfig(BaseModel):
     # With keep_parents 1: "species" carries over each species' best survivors; "population"
     # carries over as many genomes, the generation's best wherever they are.
     elitism: Literal["species", "population"] = "species"
-    # With fitness_threshold: the run stops only when a genome's mean over at least this many
-    # games (those of every generation it was played in: a genome carried over plays the
-    # next generation's games too) reaches it; None: one generation's games.
+    # With fitness_threshold: the run stops only when a genome's mean over its latest this
+    # many games (those of every generation it was played in: a genome carried over plays
+    # the next generation's games too) reaches it; None: one generation's games.
     threshold_games: Annotated[int | None, Field(ge=1, le=1_000_000, strict=True)] = None
 
     @field_validator(

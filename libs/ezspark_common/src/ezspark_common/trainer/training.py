@@ -103,8 +103,8 @@ class TrainingState:
     best: BestGenome | None = None
     finished: str | None = None  # "generations" | "fitness_threshold" | "stopped"
     last_outcomes: Mapping[int, Outcome] = field(default_factory=dict)
-    # With threshold_games: the returns of earlier generations of the genomes carried over
-    # into this population (key -> every game they played so far, oldest first).
+    # With threshold_games: the latest returns of the genomes carried over into this
+    # population (key -> up to threshold_games games they played, oldest first).
     record: Mapping[int, tuple[float, ...]] = field(default_factory=dict)
 
     @property
@@ -213,7 +213,12 @@ def _threshold_stop(
         return False, best, {}
     if config.threshold_games is None:
         return report.best_fitness >= threshold, best, {}
-    played = {k: (*state.record.get(k, ()), *o.returns) for k, o in kept.items()}
+    # The latest threshold_games games (or this generation's, if more): a bounded record,
+    # whatever a genome's age.
+    played = {
+        k: (*state.record.get(k, ()), *o.returns)[-max(config.threshold_games, len(o.returns)) :]
+        for k, o in kept.items()
+    }
     holder = held(played, threshold, config.threshold_games)
     if holder is None:
         return False, best, played
