@@ -26,10 +26,10 @@ from ezspark_common import rng as rngs
 from ezspark_common.config import (
     EXTRA_KEYS,
     SPEC_KEYS,
-    ConfigError,
     TrainingConfig,
     config_with,
     parse_config,
+    stopping_warning,
 )
 from ezspark_common.neat import reproduction as rep
 from ezspark_common.neat import stagnation
@@ -1028,14 +1028,16 @@ def test_threshold_games_outlasts_a_lucky_draw() -> None:
     assert held_threshold(played, 8.0, 2) == 3
 
 
-def test_threshold_games_is_refused_where_it_could_never_hold() -> None:
-    """Without a fitness_threshold it means nothing; above one generation's games it needs
-    genomes carried over (keep_parents 1)."""
-    with pytest.raises(ConfigError, match="threshold_games: needs a fitness_threshold"):
-        cfg(threshold_games=4)
-    with pytest.raises(ConfigError, match="threshold_games: above max_number_of_games"):
-        cfg(fitness_threshold=4.0, threshold_games=4, keep_parents=0)
-    assert cfg(fitness_threshold=4.0, threshold_games=2, keep_parents=0).threshold_games == 2
+def test_threshold_games_needs_a_threshold_and_genomes_that_play_again() -> None:
+    """Without a fitness_threshold it changes nothing; above one generation's games with
+    keep_parents 0 the threshold can never stop the run, which the no-stopping-point
+    warning then says."""
+    quiet = {"generations": 3, "initial_population": 4, "max_number_of_steps": 4}
+    assert len(train(cfg(**quiet, threshold_games=4)).history) == 3
+    endless = {"fitness_threshold": 4.0, "generations": 600_000, "keep_parents": 0}
+    assert stopping_warning(cfg(**endless)) is None
+    assert stopping_warning(cfg(**endless, threshold_games=2)) is None
+    assert "no stopping point" in (stopping_warning(cfg(**endless, threshold_games=3)) or "")
 
 
 # --- who evaluates (the service) ------------------------------------------------------------

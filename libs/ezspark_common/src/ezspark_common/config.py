@@ -192,20 +192,9 @@ class TrainingConfig(BaseModel):
             errors.append(("minimum_reward", "times max_number_of_steps must be a finite number"))
         if self.initial_population > self.max_population:
             errors.append(("initial_population", "must be at most max_population"))
-        errors += self._threshold_games_rules()
         if errors:
             raise ConfigError(errors)
         return self
-
-    def _threshold_games_rules(self) -> list[tuple[str, str]]:
-        if self.threshold_games is None:
-            return []
-        if self.fitness_threshold is None:
-            return [("threshold_games", "needs a fitness_threshold")]
-        if self.threshold_games > self.max_number_of_games and self.keep_parents != 1:
-            # Only a genome carried over is played again.
-            return [("threshold_games", "above max_number_of_games needs keep_parents 1")]
-        return []
 
     @property
     def initial_weight_std(self) -> float:
@@ -248,7 +237,15 @@ def input_scaling_seed(document: Mapping[str, Any]) -> int | None:
 
 def stopping_warning(config: TrainingConfig) -> str | None:
     """Why ``config`` may never end in practice, or None when it has a stopping point."""
-    if config.fitness_threshold is not None or config.generations <= UNBOUNDED_GENERATIONS:
+    # With keep_parents 0 no genome plays more than one generation's games, so a larger
+    # threshold_games can never be held: the threshold stops nothing.
+    unholdable = (
+        config.threshold_games is not None
+        and config.threshold_games > config.max_number_of_games
+        and config.keep_parents == 0
+    )
+    stops = config.fitness_threshold is not None and not unholdable
+    if stops or config.generations <= UNBOUNDED_GENERATIONS:
         return None
     return (
         f"this run has no stopping point: {config.generations:,} generations and no "
