@@ -125,7 +125,7 @@ HELP: dict[str, str] = {
     "over unchanged: each species' best (species), or as many of the whole generation's best, "
     "wherever they are (population). Default species.",
     "threshold_games": "Optional, >=1, with fitness_threshold: stop only when a genome holds "
-    "the threshold as its mean over at least this many games, those of every generation it "
+    "the threshold as its mean over its latest this many games, those of every generation it "
     "was played in (above max_number_of_games it needs keep_parents 1). Leave blank to stop "
     "on one generation's games.",
 }
