@@ -228,9 +228,10 @@ def _threshold_stop(
 
 
 def held(played: Mapping[int, tuple[float, ...]], threshold: float, games: int) -> int | None:
-    """The genome (lowest key among the best) whose mean over at least ``games`` of the games
-    it has played reaches ``threshold``, or None: a stop that one lucky draw cannot make."""
-    means = {k: math.fsum(r) / len(r) for k, r in played.items() if len(r) >= games and r}
+    """The genome (lowest key among the best) whose mean over at least ``games`` (≥ 1) of the
+    games it has played reaches ``threshold``, or None: a stop that one lucky draw cannot
+    make."""
+    means = {k: math.fsum(r) / len(r) for k, r in played.items() if len(r) >= games}
     ready = [k for k, m in means.items() if m >= threshold]
     return min(ready, key=lambda k: (-means[k], k)) if ready else None
 
