@@ -114,16 +114,7 @@ def theirs(task: Task, seed: int) -> dict[str, Any]:
     import neat
 
     random.seed(seed)
-    config = neat.Config(
-        neat.DefaultGenome,
-        neat.DefaultReproduction,
-        neat.DefaultSpeciesSet,
-        neat.DefaultStagnation,
-        str(HERE / task.neat_ini),
-    )
-    config.pop_size = task.population
-    config.fitness_threshold = task.threshold
-    config.no_fitness_termination = not task.stops
+    config = _neat_config(task)
     env = gym.make(task.env_id)
     count = {"generation": 0, "evaluations": 0, "best": -math.inf}
     kind = neat.nn.FeedForwardNetwork
@@ -159,6 +150,23 @@ def theirs(task: Task, seed: int) -> dict[str, Any]:
         net = kind.create(population.best_genome, config)
         result["new_games"] = float(np.mean([game(net, s) for s in holdout_seeds(seed)]))
     return result
+
+
+def _neat_config(task: Task) -> Any:
+    """neat-python's config from the task's ini, with the task's population and threshold."""
+    import neat
+
+    config = neat.Config(
+        neat.DefaultGenome,
+        neat.DefaultReproduction,
+        neat.DefaultSpeciesSet,
+        neat.DefaultStagnation,
+        str(HERE / task.neat_ini),
+    )
+    config.pop_size = task.population
+    config.fitness_threshold = task.threshold
+    config.no_fitness_termination = not task.stops
+    return config
 
 
 def _play_box(env: Any, net: Any, seed: int, max_steps: int, box: Any) -> float:
@@ -282,8 +290,7 @@ def baseline_missing(
     return None
 
 
-def main() -> None:
-    """Run the tasks, print the table, write the JSON."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS))
     parser.add_argument("--seeds", type=int, default=10)
@@ -310,16 +317,27 @@ def main() -> None:
         type=Path,
         help="only print the table of these files (seed ranges joined)",
     )
+    return parser
+
+
+def _print_table(paths: list[Path], parser: argparse.ArgumentParser) -> None:
+    """``--table``: the joined table of earlier runs' files."""
+    files = [json.loads(p.read_text()) for p in paths]
+    try:
+        merged = learn_table.merge(files)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not all(f.get("stops", True) for f in files):
+        print(TO_THE_CAP)
+    print("\n".join(rows(merged, learn_table.task_caps(files))))
+
+
+def main() -> None:
+    """Run the tasks, print the table, write the JSON."""
+    parser = _parser()
     args = parser.parse_args()
     if args.table:
-        files = [json.loads(p.read_text()) for p in args.table]
-        try:
-            merged = learn_table.merge(files)
-        except ValueError as exc:
-            parser.error(str(exc))
-        if not all(f.get("stops", True) for f in files):
-            print(TO_THE_CAP)
-        print("\n".join(rows(merged, learn_table.task_caps(files))))
+        _print_table(args.table, parser)
         return
     problem = baseline_missing(SIDES[args.sides])
     if problem:
