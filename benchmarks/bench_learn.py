@@ -52,7 +52,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import learn_table  # noqa: E402
 from benchmarks.bench_solve import _play  # noqa: E402
-from benchmarks.learn_tasks import TASKS, Task, ours_config, task_for  # noqa: E402
+from benchmarks.learn_tasks import TASKS, Task, neat_config, ours_config, task_for  # noqa: E402
 from ezspark_common import rng as rngs  # noqa: E402
 from ezspark_common.evaluation.actions import box_of  # noqa: E402
 from ezspark_common.evaluation.batch import GameSetup, evaluate_batch  # noqa: E402
@@ -114,7 +114,9 @@ def theirs(task: Task, seed: int) -> dict[str, Any]:
     import neat
 
     random.seed(seed)
-    config = _neat_config(task)
+    config = neat_config(
+        HERE / task.neat_ini, task.threshold, stops=task.stops, pop_size=task.population
+    )
     env = gym.make(task.env_id)
     count = {"generation": 0, "evaluations": 0, "best": -math.inf}
     kind = neat.nn.FeedForwardNetwork
@@ -150,23 +152,6 @@ def theirs(task: Task, seed: int) -> dict[str, Any]:
         net = kind.create(population.best_genome, config)
         result["new_games"] = float(np.mean([game(net, s) for s in holdout_seeds(seed)]))
     return result
-
-
-def _neat_config(task: Task) -> Any:
-    """neat-python's config from the task's ini, with the task's population and threshold."""
-    import neat
-
-    config = neat.Config(
-        neat.DefaultGenome,
-        neat.DefaultReproduction,
-        neat.DefaultSpeciesSet,
-        neat.DefaultStagnation,
-        str(HERE / task.neat_ini),
-    )
-    config.pop_size = task.population
-    config.fitness_threshold = task.threshold
-    config.no_fitness_termination = not task.stops
-    return config
 
 
 def _play_box(env: Any, net: Any, seed: int, max_steps: int, box: Any) -> float:

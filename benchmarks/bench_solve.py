@@ -18,6 +18,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from benchmarks.learn_tasks import neat_config
 from ezspark_common import rng as rngs
 from ezspark_common.config import config_with, load_config
 from ezspark_common.trainer.evaluators import InProcessEvaluator
@@ -92,15 +93,7 @@ def theirs(case: Case, seed: int, budget_s: float | None = None) -> dict[str, An
     import neat
 
     random.seed(seed)
-    config = neat.Config(
-        neat.DefaultGenome,
-        neat.DefaultReproduction,
-        neat.DefaultSpeciesSet,
-        neat.DefaultStagnation,
-        str(HERE / case.neat_ini),
-    )
-    config.fitness_threshold = case.threshold
-    config.no_fitness_termination = False
+    config = neat_config(HERE / case.neat_ini, case.threshold)
     env = gym.make(case.env_id)
     counter = {"generation": 0, "evaluations": 0, "best": float("-inf")}
 

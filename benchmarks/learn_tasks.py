@@ -166,3 +166,22 @@ def task_for(
     if overrides:
         task = replace(task, ours={**task.ours, **overrides})
     return task
+
+
+def neat_config(ini: Path, threshold: float, *, stops: bool = True, pop_size: int = 0) -> Any:
+    """neat-python's config from an ini file, with the run's threshold (and population, if
+    given); ``stops`` False runs to the cap (``no_fitness_termination``)."""
+    import neat
+
+    config = neat.Config(
+        neat.DefaultGenome,
+        neat.DefaultReproduction,
+        neat.DefaultSpeciesSet,
+        neat.DefaultStagnation,
+        str(ini),
+    )
+    if pop_size:
+        config.pop_size = pop_size
+    config.fitness_threshold = threshold
+    config.no_fitness_termination = not stops
+    return config
