@@ -163,10 +163,14 @@ def test_a_missing_neat_python_is_found_before_the_first_run() -> None:
 
 @pytest.mark.parametrize(
     ("task", "example_name"),
-    [("lunarlander", "lunarlander"), ("mountaincar-novelty", "mountaincar")],
+    [
+        ("lunarlander", "lunarlander"),
+        ("lunarlander-continuous", "lunarlander-continuous"),
+        ("mountaincar-novelty", "mountaincar"),
+    ],
 )
 def test_task_runs_the_example_users_run(task: str, example_name: str) -> None:
-    """The benchmark's LunarLander and MountainCar settings are those of their examples."""
+    """The benchmark's LunarLander (both kinds) and MountainCar settings are their examples'."""
     root = Path(__file__).resolve().parents[2]
     example = json.loads((root / "examples" / f"{example_name}.json").read_text())
     config = bench_learn.ours_config(bench_learn.TASKS[task], seed=0)
