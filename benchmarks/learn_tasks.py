@@ -181,7 +181,9 @@ def task_for(
     return task
 
 
-def neat_config(ini: Path, threshold: float, *, stops: bool = True, pop_size: int = 0) -> Any:
+def neat_config(
+    ini: Path, threshold: float, *, stops: bool = True, pop_size: int | None = None
+) -> Any:
     """neat-python's config from an ini file, with the run's threshold (and population, if
     given); ``stops`` False runs to the cap (``no_fitness_termination``)."""
     import neat
@@ -193,7 +195,7 @@ def neat_config(ini: Path, threshold: float, *, stops: bool = True, pop_size: in
         neat.DefaultStagnation,
         str(ini),
     )
-    if pop_size:
+    if pop_size is not None:
         config.pop_size = pop_size
     config.fitness_threshold = threshold
     config.no_fitness_termination = not stops
