@@ -89,18 +89,22 @@ class RabbitBroker(ThreadedBroker):
         self._waiting: list[Callable[[], None]] = []
         self._declared: dict[str, None] = {}  # an ordered set
         self._exchanges = ExchangeGate()  # fanout exchanges declared for broadcasts
-        self._consumers = ConsumerSet(
+        self._consumers = self._consumer_set()
+        self._backoff = Backoff(connect_timeout)
+        self._start(connect_timeout)
+
+    def _consumer_set(self) -> ConsumerSet:
+        """The consumer side, which sees the connection only while it is ready."""
+        return ConsumerSet(
             connection=lambda: self._conn if self._ready and not self._closing else None,
             alive=lambda: not self._closing and self._conn is not None and self._conn.is_open,
             call_later=self._ioloop.call_later,
             submit=self._bridge.submit,
-            delivery_limit=delivery_limit,
-            passive=not declares,
+            delivery_limit=self._delivery_limit,
+            passive=not self._declares,
             metrics=self._metrics,
             log=self._log,
         )
-        self._backoff = Backoff(connect_timeout)
-        self._start(connect_timeout)
 
     def _start(self, connect_timeout: float) -> None:
         """Start the IO thread and wait for the first connection (or raise BrokerError)."""
@@ -241,10 +245,8 @@ class RabbitBroker(ThreadedBroker):
         if delay is None:
             down = self._backoff.down_for()
             self._log.error("giving up on RabbitMQ", error=describe(error), attempts=attempts)
-            message = (
-                f"RabbitMQ unreachable for {down:.0f}s ({attempts} attempts): {describe(error)}"
-            )
-            self._bridge.fail(BrokerError(message))
+            message = f"RabbitMQ unreachable for {down:.0f}s ({attempts} attempts)"
+            self._bridge.fail(BrokerError(f"{message}: {describe(error)}"))
             self._ioloop.stop()
             return
         self._log.warning(
@@ -356,11 +358,11 @@ class RabbitBroker(ThreadedBroker):
             tag, item = next_item
             exchange = item.exchange if isinstance(item, PendingBroadcast) else None
             # RabbitMQ refuses a user_id other than the connection's: consumers can trust it.
+            # Queue messages must outlive a broker restart; broadcasts are only news.
+            mode = pika.DeliveryMode.Persistent if exchange is None else pika.DeliveryMode.Transient
             properties = pika.BasicProperties(
                 user_id=self._user,
-                delivery_mode=pika.DeliveryMode.Persistent
-                if exchange is None
-                else pika.DeliveryMode.Transient,
+                delivery_mode=mode,
                 message_id=item.message_id,
                 headers={_SEQ_HEADER: tag},
             )

@@ -81,8 +81,8 @@ def apply_event(
     return outcome
 
 
-def _apply_report(repo: Repository, event: GenerationFinished, now: float) -> str:
-    row = GenerationRow(
+def _generation_row(event: GenerationFinished, now: float) -> GenerationRow:
+    return GenerationRow(
         training_id=event.training_id,
         generation=event.generation,
         best_fitness=event.best_fitness,
@@ -103,7 +103,10 @@ def _apply_report(repo: Repository, event: GenerationFinished, now: float) -> st
         safeness_checks=event.safeness_checks,
         safeness_mismatches=event.safeness_mismatches,
     )
-    if not repo.add_generation(row):
+
+
+def _apply_report(repo: Repository, event: GenerationFinished, now: float) -> str:
+    if not repo.add_generation(_generation_row(event, now)):
         return DUPLICATE
     # Only queued → running: a late report must not revive a stopping or ended training.
     repo.transition(event.training_id, {QUEUED}, status=RUNNING, updated_at=now)
